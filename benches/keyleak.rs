@@ -1,0 +1,334 @@
+//! Benchmarks (DESIGN.md §8), run with `cargo bench --bench keyleak`. Each figure is printed
+//! beside a baseline measured in the same run, because machines here are shared and noisy.
+//!
+//! (a) Ack latency of signed `/keyleak contain` commands under concurrent load, beside
+//!     `GET /healthz` under the same load (the HTTP stack's floor).
+//! (b) Time to contain against moto — from sending the signed command to the key inactive and
+//!     both deny policies in place — beside a plain script making the same AWS calls one
+//!     after another with the SDK.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use keyleak::domain::incident::{IncidentState, StepKind};
+use keyleak::domain::policy;
+use support::*;
+
+const CONCURRENCY: usize = 200;
+const REQUESTS: usize = 4000;
+const CONTAIN_RUNS: usize = 15;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// `AKIA` + 16 characters from a counter, so every request opens its own incident.
+fn key_for(n: usize) -> String {
+    format!("AKIABENCH{n:011}")
+}
+
+async fn load<F, Fut>(make: F) -> (Vec<Duration>, Duration)
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = u16> + Send,
+{
+    let make = Arc::new(make);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = vec![];
+    for _ in 0..CONCURRENCY {
+        let make = make.clone();
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = vec![];
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n >= REQUESTS {
+                    return lat;
+                }
+                let t = Instant::now();
+                let status = make(n).await;
+                assert_eq!(status, 200);
+                lat.push(t.elapsed());
+            }
+        }));
+    }
+    let mut all = vec![];
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let wall = start.elapsed();
+    all.sort();
+    (all, wall)
+}
+
+fn report(name: &str, lat: &[Duration], wall: Duration) {
+    println!(
+        "{name:<28} p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  {:>8.0} req/s",
+        ms(percentile(lat, 0.5)),
+        ms(percentile(lat, 0.99)),
+        ms(*lat.last().unwrap()),
+        lat.len() as f64 / wall.as_secs_f64()
+    );
+}
+
+/// The case: 200 signed commands arriving at the same instant, each timed.
+async fn burst(app: &Arc<App>, offset: usize) -> Vec<Duration> {
+    let mut tasks = vec![];
+    let gate = Arc::new(tokio::sync::Barrier::new(CONCURRENCY));
+    for n in 0..CONCURRENCY {
+        let (app, gate) = (app.clone(), gate.clone());
+        tasks.push(tokio::spawn(async move {
+            gate.wait().await;
+            let t = Instant::now();
+            let r = app
+                .command(&format!("contain {}", key_for(offset + n)))
+                .await;
+            assert_eq!(r.status(), 200);
+            t.elapsed()
+        }));
+    }
+    let mut lat = vec![];
+    for t in tasks {
+        lat.push(t.await.unwrap());
+    }
+    lat.sort();
+    lat
+}
+
+async fn ack_latency() {
+    println!("(a) ack latency, {REQUESTS} signed requests, {CONCURRENCY} concurrent clients");
+    // No worker: this measures the front door (verify, parse, roster, store the incident and
+    // its job, answer), not the playbook.
+    let app = Arc::new(
+        App::start(
+            no_aws().await,
+            Options {
+                start_worker: false,
+                ..Options::default()
+            },
+        )
+        .await,
+    );
+    // Warm the connection pool, then time bursts of 200 simultaneous new-incident commands.
+    burst(&app, 1_000_000).await;
+    let mut worst = vec![];
+    for round in 0..5 {
+        let lat = burst(&app, 2_000_000 + round * CONCURRENCY).await;
+        worst.push((percentile(&lat, 0.5), percentile(&lat, 0.99)));
+    }
+    worst.sort();
+    println!(
+        "burst of {CONCURRENCY} contain commands  p50 {:>7.2} ms  p99 {:>7.2} ms  (median of 5 bursts)",
+        ms(worst[2].0),
+        ms(worst[2].1)
+    );
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONCURRENCY)
+        .build()
+        .unwrap();
+    let (url, c) = (app.url.clone(), client.clone());
+    let (lat, wall) = load(move |_| {
+        let (url, c) = (url.clone(), c.clone());
+        async move {
+            c.get(format!("{url}/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    })
+    .await;
+    report("GET /healthz (baseline)", &lat, wall);
+    let a = app.clone();
+    let (lat, wall) = load(move |n| {
+        let a = a.clone();
+        async move {
+            a.command(&format!("contain {}", key_for(n)))
+                .await
+                .status()
+                .as_u16()
+        }
+    })
+    .await;
+    report("signed contain (new incident)", &lat, wall);
+    let a = app.clone();
+    let (lat, wall) = load(move |_| {
+        let a = a.clone();
+        async move { a.command("status").await.status().as_u16() }
+    })
+    .await;
+    report("signed status", &lat, wall);
+}
+
+/// The same AWS calls as the playbook, one after another, as a runbook script would make them.
+async fn plain_script(iam: &aws_sdk_iam::Client, sts: &aws_sdk_sts::Client, user: &str, key: &str) {
+    sts.get_access_key_info()
+        .access_key_id(key)
+        .send()
+        .await
+        .unwrap();
+    iam.get_access_key_last_used()
+        .access_key_id(key)
+        .send()
+        .await
+        .unwrap();
+    iam.get_user().user_name(user).send().await.unwrap();
+    iam.list_access_keys().user_name(user).send().await.unwrap();
+    iam.list_user_policies()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap();
+    iam.list_attached_user_policies()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap();
+    iam.list_groups_for_user()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap();
+    let _ = iam.get_login_profile().user_name(user).send().await;
+    iam.list_mfa_devices().user_name(user).send().await.unwrap();
+    iam.update_access_key()
+        .user_name(user)
+        .access_key_id(key)
+        .status(aws_sdk_iam::types::StatusType::Inactive)
+        .send()
+        .await
+        .unwrap();
+    let id = keyleak::domain::ids::IncidentId::from_random(0);
+    for p in [
+        policy::deny_all(&id),
+        policy::session_fence(&id, chrono::Utc::now()),
+    ] {
+        iam.put_user_policy()
+            .user_name(user)
+            .policy_name(p.name)
+            .policy_document(p.document)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+async fn time_to_contain() {
+    println!("(b) time to contain against moto, {CONTAIN_RUNS} runs each, interleaved");
+    let moto = Moto::start().await;
+    let cfg = moto.own_config().await;
+    let iam = aws_sdk_iam::Client::new(&cfg);
+    let sts = aws_sdk_sts::Client::new(&cfg);
+    let app = App::start(cfg.clone(), Options::default()).await;
+    let (mut bot, mut script) = (vec![], vec![]);
+    for run in 0..CONTAIN_RUNS {
+        let s = seed::ci_user(&iam, &format!("script-{run}")).await;
+        let t = Instant::now();
+        plain_script(&iam, &sts, &s.user, &s.leaked.id).await;
+        script.push(t.elapsed());
+
+        let s = seed::ci_user(&iam, &format!("bot-{run}")).await;
+        let sent = chrono::Utc::now();
+        let r = app.command(&format!("contain {}", s.leaked.id)).await;
+        assert_eq!(r.status(), 200);
+        let id = app
+            .engine
+            .store
+            .open_incident_for_key(&keyleak::domain::ids::AccessKeyId::parse(&s.leaked.id).unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        app.wait_for_state(&id, IncidentState::Contained).await;
+        let steps = app.engine.store.steps(&id).await.unwrap();
+        let cut_off = steps
+            .iter()
+            .filter(|s| StepKind::CUT_OFF.contains(&s.kind))
+            .map(|s| s.finished_at)
+            .max()
+            .unwrap();
+        bot.push((cut_off - sent).to_std().unwrap());
+    }
+    bot.sort();
+    script.sort();
+    let line = |name: &str, v: &[Duration]| {
+        println!(
+            "{name:<28} median {:>7.1} ms  p90 {:>7.1} ms  min {:>7.1} ms",
+            ms(percentile(v, 0.5)),
+            ms(percentile(v, 0.9)),
+            ms(v[0])
+        )
+    };
+    line("plain SDK script (baseline)", &script);
+    line("keyleak, signed command", &bot);
+    println!(
+        "keyleak / script (median)    {:.2}x",
+        percentile(&bot, 0.5).as_secs_f64() / percentile(&script, 0.5).as_secs_f64()
+    );
+}
+
+/// The store's floor: opening incidents one after another, without HTTP.
+async fn store_floor() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = keyleak::store::SqliteStore::connect(&format!(
+        "sqlite://{}/floor.db",
+        dir.path().display()
+    ))
+    .await
+    .unwrap();
+    use keyleak::store::Store;
+    let n = 2000;
+    let t = Instant::now();
+    for i in 0..n {
+        store
+            .open_incident(keyleak::store::NewIncident {
+                id: keyleak::domain::ids::IncidentId::from_random(i as u32),
+                key: keyleak::domain::ids::AccessKeyId::parse(&key_for(i)).unwrap(),
+                reason: None,
+                requested_by: keyleak::domain::incident::Actor::Cli("bench".into()),
+                now: chrono::Utc::now(),
+                origin: "bench".into(),
+                response_url: None,
+            })
+            .await
+            .unwrap();
+    }
+    let per = t.elapsed() / n as u32;
+    let t2 = Instant::now();
+    for _ in 0..n {
+        store.ping().await.unwrap();
+    }
+    println!(
+        "store: one query round trip (SELECT 1) {:>7.3} ms",
+        ms(t2.elapsed() / n as u32)
+    );
+    println!(
+        "store: open incident (sequential)  {:>7.3} ms each  {:>8.0} /s",
+        ms(per),
+        1.0 / per.as_secs_f64()
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let only = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
+    if only.as_deref().is_none_or(|o| o == "store") {
+        store_floor().await;
+    }
+    if only.as_deref().is_none_or(|o| o == "ack") {
+        ack_latency().await;
+    }
+    if only.as_deref().is_none_or(|o| o == "contain") {
+        time_to_contain().await;
+    }
+}

@@ -1,0 +1,96 @@
+//! The AWS port: what the playbooks need from AWS, in the domain's words. One real adapter
+//! (`sdk`), tested against moto; nothing here is mocked in tests.
+
+mod sdk;
+
+use async_trait::async_trait;
+
+use crate::domain::ids::{AccessKeyId, AccountId};
+use crate::domain::incident::{KeyUsage, UserSnapshot};
+use crate::domain::policy::DenyPolicy;
+
+pub use sdk::SdkAws;
+
+/// Errors callers branch on. Messages come from AWS and carry no credentials.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AwsError {
+    #[error("not found: {0}")]
+    NoSuchEntity(String),
+    #[error("access denied: {0}")]
+    AccessDenied(String),
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    #[error("limit exceeded: {0}")]
+    LimitExceeded(String),
+    #[error("throttled by AWS: {0}")]
+    Throttled(String),
+    #[error(
+        "the key belongs to account {0}, which is not this bot's account, and KEYLEAK_ROLE_ARN_TEMPLATE is not set"
+    )]
+    NoRouteToAccount(AccountId),
+    #[error("could not assume the responder role in account {account}: {message}")]
+    AssumeRoleFailed { account: AccountId, message: String },
+    #[error("AWS error: {0}")]
+    Other(String),
+}
+
+/// The owning account of a key and whether the bot runs in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    pub account: AccountId,
+    pub own_account: bool,
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Called<T> {
+    pub value: T,
+    pub request_id: Option<String>,
+}
+
+/// How a deny policy ended up on a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DenyPlacement {
+    Inline,
+    /// The user's inline policy budget was full: a managed policy was created and attached.
+    Managed {
+        arn: String,
+    },
+}
+
+#[async_trait]
+pub trait Aws: Send + Sync {
+    /// `sts:GetAccessKeyInfo`, and whether the account is reachable by the bot.
+    async fn locate_key(&self, key: &AccessKeyId) -> Result<Located, AwsError>;
+
+    /// `iam:GetAccessKeyLastUsed` in the owning account.
+    async fn key_usage(
+        &self,
+        account: &AccountId,
+        key: &AccessKeyId,
+    ) -> Result<Called<KeyUsage>, AwsError>;
+
+    /// Keys, policies, groups, login profile and MFA devices of the user.
+    async fn snapshot_user(
+        &self,
+        account: &AccountId,
+        user: &str,
+    ) -> Result<UserSnapshot, AwsError>;
+
+    /// `iam:UpdateAccessKey Status=Inactive` for this key only.
+    async fn deactivate_key(
+        &self,
+        account: &AccountId,
+        user: &str,
+        key: &AccessKeyId,
+    ) -> Result<Called<()>, AwsError>;
+
+    /// Puts the deny policy on the user, falling back to a managed policy when the
+    /// inline budget is full.
+    async fn put_user_deny(
+        &self,
+        account: &AccountId,
+        user: &str,
+        policy: &DenyPolicy,
+    ) -> Result<Called<DenyPlacement>, AwsError>;
+}

@@ -1,0 +1,345 @@
+//! The AWS SDK adapter. Endpoints come from the SDK's own settings (`AWS_ENDPOINT_URL…`).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_iam::operation::RequestId;
+use aws_sdk_iam::types::StatusType;
+use chrono::{DateTime, Utc};
+use tokio::sync::{Mutex, OnceCell};
+
+use super::*;
+use crate::domain::incident::{AttachedPolicy, KeySnapshot};
+
+pub struct SdkAws {
+    base: SdkConfig,
+    sts: aws_sdk_sts::Client,
+    role_arn_template: Option<String>,
+    own_account: OnceCell<AccountId>,
+    iam_by_account: Mutex<HashMap<AccountId, aws_sdk_iam::Client>>,
+}
+
+/// Maps an SDK error to the cases callers branch on, keeping AWS's code and message only.
+fn classify<E, R>(e: SdkError<E, R>) -> AwsError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let code = e.code().unwrap_or_default().to_string();
+    let text = match e.message() {
+        Some(m) => format!("{code}: {m}"),
+        None if code.is_empty() => aws_sdk_iam::error::DisplayErrorContext(&e).to_string(),
+        None => code.clone(),
+    };
+    match code.as_str() {
+        "NoSuchEntity" | "NoSuchEntityException" => AwsError::NoSuchEntity(text),
+        "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
+            AwsError::AccessDenied(text)
+        }
+        "LimitExceeded" | "LimitExceededException" => AwsError::LimitExceeded(text),
+        "EntityAlreadyExists" => AwsError::AlreadyExists(text),
+        "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => AwsError::Throttled(text),
+        _ => AwsError::Other(text),
+    }
+}
+
+fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+/// `GetAccessKeyLastUsed` names no user for a root key.
+fn owner_of(user_name: Option<&str>) -> Option<String> {
+    user_name
+        .filter(|u| !u.is_empty() && *u != "root" && *u != "<root_account>")
+        .map(str::to_string)
+}
+
+impl SdkAws {
+    pub async fn from_env(role_arn_template: Option<String>) -> Self {
+        let base = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Self::new(base, role_arn_template)
+    }
+
+    pub fn new(base: SdkConfig, role_arn_template: Option<String>) -> Self {
+        Self {
+            sts: aws_sdk_sts::Client::new(&base),
+            base,
+            role_arn_template,
+            own_account: OnceCell::new(),
+            iam_by_account: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn own_account(&self) -> Result<&AccountId, AwsError> {
+        self.own_account
+            .get_or_try_init(|| async {
+                let out = self
+                    .sts
+                    .get_caller_identity()
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                let acct = out.account().unwrap_or_default();
+                AccountId::parse(acct)
+                    .map_err(|_| AwsError::Other(format!("caller account `{acct}` is not valid")))
+            })
+            .await
+    }
+
+    /// IAM client for the account: ambient credentials for the bot's own account, the
+    /// responder role elsewhere. Clients are cached; the role provider refreshes itself.
+    async fn iam(&self, account: &AccountId) -> Result<aws_sdk_iam::Client, AwsError> {
+        let mut cache = self.iam_by_account.lock().await;
+        if let Some(c) = cache.get(account) {
+            return Ok(c.clone());
+        }
+        let client = if self.own_account().await? == account {
+            aws_sdk_iam::Client::new(&self.base)
+        } else {
+            let template = self
+                .role_arn_template
+                .as_ref()
+                .ok_or_else(|| AwsError::NoRouteToAccount(account.clone()))?;
+            let role = template.replace("{account}", account.as_str());
+            let provider = aws_config::sts::AssumeRoleProvider::builder(role)
+                .session_name("keyleak")
+                .configure(&self.base)
+                .build()
+                .await;
+            // Fail here, with the account named, rather than on the first IAM call.
+            use aws_credential_types::provider::ProvideCredentials;
+            provider
+                .provide_credentials()
+                .await
+                .map_err(|e| AwsError::AssumeRoleFailed {
+                    account: account.clone(),
+                    message: aws_sdk_iam::error::DisplayErrorContext(&e).to_string(),
+                })?;
+            let conf = self
+                .base
+                .to_builder()
+                .credentials_provider(
+                    aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+                )
+                .build();
+            aws_sdk_iam::Client::new(&conf)
+        };
+        cache.insert(account.clone(), client.clone());
+        Ok(client)
+    }
+}
+
+#[async_trait]
+impl Aws for SdkAws {
+    async fn locate_key(&self, key: &AccessKeyId) -> Result<Located, AwsError> {
+        let out = self
+            .sts
+            .get_access_key_info()
+            .access_key_id(key.as_str())
+            .send()
+            .await
+            .map_err(classify)?;
+        let raw = out.account().unwrap_or_default();
+        let account = AccountId::parse(raw)
+            .map_err(|_| AwsError::Other(format!("GetAccessKeyInfo returned account `{raw}`")))?;
+        let own_account = self.own_account().await? == &account;
+        if !own_account && self.role_arn_template.is_none() {
+            return Err(AwsError::NoRouteToAccount(account));
+        }
+        Ok(Located {
+            account,
+            own_account,
+            request_id: out.request_id().map(str::to_string),
+        })
+    }
+
+    async fn key_usage(
+        &self,
+        account: &AccountId,
+        key: &AccessKeyId,
+    ) -> Result<Called<KeyUsage>, AwsError> {
+        let out = self
+            .iam(account)
+            .await?
+            .get_access_key_last_used()
+            .access_key_id(key.as_str())
+            .send()
+            .await
+            .map_err(classify)?;
+        let used = out.access_key_last_used();
+        let known = |s: Option<&str>| s.filter(|v| *v != "N/A").map(str::to_string);
+        Ok(Called {
+            value: KeyUsage {
+                user_name: owner_of(out.user_name()),
+                last_used: used.and_then(|u| u.last_used_date()).and_then(to_chrono),
+                service: known(used.map(|u| u.service_name())),
+                region: known(used.map(|u| u.region())),
+            },
+            request_id: out.request_id().map(str::to_string),
+        })
+    }
+
+    async fn snapshot_user(
+        &self,
+        account: &AccountId,
+        user: &str,
+    ) -> Result<UserSnapshot, AwsError> {
+        let iam = self.iam(account).await?;
+        let (u, keys, inline, attached, groups, profile, mfa) = tokio::join!(
+            iam.get_user().user_name(user).send(),
+            iam.list_access_keys().user_name(user).send(),
+            iam.list_user_policies()
+                .user_name(user)
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<Vec<_>, _>>(),
+            iam.list_attached_user_policies()
+                .user_name(user)
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<Vec<_>, _>>(),
+            iam.list_groups_for_user()
+                .user_name(user)
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<Vec<_>, _>>(),
+            iam.get_login_profile().user_name(user).send(),
+            iam.list_mfa_devices()
+                .user_name(user)
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<Vec<_>, _>>(),
+        );
+        let user_arn = u
+            .map_err(classify)?
+            .user()
+            .map(|u| u.arn().to_string())
+            .unwrap_or_default();
+        let has_login_profile = match profile.map_err(classify) {
+            Ok(_) => true,
+            Err(AwsError::NoSuchEntity(_)) => false,
+            Err(e) => return Err(e),
+        };
+        Ok(UserSnapshot {
+            user_name: user.to_string(),
+            user_arn,
+            access_keys: keys
+                .map_err(classify)?
+                .access_key_metadata()
+                .iter()
+                .map(|k| KeySnapshot {
+                    id: k.access_key_id().unwrap_or_default().to_string(),
+                    active: k.status() == Some(&StatusType::Active),
+                    created: k.create_date().and_then(to_chrono),
+                })
+                .collect(),
+            inline_policies: inline.map_err(classify)?,
+            attached_policies: attached
+                .map_err(classify)?
+                .iter()
+                .map(|p| AttachedPolicy {
+                    name: p.policy_name().unwrap_or_default().to_string(),
+                    arn: p.policy_arn().unwrap_or_default().to_string(),
+                })
+                .collect(),
+            groups: groups
+                .map_err(classify)?
+                .iter()
+                .map(|g| g.group_name().to_string())
+                .collect(),
+            has_login_profile,
+            mfa_devices: mfa
+                .map_err(classify)?
+                .iter()
+                .map(|d| d.serial_number().to_string())
+                .collect(),
+        })
+    }
+
+    async fn deactivate_key(
+        &self,
+        account: &AccountId,
+        user: &str,
+        key: &AccessKeyId,
+    ) -> Result<Called<()>, AwsError> {
+        let out = self
+            .iam(account)
+            .await?
+            .update_access_key()
+            .user_name(user)
+            .access_key_id(key.as_str())
+            .status(StatusType::Inactive)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(Called {
+            value: (),
+            request_id: out.request_id().map(str::to_string),
+        })
+    }
+
+    async fn put_user_deny(
+        &self,
+        account: &AccountId,
+        user: &str,
+        policy: &DenyPolicy,
+    ) -> Result<Called<DenyPlacement>, AwsError> {
+        let iam = self.iam(account).await?;
+        let inline = iam
+            .put_user_policy()
+            .user_name(user)
+            .policy_name(&policy.name)
+            .policy_document(&policy.document)
+            .send()
+            .await
+            .map_err(classify);
+        match inline {
+            Ok(out) => Ok(Called {
+                value: DenyPlacement::Inline,
+                request_id: out.request_id().map(str::to_string),
+            }),
+            Err(AwsError::LimitExceeded(_)) => attach_managed(&iam, account, user, policy).await,
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The fallback when the user's 2,048-character inline budget is full (AWS-FACTS.md).
+async fn attach_managed(
+    iam: &aws_sdk_iam::Client,
+    account: &AccountId,
+    user: &str,
+    policy: &DenyPolicy,
+) -> Result<Called<DenyPlacement>, AwsError> {
+    let arn = format!("arn:aws:iam::{account}:policy/{}", policy.name);
+    let created = iam
+        .create_policy()
+        .policy_name(&policy.name)
+        .policy_document(&policy.document)
+        .description("keyleak containment")
+        .send()
+        .await
+        .map_err(classify);
+    match created {
+        // A retry after a partial failure finds the policy already made.
+        Ok(_) | Err(AwsError::AlreadyExists(_)) => {}
+        Err(e) => return Err(e),
+    }
+    let out = iam
+        .attach_user_policy()
+        .user_name(user)
+        .policy_arn(&arn)
+        .send()
+        .await
+        .map_err(classify)?;
+    Ok(Called {
+        value: DenyPlacement::Managed { arn },
+        request_id: out.request_id().map(str::to_string),
+    })
+}

@@ -1,0 +1,173 @@
+//! The command line: the same engine as Slack, for when Slack itself is unavailable.
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::info;
+
+use crate::aws::{Aws, SdkAws};
+use crate::config::{ConfigErrors, CoreConfig, SlackConfig};
+use crate::domain::ids::AccessKeyId;
+use crate::domain::incident::{Actor, IncidentState};
+use crate::engine::clock::SystemClock;
+use crate::engine::{Engine, Worker, WorkerSettings};
+use crate::notify::Console;
+use crate::slack::client::SlackNotifier;
+use crate::slack::messages;
+use crate::store;
+
+#[derive(Parser)]
+#[command(name = "keyleak", version, about = "Contain a leaked AWS access key")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Verb,
+}
+
+#[derive(Subcommand)]
+pub enum Verb {
+    /// Serve Slack's requests and run the workers.
+    Serve,
+    /// Contain a key now, reporting to this terminal.
+    Contain {
+        /// The access key id (AKIA… or ASIA…).
+        key: String,
+        /// Why, for the record.
+        reason: Vec<String>,
+        /// Print what would be done without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+pub async fn main(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Verb::Serve => serve().await,
+        Verb::Contain {
+            key,
+            reason,
+            dry_run,
+        } => contain(&key, reason, dry_run).await,
+    }
+}
+
+fn load_all() -> Result<(CoreConfig, SlackConfig), ConfigErrors> {
+    match (CoreConfig::from_env(), SlackConfig::from_env()) {
+        (Ok(c), Ok(s)) => Ok((c, s)),
+        (c, s) => {
+            let mut all = c.err().map(|e| e.0).unwrap_or_default();
+            all.extend(s.err().map(|e| e.0).unwrap_or_default());
+            Err(ConfigErrors(all))
+        }
+    }
+}
+
+async fn serve() -> anyhow::Result<()> {
+    let (core, slack) = load_all()?;
+    let store = store::connect(&core.database_url).await?;
+    let aws = Arc::new(SdkAws::from_env(core.role_arn_template.clone()).await);
+    let notifier = Arc::new(
+        SlackNotifier::new(&slack.api_url, &slack.bot_token, &slack.incident_channel)
+            .context("building the Slack client")?,
+    );
+    let engine = Engine::new(store, aws, notifier, Arc::new(SystemClock));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = Worker::new(engine.clone(), WorkerSettings::default());
+    let mut worker_stop = stop_rx.clone();
+    let worker_task = tokio::spawn(worker.run(async move {
+        let _ = worker_stop.changed().await;
+    }));
+    let listener = tokio::net::TcpListener::bind(slack.listen)
+        .await
+        .with_context(|| format!("binding {}", slack.listen))?;
+    info!(addr = %slack.listen, "keyleak listening");
+    let app = crate::http::router(engine, Arc::new(slack));
+    let mut http_stop = stop_rx;
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = http_stop.changed().await;
+        })
+        .await?;
+    worker_task.await?;
+    info!("keyleak stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}
+
+async fn contain(raw_key: &str, reason: Vec<String>, dry_run: bool) -> anyhow::Result<()> {
+    let key = match AccessKeyId::parse(raw_key) {
+        Ok(k) => k,
+        Err(e) => bail!("not an access key id: {e}"),
+    };
+    let core = CoreConfig::from_env()?;
+    let aws = Arc::new(SdkAws::from_env(core.role_arn_template.clone()).await);
+    if dry_run {
+        println!("{}", plan(aws.as_ref(), &key).await);
+        return Ok(());
+    }
+    let store = store::connect(&core.database_url).await?;
+    let engine = Engine::new(store, aws, Arc::new(Console), Arc::new(SystemClock));
+    let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let reason = (!reason.is_empty()).then(|| reason.join(" "));
+    let opened = engine
+        .submit_contain(key, reason, Actor::Cli(who), "cli".into(), None)
+        .await?;
+    let worker = Worker::new(engine.clone(), WorkerSettings::default());
+    // Only this incident's job: a server sharing the database keeps its own jobs, which
+    // must report to Slack, not to this terminal.
+    let id = &opened.incident.id;
+    while engine.store.pending_jobs(Some(id)).await? > 0 {
+        if !worker.run_one(Some(id)).await? {
+            // Another process holds the job; wait for it.
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+    let incident = engine.store.incident(&opened.incident.id).await?;
+    match incident.state {
+        IncidentState::Contained => Ok(()),
+        other => bail!(
+            "incident {} is {}",
+            incident.id,
+            messages::state_label(other)
+        ),
+    }
+}
+
+/// The read-only half of the playbook: what would be changed, and where.
+async fn plan(aws: &dyn Aws, key: &AccessKeyId) -> String {
+    let located = match aws.locate_key(key).await {
+        Ok(l) => l,
+        Err(e) => return messages::plan_blocked(key, &e.to_string()),
+    };
+    let usage = match aws.key_usage(&located.account, key).await {
+        Ok(u) => u.value,
+        Err(e) => return messages::plan_blocked(key, &e.to_string()),
+    };
+    let snapshot = match &usage.user_name {
+        Some(user) => match aws.snapshot_user(&located.account, user).await {
+            Ok(s) => Some(s),
+            Err(e) => return messages::plan_blocked(key, &e.to_string()),
+        },
+        None => None,
+    };
+    messages::plan(key, &located.account, &usage, snapshot.as_ref())
+}

@@ -1,0 +1,330 @@
+//! Configuration from the environment (DESIGN.md §6), loaded and validated once at start-up.
+//! Every problem is reported at once, each naming its variable, so one restart fixes them all.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use crate::domain::ids::RosterEntry;
+
+/// A value that must never be printed. It has no `Display`, and `Debug` shows nothing of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// Settings needed by every mode: the store and AWS routing.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    pub database_url: String,
+    pub role_arn_template: Option<String>,
+    pub regions: Option<Vec<String>>,
+}
+
+/// Settings of `keyleak serve`: the Slack side.
+#[derive(Debug, Clone)]
+pub struct SlackConfig {
+    pub signing_secrets: Vec<Secret>,
+    pub bot_token: Secret,
+    pub api_url: String,
+    pub listen: SocketAddr,
+    pub incident_channel: String,
+    pub responders: Vec<RosterEntry>,
+    pub approvers: Vec<RosterEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {problem}")]
+pub struct ConfigProblem {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigProblem>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "keyleak cannot start; fix these settings:")?;
+        for p in &self.0 {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Reads variables through `get` so tests can pass a map instead of the process environment.
+struct Reader<'a> {
+    get: &'a dyn Fn(&str) -> Option<String>,
+    problems: Vec<ConfigProblem>,
+}
+
+impl<'a> Reader<'a> {
+    fn new(get: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Self {
+            get,
+            problems: vec![],
+        }
+    }
+
+    fn optional(&self, var: &'static str) -> Option<String> {
+        (self.get)(var)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn required(&mut self, var: &'static str) -> Option<String> {
+        let v = self.optional(var);
+        if v.is_none() {
+            self.problem(var, "required but not set");
+        }
+        v
+    }
+
+    fn problem(&mut self, var: &'static str, problem: impl Into<String>) {
+        self.problems.push(ConfigProblem {
+            var,
+            problem: problem.into(),
+        });
+    }
+
+    fn roster(&mut self, var: &'static str) -> Vec<RosterEntry> {
+        let Some(raw) = self.required(var) else {
+            return vec![];
+        };
+        let mut entries = vec![];
+        for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match RosterEntry::parse(part) {
+                Ok(e) => entries.push(e),
+                Err(e) => self.problem(var, e.to_string()),
+            }
+        }
+        if entries.is_empty() {
+            self.problem(var, "lists nobody");
+        }
+        entries
+    }
+
+    fn finish<T>(self, value: T) -> Result<T, ConfigErrors> {
+        if self.problems.is_empty() {
+            Ok(value)
+        } else {
+            Err(ConfigErrors(self.problems))
+        }
+    }
+}
+
+impl CoreConfig {
+    pub fn from_env() -> Result<Self, ConfigErrors> {
+        Self::load(&|k| std::env::var(k).ok())
+    }
+
+    pub fn load(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigErrors> {
+        let mut r = Reader::new(get);
+        let database_url = r
+            .optional("KEYLEAK_DATABASE_URL")
+            .unwrap_or_else(|| "sqlite://keyleak.db".to_string());
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
+            r.problem(
+                "KEYLEAK_DATABASE_URL",
+                "must start with sqlite:// or postgres://",
+            );
+        }
+        let role_arn_template = r.optional("KEYLEAK_ROLE_ARN_TEMPLATE");
+        if let Some(t) = &role_arn_template
+            && !(t.starts_with("arn:aws") && t.contains(":role/") && t.contains("{account}"))
+        {
+            r.problem(
+                "KEYLEAK_ROLE_ARN_TEMPLATE",
+                "must be a role ARN containing {account}, e.g. arn:aws:iam::{account}:role/KeyleakResponder",
+            );
+        }
+        let regions = r.optional("KEYLEAK_REGIONS").map(|v| {
+            v.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+        });
+        if let Some(list) = &regions
+            && let Some(bad) = list.iter().find(|s| !is_region_name(s))
+        {
+            let msg = format!("`{bad}` is not a region name such as eu-west-1");
+            r.problem("KEYLEAK_REGIONS", msg);
+        }
+        r.finish(Self {
+            database_url,
+            role_arn_template,
+            regions,
+        })
+    }
+}
+
+impl SlackConfig {
+    pub fn from_env() -> Result<Self, ConfigErrors> {
+        Self::load(&|k| std::env::var(k).ok())
+    }
+
+    pub fn load(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigErrors> {
+        let mut r = Reader::new(get);
+        let signing_secrets: Vec<Secret> = r
+            .required("SLACK_SIGNING_SECRET")
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(Secret::new)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let bot_token = r.required("SLACK_BOT_TOKEN").unwrap_or_default();
+        if !bot_token.is_empty() && !bot_token.starts_with("xoxb-") {
+            r.problem("SLACK_BOT_TOKEN", "must be a bot token starting with xoxb-");
+        }
+        if r.optional("SLACK_APP_TOKEN").is_some() {
+            r.problem(
+                "SLACK_APP_TOKEN",
+                "Socket Mode is not available in this version; unset it and point the Slack app's request URLs at keyleak",
+            );
+        }
+        let api_url = r
+            .optional("KEYLEAK_SLACK_API_URL")
+            .unwrap_or_else(|| "https://slack.com/api".to_string())
+            .trim_end_matches('/')
+            .to_string();
+        if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+            r.problem("KEYLEAK_SLACK_API_URL", "must be an http(s) URL");
+        }
+        let listen_raw = r
+            .optional("KEYLEAK_LISTEN")
+            .unwrap_or_else(|| "0.0.0.0:3000".to_string());
+        let listen = listen_raw.parse().unwrap_or_else(|_| {
+            r.problem("KEYLEAK_LISTEN", "must be an address such as 0.0.0.0:3000");
+            SocketAddr::from(([0, 0, 0, 0], 3000))
+        });
+        let incident_channel = r.required("KEYLEAK_INCIDENT_CHANNEL").unwrap_or_default();
+        if !incident_channel.is_empty() && !is_channel_id(&incident_channel) {
+            r.problem(
+                "KEYLEAK_INCIDENT_CHANNEL",
+                "must be a channel id such as C0123456789 (not a #name)",
+            );
+        }
+        let responders = r.roster("KEYLEAK_RESPONDERS");
+        let approvers = r.roster("KEYLEAK_APPROVERS");
+        r.finish(Self {
+            signing_secrets,
+            bot_token: Secret::new(bot_token),
+            api_url,
+            listen,
+            incident_channel,
+            responders,
+            approvers,
+        })
+    }
+}
+
+fn is_channel_id(s: &str) -> bool {
+    s.len() >= 9
+        && matches!(s.as_bytes()[0], b'C' | b'G')
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+fn is_region_name(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| !p.is_empty())
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    const GOOD: &[(&str, &str)] = &[
+        ("SLACK_SIGNING_SECRET", "old, new"),
+        ("SLACK_BOT_TOKEN", "xoxb-1-2-3"),
+        ("KEYLEAK_INCIDENT_CHANNEL", "C0123456789"),
+        ("KEYLEAK_RESPONDERS", "U0001AAAA,S0002BBBB"),
+        ("KEYLEAK_APPROVERS", "U0003CCCC"),
+    ];
+
+    #[test]
+    fn a_complete_environment_loads_with_defaults() {
+        let c = SlackConfig::load(&env(GOOD)).unwrap();
+        assert_eq!(c.signing_secrets.len(), 2);
+        assert_eq!(c.api_url, "https://slack.com/api");
+        assert_eq!(c.listen.to_string(), "0.0.0.0:3000");
+        assert_eq!(c.responders.len(), 2);
+        let core = CoreConfig::load(&env(&[])).unwrap();
+        assert_eq!(core.database_url, "sqlite://keyleak.db");
+    }
+
+    #[test]
+    fn every_problem_is_named_at_once() {
+        let errs = SlackConfig::load(&env(&[
+            ("SLACK_BOT_TOKEN", "xoxp-user-token"),
+            ("KEYLEAK_INCIDENT_CHANNEL", "#incidents"),
+            ("KEYLEAK_LISTEN", "nowhere"),
+            ("KEYLEAK_RESPONDERS", "alice"),
+        ]))
+        .unwrap_err();
+        let vars: Vec<&str> = errs.0.iter().map(|p| p.var).collect();
+        assert_eq!(
+            vars,
+            [
+                "SLACK_SIGNING_SECRET",
+                "SLACK_BOT_TOKEN",
+                "KEYLEAK_LISTEN",
+                "KEYLEAK_INCIDENT_CHANNEL",
+                "KEYLEAK_RESPONDERS",
+                "KEYLEAK_RESPONDERS",
+                "KEYLEAK_APPROVERS"
+            ]
+        );
+        let core = CoreConfig::load(&env(&[
+            ("KEYLEAK_ROLE_ARN_TEMPLATE", "arn:aws:iam::123:role/Fixed"),
+            ("KEYLEAK_REGIONS", "us-east-1,mars"),
+            ("KEYLEAK_DATABASE_URL", "mysql://x"),
+        ]))
+        .unwrap_err();
+        assert_eq!(core.0.len(), 3);
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_or_errors() {
+        let c = SlackConfig::load(&env(GOOD)).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("xoxb-1-2-3"));
+        assert!(!shown.contains("old"));
+        let errs =
+            SlackConfig::load(&env(&[("SLACK_BOT_TOKEN", "xoxp-secret-value")])).unwrap_err();
+        assert!(!errs.to_string().contains("xoxp-secret-value"));
+    }
+}

@@ -1,0 +1,365 @@
+//! The two-person rule (DESIGN.md §4) as pure decisions: a proposal binds to the exact
+//! parameters it was made with, and an approval counts only from a different person on the
+//! approvers roster, while the proposal is pending, unexpired and unchanged.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::ids::{AccessKeyId, AccountId, IncidentId, SlackUserId};
+
+/// A destructive action, with everything needed to carry it out and nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    DeleteAccessKey {
+        account: String,
+        user: String,
+        key: String,
+    },
+    DeleteLoginProfile {
+        account: String,
+        user: String,
+    },
+    DeleteUser {
+        account: String,
+        user: String,
+    },
+    DeleteRole {
+        account: String,
+        role: String,
+    },
+    DeletePolicy {
+        account: String,
+        arn: String,
+    },
+    TerminateInstances {
+        account: String,
+        region: String,
+        instance_ids: Vec<String>,
+    },
+    DeleteFunction {
+        account: String,
+        region: String,
+        name: String,
+    },
+    /// Rollback: the key back to Active (the "we broke production" case).
+    ReactivateKey {
+        account: String,
+        user: String,
+        key: String,
+    },
+    /// Restore or rollback: remove the incident's deny-all from the user.
+    RemoveDenyAll {
+        account: String,
+        user: String,
+        policy_name: String,
+    },
+}
+
+impl Action {
+    pub fn delete_access_key(account: &AccountId, user: &str, key: &AccessKeyId) -> Self {
+        Self::DeleteAccessKey {
+            account: account.to_string(),
+            user: user.to_string(),
+            key: key.to_string(),
+        }
+    }
+
+    /// The hash an approval is bound to: SHA-256 over the action's canonical JSON
+    /// (serde writes fields in declaration order, so equal actions hash equally).
+    pub fn params_hash(&self) -> String {
+        let canonical = serde_json::to_vec(self).unwrap_or_default();
+        hex::encode(Sha256::digest(&canonical))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProposalState {
+    Pending,
+    Approved,
+    Rejected,
+    Expired,
+    Executing,
+    Done,
+    Failed,
+}
+
+impl ProposalState {
+    pub const ALL: [ProposalState; 7] = [
+        Self::Pending,
+        Self::Approved,
+        Self::Rejected,
+        Self::Expired,
+        Self::Executing,
+        Self::Done,
+        Self::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::Expired => "expired",
+            Self::Executing => "executing",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// The only forward moves; the store applies each as a compare-and-set from `self`.
+    pub fn may_become(self, next: ProposalState) -> bool {
+        use ProposalState::*;
+        matches!(
+            (self, next),
+            (Pending, Approved | Rejected | Expired)
+                | (Approved, Executing)
+                | (Executing, Done | Failed)
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proposal {
+    pub id: String,
+    pub incident: IncidentId,
+    pub action: Action,
+    /// `action.params_hash()` when proposed.
+    pub hash: String,
+    pub requested_by: SlackUserId,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub state: ProposalState,
+    /// Distinct approvers so far, in order.
+    pub approvals: Vec<SlackUserId>,
+    /// How many distinct approvers besides the requester it needs.
+    pub required: usize,
+}
+
+/// Why a click does not count. Rendered to the clicker in the message module.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("not on the approvers roster")]
+    NotAnApprover,
+    #[error("the requester cannot approve their own proposal")]
+    OwnProposal,
+    #[error("already approved by this person")]
+    AlreadyApprovedBy,
+    #[error("the proposal is {}", .0.as_str())]
+    NotPending(ProposalState),
+    #[error("the proposal expired")]
+    Expired,
+    #[error("the proposal's parameters changed since it was proposed")]
+    Changed,
+    #[error("the proposal belongs to another incident")]
+    WrongIncident,
+}
+
+/// What an approval click does when it counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Recorded; this many more distinct approvers are needed.
+    NeedsMore(usize),
+    /// Enough approvals: the proposal may move to approved, then executing.
+    Approved,
+}
+
+/// The context a click is judged in, gathered at click time.
+pub struct Click<'a> {
+    pub by: &'a SlackUserId,
+    pub on_roster: bool,
+    /// The incident of the message the button sat on.
+    pub incident: &'a IncidentId,
+    pub now: DateTime<Utc>,
+}
+
+/// Whether the proposal can still be decided from this button at all. Checked before the
+/// clicker's own standing, so a stale or decided proposal says so to anyone.
+fn still_open(p: &Proposal, click: &Click<'_>) -> Result<(), Refusal> {
+    if &p.incident != click.incident {
+        return Err(Refusal::WrongIncident);
+    }
+    if p.state != ProposalState::Pending {
+        return Err(Refusal::NotPending(p.state));
+    }
+    if click.now >= p.expires_at {
+        return Err(Refusal::Expired);
+    }
+    Ok(())
+}
+
+/// Judges an approval.
+pub fn approve(p: &Proposal, click: &Click<'_>) -> Result<Decision, Refusal> {
+    still_open(p, click)?;
+    if p.action.params_hash() != p.hash {
+        return Err(Refusal::Changed);
+    }
+    if !click.on_roster {
+        return Err(Refusal::NotAnApprover);
+    }
+    if click.by == &p.requested_by {
+        return Err(Refusal::OwnProposal);
+    }
+    if p.approvals.contains(click.by) {
+        return Err(Refusal::AlreadyApprovedBy);
+    }
+    let after = p.approvals.len() + 1;
+    if after >= p.required.max(1) {
+        Ok(Decision::Approved)
+    } else {
+        Ok(Decision::NeedsMore(p.required - after))
+    }
+}
+
+/// Judges a rejection: any approver (or the requester, withdrawing) may reject a pending,
+/// unexpired proposal.
+pub fn reject(p: &Proposal, click: &Click<'_>) -> Result<(), Refusal> {
+    still_open(p, click)?;
+    if !click.on_roster && click.by != &p.requested_by {
+        return Err(Refusal::NotAnApprover);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn user(s: &str) -> SlackUserId {
+        SlackUserId::parse(s).unwrap()
+    }
+
+    fn incident() -> IncidentId {
+        IncidentId::parse("KL-00C0FFEE").unwrap()
+    }
+
+    fn proposal(required: usize) -> Proposal {
+        let action = Action::delete_access_key(
+            &AccountId::parse("111111111111").unwrap(),
+            "ci-deploy",
+            &AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE").unwrap(),
+        );
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        Proposal {
+            id: "P1".into(),
+            incident: incident(),
+            hash: action.params_hash(),
+            action,
+            requested_by: user("U0REQUESTER"),
+            created_at: now,
+            expires_at: now + Duration::minutes(30),
+            state: ProposalState::Pending,
+            approvals: vec![],
+            required,
+        }
+    }
+
+    fn click<'a>(by: &'a SlackUserId, inc: &'a IncidentId, min: i64) -> Click<'a> {
+        Click {
+            by,
+            on_roster: true,
+            incident: inc,
+            now: DateTime::<Utc>::UNIX_EPOCH + Duration::minutes(min),
+        }
+    }
+
+    #[test]
+    fn a_second_approver_approves() {
+        let (p, a, i) = (proposal(1), user("U0APPROVER"), incident());
+        assert_eq!(approve(&p, &click(&a, &i, 1)), Ok(Decision::Approved));
+    }
+
+    #[test]
+    fn the_requester_cannot_approve_their_own() {
+        let (p, i) = (proposal(1), incident());
+        let me = user("U0REQUESTER");
+        assert_eq!(approve(&p, &click(&me, &i, 1)), Err(Refusal::OwnProposal));
+        assert_eq!(
+            reject(&p, &click(&me, &i, 1)),
+            Ok(()),
+            "but may withdraw it"
+        );
+    }
+
+    #[test]
+    fn off_roster_expired_decided_changed_and_foreign_clicks_are_refused() {
+        let (a, i) = (user("U0APPROVER"), incident());
+        let mut off = click(&a, &i, 1);
+        off.on_roster = false;
+        assert_eq!(approve(&proposal(1), &off), Err(Refusal::NotAnApprover));
+        assert_eq!(
+            approve(&proposal(1), &click(&a, &i, 30)),
+            Err(Refusal::Expired)
+        );
+        let mut done = proposal(1);
+        done.state = ProposalState::Approved;
+        assert_eq!(
+            approve(&done, &click(&a, &i, 1)),
+            Err(Refusal::NotPending(ProposalState::Approved))
+        );
+        let mut changed = proposal(1);
+        changed.action = Action::DeleteUser {
+            account: "111111111111".into(),
+            user: "ci-deploy".into(),
+        };
+        assert_eq!(approve(&changed, &click(&a, &i, 1)), Err(Refusal::Changed));
+        let other = IncidentId::parse("KL-0BADF00D").unwrap();
+        assert_eq!(
+            approve(&proposal(1), &click(&a, &other, 1)),
+            Err(Refusal::WrongIncident)
+        );
+    }
+
+    #[test]
+    fn n_distinct_approvers_when_configured() {
+        let i = incident();
+        let (a, b) = (user("U0APPROVERA"), user("U0APPROVERB"));
+        let mut p = proposal(2);
+        assert_eq!(approve(&p, &click(&a, &i, 1)), Ok(Decision::NeedsMore(1)));
+        p.approvals.push(a.clone());
+        assert_eq!(
+            approve(&p, &click(&a, &i, 2)),
+            Err(Refusal::AlreadyApprovedBy)
+        );
+        assert_eq!(approve(&p, &click(&b, &i, 2)), Ok(Decision::Approved));
+    }
+
+    #[test]
+    fn the_hash_binds_every_parameter() {
+        let base = proposal(1).action;
+        assert_eq!(base.params_hash(), base.clone().params_hash());
+        let Action::DeleteAccessKey { account, user, .. } = base.clone() else {
+            unreachable!()
+        };
+        let other_key = Action::DeleteAccessKey {
+            account,
+            user,
+            key: "AKIAOTHERKEY00000000".into(),
+        };
+        assert_ne!(base.params_hash(), other_key.params_hash());
+        assert_eq!(base.params_hash().len(), 64);
+    }
+
+    #[test]
+    fn only_forward_state_moves() {
+        use ProposalState::*;
+        assert!(Pending.may_become(Approved));
+        assert!(Approved.may_become(Executing));
+        assert!(Executing.may_become(Done));
+        assert!(!Done.may_become(Executing));
+        assert!(
+            !Pending.may_become(Executing),
+            "no execution without approval"
+        );
+        assert!(!Rejected.may_become(Approved));
+        for s in ProposalState::ALL {
+            assert_eq!(ProposalState::parse(s.as_str()), Some(s));
+        }
+    }
+}

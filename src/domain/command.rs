@@ -1,0 +1,243 @@
+//! `/keyleak <verb> [args]` parsed into a typed command by one pure function.
+
+use super::ids::{AccessKeyId, IncidentId, KeyIdError, looks_like_secret};
+
+/// A request a responder can make. Adding a variant forces a decision in every `match` on it
+/// (permission, rendering) because none of those matches has a catch-all arm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Help,
+    Contain {
+        key: AccessKeyId,
+        reason: Option<String>,
+    },
+    Status {
+        target: Option<StatusTarget>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusTarget {
+    Key(AccessKeyId),
+    Incident(IncidentId),
+}
+
+/// Every way a command line can be wrong. Rendered in exactly one place: `slack::messages`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandParseError {
+    #[error("unknown command `{0}`")]
+    UnknownVerb(String),
+    #[error("bad key id: {0}")]
+    BadKey(KeyIdError),
+    #[error("`{0}` is neither a key id nor an incident id")]
+    BadStatusTarget(String),
+    #[error("`{verb}` takes {expected}")]
+    TooManyArguments {
+        verb: &'static str,
+        expected: &'static str,
+    },
+}
+
+/// The outcome of parsing: the command (or why not), and whether the text held something
+/// shaped like a secret access key. Secrets are removed from everything kept here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    pub command: Result<Command, CommandParseError>,
+    pub secret_pasted: bool,
+}
+
+/// The longest free-text reason kept, in characters.
+pub const MAX_REASON_CHARS: usize = 500;
+
+pub fn parse(text: &str) -> Parsed {
+    let secret_pasted = text.split_whitespace().any(looks_like_secret);
+    let tokens: Vec<&str> = text
+        .split_whitespace()
+        .filter(|t| !looks_like_secret(t))
+        .collect();
+    let command = match tokens.split_first() {
+        None => Ok(Command::Help),
+        Some((verb, args)) => parse_verb(verb, args, secret_pasted),
+    };
+    Parsed {
+        command,
+        secret_pasted,
+    }
+}
+
+fn parse_verb(
+    verb: &str,
+    args: &[&str],
+    secret_pasted: bool,
+) -> Result<Command, CommandParseError> {
+    match verb.to_ascii_lowercase().as_str() {
+        "help" | "-h" | "--help" => Ok(Command::Help),
+        "contain" => parse_contain(args, secret_pasted),
+        "status" => parse_status(args),
+        _ => Err(CommandParseError::UnknownVerb(truncate(verb, 40))),
+    }
+}
+
+fn parse_contain(args: &[&str], secret_pasted: bool) -> Result<Command, CommandParseError> {
+    let Some((key, reason)) = args.split_first() else {
+        let err = if secret_pasted {
+            KeyIdError::LooksLikeSecret
+        } else {
+            KeyIdError::Missing
+        };
+        return Err(CommandParseError::BadKey(err));
+    };
+    let key = AccessKeyId::parse(key).map_err(CommandParseError::BadKey)?;
+    let reason = reason.join(" ");
+    let reason = (!reason.is_empty()).then(|| truncate(&reason, MAX_REASON_CHARS));
+    Ok(Command::Contain { key, reason })
+}
+
+fn parse_status(args: &[&str]) -> Result<Command, CommandParseError> {
+    match args {
+        [] => Ok(Command::Status { target: None }),
+        [one] => {
+            let target = if let Ok(id) = IncidentId::parse(one) {
+                StatusTarget::Incident(id)
+            } else {
+                match AccessKeyId::parse(one) {
+                    Ok(key) => StatusTarget::Key(key),
+                    Err(_) => return Err(CommandParseError::BadStatusTarget(truncate(one, 40))),
+                }
+            };
+            Ok(Command::Status {
+                target: Some(target),
+            })
+        }
+        _ => Err(CommandParseError::TooManyArguments {
+            verb: "status",
+            expected: "at most one key id or incident id",
+        }),
+    }
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    match s.char_indices().nth(max_chars) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+    fn key() -> AccessKeyId {
+        AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE").unwrap()
+    }
+
+    #[test]
+    fn empty_text_and_help_give_help() {
+        assert_eq!(parse("").command, Ok(Command::Help));
+        assert_eq!(parse("  HELP ").command, Ok(Command::Help));
+    }
+
+    #[test]
+    fn contain_with_and_without_reason() {
+        assert_eq!(
+            parse("contain AKIAIOSFODNN7EXAMPLE").command,
+            Ok(Command::Contain {
+                key: key(),
+                reason: None
+            })
+        );
+        assert_eq!(
+            parse("Contain  AKIAIOSFODNN7EXAMPLE  pushed to a public   repo").command,
+            Ok(Command::Contain {
+                key: key(),
+                reason: Some("pushed to a public repo".into())
+            })
+        );
+    }
+
+    #[test]
+    fn a_pasted_secret_is_flagged_and_dropped_from_the_reason() {
+        let p = parse(&format!(
+            "contain AKIAIOSFODNN7EXAMPLE leaked with {SECRET} oops"
+        ));
+        assert!(p.secret_pasted);
+        assert_eq!(
+            p.command,
+            Ok(Command::Contain {
+                key: key(),
+                reason: Some("leaked with oops".into())
+            })
+        );
+        assert!(!format!("{p:?}").contains(SECRET));
+    }
+
+    #[test]
+    fn a_secret_in_place_of_the_key_is_named_as_such() {
+        let p = parse(&format!("contain {SECRET}"));
+        assert!(p.secret_pasted);
+        assert_eq!(
+            p.command,
+            Err(CommandParseError::BadKey(KeyIdError::LooksLikeSecret))
+        );
+    }
+
+    #[test]
+    fn bad_inputs_get_specific_errors() {
+        assert_eq!(
+            parse("contain").command,
+            Err(CommandParseError::BadKey(KeyIdError::Missing))
+        );
+        assert_eq!(
+            parse("contain akiaiosfodnn7example").command,
+            Err(CommandParseError::BadKey(KeyIdError::Lowercase))
+        );
+        assert_eq!(
+            parse("nuke everything").command,
+            Err(CommandParseError::UnknownVerb("nuke".into()))
+        );
+        assert!(matches!(
+            parse("status a b").command,
+            Err(CommandParseError::TooManyArguments { .. })
+        ));
+        assert_eq!(
+            parse("status nope").command,
+            Err(CommandParseError::BadStatusTarget("nope".into()))
+        );
+    }
+
+    #[test]
+    fn status_targets() {
+        assert_eq!(
+            parse("status").command,
+            Ok(Command::Status { target: None })
+        );
+        assert_eq!(
+            parse("status KL-0000ABCD").command,
+            Ok(Command::Status {
+                target: Some(StatusTarget::Incident(
+                    IncidentId::parse("KL-0000ABCD").unwrap()
+                ))
+            })
+        );
+        assert_eq!(
+            parse("status AKIAIOSFODNN7EXAMPLE").command,
+            Ok(Command::Status {
+                target: Some(StatusTarget::Key(key()))
+            })
+        );
+    }
+
+    #[test]
+    fn long_reasons_are_cut() {
+        let long = "x ".repeat(1000);
+        let Ok(Command::Contain {
+            reason: Some(r), ..
+        }) = parse(&format!("contain AKIAIOSFODNN7EXAMPLE {long}")).command
+        else {
+            panic!("expected a contain command");
+        };
+        assert_eq!(r.chars().count(), MAX_REASON_CHARS + 1);
+    }
+}

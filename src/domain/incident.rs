@@ -1,0 +1,380 @@
+//! Incident state and the containment steps, with the rules that move between them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ids::{AccessKeyId, AccountId, IncidentId, KeyKind, SlackUserId};
+
+/// Who asked for something: a verified Slack user, or a person at the CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    Slack(SlackUserId),
+    Cli(String),
+}
+
+impl Actor {
+    pub fn to_stored(&self) -> String {
+        match self {
+            Actor::Slack(u) => format!("slack:{u}"),
+            Actor::Cli(name) => format!("cli:{name}"),
+        }
+    }
+
+    pub fn from_stored(s: &str) -> Option<Self> {
+        if let Some(u) = s.strip_prefix("slack:") {
+            SlackUserId::parse(u).ok().map(Actor::Slack)
+        } else {
+            s.strip_prefix("cli:").map(|n| Actor::Cli(n.to_string()))
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentState {
+    /// The containment playbook is running or waiting for a worker.
+    Containing,
+    /// Every containment step succeeded.
+    Contained,
+    /// The key cannot be contained by IAM policy on its owner (root or temporary key):
+    /// a person must act, and the bot said exactly what to do.
+    Escalated,
+    /// A containment step failed; running `contain` again retries the missing steps.
+    Failed,
+    Closed,
+}
+
+impl IncidentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Containing => "containing",
+            Self::Contained => "contained",
+            Self::Escalated => "escalated",
+            Self::Failed => "failed",
+            Self::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Containing,
+            Self::Contained,
+            Self::Escalated,
+            Self::Failed,
+            Self::Closed,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+
+    pub fn is_open(self) -> bool {
+        !matches!(self, Self::Closed)
+    }
+}
+
+/// One step of the AKIA containment playbook (DESIGN.md §3), in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StepKind {
+    LocateAccount,
+    LastUsed,
+    Snapshot,
+    DeactivateKey,
+    DenyAll,
+    SessionFence,
+    QuarantineCheck,
+}
+
+impl StepKind {
+    pub const ALL: [StepKind; 7] = [
+        Self::LocateAccount,
+        Self::LastUsed,
+        Self::Snapshot,
+        Self::DeactivateKey,
+        Self::DenyAll,
+        Self::SessionFence,
+        Self::QuarantineCheck,
+    ];
+
+    /// The steps that cut the attacker off; they run concurrently because IAM is eventually
+    /// consistent and each second between them is a second the attacker keeps.
+    pub const CUT_OFF: [StepKind; 3] = [Self::DeactivateKey, Self::DenyAll, Self::SessionFence];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LocateAccount => "locate_account",
+            Self::LastUsed => "last_used",
+            Self::Snapshot => "snapshot",
+            Self::DeactivateKey => "deactivate_key",
+            Self::DenyAll => "deny_all",
+            Self::SessionFence => "session_fence",
+            Self::QuarantineCheck => "quarantine_check",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A user's access key as it was before the incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeySnapshot {
+    pub id: String,
+    pub active: bool,
+    pub created: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachedPolicy {
+    pub name: String,
+    pub arn: String,
+}
+
+/// The owner's pre-incident state; restore and rollback are computed from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserSnapshot {
+    pub user_name: String,
+    pub user_arn: String,
+    pub access_keys: Vec<KeySnapshot>,
+    pub inline_policies: Vec<String>,
+    pub attached_policies: Vec<AttachedPolicy>,
+    pub groups: Vec<String>,
+    pub has_login_profile: bool,
+    pub mfa_devices: Vec<String>,
+}
+
+impl UserSnapshot {
+    /// Managed policies whose name marks AWS's own quarantine of an exposed key
+    /// (`AWSCompromisedKeyQuarantine`, `…V2`, `…V3`, and whatever comes next).
+    pub fn quarantine_policies(&self) -> Vec<String> {
+        self.attached_policies
+            .iter()
+            .filter(|p| p.name.starts_with(super::policy::AWS_QUARANTINE_PREFIX))
+            .map(|p| p.name.clone())
+            .collect()
+    }
+}
+
+/// When and how a key was last used, from `iam:GetAccessKeyLastUsed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyUsage {
+    /// `None` when the key belongs to the root user.
+    pub user_name: Option<String>,
+    pub last_used: Option<DateTime<Utc>>,
+    pub service: Option<String>,
+    pub region: Option<String>,
+}
+
+/// Why the bot hands the incident to a person instead of containing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Escalation {
+    RootKey,
+    TemporaryKey,
+}
+
+/// What a step found or changed. Rendered to people by `slack::messages`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "fact", rename_all = "snake_case")]
+pub enum StepFact {
+    Located {
+        account: String,
+        own_account: bool,
+    },
+    LastUsed(KeyUsage),
+    Snapshot(UserSnapshot),
+    KeyDeactivated {
+        user_name: String,
+        other_keys_untouched: Vec<String>,
+    },
+    DenyAttached {
+        user_name: String,
+        policy_name: String,
+        /// Set when the inline budget was full and a managed policy was used instead.
+        managed_policy_arn: Option<String>,
+    },
+    Quarantine {
+        policies: Vec<String>,
+    },
+    Escalated(Escalation),
+    Failed {
+        error: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepStatus {
+    Done,
+    Failed,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "done" => Some(Self::Done),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// A step's recorded outcome. A step with no record has not run (or was interrupted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRecord {
+    pub kind: StepKind,
+    pub status: StepStatus,
+    pub fact: StepFact,
+    pub request_id: Option<String>,
+    pub finished_at: DateTime<Utc>,
+    /// The Slack `ts` of the threaded reply, once posted.
+    pub reply_ts: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incident {
+    pub id: IncidentId,
+    pub key: AccessKeyId,
+    pub state: IncidentState,
+    pub reason: Option<String>,
+    pub requested_by: Actor,
+    pub opened_at: DateTime<Utc>,
+    /// The instant the session fence refers to: sessions issued before it are denied.
+    /// Fixed when the incident opens so that a retried step writes the same document.
+    pub fence_time: DateTime<Utc>,
+    pub contained_at: Option<DateTime<Utc>>,
+    pub account: Option<AccountId>,
+    pub user_name: Option<String>,
+    /// Where the incident message lives in Slack, once posted.
+    pub slack_channel: Option<String>,
+    pub slack_ts: Option<String>,
+}
+
+impl Incident {
+    pub fn escalation(&self) -> Option<Escalation> {
+        match self.key.kind() {
+            KeyKind::Temporary => Some(Escalation::TemporaryKey),
+            KeyKind::LongTerm => None,
+        }
+    }
+}
+
+/// The incident's state once the playbook has run as far as it could.
+pub fn settle(steps: &[StepRecord]) -> IncidentState {
+    let escalated = steps
+        .iter()
+        .any(|s| matches!(s.fact, StepFact::Escalated(_)));
+    if escalated {
+        return IncidentState::Escalated;
+    }
+    if steps.iter().any(|s| s.status == StepStatus::Failed) {
+        return IncidentState::Failed;
+    }
+    let all_done = StepKind::ALL.iter().all(|k| {
+        steps
+            .iter()
+            .any(|s| s.kind == *k && s.status == StepStatus::Done)
+    });
+    if all_done {
+        IncidentState::Contained
+    } else {
+        IncidentState::Containing
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(kind: StepKind, status: StepStatus, fact: StepFact) -> StepRecord {
+        StepRecord {
+            kind,
+            status,
+            fact,
+            request_id: None,
+            finished_at: DateTime::<Utc>::UNIX_EPOCH,
+            reply_ts: None,
+        }
+    }
+
+    fn done(kind: StepKind) -> StepRecord {
+        rec(
+            kind,
+            StepStatus::Done,
+            StepFact::Quarantine { policies: vec![] },
+        )
+    }
+
+    #[test]
+    fn contained_only_when_every_step_is_done() {
+        let mut steps: Vec<_> = StepKind::ALL[..6].iter().map(|k| done(*k)).collect();
+        assert_eq!(settle(&steps), IncidentState::Containing);
+        steps.push(done(StepKind::QuarantineCheck));
+        assert_eq!(settle(&steps), IncidentState::Contained);
+    }
+
+    #[test]
+    fn a_failed_step_fails_and_an_escalation_wins() {
+        let failed = rec(
+            StepKind::DenyAll,
+            StepStatus::Failed,
+            StepFact::Failed {
+                error: "AccessDenied".into(),
+            },
+        );
+        assert_eq!(settle(std::slice::from_ref(&failed)), IncidentState::Failed);
+        let esc = rec(
+            StepKind::LastUsed,
+            StepStatus::Done,
+            StepFact::Escalated(Escalation::RootKey),
+        );
+        assert_eq!(settle(&[esc, failed]), IncidentState::Escalated);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for k in StepKind::ALL {
+            assert_eq!(StepKind::parse(k.as_str()), Some(k));
+        }
+        for s in ["containing", "contained", "escalated", "failed", "closed"] {
+            assert_eq!(IncidentState::parse(s).map(|x| x.as_str()), Some(s));
+        }
+        let a = Actor::Slack(SlackUserId::parse("U123ABC").unwrap());
+        assert_eq!(Actor::from_stored(&a.to_stored()), Some(a));
+    }
+
+    #[test]
+    fn quarantine_matched_by_prefix_so_new_versions_count() {
+        let snap = UserSnapshot {
+            user_name: "ci".into(),
+            user_arn: "arn:aws:iam::111111111111:user/ci".into(),
+            access_keys: vec![],
+            inline_policies: vec![],
+            attached_policies: [
+                "AWSCompromisedKeyQuarantineV3",
+                "ReadOnlyAccess",
+                "AWSCompromisedKeyQuarantineV9",
+            ]
+            .iter()
+            .map(|n| AttachedPolicy {
+                name: (*n).into(),
+                arn: format!("arn:aws:iam::aws:policy/{n}"),
+            })
+            .collect(),
+            groups: vec![],
+            has_login_profile: false,
+            mfa_devices: vec![],
+        };
+        assert_eq!(
+            snap.quarantine_policies(),
+            vec![
+                "AWSCompromisedKeyQuarantineV3",
+                "AWSCompromisedKeyQuarantineV9"
+            ]
+        );
+    }
+}

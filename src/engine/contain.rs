@@ -1,0 +1,327 @@
+//! The AKIA containment playbook (DESIGN.md §3, steps 1–8). Each step's outcome is recorded
+//! before it is reported, and a recorded step is never run again, so a worker that dies
+//! midway is taken over without repeating anything.
+
+use anyhow::Context as _;
+use chrono::Duration;
+use tracing::{info, warn};
+
+use super::Engine;
+use crate::aws::{AwsError, Called, DenyPlacement};
+use crate::domain::ids::AccountId;
+use crate::domain::incident::{
+    Escalation, Incident, IncidentState, StepFact, StepKind, StepRecord, StepStatus, settle,
+};
+use crate::domain::policy::{self, DenyPolicy};
+use crate::notify::ThreadRef;
+use crate::store::{AuditEntry, ClaimedJob, IncidentFacts};
+
+struct Run<'a> {
+    engine: &'a Engine,
+    incident: Incident,
+    prior: Vec<StepRecord>,
+}
+
+type StepResult = Result<(StepFact, Option<String>), AwsError>;
+
+pub async fn run_contain(engine: &Engine, job: &ClaimedJob, lease: Duration) -> anyhow::Result<()> {
+    let id = &job.incident_id;
+    let store = &engine.store;
+    let incident = store.incident(id).await.context("loading the incident")?;
+    let prior = store.steps(id).await.context("loading the steps")?;
+    let mut run = Run {
+        engine,
+        incident,
+        prior,
+    };
+    // Slack paces posts to a channel at about one a second: the incident message is posted
+    // beside the playbook, never in front of it, so containment does not wait on Slack.
+    let opening = open_thread(engine, run.incident.clone(), run.prior.clone());
+    let (thread, played) = tokio::join!(opening, run.playbook(job.id, lease));
+    played?;
+
+    let (incident, steps) = settle_incident(engine, job).await?;
+    if let Some(t) = &thread {
+        run.post_missing_replies(t, &incident, &steps).await?;
+        if let Err(e) = engine.notifier.refresh(t, &incident, &steps).await {
+            warn!(error = %e, "could not update the incident message");
+        }
+    }
+    if let Some(url) = &job.response_url
+        && let Err(e) = engine.notifier.tell_requester(url, &incident, &steps).await
+    {
+        warn!(error = %e, "could not tell the requester the outcome");
+    }
+    Ok(())
+}
+
+/// Records the state the steps add up to; containment is timed by the last cut-off step.
+async fn settle_incident(
+    engine: &Engine,
+    job: &ClaimedJob,
+) -> anyhow::Result<(Incident, Vec<StepRecord>)> {
+    let id = &job.incident_id;
+    let steps = engine.store.steps(id).await?;
+    let state = settle(&steps);
+    let contained_at = (state == IncidentState::Contained)
+        .then(|| {
+            steps
+                .iter()
+                .filter(|s| StepKind::CUT_OFF.contains(&s.kind))
+                .map(|s| s.finished_at)
+                .max()
+        })
+        .flatten();
+    engine.store.set_state(id, state, contained_at).await?;
+    let incident = engine.store.incident(id).await?;
+    info!(state = state.as_str(), key = %incident.key.short(), "containment finished");
+    Ok((incident, steps))
+}
+
+/// Posts the incident message once. If Slack is down the steps run anyway and are reported
+/// when a later run finds Slack answering.
+async fn open_thread(
+    engine: &Engine,
+    incident: Incident,
+    prior: Vec<StepRecord>,
+) -> Option<ThreadRef> {
+    if let (Some(channel), Some(ts)) = (&incident.slack_channel, &incident.slack_ts) {
+        return Some(ThreadRef {
+            channel: channel.clone(),
+            ts: ts.clone(),
+        });
+    }
+    match engine.notifier.open_thread(&incident, &prior).await {
+        Ok(t) => {
+            if let Err(e) = engine
+                .store
+                .set_slack_message(&incident.id, &t.channel, &t.ts)
+                .await
+            {
+                warn!(error = %e, "could not record the incident message");
+            }
+            Some(t)
+        }
+        Err(e) => {
+            warn!(error = %e, "could not post the incident message");
+            None
+        }
+    }
+}
+
+impl Run<'_> {
+    fn prior_fact(&self, kind: StepKind) -> Option<&StepFact> {
+        self.prior
+            .iter()
+            .find(|s| s.kind == kind && s.status == StepStatus::Done)
+            .map(|s| &s.fact)
+    }
+
+    async fn playbook(&mut self, job: i64, lease: Duration) -> anyhow::Result<()> {
+        let key = self.incident.key.clone();
+        let Some(StepFact::Located { account, .. }) = self
+            .step(StepKind::LocateAccount, || async {
+                let l = self.engine.aws.locate_key(&key).await?;
+                let fact = StepFact::Located {
+                    account: l.account.to_string(),
+                    own_account: l.own_account,
+                };
+                Ok((fact, l.request_id))
+            })
+            .await?
+        else {
+            return Ok(());
+        };
+        let account = AccountId::parse(&account).context("stored account id")?;
+        self.set_facts(Some(account.clone()), None).await?;
+        self.keep_lease(job, lease).await?;
+
+        if let Some(esc) = self.incident.escalation() {
+            self.step(StepKind::LastUsed, || async {
+                Ok((StepFact::Escalated(esc), None))
+            })
+            .await?;
+            return Ok(());
+        }
+        let Some(StepFact::LastUsed(usage)) = self
+            .step(StepKind::LastUsed, || async {
+                let c = self.engine.aws.key_usage(&account, &key).await?;
+                Ok((StepFact::LastUsed(c.value), c.request_id))
+            })
+            .await?
+        else {
+            return Ok(());
+        };
+        let Some(user) = usage.user_name else {
+            let esc = StepFact::Escalated(Escalation::RootKey);
+            self.step(StepKind::Snapshot, || async { Ok((esc, None)) })
+                .await?;
+            return Ok(());
+        };
+        self.set_facts(None, Some(user.clone())).await?;
+        self.keep_lease(job, lease).await?;
+
+        let Some(StepFact::Snapshot(snapshot)) = self
+            .step(StepKind::Snapshot, || async {
+                let snap = self.engine.aws.snapshot_user(&account, &user).await?;
+                self.engine
+                    .store
+                    .save_snapshot(&self.incident.id, &snap, self.engine.clock.now())
+                    .await
+                    .map_err(|e| AwsError::Other(format!("saving the snapshot: {e}")))?;
+                Ok((StepFact::Snapshot(snap), None))
+            })
+            .await?
+        else {
+            return Ok(());
+        };
+        self.keep_lease(job, lease).await?;
+
+        // Steps 4–6 together: IAM is eventually consistent, so every second between them is
+        // a second the attacker keeps.
+        let others: Vec<String> = snapshot
+            .access_keys
+            .iter()
+            .map(|k| k.id.clone())
+            .filter(|k| k != key.as_str())
+            .collect();
+        let deny_all = policy::deny_all(&self.incident.id);
+        let fence = policy::session_fence(&self.incident.id, self.incident.fence_time);
+        let (a, b, c) = tokio::join!(
+            self.step(StepKind::DeactivateKey, || async {
+                let c = self
+                    .engine
+                    .aws
+                    .deactivate_key(&account, &user, &key)
+                    .await?;
+                let fact = StepFact::KeyDeactivated {
+                    user_name: user.clone(),
+                    other_keys_untouched: others.clone(),
+                };
+                Ok((fact, c.request_id))
+            }),
+            self.step(StepKind::DenyAll, || self
+                .put_deny(&account, &user, &deny_all)),
+            self.step(StepKind::SessionFence, || self
+                .put_deny(&account, &user, &fence)),
+        );
+        a?;
+        b?;
+        c?;
+
+        let policies = snapshot.quarantine_policies();
+        self.step(StepKind::QuarantineCheck, || async {
+            Ok((StepFact::Quarantine { policies }, None))
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn put_deny(&self, account: &AccountId, user: &str, p: &DenyPolicy) -> StepResult {
+        let Called { value, request_id } = self.engine.aws.put_user_deny(account, user, p).await?;
+        let fact = StepFact::DenyAttached {
+            user_name: user.to_string(),
+            policy_name: p.name.clone(),
+            managed_policy_arn: match value {
+                DenyPlacement::Inline => None,
+                DenyPlacement::Managed { arn } => Some(arn),
+            },
+        };
+        Ok((fact, request_id))
+    }
+
+    /// Runs a step unless it is already done; records its outcome with an audit row.
+    /// Returns the step's fact when it is done, `None` when it failed (the playbook stops).
+    async fn step<F, Fut>(&self, kind: StepKind, work: F) -> anyhow::Result<Option<StepFact>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = StepResult>,
+    {
+        if let Some(fact) = self.prior_fact(kind) {
+            return Ok(Some(fact.clone()));
+        }
+        let outcome = work().await;
+        let (status, fact, request_id) = match outcome {
+            Ok((fact, rid)) => (StepStatus::Done, fact, rid),
+            Err(e) => {
+                warn!(step = kind.as_str(), error = %e, "step failed");
+                let fact = StepFact::Failed {
+                    error: e.to_string(),
+                };
+                (StepStatus::Failed, fact, None)
+            }
+        };
+        let now = self.engine.clock.now();
+        let record = StepRecord {
+            kind,
+            status,
+            fact: fact.clone(),
+            request_id: request_id.clone(),
+            finished_at: now,
+            reply_ts: None,
+        };
+        let audit = AuditEntry {
+            at: now,
+            actor: "keyleak".into(),
+            action: format!("contain.{}.{}", kind.as_str(), status.as_str()),
+            incident_id: Some(self.incident.id.clone()),
+            detail: request_id
+                .map(|r| format!("aws request id {r}"))
+                .unwrap_or_default(),
+            origin: format!("job for {}", self.incident.id),
+        };
+        self.engine
+            .store
+            .record_step(&self.incident.id, &record, audit)
+            .await?;
+        Ok((status == StepStatus::Done).then_some(fact))
+    }
+
+    async fn set_facts(
+        &mut self,
+        account: Option<AccountId>,
+        user_name: Option<String>,
+    ) -> anyhow::Result<()> {
+        if account.is_some() {
+            self.incident.account = account.clone();
+        }
+        if user_name.is_some() {
+            self.incident.user_name = user_name.clone();
+        }
+        self.engine
+            .store
+            .set_facts(&self.incident.id, &IncidentFacts { account, user_name })
+            .await?;
+        Ok(())
+    }
+
+    async fn keep_lease(&self, job: i64, lease: Duration) -> anyhow::Result<()> {
+        let until = self.engine.clock.now() + lease;
+        self.engine.store.extend_lease(job, until).await?;
+        Ok(())
+    }
+
+    /// Threaded replies, in playbook order, for every recorded step not yet reported.
+    async fn post_missing_replies(
+        &self,
+        thread: &ThreadRef,
+        incident: &Incident,
+        steps: &[StepRecord],
+    ) -> anyhow::Result<()> {
+        for s in steps.iter().filter(|s| s.reply_ts.is_none()) {
+            match self.engine.notifier.post_step(thread, incident, s).await {
+                Ok(ts) => {
+                    self.engine
+                        .store
+                        .set_step_reply(&incident.id, s.kind, &ts)
+                        .await?
+                }
+                Err(e) => {
+                    warn!(step = s.kind.as_str(), error = %e, "could not post the step reply");
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,103 @@
+//! The engine runs playbooks over the ports. The HTTP edge and the CLI only submit work here;
+//! workers claim it from the store, so a restart or a second replica continues it.
+
+pub mod clock;
+mod contain;
+mod worker;
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::aws::Aws;
+use crate::domain::ids::{AccessKeyId, IncidentId, RosterEntry, SlackUserId};
+use crate::domain::incident::Actor;
+use crate::notify::{Notifier, NotifyError};
+use crate::store::{NewIncident, Opened, Store, StoreError};
+use clock::Clock;
+
+pub use contain::run_contain;
+pub use worker::{Worker, WorkerSettings};
+
+#[derive(Clone)]
+pub struct Engine {
+    pub store: Arc<dyn Store>,
+    pub aws: Arc<dyn Aws>,
+    pub notifier: Arc<dyn Notifier>,
+    pub clock: Arc<dyn Clock>,
+    /// Wakes this process's workers at once when it queues a job; other replicas poll.
+    pub wake: Arc<Notify>,
+}
+
+impl Engine {
+    pub fn new(
+        store: Arc<dyn Store>,
+        aws: Arc<dyn Aws>,
+        notifier: Arc<dyn Notifier>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            aws,
+            notifier,
+            clock,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Records the request and queues containment; returns without touching AWS.
+    pub async fn submit_contain(
+        &self,
+        key: AccessKeyId,
+        reason: Option<String>,
+        requested_by: Actor,
+        origin: String,
+        response_url: Option<String>,
+    ) -> Result<Opened, StoreError> {
+        let opened = self
+            .store
+            .open_incident(NewIncident {
+                id: IncidentId::from_random(rand::random()),
+                key,
+                reason,
+                requested_by,
+                now: self.clock.now(),
+                origin,
+                response_url,
+            })
+            .await?;
+        if opened.queued {
+            self.wake.notify_one();
+        }
+        Ok(opened)
+    }
+}
+
+/// How long a user-group lookup may take: Slack wants an answer within 3 seconds.
+const ROSTER_LOOKUP_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether a Slack user is on a roster; user groups are resolved now, and a failed or slow
+/// lookup denies (fails closed).
+pub async fn on_roster(
+    user: &SlackUserId,
+    roster: &[RosterEntry],
+    notifier: &dyn Notifier,
+) -> Result<bool, NotifyError> {
+    if roster
+        .iter()
+        .any(|e| matches!(e, RosterEntry::User(u) if u == user))
+    {
+        return Ok(true);
+    }
+    for entry in roster {
+        if let RosterEntry::Group(g) = entry
+            && tokio::time::timeout(ROSTER_LOOKUP_LIMIT, notifier.group_members(g))
+                .await
+                .map_err(|_| NotifyError::Transport("user-group lookup timed out".into()))??
+                .contains(user)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}

@@ -1,0 +1,37 @@
+//! The HTTP server: Slack routes and health probes (DESIGN.md §6).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use tracing::warn;
+
+use crate::config::SlackConfig;
+use crate::engine::Engine;
+use crate::slack::routes::{self, AppState};
+
+/// Slack's own payloads are a few kilobytes; anything far larger is not from Slack.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+pub fn router(engine: Engine, slack: Arc<SlackConfig>) -> Router {
+    let state = AppState { engine, slack };
+    Router::new()
+        .route("/slack/commands", post(routes::commands))
+        .route("/slack/interactions", post(routes::interactions))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    match state.engine.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(e) => {
+            warn!(error = %e, "database not reachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+        }
+    }
+}

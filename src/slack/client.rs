@@ -1,0 +1,163 @@
+//! The Slack Web API adapter of the notification port, through slack-morphism.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use slack_morphism::errors::SlackClientError;
+use slack_morphism::prelude::*;
+use tokio::sync::Mutex;
+
+use super::messages;
+use crate::config::Secret;
+use crate::domain::ids::SlackUserId;
+use crate::domain::incident::{Incident, StepRecord};
+use crate::notify::{Notifier, NotifyError, ThreadRef};
+
+type Connector = SlackClientHyperConnector<HttpsConnector<HttpConnector>>;
+
+/// How long a user group's members are trusted before asking Slack again. The lookup is a
+/// Tier 2 method (about 20 calls a minute), so it cannot run on every command.
+const GROUP_TTL: Duration = Duration::from_secs(30);
+
+pub struct SlackNotifier {
+    client: SlackClient<Connector>,
+    token: SlackApiToken,
+    channel: SlackChannelId,
+    groups: Mutex<HashMap<String, (Instant, Vec<SlackUserId>)>>,
+}
+
+fn classify(e: SlackClientError) -> NotifyError {
+    match e {
+        SlackClientError::ApiError(api) => NotifyError::Refused(api.code),
+        SlackClientError::RateLimitError(_) => NotifyError::Refused("ratelimited".into()),
+        // The other variants may quote response bodies or URLs; keep only their kind.
+        SlackClientError::HttpError(h) => NotifyError::Transport(format!("HTTP {}", h.status_code)),
+        SlackClientError::HttpProtocolError(_) => NotifyError::Transport("protocol error".into()),
+        SlackClientError::EndOfStream(_) => NotifyError::Transport("connection closed".into()),
+        SlackClientError::SystemError(_) => NotifyError::Transport("system error".into()),
+        SlackClientError::ProtocolError(_) => NotifyError::Transport("unexpected response".into()),
+        SlackClientError::SocketModeProtocolError(_) => {
+            NotifyError::Transport("socket mode error".into())
+        }
+    }
+}
+
+impl SlackNotifier {
+    /// `api_url` may be plain HTTP (a fake Slack on loopback in tests); Slack itself is HTTPS.
+    pub fn new(api_url: &str, bot_token: &Secret, channel: &str) -> std::io::Result<Self> {
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            // Both ring and aws-lc-rs are linked (through different crates), so rustls
+            // cannot pick one by itself; name it.
+            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let rate = SlackApiRateControlConfig::new().with_max_retries(3);
+        let connector = SlackClientHyperConnector::with_connector(https)
+            .with_slack_api_url(api_url)
+            .with_rate_control(rate);
+        Ok(Self {
+            client: SlackClient::new(connector),
+            token: SlackApiToken::new(bot_token.expose().to_string().into()),
+            channel: channel.to_string().into(),
+            groups: Mutex::new(HashMap::new()),
+        })
+    }
+}
+
+#[async_trait]
+impl Notifier for SlackNotifier {
+    async fn open_thread(
+        &self,
+        incident: &Incident,
+        steps: &[StepRecord],
+    ) -> Result<ThreadRef, NotifyError> {
+        let session = self.client.open_session(&self.token);
+        let req = SlackApiChatPostMessageRequest::new(
+            self.channel.clone(),
+            messages::incident_card(incident, steps).into_content(),
+        );
+        let out = session.chat_post_message(&req).await.map_err(classify)?;
+        Ok(ThreadRef {
+            channel: out.channel.to_string(),
+            ts: out.ts.to_string(),
+        })
+    }
+
+    async fn post_step(
+        &self,
+        thread: &ThreadRef,
+        incident: &Incident,
+        step: &StepRecord,
+    ) -> Result<String, NotifyError> {
+        let session = self.client.open_session(&self.token);
+        let req = SlackApiChatPostMessageRequest::new(
+            thread.channel.clone().into(),
+            messages::step_reply(incident, step).into_content(),
+        )
+        .with_thread_ts(thread.ts.clone().into());
+        let out = session.chat_post_message(&req).await.map_err(classify)?;
+        Ok(out.ts.to_string())
+    }
+
+    async fn refresh(
+        &self,
+        thread: &ThreadRef,
+        incident: &Incident,
+        steps: &[StepRecord],
+    ) -> Result<(), NotifyError> {
+        let session = self.client.open_session(&self.token);
+        let req = SlackApiChatUpdateRequest::new(
+            thread.channel.clone().into(),
+            messages::incident_card(incident, steps).into_content(),
+            thread.ts.clone().into(),
+        );
+        session.chat_update(&req).await.map_err(classify)?;
+        Ok(())
+    }
+
+    async fn tell_requester(
+        &self,
+        response_url: &str,
+        incident: &Incident,
+        steps: &[StepRecord],
+    ) -> Result<(), NotifyError> {
+        let url = url::Url::parse(response_url)
+            .map_err(|_| NotifyError::Refused("invalid response_url".into()))?;
+        let req = SlackApiPostWebhookMessageRequest::new(
+            messages::contain_outcome(incident, steps).into_content(),
+        );
+        self.client
+            .respond_to_event(&SlackResponseUrl::new(url), &req)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn group_members(&self, group: &str) -> Result<Vec<SlackUserId>, NotifyError> {
+        if let Some((at, members)) = self.groups.lock().await.get(group)
+            && at.elapsed() < GROUP_TTL
+        {
+            return Ok(members.clone());
+        }
+        let session = self.client.open_session(&self.token);
+        let req = SlackApiUserGroupsUsersListRequest::new(group.to_string().into());
+        let out = session
+            .usergroups_users_list(&req)
+            .await
+            .map_err(classify)?;
+        let members: Vec<SlackUserId> = out
+            .users
+            .iter()
+            .filter_map(|u| SlackUserId::parse(u.as_ref()).ok())
+            .collect();
+        self.groups
+            .lock()
+            .await
+            .insert(group.to_string(), (Instant::now(), members.clone()));
+        Ok(members)
+    }
+}

@@ -1,0 +1,326 @@
+//! The incident message and its threaded step replies, and the CLI's dry-run plan.
+
+use super::*;
+use crate::domain::ids::AccountId;
+use crate::domain::incident::{Actor, KeyUsage, UserSnapshot};
+
+/// The incident message: posted once, then edited in place as steps complete.
+pub fn incident_card(i: &Incident, steps: &[StepRecord]) -> Reply {
+    let header = format!(
+        "{} *Leaked key incident {}* — {}",
+        state_emoji(i.state),
+        i.id,
+        state_label(i.state)
+    );
+    let mut facts = vec![format!("*Key:* `{}`", i.key)];
+    if let Some(a) = &i.account {
+        facts.push(format!("*Account:* `{a}`"));
+    }
+    if let Some(u) = &i.user_name {
+        facts.push(format!("*User:* `{u}`"));
+    }
+    facts.push(format!("*Requested by:* {}", actor(i)));
+    if let Some(r) = &i.reason {
+        facts.push(format!("*Reason:* {}", sanitize(r)));
+    }
+    facts.push(format!("*Opened:* {}", when(i.opened_at)));
+    if let Some(t) = i.contained_at {
+        let secs = (t - i.opened_at).num_milliseconds() as f64 / 1000.0;
+        facts.push(format!(
+            "*Contained:* {} ({secs:.1} s after the request)",
+            when(t)
+        ));
+    }
+    let checklist: Vec<String> = StepKind::ALL
+        .iter()
+        .map(|k| {
+            let rec = steps.iter().find(|s| s.kind == *k);
+            let mark = match rec.map(|r| (r.status, &r.fact)) {
+                None => ":white_medium_square:",
+                Some((_, StepFact::Escalated(_))) => ":sos:",
+                Some((StepStatus::Done, _)) => ":white_check_mark:",
+                Some((StepStatus::Failed, _)) => ":x:",
+            };
+            format!("{mark} {}", step_title(*k))
+        })
+        .collect();
+    let text = format!("{header}\n{}", facts.join(" · "));
+    Reply {
+        blocks: vec![
+            section(&header),
+            section(&facts.join("\n")),
+            section(&checklist.join("\n")),
+            context("Each step is detailed in this thread with its AWS request id."),
+        ],
+        text,
+    }
+}
+
+fn actor(i: &Incident) -> String {
+    match &i.requested_by {
+        Actor::Slack(u) => format!("<@{u}>"),
+        Actor::Cli(n) => format!("`{}` (CLI)", sanitize(n)),
+    }
+}
+
+pub fn step_title(k: StepKind) -> &'static str {
+    match k {
+        StepKind::LocateAccount => "Owning account found",
+        StepKind::LastUsed => "Owner and last use",
+        StepKind::Snapshot => "Pre-incident snapshot",
+        StepKind::DeactivateKey => "Key deactivated",
+        StepKind::DenyAll => "Deny-all policy on the user",
+        StepKind::SessionFence => "Session fence on the user",
+        StepKind::QuarantineCheck => "AWS quarantine policy",
+    }
+}
+
+/// One threaded reply per step: what was done, to what, when, with the AWS request id.
+pub fn step_reply(i: &Incident, s: &StepRecord) -> Reply {
+    let body = step_body(i, s);
+    let title = match s.fact {
+        StepFact::Escalated(_) => "Needs a person",
+        _ => step_title(s.kind),
+    };
+    let mut meta = format!("{title} · {}", when(s.finished_at));
+    if let Some(r) = &s.request_id {
+        meta.push_str(&format!(" · AWS request id `{r}`"));
+    }
+    Reply {
+        text: format!("{title}: {body}"),
+        blocks: vec![section(&body), context(&meta)],
+    }
+}
+
+fn step_body(i: &Incident, s: &StepRecord) -> String {
+    let key = &i.key;
+    match &s.fact {
+        StepFact::Located {
+            account,
+            own_account,
+        } => {
+            let how = if *own_account {
+                "keyleak's own account"
+            } else {
+                "reached through the responder role"
+            };
+            format!(":mag: `{key}` belongs to account `{account}` ({how}).")
+        }
+        StepFact::LastUsed(u) => {
+            let user = u.user_name.as_deref().unwrap_or("the root user");
+            match u.last_used {
+                Some(t) => format!(
+                    ":bust_in_silhouette: Owner: IAM user `{user}`. Last used {} with {} in {}.",
+                    when(t),
+                    u.service.as_deref().unwrap_or("an unknown service"),
+                    u.region.as_deref().unwrap_or("an unknown region")
+                ),
+                None => format!(
+                    ":bust_in_silhouette: Owner: IAM user `{user}`. AWS has no record of the key being used."
+                ),
+            }
+        }
+        StepFact::Snapshot(snap) => {
+            let keys: Vec<String> = snap
+                .access_keys
+                .iter()
+                .map(|k| format!("`{}` {}", k.id, if k.active { "active" } else { "inactive" }))
+                .collect();
+            format!(
+                ":camera: Recorded `{}` before any change — keys: {} · inline policies: {} · \
+                 attached policies: {} · groups: {} · console password: {} · MFA devices: {}. \
+                 Restore and rollback use this record.",
+                snap.user_name,
+                keys.join(", "),
+                snap.inline_policies.len(),
+                snap.attached_policies.len(),
+                if snap.groups.is_empty() { "none".to_string() } else { snap.groups.join(", ") },
+                if snap.has_login_profile { "yes" } else { "no" },
+                snap.mfa_devices.len()
+            )
+        }
+        StepFact::KeyDeactivated {
+            user_name,
+            other_keys_untouched,
+        } => {
+            let others = if other_keys_untouched.is_empty() {
+                "The user has no other key.".to_string()
+            } else {
+                format!(
+                    "Left untouched: {}.",
+                    other_keys_untouched
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            format!(
+                ":no_entry: Set `{key}` of `{user_name}` to *Inactive* (reversible; nothing deleted). {others} \
+                 IAM takes a few seconds to apply this everywhere; the deny policies cover that gap."
+            )
+        }
+        StepFact::DenyAttached {
+            user_name,
+            policy_name,
+            managed_policy_arn,
+        } => {
+            let placement = match managed_policy_arn {
+                None => "as an inline policy".to_string(),
+                Some(arn) => format!(
+                    "as managed policy `{arn}` (the user's inline policy budget was full)"
+                ),
+            };
+            let what = match s.kind {
+                StepKind::SessionFence => format!(
+                    "Denies every request signed with temporary credentials issued before {} — the sessions \
+                     this key minted with GetSessionToken/GetFederationToken. It stays after restore.",
+                    when(i.fence_time)
+                ),
+                _ => "Denies every action to the user, its key and its sessions. Removed on restore, \
+                      with approval."
+                    .to_string(),
+            };
+            format!(":shield: Put `{policy_name}` on `{user_name}` {placement}. {what}")
+        }
+        StepFact::Quarantine { policies } if policies.is_empty() => {
+            ":information_source: AWS has not attached an `AWSCompromisedKeyQuarantine` policy to this user."
+                .to_string()
+        }
+        StepFact::Quarantine { policies } => format!(
+            ":information_source: AWS already attached {} — AWS found this key exposed. \
+             keyleak leaves it in place; it is a targeted deny list, not a deny-all.",
+            policies
+                .iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        StepFact::Escalated(e) => escalation(i, *e),
+        StepFact::Failed { error } => format!(
+            ":x: Failed: {}\nRun `/keyleak contain {key}` again to retry the steps that did not complete.",
+            sanitize(error)
+        ),
+    }
+}
+
+fn escalation(i: &Incident, e: Escalation) -> String {
+    let account = i
+        .account
+        .as_ref()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| "the owning account".into());
+    match e {
+        Escalation::RootKey => format!(
+            ":sos: `{}` is an access key of the *root user* of account `{account}`. IAM policies never \
+             restrict root, so keyleak *cannot* contain it and did not pretend to.\n*Do now:*\n\
+             1. Sign in as root → Security credentials → deactivate, then delete, this key.\n\
+             2. If the account is an Organizations member with centralized root access: from the management \
+             account, `aws sts assume-root --target-principal {account} --task-policy-arn \
+             arn=arn:aws:iam::aws:policy/root-task/IAMDeleteRootUserCredentials`, then delete the root access key.\n\
+             3. Meanwhile, for a member account, an SCP denying `*` to `arn:aws:iam::*:root` stops the key.",
+            i.key
+        ),
+        Escalation::TemporaryKey => format!(
+            ":sos: `{}` is a *temporary* (STS) key: it cannot be deactivated, and it keeps working until it \
+             expires (up to 36 h for GetSessionToken/GetFederationToken, up to the role's maximum session \
+             duration for AssumeRole).\n*Do now:* find who issued it (CloudTrail: the GetSessionToken, \
+             GetFederationToken or AssumeRole event whose response holds this key id) and fence that principal — \
+             for a role, IAM console → Roles → the role → *Revoke active sessions*; for a user, contain the \
+             user's long-term key with `/keyleak contain AKIA…`. Service-linked roles cannot be fenced; \
+             Identity Center sessions are revoked in Identity Center.",
+            i.key
+        ),
+    }
+}
+
+/// `keyleak contain --dry-run`: what containment would do, changing nothing.
+pub fn plan(
+    key: &AccessKeyId,
+    account: &AccountId,
+    usage: &KeyUsage,
+    snapshot: Option<&UserSnapshot>,
+) -> String {
+    let Some(snap) = snapshot else {
+        return format!(
+            "Dry run for {key}: it belongs to the root user of account {account}. keyleak cannot contain a \
+             root key with IAM policy; it would escalate. Nothing was changed."
+        );
+    };
+    let others: Vec<&str> = snap
+        .access_keys
+        .iter()
+        .map(|k| k.id.as_str())
+        .filter(|k| *k != key.as_str())
+        .collect();
+    let last = usage.last_used.map(when).unwrap_or_else(|| "never".into());
+    format!(
+        "Dry run for {key} (nothing was changed):\n\
+         - account {account}, IAM user {user}, last used {last}\n\
+         - would set {key} Inactive; other keys left as they are: {others}\n\
+         - would put inline deny-all policy keyleak-deny-all-<incident> on {user}\n\
+         - would put inline session fence keyleak-session-fence-<incident> on {user} \
+         (denies sessions issued before containment)\n\
+         - AWS quarantine policy attached: {quarantine}",
+        user = snap.user_name,
+        others = if others.is_empty() {
+            "none".to_string()
+        } else {
+            others.join(", ")
+        },
+        quarantine = {
+            let q = snap.quarantine_policies();
+            if q.is_empty() {
+                "no".to_string()
+            } else {
+                q.join(", ")
+            }
+        }
+    )
+}
+
+pub fn plan_blocked(key: &AccessKeyId, error: &str) -> String {
+    format!("Dry run for {key} stopped: {error}. Nothing was changed.")
+}
+
+/// The private follow-up to the person who asked: how containment ended, in one line.
+pub fn contain_outcome(i: &Incident, steps: &[StepRecord]) -> Reply {
+    let text = match i.state {
+        IncidentState::Contained => {
+            let secs = i
+                .contained_at
+                .map(|t| (t - i.opened_at).num_milliseconds() as f64 / 1000.0)
+                .unwrap_or_default();
+            format!(
+                ":lock: *{}* contained in {secs:.1} s: `{}` is Inactive, and `{}` has the deny-all \
+                 and the session fence. Details in the incident thread.",
+                i.id,
+                i.key,
+                i.user_name.as_deref().unwrap_or("its user")
+            )
+        }
+        IncidentState::Failed => {
+            let failed: Vec<&str> = steps
+                .iter()
+                .filter(|s| s.status == StepStatus::Failed)
+                .map(|s| step_title(s.kind))
+                .collect();
+            format!(
+                ":x: *{}*: containment of `{}` is incomplete — failed: {}. Run `/keyleak contain {}` \
+                 again to retry; details in the incident thread.",
+                i.id,
+                i.key,
+                failed.join(", "),
+                i.key
+            )
+        }
+        other => format!(
+            "{} *{}* for `{}`: {}. Details in the incident thread.",
+            state_emoji(other),
+            i.id,
+            i.key,
+            state_label(other)
+        ),
+    };
+    Reply::plain(text)
+}

@@ -1,0 +1,266 @@
+//! Every word keyleak says to people, in one place so each message can be reviewed and
+//! snapshot-tested. Messages carry Block Kit blocks within Slack's limits and a plain-text
+//! fallback for notifications. Nothing here may include a secret; callers never pass one.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use slack_morphism::prelude::*;
+
+use crate::domain::command::CommandParseError;
+use crate::domain::ids::{AccessKeyId, KeyIdError};
+use crate::domain::incident::{
+    Escalation, Incident, IncidentState, StepFact, StepKind, StepRecord, StepStatus,
+};
+use crate::store::Opened;
+
+/// Slack's limit for a section's text.
+const SECTION_MAX: usize = 3000;
+
+/// A reply to the person who typed a command: ephemeral unless it says otherwise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub text: String,
+    pub blocks: Vec<SlackBlock>,
+}
+
+impl Reply {
+    fn plain(text: impl Into<String>) -> Self {
+        let text = text.into();
+        Self {
+            blocks: vec![section(&text)],
+            text,
+        }
+    }
+
+    /// The JSON body Slack accepts as the immediate answer to a slash command.
+    pub fn to_slash_response(&self) -> serde_json::Value {
+        serde_json::json!({
+            "response_type": "ephemeral",
+            "text": self.text,
+            "blocks": self.blocks,
+        })
+    }
+
+    pub fn into_content(self) -> SlackMessageContent {
+        SlackMessageContent::new()
+            .with_text(self.text)
+            .with_blocks(self.blocks)
+    }
+}
+
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let kept: String = text.chars().take(max - 1).collect();
+    format!("{kept}…")
+}
+
+fn section(text: &str) -> SlackBlock {
+    SlackSectionBlock::new()
+        .with_text(SlackBlockText::MarkDown(SlackBlockMarkDownText::new(cut(
+            text,
+            SECTION_MAX,
+        ))))
+        .into()
+}
+
+fn context(text: &str) -> SlackBlock {
+    SlackContextBlock::new(vec![SlackContextBlockElement::MarkDown(
+        SlackBlockMarkDownText::new(cut(text, SECTION_MAX)),
+    )])
+    .into()
+}
+
+fn when(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+pub const HELP: &str = "*keyleak* contains a leaked AWS access key.\n\
+• `/keyleak contain <KEY_ID> [reason…]` — deactivate the key, deny everything to its user, cut off \
+the sessions it minted, and open an incident\n\
+• `/keyleak status [KEY_ID|INCIDENT]` — the incident card, or all open incidents\n\
+• `/keyleak help` — this text\n\
+Key ids look like `AKIA…` (long-term) or `ASIA…` (temporary), 20 characters. \
+*Never paste the secret access key* — keyleak does not need it.";
+
+pub fn help() -> Reply {
+    Reply::plain(HELP)
+}
+
+pub const SECRET_WARNING: &str = ":warning: Your message contained something shaped like a *secret access key*. \
+keyleak did not store, log or echo it. Treat it as exposed: it is now in Slack's history — \
+contain and rotate that key, and delete your message.";
+
+pub fn parse_error(err: &CommandParseError, secret_pasted: bool) -> Reply {
+    let what = match err {
+        CommandParseError::UnknownVerb(v) => format!(
+            "`{}` is not a keyleak command. Try `/keyleak help`.",
+            sanitize(v)
+        ),
+        CommandParseError::BadKey(k) => key_error(k),
+        CommandParseError::BadStatusTarget(t) => format!(
+            "`{}` is neither an access key id (`AKIA…`/`ASIA…`) nor an incident id (`KL-…`).",
+            sanitize(t)
+        ),
+        CommandParseError::TooManyArguments { verb, expected } => {
+            format!("`{verb}` takes {expected}.")
+        }
+    };
+    with_secret_warning(what, secret_pasted)
+}
+
+fn key_error(e: &KeyIdError) -> String {
+    match e {
+        KeyIdError::Missing => "Which key? Usage: `/keyleak contain AKIA… [reason]`.".into(),
+        KeyIdError::LooksLikeSecret => {
+            "That is a *secret access key*, not a key id. Give the access key id \
+             (`AKIA…`, 20 characters) instead."
+                .into()
+        }
+        KeyIdError::NotAnAccessKey { prefix, what } => format!(
+            "`{prefix}…` is the unique id of an IAM {what}, not an access key id. \
+             Access key ids start with `AKIA` or `ASIA`."
+        ),
+        KeyIdError::Lowercase => {
+            "Access key ids are upper case (`AKIA…`). Check you copied the key id, not something else."
+                .into()
+        }
+        KeyIdError::WrongPrefix => "Access key ids start with `AKIA` (long-term) or `ASIA` (temporary).".into(),
+        KeyIdError::WrongLength(n) => {
+            format!("Access key ids are exactly 20 characters; that one has {n}.")
+        }
+        KeyIdError::BadCharacters => {
+            "Access key ids contain only capital letters A–Z and digits 0–9.".into()
+        }
+    }
+}
+
+/// Text from outside (people, AWS) is escaped as Slack asks, so it cannot mention, link or
+/// break out of a code span.
+fn sanitize(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('`', "'")
+}
+
+fn with_secret_warning(text: String, secret_pasted: bool) -> Reply {
+    if !secret_pasted {
+        return Reply::plain(text);
+    }
+    Reply {
+        text: format!("{text}\n{SECRET_WARNING}"),
+        blocks: vec![section(SECRET_WARNING), section(&text)],
+    }
+}
+
+pub fn not_a_responder(secret_pasted: bool) -> Reply {
+    with_secret_warning(
+        "Sorry — only responders listed in keyleak's `KEYLEAK_RESPONDERS` can run keyleak commands. \
+         Ask your security team to add you, or to run the command for you. This attempt was recorded."
+            .into(),
+        secret_pasted,
+    )
+}
+
+pub fn roster_unavailable() -> Reply {
+    Reply::plain(
+        "keyleak could not check whether you are a responder (the Slack user-group lookup failed), \
+         so it did nothing. Try again in a moment, or use the `keyleak` CLI.",
+    )
+}
+
+pub fn internal_error() -> Reply {
+    Reply::plain(
+        "keyleak hit an internal error and did nothing. The details are in its logs. \
+         If the key is leaking now, deactivate it in the IAM console or with the `keyleak contain` CLI.",
+    )
+}
+
+pub fn contain_ack(opened: &Opened, secret_pasted: bool) -> Reply {
+    let i = &opened.incident;
+    let text = if opened.created {
+        format!(
+            ":rotating_light: Containing `{}` — incident *{}*. Progress goes to the incident thread in <#{}>.",
+            i.key,
+            i.id,
+            i.slack_channel.as_deref().unwrap_or("the incident channel")
+        )
+    } else if opened.queued {
+        format!(
+            ":repeat: Incident *{}* for `{}` had failed steps; retrying the ones that did not complete.",
+            i.id, i.key
+        )
+    } else {
+        format!(
+            ":information_source: `{}` already has an open incident, *{}* ({}). Nothing was run twice. \
+             `/keyleak status {}` shows it.",
+            i.key,
+            i.id,
+            state_label(i.state),
+            i.id
+        )
+    };
+    with_secret_warning(text, secret_pasted)
+}
+
+pub fn state_label(s: IncidentState) -> &'static str {
+    match s {
+        IncidentState::Containing => "containing",
+        IncidentState::Contained => "contained",
+        IncidentState::Escalated => "needs a person: cannot be contained by IAM policy",
+        IncidentState::Failed => "containment incomplete",
+        IncidentState::Closed => "closed",
+    }
+}
+
+fn state_emoji(s: IncidentState) -> &'static str {
+    match s {
+        IncidentState::Containing => ":hourglass_flowing_sand:",
+        IncidentState::Contained => ":lock:",
+        IncidentState::Escalated => ":sos:",
+        IncidentState::Failed => ":x:",
+        IncidentState::Closed => ":white_check_mark:",
+    }
+}
+
+pub fn no_open_incidents() -> Reply {
+    Reply::plain("No open incidents.")
+}
+
+pub fn no_incident_for(key: &AccessKeyId) -> Reply {
+    Reply::plain(format!("No open incident for `{key}`."))
+}
+
+pub fn no_such_incident(id: &str) -> Reply {
+    Reply::plain(format!("There is no incident `{}`.", sanitize(id)))
+}
+
+/// How many open incidents `status` lists; the rest are counted.
+pub const OPEN_LIST_MAX: u32 = 25;
+
+pub fn open_incidents(newest: &[Incident], total: i64) -> Reply {
+    let mut lines = vec![if total > newest.len() as i64 {
+        format!("*{total} open incidents* — the {} newest:", newest.len())
+    } else {
+        format!("*{total} open incident(s)*")
+    }];
+    for i in newest {
+        lines.push(format!(
+            "{} *{}* `{}` {} — opened {}",
+            state_emoji(i.state),
+            i.id,
+            i.key,
+            state_label(i.state),
+            when(i.opened_at)
+        ));
+    }
+    Reply::plain(lines.join("\n"))
+}
+
+mod incident;
+
+pub use incident::{contain_outcome, incident_card, plan, plan_blocked, step_reply, step_title};
+
+#[cfg(test)]
+mod tests;

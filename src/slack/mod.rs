@@ -1,0 +1,6 @@
+//! Slack: the verified front door, the Web API adapter, and every message text.
+
+pub mod client;
+pub mod messages;
+pub mod routes;
+pub mod verify;

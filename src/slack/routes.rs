@@ -1,0 +1,235 @@
+//! Slack's requests into keyleak: verified over the raw bytes, then parsed, then answered
+//! within Slack's 3 seconds. Slow work is queued for the workers, never done here.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Json, Response};
+use serde::Deserialize;
+use tracing::{error, info, warn};
+
+use super::messages::{self, Reply};
+use super::verify::verify;
+use crate::config::SlackConfig;
+use crate::domain::command::{self, Command, StatusTarget};
+use crate::domain::ids::SlackUserId;
+use crate::domain::incident::Actor;
+use crate::engine::{Engine, on_roster};
+use crate::store::{AuditEntry, StoreError};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub slack: Arc<SlackConfig>,
+}
+
+/// The slash-command form fields keyleak uses (SLACK-FACTS.md); others are ignored.
+#[derive(Deserialize)]
+struct SlashForm {
+    user_id: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    team_id: String,
+    #[serde(default)]
+    channel_id: String,
+    response_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct InteractionForm {
+    payload: String,
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Checks the signature before anything in the body is looked at. The log line names the
+/// reason only: never the signature, the secret or the body.
+fn verified(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<i64, Unverified> {
+    let ts = header(headers, "x-slack-request-timestamp");
+    let sig = header(headers, "x-slack-signature");
+    let now = state.engine.clock.now().timestamp();
+    match verify(&state.slack.signing_secrets, ts, sig, body, now) {
+        Ok(()) => Ok(ts.and_then(|t| t.parse().ok()).unwrap_or(now)),
+        Err(e) => {
+            warn!(reason = %e, "rejected an unverified Slack request");
+            Err(Unverified)
+        }
+    }
+}
+
+/// A request that failed verification; answered 401 and nothing else.
+struct Unverified;
+
+impl IntoResponse for Unverified {
+    fn into_response(self) -> Response {
+        (StatusCode::UNAUTHORIZED, "invalid request signature").into_response()
+    }
+}
+
+fn bad_request(what: &'static str) -> Response {
+    warn!(problem = what, "rejected a malformed Slack request");
+    (StatusCode::BAD_REQUEST, what).into_response()
+}
+
+fn reply(r: Reply) -> Response {
+    Json(r.to_slash_response()).into_response()
+}
+
+pub async fn commands(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let signed_at = match verified(&state, &headers, &body) {
+        Ok(t) => t,
+        Err(r) => return r.into_response(),
+    };
+    let Ok(form) = serde_urlencoded::from_bytes::<SlashForm>(&body) else {
+        return bad_request("malformed slash command form");
+    };
+    let Ok(user) = SlackUserId::parse(&form.user_id) else {
+        return bad_request("malformed user_id");
+    };
+    let origin = format!(
+        "slack command team={} channel={} signed_at={signed_at}",
+        form.team_id, form.channel_id
+    );
+    let parsed = command::parse(&form.text);
+    match on_roster(
+        &user,
+        &state.slack.responders,
+        state.engine.notifier.as_ref(),
+    )
+    .await
+    {
+        Ok(true) => {}
+        Ok(false) => return refuse(&state, &user, &parsed, origin).await,
+        Err(e) => {
+            warn!(error = %e, "responder roster lookup failed; denying");
+            return reply(messages::roster_unavailable());
+        }
+    }
+    let response_url = form
+        .response_url
+        .filter(|u| is_slack_response_url(u, &state.slack.api_url));
+    match run_command(&state, user, parsed, origin, response_url).await {
+        Ok(r) => reply(r),
+        Err(e) => {
+            error!(error = %e, "command failed");
+            reply(messages::internal_error())
+        }
+    }
+}
+
+async fn refuse(
+    state: &AppState,
+    user: &SlackUserId,
+    parsed: &command::Parsed,
+    origin: String,
+) -> Response {
+    info!(user = %user, "refused a command from a non-responder");
+    let entry = AuditEntry {
+        at: state.engine.clock.now(),
+        actor: Actor::Slack(user.clone()).to_stored(),
+        action: "command.refused".into(),
+        incident_id: None,
+        detail: format!("not a responder; asked for {}", verb_name(&parsed.command)),
+        origin,
+    };
+    if let Err(e) = state.engine.store.audit(entry).await {
+        error!(error = %e, "could not record a refusal");
+    }
+    reply(messages::not_a_responder(parsed.secret_pasted))
+}
+
+fn verb_name(c: &Result<Command, command::CommandParseError>) -> &'static str {
+    match c {
+        Ok(Command::Help) => "help",
+        Ok(Command::Contain { .. }) => "contain",
+        Ok(Command::Status { .. }) => "status",
+        Err(_) => "an invalid command",
+    }
+}
+
+async fn run_command(
+    state: &AppState,
+    user: SlackUserId,
+    parsed: command::Parsed,
+    origin: String,
+    response_url: Option<String>,
+) -> Result<Reply, StoreError> {
+    let cmd = match parsed.command {
+        Ok(c) => c,
+        Err(e) => return Ok(messages::parse_error(&e, parsed.secret_pasted)),
+    };
+    match cmd {
+        Command::Help => Ok(messages::help()),
+        Command::Contain { key, reason } => {
+            let opened = state
+                .engine
+                .submit_contain(key, reason, Actor::Slack(user), origin, response_url)
+                .await?;
+            let mut shown = opened.clone();
+            if shown.incident.slack_channel.is_none() {
+                shown.incident.slack_channel = Some(state.slack.incident_channel.clone());
+            }
+            Ok(messages::contain_ack(&shown, parsed.secret_pasted))
+        }
+        Command::Status { target } => status(state, target).await,
+    }
+}
+
+async fn status(state: &AppState, target: Option<StatusTarget>) -> Result<Reply, StoreError> {
+    let store = &state.engine.store;
+    let incident = match target {
+        None => {
+            let open = store.open_incidents(messages::OPEN_LIST_MAX).await?;
+            return Ok(if open.is_empty() {
+                messages::no_open_incidents()
+            } else {
+                messages::open_incidents(&open, store.count_open().await?)
+            });
+        }
+        Some(StatusTarget::Key(k)) => match store.open_incident_for_key(&k).await? {
+            Some(i) => i,
+            None => return Ok(messages::no_incident_for(&k)),
+        },
+        Some(StatusTarget::Incident(id)) => match store.incident(&id).await {
+            Ok(i) => i,
+            Err(StoreError::NoSuchIncident(_)) => {
+                return Ok(messages::no_such_incident(id.as_str()));
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    let steps = store.steps(&incident.id).await?;
+    Ok(messages::incident_card(&incident, &steps))
+}
+
+/// The bot later POSTs to the `response_url` a request names, so only Slack's own hooks
+/// host (or the origin of the configured Slack API, for a stand-in Slack) is accepted.
+fn is_slack_response_url(url: &str, api_url: &str) -> bool {
+    let api_origin = url::Url::parse(api_url)
+        .ok()
+        .map(|u| u.origin().ascii_serialization() + "/");
+    url.starts_with("https://hooks.slack.com/") || api_origin.is_some_and(|o| url.starts_with(&o))
+}
+
+/// Buttons arrive here. Verified and parsed now; the approval flow acts on them.
+pub async fn interactions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = verified(&state, &headers, &body) {
+        return r.into_response();
+    }
+    let Ok(form) = serde_urlencoded::from_bytes::<InteractionForm>(&body) else {
+        return bad_request("malformed interaction form");
+    };
+    if serde_json::from_str::<serde_json::Value>(&form.payload).is_err() {
+        return bad_request("interaction payload is not JSON");
+    }
+    StatusCode::OK.into_response()
+}

@@ -1,0 +1,228 @@
+//! The store port: incidents, their steps, the job queue and the append-only audit log.
+//! State lives here, not in memory, so a restart or a second replica resumes the work.
+
+mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::approval::{Proposal, ProposalState};
+use crate::domain::ids::{AccessKeyId, AccountId, IncidentId, SlackUserId};
+use crate::domain::incident::{Actor, Incident, IncidentState, StepRecord, UserSnapshot};
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no incident {0}")]
+    NoSuchIncident(IncidentId),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// What to record when a responder asks to contain a key.
+#[derive(Debug, Clone)]
+pub struct NewIncident {
+    pub id: IncidentId,
+    pub key: AccessKeyId,
+    pub reason: Option<String>,
+    pub requested_by: Actor,
+    pub now: DateTime<Utc>,
+    /// Which verified request this came from, for the audit log.
+    pub origin: String,
+    /// Where to tell the requester privately how containment ended (Slack's `response_url`).
+    pub response_url: Option<String>,
+}
+
+/// The answer to a contain request: the incident, and whether this request opened it.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    pub incident: Incident,
+    pub created: bool,
+    /// True when a containment job was queued by this request (new, or a retry of a failure).
+    pub queued: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    Contain,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Contain => "contain",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "contain" => Some(Self::Contain),
+            _ => None,
+        }
+    }
+}
+
+/// A job a worker holds until `locked_until`; past that, another worker may take it over.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub id: i64,
+    pub kind: JobKind,
+    pub incident_id: IncidentId,
+    pub attempts: i64,
+    pub response_url: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub incident_id: Option<IncidentId>,
+    pub detail: String,
+    pub origin: String,
+}
+
+/// Incident facts learnt by the playbook.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentFacts {
+    pub account: Option<AccountId>,
+    pub user_name: Option<String>,
+}
+
+/// Proof that the holder won the move of a proposal from approved to executing. Only the
+/// store mints it, so a destructive action can only be reached through a won transition.
+#[derive(Debug)]
+pub struct ExecutionRight {
+    proposal: String,
+}
+
+impl ExecutionRight {
+    pub(in crate::store) fn new(proposal: String) -> Self {
+        Self { proposal }
+    }
+
+    pub fn proposal(&self) -> &str {
+        &self.proposal
+    }
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Opens an incident for the key and queues its containment, or returns the open one.
+    /// A failed incident gets a new containment job unless one is already pending.
+    /// One transaction with the audit row.
+    async fn open_incident(&self, new: NewIncident) -> Result<Opened, StoreError>;
+
+    async fn incident(&self, id: &IncidentId) -> Result<Incident, StoreError>;
+    async fn open_incident_for_key(
+        &self,
+        key: &AccessKeyId,
+    ) -> Result<Option<Incident>, StoreError>;
+    /// The most recently opened `limit` open incidents, newest first.
+    async fn open_incidents(&self, limit: u32) -> Result<Vec<Incident>, StoreError>;
+    async fn count_open(&self) -> Result<i64, StoreError>;
+
+    async fn set_facts(&self, id: &IncidentId, facts: &IncidentFacts) -> Result<(), StoreError>;
+    async fn set_slack_message(
+        &self,
+        id: &IncidentId,
+        channel: &str,
+        ts: &str,
+    ) -> Result<(), StoreError>;
+    async fn set_state(
+        &self,
+        id: &IncidentId,
+        state: IncidentState,
+        contained_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+
+    async fn save_snapshot(
+        &self,
+        id: &IncidentId,
+        snapshot: &UserSnapshot,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    async fn snapshot(&self, id: &IncidentId) -> Result<Option<UserSnapshot>, StoreError>;
+
+    /// Records a step's outcome and its audit row together. Recording a step that is already
+    /// done is refused (returns false) so a step's effect is recorded once.
+    async fn record_step(
+        &self,
+        id: &IncidentId,
+        step: &StepRecord,
+        audit: AuditEntry,
+    ) -> Result<bool, StoreError>;
+    async fn set_step_reply(
+        &self,
+        id: &IncidentId,
+        kind: crate::domain::incident::StepKind,
+        ts: &str,
+    ) -> Result<(), StoreError>;
+    async fn steps(&self, id: &IncidentId) -> Result<Vec<StepRecord>, StoreError>;
+
+    /// Claims the oldest claimable job, or only one of `only`'s jobs when it is given.
+    async fn claim_job(
+        &self,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        only: Option<&IncidentId>,
+    ) -> Result<Option<ClaimedJob>, StoreError>;
+    async fn extend_lease(&self, job: i64, until: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn finish_job(
+        &self,
+        job: i64,
+        now: DateTime<Utc>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Jobs queued or running, of every incident or only of `only`.
+    async fn pending_jobs(&self, only: Option<&IncidentId>) -> Result<i64, StoreError>;
+
+    async fn create_proposal(&self, p: &Proposal, audit: AuditEntry) -> Result<(), StoreError>;
+    async fn proposal(&self, id: &str) -> Result<Option<Proposal>, StoreError>;
+    /// Records an approval; `completes` moves the proposal to approved in the same
+    /// compare-and-set. False when it was no longer pending or this person already approved.
+    async fn record_approval(
+        &self,
+        id: &str,
+        approver: &SlackUserId,
+        completes: bool,
+        audit: AuditEntry,
+    ) -> Result<bool, StoreError>;
+    /// approved → executing; `Some` only for the one caller that wins.
+    async fn claim_execution(
+        &self,
+        id: &str,
+        audit: AuditEntry,
+    ) -> Result<Option<ExecutionRight>, StoreError>;
+    /// Any other allowed move (pending → rejected/expired, executing → done/failed).
+    async fn move_proposal(
+        &self,
+        id: &str,
+        from: ProposalState,
+        to: ProposalState,
+        outcome: Option<&str>,
+        audit: AuditEntry,
+    ) -> Result<bool, StoreError>;
+
+    async fn audit(&self, entry: AuditEntry) -> Result<(), StoreError>;
+    async fn audit_log(&self, id: Option<&IncidentId>) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+/// Opens the store named by `KEYLEAK_DATABASE_URL` and brings its schema up to date.
+pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    if url.starts_with("postgres") {
+        return Err(StoreError::Unsupported(
+            "the PostgreSQL store is not available in this version; use sqlite://".into(),
+        ));
+    }
+    Ok(std::sync::Arc::new(SqliteStore::connect(url).await?))
+}

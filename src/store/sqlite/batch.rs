@@ -1,0 +1,264 @@
+//! Group commit for opening incidents. Every ack waits on this durable write, and SQLite has
+//! one writer, so acks that arrive together are written together: one transaction, one
+//! look-up and three multi-row inserts for the whole batch, instead of one transaction of
+//! five statements each.
+
+use std::collections::HashMap;
+
+use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
+use tokio::sync::{mpsc, oneshot};
+
+use super::insert_audit;
+use super::rows::*;
+use crate::domain::ids::IncidentId;
+use crate::domain::incident::{Incident, IncidentState};
+use crate::store::{AuditEntry, JobKind, NewIncident, Opened, StoreError};
+
+/// The most acks written in one transaction (SQLite binds at most 32,766 values).
+const MAX_BATCH: usize = 64;
+
+pub(super) type Request = (NewIncident, oneshot::Sender<Result<Opened, StoreError>>);
+
+/// Writes the requests queued on `rx` until every sender is gone.
+pub(super) async fn run_opener(write: SqlitePool, mut rx: mpsc::Receiver<Request>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        let news: Vec<NewIncident> = batch.iter().map(|(n, _)| n.clone()).collect();
+        match open_batch(&write, &news).await {
+            Ok(opened) => {
+                for ((_, reply), o) in batch.into_iter().zip(opened) {
+                    let _ = reply.send(Ok(o));
+                }
+            }
+            // Another process raced us on a key, or one request is bad: write each on its
+            // own so every request gets its own answer.
+            Err(_) => {
+                for (new, reply) in batch {
+                    let _ = reply.send(open_one(&write, &new).await);
+                }
+            }
+        }
+    }
+}
+
+async fn open_one(write: &SqlitePool, new: &NewIncident) -> Result<Opened, StoreError> {
+    let one = std::slice::from_ref(new);
+    let first = open_batch(write, one).await;
+    let opened = match first {
+        // Another process opened one for this key after our look-up: reuse theirs.
+        Err(StoreError::Db(e)) if is_unique_violation(&e) => open_batch(write, one).await?,
+        other => other?,
+    };
+    opened
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::Corrupt("empty batch answer".into()))
+}
+
+fn fresh(new: &NewIncident) -> Incident {
+    Incident {
+        id: new.id.clone(),
+        key: new.key.clone(),
+        state: IncidentState::Containing,
+        reason: new.reason.clone(),
+        requested_by: new.requested_by.clone(),
+        opened_at: new.now,
+        fence_time: new.now,
+        contained_at: None,
+        account: None,
+        user_name: None,
+        slack_channel: None,
+        slack_ts: None,
+    }
+}
+
+/// Opens or reuses an incident for each request, in order, in one transaction.
+async fn open_batch(write: &SqlitePool, batch: &[NewIncident]) -> Result<Vec<Opened>, StoreError> {
+    let mut tx = write.begin().await?;
+    let mut open = find_open_many(&mut tx, batch).await?;
+    // First pass: which requests open a new incident (the first of each new key).
+    let mut created = vec![];
+    for new in batch {
+        if !open.contains_key(new.key.as_str()) {
+            open.insert(new.key.as_str().to_string(), fresh(new));
+            created.push(new);
+        }
+    }
+    insert_created(&mut tx, &created).await?;
+    // Second pass, in request order: the rest reuse what is open.
+    let mut out = Vec::with_capacity(batch.len());
+    for new in batch {
+        if created.iter().any(|c| std::ptr::eq(*c, new)) {
+            out.push(Opened {
+                incident: fresh(new),
+                created: true,
+                queued: true,
+            });
+        } else {
+            let existing = open
+                .get(new.key.as_str())
+                .cloned()
+                .ok_or_else(|| StoreError::Corrupt("batch lost an open incident".into()))?;
+            let reused = reuse(&mut tx, existing, new).await?;
+            open.insert(new.key.as_str().to_string(), reused.incident.clone());
+            out.push(reused);
+        }
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+async fn find_open_many(
+    tx: &mut Transaction<'_, Sqlite>,
+    batch: &[NewIncident],
+) -> Result<HashMap<String, Incident>, StoreError> {
+    let mut q = QueryBuilder::<Sqlite>::new(format!(
+        "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE state <> 'closed' AND access_key_id IN ("
+    ));
+    let mut keys = q.separated(", ");
+    for new in batch {
+        keys.push_bind(new.key.as_str().to_string());
+    }
+    q.push(")");
+    let rows = q.build().fetch_all(&mut **tx).await?;
+    rows.iter()
+        .map(|r| incident_from_row(r).map(|i| (i.key.as_str().to_string(), i)))
+        .collect()
+}
+
+/// The new incidents, their containment jobs and their audit rows: three statements.
+async fn insert_created(
+    tx: &mut Transaction<'_, Sqlite>,
+    created: &[&NewIncident],
+) -> Result<(), StoreError> {
+    if created.is_empty() {
+        return Ok(());
+    }
+    QueryBuilder::<Sqlite>::new(
+        "INSERT INTO incidents (id, access_key_id, state, reason, requested_by, opened_at, fence_time) ",
+    )
+    .push_values(created, |mut b, n| {
+        b.push_bind(n.id.as_str().to_string())
+            .push_bind(n.key.as_str().to_string())
+            .push_bind(IncidentState::Containing.as_str())
+            .push_bind(n.reason.clone())
+            .push_bind(n.requested_by.to_stored())
+            .push_bind(ms(n.now))
+            .push_bind(ms(n.now));
+    })
+    .build()
+    .execute(&mut **tx)
+    .await?;
+    QueryBuilder::<Sqlite>::new(
+        "INSERT INTO jobs (kind, incident_id, state, created_at, response_url) ",
+    )
+    .push_values(created, |mut b, n| {
+        b.push_bind(JobKind::Contain.as_str())
+            .push_bind(n.id.as_str().to_string())
+            .push_bind("queued")
+            .push_bind(ms(n.now))
+            .push_bind(n.response_url.clone());
+    })
+    .build()
+    .execute(&mut **tx)
+    .await?;
+    QueryBuilder::<Sqlite>::new(
+        "INSERT INTO audit (at, actor, action, incident_id, detail, origin) ",
+    )
+    .push_values(created, |mut b, n| {
+        let a = audit_for(n, &n.id, "contain.open");
+        b.push_bind(ms(a.at))
+            .push_bind(a.actor)
+            .push_bind(a.action)
+            .push_bind(n.id.as_str().to_string())
+            .push_bind(a.detail)
+            .push_bind(a.origin);
+    })
+    .build()
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Reuses the open incident; queues a retry when it failed and nothing is pending.
+async fn reuse(
+    tx: &mut Transaction<'_, Sqlite>,
+    existing: Incident,
+    new: &NewIncident,
+) -> Result<Opened, StoreError> {
+    let mut queued = false;
+    if existing.state == IncidentState::Failed {
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE incident_id = ? AND state IN ('queued', 'running')",
+        )
+        .bind(existing.id.as_str())
+        .fetch_one(&mut **tx)
+        .await?;
+        if pending == 0 {
+            enqueue(tx, &existing.id, new).await?;
+            sqlx::query("UPDATE incidents SET state = 'containing' WHERE id = ?")
+                .bind(existing.id.as_str())
+                .execute(&mut **tx)
+                .await?;
+            queued = true;
+        }
+    }
+    let action = if queued {
+        "contain.retry"
+    } else {
+        "contain.reuse"
+    };
+    insert_audit(&mut **tx, &audit_for(new, &existing.id, action)).await?;
+    let incident = if queued {
+        Incident {
+            state: IncidentState::Containing,
+            ..existing
+        }
+    } else {
+        existing
+    };
+    Ok(Opened {
+        incident,
+        created: false,
+        queued,
+    })
+}
+
+fn audit_for(new: &NewIncident, id: &IncidentId, action: &str) -> AuditEntry {
+    AuditEntry {
+        at: new.now,
+        actor: new.requested_by.to_stored(),
+        action: action.to_string(),
+        incident_id: Some(id.clone()),
+        detail: format!("key {}", new.key),
+        origin: new.origin.clone(),
+    }
+}
+
+async fn enqueue(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    id: &IncidentId,
+    new: &NewIncident,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO jobs (kind, incident_id, state, created_at, response_url) \
+         VALUES (?, ?, 'queued', ?, ?)",
+    )
+    .bind(JobKind::Contain.as_str())
+    .bind(id.as_str())
+    .bind(ms(new.now))
+    .bind(&new.response_url)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}

@@ -1,0 +1,78 @@
+//! Row mapping between SQLite and domain types. Times are Unix milliseconds.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::domain::ids::{AccessKeyId, AccountId, IncidentId};
+use crate::domain::incident::{
+    Actor, Incident, IncidentState, StepFact, StepKind, StepRecord, StepStatus,
+};
+use crate::store::{AuditEntry, StoreError};
+
+pub(super) fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+pub(super) fn from_ms(v: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(v).ok_or_else(|| StoreError::Corrupt(format!("time {v}")))
+}
+
+pub(super) fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what} `{value}`"))
+}
+
+pub(super) const INCIDENT_COLUMNS: &str = "id, access_key_id, state, reason, requested_by, opened_at, \
+    fence_time, contained_at, account_id, user_name, slack_channel, slack_ts";
+
+pub(super) fn incident_from_row(row: &SqliteRow) -> Result<Incident, StoreError> {
+    let id: String = row.try_get("id")?;
+    let key: String = row.try_get("access_key_id")?;
+    let state: String = row.try_get("state")?;
+    let by: String = row.try_get("requested_by")?;
+    let account: Option<String> = row.try_get("account_id")?;
+    let contained_at: Option<i64> = row.try_get("contained_at")?;
+    Ok(Incident {
+        id: IncidentId::parse(&id).map_err(|_| corrupt("incident id", &id))?,
+        key: AccessKeyId::parse(&key).map_err(|_| corrupt("key id", &key))?,
+        state: IncidentState::parse(&state).ok_or_else(|| corrupt("state", &state))?,
+        reason: row.try_get("reason")?,
+        requested_by: Actor::from_stored(&by).ok_or_else(|| corrupt("actor", &by))?,
+        opened_at: from_ms(row.try_get("opened_at")?)?,
+        fence_time: from_ms(row.try_get("fence_time")?)?,
+        contained_at: contained_at.map(from_ms).transpose()?,
+        account: account
+            .map(|a| AccountId::parse(&a).map_err(|_| corrupt("account", &a)))
+            .transpose()?,
+        user_name: row.try_get("user_name")?,
+        slack_channel: row.try_get("slack_channel")?,
+        slack_ts: row.try_get("slack_ts")?,
+    })
+}
+
+pub(super) fn step_from_row(row: &SqliteRow) -> Result<StepRecord, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    let status: String = row.try_get("status")?;
+    let fact: String = row.try_get("fact")?;
+    Ok(StepRecord {
+        kind: StepKind::parse(&kind).ok_or_else(|| corrupt("step", &kind))?,
+        status: StepStatus::parse(&status).ok_or_else(|| corrupt("step status", &status))?,
+        fact: serde_json::from_str::<StepFact>(&fact)
+            .map_err(|e| corrupt("fact", &e.to_string()))?,
+        request_id: row.try_get("request_id")?,
+        finished_at: from_ms(row.try_get("finished_at")?)?,
+        reply_ts: row.try_get("reply_ts")?,
+    })
+}
+
+pub(super) fn audit_from_row(row: &SqliteRow) -> Result<AuditEntry, StoreError> {
+    let incident: Option<String> = row.try_get("incident_id")?;
+    Ok(AuditEntry {
+        at: from_ms(row.try_get("at")?)?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        incident_id: incident.and_then(|i| IncidentId::parse(&i).ok()),
+        detail: row.try_get("detail")?,
+        origin: row.try_get("origin")?,
+    })
+}

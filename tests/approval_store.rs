@@ -1,0 +1,234 @@
+//! The two-person rule's state changes in the store: however many clicks arrive together,
+//! a proposal is approved once and executed once, and every decision is audited.
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use keyleak::domain::approval::{self, Action, Click, Decision, Proposal, ProposalState};
+use keyleak::domain::ids::{AccessKeyId, AccountId, IncidentId, SlackUserId};
+use keyleak::domain::incident::Actor;
+use keyleak::store::{AuditEntry, NewIncident, SqliteStore, Store};
+
+async fn store_with_proposal(required: usize) -> (Arc<dyn Store>, Proposal, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::connect(&format!("sqlite://{}/a.db", dir.path().display()))
+            .await
+            .unwrap(),
+    );
+    let incident = IncidentId::from_random(0xC0FFEE);
+    let key = AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE").unwrap();
+    store
+        .open_incident(NewIncident {
+            id: incident.clone(),
+            key: key.clone(),
+            reason: None,
+            requested_by: Actor::Cli("test".into()),
+            now: Utc::now(),
+            origin: "test".into(),
+            response_url: None,
+        })
+        .await
+        .unwrap();
+    let action = Action::delete_access_key(&AccountId::parse("111111111111").unwrap(), "ci", &key);
+    let now = Utc::now();
+    let p = Proposal {
+        id: "P-1".into(),
+        incident,
+        hash: action.params_hash(),
+        action,
+        requested_by: SlackUserId::parse("U0REQUESTER").unwrap(),
+        created_at: now,
+        expires_at: now + Duration::minutes(30),
+        state: ProposalState::Pending,
+        approvals: vec![],
+        required,
+    };
+    store
+        .create_proposal(&p, audit("U0REQUESTER", "proposal.create"))
+        .await
+        .unwrap();
+    (store, p, dir)
+}
+
+fn audit(actor: &str, action: &str) -> AuditEntry {
+    AuditEntry {
+        at: Utc::now(),
+        actor: format!("slack:{actor}"),
+        action: action.into(),
+        incident_id: None,
+        detail: "P-1".into(),
+        origin: "test".into(),
+    }
+}
+
+/// What a click handler does: judge with the domain rule against fresh state, record, and
+/// try to take the right to execute.
+async fn click(store: Arc<dyn Store>, who: String) -> bool {
+    let by = SlackUserId::parse(&who).unwrap();
+    let p = store.proposal("P-1").await.unwrap().unwrap();
+    let decision = approval::approve(
+        &p,
+        &Click {
+            by: &by,
+            on_roster: true,
+            incident: &p.incident,
+            now: Utc::now(),
+        },
+    );
+    let Ok(decision) = decision else { return false };
+    let completes = decision == Decision::Approved;
+    let recorded = store
+        .record_approval("P-1", &by, completes, audit(&who, "proposal.approve"))
+        .await
+        .unwrap();
+    if !recorded || !completes {
+        return false;
+    }
+    store
+        .claim_execution("P-1", audit(&who, "proposal.execute"))
+        .await
+        .unwrap()
+        .is_some()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_simultaneous_approvals_execute_once() {
+    let (store, _p, _dir) = store_with_proposal(1).await;
+    let clicks: Vec<_> = (0..20)
+        .map(|n| tokio::spawn(click(store.clone(), format!("U0APPROVER{n:02}"))))
+        .collect();
+    let mut executions = 0;
+    for c in clicks {
+        executions += usize::from(c.await.unwrap());
+    }
+    assert_eq!(executions, 1);
+    let p = store.proposal("P-1").await.unwrap().unwrap();
+    assert_eq!(p.state, ProposalState::Executing);
+    assert_eq!(
+        p.approvals.len(),
+        1,
+        "only the winning approval is recorded"
+    );
+    let log = store.audit_log(None).await.unwrap();
+    assert_eq!(
+        log.iter()
+            .filter(|a| a.action == "proposal.approve")
+            .count(),
+        1
+    );
+    assert_eq!(
+        log.iter()
+            .filter(|a| a.action == "proposal.execute")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_execution_right_is_won_once_even_by_racing_claims() {
+    let (store, p, _dir) = store_with_proposal(1).await;
+    let approver = SlackUserId::parse("U0APPROVER").unwrap();
+    assert!(
+        store
+            .record_approval(
+                &p.id,
+                &approver,
+                true,
+                audit("U0APPROVER", "proposal.approve")
+            )
+            .await
+            .unwrap()
+    );
+    let claims: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .claim_execution("P-1", audit("U0APPROVER", "proposal.execute"))
+                    .await
+                    .unwrap()
+                    .is_some()
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for c in claims {
+        won += usize::from(c.await.unwrap());
+    }
+    assert_eq!(won, 1);
+    assert!(
+        store
+            .move_proposal(
+                "P-1",
+                ProposalState::Executing,
+                ProposalState::Done,
+                Some("deleted"),
+                audit("U0APPROVER", "proposal.done")
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .move_proposal(
+                "P-1",
+                ProposalState::Executing,
+                ProposalState::Done,
+                None,
+                audit("U0APPROVER", "proposal.done")
+            )
+            .await
+            .unwrap(),
+        "done once"
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_proposal_cannot_be_approved_and_two_approvers_need_two() {
+    let (store, p, _dir) = store_with_proposal(2).await;
+    let a = SlackUserId::parse("U0APPROVERA").unwrap();
+    assert!(
+        store
+            .record_approval(&p.id, &a, false, audit("U0APPROVERA", "proposal.approve"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_approval(&p.id, &a, false, audit("U0APPROVERA", "proposal.approve"))
+            .await
+            .unwrap(),
+        "the same person counts once"
+    );
+    assert!(
+        store
+            .claim_execution(&p.id, audit("U0APPROVERA", "proposal.execute"))
+            .await
+            .unwrap()
+            .is_none(),
+        "one approval of two is not enough"
+    );
+    assert!(
+        store
+            .move_proposal(
+                &p.id,
+                ProposalState::Pending,
+                ProposalState::Rejected,
+                Some("not now"),
+                audit("U0APPROVERB", "proposal.reject")
+            )
+            .await
+            .unwrap()
+    );
+    let b = SlackUserId::parse("U0APPROVERB").unwrap();
+    assert!(
+        !store
+            .record_approval(&p.id, &b, true, audit("U0APPROVERB", "proposal.approve"))
+            .await
+            .unwrap()
+    );
+    let p = store.proposal(&p.id).await.unwrap().unwrap();
+    assert_eq!(p.state, ProposalState::Rejected);
+    assert_eq!(p.approvals, vec![a]);
+}

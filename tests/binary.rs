@@ -1,0 +1,242 @@
+//! The `keyleak` binary itself: start-up validation, graceful shutdown, logs free of
+//! secrets even at debug level, and the CLI playbook against moto.
+
+mod support;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_iam::types::StatusType;
+use keyleak::store::Store;
+use support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_keyleak");
+const PASTED: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+fn base_command() -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir());
+    c
+}
+
+#[test]
+fn serve_names_every_missing_or_malformed_setting_and_no_secret() {
+    let out = base_command()
+        .arg("serve")
+        .env("SLACK_BOT_TOKEN", "xoxp-a-user-token-not-a-bot-token")
+        .env("KEYLEAK_RESPONDERS", "alice")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for var in [
+        "SLACK_SIGNING_SECRET",
+        "SLACK_BOT_TOKEN",
+        "KEYLEAK_INCIDENT_CHANNEL",
+        "KEYLEAK_RESPONDERS",
+        "KEYLEAK_APPROVERS",
+    ] {
+        assert!(err.contains(var), "{var} not named in: {err}");
+    }
+    assert!(!err.contains("xoxp-a-user-token"), "{err}");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn serve_keeps_secrets_out_of_its_logs_and_stops_on_sigterm() {
+    let slack = FakeSlack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = base_command()
+        .arg("serve")
+        .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+        .env("SLACK_BOT_TOKEN", support::fake_slack::TOKEN)
+        .env("KEYLEAK_SLACK_API_URL", &slack.url)
+        .env("KEYLEAK_INCIDENT_CHANNEL", support::fake_slack::CHANNEL)
+        .env("KEYLEAK_RESPONDERS", RESPONDER)
+        .env("KEYLEAK_APPROVERS", "U0APPROVER")
+        .env("KEYLEAK_LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "KEYLEAK_DATABASE_URL",
+            format!("sqlite://{}/k.db", dir.path().display()),
+        )
+        .env("KEYLEAK_LOG", "debug")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "AKIAUNREACHABLE00000")
+        .env("AWS_SECRET_ACCESS_KEY", "bot-secret-access-key-value")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read the logs as they come: at debug level they outgrow a pipe's buffer, and a child
+    // blocked writing to a full pipe cannot stop.
+    let mut stderr = child.stderr.take().unwrap();
+    let log_reader = std::thread::spawn(move || {
+        let mut logs = String::new();
+        stderr.read_to_string(&mut logs).map(|_| logs)
+    });
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    wait_until(Duration::from_secs(20), || {
+        let http = http.clone();
+        let url = url.clone();
+        async move {
+            http.get(format!("{url}/readyz"))
+                .send()
+                .await
+                .ok()
+                .map(|_| ())
+        }
+    })
+    .await
+    .expect("keyleak serve came up");
+
+    let mut signatures = vec![];
+    let body = serde_urlencoded::to_string([
+        ("user_id", RESPONDER),
+        (
+            "text",
+            &format!("contain AKIAIOSFODNN7EXAMPLE leaked {PASTED}"),
+        ),
+    ])
+    .unwrap();
+    let ts = chrono::Utc::now().timestamp().to_string();
+    for secret in [SIGNING_SECRET, "a-forger-guess"] {
+        let sig = sign(secret, &ts, body.as_bytes());
+        signatures.push(sig.clone());
+        let r = http
+            .post(format!("{url}/slack/commands"))
+            .header("x-slack-request-timestamp", &ts)
+            .header("x-slack-signature", sig)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status() == 200 || r.status() == 401);
+    }
+    // Let the worker try (and fail to reach) AWS, and post to Slack.
+    wait_until(Duration::from_secs(30), || {
+        let n = slack.messages().len();
+        async move { (n >= 2).then_some(()) }
+    })
+    .await
+    .expect("the failure was reported to Slack");
+
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "keyleak did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "graceful shutdown exits 0");
+    let logs = log_reader.join().unwrap().unwrap();
+    assert!(
+        logs.contains("rejected an unverified Slack request"),
+        "{logs}"
+    );
+    let mut forbidden = vec![
+        SIGNING_SECRET.to_string(),
+        support::fake_slack::TOKEN.to_string(),
+        "bot-secret-access-key-value".to_string(),
+        PASTED.to_string(),
+        PASTED.replace('/', "%2F"),
+    ];
+    for s in &signatures {
+        forbidden.push(s.trim_start_matches("v0=").to_string());
+    }
+    for f in forbidden {
+        assert!(
+            !logs.contains(&f),
+            "the logs contain a secret ({} chars)",
+            f.len()
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_cli_plans_then_contains_without_slack() {
+    let moto = Moto::start().await;
+    let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
+    let seeded = seed::ci_user(&iam, "ci-deploy").await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        base_command()
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &moto.url)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "AKIAKEYLEAKTESTADMIN")
+            .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+            .env("USER", "oncall")
+            .env(
+                "KEYLEAK_DATABASE_URL",
+                format!("sqlite://{}/cli.db", dir.path().display()),
+            )
+            .output()
+            .unwrap()
+    };
+
+    let plan = run(&["contain", &seeded.leaked.id, "--dry-run"]);
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(plan.status.success(), "{text}");
+    assert!(
+        text.contains("ci-deploy") && text.contains("123456789012"),
+        "{text}"
+    );
+    assert!(text.contains(&seeded.other.id), "{text}");
+    assert_eq!(
+        seed::key_status(&iam, "ci-deploy", &seeded.leaked.id).await,
+        StatusType::Active,
+        "a dry run changes nothing"
+    );
+
+    // A server sharing the database has queued a job of its own: the CLI must leave it.
+    let db = format!("sqlite://{}/cli.db", dir.path().display());
+    let shared = keyleak::store::SqliteStore::connect(&db).await.unwrap();
+    let theirs = keyleak::domain::ids::IncidentId::from_random(7);
+    shared
+        .open_incident(keyleak::store::NewIncident {
+            id: theirs.clone(),
+            key: keyleak::domain::ids::AccessKeyId::parse("AKIASERVERSJOB000000").unwrap(),
+            reason: None,
+            requested_by: keyleak::domain::incident::Actor::Cli("server".into()),
+            now: chrono::Utc::now(),
+            origin: "test".into(),
+            response_url: None,
+        })
+        .await
+        .unwrap();
+
+    let out = run(&["contain", &seeded.leaked.id, "leaked", "in", "CI"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Inactive"), "{text}");
+    assert!(text.contains("request id"), "{text}");
+    assert_eq!(
+        seed::key_status(&iam, "ci-deploy", &seeded.leaked.id).await,
+        StatusType::Inactive
+    );
+
+    assert_eq!(shared.pending_jobs(Some(&theirs)).await.unwrap(), 1);
+
+    let bad = run(&["contain", "AIDAJQABLZS4A3QDU576Q"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("IAM user id"));
+}

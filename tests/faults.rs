@@ -1,0 +1,135 @@
+//! AWS failures moto cannot produce, injected at the wire as AWS sends them.
+
+mod support;
+
+use keyleak::domain::incident::IncidentState;
+use keyleak::domain::policy;
+use keyleak::engine::WorkerSettings;
+use support::*;
+
+#[tokio::test]
+async fn a_full_inline_policy_budget_falls_back_to_managed_deny_policies() {
+    let mut s = Proxied::start().await;
+    s.proxy.fail("PutUserPolicy", "LimitExceeded");
+    s.app.start_worker(WorkerSettings::default());
+    s.app
+        .command(&format!("contain {}", s.seeded.leaked.id))
+        .await;
+    let id = s.app.only_incident().await;
+    let incident = s.app.wait_for_state(&id, IncidentState::Contained).await;
+
+    let attached: Vec<String> = s
+        .iam
+        .list_attached_user_policies()
+        .user_name("ci-deploy")
+        .send()
+        .await
+        .unwrap()
+        .attached_policies
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| p.policy_name)
+        .collect();
+    let deny = policy::deny_all(&id);
+    let fence = policy::session_fence(&id, incident.fence_time);
+    assert!(attached.contains(&deny.name), "{attached:?}");
+    assert!(attached.contains(&fence.name), "{attached:?}");
+    let arn = format!("arn:aws:iam::123456789012:policy/{}", fence.name);
+    let version = s
+        .iam
+        .get_policy_version()
+        .policy_arn(&arn)
+        .version_id("v1")
+        .send()
+        .await
+        .unwrap()
+        .policy_version
+        .unwrap()
+        .document
+        .unwrap();
+    let decoded = percent_encoding::percent_decode_str(&version).decode_utf8_lossy();
+    let doc: serde_json::Value = serde_json::from_str(&decoded).unwrap();
+    assert_eq!(
+        doc,
+        serde_json::from_str::<serde_json::Value>(&fence.document).unwrap()
+    );
+    let top = &s.app.slack.top_level()[0];
+    let replies: String = s
+        .app
+        .slack
+        .replies_to(&top.ts)
+        .iter()
+        .map(|r| r.text.clone())
+        .collect();
+    assert!(
+        replies.contains("inline policy budget was full"),
+        "{replies}"
+    );
+}
+
+#[tokio::test]
+async fn access_denied_fails_the_step_and_says_why() {
+    let mut s = Proxied::start().await;
+    s.proxy.fail("UpdateAccessKey", "AccessDenied");
+    s.app.start_worker(WorkerSettings::default());
+    s.app
+        .command(&format!("contain {}", s.seeded.leaked.id))
+        .await;
+    let id = s.app.only_incident().await;
+    s.app.wait_for_state(&id, IncidentState::Failed).await;
+    let top = &s.app.slack.top_level()[0];
+    assert!(top.text.contains("containment incomplete"), "{}", top.text);
+    let failed: Vec<_> = s
+        .app
+        .slack
+        .replies_to(&top.ts)
+        .into_iter()
+        .filter(|r| r.text.contains("Failed"))
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert!(
+        failed[0].text.contains("access denied"),
+        "{}",
+        failed[0].text
+    );
+    // The deny policies, which did not fail, are in place all the same.
+    let names = s
+        .iam
+        .list_user_policies()
+        .user_name("ci-deploy")
+        .send()
+        .await
+        .unwrap()
+        .policy_names;
+    assert_eq!(names.len(), 3, "{names:?}");
+}
+
+/// `GetAccessKeyLastUsed` for a root user's key names no IAM user.
+const ROOT_KEY_LAST_USED: &str = r#"<GetAccessKeyLastUsedResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">
+  <GetAccessKeyLastUsedResult>
+    <AccessKeyLastUsed>
+      <Region>us-east-1</Region>
+      <LastUsedDate>2026-11-22T21:04:00Z</LastUsedDate>
+      <ServiceName>ec2</ServiceName>
+    </AccessKeyLastUsed>
+  </GetAccessKeyLastUsedResult>
+  <ResponseMetadata><RequestId>injected-root-0001</RequestId></ResponseMetadata>
+</GetAccessKeyLastUsedResponse>"#;
+
+#[tokio::test]
+async fn a_root_key_is_escalated_and_nothing_is_changed() {
+    let mut s = Proxied::start().await;
+    s.proxy.answer("GetAccessKeyLastUsed", ROOT_KEY_LAST_USED);
+    s.app.start_worker(WorkerSettings::default());
+    s.app
+        .command(&format!("contain {}", s.seeded.leaked.id))
+        .await;
+    let id = s.app.only_incident().await;
+    s.app.wait_for_state(&id, IncidentState::Escalated).await;
+    assert_eq!(s.proxy.count("UpdateAccessKey"), 0);
+    assert_eq!(s.proxy.count("PutUserPolicy"), 0);
+    let top = &s.app.slack.top_level()[0];
+    let last = s.app.slack.replies_to(&top.ts).pop().unwrap();
+    assert!(last.text.contains("root user"), "{}", last.text);
+    assert!(last.text.contains("assume-root"), "{}", last.text);
+}

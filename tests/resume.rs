@@ -1,0 +1,167 @@
+//! A worker that dies mid-playbook is taken over when its lease runs out; the new worker
+//! finishes the work without repeating a completed step or a Slack reply.
+
+mod support;
+
+use std::time::Duration;
+
+use aws_sdk_iam::types::StatusType;
+use keyleak::domain::incident::{IncidentState, StepKind};
+use keyleak::engine::WorkerSettings;
+use support::*;
+
+fn settings() -> WorkerSettings {
+    WorkerSettings {
+        lease: chrono::Duration::seconds(60),
+        poll: Duration::from_millis(50),
+        ..WorkerSettings::default()
+    }
+}
+
+async fn audit_count(app: &App, action: &str) -> usize {
+    let log = app.engine.store.audit_log(None).await.unwrap();
+    log.iter().filter(|a| a.action == action).count()
+}
+
+#[tokio::test]
+async fn a_worker_killed_between_steps_is_taken_over_without_repeating_any() {
+    let mut s = Proxied::start().await;
+    s.proxy.hold(Some("PutUserPolicy"));
+    s.app.start_worker(settings());
+    let r = s
+        .app
+        .command(&format!("contain {}", s.seeded.leaked.id))
+        .await;
+    assert_eq!(r.status(), 200);
+    let id = s.app.only_incident().await;
+
+    // Wait until the key is deactivated while both deny policies hang, then "crash".
+    let store = s.app.engine.store.clone();
+    let id2 = id.clone();
+    wait_until(Duration::from_secs(30), move || {
+        let store = store.clone();
+        let id = id2.clone();
+        async move {
+            let steps = store.steps(&id).await.ok()?;
+            steps
+                .iter()
+                .any(|x| x.kind == StepKind::DeactivateKey)
+                .then_some(())
+        }
+    })
+    .await
+    .expect("the key deactivation was recorded");
+    s.app.kill_worker();
+    let recorded = s.app.engine.store.steps(&id).await.unwrap();
+    assert_eq!(
+        recorded.len(),
+        4,
+        "steps 1–4 done, the deny policies in flight"
+    );
+    assert_eq!(s.proxy.count("GetAccessKeyLastUsed"), 1);
+
+    // A new worker does nothing while the dead one's lease holds…
+    s.proxy.hold(None);
+    s.app.start_worker(settings());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(s.app.engine.store.steps(&id).await.unwrap().len(), 4);
+
+    // …and takes over once it has run out.
+    s.clock.advance(chrono::Duration::seconds(61));
+    s.app.wait_for_state(&id, IncidentState::Contained).await;
+
+    assert_eq!(s.proxy.count("GetAccessKeyInfo"), 1, "locate ran once");
+    assert_eq!(
+        s.proxy.count("GetAccessKeyLastUsed"),
+        1,
+        "last-used ran once"
+    );
+    assert_eq!(s.proxy.count("UpdateAccessKey"), 1, "deactivation ran once");
+    assert_eq!(s.proxy.count("GetUser"), 1, "the snapshot was taken once");
+    for k in StepKind::ALL {
+        let action = format!("contain.{}.done", k.as_str());
+        assert_eq!(audit_count(&s.app, &action).await, 1, "{action}");
+    }
+    assert_eq!(
+        seed::key_status(&s.iam, "ci-deploy", &s.seeded.leaked.id).await,
+        StatusType::Inactive
+    );
+    let top = s.app.slack.top_level();
+    assert_eq!(top.len(), 1, "the incident message was posted once");
+    assert_eq!(
+        s.app.slack.replies_to(&top[0].ts).len(),
+        StepKind::ALL.len()
+    );
+}
+
+#[tokio::test]
+async fn a_worker_killed_while_reporting_resumes_the_replies_only() {
+    let mut s = Proxied::start().await;
+    // The incident message and two replies go through; the third reply never answers.
+    s.app.slack.hang_after_posts(Some(3));
+    s.app.start_worker(settings());
+    s.app
+        .command(&format!("contain {}", s.seeded.leaked.id))
+        .await;
+    let id = s.app.only_incident().await;
+    let slack = s.app.slack.clone();
+    wait_until(Duration::from_secs(30), move || {
+        let n = slack.messages().len();
+        async move { (n == 3).then_some(()) }
+    })
+    .await
+    .expect("two replies posted");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    s.app.kill_worker();
+    let calls_before = s.proxy.count("UpdateAccessKey") + s.proxy.count("PutUserPolicy");
+
+    s.app.slack.hang_after_posts(None);
+    s.clock.advance(chrono::Duration::seconds(61));
+    s.app.start_worker(settings());
+    s.app.wait_for_state(&id, IncidentState::Contained).await;
+
+    assert_eq!(
+        s.proxy.count("UpdateAccessKey") + s.proxy.count("PutUserPolicy"),
+        calls_before,
+        "no AWS step ran again"
+    );
+    let top = s.app.slack.top_level();
+    assert_eq!(top.len(), 1);
+    let replies = s.app.slack.replies_to(&top[0].ts);
+    assert_eq!(replies.len(), StepKind::ALL.len(), "each reply posted once");
+}
+
+#[tokio::test]
+async fn a_failed_containment_is_retried_by_containing_again() {
+    let mut s = Proxied::start().await;
+    s.app.start_worker(settings());
+    // A key moto does not know: it is located (moto answers its default account) and then
+    // GetAccessKeyLastUsed fails, so the incident fails after one done step.
+    let bogus = "AKIAZZZZZZZZZZZZZZZZ";
+    s.app.command(&format!("contain {bogus}")).await;
+    let id = s.app.only_incident().await;
+    s.app.wait_for_state(&id, IncidentState::Failed).await;
+    let first = s.app.engine.store.steps(&id).await.unwrap();
+    assert_eq!(first.len(), 2, "located, then last-used failed");
+
+    let r: serde_json::Value = s
+        .app
+        .command(&format!("contain {bogus}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(r["text"].as_str().unwrap().contains("retrying"), "{r}");
+    s.app.wait_for_state(&id, IncidentState::Failed).await;
+    assert_eq!(audit_count(&s.app, "contain.retry").await, 1);
+    assert_eq!(
+        s.proxy.count("GetAccessKeyInfo"),
+        1,
+        "the done step was not repeated"
+    );
+    assert_eq!(
+        s.proxy.count("GetAccessKeyLastUsed"),
+        2,
+        "the failed step was retried"
+    );
+}

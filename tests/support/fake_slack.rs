@@ -1,0 +1,305 @@
+//! A fake Slack Web API on loopback that answers as Slack does: bearer-token checks,
+//! `ok:false` with Slack's error names, Block Kit limits, 429 with `Retry-After`. It records
+//! every call so tests assert on what people would have seen.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+pub const TOKEN: &str = "xoxb-test-bot-token";
+pub const CHANNEL: &str = "C0KEYLEAK01";
+
+#[derive(Debug, Clone)]
+pub struct Posted {
+    pub channel: String,
+    pub ts: String,
+    pub thread_ts: Option<String>,
+    pub text: String,
+    pub blocks: Value,
+    /// How many times `chat.update` replaced it.
+    pub updates: usize,
+}
+
+#[derive(Default)]
+struct Inner {
+    messages: Vec<Posted>,
+    calls: Vec<(String, String)>,
+    groups: HashMap<String, Vec<String>>,
+    next_ts: u64,
+    /// Answer `ratelimited` (HTTP 429) to this many calls first.
+    throttle: usize,
+    /// After this many successful posts, further posts never answer.
+    hang_after_posts: Option<usize>,
+    /// Answer every post with this Slack error.
+    refuse_posts: Option<String>,
+    /// Bodies posted to response URLs.
+    responses: Vec<Value>,
+}
+
+#[derive(Clone, Default)]
+pub struct FakeSlack {
+    inner: Arc<Mutex<Inner>>,
+    pub url: String,
+}
+
+fn lock(f: &FakeSlack) -> std::sync::MutexGuard<'_, Inner> {
+    f.inner.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn slack_error(code: &str) -> Response {
+    Json(json!({"ok": false, "error": code})).into_response()
+}
+
+impl FakeSlack {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let fake = FakeSlack {
+            inner: Arc::default(),
+            url: format!("http://{addr}/api"),
+        };
+        let app = Router::new()
+            .route("/api/{method}", post(api).get(api_get))
+            .route("/respond/{id}", post(respond))
+            .with_state(fake.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        fake
+    }
+
+    pub fn add_group(&self, id: &str, members: &[&str]) {
+        lock(self)
+            .groups
+            .insert(id.into(), members.iter().map(|m| m.to_string()).collect());
+    }
+
+    pub fn throttle_next(&self, n: usize) {
+        lock(self).throttle = n;
+    }
+
+    pub fn hang_after_posts(&self, n: Option<usize>) {
+        lock(self).hang_after_posts = n;
+    }
+
+    /// A response URL as Slack would put in a slash command, served by this fake.
+    pub fn response_url(&self) -> String {
+        self.url.replace("/api", "/respond/T0TEAM0001-1")
+    }
+
+    pub fn responses(&self) -> Vec<Value> {
+        lock(self).responses.clone()
+    }
+
+    pub fn refuse_posts(&self, error: Option<&str>) {
+        lock(self).refuse_posts = error.map(str::to_string);
+    }
+
+    pub fn messages(&self) -> Vec<Posted> {
+        lock(self).messages.clone()
+    }
+
+    /// Every request body received, as text, with its method name.
+    pub fn calls(&self) -> Vec<(String, String)> {
+        lock(self).calls.clone()
+    }
+
+    pub fn top_level(&self) -> Vec<Posted> {
+        self.messages()
+            .into_iter()
+            .filter(|m| m.thread_ts.is_none())
+            .collect()
+    }
+
+    pub fn replies_to(&self, ts: &str) -> Vec<Posted> {
+        self.messages()
+            .into_iter()
+            .filter(|m| m.thread_ts.as_deref() == Some(ts))
+            .collect()
+    }
+}
+
+fn auth_error(headers: &HeaderMap) -> Option<&'static str> {
+    match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+        None => Some("not_authed"),
+        Some(v) if v == format!("Bearer {TOKEN}") => None,
+        Some(_) => Some("invalid_auth"),
+    }
+}
+
+fn parse_body(headers: &HeaderMap, body: &Bytes) -> Option<Value> {
+    let json_body = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/json"));
+    if json_body {
+        serde_json::from_slice(body).ok()
+    } else {
+        let pairs: HashMap<String, String> = serde_urlencoded::from_bytes(body).ok()?;
+        Some(json!(pairs))
+    }
+}
+
+/// Block Kit limits that Slack enforces with `invalid_blocks`.
+fn blocks_error(blocks: &Value) -> Option<&'static str> {
+    let list = blocks.as_array()?;
+    if list.len() > 50 {
+        return Some("invalid_blocks");
+    }
+    for b in list {
+        let text_len = b["text"]["text"].as_str().map_or(0, |t| t.chars().count());
+        let max = if b["type"] == "header" { 150 } else { 3000 };
+        if text_len > max {
+            return Some("invalid_blocks");
+        }
+    }
+    None
+}
+
+async fn api_get(
+    State(fake): State<FakeSlack>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    api(
+        State(fake),
+        Path(method),
+        headers,
+        Bytes::from(serde_urlencoded::to_string(&q).unwrap_or_default()),
+    )
+    .await
+}
+
+async fn api(
+    State(fake): State<FakeSlack>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    {
+        let mut s = lock(&fake);
+        s.calls
+            .push((method.clone(), String::from_utf8_lossy(&body).into_owned()));
+        if s.throttle > 0 {
+            s.throttle -= 1;
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "1")],
+                Json(json!({"ok": false, "error": "ratelimited"})),
+            )
+                .into_response();
+        }
+    }
+    if let Some(e) = auth_error(&headers) {
+        return slack_error(e);
+    }
+    let Some(args) = parse_body(&headers, &body) else {
+        return slack_error("invalid_arguments");
+    };
+    match method.as_str() {
+        "chat.postMessage" => post_message(&fake, &args).await,
+        "chat.update" => update(&fake, &args),
+        "usergroups.users.list" => group_members(&fake, &args),
+        _ => slack_error("unknown_method"),
+    }
+}
+
+async fn post_message(fake: &FakeSlack, args: &Value) -> Response {
+    let hang = {
+        let s = lock(fake);
+        s.hang_after_posts.is_some_and(|n| s.messages.len() >= n)
+    };
+    if hang {
+        std::future::pending::<()>().await;
+    }
+    if let Some(e) = lock(fake).refuse_posts.clone() {
+        return slack_error(&e);
+    }
+    let channel = args["channel"].as_str().unwrap_or_default().to_string();
+    if channel != CHANNEL {
+        return slack_error("channel_not_found");
+    }
+    let text = args["text"].as_str().unwrap_or_default().to_string();
+    let blocks = args.get("blocks").cloned().unwrap_or(Value::Null);
+    if text.is_empty() && blocks.is_null() {
+        return slack_error("no_text");
+    }
+    if text.chars().count() > 40_000 {
+        return slack_error("msg_too_long");
+    }
+    if let Some(e) = blocks_error(&blocks) {
+        return slack_error(e);
+    }
+    let thread_ts = args["thread_ts"].as_str().map(str::to_string);
+    let mut s = lock(fake);
+    if let Some(t) = &thread_ts {
+        // Replies must name the parent message, never another reply.
+        let parent_ok = s
+            .messages
+            .iter()
+            .any(|m| &m.ts == t && m.thread_ts.is_none() && m.channel == channel);
+        if !parent_ok {
+            return slack_error("thread_not_found");
+        }
+    }
+    s.next_ts += 1;
+    let ts = format!("1763850000.{:06}", s.next_ts);
+    s.messages.push(Posted {
+        channel: channel.clone(),
+        ts: ts.clone(),
+        thread_ts,
+        text,
+        blocks,
+        updates: 0,
+    });
+    Json(json!({"ok": true, "channel": channel, "ts": ts, "message": {"ts": ts, "text": ""}}))
+        .into_response()
+}
+
+fn update(fake: &FakeSlack, args: &Value) -> Response {
+    let channel = args["channel"].as_str().unwrap_or_default();
+    let ts = args["ts"].as_str().unwrap_or_default();
+    let blocks = args.get("blocks").cloned().unwrap_or(Value::Null);
+    if let Some(e) = blocks_error(&blocks) {
+        return slack_error(e);
+    }
+    let mut s = lock(fake);
+    let Some(m) = s
+        .messages
+        .iter_mut()
+        .find(|m| m.channel == channel && m.ts == ts)
+    else {
+        return slack_error("message_not_found");
+    };
+    m.text = args["text"].as_str().unwrap_or_default().to_string();
+    m.blocks = blocks;
+    m.updates += 1;
+    Json(json!({"ok": true, "channel": channel, "ts": ts})).into_response()
+}
+
+fn group_members(fake: &FakeSlack, args: &Value) -> Response {
+    let id = args["usergroup"].as_str().unwrap_or_default();
+    match lock(fake).groups.get(id) {
+        Some(users) => Json(json!({"ok": true, "users": users})).into_response(),
+        None => slack_error("no_such_subteam"),
+    }
+}
+
+/// Slack's response URLs take a message as JSON and need no token.
+async fn respond(State(fake): State<FakeSlack>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(v) => {
+            lock(&fake).responses.push(v);
+            Json(json!({"ok": true})).into_response()
+        }
+        Err(_) => (StatusCode::BAD_REQUEST, "invalid_payload").into_response(),
+    }
+}

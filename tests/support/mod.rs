@@ -1,0 +1,298 @@
+//! The test harness: the real router, store, adapters and worker, against real peers on
+//! loopback (moto, the fake Slack) and a SQLite file in a temporary directory.
+#![allow(dead_code)]
+
+pub mod fake_slack;
+pub mod moto;
+pub mod proxy;
+pub mod seed;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, KeyInit, Mac};
+use keyleak::aws::SdkAws;
+use keyleak::config::{Secret, SlackConfig};
+use keyleak::domain::ids::{IncidentId, RosterEntry};
+use keyleak::domain::incident::{Incident, IncidentState};
+use keyleak::engine::clock::{Clock, SystemClock};
+use keyleak::engine::{Engine, Worker, WorkerSettings};
+use keyleak::slack::client::SlackNotifier;
+use keyleak::store::{SqliteStore, Store};
+use sha2::Sha256;
+
+#[allow(unused_imports)]
+pub use fake_slack::FakeSlack;
+#[allow(unused_imports)]
+pub use moto::Moto;
+
+pub const SIGNING_SECRET: &str = "test-signing-secret-0123456789abcdef";
+pub const RESPONDER: &str = "U0RESPONDER";
+pub const ONCALL_GROUP: &str = "S0ONCALL01";
+pub const ONCALLER: &str = "U0ONCALLER";
+pub const OUTSIDER: &str = "U0OUTSIDER";
+
+pub struct Options {
+    pub clock: Arc<dyn Clock>,
+    pub start_worker: bool,
+    pub role_arn_template: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            start_worker: true,
+            role_arn_template: None,
+        }
+    }
+}
+
+pub struct App {
+    pub url: String,
+    pub slack: FakeSlack,
+    pub engine: Engine,
+    pub db_path: std::path::PathBuf,
+    pub http: reqwest::Client,
+    worker: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+pub fn slack_config(api_url: &str) -> SlackConfig {
+    SlackConfig {
+        signing_secrets: vec![Secret::new(SIGNING_SECRET)],
+        bot_token: Secret::new(fake_slack::TOKEN),
+        api_url: api_url.to_string(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        incident_channel: fake_slack::CHANNEL.into(),
+        responders: vec![
+            RosterEntry::parse(RESPONDER).unwrap(),
+            RosterEntry::parse(ONCALL_GROUP).unwrap(),
+        ],
+        approvers: vec![RosterEntry::parse("U0APPROVER").unwrap()],
+    }
+}
+
+impl App {
+    /// Starts the bot with AWS at `aws` (moto, or an unreachable address when a test must
+    /// not touch AWS).
+    pub async fn start(aws: aws_config::SdkConfig, opts: Options) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db_path = dir.path().join("keyleak.db");
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::connect(&format!("sqlite://{}", db_path.display()))
+                .await
+                .unwrap(),
+        );
+        let slack = FakeSlack::start().await;
+        slack.add_group(ONCALL_GROUP, &[ONCALLER]);
+        let cfg = slack_config(&slack.url);
+        let notifier = Arc::new(
+            SlackNotifier::new(&cfg.api_url, &cfg.bot_token, &cfg.incident_channel).unwrap(),
+        );
+        let aws = Arc::new(SdkAws::new(aws, opts.role_arn_template.clone()));
+        let engine = Engine::new(store, aws, notifier, opts.clock.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let router = keyleak::http::router(engine.clone(), Arc::new(cfg));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        let mut app = Self {
+            url,
+            slack,
+            engine,
+            db_path,
+            http: reqwest::Client::new(),
+            worker: None,
+            _dir: dir,
+        };
+        if opts.start_worker {
+            app.start_worker(WorkerSettings::default());
+        }
+        app
+    }
+
+    pub fn start_worker(&mut self, settings: WorkerSettings) {
+        let worker = Worker::new(self.engine.clone(), settings);
+        self.worker = Some(tokio::spawn(worker.run(std::future::pending())));
+    }
+
+    /// Stops the worker as a crash would: wherever it is, without cleanup.
+    pub fn kill_worker(&mut self) {
+        if let Some(w) = self.worker.take() {
+            w.abort();
+        }
+    }
+
+    pub async fn command_as(&self, user: &str, text: &str) -> reqwest::Response {
+        let response_url = self.slack.response_url();
+        self.command_with(user, text, &response_url).await
+    }
+
+    pub async fn command_with(
+        &self,
+        user: &str,
+        text: &str,
+        response_url: &str,
+    ) -> reqwest::Response {
+        let body = serde_urlencoded::to_string([
+            ("token", "legacy-verification-token"),
+            ("team_id", "T0TEAM0001"),
+            ("channel_id", "C0SOMEWHERE"),
+            ("user_id", user),
+            ("user_name", "someone"),
+            ("command", "/keyleak"),
+            ("text", text),
+            ("response_url", response_url),
+            ("trigger_id", "1.2.3"),
+        ])
+        .unwrap();
+        self.post_signed("/slack/commands", body).await
+    }
+
+    pub async fn command(&self, text: &str) -> reqwest::Response {
+        self.command_as(RESPONDER, text).await
+    }
+
+    pub async fn post_signed(&self, path: &str, body: String) -> reqwest::Response {
+        let ts = chrono::Utc::now().timestamp().to_string();
+        let sig = sign(SIGNING_SECRET, &ts, body.as_bytes());
+        self.http
+            .post(format!("{}{path}", self.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", ts)
+            .header("x-slack-signature", sig)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The id of the one open incident (tests that contain a single key).
+    pub async fn only_incident(&self) -> IncidentId {
+        let open = self.engine.store.open_incidents(50).await.unwrap();
+        assert_eq!(open.len(), 1, "exactly one open incident");
+        open[0].id.clone()
+    }
+
+    /// Waits until the incident is in `want` and no job is left: its reporting is done too.
+    pub async fn wait_for_state(&self, id: &IncidentId, want: IncidentState) -> Incident {
+        let store = self.engine.store.clone();
+        let id2 = id.clone();
+        wait_until(Duration::from_secs(30), move || {
+            let store = store.clone();
+            let id = id2.clone();
+            async move {
+                let i = store.incident(&id).await.ok()?;
+                let idle = store.pending_jobs(None).await.ok()? == 0;
+                (i.state == want && idle).then_some(i)
+            }
+        })
+        .await
+        .unwrap_or_else(|| panic!("incident {id} never reached {want:?}"))
+    }
+
+    /// Every byte the bot persisted, for leak checks.
+    pub fn database_bytes(&self) -> Vec<u8> {
+        let mut all = vec![];
+        for suffix in ["", "-wal", "-shm"] {
+            let p = format!("{}{suffix}", self.db_path.display());
+            if let Ok(b) = std::fs::read(p) {
+                all.extend(b);
+            }
+        }
+        all
+    }
+}
+
+pub fn sign(secret: &str, ts: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("v0:{ts}:").as_bytes());
+    mac.update(body);
+    format!("v0={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+pub async fn wait_until<T, F, Fut>(limit: Duration, mut probe: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = probe().await {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// An AWS configuration whose endpoint refuses connections: for tests that must not reach AWS.
+pub async fn no_aws() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url("http://127.0.0.1:9")
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "AKIAUNREACHABLE00000",
+            "unused",
+            None,
+            None,
+            "test",
+        ))
+        .load()
+        .await
+}
+
+/// The bot behind a counting, fault-injecting proxy to moto, with a manual clock and no
+/// worker started, and a seeded CI user.
+pub struct Proxied {
+    pub moto: Moto,
+    pub proxy: proxy::AwsProxy,
+    pub iam: aws_sdk_iam::Client,
+    pub seeded: seed::Seeded,
+    pub clock: Arc<keyleak::engine::clock::ManualClock>,
+    pub app: App,
+}
+
+impl Proxied {
+    pub async fn start() -> Self {
+        let moto = Moto::start().await;
+        let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
+        let seeded = seed::ci_user(&iam, "ci-deploy").await;
+        let proxy = proxy::AwsProxy::start(&moto.url).await;
+        let clock = Arc::new(keyleak::engine::clock::ManualClock::new(chrono::Utc::now()));
+        let bot_aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&proxy.url)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "AKIAKEYLEAKTESTADMIN",
+                "test-secret",
+                None,
+                None,
+                "test",
+            ))
+            .load()
+            .await;
+        let app = App::start(
+            bot_aws,
+            Options {
+                clock: clock.clone(),
+                start_worker: false,
+                ..Options::default()
+            },
+        )
+        .await;
+        Self {
+            moto,
+            proxy,
+            iam,
+            seeded,
+            clock,
+            app,
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! A moto server on a free loopback port, one per test, stopped when dropped.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+
+pub const OWN_ACCOUNT: &str = "123456789012";
+
+pub struct Moto {
+    child: Child,
+    pub url: String,
+}
+
+/// The moto server installed by `.ci/run` (or named by `KEYLEAK_MOTO_SERVER`). A missing
+/// moto fails the test: tests never skip silently.
+fn moto_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("KEYLEAK_MOTO_SERVER") {
+        return PathBuf::from(p);
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl Moto {
+    pub async fn start() -> Self {
+        let bin = moto_binary();
+        assert!(
+            bin.exists(),
+            "moto server not found at {} — run .ci/run (or set KEYLEAK_MOTO_SERVER)",
+            bin.display()
+        );
+        let port = free_port();
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto server starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let moto = Self { child, url };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let http = reqwest::Client::new();
+        loop {
+            if http
+                .get(format!("{}/moto-api/", moto.url))
+                .send()
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "moto did not start within 30 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        moto
+    }
+
+    /// SDK configuration pointing at this moto with the given credentials.
+    pub async fn config(&self, access_key: &str, secret: &str, token: Option<&str>) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.url)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(
+                access_key,
+                secret,
+                token.map(str::to_string),
+                None,
+                "test",
+            ))
+            .load()
+            .await
+    }
+
+    /// Configuration acting inside `account`, through credentials moto binds to it (an
+    /// assumed role there): how tests seed other accounts.
+    pub async fn config_in(&self, account: &str) -> SdkConfig {
+        let c = self
+            .assume(&format!("arn:aws:iam::{account}:role/Seed"))
+            .await;
+        self.config(
+            &c.access_key_id,
+            &c.secret_access_key,
+            Some(&c.session_token),
+        )
+        .await
+    }
+
+    /// Temporary (`ASIA…`) credentials for the role, minted by the bot's own account.
+    pub async fn assume(&self, role_arn: &str) -> aws_sdk_sts::types::Credentials {
+        aws_sdk_sts::Client::new(&self.own_config().await)
+            .assume_role()
+            .role_arn(role_arn)
+            .role_session_name("seed")
+            .send()
+            .await
+            .unwrap()
+            .credentials
+            .unwrap()
+    }
+
+    /// Ambient credentials of the bot's own account (moto maps unknown keys to it).
+    pub async fn own_config(&self) -> SdkConfig {
+        self.config("AKIAKEYLEAKTESTADMIN", "test-secret", None)
+            .await
+    }
+
+    /// Turns on moto's signature and policy checks from the next request on.
+    pub async fn enforce_auth(&self) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/moto-api/reset-auth", self.url))
+            .body("0")
+            .send()
+            .await
+            .expect("reset-auth");
+        assert!(r.status().is_success());
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

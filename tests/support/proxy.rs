@@ -1,0 +1,127 @@
+//! An HTTP proxy in front of moto that counts AWS actions and can hold one action forever,
+//! to stop a playbook between two steps as a crash would.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+#[derive(Clone)]
+pub struct AwsProxy {
+    pub url: String,
+    target: String,
+    client: reqwest::Client,
+    counts: Arc<Mutex<HashMap<String, usize>>>,
+    hold: Arc<Mutex<Option<String>>>,
+    fail: Arc<Mutex<Option<(String, String)>>>,
+    answer: Arc<Mutex<Option<(String, String)>>>,
+}
+
+fn action_of(body: &Bytes) -> String {
+    serde_urlencoded::from_bytes::<HashMap<String, String>>(body)
+        .ok()
+        .and_then(|m| m.get("Action").cloned())
+        .unwrap_or_default()
+}
+
+impl AwsProxy {
+    pub async fn start(target: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = Self {
+            url: format!("http://{}", listener.local_addr().unwrap()),
+            target: target.trim_end_matches('/').to_string(),
+            client: reqwest::Client::new(),
+            counts: Arc::default(),
+            hold: Arc::default(),
+            fail: Arc::default(),
+            answer: Arc::default(),
+        };
+        let app = Router::new().fallback(forward).with_state(proxy.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        proxy
+    }
+
+    /// Requests for this action never get an answer (and never reach moto) until released.
+    pub fn hold(&self, action: Option<&str>) {
+        *self.hold.lock().unwrap() = action.map(str::to_string);
+    }
+
+    /// Requests for `action` get AWS's query-protocol error `code` (HTTP 400) instead of
+    /// reaching moto: for failures moto cannot produce.
+    pub fn fail(&self, action: &str, code: &str) {
+        *self.fail.lock().unwrap() = Some((action.to_string(), code.to_string()));
+    }
+
+    /// Requests for `action` get this XML body (HTTP 200) instead of reaching moto: for
+    /// answers moto cannot give, such as a root user's key.
+    pub fn answer(&self, action: &str, xml: &str) {
+        *self.answer.lock().unwrap() = Some((action.to_string(), xml.to_string()));
+    }
+
+    pub fn count(&self, action: &str) -> usize {
+        self.counts
+            .lock()
+            .unwrap()
+            .get(action)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+async fn forward(
+    State(p): State<AwsProxy>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let action = action_of(&body);
+    *p.counts.lock().unwrap().entry(action.clone()).or_default() += 1;
+    let held = p.hold.lock().unwrap().as_deref() == Some(action.as_str());
+    if held {
+        std::future::pending::<()>().await;
+    }
+    let answering = p.answer.lock().unwrap().clone();
+    if let Some((_, xml)) = answering.filter(|(a, _)| *a == action) {
+        return (StatusCode::OK, [("content-type", "text/xml")], xml).into_response();
+    }
+    let failing = p.fail.lock().unwrap().clone();
+    if let Some((_, code)) = failing.filter(|(a, _)| *a == action) {
+        let body = format!(
+            "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error>\
+             <Type>Sender</Type><Code>{code}</Code><Message>injected {code}</Message></Error>\
+             <RequestId>injected-0001</RequestId></ErrorResponse>"
+        );
+        return (
+            StatusCode::BAD_REQUEST,
+            [("content-type", "text/xml")],
+            body,
+        )
+            .into_response();
+    }
+    let path = uri.path_and_query().map(|x| x.as_str()).unwrap_or("/");
+    let mut req = p.client.request(method, format!("{}{path}", p.target));
+    for (k, v) in headers.iter() {
+        if k != "host" && k != "content-length" {
+            req = req.header(k, v);
+        }
+    }
+    let Ok(resp) = req.body(body).send().await else {
+        return StatusCode::BAD_GATEWAY.into_response();
+    };
+    let status = resp.status();
+    let mut out = HeaderMap::new();
+    for (k, v) in resp.headers() {
+        if k != "transfer-encoding" && k != "content-length" && k != "connection" {
+            out.append(k, v.clone());
+        }
+    }
+    let bytes = resp.bytes().await.unwrap_or_default();
+    (status, out, bytes).into_response()
+}

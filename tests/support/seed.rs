@@ -1,0 +1,106 @@
+//! Realistic accounts in moto: a CI user with two keys, policies and a group.
+
+use aws_sdk_iam::types::StatusType;
+
+pub struct Key {
+    pub id: String,
+    /// Test-only: used to sign requests as the attacker would.
+    pub secret: String,
+}
+
+pub struct Seeded {
+    pub user: String,
+    pub leaked: Key,
+    pub other: Key,
+}
+
+pub const APP_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+
+pub async fn ci_user(iam: &aws_sdk_iam::Client, user: &str) -> Seeded {
+    iam.create_user().user_name(user).send().await.unwrap();
+    iam.put_user_policy()
+        .user_name(user)
+        .policy_name("app-read")
+        .policy_document(APP_POLICY)
+        .send()
+        .await
+        .unwrap();
+    let group = format!("{user}-group");
+    iam.create_group().group_name(&group).send().await.unwrap();
+    iam.add_user_to_group()
+        .group_name(&group)
+        .user_name(user)
+        .send()
+        .await
+        .unwrap();
+    let leaked = create_key(iam, user).await;
+    let other = create_key(iam, user).await;
+    Seeded {
+        user: user.into(),
+        leaked,
+        other,
+    }
+}
+
+pub async fn create_key(iam: &aws_sdk_iam::Client, user: &str) -> Key {
+    let k = iam
+        .create_access_key()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap()
+        .access_key
+        .unwrap();
+    Key {
+        id: k.access_key_id,
+        secret: k.secret_access_key,
+    }
+}
+
+/// An admin user whose key the bot runs with when moto enforces IAM policies.
+pub async fn admin(iam: &aws_sdk_iam::Client) -> Key {
+    iam.create_user()
+        .user_name("keyleak-bot")
+        .send()
+        .await
+        .unwrap();
+    iam.put_user_policy()
+        .user_name("keyleak-bot")
+        .policy_name("admin")
+        .policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+    create_key(iam, "keyleak-bot").await
+}
+
+pub async fn key_status(iam: &aws_sdk_iam::Client, user: &str, key: &str) -> StatusType {
+    iam.list_access_keys()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap()
+        .access_key_metadata
+        .into_iter()
+        .find(|k| k.access_key_id.as_deref() == Some(key))
+        .and_then(|k| k.status)
+        .expect("key listed")
+}
+
+/// The user's inline policy document as JSON (IAM returns it URL-encoded).
+pub async fn user_policy(iam: &aws_sdk_iam::Client, user: &str, name: &str) -> serde_json::Value {
+    let raw = iam
+        .get_user_policy()
+        .user_name(user)
+        .policy_name(name)
+        .send()
+        .await
+        .unwrap()
+        .policy_document;
+    serde_json::from_str(&raw).unwrap_or_else(|_| {
+        let decoded = percent_encoding::percent_decode_str(&raw).decode_utf8_lossy();
+        serde_json::from_str(&decoded).unwrap()
+    })
+}
