@@ -4,7 +4,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 
-use crate::domain::ids::RosterEntry;
+use crate::domain::ids::{RosterEntry, is_region_name};
 
 /// A value that must never be printed. It has no `Display`, and `Debug` shows nothing of it.
 #[derive(Clone, PartialEq, Eq)]
@@ -242,16 +242,6 @@ fn is_channel_id(s: &str) -> bool {
         && matches!(s.as_bytes()[0], b'C' | b'G')
         && s.bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-}
-
-fn is_region_name(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() >= 3
-        && parts.iter().all(|p| !p.is_empty())
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]

@@ -2,9 +2,10 @@
 
 use async_trait::async_trait;
 
+use crate::domain::approval::{MessageRef, Proposal};
 use crate::domain::ids::SlackUserId;
 use crate::domain::incident::{Incident, StepRecord};
-use crate::slack::messages;
+use crate::slack::messages::{self, Reply};
 
 /// Where an incident's message lives; replies are threaded under it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,8 +52,28 @@ pub trait Notifier: Send + Sync {
         incident: &Incident,
         steps: &[StepRecord],
     ) -> Result<(), NotifyError>;
-    /// Members of a Slack user group, for roster checks.
-    async fn group_members(&self, group: &str) -> Result<Vec<SlackUserId>, NotifyError>;
+    /// Members of a Slack user group, for roster checks; `fresh` skips any cache.
+    async fn group_members(
+        &self,
+        group: &str,
+        fresh: bool,
+    ) -> Result<Vec<SlackUserId>, NotifyError>;
+    /// Posts a proposal with its buttons, in the incident thread when there is one.
+    async fn post_proposal(
+        &self,
+        thread: Option<&ThreadRef>,
+        incident: &Incident,
+        proposal: &Proposal,
+    ) -> Result<MessageRef, NotifyError>;
+    /// Redraws a proposal's message in place.
+    async fn update_proposal(
+        &self,
+        message: &MessageRef,
+        incident: &Incident,
+        proposal: &Proposal,
+    ) -> Result<(), NotifyError>;
+    /// Answers one person privately through Slack's `response_url`.
+    async fn respond(&self, response_url: &str, reply: Reply) -> Result<(), NotifyError>;
 }
 
 /// Reports to standard output: the CLI's view when Slack is unavailable.
@@ -109,7 +130,39 @@ impl Notifier for Console {
         Ok(())
     }
 
-    async fn group_members(&self, _group: &str) -> Result<Vec<SlackUserId>, NotifyError> {
+    async fn group_members(
+        &self,
+        _group: &str,
+        _fresh: bool,
+    ) -> Result<Vec<SlackUserId>, NotifyError> {
         Ok(vec![])
+    }
+
+    async fn post_proposal(
+        &self,
+        _thread: Option<&ThreadRef>,
+        incident: &Incident,
+        proposal: &Proposal,
+    ) -> Result<MessageRef, NotifyError> {
+        println!("{}", messages::proposal(incident, proposal).text);
+        Ok(MessageRef {
+            channel: "console".into(),
+            ts: proposal.id.to_string(),
+        })
+    }
+
+    async fn update_proposal(
+        &self,
+        _message: &MessageRef,
+        incident: &Incident,
+        proposal: &Proposal,
+    ) -> Result<(), NotifyError> {
+        println!("{}", messages::proposal(incident, proposal).text);
+        Ok(())
+    }
+
+    async fn respond(&self, _response_url: &str, reply: Reply) -> Result<(), NotifyError> {
+        println!("{}", reply.text);
+        Ok(())
     }
 }

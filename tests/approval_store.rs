@@ -4,8 +4,10 @@
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use keyleak::domain::approval::{self, Action, Click, Decision, Proposal, ProposalState};
-use keyleak::domain::ids::{AccessKeyId, AccountId, IncidentId, SlackUserId};
+use keyleak::domain::approval::{
+    self, Action, Click, Decision, MessageRef, Outcome, Proposal, ProposalState,
+};
+use keyleak::domain::ids::{AccessKeyId, AccountId, IncidentId, ProposalId, SlackUserId};
 use keyleak::domain::incident::Actor;
 use keyleak::store::{AuditEntry, NewIncident, SqliteStore, Store};
 
@@ -33,7 +35,7 @@ async fn store_with_proposal(required: usize) -> (Arc<dyn Store>, Proposal, temp
     let action = Action::delete_access_key(&AccountId::parse("111111111111").unwrap(), "ci", &key);
     let now = Utc::now();
     let p = Proposal {
-        id: "P-1".into(),
+        id: pid(),
         incident,
         hash: action.params_hash(),
         action,
@@ -43,12 +45,28 @@ async fn store_with_proposal(required: usize) -> (Arc<dyn Store>, Proposal, temp
         state: ProposalState::Pending,
         approvals: vec![],
         required,
+        message: None,
+        decided_by: None,
+        decided_at: None,
+        outcome: None,
     };
     store
         .create_proposal(&p, audit("U0REQUESTER", "proposal.create"))
         .await
         .unwrap();
+    store.set_proposal_message(&p.id, &message()).await.unwrap();
     (store, p, dir)
+}
+
+fn pid() -> ProposalId {
+    ProposalId::parse("PR-0000000001").unwrap()
+}
+
+fn message() -> MessageRef {
+    MessageRef {
+        channel: "C0KEYLEAK01".into(),
+        ts: "1700000000.000100".into(),
+    }
 }
 
 fn audit(actor: &str, action: &str) -> AuditEntry {
@@ -64,29 +82,29 @@ fn audit(actor: &str, action: &str) -> AuditEntry {
 
 /// What a click handler does: judge with the domain rule against fresh state, record, and
 /// try to take the right to execute.
-async fn click(store: Arc<dyn Store>, who: String) -> bool {
+async fn click(store: Arc<dyn Store>, who: String, job: i64) -> bool {
     let by = SlackUserId::parse(&who).unwrap();
-    let p = store.proposal("P-1").await.unwrap().unwrap();
+    let p = store.proposal(&pid()).await.unwrap().unwrap();
     let decision = approval::approve(
         &p,
         &Click {
             by: &by,
             on_roster: true,
-            incident: &p.incident,
+            message: &message(),
             now: Utc::now(),
         },
     );
     let Ok(decision) = decision else { return false };
     let completes = decision == Decision::Approved;
     let recorded = store
-        .record_approval("P-1", &by, completes, audit(&who, "proposal.approve"))
+        .record_approval(&pid(), &by, completes, audit(&who, "proposal.approve"))
         .await
         .unwrap();
     if !recorded || !completes {
         return false;
     }
     store
-        .claim_execution("P-1", audit(&who, "proposal.execute"))
+        .claim_execution(&pid(), job, audit(&who, "proposal.execute"))
         .await
         .unwrap()
         .is_some()
@@ -96,14 +114,19 @@ async fn click(store: Arc<dyn Store>, who: String) -> bool {
 async fn twenty_simultaneous_approvals_execute_once() {
     let (store, _p, _dir) = store_with_proposal(1).await;
     let clicks: Vec<_> = (0..20)
-        .map(|n| tokio::spawn(click(store.clone(), format!("U0APPROVER{n:02}"))))
+        .map(|n| tokio::spawn(click(store.clone(), format!("U0APPROVER{n:02}"), n)))
         .collect();
     let mut executions = 0;
     for c in clicks {
         executions += usize::from(c.await.unwrap());
     }
     assert_eq!(executions, 1);
-    let p = store.proposal("P-1").await.unwrap().unwrap();
+    assert_eq!(
+        store.pending_jobs(None).await.unwrap(),
+        2,
+        "the containment job and one execution job"
+    );
+    let p = store.proposal(&pid()).await.unwrap().unwrap();
     assert_eq!(p.state, ProposalState::Executing);
     assert_eq!(
         p.approvals.len(),
@@ -141,29 +164,47 @@ async fn the_execution_right_is_won_once_even_by_racing_claims() {
             .unwrap()
     );
     let claims: Vec<_> = (0..20)
-        .map(|_| {
+        .map(|job| {
             let store = store.clone();
             tokio::spawn(async move {
                 store
-                    .claim_execution("P-1", audit("U0APPROVER", "proposal.execute"))
+                    .claim_execution(&pid(), job, audit("U0APPROVER", "proposal.execute"))
                     .await
                     .unwrap()
-                    .is_some()
+                    .map(|_| job)
             })
         })
         .collect();
-    let mut won = 0;
+    let mut winners = vec![];
     for c in claims {
-        won += usize::from(c.await.unwrap());
+        winners.extend(c.await.unwrap());
     }
-    assert_eq!(won, 1);
+    assert_eq!(winners.len(), 1);
+    let (winner, loser) = (winners[0], (winners[0] + 1) % 20);
+    let again = |job| {
+        let store = store.clone();
+        async move {
+            store
+                .claim_execution(&pid(), job, audit("U0APPROVER", "proposal.execute"))
+                .await
+                .unwrap()
+                .is_some()
+        }
+    };
+    assert!(
+        again(winner).await,
+        "the winning job, re-claimed after a crash, continues"
+    );
+    assert!(!again(loser).await, "no other job ever does");
     assert!(
         store
             .move_proposal(
-                "P-1",
+                &pid(),
                 ProposalState::Executing,
                 ProposalState::Done,
-                Some("deleted"),
+                Some(&Outcome::Done {
+                    request_ids: vec!["r-1".into()]
+                }),
                 audit("U0APPROVER", "proposal.done")
             )
             .await
@@ -172,7 +213,7 @@ async fn the_execution_right_is_won_once_even_by_racing_claims() {
     assert!(
         !store
             .move_proposal(
-                "P-1",
+                &pid(),
                 ProposalState::Executing,
                 ProposalState::Done,
                 None,
@@ -203,7 +244,7 @@ async fn a_rejected_proposal_cannot_be_approved_and_two_approvers_need_two() {
     );
     assert!(
         store
-            .claim_execution(&p.id, audit("U0APPROVERA", "proposal.execute"))
+            .claim_execution(&p.id, 1, audit("U0APPROVERA", "proposal.execute"))
             .await
             .unwrap()
             .is_none(),
@@ -215,7 +256,9 @@ async fn a_rejected_proposal_cannot_be_approved_and_two_approvers_need_two() {
                 &p.id,
                 ProposalState::Pending,
                 ProposalState::Rejected,
-                Some("not now"),
+                Some(&Outcome::Rejected {
+                    reason: Some("not now".into())
+                }),
                 audit("U0APPROVERB", "proposal.reject")
             )
             .await
@@ -231,4 +274,11 @@ async fn a_rejected_proposal_cannot_be_approved_and_two_approvers_need_two() {
     let p = store.proposal(&p.id).await.unwrap().unwrap();
     assert_eq!(p.state, ProposalState::Rejected);
     assert_eq!(p.approvals, vec![a]);
+    assert_eq!(p.decided_by.as_deref(), Some("slack:U0APPROVERB"));
+    assert_eq!(
+        p.outcome,
+        Some(Outcome::Rejected {
+            reason: Some("not now".into())
+        })
+    );
 }

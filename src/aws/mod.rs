@@ -1,13 +1,16 @@
 //! The AWS port: what the playbooks need from AWS, in the domain's words. One real adapter
 //! (`sdk`), tested against moto; nothing here is mocked in tests.
 
+mod actions;
 mod sdk;
 
 use async_trait::async_trait;
 
+use crate::domain::approval::{Action, Outcome, PolicyHoldings, RoleHoldings};
 use crate::domain::ids::{AccessKeyId, AccountId};
 use crate::domain::incident::{KeyUsage, UserSnapshot};
 use crate::domain::policy::DenyPolicy;
+use crate::store::ExecutionRight;
 
 pub use sdk::SdkAws;
 
@@ -58,6 +61,14 @@ pub enum DenyPlacement {
     },
 }
 
+/// An EC2 instance as a cleanup proposal shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceFacts {
+    pub id: String,
+    pub state: String,
+    pub name: Option<String>,
+}
+
 #[async_trait]
 pub trait Aws: Send + Sync {
     /// `sts:GetAccessKeyInfo`, and whether the account is reachable by the bot.
@@ -93,4 +104,39 @@ pub trait Aws: Send + Sync {
         user: &str,
         policy: &DenyPolicy,
     ) -> Result<Called<DenyPlacement>, AwsError>;
+
+    /// What a role holds that must go before it can be deleted.
+    async fn role_holdings(
+        &self,
+        account: &AccountId,
+        role: &str,
+    ) -> Result<RoleHoldings, AwsError>;
+
+    /// Where a customer-managed policy is attached, and its non-default versions.
+    async fn policy_holdings(
+        &self,
+        account: &AccountId,
+        arn: &str,
+    ) -> Result<PolicyHoldings, AwsError>;
+
+    /// The instances among `ids` that exist (terminated ones included).
+    async fn instances(
+        &self,
+        account: &AccountId,
+        region: &str,
+        ids: &[String],
+    ) -> Result<Vec<InstanceFacts>, AwsError>;
+
+    /// Whether a Lambda function exists.
+    async fn function_exists(
+        &self,
+        account: &AccountId,
+        region: &str,
+        name: &str,
+    ) -> Result<bool, AwsError>;
+
+    /// Carries out an approved action; only a won execution right reaches it. Idempotent:
+    /// what is already gone is reported so, and a target holding more than was approved is
+    /// left alone. Never fails: AWS errors are part of the outcome.
+    async fn execute(&self, right: &ExecutionRight, action: &Action) -> Outcome;
 }

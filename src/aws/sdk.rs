@@ -10,6 +10,7 @@ use aws_sdk_iam::types::StatusType;
 use chrono::{DateTime, Utc};
 use tokio::sync::{Mutex, OnceCell};
 
+use super::actions;
 use super::*;
 use crate::domain::incident::{AttachedPolicy, KeySnapshot};
 
@@ -18,11 +19,35 @@ pub struct SdkAws {
     sts: aws_sdk_sts::Client,
     role_arn_template: Option<String>,
     own_account: OnceCell<AccountId>,
-    iam_by_account: Mutex<HashMap<AccountId, aws_sdk_iam::Client>>,
+    by_account: Mutex<HashMap<AccountId, Clients>>,
+}
+
+/// An account's SDK settings (with the responder role's credentials elsewhere than the
+/// bot's own account) and its IAM client, built once.
+#[derive(Clone)]
+pub(super) struct Clients {
+    pub config: SdkConfig,
+    pub iam: aws_sdk_iam::Client,
+}
+
+impl Clients {
+    pub fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
+        let conf = aws_sdk_ec2::config::Builder::from(&self.config)
+            .region(aws_config::Region::new(region.to_string()))
+            .build();
+        aws_sdk_ec2::Client::from_conf(conf)
+    }
+
+    pub fn lambda(&self, region: &str) -> aws_sdk_lambda::Client {
+        let conf = aws_sdk_lambda::config::Builder::from(&self.config)
+            .region(aws_config::Region::new(region.to_string()))
+            .build();
+        aws_sdk_lambda::Client::from_conf(conf)
+    }
 }
 
 /// Maps an SDK error to the cases callers branch on, keeping AWS's code and message only.
-fn classify<E, R>(e: SdkError<E, R>) -> AwsError
+pub(super) fn classify<E, R>(e: SdkError<E, R>) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
@@ -34,7 +59,10 @@ where
         None => code.clone(),
     };
     match code.as_str() {
-        "NoSuchEntity" | "NoSuchEntityException" => AwsError::NoSuchEntity(text),
+        "NoSuchEntity"
+        | "NoSuchEntityException"
+        | "ResourceNotFoundException"
+        | "InvalidInstanceID.NotFound" => AwsError::NoSuchEntity(text),
         "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
             AwsError::AccessDenied(text)
         }
@@ -45,7 +73,7 @@ where
     }
 }
 
-fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+pub(super) fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }
 
@@ -68,7 +96,7 @@ impl SdkAws {
             base,
             role_arn_template,
             own_account: OnceCell::new(),
-            iam_by_account: Mutex::new(HashMap::new()),
+            by_account: Mutex::new(HashMap::new()),
         }
     }
 
@@ -88,15 +116,19 @@ impl SdkAws {
             .await
     }
 
-    /// IAM client for the account: ambient credentials for the bot's own account, the
-    /// responder role elsewhere. Clients are cached; the role provider refreshes itself.
     async fn iam(&self, account: &AccountId) -> Result<aws_sdk_iam::Client, AwsError> {
-        let mut cache = self.iam_by_account.lock().await;
+        Ok(self.clients(account).await?.iam)
+    }
+
+    /// Clients for the account: ambient credentials for the bot's own account, the
+    /// responder role elsewhere. Cached; the role provider refreshes itself.
+    pub(super) async fn clients(&self, account: &AccountId) -> Result<Clients, AwsError> {
+        let mut cache = self.by_account.lock().await;
         if let Some(c) = cache.get(account) {
             return Ok(c.clone());
         }
-        let client = if self.own_account().await? == account {
-            aws_sdk_iam::Client::new(&self.base)
+        let config = if self.own_account().await? == account {
+            self.base.clone()
         } else {
             let template = self
                 .role_arn_template
@@ -117,17 +149,19 @@ impl SdkAws {
                     account: account.clone(),
                     message: aws_sdk_iam::error::DisplayErrorContext(&e).to_string(),
                 })?;
-            let conf = self
-                .base
+            self.base
                 .to_builder()
                 .credentials_provider(
                     aws_credential_types::provider::SharedCredentialsProvider::new(provider),
                 )
-                .build();
-            aws_sdk_iam::Client::new(&conf)
+                .build()
         };
-        cache.insert(account.clone(), client.clone());
-        Ok(client)
+        let clients = Clients {
+            iam: aws_sdk_iam::Client::new(&config),
+            config,
+        };
+        cache.insert(account.clone(), clients.clone());
+        Ok(clients)
     }
 }
 
@@ -186,80 +220,7 @@ impl Aws for SdkAws {
         account: &AccountId,
         user: &str,
     ) -> Result<UserSnapshot, AwsError> {
-        let iam = self.iam(account).await?;
-        let (u, keys, inline, attached, groups, profile, mfa) = tokio::join!(
-            iam.get_user().user_name(user).send(),
-            iam.list_access_keys().user_name(user).send(),
-            iam.list_user_policies()
-                .user_name(user)
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<Vec<_>, _>>(),
-            iam.list_attached_user_policies()
-                .user_name(user)
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<Vec<_>, _>>(),
-            iam.list_groups_for_user()
-                .user_name(user)
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<Vec<_>, _>>(),
-            iam.get_login_profile().user_name(user).send(),
-            iam.list_mfa_devices()
-                .user_name(user)
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<Vec<_>, _>>(),
-        );
-        let user_arn = u
-            .map_err(classify)?
-            .user()
-            .map(|u| u.arn().to_string())
-            .unwrap_or_default();
-        let has_login_profile = match profile.map_err(classify) {
-            Ok(_) => true,
-            Err(AwsError::NoSuchEntity(_)) => false,
-            Err(e) => return Err(e),
-        };
-        Ok(UserSnapshot {
-            user_name: user.to_string(),
-            user_arn,
-            access_keys: keys
-                .map_err(classify)?
-                .access_key_metadata()
-                .iter()
-                .map(|k| KeySnapshot {
-                    id: k.access_key_id().unwrap_or_default().to_string(),
-                    active: k.status() == Some(&StatusType::Active),
-                    created: k.create_date().and_then(to_chrono),
-                })
-                .collect(),
-            inline_policies: inline.map_err(classify)?,
-            attached_policies: attached
-                .map_err(classify)?
-                .iter()
-                .map(|p| AttachedPolicy {
-                    name: p.policy_name().unwrap_or_default().to_string(),
-                    arn: p.policy_arn().unwrap_or_default().to_string(),
-                })
-                .collect(),
-            groups: groups
-                .map_err(classify)?
-                .iter()
-                .map(|g| g.group_name().to_string())
-                .collect(),
-            has_login_profile,
-            mfa_devices: mfa
-                .map_err(classify)?
-                .iter()
-                .map(|d| d.serial_number().to_string())
-                .collect(),
-        })
+        user_snapshot(&self.iam(account).await?, user).await
     }
 
     async fn deactivate_key(
@@ -308,6 +269,57 @@ impl Aws for SdkAws {
             Err(e) => Err(e),
         }
     }
+
+    async fn role_holdings(
+        &self,
+        account: &AccountId,
+        role: &str,
+    ) -> Result<RoleHoldings, AwsError> {
+        actions::role_holdings(&self.iam(account).await?, role).await
+    }
+
+    async fn policy_holdings(
+        &self,
+        account: &AccountId,
+        arn: &str,
+    ) -> Result<PolicyHoldings, AwsError> {
+        actions::policy_holdings(&self.iam(account).await?, arn).await
+    }
+
+    async fn instances(
+        &self,
+        account: &AccountId,
+        region: &str,
+        ids: &[String],
+    ) -> Result<Vec<InstanceFacts>, AwsError> {
+        actions::instances(&self.clients(account).await?.ec2(region), ids).await
+    }
+
+    async fn function_exists(
+        &self,
+        account: &AccountId,
+        region: &str,
+        name: &str,
+    ) -> Result<bool, AwsError> {
+        actions::function_exists(&self.clients(account).await?.lambda(region), name).await
+    }
+
+    async fn execute(&self, _right: &ExecutionRight, action: &Action) -> Outcome {
+        let clients = match AccountId::parse(action.account()) {
+            Ok(account) => self.clients(&account).await,
+            Err(_) => Err(AwsError::Other(format!(
+                "`{}` is not an account id",
+                action.account()
+            ))),
+        };
+        match clients {
+            Ok(c) => actions::run(&c, action).await,
+            Err(e) => Outcome::Failed {
+                error: e.to_string(),
+                request_ids: vec![],
+            },
+        }
+    }
 }
 
 /// The fallback when the user's 2,048-character inline budget is full (AWS-FACTS.md).
@@ -341,5 +353,85 @@ async fn attach_managed(
     Ok(Called {
         value: DenyPlacement::Managed { arn },
         request_id: out.request_id().map(str::to_string),
+    })
+}
+
+/// Keys, policies, groups, login profile and MFA devices of the user, read concurrently.
+pub(super) async fn user_snapshot(
+    iam: &aws_sdk_iam::Client,
+    user: &str,
+) -> Result<UserSnapshot, AwsError> {
+    let (u, keys, inline, attached, groups, profile, mfa) = tokio::join!(
+        iam.get_user().user_name(user).send(),
+        iam.list_access_keys().user_name(user).send(),
+        iam.list_user_policies()
+            .user_name(user)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>(),
+        iam.list_attached_user_policies()
+            .user_name(user)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>(),
+        iam.list_groups_for_user()
+            .user_name(user)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>(),
+        iam.get_login_profile().user_name(user).send(),
+        iam.list_mfa_devices()
+            .user_name(user)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>(),
+    );
+    let user_arn = u
+        .map_err(classify)?
+        .user()
+        .map(|u| u.arn().to_string())
+        .unwrap_or_default();
+    let has_login_profile = match profile.map_err(classify) {
+        Ok(_) => true,
+        Err(AwsError::NoSuchEntity(_)) => false,
+        Err(e) => return Err(e),
+    };
+    Ok(UserSnapshot {
+        user_name: user.to_string(),
+        user_arn,
+        access_keys: keys
+            .map_err(classify)?
+            .access_key_metadata()
+            .iter()
+            .map(|k| KeySnapshot {
+                id: k.access_key_id().unwrap_or_default().to_string(),
+                active: k.status() == Some(&StatusType::Active),
+                created: k.create_date().and_then(to_chrono),
+            })
+            .collect(),
+        inline_policies: inline.map_err(classify)?,
+        attached_policies: attached
+            .map_err(classify)?
+            .iter()
+            .map(|p| AttachedPolicy {
+                name: p.policy_name().unwrap_or_default().to_string(),
+                arn: p.policy_arn().unwrap_or_default().to_string(),
+            })
+            .collect(),
+        groups: groups
+            .map_err(classify)?
+            .iter()
+            .map(|g| g.group_name().to_string())
+            .collect(),
+        has_login_profile,
+        mfa_devices: mfa
+            .map_err(classify)?
+            .iter()
+            .map(|d| d.serial_number().to_string())
+            .collect(),
     })
 }

@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::ids::{AccessKeyId, AccountId, IncidentId, SlackUserId};
+use super::ids::{AccessKeyId, AccountId, IncidentId, ProposalId, SlackUserId};
+use super::incident::UserSnapshot;
 
 /// A destructive action, with everything needed to carry it out and nothing else.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,17 +22,22 @@ pub enum Action {
         account: String,
         user: String,
     },
+    /// Deletes the user after taking apart exactly what it held when proposed. Anything
+    /// found then that is not listed stops the deletion: the approvers did not see it.
     DeleteUser {
         account: String,
         user: String,
+        holds: UserHoldings,
     },
     DeleteRole {
         account: String,
         role: String,
+        holds: RoleHoldings,
     },
     DeletePolicy {
         account: String,
         arn: String,
+        holds: PolicyHoldings,
     },
     TerminateInstances {
         account: String,
@@ -57,12 +63,101 @@ pub enum Action {
     },
 }
 
+/// What an IAM user holds that must go before the user can be deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserHoldings {
+    pub managed_policies: Vec<String>,
+    pub inline_policies: Vec<String>,
+    pub groups: Vec<String>,
+    pub access_keys: Vec<String>,
+    pub login_profile: bool,
+    pub mfa_devices: Vec<String>,
+}
+
+/// What an IAM role holds that must go before the role can be deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleHoldings {
+    pub managed_policies: Vec<String>,
+    pub inline_policies: Vec<String>,
+    pub instance_profiles: Vec<String>,
+}
+
+/// Where a customer-managed policy is attached, and its versions besides the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyHoldings {
+    pub users: Vec<String>,
+    pub roles: Vec<String>,
+    pub groups: Vec<String>,
+    pub other_versions: Vec<String>,
+}
+
+/// Names what a holdings list has that the approved one does not.
+pub fn unapproved<'a>(now: &'a [String], approved: &[String]) -> Vec<&'a str> {
+    now.iter()
+        .filter(|x| !approved.contains(x))
+        .map(String::as_str)
+        .collect()
+}
+
+impl From<&UserSnapshot> for UserHoldings {
+    fn from(s: &UserSnapshot) -> Self {
+        Self {
+            managed_policies: s.attached_policies.iter().map(|p| p.arn.clone()).collect(),
+            inline_policies: s.inline_policies.clone(),
+            groups: s.groups.clone(),
+            access_keys: s.access_keys.iter().map(|k| k.id.clone()).collect(),
+            login_profile: s.has_login_profile,
+            mfa_devices: s.mfa_devices.clone(),
+        }
+    }
+}
+
+impl UserHoldings {
+    /// What the user holds now that the proposal did not list.
+    pub fn beyond(&self, approved: &UserHoldings) -> Vec<String> {
+        let mut extra = vec![];
+        let lists = [
+            ("policy", &self.managed_policies, &approved.managed_policies),
+            (
+                "inline policy",
+                &self.inline_policies,
+                &approved.inline_policies,
+            ),
+            ("group", &self.groups, &approved.groups),
+            ("access key", &self.access_keys, &approved.access_keys),
+            ("MFA device", &self.mfa_devices, &approved.mfa_devices),
+        ];
+        for (what, now, ok) in lists {
+            extra.extend(unapproved(now, ok).iter().map(|x| format!("{what} {x}")));
+        }
+        if self.login_profile && !approved.login_profile {
+            extra.push("a console password".into());
+        }
+        extra
+    }
+}
+
 impl Action {
     pub fn delete_access_key(account: &AccountId, user: &str, key: &AccessKeyId) -> Self {
         Self::DeleteAccessKey {
             account: account.to_string(),
             user: user.to_string(),
             key: key.to_string(),
+        }
+    }
+
+    /// The account the action runs in.
+    pub fn account(&self) -> &str {
+        match self {
+            Self::DeleteAccessKey { account, .. }
+            | Self::DeleteLoginProfile { account, .. }
+            | Self::DeleteUser { account, .. }
+            | Self::DeleteRole { account, .. }
+            | Self::DeletePolicy { account, .. }
+            | Self::TerminateInstances { account, .. }
+            | Self::DeleteFunction { account, .. }
+            | Self::ReactivateKey { account, .. }
+            | Self::RemoveDenyAll { account, .. } => account,
         }
     }
 
@@ -124,9 +219,54 @@ impl ProposalState {
     }
 }
 
+/// How an approved action ended, or why a proposal never ran. Stored with the proposal and
+/// shown on its message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Done {
+        request_ids: Vec<String>,
+    },
+    /// Nothing to do: the thing was already gone (deleted by hand, or by an earlier run).
+    AlreadyGone {
+        request_ids: Vec<String>,
+    },
+    /// The target holds things the approvers did not see; nothing was deleted.
+    Changed {
+        found: Vec<String>,
+    },
+    Failed {
+        error: String,
+        request_ids: Vec<String>,
+    },
+    Rejected {
+        reason: Option<String>,
+    },
+    Expired,
+}
+
+impl Outcome {
+    /// The state a finished execution moves to.
+    pub fn final_state(&self) -> ProposalState {
+        match self {
+            Self::Done { .. } | Self::AlreadyGone { .. } => ProposalState::Done,
+            Self::Changed { .. } | Self::Failed { .. } => ProposalState::Failed,
+            Self::Rejected { .. } => ProposalState::Rejected,
+            Self::Expired => ProposalState::Expired,
+        }
+    }
+}
+
+/// A Slack message, as the domain needs to know it: where a proposal's buttons sit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageRef {
+    pub channel: String,
+    pub ts: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Proposal {
-    pub id: String,
+    pub id: ProposalId,
     pub incident: IncidentId,
     pub action: Action,
     /// `action.params_hash()` when proposed.
@@ -139,6 +279,12 @@ pub struct Proposal {
     pub approvals: Vec<SlackUserId>,
     /// How many distinct approvers besides the requester it needs.
     pub required: usize,
+    /// The message carrying its buttons, once posted.
+    pub message: Option<MessageRef>,
+    /// Who moved it out of pending (approved, rejected or expired), and when.
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub outcome: Option<Outcome>,
 }
 
 /// Why a click does not count. Rendered to the clicker in the message module.
@@ -156,8 +302,8 @@ pub enum Refusal {
     Expired,
     #[error("the proposal's parameters changed since it was proposed")]
     Changed,
-    #[error("the proposal belongs to another incident")]
-    WrongIncident,
+    #[error("the button is not on that proposal's message")]
+    NotItsMessage,
 }
 
 /// What an approval click does when it counts.
@@ -173,16 +319,17 @@ pub enum Decision {
 pub struct Click<'a> {
     pub by: &'a SlackUserId,
     pub on_roster: bool,
-    /// The incident of the message the button sat on.
-    pub incident: &'a IncidentId,
+    /// The message the button sat on. A button value naming another proposal (of this
+    /// incident or another) than the one the message shows is refused.
+    pub message: &'a MessageRef,
     pub now: DateTime<Utc>,
 }
 
 /// Whether the proposal can still be decided from this button at all. Checked before the
 /// clicker's own standing, so a stale or decided proposal says so to anyone.
 fn still_open(p: &Proposal, click: &Click<'_>) -> Result<(), Refusal> {
-    if &p.incident != click.incident {
-        return Err(Refusal::WrongIncident);
+    if p.message.as_ref() != Some(click.message) {
+        return Err(Refusal::NotItsMessage);
     }
     if p.state != ProposalState::Pending {
         return Err(Refusal::NotPending(p.state));
@@ -235,8 +382,11 @@ mod tests {
         SlackUserId::parse(s).unwrap()
     }
 
-    fn incident() -> IncidentId {
-        IncidentId::parse("KL-00C0FFEE").unwrap()
+    fn msg(ts: &str) -> MessageRef {
+        MessageRef {
+            channel: "C0KEYLEAK01".into(),
+            ts: ts.into(),
+        }
     }
 
     fn proposal(required: usize) -> Proposal {
@@ -247,8 +397,8 @@ mod tests {
         );
         let now = DateTime::<Utc>::UNIX_EPOCH;
         Proposal {
-            id: "P1".into(),
-            incident: incident(),
+            id: ProposalId::parse("PR-0000000001").unwrap(),
+            incident: IncidentId::parse("KL-00C0FFEE").unwrap(),
             hash: action.params_hash(),
             action,
             requested_by: user("U0REQUESTER"),
@@ -257,27 +407,31 @@ mod tests {
             state: ProposalState::Pending,
             approvals: vec![],
             required,
+            message: Some(msg("1.1")),
+            decided_by: None,
+            decided_at: None,
+            outcome: None,
         }
     }
 
-    fn click<'a>(by: &'a SlackUserId, inc: &'a IncidentId, min: i64) -> Click<'a> {
+    fn click<'a>(by: &'a SlackUserId, on: &'a MessageRef, min: i64) -> Click<'a> {
         Click {
             by,
             on_roster: true,
-            incident: inc,
+            message: on,
             now: DateTime::<Utc>::UNIX_EPOCH + Duration::minutes(min),
         }
     }
 
     #[test]
     fn a_second_approver_approves() {
-        let (p, a, i) = (proposal(1), user("U0APPROVER"), incident());
+        let (p, a, i) = (proposal(1), user("U0APPROVER"), msg("1.1"));
         assert_eq!(approve(&p, &click(&a, &i, 1)), Ok(Decision::Approved));
     }
 
     #[test]
     fn the_requester_cannot_approve_their_own() {
-        let (p, i) = (proposal(1), incident());
+        let (p, i) = (proposal(1), msg("1.1"));
         let me = user("U0REQUESTER");
         assert_eq!(approve(&p, &click(&me, &i, 1)), Err(Refusal::OwnProposal));
         assert_eq!(
@@ -289,7 +443,7 @@ mod tests {
 
     #[test]
     fn off_roster_expired_decided_changed_and_foreign_clicks_are_refused() {
-        let (a, i) = (user("U0APPROVER"), incident());
+        let (a, i) = (user("U0APPROVER"), msg("1.1"));
         let mut off = click(&a, &i, 1);
         off.on_roster = false;
         assert_eq!(approve(&proposal(1), &off), Err(Refusal::NotAnApprover));
@@ -307,18 +461,20 @@ mod tests {
         changed.action = Action::DeleteUser {
             account: "111111111111".into(),
             user: "ci-deploy".into(),
+            holds: UserHoldings::default(),
         };
         assert_eq!(approve(&changed, &click(&a, &i, 1)), Err(Refusal::Changed));
-        let other = IncidentId::parse("KL-0BADF00D").unwrap();
+        let other = msg("2.2");
         assert_eq!(
             approve(&proposal(1), &click(&a, &other, 1)),
-            Err(Refusal::WrongIncident)
+            Err(Refusal::NotItsMessage),
+            "a button value naming a proposal other than the message's"
         );
     }
 
     #[test]
     fn n_distinct_approvers_when_configured() {
-        let i = incident();
+        let i = msg("1.1");
         let (a, b) = (user("U0APPROVERA"), user("U0APPROVERB"));
         let mut p = proposal(2);
         assert_eq!(approve(&p, &click(&a, &i, 1)), Ok(Decision::NeedsMore(1)));
@@ -344,6 +500,27 @@ mod tests {
         };
         assert_ne!(base.params_hash(), other_key.params_hash());
         assert_eq!(base.params_hash().len(), 64);
+    }
+
+    #[test]
+    fn holdings_beyond_the_approved_ones_are_named() {
+        let approved = UserHoldings {
+            access_keys: vec!["AKIAOLD".into()],
+            ..UserHoldings::default()
+        };
+        let now = UserHoldings {
+            access_keys: vec!["AKIAOLD".into(), "AKIANEW".into()],
+            login_profile: true,
+            ..UserHoldings::default()
+        };
+        assert_eq!(
+            now.beyond(&approved),
+            vec![
+                "access key AKIANEW".to_string(),
+                "a console password".into()
+            ]
+        );
+        assert!(approved.beyond(&now).is_empty(), "less is fine: it is gone");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `/keyleak <verb> [args]` parsed into a typed command by one pure function.
 
-use super::ids::{AccessKeyId, IncidentId, KeyIdError, looks_like_secret};
+use super::cleanup::{Target, TargetError, parse_target};
+use super::ids::{AccessKeyId, IncidentId, KeyIdError, ProposalId, looks_like_secret};
 
 /// A request a responder can make. Adding a variant forces a decision in every `match` on it
 /// (permission, rendering) because none of those matches has a catch-all arm.
@@ -13,6 +14,20 @@ pub enum Command {
     },
     Status {
         target: Option<StatusTarget>,
+    },
+    /// Propose removing what the attacker left (or, with no target, the leaked key).
+    Cleanup {
+        incident: IncidentId,
+        target: Target,
+    },
+    /// Propose undoing containment: the key back to Active and the deny-all removed.
+    Rollback {
+        incident: IncidentId,
+    },
+    /// Reject a pending proposal, with a reason.
+    Reject {
+        proposal: ProposalId,
+        reason: Option<String>,
     },
 }
 
@@ -31,6 +46,15 @@ pub enum CommandParseError {
     BadKey(KeyIdError),
     #[error("`{0}` is neither a key id nor an incident id")]
     BadStatusTarget(String),
+    #[error("`{verb}` needs an incident id (KL-…)")]
+    NeedsIncident {
+        verb: &'static str,
+        got: Option<String>,
+    },
+    #[error("`reject` needs a proposal id (PR-…)")]
+    NeedsProposal { got: Option<String> },
+    #[error("bad cleanup target: {0}")]
+    BadTarget(TargetError),
     #[error("`{verb}` takes {expected}")]
     TooManyArguments {
         verb: &'static str,
@@ -74,6 +98,19 @@ fn parse_verb(
         "help" | "-h" | "--help" => Ok(Command::Help),
         "contain" => parse_contain(args, secret_pasted),
         "status" => parse_status(args),
+        "cleanup" => {
+            let (incident, rest) = incident_first("cleanup", args)?;
+            let target = parse_target(rest).map_err(CommandParseError::BadTarget)?;
+            Ok(Command::Cleanup { incident, target })
+        }
+        "rollback" => match incident_first("rollback", args)? {
+            (incident, []) => Ok(Command::Rollback { incident }),
+            _ => Err(CommandParseError::TooManyArguments {
+                verb: "rollback",
+                expected: "only an incident id",
+            }),
+        },
+        "reject" => parse_reject(args),
         _ => Err(CommandParseError::UnknownVerb(truncate(verb, 40))),
     }
 }
@@ -114,6 +151,32 @@ fn parse_status(args: &[&str]) -> Result<Command, CommandParseError> {
             expected: "at most one key id or incident id",
         }),
     }
+}
+
+fn incident_first<'a, 'b>(
+    verb: &'static str,
+    args: &'a [&'b str],
+) -> Result<(IncidentId, &'a [&'b str]), CommandParseError> {
+    let Some((first, rest)) = args.split_first() else {
+        return Err(CommandParseError::NeedsIncident { verb, got: None });
+    };
+    let id = IncidentId::parse(first).map_err(|_| CommandParseError::NeedsIncident {
+        verb,
+        got: Some(truncate(first, 40)),
+    })?;
+    Ok((id, rest))
+}
+
+fn parse_reject(args: &[&str]) -> Result<Command, CommandParseError> {
+    let Some((first, reason)) = args.split_first() else {
+        return Err(CommandParseError::NeedsProposal { got: None });
+    };
+    let proposal = ProposalId::parse(first).map_err(|_| CommandParseError::NeedsProposal {
+        got: Some(truncate(first, 40)),
+    })?;
+    let reason = reason.join(" ");
+    let reason = (!reason.is_empty()).then(|| truncate(&reason, MAX_REASON_CHARS));
+    Ok(Command::Reject { proposal, reason })
 }
 
 fn truncate(s: &str, max_chars: usize) -> String {
@@ -227,6 +290,50 @@ mod tests {
                 target: Some(StatusTarget::Key(key()))
             })
         );
+    }
+
+    #[test]
+    fn cleanup_rollback_and_reject() {
+        let kl = IncidentId::parse("KL-0000ABCD").unwrap();
+        assert_eq!(
+            parse("cleanup kl-0000abcd").command,
+            Ok(Command::Cleanup {
+                incident: kl.clone(),
+                target: Target::LeakedKey
+            })
+        );
+        assert_eq!(
+            parse("cleanup KL-0000ABCD delete-user backdoor").command,
+            Ok(Command::Cleanup {
+                incident: kl.clone(),
+                target: Target::User {
+                    user: "backdoor".into()
+                }
+            })
+        );
+        assert_eq!(
+            parse("rollback KL-0000ABCD").command,
+            Ok(Command::Rollback { incident: kl })
+        );
+        assert_eq!(
+            parse("reject pr-00000000aa  breaks the build").command,
+            Ok(Command::Reject {
+                proposal: ProposalId::parse("PR-00000000AA").unwrap(),
+                reason: Some("breaks the build".into())
+            })
+        );
+        assert!(matches!(
+            parse("cleanup AKIAIOSFODNN7EXAMPLE").command,
+            Err(CommandParseError::NeedsIncident { got: Some(_), .. })
+        ));
+        assert!(matches!(
+            parse("cleanup KL-0000ABCD delete-user").command,
+            Err(CommandParseError::BadTarget(_))
+        ));
+        assert!(matches!(
+            parse("reject").command,
+            Err(CommandParseError::NeedsProposal { got: None })
+        ));
     }
 
     #[test]

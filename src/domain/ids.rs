@@ -182,6 +182,41 @@ impl fmt::Display for IncidentId {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("proposal ids look like PR-1A2B3C4D5E")]
+pub struct ProposalIdError;
+
+/// `PR-` followed by 10 upper-case hex digits; carried by the Approve and Reject buttons.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ProposalId(String);
+
+impl ProposalId {
+    /// Builds an id from random bits supplied by the caller (40 of them are used).
+    pub fn from_random(bits: u64) -> Self {
+        Self(format!("PR-{:010X}", bits & 0xFF_FFFF_FFFF))
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, ProposalIdError> {
+        let s = raw.trim().to_ascii_uppercase();
+        let hex = s.strip_prefix("PR-").ok_or(ProposalIdError)?;
+        if hex.len() == 10 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(Self(s))
+        } else {
+            Err(ProposalIdError)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ProposalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not a Slack user or user-group id (U…, W… or S…)")]
 pub struct SlackIdError(pub String);
 
@@ -234,6 +269,17 @@ fn is_slack_id(s: &str, first: &[char]) -> bool {
         && s.len() >= 3
         && s.len() <= 24
         && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+/// An AWS region name such as `us-east-1` or `us-gov-west-1`.
+pub fn is_region_name(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| !p.is_empty())
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The pure core: no I/O, no clocks, no randomness. Everything here is tested without peers.
 
 pub mod approval;
+pub mod cleanup;
 pub mod command;
 pub mod ids;
 pub mod incident;

@@ -1,6 +1,8 @@
 //! The engine runs playbooks over the ports. The HTTP edge and the CLI only submit work here;
 //! workers claim it from the store, so a restart or a second replica continues it.
 
+mod approve;
+mod cleanup;
 pub mod clock;
 mod contain;
 mod worker;
@@ -16,6 +18,8 @@ use crate::notify::{Notifier, NotifyError};
 use crate::store::{NewIncident, Opened, Store, StoreError};
 use clock::Clock;
 
+pub use approve::{ClickResult, ProposalClick};
+pub use cleanup::{ApprovalSettings, CleanupRefusal, PlanProblem};
 pub use contain::run_contain;
 pub use worker::{Worker, WorkerSettings};
 
@@ -27,6 +31,7 @@ pub struct Engine {
     pub clock: Arc<dyn Clock>,
     /// Wakes this process's workers at once when it queues a job; other replicas poll.
     pub wake: Arc<Notify>,
+    pub approvals: ApprovalSettings,
 }
 
 impl Engine {
@@ -42,7 +47,13 @@ impl Engine {
             notifier,
             clock,
             wake: Arc::new(Notify::new()),
+            approvals: ApprovalSettings::default(),
         }
+    }
+
+    pub fn with_approvals(mut self, approvals: ApprovalSettings) -> Self {
+        self.approvals = approvals;
+        self
     }
 
     /// Records the request and queues containment; returns without touching AWS.
@@ -76,12 +87,13 @@ impl Engine {
 /// How long a user-group lookup may take: Slack wants an answer within 3 seconds.
 const ROSTER_LOOKUP_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Whether a Slack user is on a roster; user groups are resolved now, and a failed or slow
-/// lookup denies (fails closed).
+/// Whether a Slack user is on a roster; user groups are resolved now (`fresh`: without any
+/// cache), and a failed or slow lookup denies (fails closed).
 pub async fn on_roster(
     user: &SlackUserId,
     roster: &[RosterEntry],
     notifier: &dyn Notifier,
+    fresh: bool,
 ) -> Result<bool, NotifyError> {
     if roster
         .iter()
@@ -91,7 +103,7 @@ pub async fn on_roster(
     }
     for entry in roster {
         if let RosterEntry::Group(g) = entry
-            && tokio::time::timeout(ROSTER_LOOKUP_LIMIT, notifier.group_members(g))
+            && tokio::time::timeout(ROSTER_LOOKUP_LIMIT, notifier.group_members(g, fresh))
                 .await
                 .map_err(|_| NotifyError::Transport("user-group lookup timed out".into()))??
                 .contains(user)

@@ -54,6 +54,9 @@ impl Worker {
         let mut running = JoinSet::new();
         loop {
             while running.try_join_next().is_some() {}
+            if let Err(e) = self.engine.expire_due().await {
+                error!(error = %e, "could not expire proposals");
+            }
             self.start_claimable(&mut running).await;
             tokio::select! {
                 _ = &mut shutdown => break,
@@ -130,6 +133,8 @@ async fn execute(
         info!(attempt = job.attempts, "running");
         let outcome = match job.kind {
             JobKind::Contain => super::run_contain(engine, &job, lease).await,
+            JobKind::Propose => super::cleanup::run_propose(engine, &job).await,
+            JobKind::Execute => super::cleanup::run_execute(engine, &job).await,
         };
         let now = engine.clock.now();
         match outcome {

@@ -12,6 +12,7 @@ use tokio::sync::Mutex;
 
 use super::messages;
 use crate::config::Secret;
+use crate::domain::approval::{MessageRef, Proposal};
 use crate::domain::ids::SlackUserId;
 use crate::domain::incident::{Incident, StepRecord};
 use crate::notify::{Notifier, NotifyError, ThreadRef};
@@ -125,11 +126,17 @@ impl Notifier for SlackNotifier {
         incident: &Incident,
         steps: &[StepRecord],
     ) -> Result<(), NotifyError> {
+        self.respond(response_url, messages::contain_outcome(incident, steps))
+            .await
+    }
+
+    async fn respond(&self, response_url: &str, reply: messages::Reply) -> Result<(), NotifyError> {
         let url = url::Url::parse(response_url)
             .map_err(|_| NotifyError::Refused("invalid response_url".into()))?;
-        let req = SlackApiPostWebhookMessageRequest::new(
-            messages::contain_outcome(incident, steps).into_content(),
-        );
+        // Without `response_type` Slack shows it to that person only; and it never replaces
+        // the message the button sat on.
+        let req = SlackApiPostWebhookMessageRequest::new(reply.into_content())
+            .with_replace_original(false);
         self.client
             .respond_to_event(&SlackResponseUrl::new(url), &req)
             .await
@@ -137,8 +144,51 @@ impl Notifier for SlackNotifier {
         Ok(())
     }
 
-    async fn group_members(&self, group: &str) -> Result<Vec<SlackUserId>, NotifyError> {
-        if let Some((at, members)) = self.groups.lock().await.get(group)
+    async fn post_proposal(
+        &self,
+        thread: Option<&ThreadRef>,
+        incident: &Incident,
+        proposal: &Proposal,
+    ) -> Result<MessageRef, NotifyError> {
+        let session = self.client.open_session(&self.token);
+        let channel = thread.map_or_else(|| self.channel.clone(), |t| t.channel.clone().into());
+        let mut req = SlackApiChatPostMessageRequest::new(
+            channel,
+            messages::proposal(incident, proposal).into_content(),
+        );
+        if let Some(t) = thread {
+            req = req.with_thread_ts(t.ts.clone().into());
+        }
+        let out = session.chat_post_message(&req).await.map_err(classify)?;
+        Ok(MessageRef {
+            channel: out.channel.to_string(),
+            ts: out.ts.to_string(),
+        })
+    }
+
+    async fn update_proposal(
+        &self,
+        message: &MessageRef,
+        incident: &Incident,
+        proposal: &Proposal,
+    ) -> Result<(), NotifyError> {
+        let session = self.client.open_session(&self.token);
+        let req = SlackApiChatUpdateRequest::new(
+            message.channel.clone().into(),
+            messages::proposal(incident, proposal).into_content(),
+            message.ts.clone().into(),
+        );
+        session.chat_update(&req).await.map_err(classify)?;
+        Ok(())
+    }
+
+    async fn group_members(
+        &self,
+        group: &str,
+        fresh: bool,
+    ) -> Result<Vec<SlackUserId>, NotifyError> {
+        if !fresh
+            && let Some((at, members)) = self.groups.lock().await.get(group)
             && at.elapsed() < GROUP_TTL
         {
             return Ok(members.clone());

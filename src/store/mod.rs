@@ -6,8 +6,8 @@ mod sqlite;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::approval::{Proposal, ProposalState};
-use crate::domain::ids::{AccessKeyId, AccountId, IncidentId, SlackUserId};
+use crate::domain::approval::{MessageRef, Outcome, Proposal, ProposalState};
+use crate::domain::ids::{AccessKeyId, AccountId, IncidentId, ProposalId, SlackUserId};
 use crate::domain::incident::{Actor, Incident, IncidentState, StepRecord, UserSnapshot};
 
 pub use sqlite::SqliteStore;
@@ -52,21 +52,36 @@ pub struct Opened {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobKind {
     Contain,
+    /// Look up cleanup targets in AWS and post one proposal per action.
+    Propose,
+    /// Carry out an approved proposal.
+    Execute,
 }
 
 impl JobKind {
+    const ALL: [JobKind; 3] = [Self::Contain, Self::Propose, Self::Execute];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Contain => "contain",
+            Self::Propose => "propose",
+            Self::Execute => "execute",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "contain" => Some(Self::Contain),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
+}
+
+/// A job to queue besides containment, with what it acts on.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub kind: JobKind,
+    pub incident: IncidentId,
+    /// JSON the job's runner understands (cleanup targets, a proposal id).
+    pub payload: String,
+    pub response_url: Option<String>,
 }
 
 /// A job a worker holds until `locked_until`; past that, another worker may take it over.
@@ -77,6 +92,7 @@ pub struct ClaimedJob {
     pub incident_id: IncidentId,
     pub attempts: i64,
     pub response_url: Option<String>,
+    pub payload: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -100,15 +116,15 @@ pub struct IncidentFacts {
 /// store mints it, so a destructive action can only be reached through a won transition.
 #[derive(Debug)]
 pub struct ExecutionRight {
-    proposal: String,
+    proposal: ProposalId,
 }
 
 impl ExecutionRight {
-    pub(in crate::store) fn new(proposal: String) -> Self {
+    pub(in crate::store) fn new(proposal: ProposalId) -> Self {
         Self { proposal }
     }
 
-    pub fn proposal(&self) -> &str {
+    pub fn proposal(&self) -> &ProposalId {
         &self.proposal
     }
 }
@@ -186,32 +202,51 @@ pub trait Store: Send + Sync {
     /// Jobs queued or running, of every incident or only of `only`.
     async fn pending_jobs(&self, only: Option<&IncidentId>) -> Result<i64, StoreError>;
 
+    /// Queues a job with its audit row; returns the job's id.
+    async fn enqueue_job(&self, job: NewJob, audit: AuditEntry) -> Result<i64, StoreError>;
+
     async fn create_proposal(&self, p: &Proposal, audit: AuditEntry) -> Result<(), StoreError>;
-    async fn proposal(&self, id: &str) -> Result<Option<Proposal>, StoreError>;
-    /// Records an approval; `completes` moves the proposal to approved in the same
-    /// compare-and-set. False when it was no longer pending or this person already approved.
+    async fn proposal(&self, id: &ProposalId) -> Result<Option<Proposal>, StoreError>;
+    /// The incident's proposals, oldest first.
+    async fn proposals(&self, incident: &IncidentId) -> Result<Vec<Proposal>, StoreError>;
+    async fn set_proposal_message(
+        &self,
+        id: &ProposalId,
+        message: &MessageRef,
+    ) -> Result<(), StoreError>;
+    /// Records an approval; `completes` moves the proposal to approved and queues its
+    /// execution in the same compare-and-set. False when it was no longer pending or this
+    /// person already approved; nothing is written then.
     async fn record_approval(
         &self,
-        id: &str,
+        id: &ProposalId,
         approver: &SlackUserId,
         completes: bool,
         audit: AuditEntry,
     ) -> Result<bool, StoreError>;
-    /// approved → executing; `Some` only for the one caller that wins.
+    /// approved → executing, on behalf of `job`; `Some` only for the one job that wins. The
+    /// same job, re-claimed after its worker died, gets the right again.
     async fn claim_execution(
         &self,
-        id: &str,
+        id: &ProposalId,
+        job: i64,
         audit: AuditEntry,
     ) -> Result<Option<ExecutionRight>, StoreError>;
     /// Any other allowed move (pending → rejected/expired, executing → done/failed).
     async fn move_proposal(
         &self,
-        id: &str,
+        id: &ProposalId,
         from: ProposalState,
         to: ProposalState,
-        outcome: Option<&str>,
+        outcome: Option<&Outcome>,
         audit: AuditEntry,
     ) -> Result<bool, StoreError>;
+    /// Pending proposals whose time ran out, oldest first.
+    async fn expired_pending(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Proposal>, StoreError>;
 
     async fn audit(&self, entry: AuditEntry) -> Result<(), StoreError>;
     async fn audit_log(&self, id: Option<&IncidentId>) -> Result<Vec<AuditEntry>, StoreError>;

@@ -79,6 +79,11 @@ pub const HELP: &str = "*keyleak* contains a leaked AWS access key.\n\
 • `/keyleak contain <KEY_ID> [reason…]` — deactivate the key, deny everything to its user, cut off \
 the sessions it minted, and open an incident\n\
 • `/keyleak status [KEY_ID|INCIDENT]` — the incident card, or all open incidents\n\
+• `/keyleak cleanup <INCIDENT> [delete-key KEY | delete-login-profile USER | delete-user USER | \
+delete-role ROLE | delete-policy ARN | terminate REGION i-… | delete-function REGION NAME]` — propose \
+deleting what the attacker left (by default the leaked key); a second approver must approve each\n\
+• `/keyleak rollback <INCIDENT>` — propose reactivating the key and removing the deny-all, also behind approval\n\
+• `/keyleak reject <PROPOSAL> [reason]` — reject a pending proposal, with a reason\n\
 • `/keyleak help` — this text\n\
 Key ids look like `AKIA…` (long-term) or `ASIA…` (temporary), 20 characters. \
 *Never paste the secret access key* — keyleak does not need it.";
@@ -105,6 +110,21 @@ pub fn parse_error(err: &CommandParseError, secret_pasted: bool) -> Reply {
         CommandParseError::TooManyArguments { verb, expected } => {
             format!("`{verb}` takes {expected}.")
         }
+        CommandParseError::NeedsIncident { verb, got } => match got {
+            Some(g) => format!(
+                "`{}` is not an incident id. Usage: `/keyleak {verb} KL-…` (incident ids look like `KL-1A2B3C4D`).",
+                sanitize(g)
+            ),
+            None => format!("Which incident? Usage: `/keyleak {verb} KL-…`."),
+        },
+        CommandParseError::NeedsProposal { got } => match got {
+            Some(g) => format!(
+                "`{}` is not a proposal id. Usage: `/keyleak reject PR-… [reason]`.",
+                sanitize(g)
+            ),
+            None => "Which proposal? Usage: `/keyleak reject PR-… [reason]`.".into(),
+        },
+        CommandParseError::BadTarget(t) => proposal::target_error(t),
     };
     with_secret_warning(what, secret_pasted)
 }
@@ -259,8 +279,13 @@ pub fn open_incidents(newest: &[Incident], total: i64) -> Reply {
 }
 
 mod incident;
+mod proposal;
 
 pub use incident::{contain_outcome, incident_card, plan, plan_blocked, step_reply, step_title};
+pub use proposal::{
+    APPROVE, REJECT, cleanup_not_proposed, cleanup_queued, cleanup_refused, click_result, describe,
+    proposal,
+};
 
 #[cfg(test)]
 mod tests;

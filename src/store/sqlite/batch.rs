@@ -195,7 +195,8 @@ async fn reuse(
     let mut queued = false;
     if existing.state == IncidentState::Failed {
         let pending: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM jobs WHERE incident_id = ? AND state IN ('queued', 'running')",
+            "SELECT COUNT(*) FROM jobs WHERE incident_id = ? AND kind = 'contain' \
+             AND state IN ('queued', 'running')",
         )
         .bind(existing.id.as_str())
         .fetch_one(&mut **tx)

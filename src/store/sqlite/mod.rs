@@ -30,6 +30,26 @@ mod rows;
 
 use rows::*;
 
+/// Inserts a queued job inside the caller's transaction.
+pub(super) async fn insert_job(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    job: &NewJob,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let id = sqlx::query_scalar(
+        "INSERT INTO jobs (kind, incident_id, state, created_at, response_url, payload) \
+         VALUES (?, ?, 'queued', ?, ?, ?) RETURNING id",
+    )
+    .bind(job.kind.as_str())
+    .bind(job.incident.as_str())
+    .bind(ms(now))
+    .bind(&job.response_url)
+    .bind(&job.payload)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
 pub(super) async fn insert_audit<'e, E>(exec: E, e: &AuditEntry) -> Result<(), StoreError>
 where
     E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
@@ -295,7 +315,7 @@ impl Store for SqliteStore {
              WHERE id = (SELECT id FROM jobs \
                          WHERE (state = 'queued' OR (state = 'running' AND locked_until < ?)) \
                          AND (? IS NULL OR incident_id = ?) ORDER BY id LIMIT 1) \
-             RETURNING id, kind, incident_id, attempts, response_url",
+             RETURNING id, kind, incident_id, attempts, response_url, payload",
         )
         .bind(ms(now + lease))
         .bind(ms(now))
@@ -313,6 +333,7 @@ impl Store for SqliteStore {
                 .map_err(|_| corrupt("incident id", &incident))?,
             attempts: row.try_get("attempts")?,
             response_url: row.try_get("response_url")?,
+            payload: row.try_get("payload")?,
         }))
     }
 
@@ -356,17 +377,43 @@ impl Store for SqliteStore {
         .await?)
     }
 
+    async fn enqueue_job(&self, job: NewJob, audit: AuditEntry) -> Result<i64, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let id = insert_job(&mut tx, &job, audit.at).await?;
+        insert_audit(&mut *tx, &audit).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
     async fn create_proposal(&self, p: &Proposal, audit: AuditEntry) -> Result<(), StoreError> {
         self.insert_proposal(p, audit).await
     }
 
-    async fn proposal(&self, id: &str) -> Result<Option<Proposal>, StoreError> {
+    async fn proposal(&self, id: &ProposalId) -> Result<Option<Proposal>, StoreError> {
         self.load_proposal(id).await
+    }
+
+    async fn proposals(&self, incident: &IncidentId) -> Result<Vec<Proposal>, StoreError> {
+        self.load_proposals(incident).await
+    }
+
+    async fn set_proposal_message(
+        &self,
+        id: &ProposalId,
+        message: &MessageRef,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE proposals SET message_channel = ?, message_ts = ? WHERE id = ?")
+            .bind(&message.channel)
+            .bind(&message.ts)
+            .bind(id.as_str())
+            .execute(&self.write)
+            .await?;
+        Ok(())
     }
 
     async fn record_approval(
         &self,
-        id: &str,
+        id: &ProposalId,
         approver: &SlackUserId,
         completes: bool,
         audit: AuditEntry,
@@ -376,21 +423,30 @@ impl Store for SqliteStore {
 
     async fn claim_execution(
         &self,
-        id: &str,
+        id: &ProposalId,
+        job: i64,
         audit: AuditEntry,
     ) -> Result<Option<ExecutionRight>, StoreError> {
-        self.claim_proposal_execution(id, audit).await
+        self.claim_proposal_execution(id, job, audit).await
     }
 
     async fn move_proposal(
         &self,
-        id: &str,
+        id: &ProposalId,
         from: ProposalState,
         to: ProposalState,
-        outcome: Option<&str>,
+        outcome: Option<&Outcome>,
         audit: AuditEntry,
     ) -> Result<bool, StoreError> {
         self.set_proposal_state(id, from, to, outcome, audit).await
+    }
+
+    async fn expired_pending(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Proposal>, StoreError> {
+        self.load_expired_pending(now, limit).await
     }
 
     async fn audit(&self, entry: AuditEntry) -> Result<(), StoreError> {

@@ -6,19 +6,27 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::rows::*;
-use super::{SqliteStore, insert_audit};
-use crate::domain::approval::{Action, Proposal, ProposalState};
-use crate::domain::ids::{IncidentId, SlackUserId};
-use crate::store::{AuditEntry, ExecutionRight, StoreError};
+use super::{SqliteStore, insert_audit, insert_job};
+use crate::domain::approval::{Action, MessageRef, Outcome, Proposal, ProposalState};
+use crate::domain::ids::{IncidentId, ProposalId, SlackUserId};
+use crate::store::{AuditEntry, ExecutionRight, JobKind, NewJob, StoreError};
+
+const COLUMNS: &str = "id, incident_id, action, params_hash, requested_by, created_at, \
+    expires_at, required, state, decided_by, decided_at, outcome, message_channel, message_ts";
 
 fn proposal_from_row(row: &SqliteRow, approvals: Vec<SlackUserId>) -> Result<Proposal, StoreError> {
+    let id: String = row.try_get("id")?;
     let incident: String = row.try_get("incident_id")?;
     let action: String = row.try_get("action")?;
     let by: String = row.try_get("requested_by")?;
     let state: String = row.try_get("state")?;
     let required: i64 = row.try_get("required")?;
+    let decided_at: Option<i64> = row.try_get("decided_at")?;
+    let outcome: Option<String> = row.try_get("outcome")?;
+    let channel: Option<String> = row.try_get("message_channel")?;
+    let ts: Option<String> = row.try_get("message_ts")?;
     Ok(Proposal {
-        id: row.try_get("id")?,
+        id: ProposalId::parse(&id).map_err(|_| corrupt("proposal id", &id))?,
         incident: IncidentId::parse(&incident).map_err(|_| corrupt("incident id", &incident))?,
         action: serde_json::from_str::<Action>(&action)
             .map_err(|e| corrupt("action", &e.to_string()))?,
@@ -30,7 +38,20 @@ fn proposal_from_row(row: &SqliteRow, approvals: Vec<SlackUserId>) -> Result<Pro
         approvals,
         required: usize::try_from(required)
             .map_err(|_| corrupt("required", &required.to_string()))?,
+        message: channel
+            .zip(ts)
+            .map(|(channel, ts)| MessageRef { channel, ts }),
+        decided_by: row.try_get("decided_by")?,
+        decided_at: decided_at.map(from_ms).transpose()?,
+        outcome: outcome
+            .map(|o| serde_json::from_str::<Outcome>(&o))
+            .transpose()
+            .map_err(|e| corrupt("outcome", &e.to_string()))?,
     })
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 impl SqliteStore {
@@ -39,14 +60,13 @@ impl SqliteStore {
         p: &Proposal,
         audit: AuditEntry,
     ) -> Result<(), StoreError> {
-        let action =
-            serde_json::to_string(&p.action).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let action = to_json(&p.action)?;
         let mut tx = self.write.begin().await?;
         sqlx::query(
             "INSERT INTO proposals (id, incident_id, action, params_hash, requested_by, created_at, \
              expires_at, required, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
-        .bind(&p.id)
+        .bind(p.id.as_str())
         .bind(p.incident.as_str())
         .bind(action)
         .bind(&p.hash)
@@ -62,52 +82,100 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(super) async fn load_proposal(&self, id: &str) -> Result<Option<Proposal>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, incident_id, action, params_hash, requested_by, created_at, expires_at, \
-             required, state FROM proposals WHERE id = ?",
-        )
-        .bind(id)
+    pub(super) async fn load_proposal(
+        &self,
+        id: &ProposalId,
+    ) -> Result<Option<Proposal>, StoreError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM proposals WHERE id = ?"
+        )))
+        .bind(id.as_str())
         .fetch_optional(&self.read)
         .await?;
-        let Some(row) = row else { return Ok(None) };
+        match row {
+            Some(row) => self.with_approvals(&row).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub(super) async fn load_proposals(
+        &self,
+        incident: &IncidentId,
+    ) -> Result<Vec<Proposal>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM proposals WHERE incident_id = ? ORDER BY created_at, id"
+        )))
+        .bind(incident.as_str())
+        .fetch_all(&self.read)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            out.push(self.with_approvals(row).await?);
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn load_expired_pending(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<Vec<Proposal>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM proposals WHERE state = 'pending' AND expires_at <= ? \
+             ORDER BY expires_at LIMIT ?"
+        )))
+        .bind(ms(now))
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            out.push(self.with_approvals(row).await?);
+        }
+        Ok(out)
+    }
+
+    async fn with_approvals(&self, row: &SqliteRow) -> Result<Proposal, StoreError> {
+        let id: String = row.try_get("id")?;
         let approvers: Vec<String> = sqlx::query_scalar(
             "SELECT approver FROM proposal_approvals WHERE proposal_id = ? ORDER BY at, approver",
         )
-        .bind(id)
+        .bind(&id)
         .fetch_all(&self.read)
         .await?;
         let approvals = approvers
             .iter()
             .map(|a| SlackUserId::parse(a).map_err(|_| corrupt("approver", a)))
             .collect::<Result<Vec<_>, _>>()?;
-        proposal_from_row(&row, approvals).map(Some)
+        proposal_from_row(row, approvals)
     }
 
     /// Records one approval; when it completes the approvals, moves the proposal from pending
-    /// to approved. Returns false when the proposal was no longer pending (another click won)
-    /// or this person had already approved; nothing is written then.
+    /// to approved and queues its execution. Returns false when the proposal was no longer
+    /// pending (another click won) or this person had already approved; nothing is written
+    /// then.
     pub(super) async fn insert_approval(
         &self,
-        id: &str,
+        id: &ProposalId,
         approver: &SlackUserId,
         completes: bool,
         audit: AuditEntry,
     ) -> Result<bool, StoreError> {
         let mut tx = self.write.begin().await?;
-        let still_pending: Option<String> =
-            sqlx::query_scalar("SELECT state FROM proposals WHERE id = ? AND state = 'pending'")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if still_pending.is_none() {
+        let still_pending: Option<String> = sqlx::query_scalar(
+            "SELECT incident_id FROM proposals WHERE id = ? AND state = 'pending'",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(incident) = still_pending else {
             return Ok(false);
-        }
+        };
         let added = sqlx::query(
             "INSERT INTO proposal_approvals (proposal_id, approver, at) VALUES (?, ?, ?) \
              ON CONFLICT DO NOTHING",
         )
-        .bind(id)
+        .bind(id.as_str())
         .bind(approver.as_str())
         .bind(ms(audit.at))
         .execute(&mut *tx)
@@ -125,42 +193,56 @@ impl SqliteStore {
                 &audit,
             )
             .await?;
+            let job = NewJob {
+                kind: JobKind::Execute,
+                incident: IncidentId::parse(&incident)
+                    .map_err(|_| corrupt("incident id", &incident))?,
+                payload: to_json(&id.as_str())?,
+                response_url: None,
+            };
+            insert_job(&mut tx, &job, audit.at).await?;
         }
         insert_audit(&mut *tx, &audit).await?;
         tx.commit().await?;
         Ok(true)
     }
 
-    /// approved → executing. Only the caller that wins this gets the right to run the action.
+    /// approved → executing for `job`. Only the job that wins this gets the right to run the
+    /// action; the same job may take it up again after its worker died (its lease is the
+    /// proof that no one else runs it now).
     pub(super) async fn claim_proposal_execution(
         &self,
-        id: &str,
+        id: &ProposalId,
+        job: i64,
         audit: AuditEntry,
     ) -> Result<Option<ExecutionRight>, StoreError> {
         let mut tx = self.write.begin().await?;
-        let won = set_state(
-            &mut tx,
-            id,
-            ProposalState::Approved,
-            ProposalState::Executing,
-            &audit,
+        let won = sqlx::query(
+            "UPDATE proposals SET state = 'executing', executing_job = ? \
+             WHERE id = ? AND (state = 'approved' OR (state = 'executing' AND executing_job = ?))",
         )
-        .await?;
+        .bind(job)
+        .bind(id.as_str())
+        .bind(job)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
         if !won {
             return Ok(None);
         }
         insert_audit(&mut *tx, &audit).await?;
         tx.commit().await?;
-        Ok(Some(ExecutionRight::new(id.to_string())))
+        Ok(Some(ExecutionRight::new(id.clone())))
     }
 
     /// A compare-and-set from one state to another; other columns record who and when.
     pub(super) async fn set_proposal_state(
         &self,
-        id: &str,
+        id: &ProposalId,
         from: ProposalState,
         to: ProposalState,
-        outcome: Option<&str>,
+        outcome: Option<&Outcome>,
         audit: AuditEntry,
     ) -> Result<bool, StoreError> {
         let mut tx = self.write.begin().await?;
@@ -169,8 +251,8 @@ impl SqliteStore {
         }
         if let Some(o) = outcome {
             sqlx::query("UPDATE proposals SET outcome = ? WHERE id = ?")
-                .bind(o)
-                .bind(id)
+                .bind(to_json(o)?)
+                .bind(id.as_str())
                 .execute(&mut *tx)
                 .await?;
         }
@@ -180,9 +262,10 @@ impl SqliteStore {
     }
 }
 
+/// Only moves out of pending record who decided: execution is not a decision.
 async fn set_state(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    id: &str,
+    id: &ProposalId,
     from: ProposalState,
     to: ProposalState,
     audit: &AuditEntry,
@@ -190,14 +273,18 @@ async fn set_state(
     if !from.may_become(to) {
         return Ok(false);
     }
+    let decides = from == ProposalState::Pending;
     let changed = sqlx::query(
-        "UPDATE proposals SET state = ?, decided_by = COALESCE(decided_by, ?), \
-         decided_at = COALESCE(decided_at, ?) WHERE id = ? AND state = ?",
+        "UPDATE proposals SET state = ?, \
+         decided_by = CASE WHEN ? THEN ? ELSE decided_by END, \
+         decided_at = CASE WHEN ? THEN ? ELSE decided_at END WHERE id = ? AND state = ?",
     )
     .bind(to.as_str())
+    .bind(decides)
     .bind(&audit.actor)
+    .bind(decides)
     .bind(ms(audit.at))
-    .bind(id)
+    .bind(id.as_str())
     .bind(from.as_str())
     .execute(&mut **tx)
     .await?

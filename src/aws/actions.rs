@@ -1,0 +1,486 @@
+//! Cleanup against AWS: reading what a target holds before it is proposed, and carrying out
+//! approved actions. Every action is idempotent: what is already gone counts as gone, and a
+//! target holding more than the approvers saw is left alone.
+
+use aws_sdk_iam::operation::RequestId;
+
+use super::sdk::{Clients, classify, user_snapshot};
+use super::{AwsError, InstanceFacts};
+use crate::domain::approval::{Action, Outcome, PolicyHoldings, RoleHoldings, UserHoldings};
+
+/// The request ids of the calls made so far, kept even when a later call fails so the
+/// outcome shows how far it got.
+#[derive(Default)]
+struct Trail(Vec<String>);
+
+impl Trail {
+    fn note<T: RequestId>(&mut self, out: &T) {
+        if let Some(r) = out.request_id() {
+            self.0.push(r.to_string());
+        }
+    }
+
+    /// Notes a call that may find its target already gone; `Ok(false)` when it did.
+    fn gone_ok<T: RequestId>(&mut self, r: Result<T, AwsError>) -> Result<bool, AwsError> {
+        match r {
+            Ok(out) => {
+                self.note(&out);
+                Ok(true)
+            }
+            Err(AwsError::NoSuchEntity(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn done(&mut self) -> Outcome {
+        Outcome::Done {
+            request_ids: std::mem::take(&mut self.0),
+        }
+    }
+
+    fn gone(&mut self) -> Outcome {
+        Outcome::AlreadyGone {
+            request_ids: std::mem::take(&mut self.0),
+        }
+    }
+}
+
+pub(super) async fn run(c: &Clients, action: &Action) -> Outcome {
+    let mut t = Trail::default();
+    let iam = &c.iam;
+    let result = match action {
+        Action::DeleteAccessKey { user, key, .. } => {
+            let r = iam
+                .delete_access_key()
+                .user_name(user)
+                .access_key_id(key)
+                .send()
+                .await;
+            finish(&mut t, r.map_err(classify))
+        }
+        Action::DeleteLoginProfile { user, .. } => {
+            let r = iam.delete_login_profile().user_name(user).send().await;
+            finish(&mut t, r.map_err(classify))
+        }
+        Action::DeleteUser { user, holds, .. } => delete_user(iam, user, holds, &mut t).await,
+        Action::DeleteRole { role, holds, .. } => delete_role(iam, role, holds, &mut t).await,
+        Action::DeletePolicy { arn, holds, .. } => delete_policy(iam, arn, holds, &mut t).await,
+        Action::TerminateInstances {
+            region,
+            instance_ids,
+            ..
+        } => terminate(&c.ec2(region), instance_ids, &mut t).await,
+        Action::DeleteFunction { region, name, .. } => {
+            let r = c
+                .lambda(region)
+                .delete_function()
+                .function_name(name)
+                .send()
+                .await;
+            finish(&mut t, r.map_err(classify))
+        }
+        Action::ReactivateKey { user, key, .. } => {
+            let r = iam
+                .update_access_key()
+                .user_name(user)
+                .access_key_id(key)
+                .status(aws_sdk_iam::types::StatusType::Active)
+                .send()
+                .await
+                .map_err(classify);
+            // A deleted key cannot come back: that is a failure, not "already gone".
+            r.map(|out| {
+                t.note(&out);
+                t.done()
+            })
+        }
+        Action::RemoveDenyAll {
+            account,
+            user,
+            policy_name,
+        } => remove_deny_all(iam, account, user, policy_name, &mut t).await,
+    };
+    result.unwrap_or_else(|e| Outcome::Failed {
+        error: e.to_string(),
+        request_ids: std::mem::take(&mut t.0),
+    })
+}
+
+/// One deleting call: done, or already gone.
+fn finish<T: RequestId>(t: &mut Trail, r: Result<T, AwsError>) -> Result<Outcome, AwsError> {
+    Ok(if t.gone_ok(r)? { t.done() } else { t.gone() })
+}
+
+fn changed(found: Vec<String>) -> Result<Outcome, AwsError> {
+    Ok(Outcome::Changed { found })
+}
+
+async fn delete_user(
+    iam: &aws_sdk_iam::Client,
+    user: &str,
+    approved: &UserHoldings,
+    t: &mut Trail,
+) -> Result<Outcome, AwsError> {
+    let now = match user_snapshot(iam, user).await {
+        Ok(s) => UserHoldings::from(&s),
+        Err(AwsError::NoSuchEntity(_)) => return Ok(t.gone()),
+        Err(e) => return Err(e),
+    };
+    let extra = now.beyond(approved);
+    if !extra.is_empty() {
+        return changed(extra);
+    }
+    if now.login_profile {
+        t.gone_ok(
+            iam.delete_login_profile()
+                .user_name(user)
+                .send()
+                .await
+                .map_err(classify),
+        )?;
+    }
+    for key in &now.access_keys {
+        let r = iam.delete_access_key().user_name(user).access_key_id(key);
+        t.gone_ok(r.send().await.map_err(classify))?;
+    }
+    for serial in &now.mfa_devices {
+        let r = iam
+            .deactivate_mfa_device()
+            .user_name(user)
+            .serial_number(serial);
+        t.gone_ok(r.send().await.map_err(classify))?;
+        // A virtual device is an IAM entity of its own; hardware ones are only detached.
+        if serial.contains(":mfa/") {
+            let r = iam.delete_virtual_mfa_device().serial_number(serial);
+            t.gone_ok(r.send().await.map_err(classify))?;
+        }
+    }
+    for arn in &now.managed_policies {
+        let r = iam.detach_user_policy().user_name(user).policy_arn(arn);
+        t.gone_ok(r.send().await.map_err(classify))?;
+    }
+    for name in &now.inline_policies {
+        let r = iam.delete_user_policy().user_name(user).policy_name(name);
+        t.gone_ok(r.send().await.map_err(classify))?;
+    }
+    for group in &now.groups {
+        let r = iam
+            .remove_user_from_group()
+            .user_name(user)
+            .group_name(group);
+        t.gone_ok(r.send().await.map_err(classify))?;
+    }
+    finish(
+        t,
+        iam.delete_user()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(classify),
+    )
+}
+
+pub(super) async fn role_holdings(
+    iam: &aws_sdk_iam::Client,
+    role: &str,
+) -> Result<RoleHoldings, AwsError> {
+    iam.get_role()
+        .role_name(role)
+        .send()
+        .await
+        .map_err(classify)?;
+    let (managed, inline, profiles) = tokio::join!(
+        iam.list_attached_role_policies()
+            .role_name(role)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>(),
+        iam.list_role_policies()
+            .role_name(role)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>(),
+        iam.list_instance_profiles_for_role()
+            .role_name(role)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>(),
+    );
+    Ok(RoleHoldings {
+        managed_policies: managed
+            .map_err(classify)?
+            .iter()
+            .filter_map(|p| p.policy_arn().map(str::to_string))
+            .collect(),
+        inline_policies: inline.map_err(classify)?,
+        instance_profiles: profiles
+            .map_err(classify)?
+            .iter()
+            .map(|p| p.instance_profile_name().to_string())
+            .collect(),
+    })
+}
+
+async fn delete_role(
+    iam: &aws_sdk_iam::Client,
+    role: &str,
+    approved: &RoleHoldings,
+    t: &mut Trail,
+) -> Result<Outcome, AwsError> {
+    use crate::domain::approval::unapproved;
+    let now = match role_holdings(iam, role).await {
+        Ok(h) => h,
+        Err(AwsError::NoSuchEntity(_)) => return Ok(t.gone()),
+        Err(e) => return Err(e),
+    };
+    let mut extra: Vec<String> = vec![];
+    for (what, n, a) in [
+        ("policy", &now.managed_policies, &approved.managed_policies),
+        (
+            "inline policy",
+            &now.inline_policies,
+            &approved.inline_policies,
+        ),
+        (
+            "instance profile",
+            &now.instance_profiles,
+            &approved.instance_profiles,
+        ),
+    ] {
+        extra.extend(unapproved(n, a).iter().map(|x| format!("{what} {x}")));
+    }
+    if !extra.is_empty() {
+        return changed(extra);
+    }
+    for profile in &now.instance_profiles {
+        let r = iam
+            .remove_role_from_instance_profile()
+            .instance_profile_name(profile)
+            .role_name(role);
+        t.gone_ok(r.send().await.map_err(classify))?;
+    }
+    for arn in &now.managed_policies {
+        let r = iam.detach_role_policy().role_name(role).policy_arn(arn);
+        t.gone_ok(r.send().await.map_err(classify))?;
+    }
+    for name in &now.inline_policies {
+        let r = iam.delete_role_policy().role_name(role).policy_name(name);
+        t.gone_ok(r.send().await.map_err(classify))?;
+    }
+    finish(
+        t,
+        iam.delete_role()
+            .role_name(role)
+            .send()
+            .await
+            .map_err(classify),
+    )
+}
+
+pub(super) async fn policy_holdings(
+    iam: &aws_sdk_iam::Client,
+    arn: &str,
+) -> Result<PolicyHoldings, AwsError> {
+    iam.get_policy()
+        .policy_arn(arn)
+        .send()
+        .await
+        .map_err(classify)?;
+    let (entities, versions) = tokio::join!(
+        iam.list_entities_for_policy().policy_arn(arn).send(),
+        iam.list_policy_versions().policy_arn(arn).send(),
+    );
+    let entities = entities.map_err(classify)?;
+    Ok(PolicyHoldings {
+        users: entities
+            .policy_users()
+            .iter()
+            .filter_map(|u| u.user_name().map(str::to_string))
+            .collect(),
+        roles: entities
+            .policy_roles()
+            .iter()
+            .filter_map(|r| r.role_name().map(str::to_string))
+            .collect(),
+        groups: entities
+            .policy_groups()
+            .iter()
+            .filter_map(|g| g.group_name().map(str::to_string))
+            .collect(),
+        other_versions: versions
+            .map_err(classify)?
+            .versions()
+            .iter()
+            .filter(|v| !v.is_default_version())
+            .filter_map(|v| v.version_id().map(str::to_string))
+            .collect(),
+    })
+}
+
+async fn delete_policy(
+    iam: &aws_sdk_iam::Client,
+    arn: &str,
+    approved: &PolicyHoldings,
+    t: &mut Trail,
+) -> Result<Outcome, AwsError> {
+    use crate::domain::approval::unapproved;
+    let now = match policy_holdings(iam, arn).await {
+        Ok(h) => h,
+        Err(AwsError::NoSuchEntity(_)) => return Ok(t.gone()),
+        Err(e) => return Err(e),
+    };
+    let mut extra: Vec<String> = vec![];
+    for (what, n, a) in [
+        ("user", &now.users, &approved.users),
+        ("role", &now.roles, &approved.roles),
+        ("group", &now.groups, &approved.groups),
+    ] {
+        extra.extend(
+            unapproved(n, a)
+                .iter()
+                .map(|x| format!("attached to {what} {x}")),
+        );
+    }
+    if !extra.is_empty() {
+        return changed(extra);
+    }
+    for user in &now.users {
+        let r = iam.detach_user_policy().user_name(user).policy_arn(arn);
+        t.gone_ok(r.send().await.map_err(classify))?;
+    }
+    for role in &now.roles {
+        let r = iam.detach_role_policy().role_name(role).policy_arn(arn);
+        t.gone_ok(r.send().await.map_err(classify))?;
+    }
+    for group in &now.groups {
+        let r = iam.detach_group_policy().group_name(group).policy_arn(arn);
+        t.gone_ok(r.send().await.map_err(classify))?;
+    }
+    // Old versions go with the policy; they need no approval of their own.
+    for v in &now.other_versions {
+        let r = iam.delete_policy_version().policy_arn(arn).version_id(v);
+        t.gone_ok(r.send().await.map_err(classify))?;
+    }
+    finish(
+        t,
+        iam.delete_policy()
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(classify),
+    )
+}
+
+pub(super) async fn instances(
+    ec2: &aws_sdk_ec2::Client,
+    ids: &[String],
+) -> Result<Vec<InstanceFacts>, AwsError> {
+    // A filter rather than InstanceIds: an unknown id then drops out instead of failing the
+    // whole call.
+    let filter = aws_sdk_ec2::types::Filter::builder()
+        .name("instance-id")
+        .set_values(Some(ids.to_vec()))
+        .build();
+    let out = ec2
+        .describe_instances()
+        .filters(filter)
+        .send()
+        .await
+        .map_err(classify)?;
+    Ok(out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .map(|i| InstanceFacts {
+            id: i.instance_id().unwrap_or_default().to_string(),
+            state: i
+                .state()
+                .and_then(|s| s.name())
+                .map(|n| n.as_str().to_string())
+                .unwrap_or_default(),
+            name: i
+                .tags()
+                .iter()
+                .find(|t| t.key() == Some("Name"))
+                .and_then(|t| t.value())
+                .map(str::to_string),
+        })
+        .collect())
+}
+
+async fn terminate(
+    ec2: &aws_sdk_ec2::Client,
+    ids: &[String],
+    t: &mut Trail,
+) -> Result<Outcome, AwsError> {
+    let live: Vec<String> = instances(ec2, ids)
+        .await?
+        .into_iter()
+        .filter(|i| i.state != "terminated")
+        .map(|i| i.id)
+        .collect();
+    if live.is_empty() {
+        return Ok(t.gone());
+    }
+    let out = ec2
+        .terminate_instances()
+        .set_instance_ids(Some(live))
+        .send()
+        .await
+        .map_err(classify)?;
+    t.note(&out);
+    Ok(t.done())
+}
+
+pub(super) async fn function_exists(
+    lambda: &aws_sdk_lambda::Client,
+    name: &str,
+) -> Result<bool, AwsError> {
+    match lambda
+        .get_function()
+        .function_name(name)
+        .send()
+        .await
+        .map_err(classify)
+    {
+        Ok(_) => Ok(true),
+        Err(AwsError::NoSuchEntity(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Takes off the incident's deny-all, wherever containment put it: inline, or the managed
+/// policy of the same name used when the inline budget was full.
+async fn remove_deny_all(
+    iam: &aws_sdk_iam::Client,
+    account: &str,
+    user: &str,
+    policy_name: &str,
+    t: &mut Trail,
+) -> Result<Outcome, AwsError> {
+    let inline = iam
+        .delete_user_policy()
+        .user_name(user)
+        .policy_name(policy_name)
+        .send()
+        .await
+        .map_err(classify);
+    let mut removed = t.gone_ok(inline)?;
+    let arn = format!("arn:aws:iam::{account}:policy/{policy_name}");
+    let detached = iam
+        .detach_user_policy()
+        .user_name(user)
+        .policy_arn(&arn)
+        .send()
+        .await
+        .map_err(classify);
+    if t.gone_ok(detached)? {
+        removed = true;
+        let deleted = iam.delete_policy().policy_arn(&arn).send().await;
+        t.gone_ok(deleted.map_err(classify))?;
+    }
+    Ok(if removed { t.done() } else { t.gone() })
+}

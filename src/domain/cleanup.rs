@@ -1,0 +1,339 @@
+//! What a responder can ask keyleak to clean up, parsed from `/keyleak cleanup <incident> …`.
+//! A target names a thing; AWS is asked what it holds before it becomes a proposal, so the
+//! proposal states exactly what will be done.
+
+use serde::{Deserialize, Serialize};
+
+use super::ids::{AccessKeyId, KeyIdError, KeyKind, is_region_name};
+
+/// The most instances one proposal terminates: each is named in the message, which must stay
+/// readable and within Slack's section limit.
+pub const MAX_INSTANCES: usize = 50;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "target", rename_all = "snake_case")]
+pub enum Target {
+    /// The incident's own key (the default when no target is named).
+    LeakedKey,
+    AccessKey {
+        key: String,
+    },
+    LoginProfile {
+        user: String,
+    },
+    User {
+        user: String,
+    },
+    Role {
+        role: String,
+    },
+    Policy {
+        arn: String,
+    },
+    Instances {
+        region: String,
+        ids: Vec<String>,
+    },
+    Function {
+        region: String,
+        name: String,
+    },
+    /// Rollback: the leaked key back to Active, and the incident's deny-all removed.
+    Rollback,
+}
+
+/// Every way a cleanup target can be wrong. Rendered in `slack::messages`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("unknown cleanup `{0}`")]
+    UnknownKind(String),
+    #[error("`{kind}` needs {needs}")]
+    Missing {
+        kind: &'static str,
+        needs: &'static str,
+    },
+    #[error("`{kind}` takes {takes}")]
+    TooMany {
+        kind: &'static str,
+        takes: &'static str,
+    },
+    #[error("bad key id: {0}")]
+    BadKey(KeyIdError),
+    #[error("`{0}` is a temporary key: it expires by itself and cannot be deleted")]
+    TemporaryKey(String),
+    #[error("`{0}` is not a valid IAM name")]
+    BadName(String),
+    #[error("`{0}` is not an IAM customer-managed policy ARN")]
+    BadPolicyArn(String),
+    #[error("`{0}` is not an AWS region")]
+    BadRegion(String),
+    #[error("`{0}` is not an EC2 instance id")]
+    BadInstance(String),
+    #[error("at most {MAX_INSTANCES} instances per proposal")]
+    TooManyInstances,
+    #[error("`{0}` is not a Lambda function name")]
+    BadFunction(String),
+}
+
+/// The cleanup kinds a responder can type, for help text and errors.
+pub const KINDS: &[&str] = &[
+    "delete-key",
+    "delete-login-profile",
+    "delete-user",
+    "delete-role",
+    "delete-policy",
+    "terminate",
+    "delete-function",
+];
+
+/// Parses the words after the incident id. Nothing means the default: the leaked key.
+pub fn parse_target(args: &[&str]) -> Result<Target, TargetError> {
+    let Some((kind, rest)) = args.split_first() else {
+        return Ok(Target::LeakedKey);
+    };
+    match kind.to_ascii_lowercase().as_str() {
+        "delete-key" => {
+            let raw = one(rest, "delete-key", "an access key id")?;
+            let key = AccessKeyId::parse(raw).map_err(TargetError::BadKey)?;
+            if key.kind() == KeyKind::Temporary {
+                return Err(TargetError::TemporaryKey(key.to_string()));
+            }
+            Ok(Target::AccessKey {
+                key: key.to_string(),
+            })
+        }
+        "delete-login-profile" => Ok(Target::LoginProfile {
+            user: iam_name(one(rest, "delete-login-profile", "a user name")?)?,
+        }),
+        "delete-user" => Ok(Target::User {
+            user: iam_name(one(rest, "delete-user", "a user name")?)?,
+        }),
+        "delete-role" => Ok(Target::Role {
+            role: iam_name(one(rest, "delete-role", "a role name")?)?,
+        }),
+        "delete-policy" => Ok(Target::Policy {
+            arn: policy_arn(one(rest, "delete-policy", "a policy ARN")?)?,
+        }),
+        "terminate" => instances(rest),
+        "delete-function" => function(rest),
+        _ => Err(TargetError::UnknownKind(clip(kind))),
+    }
+}
+
+fn one<'a>(
+    rest: &[&'a str],
+    kind: &'static str,
+    needs: &'static str,
+) -> Result<&'a str, TargetError> {
+    match rest {
+        [one] => Ok(one),
+        [] => Err(TargetError::Missing { kind, needs }),
+        _ => Err(TargetError::TooMany { kind, takes: needs }),
+    }
+}
+
+fn clip(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+/// IAM user and role names: up to 64 of `[A-Za-z0-9+=,.@_-]`.
+fn iam_name(s: &str) -> Result<String, TargetError> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(TargetError::BadName(clip(s)))
+    }
+}
+
+/// `arn:aws:iam::<12 digits>:policy/[path/]name`. AWS-managed policies (`iam::aws:`) are
+/// not the attacker's and cannot be deleted.
+fn policy_arn(s: &str) -> Result<String, TargetError> {
+    let bad = || TargetError::BadPolicyArn(clip(s));
+    let rest = s
+        .strip_prefix("arn:aws:iam::")
+        .or_else(|| s.strip_prefix("arn:aws-us-gov:iam::"))
+        .or_else(|| s.strip_prefix("arn:aws-cn:iam::"))
+        .ok_or_else(bad)?;
+    let (account, path) = rest.split_once(':').ok_or_else(bad)?;
+    let name = path.strip_prefix("policy/").ok_or_else(bad)?;
+    let ok = account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && !name.is_empty()
+        && name.len() <= 512
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-/".contains(&b));
+    if ok { Ok(s.to_string()) } else { Err(bad()) }
+}
+
+fn region(s: Option<&&str>, kind: &'static str) -> Result<String, TargetError> {
+    let Some(r) = s else {
+        return Err(TargetError::Missing {
+            kind,
+            needs: "a region first",
+        });
+    };
+    if is_region_name(r) {
+        Ok(r.to_string())
+    } else {
+        Err(TargetError::BadRegion(clip(r)))
+    }
+}
+
+fn instances(rest: &[&str]) -> Result<Target, TargetError> {
+    let region = region(rest.first(), "terminate")?;
+    let ids: Vec<&str> = rest[1..].to_vec();
+    if ids.is_empty() {
+        return Err(TargetError::Missing {
+            kind: "terminate",
+            needs: "a region and instance ids",
+        });
+    }
+    if ids.len() > MAX_INSTANCES {
+        return Err(TargetError::TooManyInstances);
+    }
+    let mut out: Vec<String> = vec![];
+    for id in ids {
+        let hex = id.strip_prefix("i-").unwrap_or("");
+        let ok = matches!(hex.len(), 8 | 17) && hex.bytes().all(|b| b.is_ascii_hexdigit());
+        if !ok {
+            return Err(TargetError::BadInstance(clip(id)));
+        }
+        if !out.iter().any(|o| o == id) {
+            out.push(id.to_string());
+        }
+    }
+    Ok(Target::Instances { region, ids: out })
+}
+
+fn function(rest: &[&str]) -> Result<Target, TargetError> {
+    let region = region(rest.first(), "delete-function")?;
+    let name = match &rest[1..] {
+        [name] => *name,
+        [] => {
+            return Err(TargetError::Missing {
+                kind: "delete-function",
+                needs: "a region and a function name",
+            });
+        }
+        _ => {
+            return Err(TargetError::TooMany {
+                kind: "delete-function",
+                takes: "a region and one function name",
+            });
+        }
+    };
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(Target::Function {
+            region,
+            name: name.to_string(),
+        })
+    } else {
+        Err(TargetError::BadFunction(clip(name)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_named_means_the_leaked_key() {
+        assert_eq!(parse_target(&[]), Ok(Target::LeakedKey));
+    }
+
+    #[test]
+    fn each_kind_parses() {
+        assert_eq!(
+            parse_target(&["delete-user", "backdoor-admin"]),
+            Ok(Target::User {
+                user: "backdoor-admin".into()
+            })
+        );
+        assert_eq!(
+            parse_target(&["DELETE-KEY", "AKIAIOSFODNN7EXAMPLE"]),
+            Ok(Target::AccessKey {
+                key: "AKIAIOSFODNN7EXAMPLE".into()
+            })
+        );
+        assert_eq!(
+            parse_target(&[
+                "terminate",
+                "us-east-1",
+                "i-0123456789abcdef0",
+                "i-01234567"
+            ]),
+            Ok(Target::Instances {
+                region: "us-east-1".into(),
+                ids: vec!["i-0123456789abcdef0".into(), "i-01234567".into()]
+            })
+        );
+        assert_eq!(
+            parse_target(&["delete-policy", "arn:aws:iam::111111111111:policy/x/y"]),
+            Ok(Target::Policy {
+                arn: "arn:aws:iam::111111111111:policy/x/y".into()
+            })
+        );
+        assert_eq!(
+            parse_target(&["delete-function", "eu-west-1", "miner_1"]),
+            Ok(Target::Function {
+                region: "eu-west-1".into(),
+                name: "miner_1".into()
+            })
+        );
+    }
+
+    #[test]
+    fn bad_targets_say_what_is_wrong() {
+        use TargetError::*;
+        assert!(matches!(parse_target(&["nuke"]), Err(UnknownKind(_))));
+        assert!(matches!(
+            parse_target(&["delete-user"]),
+            Err(Missing { .. })
+        ));
+        assert!(matches!(
+            parse_target(&["delete-user", "a", "b"]),
+            Err(TooMany { .. })
+        ));
+        assert!(matches!(
+            parse_target(&["delete-user", "<@U1>"]),
+            Err(BadName(_))
+        ));
+        assert!(matches!(
+            parse_target(&["delete-key", "ASIAIOSFODNN7EXAMPLE"]),
+            Err(TemporaryKey(_))
+        ));
+        assert!(matches!(
+            parse_target(&[
+                "delete-policy",
+                "arn:aws:iam::aws:policy/AdministratorAccess"
+            ]),
+            Err(BadPolicyArn(_))
+        ));
+        assert!(matches!(
+            parse_target(&["terminate", "mars-1", "i-01234567"]),
+            Err(BadRegion(_))
+        ));
+        assert!(matches!(
+            parse_target(&["terminate", "us-east-1", "i-xyz"]),
+            Err(BadInstance(_))
+        ));
+        let many: Vec<String> = (0..51).map(|n| format!("i-{n:08x}")).collect();
+        let mut args = vec!["terminate", "us-east-1"];
+        args.extend(many.iter().map(String::as_str));
+        assert_eq!(parse_target(&args), Err(TooManyInstances));
+        assert!(matches!(
+            parse_target(&["delete-function", "us-east-1", "a:b"]),
+            Err(BadFunction(_))
+        ));
+    }
+}

@@ -1,0 +1,465 @@
+//! Cleanup (DESIGN.md §3): a request names targets; a worker asks AWS what each holds and
+//! posts one proposal per action; an approved proposal is executed by a worker holding the
+//! execution right the store handed out once.
+
+use anyhow::Context as _;
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tracing::{info, warn};
+
+use super::Engine;
+use crate::aws::AwsError;
+use crate::domain::approval::{Action, Outcome, Proposal, ProposalState};
+use crate::domain::cleanup::Target;
+use crate::domain::ids::{AccessKeyId, AccountId, IncidentId, KeyKind, ProposalId, SlackUserId};
+use crate::domain::incident::{Actor, Incident};
+use crate::domain::policy;
+use crate::notify::ThreadRef;
+use crate::slack::messages;
+use crate::store::{AuditEntry, ClaimedJob, JobKind, NewJob, StoreError};
+
+/// How long a proposal waits for approval, and how many approvers it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApprovalSettings {
+    pub ttl: Duration,
+    /// Distinct approvers needed besides the requester.
+    pub required: usize,
+}
+
+impl Default for ApprovalSettings {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::minutes(30),
+            required: 1,
+        }
+    }
+}
+
+/// Why a cleanup request was not queued. Rendered in `slack::messages`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CleanupRefusal {
+    NoSuchIncident(IncidentId),
+    /// Containment has not yet found the key's account and user.
+    NotLocated(IncidentId),
+}
+
+/// What a propose job carries.
+#[derive(Debug, Serialize, Deserialize)]
+struct ProposeRequest {
+    target: Target,
+    requested_by: String,
+    origin: String,
+}
+
+impl Engine {
+    /// Checks the incident and queues the lookup of the target; AWS is not called here.
+    pub async fn submit_cleanup(
+        &self,
+        incident: &IncidentId,
+        target: Target,
+        by: &SlackUserId,
+        origin: String,
+        response_url: Option<String>,
+    ) -> Result<Result<Incident, CleanupRefusal>, StoreError> {
+        let inc = match self.store.incident(incident).await {
+            Ok(i) => i,
+            Err(StoreError::NoSuchIncident(id)) => {
+                return Ok(Err(CleanupRefusal::NoSuchIncident(id)));
+            }
+            Err(e) => return Err(e),
+        };
+        if inc.account.is_none() || inc.user_name.is_none() {
+            return Ok(Err(CleanupRefusal::NotLocated(inc.id)));
+        }
+        let request = ProposeRequest {
+            target,
+            requested_by: by.to_string(),
+            origin: origin.clone(),
+        };
+        let payload =
+            serde_json::to_string(&request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let audit = AuditEntry {
+            at: self.clock.now(),
+            actor: Actor::Slack(by.clone()).to_stored(),
+            action: "cleanup.requested".into(),
+            incident_id: Some(inc.id.clone()),
+            detail: payload.clone(),
+            origin,
+        };
+        let job = NewJob {
+            kind: JobKind::Propose,
+            incident: inc.id.clone(),
+            payload,
+            response_url,
+        };
+        self.store.enqueue_job(job, audit).await?;
+        self.wake.notify_one();
+        Ok(Ok(inc))
+    }
+
+    /// Moves pending proposals whose time ran out to expired and updates their messages.
+    pub async fn expire_due(&self) -> Result<(), StoreError> {
+        let now = self.clock.now();
+        for p in self.store.expired_pending(now, 50).await? {
+            self.expire(&p).await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn expire(&self, p: &Proposal) -> Result<(), StoreError> {
+        let audit = self.proposal_audit(p, "keyleak", "proposal.expired", String::new());
+        let moved = self
+            .store
+            .move_proposal(
+                &p.id,
+                ProposalState::Pending,
+                ProposalState::Expired,
+                Some(&Outcome::Expired),
+                audit,
+            )
+            .await?;
+        if moved {
+            info!(proposal = %p.id, "proposal expired");
+            self.refresh_proposal(&p.id).await;
+        }
+        Ok(())
+    }
+
+    /// An audit row about a proposal: who, what, and both people involved.
+    pub(super) fn proposal_audit(
+        &self,
+        p: &Proposal,
+        actor: &str,
+        action: &str,
+        extra: String,
+    ) -> AuditEntry {
+        let approvers: Vec<&str> = p.approvals.iter().map(|a| a.as_str()).collect();
+        let mut detail = format!(
+            "{} {}; requested by {}; approved by [{}]",
+            p.id,
+            serde_json::to_string(&p.action).unwrap_or_default(),
+            p.requested_by,
+            approvers.join(", ")
+        );
+        if !extra.is_empty() {
+            detail.push_str("; ");
+            detail.push_str(&extra);
+        }
+        AuditEntry {
+            at: self.clock.now(),
+            actor: actor.to_string(),
+            action: action.to_string(),
+            incident_id: Some(p.incident.clone()),
+            detail,
+            origin: "keyleak".into(),
+        }
+    }
+
+    /// Redraws a proposal's message from the store. Failures are logged: the store, not
+    /// the message, is the record.
+    pub async fn refresh_proposal(&self, id: &ProposalId) {
+        let loaded = async {
+            let p = self.store.proposal(id).await?;
+            let Some(p) = p else { return Ok(None) };
+            let inc = self.store.incident(&p.incident).await?;
+            Ok::<_, StoreError>(Some((p, inc)))
+        };
+        match loaded.await {
+            Ok(Some((p, inc))) => {
+                if let Some(m) = &p.message
+                    && let Err(e) = self.notifier.update_proposal(m, &inc, &p).await
+                {
+                    warn!(proposal = %id, error = %e, "could not update a proposal message");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => warn!(proposal = %id, error = %e, "could not load a proposal"),
+        }
+    }
+}
+
+/// The propose job: looks up each target in AWS and posts one proposal per action. Proposal
+/// ids derive from the job, so a job taken over after a crash posts nothing twice.
+pub async fn run_propose(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
+    let request: ProposeRequest = serde_json::from_str(job.payload.as_deref().unwrap_or(""))
+        .context("reading the cleanup request")?;
+    let requester = SlackUserId::parse(&request.requested_by).context("reading the requester")?;
+    let incident = engine.store.incident(&job.incident_id).await?;
+    let actions = match plan(engine, &incident, &request.target).await {
+        Ok(a) => a,
+        Err(problem) => {
+            info!(problem = %problem, "cleanup target refused");
+            tell(
+                engine,
+                job,
+                messages::cleanup_not_proposed(&incident, &problem),
+            )
+            .await;
+            return Ok(());
+        }
+    };
+    let thread = incident
+        .slack_channel
+        .clone()
+        .zip(incident.slack_ts.clone());
+    let thread = thread.map(|(channel, ts)| ThreadRef { channel, ts });
+    let settings = engine.approvals;
+    let now = engine.clock.now();
+    for (n, action) in actions.into_iter().enumerate() {
+        let p = Proposal {
+            id: proposal_id(job.id, n),
+            incident: incident.id.clone(),
+            hash: action.params_hash(),
+            action,
+            requested_by: requester.clone(),
+            created_at: now,
+            expires_at: now + settings.ttl,
+            state: ProposalState::Pending,
+            approvals: vec![],
+            required: settings.required,
+            message: None,
+            decided_by: None,
+            decided_at: None,
+            outcome: None,
+        };
+        post_proposal(engine, &incident, thread.as_ref(), p, &request.origin).await?;
+    }
+    Ok(())
+}
+
+async fn post_proposal(
+    engine: &Engine,
+    incident: &Incident,
+    thread: Option<&ThreadRef>,
+    p: Proposal,
+    origin: &str,
+) -> anyhow::Result<()> {
+    let stored = match engine.store.proposal(&p.id).await? {
+        Some(existing) => existing,
+        None => {
+            let mut audit = engine.proposal_audit(
+                &p,
+                &Actor::Slack(p.requested_by.clone()).to_stored(),
+                "proposal.created",
+                String::new(),
+            );
+            audit.origin = origin.to_string();
+            engine.store.create_proposal(&p, audit).await?;
+            p
+        }
+    };
+    if stored.message.is_some() {
+        return Ok(());
+    }
+    let posted = engine
+        .notifier
+        .post_proposal(thread, incident, &stored)
+        .await
+        .context("posting the proposal")?;
+    engine
+        .store
+        .set_proposal_message(&stored.id, &posted)
+        .await?;
+    info!(proposal = %stored.id, "proposal posted");
+    Ok(())
+}
+
+/// A proposal id from the job and the action's place in it: stable across retries.
+fn proposal_id(job: i64, n: usize) -> ProposalId {
+    let digest = Sha256::digest(format!("keyleak proposal {job} {n}").as_bytes());
+    let mut bits = [0u8; 8];
+    bits.copy_from_slice(&digest[..8]);
+    ProposalId::from_random(u64::from_be_bytes(bits))
+}
+
+/// Why a target cannot become a proposal, in words for the requester.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanProblem {
+    #[error("{0}")]
+    Refused(String),
+    #[error("AWS answered: {0}")]
+    Aws(#[from] AwsError),
+}
+
+fn refused<T>(why: impl Into<String>) -> Result<T, PlanProblem> {
+    Err(PlanProblem::Refused(why.into()))
+}
+
+/// Turns a target into the exact actions to propose, from what AWS holds now.
+async fn plan(
+    engine: &Engine,
+    incident: &Incident,
+    target: &Target,
+) -> Result<Vec<Action>, PlanProblem> {
+    let (Some(account), Some(user)) = (&incident.account, &incident.user_name) else {
+        return refused("containment has not found the key's account and user yet");
+    };
+    let acct = account.to_string();
+    let aws = &engine.aws;
+    let leaked_key = || {
+        if incident.key.kind() == KeyKind::Temporary {
+            return refused("the incident's key is temporary: it expires by itself");
+        }
+        Ok(incident.key.to_string())
+    };
+    Ok(match target {
+        Target::LeakedKey => {
+            leaked_key()?;
+            vec![Action::delete_access_key(account, user, &incident.key)]
+        }
+        Target::AccessKey { key } => vec![key_action(engine, account, key).await?],
+        Target::LoginProfile { user } => {
+            if !aws.snapshot_user(account, user).await?.has_login_profile {
+                return refused(format!("user `{user}` has no console password"));
+            }
+            vec![Action::DeleteLoginProfile {
+                account: acct,
+                user: user.clone(),
+            }]
+        }
+        Target::User { user } => {
+            let snapshot = aws.snapshot_user(account, user).await?;
+            vec![Action::DeleteUser {
+                account: acct,
+                user: user.clone(),
+                holds: (&snapshot).into(),
+            }]
+        }
+        Target::Role { role } => {
+            if role.starts_with("AWSServiceRoleFor") {
+                return refused(format!(
+                    "`{role}` is a service-linked role; it is removed through its service"
+                ));
+            }
+            vec![Action::DeleteRole {
+                account: acct,
+                role: role.clone(),
+                holds: aws.role_holdings(account, role).await?,
+            }]
+        }
+        Target::Policy { arn } => {
+            if !arn.contains(&format!(":{account}:")) {
+                return refused(format!(
+                    "the policy is not in the incident's account {account}"
+                ));
+            }
+            vec![Action::DeletePolicy {
+                account: acct,
+                arn: arn.clone(),
+                holds: aws.policy_holdings(account, arn).await?,
+            }]
+        }
+        Target::Instances { region, ids } => {
+            let live: Vec<String> = aws
+                .instances(account, region, ids)
+                .await?
+                .into_iter()
+                .filter(|i| i.state != "terminated" && i.state != "shutting-down")
+                .map(|i| i.id)
+                .collect();
+            if live.is_empty() {
+                return refused(format!(
+                    "none of those instances is running or stopped in {region} of account {account}"
+                ));
+            }
+            vec![Action::TerminateInstances {
+                account: acct,
+                region: region.clone(),
+                instance_ids: live,
+            }]
+        }
+        Target::Function { region, name } => {
+            if !aws.function_exists(account, region, name).await? {
+                return refused(format!(
+                    "there is no Lambda function `{name}` in {region} of account {account}"
+                ));
+            }
+            vec![Action::DeleteFunction {
+                account: acct,
+                region: region.clone(),
+                name: name.clone(),
+            }]
+        }
+        Target::Rollback => {
+            let key = leaked_key()?;
+            vec![
+                Action::ReactivateKey {
+                    account: acct.clone(),
+                    user: user.clone(),
+                    key,
+                },
+                Action::RemoveDenyAll {
+                    account: acct,
+                    user: user.clone(),
+                    policy_name: policy::deny_all(&incident.id).name,
+                },
+            ]
+        }
+    })
+}
+
+/// Another access key to delete: its owner comes from IAM, in the incident's account.
+async fn key_action(
+    engine: &Engine,
+    account: &AccountId,
+    raw: &str,
+) -> Result<Action, PlanProblem> {
+    let Ok(key) = AccessKeyId::parse(raw) else {
+        return refused(format!("`{raw}` is not an access key id"));
+    };
+    let usage = engine.aws.key_usage(account, &key).await?;
+    let Some(owner) = usage.value.user_name else {
+        return refused(format!(
+            "`{key}` belongs to no IAM user of account {account} (a root key cannot be deleted by keyleak)"
+        ));
+    };
+    Ok(Action::delete_access_key(account, &owner, &key))
+}
+
+/// Tells the requester privately when the request came with a `response_url`; logs otherwise.
+async fn tell(engine: &Engine, job: &ClaimedJob, reply: messages::Reply) {
+    if let Some(url) = &job.response_url
+        && let Err(e) = engine.notifier.respond(url, reply).await
+    {
+        warn!(error = %e, "could not answer the requester");
+    }
+}
+
+/// The execute job: runs an approved proposal once, records the outcome with both people,
+/// and shows it on the proposal's message.
+pub async fn run_execute(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
+    let raw: String = serde_json::from_str(job.payload.as_deref().unwrap_or(""))
+        .context("reading the proposal id")?;
+    let id = ProposalId::parse(&raw).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let p = engine
+        .store
+        .proposal(&id)
+        .await?
+        .with_context(|| format!("no proposal {id}"))?;
+    let audit = engine.proposal_audit(&p, "keyleak", "proposal.executing", String::new());
+    let Some(right) = engine.store.claim_execution(&id, job.id, audit).await? else {
+        info!(proposal = %id, "not executed: another job holds it or it is not approved");
+        return Ok(());
+    };
+    engine.refresh_proposal(&id).await;
+    let outcome = if p.action.params_hash() == p.hash {
+        engine.aws.execute(&right, &p.action).await
+    } else {
+        Outcome::Failed {
+            error: "the stored parameters no longer match the approved ones".into(),
+            request_ids: vec![],
+        }
+    };
+    let to = outcome.final_state();
+    let extra = serde_json::to_string(&outcome).unwrap_or_default();
+    let action = format!("proposal.{}", to.as_str());
+    let audit = engine.proposal_audit(&p, "keyleak", &action, extra);
+    engine
+        .store
+        .move_proposal(&id, ProposalState::Executing, to, Some(&outcome), audit)
+        .await?;
+    info!(proposal = %id, state = to.as_str(), "proposal executed");
+    engine.refresh_proposal(&id).await;
+    Ok(())
+}

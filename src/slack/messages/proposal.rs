@@ -1,0 +1,525 @@
+//! Cleanup proposals: the message with its Approve and Reject buttons, redrawn as it is
+//! decided and run, and the private answers to each click.
+
+use super::*;
+use crate::domain::approval::{
+    Action, Outcome, PolicyHoldings, Proposal, ProposalState, Refusal, RoleHoldings, UserHoldings,
+};
+use crate::domain::cleanup::{KINDS, Target, TargetError};
+use crate::domain::incident::Actor;
+use crate::engine::{CleanupRefusal, ClickResult, PlanProblem};
+
+pub const APPROVE: &str = "proposal.approve";
+pub const REJECT: &str = "proposal.reject";
+
+/// Slack's limit for a confirm dialog's text.
+const CONFIRM_MAX: usize = 300;
+
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Joins the non-empty parts of a teardown: "detach 2 policies, remove from 1 group".
+fn parts(items: Vec<(usize, String)>) -> String {
+    let kept: Vec<String> = items
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(_, s)| s)
+        .collect();
+    if kept.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", kept.join(", "))
+    }
+}
+
+fn user_parts(h: &UserHoldings) -> String {
+    parts(vec![
+        (
+            h.managed_policies.len(),
+            format!(
+                "detach {}",
+                count(h.managed_policies.len(), "policy", "policies")
+            ),
+        ),
+        (
+            h.inline_policies.len(),
+            format!(
+                "delete {}",
+                count(h.inline_policies.len(), "inline policy", "inline policies")
+            ),
+        ),
+        (
+            h.groups.len(),
+            format!("remove from {}", count(h.groups.len(), "group", "groups")),
+        ),
+        (
+            usize::from(h.login_profile),
+            "delete its login profile".into(),
+        ),
+        (
+            h.access_keys.len(),
+            format!(
+                "delete {}",
+                count(h.access_keys.len(), "access key", "access keys")
+            ),
+        ),
+        (
+            h.mfa_devices.len(),
+            format!(
+                "remove {}",
+                count(h.mfa_devices.len(), "MFA device", "MFA devices")
+            ),
+        ),
+    ])
+}
+
+fn role_parts(h: &RoleHoldings) -> String {
+    parts(vec![
+        (
+            h.managed_policies.len(),
+            format!(
+                "detach {}",
+                count(h.managed_policies.len(), "policy", "policies")
+            ),
+        ),
+        (
+            h.inline_policies.len(),
+            format!(
+                "delete {}",
+                count(h.inline_policies.len(), "inline policy", "inline policies")
+            ),
+        ),
+        (
+            h.instance_profiles.len(),
+            format!(
+                "remove it from {}",
+                count(
+                    h.instance_profiles.len(),
+                    "instance profile",
+                    "instance profiles"
+                )
+            ),
+        ),
+    ])
+}
+
+fn policy_parts(h: &PolicyHoldings) -> String {
+    let attached = h.users.len() + h.roles.len() + h.groups.len();
+    parts(vec![
+        (
+            attached,
+            format!(
+                "detach it from {}",
+                count(attached, "user, role or group", "users, roles and groups")
+            ),
+        ),
+        (
+            h.other_versions.len(),
+            format!(
+                "delete {}",
+                count(h.other_versions.len(), "older version", "older versions")
+            ),
+        ),
+    ])
+}
+
+fn code_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|i| format!("`{}`", sanitize(i)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Exactly what an action will do, in one line.
+pub fn describe(a: &Action) -> String {
+    match a {
+        Action::DeleteAccessKey { account, user, key } => format!(
+            "Delete access key `{key}` of user `{}` in account `{account}`",
+            sanitize(user)
+        ),
+        Action::DeleteLoginProfile { account, user } => format!(
+            "Delete the console password (login profile) of user `{}` in account `{account}`",
+            sanitize(user)
+        ),
+        Action::DeleteUser {
+            account,
+            user,
+            holds,
+        } => format!(
+            "Delete IAM user `{}` in account `{account}`{}",
+            sanitize(user),
+            user_parts(holds)
+        ),
+        Action::DeleteRole {
+            account,
+            role,
+            holds,
+        } => format!(
+            "Delete IAM role `{}` in account `{account}`{}",
+            sanitize(role),
+            role_parts(holds)
+        ),
+        Action::DeletePolicy { arn, holds, .. } => format!(
+            "Delete customer-managed policy `{}`{}",
+            sanitize(arn),
+            policy_parts(holds)
+        ),
+        Action::TerminateInstances {
+            account,
+            region,
+            instance_ids,
+        } => format!(
+            "Terminate {} in {region} of account `{account}`: {}",
+            count(instance_ids.len(), "instance", "instances"),
+            code_list(instance_ids)
+        ),
+        Action::DeleteFunction {
+            account,
+            region,
+            name,
+        } => format!(
+            "Delete Lambda function `{}` in {region} of account `{account}`",
+            sanitize(name)
+        ),
+        Action::ReactivateKey { account, user, key } => format!(
+            "*Rollback:* reactivate access key `{key}` of user `{}` in account `{account}` — \
+             the leaked key will work again",
+            sanitize(user)
+        ),
+        Action::RemoveDenyAll {
+            account,
+            user,
+            policy_name,
+        } => format!(
+            "*Rollback:* remove the deny-all `{}` from user `{}` in account `{account}` \
+             (the session fence stays)",
+            sanitize(policy_name),
+            sanitize(user)
+        ),
+    }
+}
+
+/// The names behind the counts, so approvers see exactly what goes.
+fn details(a: &Action) -> Option<String> {
+    let lines: Vec<(&str, &Vec<String>)> = match a {
+        Action::DeleteUser { holds, .. } => vec![
+            ("Policies", &holds.managed_policies),
+            ("Inline policies", &holds.inline_policies),
+            ("Groups", &holds.groups),
+            ("Access keys", &holds.access_keys),
+            ("MFA devices", &holds.mfa_devices),
+        ],
+        Action::DeleteRole { holds, .. } => vec![
+            ("Policies", &holds.managed_policies),
+            ("Inline policies", &holds.inline_policies),
+            ("Instance profiles", &holds.instance_profiles),
+        ],
+        Action::DeletePolicy { holds, .. } => vec![
+            ("Users", &holds.users),
+            ("Roles", &holds.roles),
+            ("Groups", &holds.groups),
+            ("Older versions", &holds.other_versions),
+        ],
+        _ => vec![],
+    };
+    let text: Vec<String> = lines
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(label, v)| format!("*{label}:* {}", code_list(v)))
+        .collect();
+    (!text.is_empty()).then(|| text.join("\n"))
+}
+
+fn state_mark(s: ProposalState) -> &'static str {
+    match s {
+        ProposalState::Pending => ":warning:",
+        ProposalState::Approved | ProposalState::Executing => ":hourglass_flowing_sand:",
+        ProposalState::Done => ":white_check_mark:",
+        ProposalState::Failed => ":x:",
+        ProposalState::Rejected => ":no_entry_sign:",
+        ProposalState::Expired => ":alarm_clock:",
+    }
+}
+
+fn people(ids: &[crate::domain::ids::SlackUserId]) -> String {
+    ids.iter()
+        .map(|u| format!("<@{u}>"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The person a stored actor names: a Slack mention, or keyleak itself.
+fn decided_by(p: &Proposal) -> String {
+    match p.decided_by.as_deref().and_then(Actor::from_stored) {
+        Some(Actor::Slack(u)) => format!("<@{u}>"),
+        Some(Actor::Cli(n)) => format!("`{}`", sanitize(&n)),
+        None => "keyleak".into(),
+    }
+}
+
+fn request_ids(ids: &[String]) -> String {
+    if ids.is_empty() {
+        String::new()
+    } else {
+        format!(" AWS request ids: {}.", code_list(ids))
+    }
+}
+
+fn outcome_line(o: &Outcome) -> String {
+    match o {
+        Outcome::Done { request_ids: ids } => format!("*Done.*{}", request_ids(ids)),
+        Outcome::AlreadyGone { request_ids: ids } => format!(
+            "*Nothing to do:* it was already gone (removed outside keyleak, or by an earlier run).{}",
+            request_ids(ids)
+        ),
+        Outcome::Changed { found } => format!(
+            "*Not run:* it now holds what the approvers did not see ({}). Nothing was deleted; \
+             propose it again to review the new state.",
+            found
+                .iter()
+                .map(|f| sanitize(f))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Outcome::Failed {
+            error,
+            request_ids: ids,
+        } => format!(
+            "*Failed:* {}. It was not retried; check the account and propose it again.{}",
+            sanitize(error),
+            request_ids(ids)
+        ),
+        Outcome::Rejected { reason: Some(r) } => format!("Reason: {}", sanitize(r)),
+        Outcome::Rejected { reason: None } | Outcome::Expired => String::new(),
+    }
+}
+
+fn status_line(p: &Proposal) -> String {
+    let at = p.decided_at.map(when).unwrap_or_default();
+    match p.state {
+        ProposalState::Pending => {
+            let have = p.approvals.len();
+            let need = p.required.max(1);
+            let mut s = format!(
+                "Needs {} from the approvers roster, other than the requester. Expires {}.",
+                count(need, "approval", "approvals"),
+                when(p.expires_at)
+            );
+            if have > 0 {
+                s.push_str(&format!(
+                    " Approved so far by {} ({have} of {need}).",
+                    people(&p.approvals)
+                ));
+            }
+            s
+        }
+        ProposalState::Approved => format!(
+            "Approved by {} at {at}; queued to run.",
+            people(&p.approvals)
+        ),
+        ProposalState::Executing => {
+            format!("Approved by {} at {at}; running now.", people(&p.approvals))
+        }
+        ProposalState::Done | ProposalState::Failed => {
+            format!("Approved by {} at {at}.", people(&p.approvals))
+        }
+        ProposalState::Rejected => format!("Rejected by {} at {at}.", decided_by(p)),
+        ProposalState::Expired => {
+            format!(
+                "Expired at {} without enough approvals; nothing ran.",
+                when(p.expires_at)
+            )
+        }
+    }
+}
+
+fn buttons(p: &Proposal) -> SlackBlock {
+    let confirm = SlackBlockConfirmItem::new(
+        pt!("Run this action?"),
+        SlackBlockText::MarkDown(SlackBlockMarkDownText::new(cut(
+            &describe(&p.action),
+            CONFIRM_MAX,
+        ))),
+        pt!("Approve and run"),
+        pt!("Cancel"),
+    );
+    let approve = SlackBlockButtonElement::new(pt!("Approve"))
+        .with_action_id(APPROVE.into())
+        .with_value(p.id.to_string())
+        .with_style(SlackBlockButtonStyle::Danger)
+        .with_confirm(confirm);
+    let reject = SlackBlockButtonElement::new(pt!("Reject"))
+        .with_action_id(REJECT.into())
+        .with_value(p.id.to_string());
+    SlackActionsBlock::new(vec![approve.into(), reject.into()]).into()
+}
+
+/// The proposal message: what will be done, who asked, until when, and its state. Buttons
+/// only while it is pending; they carry the proposal id and nothing else.
+pub fn proposal(i: &Incident, p: &Proposal) -> Reply {
+    let header = format!(
+        "{} *Cleanup proposal {}* · incident *{}* — {}",
+        state_mark(p.state),
+        p.id,
+        i.id,
+        p.state.as_str()
+    );
+    let what = describe(&p.action);
+    let mut blocks = vec![section(&header), section(&what)];
+    if let Some(d) = details(&p.action) {
+        blocks.push(section(&d));
+    }
+    blocks.push(context(&format!(
+        "Proposed by <@{}> at {}",
+        p.requested_by,
+        when(p.created_at)
+    )));
+    let mut status = status_line(p);
+    if let Some(o) = &p.outcome {
+        let line = outcome_line(o);
+        if !line.is_empty() {
+            status = format!("{status}\n{line}");
+        }
+    }
+    blocks.push(section(&status));
+    if p.state == ProposalState::Pending {
+        blocks.push(buttons(p));
+    }
+    Reply {
+        text: format!("{header}\n{what}"),
+        blocks,
+    }
+}
+
+fn refusal_text(r: &Refusal, p: &Proposal) -> String {
+    match r {
+        Refusal::NotAnApprover => {
+            "Only people on keyleak's approvers roster (`KEYLEAK_APPROVERS`) \
+            can approve or reject. Nothing ran; your click was recorded."
+                .into()
+        }
+        Refusal::OwnProposal => format!(
+            "You proposed {}, so you cannot approve it: a second person from the approvers \
+             roster must. Ask one of them to press Approve. (You can still Reject it to withdraw it.)",
+            p.id
+        ),
+        Refusal::AlreadyApprovedBy => format!(
+            "You already approved {}. It needs {} more.",
+            p.id,
+            count(
+                p.required.max(1).saturating_sub(p.approvals.len()),
+                "approver",
+                "approvers"
+            )
+        ),
+        Refusal::NotPending(ProposalState::Rejected) => {
+            format!(
+                "{} was already rejected by {}; it will not run.",
+                p.id,
+                decided_by(p)
+            )
+        }
+        Refusal::NotPending(ProposalState::Expired) | Refusal::Expired => format!(
+            "{} expired at {}; nothing ran. Propose it again with `/keyleak cleanup {}`.",
+            p.id,
+            when(p.expires_at),
+            p.incident
+        ),
+        Refusal::NotPending(_) => format!(
+            "{} was already approved by {}{}; it runs once, and your click changed nothing.",
+            p.id,
+            people(&p.approvals),
+            p.decided_at
+                .map(|t| format!(" at {}", when(t)))
+                .unwrap_or_default()
+        ),
+        Refusal::Changed => format!(
+            "{}'s parameters changed since it was proposed, so it cannot be approved. Nothing ran.",
+            p.id
+        ),
+        Refusal::NotItsMessage => "That button does not belong to this proposal's message. \
+            Nothing ran; the attempt was recorded."
+            .into(),
+    }
+}
+
+/// The private answer to a click (or to `/keyleak reject`).
+pub fn click_result(r: &ClickResult) -> Reply {
+    Reply::plain(match r {
+        ClickResult::Approved {
+            proposal,
+            more_needed: 0,
+        } => format!(
+            ":white_check_mark: You approved {}. It is running now; the outcome will show on the proposal.",
+            proposal.id
+        ),
+        ClickResult::Approved {
+            proposal,
+            more_needed,
+        } => format!(
+            ":ballot_box_with_check: Your approval of {} is recorded. It needs {} more.",
+            proposal.id,
+            count(*more_needed, "approver", "approvers")
+        ),
+        ClickResult::Rejected { proposal } => {
+            format!(
+                ":no_entry_sign: You rejected {}; it will not run.",
+                proposal.id
+            )
+        }
+        ClickResult::Refused { refusal, proposal } => {
+            format!(":no_entry: {}", refusal_text(refusal, proposal))
+        }
+        ClickResult::UnknownProposal(id) => {
+            format!("keyleak has no proposal `{id}` with a message; nothing ran.")
+        }
+        ClickResult::RosterUnavailable => {
+            "keyleak could not check the approvers roster (the Slack \
+            user-group lookup failed), so it did nothing. Try again in a moment."
+                .into()
+        }
+    })
+}
+
+/// The answer to `/keyleak cleanup`: the lookup is queued.
+pub fn cleanup_queued(i: &Incident, target: &Target) -> Reply {
+    let what = match target {
+        Target::Rollback => "rollback proposals",
+        _ => "a cleanup proposal",
+    };
+    Reply::plain(format!(
+        ":mag: Checking AWS, then posting {what} for *{}* in its thread. A second person from \
+         the approvers roster must approve before anything runs.",
+        i.id
+    ))
+}
+
+pub fn cleanup_refused(r: &CleanupRefusal) -> Reply {
+    Reply::plain(match r {
+        CleanupRefusal::NoSuchIncident(id) => format!("There is no incident `{id}`."),
+        CleanupRefusal::NotLocated(id) => format!(
+            "Incident *{id}* has not found the key's account and user yet, so there is nothing \
+             to clean up. `/keyleak status {id}` shows where containment is."
+        ),
+    })
+}
+
+pub fn cleanup_not_proposed(i: &Incident, problem: &PlanProblem) -> Reply {
+    Reply::plain(format!(
+        ":x: No proposal was made for *{}*: {}.",
+        i.id,
+        sanitize(&problem.to_string())
+    ))
+}
+
+pub fn target_error(e: &TargetError) -> String {
+    let usage = format!("Usage: `/keyleak cleanup KL-… [{}]`.", KINDS.join(" | "));
+    let what = match e {
+        TargetError::UnknownKind(k) => format!("`{}` is not a cleanup keyleak knows.", sanitize(k)),
+        TargetError::BadKey(k) => super::key_error(k),
+        other => format!("{}.", sanitize(&other.to_string())),
+    };
+    format!("{what} {usage}")
+}
