@@ -12,7 +12,7 @@ use crate::config::{ConfigErrors, CoreConfig, SlackConfig};
 use crate::domain::ids::AccessKeyId;
 use crate::domain::incident::{Actor, IncidentState};
 use crate::engine::clock::SystemClock;
-use crate::engine::{Engine, Worker, WorkerSettings};
+use crate::engine::{ApprovalSettings, Engine, Worker, WorkerSettings};
 use crate::notify::Console;
 use crate::slack::client::SlackNotifier;
 use crate::slack::messages;
@@ -71,7 +71,11 @@ async fn serve() -> anyhow::Result<()> {
         SlackNotifier::new(&slack.api_url, &slack.bot_token, &slack.incident_channel)
             .context("building the Slack client")?,
     );
-    let engine = Engine::new(store, aws, notifier, Arc::new(SystemClock));
+    let approvals = ApprovalSettings {
+        ttl: chrono::Duration::minutes(i64::from(slack.proposal_ttl_minutes)),
+        required: slack.approvals_required,
+    };
+    let engine = Engine::new(store, aws, notifier, Arc::new(SystemClock)).with_approvals(approvals);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = Worker::new(engine.clone(), WorkerSettings::default());
     let mut worker_stop = stop_rx.clone();

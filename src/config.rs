@@ -44,6 +44,10 @@ pub struct SlackConfig {
     pub incident_channel: String,
     pub responders: Vec<RosterEntry>,
     pub approvers: Vec<RosterEntry>,
+    /// How long a cleanup proposal waits for approval.
+    pub proposal_ttl_minutes: u32,
+    /// Distinct approvers a proposal needs besides its requester.
+    pub approvals_required: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -118,6 +122,29 @@ impl<'a> Reader<'a> {
             self.problem(var, "lists nobody");
         }
         entries
+    }
+
+    fn number(
+        &mut self,
+        var: &'static str,
+        default: u32,
+        range: std::ops::RangeInclusive<u32>,
+    ) -> u32 {
+        let Some(raw) = self.optional(var) else {
+            return default;
+        };
+        match raw.parse::<u32>() {
+            Ok(n) if range.contains(&n) => n,
+            _ => {
+                let msg = format!(
+                    "must be a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                );
+                self.problem(var, msg);
+                default
+            }
+        }
     }
 
     fn finish<T>(self, value: T) -> Result<T, ConfigErrors> {
@@ -225,6 +252,22 @@ impl SlackConfig {
         }
         let responders = r.roster("KEYLEAK_RESPONDERS");
         let approvers = r.roster("KEYLEAK_APPROVERS");
+        let proposal_ttl_minutes = r.number("KEYLEAK_PROPOSAL_TTL_MINUTES", 30, 1..=1440);
+        let approvals_required = r.number("KEYLEAK_APPROVALS_REQUIRED", 1, 1..=5);
+        let named = approvers
+            .iter()
+            .filter(|e| matches!(e, RosterEntry::User(_)))
+            .count();
+        let has_group = approvers.iter().any(|e| matches!(e, RosterEntry::Group(_)));
+        if !approvers.is_empty() && !has_group && named < approvals_required as usize {
+            r.problem(
+                "KEYLEAK_APPROVERS",
+                format!(
+                    "lists {named} user(s) and no group, but KEYLEAK_APPROVALS_REQUIRED is \
+                     {approvals_required}: nothing could ever be approved"
+                ),
+            );
+        }
         r.finish(Self {
             signing_secrets,
             bot_token: Secret::new(bot_token),
@@ -233,6 +276,8 @@ impl SlackConfig {
             incident_channel,
             responders,
             approvers,
+            proposal_ttl_minutes,
+            approvals_required: approvals_required as usize,
         })
     }
 }
@@ -272,8 +317,37 @@ mod tests {
         assert_eq!(c.api_url, "https://slack.com/api");
         assert_eq!(c.listen.to_string(), "0.0.0.0:3000");
         assert_eq!(c.responders.len(), 2);
+        assert_eq!((c.proposal_ttl_minutes, c.approvals_required), (30, 1));
         let core = CoreConfig::load(&env(&[])).unwrap();
         assert_eq!(core.database_url, "sqlite://keyleak.db");
+    }
+
+    #[test]
+    fn approval_settings_are_checked_against_the_roster() {
+        let mut vars = GOOD.to_vec();
+        vars.push(("KEYLEAK_PROPOSAL_TTL_MINUTES", "45"));
+        let c = SlackConfig::load(&env(&vars)).unwrap();
+        assert_eq!(c.proposal_ttl_minutes, 45);
+        vars.push(("KEYLEAK_APPROVALS_REQUIRED", "2"));
+        let errs = SlackConfig::load(&env(&vars)).unwrap_err();
+        assert_eq!(
+            errs.0[0].var, "KEYLEAK_APPROVERS",
+            "one approver cannot make two"
+        );
+        let bad = SlackConfig::load(&env(&[
+            GOOD,
+            &[
+                ("KEYLEAK_PROPOSAL_TTL_MINUTES", "0"),
+                ("KEYLEAK_APPROVALS_REQUIRED", "many"),
+            ],
+        ]
+        .concat()))
+        .unwrap_err();
+        let vars: Vec<&str> = bad.0.iter().map(|p| p.var).collect();
+        assert_eq!(
+            vars,
+            ["KEYLEAK_PROPOSAL_TTL_MINUTES", "KEYLEAK_APPROVALS_REQUIRED"]
+        );
     }
 
     #[test]

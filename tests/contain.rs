@@ -4,25 +4,11 @@
 mod support;
 
 use aws_sdk_iam::types::StatusType;
-use keyleak::domain::ids::IncidentId;
 use keyleak::domain::incident::{IncidentState, StepKind, StepStatus};
 use keyleak::domain::policy;
 use serde_json::Value;
 use support::moto::OWN_ACCOUNT;
 use support::*;
-
-async fn contain(app: &App, key: &str, reason: &str) -> IncidentId {
-    let r = app.command(&format!("contain {key} {reason}")).await;
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.unwrap();
-    let text = v["text"].as_str().unwrap();
-    assert!(text.contains("Containing"), "{text}");
-    let id = text
-        .split('*')
-        .find(|s| s.starts_with("KL-"))
-        .expect("the ack names the incident");
-    IncidentId::parse(id).unwrap()
-}
 
 #[tokio::test]
 async fn contain_deactivates_only_the_leaked_key_and_denies_the_user() {
@@ -31,7 +17,9 @@ async fn contain_deactivates_only_the_leaked_key_and_denies_the_user() {
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
     let app = App::start(moto.own_config().await, Options::default()).await;
 
-    let id = contain(&app, &seeded.leaked.id, "pushed to a public repo").await;
+    let id = app
+        .contain(&seeded.leaked.id, "pushed to a public repo")
+        .await;
     let incident = app.wait_for_state(&id, IncidentState::Contained).await;
 
     // AWS: the leaked key is inactive, the other untouched, both deny policies in place.
@@ -147,7 +135,7 @@ async fn with_iam_policies_enforced_the_leaked_key_is_denied() {
         .await
         .expect("the leaked key works before containment");
 
-    let id = contain(&app, &seeded.leaked.id, "").await;
+    let id = app.contain(&seeded.leaked.id, "").await;
     app.wait_for_state(&id, IncidentState::Contained).await;
 
     let iam_as_attacker = aws_sdk_iam::Client::new(
@@ -197,7 +185,7 @@ async fn a_key_in_another_account_is_contained_through_the_responder_role() {
         },
     )
     .await;
-    let id = contain(&app, &seeded.leaked.id, "").await;
+    let id = app.contain(&seeded.leaked.id, "").await;
     let incident = app.wait_for_state(&id, IncidentState::Contained).await;
     assert_eq!(incident.account.unwrap().as_str(), other_account);
     assert_eq!(
@@ -225,7 +213,7 @@ async fn another_account_without_a_role_template_fails_clearly_and_changes_nothi
     let seeded = seed::ci_user(&iam_c, "stranger").await;
     let app = App::start(moto.own_config().await, Options::default()).await;
 
-    let id = contain(&app, &seeded.leaked.id, "").await;
+    let id = app.contain(&seeded.leaked.id, "").await;
     app.wait_for_state(&id, IncidentState::Failed).await;
     assert_eq!(
         seed::key_status(&iam_c, "stranger", &seeded.leaked.id).await,
@@ -294,7 +282,7 @@ async fn a_temporary_key_is_escalated_without_pretending() {
         .assume(&format!("arn:aws:iam::{OWN_ACCOUNT}:role/app"))
         .await;
     let app = App::start(moto.own_config().await, Options::default()).await;
-    let id = contain(&app, &creds.access_key_id, "").await;
+    let id = app.contain(&creds.access_key_id, "").await;
     app.wait_for_state(&id, IncidentState::Escalated).await;
     let steps = app.engine.store.steps(&id).await.unwrap();
     assert!(

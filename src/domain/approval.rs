@@ -346,11 +346,11 @@ pub fn approve(p: &Proposal, click: &Click<'_>) -> Result<Decision, Refusal> {
     if p.action.params_hash() != p.hash {
         return Err(Refusal::Changed);
     }
-    if !click.on_roster {
-        return Err(Refusal::NotAnApprover);
-    }
     if click.by == &p.requested_by {
         return Err(Refusal::OwnProposal);
+    }
+    if !click.on_roster {
+        return Err(Refusal::NotAnApprover);
     }
     if p.approvals.contains(click.by) {
         return Err(Refusal::AlreadyApprovedBy);

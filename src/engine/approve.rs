@@ -181,10 +181,7 @@ impl Engine {
             } else {
                 Refusal::NotPending(now.state)
             };
-            return Ok(ClickResult::Refused {
-                refusal,
-                proposal: now,
-            });
+            return self.refuse(click, now, refusal).await;
         }
         if completes {
             self.wake.notify_one();
@@ -227,10 +224,8 @@ impl Engine {
             .await?;
         let now = self.store.proposal(&p.id).await?.unwrap_or(p);
         if !moved {
-            return Ok(ClickResult::Refused {
-                refusal: Refusal::NotPending(now.state),
-                proposal: now,
-            });
+            let refusal = Refusal::NotPending(now.state);
+            return self.refuse(click, now, refusal).await;
         }
         self.refresh_in_background(&now.id);
         Ok(ClickResult::Rejected { proposal: now })

@@ -25,6 +25,10 @@ const GROUP_TTL: Duration = Duration::from_secs(30);
 
 pub struct SlackNotifier {
     client: SlackClient<Connector>,
+    /// For `response_url` answers. Without rate control: the library paces every webhook
+    /// post at one a second across all URLs, while each response URL is its own (five uses
+    /// in 30 minutes), so twenty clicks would wait twenty seconds for their answers.
+    responder: SlackClient<Connector>,
     token: SlackApiToken,
     channel: SlackChannelId,
     groups: Mutex<HashMap<String, (Instant, Vec<SlackUserId>)>>,
@@ -57,11 +61,12 @@ impl SlackNotifier {
             .enable_http1()
             .build();
         let rate = SlackApiRateControlConfig::new().with_max_retries(3);
-        let connector = SlackClientHyperConnector::with_connector(https)
+        let connector = SlackClientHyperConnector::with_connector(https.clone())
             .with_slack_api_url(api_url)
             .with_rate_control(rate);
         Ok(Self {
             client: SlackClient::new(connector),
+            responder: SlackClient::new(SlackClientHyperConnector::with_connector(https)),
             token: SlackApiToken::new(bot_token.expose().to_string().into()),
             channel: channel.to_string().into(),
             groups: Mutex::new(HashMap::new()),
@@ -137,7 +142,7 @@ impl Notifier for SlackNotifier {
         // the message the button sat on.
         let req = SlackApiPostWebhookMessageRequest::new(reply.into_content())
             .with_replace_original(false);
-        self.client
+        self.responder
             .respond_to_event(&SlackResponseUrl::new(url), &req)
             .await
             .map_err(classify)?;

@@ -39,8 +39,8 @@ struct Inner {
     hang_after_posts: Option<usize>,
     /// Answer every post with this Slack error.
     refuse_posts: Option<String>,
-    /// Bodies posted to response URLs.
-    responses: Vec<Value>,
+    /// Bodies posted to response URLs, with the URL's last segment.
+    responses: Vec<(String, Value)>,
 }
 
 #[derive(Clone, Default)]
@@ -95,7 +95,11 @@ impl FakeSlack {
     }
 
     pub fn responses(&self) -> Vec<Value> {
-        lock(self).responses.clone()
+        lock(self)
+            .responses
+            .iter()
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     pub fn refuse_posts(&self, error: Option<&str>) {
@@ -115,6 +119,71 @@ impl FakeSlack {
         self.messages()
             .into_iter()
             .filter(|m| m.thread_ts.is_none())
+            .collect()
+    }
+
+    pub fn remove_from_group(&self, id: &str, member: &str) {
+        if let Some(users) = lock(self).groups.get_mut(id) {
+            users.retain(|u| u != member);
+        }
+    }
+
+    pub fn message(&self, ts: &str) -> Option<Posted> {
+        self.messages().into_iter().find(|m| m.ts == ts)
+    }
+
+    /// The `block_actions` payload Slack sends when `user` presses the button `action_id`
+    /// on `message`: the button's value is taken from the rendered blocks, as Slack does.
+    pub fn click_payload(&self, user: &str, message: &Posted, action_id: &str) -> Value {
+        let button = message
+            .blocks
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|b| b["type"] == "actions")
+            .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+            .find(|e| e["action_id"] == action_id)
+            .unwrap_or_else(|| panic!("no button {action_id} on message {}", message.ts));
+        json!({
+            "type": "block_actions",
+            "user": {"id": user, "username": "someone", "team_id": "T0TEAM0001"},
+            "api_app_id": "A0KEYLEAK",
+            "token": "legacy-verification-token",
+            "container": {
+                "type": "message",
+                "message_ts": message.ts,
+                "channel_id": message.channel,
+                "is_ephemeral": false
+            },
+            "trigger_id": "1.2.3",
+            "team": {"id": "T0TEAM0001", "domain": "example"},
+            "channel": {"id": message.channel, "name": "keyleak"},
+            "message": {
+                "type": "message",
+                "ts": message.ts,
+                "thread_ts": message.thread_ts,
+                "text": message.text,
+                "blocks": message.blocks
+            },
+            "response_url": self.url.replace("/api", &format!("/respond/{user}")),
+            "actions": [{
+                "action_id": action_id,
+                "block_id": "b1",
+                "type": "button",
+                "value": button["value"],
+                "text": button["text"],
+                "action_ts": "1763850000.000001"
+            }]
+        })
+    }
+
+    /// What was said privately to one user through their response URL.
+    pub fn responses_to(&self, user: &str) -> Vec<String> {
+        lock(self)
+            .responses
+            .iter()
+            .filter(|(to, _)| to == user)
+            .map(|(_, v)| v["text"].as_str().unwrap_or_default().to_string())
             .collect()
     }
 
@@ -159,8 +228,26 @@ fn blocks_error(blocks: &Value) -> Option<&'static str> {
         if text_len > max {
             return Some("invalid_blocks");
         }
+        if b["type"] == "actions" && b["elements"].as_array().is_none_or(|e| e.is_empty()) {
+            return Some("invalid_blocks");
+        }
+        for e in b["elements"].as_array().into_iter().flatten() {
+            if e["type"] == "button" && button_error(e) {
+                return Some("invalid_blocks");
+            }
+        }
     }
     None
+}
+
+/// Button limits: text 75, value 2000, action_id 255, confirm text 300 characters.
+fn button_error(e: &Value) -> bool {
+    let len = |v: &Value| v.as_str().map_or(0, |t| t.chars().count());
+    e["text"]["type"] != "plain_text"
+        || len(&e["text"]["text"]) > 75
+        || len(&e["value"]) > 2000
+        || len(&e["action_id"]) > 255
+        || (e.get("confirm").is_some() && len(&e["confirm"]["text"]["text"]) > 300)
 }
 
 async fn api_get(
@@ -294,10 +381,10 @@ fn group_members(fake: &FakeSlack, args: &Value) -> Response {
 }
 
 /// Slack's response URLs take a message as JSON and need no token.
-async fn respond(State(fake): State<FakeSlack>, body: Bytes) -> Response {
+async fn respond(State(fake): State<FakeSlack>, Path(id): Path<String>, body: Bytes) -> Response {
     match serde_json::from_slice::<Value>(&body) {
         Ok(v) => {
-            lock(&fake).responses.push(v);
+            lock(&fake).responses.push((id, v));
             Json(json!({"ok": true})).into_response()
         }
         Err(_) => (StatusCode::BAD_REQUEST, "invalid_payload").into_response(),

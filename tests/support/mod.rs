@@ -17,7 +17,7 @@ use keyleak::config::{Secret, SlackConfig};
 use keyleak::domain::ids::{IncidentId, RosterEntry};
 use keyleak::domain::incident::{Incident, IncidentState};
 use keyleak::engine::clock::{Clock, SystemClock};
-use keyleak::engine::{Engine, Worker, WorkerSettings};
+use keyleak::engine::{ApprovalSettings, Engine, Worker, WorkerSettings};
 use keyleak::slack::client::SlackNotifier;
 use keyleak::store::{SqliteStore, Store};
 use sha2::Sha256;
@@ -32,11 +32,15 @@ pub const RESPONDER: &str = "U0RESPONDER";
 pub const ONCALL_GROUP: &str = "S0ONCALL01";
 pub const ONCALLER: &str = "U0ONCALLER";
 pub const OUTSIDER: &str = "U0OUTSIDER";
+pub const APPROVER: &str = "U0APPROVER";
+/// A user group on the approvers roster; tests fill it.
+pub const APPROVERS_GROUP: &str = "S0APPROVERS";
 
 pub struct Options {
     pub clock: Arc<dyn Clock>,
     pub start_worker: bool,
     pub role_arn_template: Option<String>,
+    pub approvals: ApprovalSettings,
 }
 
 impl Default for Options {
@@ -45,6 +49,7 @@ impl Default for Options {
             clock: Arc::new(SystemClock),
             start_worker: true,
             role_arn_template: None,
+            approvals: ApprovalSettings::default(),
         }
     }
 }
@@ -70,7 +75,12 @@ pub fn slack_config(api_url: &str) -> SlackConfig {
             RosterEntry::parse(RESPONDER).unwrap(),
             RosterEntry::parse(ONCALL_GROUP).unwrap(),
         ],
-        approvers: vec![RosterEntry::parse("U0APPROVER").unwrap()],
+        approvers: vec![
+            RosterEntry::parse(APPROVER).unwrap(),
+            RosterEntry::parse(APPROVERS_GROUP).unwrap(),
+        ],
+        proposal_ttl_minutes: 30,
+        approvals_required: 1,
     }
 }
 
@@ -87,12 +97,14 @@ impl App {
         );
         let slack = FakeSlack::start().await;
         slack.add_group(ONCALL_GROUP, &[ONCALLER]);
+        slack.add_group(APPROVERS_GROUP, &[]);
         let cfg = slack_config(&slack.url);
         let notifier = Arc::new(
             SlackNotifier::new(&cfg.api_url, &cfg.bot_token, &cfg.incident_channel).unwrap(),
         );
         let aws = Arc::new(SdkAws::new(aws, opts.role_arn_template.clone()));
-        let engine = Engine::new(store, aws, notifier, opts.clock.clone());
+        let engine =
+            Engine::new(store, aws, notifier, opts.clock.clone()).with_approvals(opts.approvals);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let router = keyleak::http::router(engine.clone(), Arc::new(cfg));
@@ -156,8 +168,10 @@ impl App {
         self.command_as(RESPONDER, text).await
     }
 
+    /// Signs with the bot's own clock, so tests that move a manual clock stay within
+    /// Slack's five-minute window.
     pub async fn post_signed(&self, path: &str, body: String) -> reqwest::Response {
-        let ts = chrono::Utc::now().timestamp().to_string();
+        let ts = self.engine.clock.now().timestamp().to_string();
         let sig = sign(SIGNING_SECRET, &ts, body.as_bytes());
         self.http
             .post(format!("{}{path}", self.url))
@@ -168,6 +182,37 @@ impl App {
             .send()
             .await
             .unwrap()
+    }
+
+    /// `/keyleak contain` as the responder; returns the incident the answer names.
+    pub async fn contain(&self, key: &str, reason: &str) -> IncidentId {
+        let r = self.command(&format!("contain {key} {reason}")).await;
+        assert_eq!(r.status(), 200);
+        let v: serde_json::Value = r.json().await.unwrap();
+        let text = v["text"].as_str().unwrap();
+        assert!(text.contains("Containing"), "{text}");
+        let id = text
+            .split('*')
+            .find(|s| s.starts_with("KL-"))
+            .expect("the ack names the incident");
+        IncidentId::parse(id).unwrap()
+    }
+
+    /// Presses a button on a posted message as `user`, with the payload Slack would send.
+    pub async fn click(
+        &self,
+        user: &str,
+        message: &fake_slack::Posted,
+        action_id: &str,
+    ) -> reqwest::Response {
+        let payload = self.slack.click_payload(user, message, action_id);
+        self.interaction(&payload.to_string()).await
+    }
+
+    /// Posts a raw interaction payload, signed.
+    pub async fn interaction(&self, payload: &str) -> reqwest::Response {
+        let body = serde_urlencoded::to_string([("payload", payload)]).unwrap();
+        self.post_signed("/slack/interactions", body).await
     }
 
     /// The id of the one open incident (tests that contain a single key).
