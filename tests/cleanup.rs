@@ -4,95 +4,9 @@
 
 mod support;
 
-use std::time::Duration;
-
-use keyleak::domain::approval::{Outcome, Proposal, ProposalState};
-use keyleak::domain::ids::IncidentId;
-use keyleak::domain::incident::IncidentState;
-use serde_json::Value;
-use support::fake_slack::Posted;
+use keyleak::domain::approval::{Outcome, ProposalState};
+use support::proposals::*;
 use support::*;
-
-/// A contained incident for the seeded CI user's leaked key.
-async fn contained(app: &App, iam: &aws_sdk_iam::Client) -> (IncidentId, seed::Seeded) {
-    let seeded = seed::ci_user(iam, "ci-deploy").await;
-    let id = app.contain(&seeded.leaked.id, "").await;
-    app.wait_for_state(&id, IncidentState::Contained).await;
-    (id, seeded)
-}
-
-async fn ask(app: &App, user: &str, text: &str) -> String {
-    let r = app.command_as(user, text).await;
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.unwrap();
-    v["text"].as_str().unwrap().to_string()
-}
-
-/// Waits for the incident to have `n` proposals, each posted; returns them oldest first.
-async fn proposals(app: &App, id: &IncidentId, n: usize) -> Vec<Proposal> {
-    let store = app.engine.store.clone();
-    let id = id.clone();
-    wait_until(Duration::from_secs(30), move || {
-        let (store, id) = (store.clone(), id.clone());
-        async move {
-            let ps = store.proposals(&id).await.ok()?;
-            (ps.len() == n && ps.iter().all(|p| p.message.is_some())).then_some(ps)
-        }
-    })
-    .await
-    .unwrap_or_else(|| panic!("{n} proposal(s) never posted"))
-}
-
-fn message_of(app: &App, p: &Proposal) -> Posted {
-    app.slack.message(&p.message.as_ref().unwrap().ts).unwrap()
-}
-
-async fn wait_proposal(app: &App, p: &Proposal, want: ProposalState) -> Proposal {
-    let store = app.engine.store.clone();
-    let id = p.id.clone();
-    wait_until(Duration::from_secs(30), move || {
-        let (store, id) = (store.clone(), id.clone());
-        async move {
-            let p = store.proposal(&id).await.ok()??;
-            let idle = store.pending_jobs(None).await.ok()? == 0;
-            (p.state == want && idle).then_some(p)
-        }
-    })
-    .await
-    .unwrap_or_else(|| panic!("proposal {} never became {want:?}", p.id))
-}
-
-/// Waits for the private answer to a click, and returns the latest one.
-async fn answer_to(app: &App, user: &str, n: usize) -> String {
-    let slack = app.slack.clone();
-    let user = user.to_string();
-    wait_until(Duration::from_secs(10), move || {
-        let got = slack.responses_to(&user);
-        async move { (got.len() >= n).then(|| got[n - 1].clone()) }
-    })
-    .await
-    .unwrap_or_else(|| panic!("no answer #{n}"))
-}
-
-fn has_buttons(m: &Posted) -> bool {
-    m.blocks.to_string().contains("\"actions\"")
-}
-
-async fn user_exists(iam: &aws_sdk_iam::Client, user: &str) -> bool {
-    iam.get_user().user_name(user).send().await.is_ok()
-}
-
-async fn key_ids(iam: &aws_sdk_iam::Client, user: &str) -> Vec<String> {
-    iam.list_access_keys()
-        .user_name(user)
-        .send()
-        .await
-        .unwrap()
-        .access_key_metadata()
-        .iter()
-        .map(|k| k.access_key_id().unwrap().to_string())
-        .collect()
-}
 
 /// An attacker's backdoor user: a managed and an inline policy, a group, a console
 /// password and an access key.
@@ -147,7 +61,7 @@ async fn a_backdoor_user_is_deleted_only_after_a_second_person_approves() {
     let moto = Moto::start().await;
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let app = App::start(moto.own_config().await, Options::default()).await;
-    let (id, _) = contained(&app, &iam).await;
+    let (id, _) = contained(&app, &iam, "ci-deploy").await;
     backdoor(&iam, "backdoor-admin").await;
 
     let ack = ask(
@@ -274,7 +188,7 @@ async fn twenty_simultaneous_approvals_delete_the_leaked_key_once_and_only_that_
     let moto = Moto::start().await;
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let app = App::start(moto.own_config().await, Options::default()).await;
-    let (id, seeded) = contained(&app, &iam).await;
+    let (id, seeded) = contained(&app, &iam, "ci-deploy").await;
     let approvers: Vec<String> = (0..20).map(|n| format!("U0APPR{n:04}")).collect();
     let names: Vec<&str> = approvers.iter().map(String::as_str).collect();
     app.slack.add_group(APPROVERS_GROUP, &names);

@@ -4,6 +4,7 @@
 
 pub mod fake_slack;
 pub mod moto;
+pub mod proposals;
 pub mod proxy;
 pub mod seed;
 

@@ -103,7 +103,7 @@ impl SqliteStore {
         incident: &IncidentId,
     ) -> Result<Vec<Proposal>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM proposals WHERE incident_id = ? ORDER BY created_at, id"
+            "SELECT {COLUMNS} FROM proposals WHERE incident_id = ? ORDER BY created_at, rowid"
         )))
         .bind(incident.as_str())
         .fetch_all(&self.read)
