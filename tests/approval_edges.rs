@@ -13,9 +13,6 @@ use serde_json::json;
 use support::proposals::*;
 use support::*;
 
-/// The response URL `command_as` hands the bot.
-const COMMAND_ANSWERS: &str = "T0TEAM0001-1";
-
 #[tokio::test]
 async fn expired_rejected_and_changed_proposals_never_run() {
     let moto = Moto::start().await;
@@ -194,13 +191,7 @@ async fn bad_unknown_and_forged_clicks_are_refused_and_change_nothing() {
     )
     .await;
     assert!(said.contains("Checking AWS"), "{said}");
-    let slack = app.slack.clone();
-    let told = wait_until(std::time::Duration::from_secs(20), move || {
-        let got = slack.responses_to(COMMAND_ANSWERS);
-        async move { got.into_iter().find(|t| t.contains("No proposal was made")) }
-    })
-    .await
-    .expect("the requester is told why nothing was proposed");
+    let told = requester_told(&app, "No proposal was made").await;
     assert!(told.contains("none of those instances"), "{told}");
     assert_eq!(app.engine.store.proposals(&a).await.unwrap().len(), 1);
 }

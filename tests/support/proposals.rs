@@ -138,3 +138,17 @@ pub async fn wait_message(app: &App, p: &Proposal, needle: &str) -> Posted {
     .await
     .unwrap_or_else(|| panic!("the message of {} never said {needle:?}", p.id))
 }
+
+/// Waits for a private answer to the requester's command (its `response_url`) that says
+/// `needle`.
+pub async fn requester_told(app: &App, needle: &str) -> String {
+    let slack = app.slack.clone();
+    let want = needle.to_string();
+    wait_until(Duration::from_secs(20), move || {
+        let got = slack.responses_to("T0TEAM0001-1");
+        let want = want.clone();
+        async move { got.into_iter().find(|t| t.contains(&want)) }
+    })
+    .await
+    .unwrap_or_else(|| panic!("the requester was never told {needle:?}"))
+}

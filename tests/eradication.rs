@@ -1,0 +1,357 @@
+//! Each cleanup action against moto once approved: users, keys, console passwords, roles,
+//! policies, instances, functions, and the rollback of containment. Targets that vanished or
+//! grew after they were proposed end in a clear outcome, run once, never retried.
+
+mod support;
+
+use aws_sdk_iam::types::StatusType;
+use keyleak::domain::approval::{Outcome, ProposalState};
+use keyleak::domain::policy;
+use support::proposals::*;
+use support::*;
+
+const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+/// The smallest valid zip archive (no entries): enough for moto to accept a function.
+const EMPTY_ZIP: &[u8] = &[
+    0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+];
+
+#[tokio::test]
+async fn a_target_already_gone_or_grown_since_proposed_ends_cleanly_and_runs_once() {
+    let moto = Moto::start().await;
+    let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
+    let app = App::start(moto.own_config().await, Options::default()).await;
+    let (id, _) = contained(&app, &iam, "ci-deploy").await;
+
+    // Deleted by hand between proposal and approval.
+    iam.create_user().user_name("gone").send().await.unwrap();
+    let p = propose(&app, &id, "delete-user gone").await;
+    iam.delete_user().user_name("gone").send().await.unwrap();
+    let done = approve(&app, &p).await;
+    assert_eq!(done.state, ProposalState::Done);
+    assert!(matches!(done.outcome, Some(Outcome::AlreadyGone { .. })));
+    wait_message(&app, &done, "already gone").await;
+
+    // Given a new access key after the approvers saw it: nothing is deleted.
+    iam.create_user().user_name("grower").send().await.unwrap();
+    let p = propose(&app, &id, "delete-user grower").await;
+    let added = seed::create_key(&iam, "grower").await;
+    let failed = approve(&app, &p).await;
+    assert_eq!(failed.state, ProposalState::Failed);
+    let Some(Outcome::Changed { found }) = &failed.outcome else {
+        panic!("{:?}", failed.outcome)
+    };
+    assert_eq!(found, &vec![format!("access key {}", added.id)]);
+    assert!(user_exists(&iam, "grower").await);
+    assert_eq!(key_ids(&iam, "grower").await, vec![added.id.clone()]);
+    wait_message(&app, &failed, "Not run").await;
+
+    // Each approval ran exactly once: no retry storm after an unhappy outcome.
+    let log = app.engine.store.audit_log(Some(&id)).await.unwrap();
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.action == "proposal.executing")
+            .count(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn rollback_reactivates_the_key_and_lifts_the_deny_all_but_keeps_the_fence() {
+    let moto = Moto::start().await;
+    let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
+    let app = App::start(moto.own_config().await, Options::default()).await;
+    let (id, seeded) = contained(&app, &iam, "ci-deploy").await;
+
+    let said = ask(&app, RESPONDER, &format!("rollback {id}")).await;
+    assert!(said.contains("rollback proposals"), "{said}");
+    let ps = proposals(&app, &id, 2).await;
+    assert!(
+        message_of(&app, &ps[0])
+            .text
+            .contains("reactivate access key")
+    );
+    assert!(
+        message_of(&app, &ps[1])
+            .text
+            .contains("remove the deny-all")
+    );
+    for p in &ps {
+        let done = approve(&app, p).await;
+        assert_eq!(done.state, ProposalState::Done, "{:?}", done.outcome);
+    }
+    assert_eq!(
+        seed::key_status(&iam, "ci-deploy", &seeded.leaked.id).await,
+        StatusType::Active
+    );
+    let deny = policy::deny_all(&id).name;
+    let policies = iam
+        .list_user_policies()
+        .user_name("ci-deploy")
+        .send()
+        .await
+        .unwrap()
+        .policy_names;
+    assert!(!policies.contains(&deny), "{policies:?}");
+    assert!(
+        policies
+            .iter()
+            .any(|p| p.starts_with("keyleak-session-fence-")),
+        "sessions minted before containment stay cut off: {policies:?}"
+    );
+    let log = app.engine.store.audit_log(Some(&id)).await.unwrap();
+    let done: Vec<_> = log.iter().filter(|e| e.action == "proposal.done").collect();
+    assert_eq!(done.len(), 2);
+    assert!(
+        done.iter()
+            .all(|e| e.detail.contains(RESPONDER) && e.detail.contains(APPROVER)),
+        "both people are on record"
+    );
+}
+
+#[tokio::test]
+async fn keys_passwords_roles_and_policies_are_deleted_as_proposed() {
+    let moto = Moto::start().await;
+    let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
+    let app = App::start(moto.own_config().await, Options::default()).await;
+    let (id, seeded) = contained(&app, &iam, "ci-deploy").await;
+
+    // Another key of the user: only that one goes.
+    let p = propose(&app, &id, &format!("delete-key {}", seeded.other.id)).await;
+    assert!(message_of(&app, &p).text.contains("of user `ci-deploy`"));
+    approve(&app, &p).await;
+    assert_eq!(
+        key_ids(&iam, "ci-deploy").await,
+        vec![seeded.leaked.id.clone()]
+    );
+
+    // A console password the attacker set.
+    iam.create_login_profile()
+        .user_name("ci-deploy")
+        .password("Attacker-Set-Passw0rd!")
+        .send()
+        .await
+        .unwrap();
+    let p = propose(&app, &id, "delete-login-profile ci-deploy").await;
+    approve(&app, &p).await;
+    assert!(
+        iam.get_login_profile()
+            .user_name("ci-deploy")
+            .send()
+            .await
+            .is_err()
+    );
+
+    // A role with a policy, an inline policy and an instance profile.
+    let policy_arn = iam
+        .create_policy()
+        .policy_name("persist")
+        .policy_document(seed::APP_POLICY)
+        .send()
+        .await
+        .unwrap()
+        .policy
+        .unwrap()
+        .arn
+        .unwrap();
+    iam.create_role()
+        .role_name("backdoor-role")
+        .assume_role_policy_document(TRUST)
+        .send()
+        .await
+        .unwrap();
+    iam.attach_role_policy()
+        .role_name("backdoor-role")
+        .policy_arn(&policy_arn)
+        .send()
+        .await
+        .unwrap();
+    iam.put_role_policy()
+        .role_name("backdoor-role")
+        .policy_name("inline")
+        .policy_document(seed::APP_POLICY)
+        .send()
+        .await
+        .unwrap();
+    iam.create_instance_profile()
+        .instance_profile_name("backdoor-profile")
+        .send()
+        .await
+        .unwrap();
+    iam.add_role_to_instance_profile()
+        .instance_profile_name("backdoor-profile")
+        .role_name("backdoor-role")
+        .send()
+        .await
+        .unwrap();
+    let p = propose(&app, &id, "delete-role backdoor-role").await;
+    assert!(
+        message_of(&app, &p)
+            .text
+            .contains("detach 1 policy, delete 1 inline policy, remove it from 1 instance profile"),
+        "{}",
+        message_of(&app, &p).text
+    );
+    let done = approve(&app, &p).await;
+    assert_eq!(done.state, ProposalState::Done, "{:?}", done.outcome);
+    assert!(
+        iam.get_role()
+            .role_name("backdoor-role")
+            .send()
+            .await
+            .is_err()
+    );
+
+    // The customer-managed policy, attached to a user, with an older version.
+    iam.attach_user_policy()
+        .user_name("ci-deploy")
+        .policy_arn(&policy_arn)
+        .send()
+        .await
+        .unwrap();
+    iam.create_policy_version()
+        .policy_arn(&policy_arn)
+        .policy_document(seed::APP_POLICY)
+        .set_as_default(true)
+        .send()
+        .await
+        .unwrap();
+    let p = propose(&app, &id, &format!("delete-policy {policy_arn}")).await;
+    assert!(
+        message_of(&app, &p)
+            .text
+            .contains("detach it from 1 user, role or group, delete 1 older version")
+    );
+    let done = approve(&app, &p).await;
+    assert_eq!(done.state, ProposalState::Done, "{:?}", done.outcome);
+    assert!(
+        iam.get_policy()
+            .policy_arn(&policy_arn)
+            .send()
+            .await
+            .is_err()
+    );
+
+    // A policy in another account is refused before anything is proposed.
+    let said = ask(
+        &app,
+        RESPONDER,
+        &format!("cleanup {id} delete-policy arn:aws:iam::999999999999:policy/x"),
+    )
+    .await;
+    assert!(said.contains("Checking AWS"));
+    requester_told(&app, "not in the incident's account 123456789012").await;
+}
+
+#[tokio::test]
+async fn instances_and_functions_are_removed_in_their_region() {
+    let moto = Moto::start().await;
+    let config = moto.own_config().await;
+    let iam = aws_sdk_iam::Client::new(&config);
+    let app = App::start(config.clone(), Options::default()).await;
+    let (id, _) = contained(&app, &iam, "ci-deploy").await;
+
+    let ec2 = aws_sdk_ec2::Client::from_conf(
+        aws_sdk_ec2::config::Builder::from(&config)
+            .region(aws_config::Region::new("eu-west-1"))
+            .build(),
+    );
+    let image = ec2
+        .describe_images()
+        .send()
+        .await
+        .unwrap()
+        .images()
+        .first()
+        .and_then(|i| i.image_id().map(str::to_string))
+        .expect("moto has images");
+    let run = ec2
+        .run_instances()
+        .image_id(image)
+        .min_count(3)
+        .max_count(3)
+        .send()
+        .await
+        .unwrap();
+    let ids: Vec<String> = run
+        .instances()
+        .iter()
+        .map(|i| i.instance_id().unwrap().to_string())
+        .collect();
+    let p = propose(
+        &app,
+        &id,
+        &format!("terminate eu-west-1 {} i-0000000000000dead", ids.join(" ")),
+    )
+    .await;
+    let text = message_of(&app, &p).text;
+    assert!(
+        text.contains("Terminate 3 instances in eu-west-1"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("i-0000000000000dead"),
+        "unknown ids are not proposed"
+    );
+    let done = approve(&app, &p).await;
+    assert_eq!(done.state, ProposalState::Done, "{:?}", done.outcome);
+    let states: Vec<String> = ec2
+        .describe_instances()
+        .set_instance_ids(Some(ids))
+        .send()
+        .await
+        .unwrap()
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .map(|i| i.state().unwrap().name().unwrap().as_str().to_string())
+        .collect();
+    assert!(
+        states
+            .iter()
+            .all(|s| s == "terminated" || s == "shutting-down"),
+        "{states:?}"
+    );
+
+    let lambda = aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::config::Builder::from(&config)
+            .region(aws_config::Region::new("ap-southeast-2"))
+            .build(),
+    );
+    let role = iam
+        .create_role()
+        .role_name("fn-role")
+        .assume_role_policy_document(TRUST)
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap()
+        .arn;
+    lambda
+        .create_function()
+        .function_name("miner")
+        .runtime(aws_sdk_lambda::types::Runtime::Python312)
+        .role(role)
+        .handler("index.handler")
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_smithy_types::Blob::new(EMPTY_ZIP))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let p = propose(&app, &id, "delete-function ap-southeast-2 miner").await;
+    let done = approve(&app, &p).await;
+    assert_eq!(done.state, ProposalState::Done, "{:?}", done.outcome);
+    assert!(
+        lambda
+            .get_function()
+            .function_name("miner")
+            .send()
+            .await
+            .is_err()
+    );
+}
