@@ -355,3 +355,90 @@ async fn instances_and_functions_are_removed_in_their_region() {
             .is_err()
     );
 }
+
+/// A contained incident and a backdoor user, with the bot running under `policy` and moto
+/// enforcing identity policies.
+async fn enforced(policy: &str) -> (Moto, App, keyleak::domain::ids::IncidentId) {
+    let moto = Moto::start().await;
+    let setup = aws_sdk_iam::Client::new(&moto.own_config().await);
+    let seeded = seed::ci_user(&setup, "ci-deploy").await;
+    setup
+        .create_user()
+        .user_name("backdoor")
+        .send()
+        .await
+        .unwrap();
+    setup
+        .put_user_policy()
+        .user_name("backdoor")
+        .policy_name("extra")
+        .policy_document(seed::APP_POLICY)
+        .send()
+        .await
+        .unwrap();
+    seed::create_key(&setup, "backdoor").await;
+    setup
+        .create_user()
+        .user_name("keyleak-bot")
+        .send()
+        .await
+        .unwrap();
+    setup
+        .put_user_policy()
+        .user_name("keyleak-bot")
+        .policy_name("keyleak")
+        .policy_document(policy)
+        .send()
+        .await
+        .unwrap();
+    let bot = seed::create_key(&setup, "keyleak-bot").await;
+    let app = App::start(
+        moto.config(&bot.id, &bot.secret, None).await,
+        Options::default(),
+    )
+    .await;
+    moto.enforce_auth().await;
+    let id = app.contain(&seeded.leaked.id, "").await;
+    app.wait_for_state(&id, keyleak::domain::incident::IncidentState::Contained)
+        .await;
+    (moto, app, id)
+}
+
+const PUBLISHED_POLICY: &str = include_str!("../manifests/iam-policy.json");
+
+/// The IAM policy published in `manifests/` is all the bot needs: with moto enforcing
+/// identity policies, containment, cleanup and rollback all succeed under it.
+#[tokio::test]
+async fn the_published_iam_policy_is_enough_to_contain_clean_up_and_roll_back() {
+    let (_moto, app, id) = enforced(PUBLISHED_POLICY).await;
+    let p = propose(&app, &id, "delete-user backdoor").await;
+    let done = approve(&app, &p).await;
+    assert_eq!(done.state, ProposalState::Done, "{:?}", done.outcome);
+    let said = ask(&app, RESPONDER, &format!("rollback {id}")).await;
+    assert!(said.contains("rollback"));
+    for p in proposals(&app, &id, 3).await.iter().skip(1) {
+        let done = approve(&app, p).await;
+        assert_eq!(done.state, ProposalState::Done, "{:?}", done.outcome);
+    }
+}
+
+/// AWS refusing the call ends the proposal as failed, with AWS's words and how far it got,
+/// once: no retry.
+#[tokio::test]
+async fn an_access_denied_is_a_clear_failed_outcome() {
+    let without = PUBLISHED_POLICY.replace("\"iam:DeleteUser\",", "");
+    assert_ne!(without, PUBLISHED_POLICY);
+    let (_moto, app, id) = enforced(&without).await;
+    let p = propose(&app, &id, "delete-user backdoor").await;
+    let failed = approve(&app, &p).await;
+    let Some(Outcome::Failed { error, request_ids }) = &failed.outcome else {
+        panic!("{:?}", failed.outcome)
+    };
+    assert!(
+        error.contains("not authorized to perform: iam:DeleteUser"),
+        "{error}"
+    );
+    assert!(error.len() < 300, "AWS's words, not a dump: {error}");
+    assert!(!request_ids.is_empty(), "the calls that did run are named");
+    wait_message(&app, &failed, "*Failed:*").await;
+}

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
+use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::operation::RequestId;
 use aws_sdk_iam::types::StatusType;
@@ -47,15 +48,17 @@ impl Clients {
 }
 
 /// Maps an SDK error to the cases callers branch on, keeping AWS's code and message only.
-pub(super) fn classify<E, R>(e: SdkError<E, R>) -> AwsError
+pub(super) fn classify<E>(e: SdkError<E, HttpResponse>) -> AwsError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
 {
-    let code = e.code().unwrap_or_default().to_string();
-    let text = match e.message() {
+    let (code, message) = match e.code() {
+        Some(c) => (c.to_string(), e.message().map(str::to_string)),
+        None => undecoded(&e),
+    };
+    let text = match message {
+        Some(m) if code.is_empty() => m,
         Some(m) => format!("{code}: {m}"),
-        None if code.is_empty() => aws_sdk_iam::error::DisplayErrorContext(&e).to_string(),
         None => code.clone(),
     };
     match code.as_str() {
@@ -70,6 +73,34 @@ where
         "EntityAlreadyExists" => AwsError::AlreadyExists(text),
         "Throttling" | "ThrottlingException" | "RequestLimitExceeded" => AwsError::Throttled(text),
         _ => AwsError::Other(text),
+    }
+}
+
+/// An error the service's client could not decode (another service's XML shape, an HTML
+/// page): its `<Code>` and `<Message>` when it has them, else its HTTP status or the kind of
+/// failure. Never the whole response, which would be pasted into Slack.
+fn undecoded<E>(e: &SdkError<E, HttpResponse>) -> (String, Option<String>) {
+    let Some(raw) = e.raw_response() else {
+        let kind = match e {
+            SdkError::TimeoutError(_) => "the request timed out",
+            SdkError::DispatchFailure(_) => "AWS could not be reached",
+            _ => "the response could not be read",
+        };
+        return (String::new(), Some(kind.to_string()));
+    };
+    let body = String::from_utf8_lossy(raw.body().bytes().unwrap_or_default());
+    let tag = |t: &str| {
+        let open = format!("<{t}>");
+        let start = body.find(&open)? + open.len();
+        let len = body[start..].find(&format!("</{t}>"))?;
+        Some(body[start..start + len].to_string())
+    };
+    match tag("Code") {
+        Some(code) => (code, tag("Message")),
+        None => (
+            String::new(),
+            Some(format!("HTTP {}", raw.status().as_u16())),
+        ),
     }
 }
 
