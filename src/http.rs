@@ -10,6 +10,7 @@ use tracing::warn;
 
 use crate::config::SlackConfig;
 use crate::engine::Engine;
+use crate::slack::interactions;
 use crate::slack::routes::{self, AppState};
 
 /// Slack's own payloads are a few kilobytes; anything far larger is not from Slack.
@@ -19,7 +20,7 @@ pub fn router(engine: Engine, slack: Arc<SlackConfig>) -> Router {
     let state = AppState { engine, slack };
     Router::new()
         .route("/slack/commands", post(routes::commands))
-        .route("/slack/interactions", post(routes::interactions))
+        .route("/slack/interactions", post(interactions::interactions))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -193,8 +193,32 @@ async fn twenty_simultaneous_approvals_delete_the_leaked_key_once_and_only_that_
     let names: Vec<&str> = approvers.iter().map(String::as_str).collect();
     app.slack.add_group(APPROVERS_GROUP, &names);
 
-    ask(&app, RESPONDER, &format!("cleanup {id}")).await;
+    // "Propose cleanup" on the incident message: responders only.
+    let incident = app.engine.store.incident(&id).await.unwrap();
+    let card = app
+        .slack
+        .message(incident.slack_ts.as_deref().unwrap())
+        .unwrap();
+    assert_eq!(
+        app.click(OUTSIDER, &card, "incident.cleanup")
+            .await
+            .status(),
+        200
+    );
+    assert!(
+        answer_to(&app, OUTSIDER, 1)
+            .await
+            .contains("only responders")
+    );
+    assert_eq!(
+        app.click(ONCALLER, &card, "incident.cleanup")
+            .await
+            .status(),
+        200
+    );
+    assert!(answer_to(&app, ONCALLER, 1).await.contains("Checking AWS"));
     let p = proposals(&app, &id, 1).await.remove(0);
+    assert_eq!(p.requested_by.as_str(), ONCALLER);
     let m = message_of(&app, &p);
     assert!(
         m.text

@@ -3,171 +3,10 @@
 //! approvers roster, while the proposal is pending, unexpired and unchanged.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use super::ids::{AccessKeyId, AccountId, IncidentId, ProposalId, SlackUserId};
-use super::incident::UserSnapshot;
+use super::ids::{IncidentId, ProposalId, SlackUserId};
 
-/// A destructive action, with everything needed to carry it out and nothing else.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
-pub enum Action {
-    DeleteAccessKey {
-        account: String,
-        user: String,
-        key: String,
-    },
-    DeleteLoginProfile {
-        account: String,
-        user: String,
-    },
-    /// Deletes the user after taking apart exactly what it held when proposed. Anything
-    /// found then that is not listed stops the deletion: the approvers did not see it.
-    DeleteUser {
-        account: String,
-        user: String,
-        holds: UserHoldings,
-    },
-    DeleteRole {
-        account: String,
-        role: String,
-        holds: RoleHoldings,
-    },
-    DeletePolicy {
-        account: String,
-        arn: String,
-        holds: PolicyHoldings,
-    },
-    TerminateInstances {
-        account: String,
-        region: String,
-        instance_ids: Vec<String>,
-    },
-    DeleteFunction {
-        account: String,
-        region: String,
-        name: String,
-    },
-    /// Rollback: the key back to Active (the "we broke production" case).
-    ReactivateKey {
-        account: String,
-        user: String,
-        key: String,
-    },
-    /// Restore or rollback: remove the incident's deny-all from the user.
-    RemoveDenyAll {
-        account: String,
-        user: String,
-        policy_name: String,
-    },
-}
-
-/// What an IAM user holds that must go before the user can be deleted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserHoldings {
-    pub managed_policies: Vec<String>,
-    pub inline_policies: Vec<String>,
-    pub groups: Vec<String>,
-    pub access_keys: Vec<String>,
-    pub login_profile: bool,
-    pub mfa_devices: Vec<String>,
-}
-
-/// What an IAM role holds that must go before the role can be deleted.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RoleHoldings {
-    pub managed_policies: Vec<String>,
-    pub inline_policies: Vec<String>,
-    pub instance_profiles: Vec<String>,
-}
-
-/// Where a customer-managed policy is attached, and its versions besides the default.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PolicyHoldings {
-    pub users: Vec<String>,
-    pub roles: Vec<String>,
-    pub groups: Vec<String>,
-    pub other_versions: Vec<String>,
-}
-
-/// Names what a holdings list has that the approved one does not.
-pub fn unapproved<'a>(now: &'a [String], approved: &[String]) -> Vec<&'a str> {
-    now.iter()
-        .filter(|x| !approved.contains(x))
-        .map(String::as_str)
-        .collect()
-}
-
-impl From<&UserSnapshot> for UserHoldings {
-    fn from(s: &UserSnapshot) -> Self {
-        Self {
-            managed_policies: s.attached_policies.iter().map(|p| p.arn.clone()).collect(),
-            inline_policies: s.inline_policies.clone(),
-            groups: s.groups.clone(),
-            access_keys: s.access_keys.iter().map(|k| k.id.clone()).collect(),
-            login_profile: s.has_login_profile,
-            mfa_devices: s.mfa_devices.clone(),
-        }
-    }
-}
-
-impl UserHoldings {
-    /// What the user holds now that the proposal did not list.
-    pub fn beyond(&self, approved: &UserHoldings) -> Vec<String> {
-        let mut extra = vec![];
-        let lists = [
-            ("policy", &self.managed_policies, &approved.managed_policies),
-            (
-                "inline policy",
-                &self.inline_policies,
-                &approved.inline_policies,
-            ),
-            ("group", &self.groups, &approved.groups),
-            ("access key", &self.access_keys, &approved.access_keys),
-            ("MFA device", &self.mfa_devices, &approved.mfa_devices),
-        ];
-        for (what, now, ok) in lists {
-            extra.extend(unapproved(now, ok).iter().map(|x| format!("{what} {x}")));
-        }
-        if self.login_profile && !approved.login_profile {
-            extra.push("a console password".into());
-        }
-        extra
-    }
-}
-
-impl Action {
-    pub fn delete_access_key(account: &AccountId, user: &str, key: &AccessKeyId) -> Self {
-        Self::DeleteAccessKey {
-            account: account.to_string(),
-            user: user.to_string(),
-            key: key.to_string(),
-        }
-    }
-
-    /// The account the action runs in.
-    pub fn account(&self) -> &str {
-        match self {
-            Self::DeleteAccessKey { account, .. }
-            | Self::DeleteLoginProfile { account, .. }
-            | Self::DeleteUser { account, .. }
-            | Self::DeleteRole { account, .. }
-            | Self::DeletePolicy { account, .. }
-            | Self::TerminateInstances { account, .. }
-            | Self::DeleteFunction { account, .. }
-            | Self::ReactivateKey { account, .. }
-            | Self::RemoveDenyAll { account, .. } => account,
-        }
-    }
-
-    /// The hash an approval is bound to: SHA-256 over the action's canonical JSON
-    /// (serde writes fields in declaration order, so equal actions hash equally).
-    pub fn params_hash(&self) -> String {
-        let canonical = serde_json::to_vec(self).unwrap_or_default();
-        hex::encode(Sha256::digest(&canonical))
-    }
-}
+pub use super::action::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProposalState {
@@ -216,44 +55,6 @@ impl ProposalState {
                 | (Approved, Executing)
                 | (Executing, Done | Failed)
         )
-    }
-}
-
-/// How an approved action ended, or why a proposal never ran. Stored with the proposal and
-/// shown on its message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Outcome {
-    Done {
-        request_ids: Vec<String>,
-    },
-    /// Nothing to do: the thing was already gone (deleted by hand, or by an earlier run).
-    AlreadyGone {
-        request_ids: Vec<String>,
-    },
-    /// The target holds things the approvers did not see; nothing was deleted.
-    Changed {
-        found: Vec<String>,
-    },
-    Failed {
-        error: String,
-        request_ids: Vec<String>,
-    },
-    Rejected {
-        reason: Option<String>,
-    },
-    Expired,
-}
-
-impl Outcome {
-    /// The state a finished execution moves to.
-    pub fn final_state(&self) -> ProposalState {
-        match self {
-            Self::Done { .. } | Self::AlreadyGone { .. } => ProposalState::Done,
-            Self::Changed { .. } | Self::Failed { .. } => ProposalState::Failed,
-            Self::Rejected { .. } => ProposalState::Rejected,
-            Self::Expired => ProposalState::Expired,
-        }
     }
 }
 
@@ -376,6 +177,7 @@ pub fn reject(p: &Proposal, click: &Click<'_>) -> Result<(), Refusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ids::{AccessKeyId, AccountId};
     use chrono::Duration;
 
     fn user(s: &str) -> SlackUserId {
@@ -484,43 +286,6 @@ mod tests {
             Err(Refusal::AlreadyApprovedBy)
         );
         assert_eq!(approve(&p, &click(&b, &i, 2)), Ok(Decision::Approved));
-    }
-
-    #[test]
-    fn the_hash_binds_every_parameter() {
-        let base = proposal(1).action;
-        assert_eq!(base.params_hash(), base.clone().params_hash());
-        let Action::DeleteAccessKey { account, user, .. } = base.clone() else {
-            unreachable!()
-        };
-        let other_key = Action::DeleteAccessKey {
-            account,
-            user,
-            key: "AKIAOTHERKEY00000000".into(),
-        };
-        assert_ne!(base.params_hash(), other_key.params_hash());
-        assert_eq!(base.params_hash().len(), 64);
-    }
-
-    #[test]
-    fn holdings_beyond_the_approved_ones_are_named() {
-        let approved = UserHoldings {
-            access_keys: vec!["AKIAOLD".into()],
-            ..UserHoldings::default()
-        };
-        let now = UserHoldings {
-            access_keys: vec!["AKIAOLD".into(), "AKIANEW".into()],
-            login_profile: true,
-            ..UserHoldings::default()
-        };
-        assert_eq!(
-            now.beyond(&approved),
-            vec![
-                "access key AKIANEW".to_string(),
-                "a console password".into()
-            ]
-        );
-        assert!(approved.beyond(&now).is_empty(), "less is fine: it is gone");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The pure core: no I/O, no clocks, no randomness. Everything here is tested without peers.
 
+pub mod action;
 pub mod approval;
 pub mod cleanup;
 pub mod command;

@@ -1,6 +1,7 @@
 //! Slack: the verified front door, the Web API adapter, and every message text.
 
 pub mod client;
+pub mod interactions;
 pub mod messages;
 pub mod routes;
 pub mod verify;

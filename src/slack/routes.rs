@@ -13,12 +13,11 @@ use tracing::{error, info, warn};
 use super::messages::{self, Reply};
 use super::verify::verify;
 use crate::config::SlackConfig;
-use crate::domain::approval::MessageRef;
 use crate::domain::cleanup::Target;
 use crate::domain::command::{self, Command, StatusTarget};
-use crate::domain::ids::{IncidentId, ProposalId, SlackUserId};
+use crate::domain::ids::{IncidentId, SlackUserId};
 use crate::domain::incident::Actor;
-use crate::engine::{ClickResult, Engine, ProposalClick, on_roster};
+use crate::engine::{Engine, on_roster};
 use crate::store::{AuditEntry, StoreError};
 
 #[derive(Clone)]
@@ -40,18 +39,17 @@ struct SlashForm {
     response_url: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct InteractionForm {
-    payload: String,
-}
-
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// Checks the signature before anything in the body is looked at. The log line names the
 /// reason only: never the signature, the secret or the body.
-fn verified(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<i64, Unverified> {
+pub(super) fn verified(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<i64, Unverified> {
     let ts = header(headers, "x-slack-request-timestamp");
     let sig = header(headers, "x-slack-signature");
     let now = state.engine.clock.now().timestamp();
@@ -65,7 +63,7 @@ fn verified(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<i64, 
 }
 
 /// A request that failed verification; answered 401 and nothing else.
-struct Unverified;
+pub(super) struct Unverified;
 
 impl IntoResponse for Unverified {
     fn into_response(self) -> Response {
@@ -73,7 +71,7 @@ impl IntoResponse for Unverified {
     }
 }
 
-fn bad_request(what: &'static str) -> Response {
+pub(super) fn bad_request(what: &'static str) -> Response {
     warn!(problem = what, "rejected a malformed Slack request");
     (StatusCode::BAD_REQUEST, what).into_response()
 }
@@ -254,142 +252,9 @@ async fn status(state: &AppState, target: Option<StatusTarget>) -> Result<Reply,
 
 /// The bot later POSTs to the `response_url` a request names, so only Slack's own hooks
 /// host (or the origin of the configured Slack API, for a stand-in Slack) is accepted.
-fn is_slack_response_url(url: &str, api_url: &str) -> bool {
+pub(super) fn is_slack_response_url(url: &str, api_url: &str) -> bool {
     let api_origin = url::Url::parse(api_url)
         .ok()
         .map(|u| u.origin().ascii_serialization() + "/");
     url.starts_with("https://hooks.slack.com/") || api_origin.is_some_and(|o| url.starts_with(&o))
-}
-
-/// The parts of a `block_actions` payload keyleak reads (SLACK-FACTS.md).
-#[derive(Deserialize)]
-struct BlockActions {
-    #[serde(rename = "type")]
-    kind: String,
-    user: IdOnly,
-    #[serde(default)]
-    actions: Vec<ActionItem>,
-    container: Option<Container>,
-    channel: Option<IdOnly>,
-    message: Option<MessageTs>,
-    response_url: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct IdOnly {
-    id: String,
-}
-
-#[derive(Deserialize)]
-struct ActionItem {
-    action_id: String,
-    value: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Container {
-    message_ts: Option<String>,
-    channel_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct MessageTs {
-    ts: String,
-}
-
-impl BlockActions {
-    /// The message the button sat on.
-    fn message(&self) -> Option<MessageRef> {
-        let channel = self
-            .channel
-            .as_ref()
-            .map(|c| c.id.clone())
-            .or_else(|| self.container.as_ref().and_then(|c| c.channel_id.clone()))?;
-        let ts = self
-            .message
-            .as_ref()
-            .map(|m| m.ts.clone())
-            .or_else(|| self.container.as_ref().and_then(|c| c.message_ts.clone()))?;
-        Some(MessageRef { channel, ts })
-    }
-}
-
-/// Button clicks arrive here: verified, parsed, judged by the two-person rule and recorded
-/// before answering. The clicker is answered privately through `response_url`; execution
-/// is queued for the workers.
-pub async fn interactions(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let signed_at = match verified(&state, &headers, &body) {
-        Ok(t) => t,
-        Err(r) => return r.into_response(),
-    };
-    let Ok(form) = serde_urlencoded::from_bytes::<InteractionForm>(&body) else {
-        return bad_request("malformed interaction form");
-    };
-    let Ok(payload) = serde_json::from_str::<BlockActions>(&form.payload) else {
-        return bad_request("interaction payload is not a block_actions JSON object");
-    };
-    if payload.kind != "block_actions" {
-        return bad_request("unsupported interaction type");
-    }
-    let Ok(user) = SlackUserId::parse(&payload.user.id) else {
-        return bad_request("malformed user id");
-    };
-    let [action] = payload.actions.as_slice() else {
-        return bad_request("expected exactly one action");
-    };
-    let approve = match action.action_id.as_str() {
-        messages::APPROVE => true,
-        messages::REJECT => false,
-        _ => return bad_request("unknown action"),
-    };
-    let Some(Ok(proposal)) = action.value.as_deref().map(ProposalId::parse) else {
-        return bad_request("malformed proposal id");
-    };
-    let Some(message) = payload.message() else {
-        return bad_request("interaction names no message");
-    };
-    let click = ProposalClick {
-        proposal: &proposal,
-        by: &user,
-        message: &message,
-        origin: format!(
-            "slack interaction channel={} message={} signed_at={signed_at}",
-            message.channel, message.ts
-        ),
-    };
-    let approvers = &state.slack.approvers;
-    let result = if approve {
-        state.engine.approve_click(click, approvers).await
-    } else {
-        state.engine.reject_click(click, approvers, None).await
-    };
-    let result = match result {
-        Ok(r) => r,
-        Err(e) => {
-            error!(error = %e, "interaction failed");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
-    };
-    let url = payload
-        .response_url
-        .filter(|u| is_slack_response_url(u, &state.slack.api_url));
-    answer_privately(&state, url, &result);
-    StatusCode::OK.into_response()
-}
-
-/// Slack expects the HTTP answer within 3 seconds and ignores its body for buttons; the
-/// clicker is told through `response_url`, off the request path.
-fn answer_privately(state: &AppState, url: Option<String>, result: &ClickResult) {
-    let Some(url) = url else { return };
-    let reply = messages::click_result(result);
-    let notifier = state.engine.notifier.clone();
-    tokio::spawn(async move {
-        if let Err(e) = notifier.respond(&url, reply).await {
-            warn!(error = %e, "could not answer a click");
-        }
-    });
 }

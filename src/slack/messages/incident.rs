@@ -45,16 +45,23 @@ pub fn incident_card(i: &Incident, steps: &[StepRecord]) -> Reply {
         })
         .collect();
     let text = format!("{header}\n{}", facts.join(" · "));
-    Reply {
-        blocks: vec![
-            section(&header),
-            section(&facts.join("\n")),
-            section(&checklist.join("\n")),
-            context("Each step is detailed in this thread with its AWS request id."),
-        ],
-        text,
+    let mut blocks = vec![
+        section(&header),
+        section(&facts.join("\n")),
+        section(&checklist.join("\n")),
+        context("Each step is detailed in this thread with its AWS request id."),
+    ];
+    if i.state == IncidentState::Contained {
+        let propose = SlackBlockButtonElement::new(pt!("Propose cleanup"))
+            .with_action_id(PROPOSE_CLEANUP.into())
+            .with_value(i.id.to_string());
+        blocks.push(SlackActionsBlock::new(vec![propose.into()]).into());
     }
+    Reply { blocks, text }
 }
+
+/// The incident message's button: proposes deleting the leaked key, as `/keyleak cleanup`.
+pub const PROPOSE_CLEANUP: &str = "incident.cleanup";
 
 fn actor(i: &Incident) -> String {
     match &i.requested_by {

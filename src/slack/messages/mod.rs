@@ -278,13 +278,16 @@ pub fn open_incidents(newest: &[Incident], total: i64) -> Reply {
     Reply::plain(lines.join("\n"))
 }
 
+mod action;
 mod incident;
 mod proposal;
 
-pub use incident::{contain_outcome, incident_card, plan, plan_blocked, step_reply, step_title};
+pub use action::describe;
+pub use incident::{
+    PROPOSE_CLEANUP, contain_outcome, incident_card, plan, plan_blocked, step_reply, step_title,
+};
 pub use proposal::{
-    APPROVE, REJECT, cleanup_not_proposed, cleanup_queued, cleanup_refused, click_result, describe,
-    proposal,
+    APPROVE, REJECT, cleanup_not_proposed, cleanup_queued, cleanup_refused, click_result, proposal,
 };
 
 #[cfg(test)]

@@ -1,11 +1,10 @@
 //! Cleanup proposals: the message with its Approve and Reject buttons, redrawn as it is
 //! decided and run, and the private answers to each click.
 
+use super::action::{code_list, count, describe, details};
 use super::*;
-use crate::domain::approval::{
-    Action, Outcome, PolicyHoldings, Proposal, ProposalState, Refusal, RoleHoldings, UserHoldings,
-};
-use crate::domain::cleanup::{KINDS, Target, TargetError};
+use crate::domain::approval::{Outcome, Proposal, ProposalState, Refusal};
+use crate::domain::cleanup::{KINDS, MAX_INSTANCES, Target, TargetError};
 use crate::domain::incident::Actor;
 use crate::engine::{CleanupRefusal, ClickResult, PlanProblem};
 
@@ -14,224 +13,6 @@ pub const REJECT: &str = "proposal.reject";
 
 /// Slack's limit for a confirm dialog's text.
 const CONFIRM_MAX: usize = 300;
-
-fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
-/// Joins the non-empty parts of a teardown: "detach 2 policies, remove from 1 group".
-fn parts(items: Vec<(usize, String)>) -> String {
-    let kept: Vec<String> = items
-        .into_iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(_, s)| s)
-        .collect();
-    if kept.is_empty() {
-        String::new()
-    } else {
-        format!(": {}", kept.join(", "))
-    }
-}
-
-fn user_parts(h: &UserHoldings) -> String {
-    parts(vec![
-        (
-            h.managed_policies.len(),
-            format!(
-                "detach {}",
-                count(h.managed_policies.len(), "policy", "policies")
-            ),
-        ),
-        (
-            h.inline_policies.len(),
-            format!(
-                "delete {}",
-                count(h.inline_policies.len(), "inline policy", "inline policies")
-            ),
-        ),
-        (
-            h.groups.len(),
-            format!("remove from {}", count(h.groups.len(), "group", "groups")),
-        ),
-        (
-            usize::from(h.login_profile),
-            "delete its login profile".into(),
-        ),
-        (
-            h.access_keys.len(),
-            format!(
-                "delete {}",
-                count(h.access_keys.len(), "access key", "access keys")
-            ),
-        ),
-        (
-            h.mfa_devices.len(),
-            format!(
-                "remove {}",
-                count(h.mfa_devices.len(), "MFA device", "MFA devices")
-            ),
-        ),
-    ])
-}
-
-fn role_parts(h: &RoleHoldings) -> String {
-    parts(vec![
-        (
-            h.managed_policies.len(),
-            format!(
-                "detach {}",
-                count(h.managed_policies.len(), "policy", "policies")
-            ),
-        ),
-        (
-            h.inline_policies.len(),
-            format!(
-                "delete {}",
-                count(h.inline_policies.len(), "inline policy", "inline policies")
-            ),
-        ),
-        (
-            h.instance_profiles.len(),
-            format!(
-                "remove it from {}",
-                count(
-                    h.instance_profiles.len(),
-                    "instance profile",
-                    "instance profiles"
-                )
-            ),
-        ),
-    ])
-}
-
-fn policy_parts(h: &PolicyHoldings) -> String {
-    let attached = h.users.len() + h.roles.len() + h.groups.len();
-    parts(vec![
-        (
-            attached,
-            format!(
-                "detach it from {}",
-                count(attached, "user, role or group", "users, roles and groups")
-            ),
-        ),
-        (
-            h.other_versions.len(),
-            format!(
-                "delete {}",
-                count(h.other_versions.len(), "older version", "older versions")
-            ),
-        ),
-    ])
-}
-
-fn code_list(items: &[String]) -> String {
-    items
-        .iter()
-        .map(|i| format!("`{}`", sanitize(i)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Exactly what an action will do, in one line.
-pub fn describe(a: &Action) -> String {
-    match a {
-        Action::DeleteAccessKey { account, user, key } => format!(
-            "Delete access key `{key}` of user `{}` in account `{account}`",
-            sanitize(user)
-        ),
-        Action::DeleteLoginProfile { account, user } => format!(
-            "Delete the console password (login profile) of user `{}` in account `{account}`",
-            sanitize(user)
-        ),
-        Action::DeleteUser {
-            account,
-            user,
-            holds,
-        } => format!(
-            "Delete IAM user `{}` in account `{account}`{}",
-            sanitize(user),
-            user_parts(holds)
-        ),
-        Action::DeleteRole {
-            account,
-            role,
-            holds,
-        } => format!(
-            "Delete IAM role `{}` in account `{account}`{}",
-            sanitize(role),
-            role_parts(holds)
-        ),
-        Action::DeletePolicy { arn, holds, .. } => format!(
-            "Delete customer-managed policy `{}`{}",
-            sanitize(arn),
-            policy_parts(holds)
-        ),
-        Action::TerminateInstances {
-            account,
-            region,
-            instance_ids,
-        } => format!(
-            "Terminate {} in {region} of account `{account}`: {}",
-            count(instance_ids.len(), "instance", "instances"),
-            code_list(instance_ids)
-        ),
-        Action::DeleteFunction {
-            account,
-            region,
-            name,
-        } => format!(
-            "Delete Lambda function `{}` in {region} of account `{account}`",
-            sanitize(name)
-        ),
-        Action::ReactivateKey { account, user, key } => format!(
-            "*Rollback:* reactivate access key `{key}` of user `{}` in account `{account}` — \
-             the leaked key will work again",
-            sanitize(user)
-        ),
-        Action::RemoveDenyAll {
-            account,
-            user,
-            policy_name,
-        } => format!(
-            "*Rollback:* remove the deny-all `{}` from user `{}` in account `{account}` \
-             (the session fence stays)",
-            sanitize(policy_name),
-            sanitize(user)
-        ),
-    }
-}
-
-/// The names behind the counts, so approvers see exactly what goes.
-fn details(a: &Action) -> Option<String> {
-    let lines: Vec<(&str, &Vec<String>)> = match a {
-        Action::DeleteUser { holds, .. } => vec![
-            ("Policies", &holds.managed_policies),
-            ("Inline policies", &holds.inline_policies),
-            ("Groups", &holds.groups),
-            ("Access keys", &holds.access_keys),
-            ("MFA devices", &holds.mfa_devices),
-        ],
-        Action::DeleteRole { holds, .. } => vec![
-            ("Policies", &holds.managed_policies),
-            ("Inline policies", &holds.inline_policies),
-            ("Instance profiles", &holds.instance_profiles),
-        ],
-        Action::DeletePolicy { holds, .. } => vec![
-            ("Users", &holds.users),
-            ("Roles", &holds.roles),
-            ("Groups", &holds.groups),
-            ("Older versions", &holds.other_versions),
-        ],
-        _ => vec![],
-    };
-    let text: Vec<String> = lines
-        .into_iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(label, v)| format!("*{label}:* {}", code_list(v)))
-        .collect();
-    (!text.is_empty()).then(|| text.join("\n"))
-}
-
 fn state_mark(s: ProposalState) -> &'static str {
     match s {
         ProposalState::Pending => ":warning:",
@@ -393,6 +174,10 @@ pub fn proposal(i: &Incident, p: &Proposal) -> Reply {
     }
 }
 
+fn more(n: usize) -> String {
+    count(n, "more approver", "more approvers")
+}
+
 fn refusal_text(r: &Refusal, p: &Proposal) -> String {
     match r {
         Refusal::NotAnApprover => {
@@ -406,13 +191,9 @@ fn refusal_text(r: &Refusal, p: &Proposal) -> String {
             p.id
         ),
         Refusal::AlreadyApprovedBy => format!(
-            "You already approved {}. It needs {} more.",
+            "You already approved {}. It still needs {}.",
             p.id,
-            count(
-                p.required.max(1).saturating_sub(p.approvals.len()),
-                "approver",
-                "approvers"
-            )
+            more(p.required.max(1).saturating_sub(p.approvals.len()))
         ),
         Refusal::NotPending(ProposalState::Rejected) => {
             format!(
@@ -459,9 +240,9 @@ pub fn click_result(r: &ClickResult) -> Reply {
             proposal,
             more_needed,
         } => format!(
-            ":ballot_box_with_check: Your approval of {} is recorded. It needs {} more.",
+            ":ballot_box_with_check: Your approval of {} is recorded. It still needs {}.",
             proposal.id,
-            count(*more_needed, "approver", "approvers")
+            more(*more_needed)
         ),
         ClickResult::Rejected { proposal } => {
             format!(
@@ -516,10 +297,32 @@ pub fn cleanup_not_proposed(i: &Incident, problem: &PlanProblem) -> Reply {
 
 pub fn target_error(e: &TargetError) -> String {
     let usage = format!("Usage: `/keyleak cleanup KL-… [{}]`.", KINDS.join(" | "));
+    let q = |s: &str| format!("`{}`", sanitize(s));
     let what = match e {
-        TargetError::UnknownKind(k) => format!("`{}` is not a cleanup keyleak knows.", sanitize(k)),
+        TargetError::UnknownKind(k) => format!("{} is not a cleanup keyleak knows.", q(k)),
+        TargetError::Missing { kind, needs } => format!("`{kind}` needs {needs}."),
+        TargetError::TooMany { kind, takes } => format!("`{kind}` takes {takes}."),
         TargetError::BadKey(k) => super::key_error(k),
-        other => format!("{}.", sanitize(&other.to_string())),
+        TargetError::TemporaryKey(k) => format!(
+            "{} is a temporary key: it expires by itself and cannot be deleted.",
+            q(k)
+        ),
+        TargetError::BadName(n) => format!("{} is not a valid IAM user or role name.", q(n)),
+        TargetError::BadPolicyArn(a) => format!(
+            "{} is not the ARN of a customer-managed policy (AWS-managed policies cannot be deleted).",
+            q(a)
+        ),
+        TargetError::BadRegion(r) => format!("{} is not an AWS region such as `us-east-1`.", q(r)),
+        TargetError::BadInstance(i) => {
+            format!(
+                "{} is not an EC2 instance id such as `i-0123456789abcdef0`.",
+                q(i)
+            )
+        }
+        TargetError::TooManyInstances => {
+            format!("At most {MAX_INSTANCES} instances per proposal; split the list.")
+        }
+        TargetError::BadFunction(f) => format!("{} is not a Lambda function name.", q(f)),
     };
     format!("{what} {usage}")
 }

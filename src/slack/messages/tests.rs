@@ -227,3 +227,223 @@ fn the_open_incident_list_is_bounded_however_many_are_open() {
     assert_within_limits(&r);
     assert!(r.text.starts_with("*4000 open incidents* — the 25 newest"));
 }
+
+/// Blocks as a person reads them, buttons included, for snapshots.
+fn render(r: &Reply) -> String {
+    let json = serde_json::to_value(&r.blocks).unwrap();
+    let mut out = vec![];
+    for b in json.as_array().unwrap() {
+        match b["type"].as_str().unwrap() {
+            "section" => out.push(b["text"]["text"].as_str().unwrap().to_string()),
+            "context" => out.push(format!("({})", b["elements"][0]["text"].as_str().unwrap())),
+            "actions" => {
+                for e in b["elements"].as_array().unwrap() {
+                    let confirm = e["confirm"]["text"]["text"]
+                        .as_str()
+                        .map(|c| format!(" confirm: {c:?}"))
+                        .unwrap_or_default();
+                    out.push(format!(
+                        "[{} → {}={}{}]",
+                        e["text"]["text"].as_str().unwrap(),
+                        e["action_id"].as_str().unwrap(),
+                        e["value"].as_str().unwrap(),
+                        confirm
+                    ));
+                }
+            }
+            other => out.push(format!("<{other}>")),
+        }
+    }
+    out.join("\n")
+}
+
+mod proposals {
+    use super::*;
+    use crate::domain::approval::{
+        Action, MessageRef, Outcome, Proposal, ProposalState, Refusal, UserHoldings,
+    };
+    use crate::domain::ids::ProposalId;
+    use crate::engine::{CleanupRefusal, ClickResult};
+
+    fn user(s: &str) -> SlackUserId {
+        SlackUserId::parse(s).unwrap()
+    }
+
+    fn proposal(action: Action, state: ProposalState, outcome: Option<Outcome>) -> Proposal {
+        let decided = state != ProposalState::Pending;
+        Proposal {
+            id: ProposalId::parse("PR-00000000AB").unwrap(),
+            incident: IncidentId::parse("KL-00C0FFEE").unwrap(),
+            hash: action.params_hash(),
+            action,
+            requested_by: user("U0RESPONDER"),
+            created_at: t(5, 0),
+            expires_at: t(35, 0),
+            state,
+            approvals: if decided && state != ProposalState::Rejected {
+                vec![user("U0APPROVER")]
+            } else {
+                vec![]
+            },
+            required: 1,
+            message: Some(MessageRef {
+                channel: "C0KEYLEAK01".into(),
+                ts: "1.2".into(),
+            }),
+            decided_by: decided.then(|| "slack:U0APPROVER".into()),
+            decided_at: decided.then(|| t(6, 0)),
+            outcome,
+        }
+    }
+
+    fn backdoor() -> Action {
+        Action::DeleteUser {
+            account: "111111111111".into(),
+            user: "backdoor-admin".into(),
+            holds: UserHoldings {
+                managed_policies: vec![
+                    "arn:aws:iam::aws:policy/AdministratorAccess".into(),
+                    "arn:aws:iam::111111111111:policy/persist".into(),
+                ],
+                inline_policies: vec![],
+                groups: vec!["admins".into()],
+                access_keys: vec!["AKIABACKDOOR00000001".into()],
+                login_profile: true,
+                mfa_devices: vec![],
+            },
+        }
+    }
+
+    fn terminate() -> Action {
+        Action::TerminateInstances {
+            account: "111111111111".into(),
+            region: "us-east-1".into(),
+            instance_ids: vec![
+                "i-0123456789abcdef0".into(),
+                "i-0123456789abcdef1".into(),
+                "i-0123456789abcdef2".into(),
+            ],
+        }
+    }
+
+    #[test]
+    fn a_proposal_through_its_life() {
+        let i = incident(IncidentState::Contained);
+        let cases = [
+            proposal(backdoor(), ProposalState::Pending, None),
+            proposal(terminate(), ProposalState::Executing, None),
+            proposal(
+                terminate(),
+                ProposalState::Done,
+                Some(Outcome::Done {
+                    request_ids: vec!["req-9".into()],
+                }),
+            ),
+            proposal(
+                backdoor(),
+                ProposalState::Failed,
+                Some(Outcome::Changed {
+                    found: vec!["access key AKIANEW".into()],
+                }),
+            ),
+            proposal(
+                backdoor(),
+                ProposalState::Done,
+                Some(Outcome::AlreadyGone {
+                    request_ids: vec![],
+                }),
+            ),
+            proposal(
+                backdoor(),
+                ProposalState::Rejected,
+                Some(Outcome::Rejected {
+                    reason: Some("<!channel> it is *ours*".into()),
+                }),
+            ),
+            proposal(backdoor(), ProposalState::Expired, Some(Outcome::Expired)),
+        ];
+        let out: Vec<String> = cases
+            .iter()
+            .map(|p| {
+                let r = super::super::proposal(&i, p);
+                assert_within_limits(&r);
+                let buttons = render(&r).contains('[');
+                assert_eq!(buttons, p.state == ProposalState::Pending);
+                render(&r)
+            })
+            .collect();
+        assert!(out[5].contains("&lt;!channel&gt;"), "reasons are escaped");
+        insta::assert_snapshot!("proposals", out.join("\n\n----\n\n"));
+    }
+
+    #[test]
+    fn every_answer_to_a_click() {
+        let pending = proposal(backdoor(), ProposalState::Pending, None);
+        let approved = proposal(backdoor(), ProposalState::Executing, None);
+        let rejected = proposal(backdoor(), ProposalState::Rejected, None);
+        let expired = proposal(backdoor(), ProposalState::Expired, None);
+        let refused = |refusal, p: &Proposal| ClickResult::Refused {
+            refusal,
+            proposal: p.clone(),
+        };
+        let results = [
+            ClickResult::Approved {
+                proposal: pending.clone(),
+                more_needed: 0,
+            },
+            ClickResult::Approved {
+                proposal: pending.clone(),
+                more_needed: 1,
+            },
+            ClickResult::Rejected {
+                proposal: rejected.clone(),
+            },
+            refused(Refusal::OwnProposal, &pending),
+            refused(Refusal::NotAnApprover, &pending),
+            refused(Refusal::AlreadyApprovedBy, &pending),
+            refused(Refusal::NotPending(ProposalState::Executing), &approved),
+            refused(Refusal::NotPending(ProposalState::Rejected), &rejected),
+            refused(Refusal::Expired, &expired),
+            refused(Refusal::Changed, &pending),
+            refused(Refusal::NotItsMessage, &pending),
+            ClickResult::UnknownProposal(pending.id.clone()),
+            ClickResult::RosterUnavailable,
+        ];
+        let mut out: Vec<String> = results
+            .iter()
+            .map(|r| {
+                let reply = click_result(r);
+                assert_within_limits(&reply);
+                reply.text
+            })
+            .collect();
+        let i = incident(IncidentState::Contained);
+        out.push(cleanup_refused(&CleanupRefusal::NotLocated(i.id.clone())).text);
+        out.push(cleanup_queued(&i, &crate::domain::cleanup::Target::LeakedKey).text);
+        insta::assert_snapshot!("click_answers", out.join("\n\n"));
+    }
+
+    #[test]
+    fn cleanup_command_errors() {
+        let mut out = vec![];
+        for text in [
+            "cleanup",
+            "cleanup AKIAIOSFODNN7EXAMPLE",
+            "cleanup KL-00C0FFEE nuke-it",
+            "cleanup KL-00C0FFEE delete-user",
+            "cleanup KL-00C0FFEE delete-user <@U123>",
+            "cleanup KL-00C0FFEE delete-key ASIAIOSFODNN7EXAMPLE",
+            "cleanup KL-00C0FFEE terminate us-east-1 i-nope",
+            "cleanup KL-00C0FFEE delete-policy arn:aws:iam::aws:policy/AdministratorAccess",
+            "rollback KL-00C0FFEE now",
+            "reject",
+            "reject KL-00C0FFEE",
+        ] {
+            let p = parse(text);
+            let r = parse_error(p.command.as_ref().unwrap_err(), p.secret_pasted);
+            assert_within_limits(&r);
+            out.push(format!("> {text}\n{}", r.text));
+        }
+        insta::assert_snapshot!("cleanup_parse_errors", out.join("\n\n"));
+    }
+}

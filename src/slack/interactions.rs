@@ -1,0 +1,225 @@
+//! Button clicks (`POST /slack/interactions`): verified, parsed into a typed click, judged
+//! and recorded before answering. The clicker is answered privately through `response_url`;
+//! slow work is queued for the workers.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tracing::{error, warn};
+
+use super::messages::{self, Reply};
+use super::routes::{AppState, bad_request, is_slack_response_url, verified};
+use crate::domain::approval::MessageRef;
+use crate::domain::cleanup::Target;
+use crate::domain::ids::{IncidentId, ProposalId, SlackUserId};
+use crate::domain::incident::Actor;
+use crate::engine::{ProposalClick, on_roster};
+use crate::store::AuditEntry;
+
+#[derive(Deserialize)]
+struct InteractionForm {
+    payload: String,
+}
+
+/// The parts of a `block_actions` payload keyleak reads (SLACK-FACTS.md).
+#[derive(Deserialize)]
+struct BlockActions {
+    #[serde(rename = "type")]
+    kind: String,
+    user: IdOnly,
+    #[serde(default)]
+    actions: Vec<ActionItem>,
+    container: Option<Container>,
+    channel: Option<IdOnly>,
+    message: Option<MessageTs>,
+    response_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct IdOnly {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct ActionItem {
+    action_id: String,
+    value: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Container {
+    message_ts: Option<String>,
+    channel_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MessageTs {
+    ts: String,
+}
+
+impl BlockActions {
+    /// The message the button sat on.
+    fn message(&self) -> Option<MessageRef> {
+        let channel = self
+            .channel
+            .as_ref()
+            .map(|c| c.id.clone())
+            .or_else(|| self.container.as_ref().and_then(|c| c.channel_id.clone()))?;
+        let ts = self
+            .message
+            .as_ref()
+            .map(|m| m.ts.clone())
+            .or_else(|| self.container.as_ref().and_then(|c| c.message_ts.clone()))?;
+        Some(MessageRef { channel, ts })
+    }
+}
+
+pub async fn interactions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let signed_at = match verified(&state, &headers, &body) {
+        Ok(t) => t,
+        Err(r) => return r.into_response(),
+    };
+    let Ok(form) = serde_urlencoded::from_bytes::<InteractionForm>(&body) else {
+        return bad_request("malformed interaction form");
+    };
+    let Ok(payload) = serde_json::from_str::<BlockActions>(&form.payload) else {
+        return bad_request("interaction payload is not a block_actions JSON object");
+    };
+    if payload.kind != "block_actions" {
+        return bad_request("unsupported interaction type");
+    }
+    let Ok(user) = SlackUserId::parse(&payload.user.id) else {
+        return bad_request("malformed user id");
+    };
+    let [action] = payload.actions.as_slice() else {
+        return bad_request("expected exactly one action");
+    };
+    let Some(message) = payload.message() else {
+        return bad_request("interaction names no message");
+    };
+    let url = payload
+        .response_url
+        .clone()
+        .filter(|u| is_slack_response_url(u, &state.slack.api_url));
+    let click = Clicked {
+        origin: format!(
+            "slack interaction channel={} message={} signed_at={signed_at}",
+            message.channel, message.ts
+        ),
+        user,
+        message,
+        url,
+    };
+    let value = action.value.as_deref().unwrap_or_default();
+    match action.action_id.as_str() {
+        messages::APPROVE => proposal_click(&state, click, value, true).await,
+        messages::REJECT => proposal_click(&state, click, value, false).await,
+        messages::PROPOSE_CLEANUP => cleanup_click(&state, click, value).await,
+        _ => bad_request("unknown action"),
+    }
+}
+
+/// A verified click, before its action is looked at.
+struct Clicked {
+    user: SlackUserId,
+    message: MessageRef,
+    origin: String,
+    /// Where to answer the clicker, when Slack gave a URL keyleak trusts.
+    url: Option<String>,
+}
+
+async fn proposal_click(state: &AppState, c: Clicked, value: &str, approve: bool) -> Response {
+    let Ok(proposal) = ProposalId::parse(value) else {
+        return bad_request("malformed proposal id");
+    };
+    let click = ProposalClick {
+        proposal: &proposal,
+        by: &c.user,
+        message: &c.message,
+        origin: c.origin.clone(),
+    };
+    let approvers = &state.slack.approvers;
+    let result = if approve {
+        state.engine.approve_click(click, approvers).await
+    } else {
+        state.engine.reject_click(click, approvers, None).await
+    };
+    match result {
+        Ok(r) => {
+            answer_privately(state, c.url, messages::click_result(&r));
+            StatusCode::OK.into_response()
+        }
+        Err(e) => {
+            error!(error = %e, "interaction failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// "Propose cleanup" on the incident message: the same as `/keyleak cleanup <incident>`.
+async fn cleanup_click(state: &AppState, c: Clicked, value: &str) -> Response {
+    let Ok(incident) = IncidentId::parse(value) else {
+        return bad_request("malformed incident id");
+    };
+    let notifier = state.engine.notifier.as_ref();
+    let reply = match on_roster(&c.user, &state.slack.responders, notifier, false).await {
+        Ok(true) => {
+            let queued = state
+                .engine
+                .submit_cleanup(
+                    &incident,
+                    Target::LeakedKey,
+                    &c.user,
+                    c.origin,
+                    c.url.clone(),
+                )
+                .await;
+            match queued {
+                Ok(Ok(i)) => messages::cleanup_queued(&i, &Target::LeakedKey),
+                Ok(Err(refusal)) => messages::cleanup_refused(&refusal),
+                Err(e) => {
+                    error!(error = %e, "cleanup click failed");
+                    messages::internal_error()
+                }
+            }
+        }
+        Ok(false) => {
+            let entry = AuditEntry {
+                at: state.engine.clock.now(),
+                actor: Actor::Slack(c.user.clone()).to_stored(),
+                action: "command.refused".into(),
+                incident_id: None,
+                detail: "not a responder; pressed Propose cleanup".into(),
+                origin: c.origin,
+            };
+            if let Err(e) = state.engine.store.audit(entry).await {
+                error!(error = %e, "could not record a refusal");
+            }
+            messages::not_a_responder(false)
+        }
+        Err(e) => {
+            warn!(error = %e, "responder roster lookup failed; denying");
+            messages::roster_unavailable()
+        }
+    };
+    answer_privately(state, c.url, reply);
+    StatusCode::OK.into_response()
+}
+
+/// Slack expects the HTTP answer within 3 seconds and ignores its body for buttons; the
+/// clicker is told through `response_url`, off the request path.
+fn answer_privately(state: &AppState, url: Option<String>, reply: Reply) {
+    let Some(url) = url else { return };
+    let notifier = state.engine.notifier.clone();
+    tokio::spawn(async move {
+        if let Err(e) = notifier.respond(&url, reply).await {
+            warn!(error = %e, "could not answer a click");
+        }
+    });
+}
