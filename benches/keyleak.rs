@@ -6,6 +6,9 @@
 //! (b) Time to contain against moto — from sending the signed command to the key inactive and
 //!     both deny policies in place — beside a plain script making the same AWS calls one
 //!     after another with the SDK.
+//! (c) Approval: the answer to 20 simultaneous signed Approve clicks on one proposal, beside
+//!     `GET /healthz` under the same 20-way burst; and from the clicks to the key deleted in
+//!     moto, beside one plain SDK `DeleteAccessKey` call.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -277,6 +280,106 @@ async fn time_to_contain() {
     );
 }
 
+const APPROVE_RUNS: usize = 10;
+const CLICKS: usize = 20;
+
+/// Runs `make` CLICKS times at the same instant; returns each one's latency.
+async fn gate_burst<F, Fut>(make: F) -> Vec<Duration>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = u16> + Send + 'static,
+{
+    let make = Arc::new(make);
+    let gate = Arc::new(tokio::sync::Barrier::new(CLICKS));
+    let mut tasks = vec![];
+    for n in 0..CLICKS {
+        let (make, gate) = (make.clone(), gate.clone());
+        tasks.push(tokio::spawn(async move {
+            gate.wait().await;
+            let t = Instant::now();
+            assert_eq!(make(n).await, 200);
+            t.elapsed()
+        }));
+    }
+    let mut lat = vec![];
+    for t in tasks {
+        lat.push(t.await.unwrap());
+    }
+    lat
+}
+
+async fn approval() {
+    println!("(c) approval, {APPROVE_RUNS} proposals, {CLICKS} simultaneous Approve clicks each");
+    let moto = Moto::start().await;
+    let cfg = moto.own_config().await;
+    let iam = aws_sdk_iam::Client::new(&cfg);
+    let app = Arc::new(App::start(cfg.clone(), Options::default()).await);
+    let approvers: Vec<String> = (0..CLICKS).map(|n| format!("U0BENCH{n:04}")).collect();
+    let names: Vec<&str> = approvers.iter().map(String::as_str).collect();
+    app.slack.add_group(APPROVERS_GROUP, &names);
+    let approvers = Arc::new(approvers);
+    let (mut clicks, mut health, mut to_gone, mut plain) = (vec![], vec![], vec![], vec![]);
+    for run in 0..APPROVE_RUNS {
+        let user = format!("approve-{run}");
+        let (id, _) = proposals::contained(&app, &iam, &user).await;
+        let p = proposals::propose(&app, &id, "").await;
+        let m = Arc::new(proposals::message_of(&app, &p));
+
+        let url = format!("{}/healthz", app.url);
+        let http = app.http.clone();
+        health.extend(
+            gate_burst(move |_| {
+                let (http, url) = (http.clone(), url.clone());
+                async move { http.get(url).send().await.unwrap().status().as_u16() }
+            })
+            .await,
+        );
+        let sent = chrono::Utc::now();
+        let (a, who, msg) = (app.clone(), approvers.clone(), m.clone());
+        clicks.extend(
+            gate_burst(move |n| {
+                let (a, who, msg) = (a.clone(), who.clone(), msg.clone());
+                async move {
+                    a.click(&who[n], &msg, "proposal.approve")
+                        .await
+                        .status()
+                        .as_u16()
+                }
+            })
+            .await,
+        );
+        proposals::wait_proposal(&app, &p, keyleak::domain::approval::ProposalState::Done).await;
+        let log = app.engine.store.audit_log(Some(&id)).await.unwrap();
+        let done = log.iter().find(|e| e.action == "proposal.done").unwrap();
+        to_gone.push((done.at - sent).to_std().unwrap());
+
+        let spare = seed::create_key(&iam, &user).await;
+        let t = Instant::now();
+        iam.delete_access_key()
+            .user_name(&user)
+            .access_key_id(&spare.id)
+            .send()
+            .await
+            .unwrap();
+        plain.push(t.elapsed());
+    }
+    for v in [&mut clicks, &mut health, &mut to_gone, &mut plain] {
+        v.sort();
+    }
+    let line = |name: &str, v: &[Duration]| {
+        println!(
+            "{name:<34} p50 {:>7.1} ms  p99 {:>7.1} ms  max {:>7.1} ms",
+            ms(percentile(v, 0.5)),
+            ms(percentile(v, 0.99)),
+            ms(*v.last().unwrap())
+        )
+    };
+    line("GET /healthz, 20 at once (baseline)", &health);
+    line("signed Approve click, 20 at once", &clicks);
+    line("plain SDK DeleteAccessKey (baseline)", &plain);
+    line("clicks sent -> key deleted", &to_gone);
+}
+
 /// The store's floor: opening incidents one after another, without HTTP.
 async fn store_floor() {
     let dir = tempfile::tempdir().unwrap();
@@ -330,5 +433,8 @@ async fn main() {
     }
     if only.as_deref().is_none_or(|o| o == "contain") {
         time_to_contain().await;
+    }
+    if only.as_deref().is_none_or(|o| o == "approve") {
+        approval().await;
     }
 }

@@ -10,7 +10,7 @@ use support::*;
 
 /// An attacker's backdoor user: a managed and an inline policy, a group, a console
 /// password and an access key.
-async fn backdoor(iam: &aws_sdk_iam::Client, user: &str) {
+async fn backdoor(iam: &aws_sdk_iam::Client, user: &str) -> seed::Key {
     iam.create_user().user_name(user).send().await.unwrap();
     let arn = iam
         .create_policy()
@@ -49,20 +49,22 @@ async fn backdoor(iam: &aws_sdk_iam::Client, user: &str) {
         .unwrap();
     iam.create_login_profile()
         .user_name(user)
-        .password("Sup3r-Secret-Passw0rd!")
+        .password(PASSWORD)
         .send()
         .await
         .unwrap();
-    seed::create_key(iam, user).await;
+    seed::create_key(iam, user).await
 }
+
+const PASSWORD: &str = "Sup3r-Secret-Passw0rd!";
 
 #[tokio::test]
 async fn a_backdoor_user_is_deleted_only_after_a_second_person_approves() {
     let moto = Moto::start().await;
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let app = App::start(moto.own_config().await, Options::default()).await;
-    let (id, _) = contained(&app, &iam, "ci-deploy").await;
-    backdoor(&iam, "backdoor-admin").await;
+    let (id, seeded) = contained(&app, &iam, "ci-deploy").await;
+    let planted = backdoor(&iam, "backdoor-admin").await;
 
     let ack = ask(
         &app,
@@ -181,6 +183,14 @@ async fn a_backdoor_user_is_deleted_only_after_a_second_person_approves() {
     assert!(approved.origin.starts_with("slack interaction"));
     let done_row = log.iter().find(|a| a.action == "proposal.done").unwrap();
     assert!(done_row.detail.contains(&request_ids[0]));
+
+    // No secret reached the database or Slack.
+    let stored = String::from_utf8_lossy(&app.database_bytes()).into_owned();
+    let said: String = app.slack.calls().into_iter().map(|(_, b)| b).collect();
+    for secret in [seeded.leaked.secret.as_str(), &planted.secret, PASSWORD] {
+        assert!(!stored.contains(secret), "a secret reached the database");
+        assert!(!said.contains(secret), "a secret reached Slack");
+    }
 }
 
 #[tokio::test]

@@ -230,28 +230,12 @@ async fn delete_role(
     approved: &RoleHoldings,
     t: &mut Trail,
 ) -> Result<Outcome, AwsError> {
-    use crate::domain::approval::unapproved;
     let now = match role_holdings(iam, role).await {
         Ok(h) => h,
         Err(AwsError::NoSuchEntity(_)) => return Ok(t.gone()),
         Err(e) => return Err(e),
     };
-    let mut extra: Vec<String> = vec![];
-    for (what, n, a) in [
-        ("policy", &now.managed_policies, &approved.managed_policies),
-        (
-            "inline policy",
-            &now.inline_policies,
-            &approved.inline_policies,
-        ),
-        (
-            "instance profile",
-            &now.instance_profiles,
-            &approved.instance_profiles,
-        ),
-    ] {
-        extra.extend(unapproved(n, a).iter().map(|x| format!("{what} {x}")));
-    }
+    let extra = now.beyond(approved);
     if !extra.is_empty() {
         return changed(extra);
     }
@@ -326,24 +310,12 @@ async fn delete_policy(
     approved: &PolicyHoldings,
     t: &mut Trail,
 ) -> Result<Outcome, AwsError> {
-    use crate::domain::approval::unapproved;
     let now = match policy_holdings(iam, arn).await {
         Ok(h) => h,
         Err(AwsError::NoSuchEntity(_)) => return Ok(t.gone()),
         Err(e) => return Err(e),
     };
-    let mut extra: Vec<String> = vec![];
-    for (what, n, a) in [
-        ("user", &now.users, &approved.users),
-        ("role", &now.roles, &approved.roles),
-        ("group", &now.groups, &approved.groups),
-    ] {
-        extra.extend(
-            unapproved(n, a)
-                .iter()
-                .map(|x| format!("attached to {what} {x}")),
-        );
-    }
+    let extra = now.beyond(approved);
     if !extra.is_empty() {
         return changed(extra);
     }

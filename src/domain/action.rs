@@ -90,12 +90,47 @@ pub struct PolicyHoldings {
     pub other_versions: Vec<String>,
 }
 
-/// Names what a holdings list has that the approved one does not.
-pub fn unapproved<'a>(now: &'a [String], approved: &[String]) -> Vec<&'a str> {
-    now.iter()
-        .filter(|x| !approved.contains(x))
-        .map(String::as_str)
+/// "access key AKIA…" for each item of each list that its approved list lacks.
+fn unapproved(lists: &[(&str, &Vec<String>, &Vec<String>)]) -> Vec<String> {
+    lists
+        .iter()
+        .flat_map(|(what, now, approved)| {
+            now.iter()
+                .filter(|x| !approved.contains(x))
+                .map(move |x| format!("{what} {x}"))
+        })
         .collect()
+}
+
+impl RoleHoldings {
+    /// What the role holds now that the proposal did not list.
+    pub fn beyond(&self, approved: &RoleHoldings) -> Vec<String> {
+        unapproved(&[
+            ("policy", &self.managed_policies, &approved.managed_policies),
+            (
+                "inline policy",
+                &self.inline_policies,
+                &approved.inline_policies,
+            ),
+            (
+                "instance profile",
+                &self.instance_profiles,
+                &approved.instance_profiles,
+            ),
+        ])
+    }
+}
+
+impl PolicyHoldings {
+    /// Where the policy is attached now that the proposal did not list. Older versions
+    /// go with the policy and need no approval of their own.
+    pub fn beyond(&self, approved: &PolicyHoldings) -> Vec<String> {
+        unapproved(&[
+            ("attached to user", &self.users, &approved.users),
+            ("attached to role", &self.roles, &approved.roles),
+            ("attached to group", &self.groups, &approved.groups),
+        ])
+    }
 }
 
 impl From<&UserSnapshot> for UserHoldings {
@@ -114,8 +149,7 @@ impl From<&UserSnapshot> for UserHoldings {
 impl UserHoldings {
     /// What the user holds now that the proposal did not list.
     pub fn beyond(&self, approved: &UserHoldings) -> Vec<String> {
-        let mut extra = vec![];
-        let lists = [
+        let mut extra = unapproved(&[
             ("policy", &self.managed_policies, &approved.managed_policies),
             (
                 "inline policy",
@@ -125,10 +159,7 @@ impl UserHoldings {
             ("group", &self.groups, &approved.groups),
             ("access key", &self.access_keys, &approved.access_keys),
             ("MFA device", &self.mfa_devices, &approved.mfa_devices),
-        ];
-        for (what, now, ok) in lists {
-            extra.extend(unapproved(now, ok).iter().map(|x| format!("{what} {x}")));
-        }
+        ]);
         if self.login_profile && !approved.login_profile {
             extra.push("a console password".into());
         }

@@ -117,14 +117,15 @@ impl Engine {
             message: click.message,
             now,
         };
-        let decision = match verb {
-            Verb::Approve => approval::approve(&p, &judged),
-            Verb::Reject => approval::reject(&p, &judged).map(|()| Decision::Approved),
-        };
-        match decision {
-            Err(refusal) => self.refuse(&click, p, refusal).await,
-            Ok(d) if verb == Verb::Approve => self.record_approval(&click, p, d).await,
-            Ok(_) => self.record_rejection(&click, p, reason).await,
+        match verb {
+            Verb::Approve => match approval::approve(&p, &judged) {
+                Ok(d) => self.record_approval(&click, p, d).await,
+                Err(r) => self.refuse(&click, p, r).await,
+            },
+            Verb::Reject => match approval::reject(&p, &judged) {
+                Ok(()) => self.record_rejection(&click, p, reason).await,
+                Err(r) => self.refuse(&click, p, r).await,
+            },
         }
     }
 

@@ -417,6 +417,24 @@ async fn key_action(
     Ok(Action::delete_access_key(account, &owner, &key))
 }
 
+/// Renews the job's lease while a long action runs (a user with many keys and policies), so
+/// no other worker takes the job over and runs it beside this one. Returns only on failure.
+async fn keep_lease(engine: &Engine, job: i64, lease: Duration) -> StoreError {
+    let every = (lease / 3)
+        .to_std()
+        .unwrap_or(std::time::Duration::from_secs(10));
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = engine
+            .store
+            .extend_lease(job, engine.clock.now() + lease)
+            .await
+        {
+            return e;
+        }
+    }
+}
+
 /// Tells the requester privately when the request came with a `response_url`; logs otherwise.
 async fn tell(engine: &Engine, job: &ClaimedJob, reply: messages::Reply) {
     if let Some(url) = &job.response_url
@@ -428,7 +446,7 @@ async fn tell(engine: &Engine, job: &ClaimedJob, reply: messages::Reply) {
 
 /// The execute job: runs an approved proposal once, records the outcome with both people,
 /// and shows it on the proposal's message.
-pub async fn run_execute(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
+pub async fn run_execute(engine: &Engine, job: &ClaimedJob, lease: Duration) -> anyhow::Result<()> {
     let raw: String = serde_json::from_str(job.payload.as_deref().unwrap_or(""))
         .context("reading the proposal id")?;
     let id = ProposalId::parse(&raw).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -444,7 +462,13 @@ pub async fn run_execute(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()
     };
     engine.refresh_proposal(&id).await;
     let outcome = if p.action.params_hash() == p.hash {
-        engine.aws.execute(&right, &p.action).await
+        tokio::select! {
+            outcome = engine.aws.execute(&right, &p.action) => outcome,
+            error = keep_lease(engine, job.id, lease) => Outcome::Failed {
+                error: format!("stopped: the job's lease could not be kept ({error})"),
+                request_ids: vec![],
+            },
+        }
     } else {
         Outcome::Failed {
             error: "the stored parameters no longer match the approved ones".into(),

@@ -50,18 +50,27 @@ pub fn message_of(app: &App, p: &Proposal) -> Posted {
 }
 
 pub async fn wait_proposal(app: &App, p: &Proposal, want: ProposalState) -> Proposal {
+    wait_state(app, p, move |s| s == want).await
+}
+
+/// Waits until the proposal's state passes `done` and no job is left running.
+async fn wait_state(
+    app: &App,
+    p: &Proposal,
+    done: impl Fn(ProposalState) -> bool + Clone + Send + 'static,
+) -> Proposal {
     let store = app.engine.store.clone();
     let id = p.id.clone();
     wait_until(Duration::from_secs(30), move || {
-        let (store, id) = (store.clone(), id.clone());
+        let (store, id, done) = (store.clone(), id.clone(), done.clone());
         async move {
             let p = store.proposal(&id).await.ok()??;
             let idle = store.pending_jobs(None).await.ok()? == 0;
-            (p.state == want && idle).then_some(p)
+            (done(p.state) && idle).then_some(p)
         }
     })
     .await
-    .unwrap_or_else(|| panic!("proposal {} never became {want:?}", p.id))
+    .unwrap_or_else(|| panic!("proposal {} never got there", p.id))
 }
 
 /// Waits for the private answer to a click, and returns the latest one.
@@ -110,19 +119,10 @@ pub async fn approve(app: &App, p: &Proposal) -> Proposal {
         .click(super::APPROVER, &message_of(app, p), "proposal.approve")
         .await;
     assert_eq!(r.status(), 200);
-    let store = app.engine.store.clone();
-    let id = p.id.clone();
-    wait_until(Duration::from_secs(30), move || {
-        let (store, id) = (store.clone(), id.clone());
-        async move {
-            let p = store.proposal(&id).await.ok()??;
-            let finished = matches!(p.state, ProposalState::Done | ProposalState::Failed);
-            let idle = store.pending_jobs(None).await.ok()? == 0;
-            (finished && idle).then_some(p)
-        }
+    wait_state(app, p, |s| {
+        matches!(s, ProposalState::Done | ProposalState::Failed)
     })
     .await
-    .unwrap_or_else(|| panic!("proposal {id} never finished", id = p.id))
 }
 
 /// Waits for the proposal's message to say `needle` (some redraws happen off the request).

@@ -7,13 +7,14 @@ pub(super) fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// Joins the non-empty parts of a teardown: "detach 2 policies, remove from 1 group".
-fn parts(items: Vec<(usize, String)>) -> String {
-    let kept: Vec<String> = items
-        .into_iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(_, s)| s)
-        .collect();
+/// "detach 2 policies", or nothing when there are none.
+fn part(n: usize, verb: &str, one: &str, many: &str) -> Option<String> {
+    (n > 0).then(|| format!("{verb} {}", count(n, one, many)))
+}
+
+/// Joins the parts of a teardown that apply: ": detach 2 policies, remove from 1 group".
+fn parts<const N: usize>(items: [Option<String>; N]) -> String {
+    let kept: Vec<String> = items.into_iter().flatten().collect();
     if kept.is_empty() {
         String::new()
     } else {
@@ -22,92 +23,54 @@ fn parts(items: Vec<(usize, String)>) -> String {
 }
 
 fn user_parts(h: &UserHoldings) -> String {
-    parts(vec![
-        (
-            h.managed_policies.len(),
-            format!(
-                "detach {}",
-                count(h.managed_policies.len(), "policy", "policies")
-            ),
-        ),
-        (
+    parts([
+        part(h.managed_policies.len(), "detach", "policy", "policies"),
+        part(
             h.inline_policies.len(),
-            format!(
-                "delete {}",
-                count(h.inline_policies.len(), "inline policy", "inline policies")
-            ),
+            "delete",
+            "inline policy",
+            "inline policies",
         ),
-        (
-            h.groups.len(),
-            format!("remove from {}", count(h.groups.len(), "group", "groups")),
-        ),
-        (
-            usize::from(h.login_profile),
-            "delete its login profile".into(),
-        ),
-        (
-            h.access_keys.len(),
-            format!(
-                "delete {}",
-                count(h.access_keys.len(), "access key", "access keys")
-            ),
-        ),
-        (
-            h.mfa_devices.len(),
-            format!(
-                "remove {}",
-                count(h.mfa_devices.len(), "MFA device", "MFA devices")
-            ),
-        ),
+        part(h.groups.len(), "remove from", "group", "groups"),
+        h.login_profile
+            .then(|| "delete its login profile".to_string()),
+        part(h.access_keys.len(), "delete", "access key", "access keys"),
+        part(h.mfa_devices.len(), "remove", "MFA device", "MFA devices"),
     ])
 }
 
 fn role_parts(h: &RoleHoldings) -> String {
-    parts(vec![
-        (
-            h.managed_policies.len(),
-            format!(
-                "detach {}",
-                count(h.managed_policies.len(), "policy", "policies")
-            ),
-        ),
-        (
+    parts([
+        part(h.managed_policies.len(), "detach", "policy", "policies"),
+        part(
             h.inline_policies.len(),
-            format!(
-                "delete {}",
-                count(h.inline_policies.len(), "inline policy", "inline policies")
-            ),
+            "delete",
+            "inline policy",
+            "inline policies",
         ),
-        (
+        part(
             h.instance_profiles.len(),
-            format!(
-                "remove it from {}",
-                count(
-                    h.instance_profiles.len(),
-                    "instance profile",
-                    "instance profiles"
-                )
-            ),
+            "remove it from",
+            "instance profile",
+            "instance profiles",
         ),
     ])
 }
 
 fn policy_parts(h: &PolicyHoldings) -> String {
     let attached = h.users.len() + h.roles.len() + h.groups.len();
-    parts(vec![
-        (
+    parts([
+        part(
             attached,
-            format!(
-                "detach it from {}",
-                count(attached, "user, role or group", "users, roles and groups")
-            ),
+            "detach it from",
+            "user, role or group",
+            "users, roles and groups",
         ),
-        (
+        part(
             h.other_versions.len(),
-            format!(
-                "delete {}",
-                count(h.other_versions.len(), "older version", "older versions")
-            ),
+            "delete",
+            "older version",
+            "older versions",
         ),
     ])
 }

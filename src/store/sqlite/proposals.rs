@@ -108,11 +108,7 @@ impl SqliteStore {
         .bind(incident.as_str())
         .fetch_all(&self.read)
         .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            out.push(self.with_approvals(row).await?);
-        }
-        Ok(out)
+        self.all_with_approvals(&rows).await
     }
 
     pub(super) async fn load_expired_pending(
@@ -128,8 +124,12 @@ impl SqliteStore {
         .bind(limit)
         .fetch_all(&self.read)
         .await?;
+        self.all_with_approvals(&rows).await
+    }
+
+    async fn all_with_approvals(&self, rows: &[SqliteRow]) -> Result<Vec<Proposal>, StoreError> {
         let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
+        for row in rows {
             out.push(self.with_approvals(row).await?);
         }
         Ok(out)
