@@ -273,30 +273,38 @@ pub(super) async fn policy_holdings(
         .send()
         .await
         .map_err(classify)?;
-    let (entities, versions) = tokio::join!(
-        iam.list_entities_for_policy().policy_arn(arn).send(),
-        iam.list_policy_versions().policy_arn(arn).send(),
+    let (pages, versions) = tokio::join!(
+        iam.list_entities_for_policy()
+            .policy_arn(arn)
+            .into_paginator()
+            .send()
+            .collect::<Result<Vec<_>, _>>(),
+        iam.list_policy_versions()
+            .policy_arn(arn)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>(),
     );
-    let entities = entities.map_err(classify)?;
+    let pages = pages.map_err(classify)?;
     Ok(PolicyHoldings {
-        users: entities
-            .policy_users()
+        users: pages
             .iter()
+            .flat_map(|p| p.policy_users())
             .filter_map(|u| u.user_name().map(str::to_string))
             .collect(),
-        roles: entities
-            .policy_roles()
+        roles: pages
             .iter()
+            .flat_map(|p| p.policy_roles())
             .filter_map(|r| r.role_name().map(str::to_string))
             .collect(),
-        groups: entities
-            .policy_groups()
+        groups: pages
             .iter()
+            .flat_map(|p| p.policy_groups())
             .filter_map(|g| g.group_name().map(str::to_string))
             .collect(),
         other_versions: versions
             .map_err(classify)?
-            .versions()
             .iter()
             .filter(|v| !v.is_default_version())
             .filter_map(|v| v.version_id().map(str::to_string))

@@ -104,12 +104,19 @@ impl Engine {
             self.expire(&p).await?;
         }
         // Approvers are looked up afresh: someone just removed from the group must not count.
-        let on = match on_roster(click.by, approvers, self.notifier.as_ref(), true).await {
-            Ok(on) => on,
-            Err(e) => {
-                warn!(error = %e, "approvers roster lookup failed; refusing");
-                return Ok(ClickResult::RosterUnavailable);
+        // A click that cannot count anyway (decided, expired) spares Slack the look-up, which
+        // is rate limited to about 20 a minute.
+        let open = p.state == ProposalState::Pending && now < p.expires_at;
+        let on = if open {
+            match on_roster(click.by, approvers, self.notifier.as_ref(), true).await {
+                Ok(on) => on,
+                Err(e) => {
+                    warn!(error = %e, "approvers roster lookup failed; refusing");
+                    return Ok(ClickResult::RosterUnavailable);
+                }
             }
+        } else {
+            false
         };
         let judged = Click {
             by: click.by,

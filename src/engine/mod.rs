@@ -5,6 +5,7 @@ mod approve;
 mod cleanup;
 pub mod clock;
 mod contain;
+mod plan;
 mod worker;
 
 use std::sync::Arc;
@@ -19,8 +20,9 @@ use crate::store::{NewIncident, Opened, Store, StoreError};
 use clock::Clock;
 
 pub use approve::{ClickResult, ProposalClick};
-pub use cleanup::{ApprovalSettings, CleanupRefusal, PlanProblem};
+pub use cleanup::{ApprovalSettings, CleanupRefusal};
 pub use contain::run_contain;
+pub use plan::PlanProblem;
 pub use worker::{Worker, WorkerSettings};
 
 #[derive(Clone)]
