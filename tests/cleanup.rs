@@ -262,3 +262,38 @@ async fn twenty_simultaneous_approvals_delete_the_leaked_key_once_and_only_that_
     }
     assert_eq!(already, 19, "the others are told who approved");
 }
+
+#[tokio::test]
+async fn with_two_approvals_required_one_is_not_enough() {
+    let moto = Moto::start().await;
+    let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
+    let opts = Options {
+        approvals: keyleak::engine::ApprovalSettings {
+            required: 2,
+            ..Default::default()
+        },
+        ..Options::default()
+    };
+    let app = App::start(moto.own_config().await, opts).await;
+    app.slack.add_group(APPROVERS_GROUP, &["U0SECOND01"]);
+    let (id, seeded) = contained(&app, &iam, "ci-deploy").await;
+    let p = propose(&app, &id, "").await;
+    let m = message_of(&app, &p);
+
+    app.click(APPROVER, &m, "proposal.approve").await;
+    let said = answer_to(&app, APPROVER, 1).await;
+    assert!(said.contains("still needs 1 more approver"), "{said}");
+    app.click(APPROVER, &m, "proposal.approve").await;
+    assert!(
+        answer_to(&app, APPROVER, 2)
+            .await
+            .contains("already approved")
+    );
+    wait_message(&app, &p, "(1 of 2)").await;
+    assert_eq!(key_ids(&iam, "ci-deploy").await.len(), 2, "nothing ran yet");
+
+    app.click("U0SECOND01", &m, "proposal.approve").await;
+    let done = wait_proposal(&app, &p, ProposalState::Done).await;
+    assert_eq!(done.approvals.len(), 2);
+    assert_eq!(key_ids(&iam, "ci-deploy").await, vec![seeded.other.id]);
+}
