@@ -9,7 +9,7 @@ use support::proposals::*;
 use support::*;
 
 /// An attacker's backdoor user: a managed and an inline policy, a group, a console
-/// password and an access key.
+/// password, a virtual MFA device and an access key.
 async fn backdoor(iam: &aws_sdk_iam::Client, user: &str) -> seed::Key {
     iam.create_user().user_name(user).send().await.unwrap();
     let arn = iam
@@ -53,6 +53,23 @@ async fn backdoor(iam: &aws_sdk_iam::Client, user: &str) -> seed::Key {
         .send()
         .await
         .unwrap();
+    let serial = iam
+        .create_virtual_mfa_device()
+        .virtual_mfa_device_name(format!("{user}-mfa"))
+        .send()
+        .await
+        .unwrap()
+        .virtual_mfa_device
+        .unwrap()
+        .serial_number;
+    iam.enable_mfa_device()
+        .user_name(user)
+        .serial_number(serial)
+        .authentication_code1("123456")
+        .authentication_code2("654321")
+        .send()
+        .await
+        .unwrap();
     seed::create_key(iam, user).await
 }
 
@@ -83,7 +100,8 @@ async fn a_backdoor_user_is_deleted_only_after_a_second_person_approves() {
     assert!(
         m.text.contains(
             "Delete IAM user `backdoor-admin` in account `123456789012`: detach 1 policy, \
-             delete 1 inline policy, remove from 1 group, delete its login profile, delete 1 access key"
+             delete 1 inline policy, remove from 1 group, delete its login profile, delete 1 access key, \
+             remove 1 MFA device"
         ),
         "{}",
         m.text
@@ -129,6 +147,11 @@ async fn a_backdoor_user_is_deleted_only_after_a_second_person_approves() {
     assert!(said.contains("You approved"), "{said}");
     let done = wait_proposal(&app, &p, ProposalState::Done).await;
     assert!(!user_exists(&iam, "backdoor-admin").await, "gone in AWS");
+    let devices = iam.list_virtual_mfa_devices().send().await.unwrap();
+    assert!(
+        devices.virtual_mfa_devices().is_empty(),
+        "its virtual MFA device is deleted too"
+    );
     let Some(Outcome::Done { request_ids }) = &done.outcome else {
         panic!("{:?}", done.outcome)
     };
