@@ -10,7 +10,7 @@ use serde::Deserialize;
 use tracing::{error, warn};
 
 use super::messages::{self, Reply};
-use super::routes::{AppState, bad_request, is_slack_response_url, verified};
+use super::routes::{AppState, bad_request, cleanup, is_slack_response_url, verified};
 use crate::domain::approval::MessageRef;
 use crate::domain::cleanup::Target;
 use crate::domain::ids::{IncidentId, ProposalId, SlackUserId};
@@ -170,19 +170,10 @@ async fn cleanup_click(state: &AppState, c: Clicked, value: &str) -> Response {
     let notifier = state.engine.notifier.as_ref();
     let reply = match on_roster(&c.user, &state.slack.responders, notifier, false).await {
         Ok(true) => {
-            let queued = state
-                .engine
-                .submit_cleanup(
-                    &incident,
-                    Target::LeakedKey,
-                    &c.user,
-                    c.origin,
-                    c.url.clone(),
-                )
-                .await;
-            match queued {
-                Ok(Ok(i)) => messages::cleanup_queued(&i, &Target::LeakedKey),
-                Ok(Err(refusal)) => messages::cleanup_refused(&refusal),
+            let target = Target::LeakedKey;
+            let user = &c.user;
+            match cleanup(state, &incident, target, user, c.origin, c.url.clone()).await {
+                Ok(reply) => reply,
                 Err(e) => {
                     error!(error = %e, "cleanup click failed");
                     messages::internal_error()

@@ -205,7 +205,8 @@ async fn run_command(
     }
 }
 
-async fn cleanup(
+/// Queues a cleanup request and says so, or says why not.
+pub(super) async fn cleanup(
     state: &AppState,
     incident: &IncidentId,
     target: Target,
