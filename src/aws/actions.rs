@@ -111,8 +111,24 @@ fn finish<T: RequestId>(t: &mut Trail, r: Result<T, AwsError>) -> Result<Outcome
     Ok(if t.gone_ok(r)? { t.done() } else { t.gone() })
 }
 
-fn changed(found: Vec<String>) -> Result<Outcome, AwsError> {
-    Ok(Outcome::Changed { found })
+/// What a target holds now, if it still exists and holds nothing the approvers did not see;
+/// otherwise the outcome to report instead of deleting anything.
+fn unchanged<H>(
+    now: Result<H, AwsError>,
+    beyond: impl Fn(&H) -> Vec<String>,
+    t: &mut Trail,
+) -> Result<Result<H, Outcome>, AwsError> {
+    let now = match now {
+        Ok(h) => h,
+        Err(AwsError::NoSuchEntity(_)) => return Ok(Err(t.gone())),
+        Err(e) => return Err(e),
+    };
+    let found = beyond(&now);
+    Ok(if found.is_empty() {
+        Ok(now)
+    } else {
+        Err(Outcome::Changed { found })
+    })
 }
 
 async fn delete_user(
@@ -121,15 +137,13 @@ async fn delete_user(
     approved: &UserHoldings,
     t: &mut Trail,
 ) -> Result<Outcome, AwsError> {
-    let now = match user_snapshot(iam, user).await {
-        Ok(s) => UserHoldings::from(&s),
-        Err(AwsError::NoSuchEntity(_)) => return Ok(t.gone()),
-        Err(e) => return Err(e),
+    let found = user_snapshot(iam, user)
+        .await
+        .map(|s| UserHoldings::from(&s));
+    let now = match unchanged(found, |h| h.beyond(approved), t)? {
+        Ok(h) => h,
+        Err(outcome) => return Ok(outcome),
     };
-    let extra = now.beyond(approved);
-    if !extra.is_empty() {
-        return changed(extra);
-    }
     if now.login_profile {
         t.gone_ok(
             iam.delete_login_profile()
@@ -230,15 +244,10 @@ async fn delete_role(
     approved: &RoleHoldings,
     t: &mut Trail,
 ) -> Result<Outcome, AwsError> {
-    let now = match role_holdings(iam, role).await {
+    let now = match unchanged(role_holdings(iam, role).await, |h| h.beyond(approved), t)? {
         Ok(h) => h,
-        Err(AwsError::NoSuchEntity(_)) => return Ok(t.gone()),
-        Err(e) => return Err(e),
+        Err(outcome) => return Ok(outcome),
     };
-    let extra = now.beyond(approved);
-    if !extra.is_empty() {
-        return changed(extra);
-    }
     for profile in &now.instance_profiles {
         let r = iam
             .remove_role_from_instance_profile()
@@ -318,15 +327,10 @@ async fn delete_policy(
     approved: &PolicyHoldings,
     t: &mut Trail,
 ) -> Result<Outcome, AwsError> {
-    let now = match policy_holdings(iam, arn).await {
+    let now = match unchanged(policy_holdings(iam, arn).await, |h| h.beyond(approved), t)? {
         Ok(h) => h,
-        Err(AwsError::NoSuchEntity(_)) => return Ok(t.gone()),
-        Err(e) => return Err(e),
+        Err(outcome) => return Ok(outcome),
     };
-    let extra = now.beyond(approved);
-    if !extra.is_empty() {
-        return changed(extra);
-    }
     for user in &now.users {
         let r = iam.detach_user_policy().user_name(user).policy_arn(arn);
         t.gone_ok(r.send().await.map_err(classify))?;
