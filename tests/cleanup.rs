@@ -12,17 +12,7 @@ use support::*;
 /// password, a virtual MFA device and an access key.
 async fn backdoor(iam: &aws_sdk_iam::Client, user: &str) -> seed::Key {
     iam.create_user().user_name(user).send().await.unwrap();
-    let arn = iam
-        .create_policy()
-        .policy_name(format!("{user}-admin"))
-        .policy_document(seed::APP_POLICY)
-        .send()
-        .await
-        .unwrap()
-        .policy
-        .unwrap()
-        .arn
-        .unwrap();
+    let arn = seed::managed_policy(iam, &format!("{user}-admin")).await;
     iam.attach_user_policy()
         .user_name(user)
         .policy_arn(arn)

@@ -144,17 +144,7 @@ async fn keys_passwords_roles_and_policies_are_deleted_as_proposed() {
     );
 
     // A role with a policy, an inline policy and an instance profile.
-    let policy_arn = iam
-        .create_policy()
-        .policy_name("persist")
-        .policy_document(seed::APP_POLICY)
-        .send()
-        .await
-        .unwrap()
-        .policy
-        .unwrap()
-        .arn
-        .unwrap();
+    let policy_arn = seed::managed_policy(&iam, "persist").await;
     iam.create_role()
         .role_name("backdoor-role")
         .assume_role_policy_document(TRUST)

@@ -104,3 +104,17 @@ pub async fn user_policy(iam: &aws_sdk_iam::Client, user: &str, name: &str) -> s
         serde_json::from_str(&decoded).unwrap()
     })
 }
+
+/// A customer-managed policy allowing `APP_POLICY`; returns its ARN.
+pub async fn managed_policy(iam: &aws_sdk_iam::Client, name: &str) -> String {
+    iam.create_policy()
+        .policy_name(name)
+        .policy_document(APP_POLICY)
+        .send()
+        .await
+        .unwrap()
+        .policy
+        .unwrap()
+        .arn
+        .unwrap()
+}
