@@ -165,3 +165,46 @@ async fn a_failed_containment_is_retried_by_containing_again() {
         "the failed step was retried"
     );
 }
+
+#[tokio::test]
+async fn a_stopping_worker_waits_for_a_hung_job_only_as_long_as_its_drain() {
+    let mut s = Proxied::start().await;
+    s.proxy.hold(Some("PutUserPolicy"));
+    let worker = keyleak::engine::Worker::new(
+        s.app.engine.clone(),
+        WorkerSettings {
+            drain: Duration::from_millis(200),
+            ..settings()
+        },
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(worker.run(async {
+        let _ = stopped.await;
+    }));
+    let r = s
+        .app
+        .command(&format!("contain {}", s.seeded.leaked.id))
+        .await;
+    assert_eq!(r.status(), 200);
+    let id = s.app.only_incident().await;
+    let proxy = s.proxy.clone();
+    wait_until(Duration::from_secs(30), move || {
+        let held = proxy.count("PutUserPolicy") > 0;
+        async move { held.then_some(()) }
+    })
+    .await
+    .expect("the deny policies are in flight");
+
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("the worker stopped although its job hung")
+        .unwrap();
+    assert_eq!(s.app.engine.store.pending_jobs(None).await.unwrap(), 1);
+
+    // The job was left to its lease: the next worker finishes it.
+    s.proxy.hold(None);
+    s.app.start_worker(settings());
+    s.clock.advance(chrono::Duration::seconds(61));
+    s.app.wait_for_state(&id, IncidentState::Contained).await;
+}
