@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// What kind of credential an access key id names (AWS-FACTS.md, "Key ids").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
@@ -45,8 +47,22 @@ const OTHER_IAM_PREFIXES: &[(&str, &str)] = &[
 ];
 
 /// An AWS access key id: `^(AKIA|ASIA)[A-Z0-9]{16}$` after trimming.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct AccessKeyId(String);
+
+impl TryFrom<String> for AccessKeyId {
+    type Error = KeyIdError;
+    fn try_from(s: String) -> Result<Self, KeyIdError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<AccessKeyId> for String {
+    fn from(k: AccessKeyId) -> String {
+        k.0
+    }
+}
 
 impl AccessKeyId {
     pub fn parse(raw: &str) -> Result<Self, KeyIdError> {
@@ -122,8 +138,22 @@ pub fn looks_like_secret(token: &str) -> bool {
 pub struct AccountIdError;
 
 /// A 12-digit AWS account id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct AccountId(String);
+
+impl TryFrom<String> for AccountId {
+    type Error = AccountIdError;
+    fn try_from(s: String) -> Result<Self, AccountIdError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<AccountId> for String {
+    fn from(a: AccountId) -> String {
+        a.0
+    }
+}
 
 impl AccountId {
     pub fn parse(raw: &str) -> Result<Self, AccountIdError> {

@@ -7,3 +7,4 @@ pub mod command;
 pub mod ids;
 pub mod incident;
 pub mod policy;
+pub mod trail;

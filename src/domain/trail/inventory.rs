@@ -1,0 +1,339 @@
+//! What the attacker created, read from the successful events' parameters and responses,
+//! and which of it can become a cleanup proposal.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::TrailEvent;
+use crate::domain::cleanup::{MAX_INSTANCES, Target};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceKind {
+    User,
+    AccessKey,
+    LoginProfile,
+    Role,
+    Policy,
+    Instance,
+    Function,
+    Bucket,
+    SnapshotShared,
+    KeyPair,
+    SecurityGroup,
+    Stack,
+    MfaDevice,
+    IdentityProvider,
+}
+
+impl ResourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "IAM user",
+            Self::AccessKey => "access key",
+            Self::LoginProfile => "console password",
+            Self::Role => "IAM role",
+            Self::Policy => "IAM policy",
+            Self::Instance => "EC2 instance",
+            Self::Function => "Lambda function",
+            Self::Bucket => "S3 bucket",
+            Self::SnapshotShared => "snapshot shared out",
+            Self::KeyPair => "EC2 key pair",
+            Self::SecurityGroup => "security group",
+            Self::Stack => "CloudFormation stack",
+            Self::MfaDevice => "MFA device",
+            Self::IdentityProvider => "identity provider",
+        }
+    }
+}
+
+/// One thing an event created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Created {
+    pub kind: ResourceKind,
+    /// The name, id or ARN AWS knows it by.
+    pub id: String,
+    /// The user it belongs to, for keys and passwords.
+    pub owner: Option<String>,
+    /// More about it (who a snapshot was shared with).
+    pub detail: Option<String>,
+    pub region: String,
+    pub account: Option<String>,
+    pub event_id: String,
+}
+
+fn at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// What one event created; nothing for a failed call.
+pub fn created(e: &TrailEvent) -> Vec<Created> {
+    if e.error_code.is_some() {
+        return vec![];
+    }
+    let one = |kind, id: Option<&str>, owner: Option<&str>| {
+        id.map(|id| Created {
+            kind,
+            id: id.to_string(),
+            owner: owner.map(str::to_string),
+            detail: None,
+            region: e.region.clone(),
+            account: e.account().map(str::to_string),
+            event_id: e.event_id.clone(),
+        })
+        .into_iter()
+        .collect::<Vec<_>>()
+    };
+    let (req, resp) = (&e.request, &e.response);
+    let caller = e.identity.user_name.as_deref();
+    match e.name.as_str() {
+        "CreateUser" => one(ResourceKind::User, at(req, "/userName"), None),
+        "CreateAccessKey" => one(
+            ResourceKind::AccessKey,
+            at(resp, "/accessKey/accessKeyId"),
+            at(resp, "/accessKey/userName")
+                .or(at(req, "/userName"))
+                .or(caller),
+        ),
+        "CreateLoginProfile" => {
+            let user = at(req, "/userName").or(caller);
+            one(ResourceKind::LoginProfile, user, user)
+        }
+        "CreateRole" => one(ResourceKind::Role, at(req, "/roleName"), None),
+        "CreatePolicy" => one(ResourceKind::Policy, at(resp, "/policy/arn"), None),
+        "RunInstances" => resp
+            .pointer("/instancesSet/items")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .flat_map(|i| one(ResourceKind::Instance, at(i, "/instanceId"), None))
+            .collect(),
+        "CreateFunction" | "CreateFunction20150331" => one(
+            ResourceKind::Function,
+            at(resp, "/functionName").or(at(req, "/functionName")),
+            None,
+        ),
+        "CreateBucket" => one(ResourceKind::Bucket, at(req, "/bucketName"), None),
+        "ModifySnapshotAttribute" => shared_snapshot(e, one),
+        "CreateKeyPair" | "ImportKeyPair" => one(ResourceKind::KeyPair, at(req, "/keyName"), None),
+        "CreateSecurityGroup" => one(ResourceKind::SecurityGroup, at(resp, "/groupId"), None),
+        "CreateStack" => one(ResourceKind::Stack, at(resp, "/stackId"), None),
+        "CreateVirtualMFADevice" => one(
+            ResourceKind::MfaDevice,
+            at(resp, "/virtualMFADevice/serialNumber"),
+            None,
+        ),
+        "CreateSAMLProvider" | "CreateOpenIDConnectProvider" => one(
+            ResourceKind::IdentityProvider,
+            at(resp, "/sAMLProviderArn")
+                .or(at(resp, "/openIDConnectProviderArn"))
+                .or(at(req, "/name"))
+                .or(at(req, "/url")),
+            None,
+        ),
+        _ => vec![],
+    }
+}
+
+/// A snapshot whose volume permission was opened to another account or to everyone.
+fn shared_snapshot(
+    e: &TrailEvent,
+    one: impl Fn(ResourceKind, Option<&str>, Option<&str>) -> Vec<Created>,
+) -> Vec<Created> {
+    let added: Vec<&str> = e
+        .request
+        .pointer("/createVolumePermission/add/items")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|i| at(i, "/userId").or(at(i, "/group")))
+        .collect();
+    if added.is_empty() {
+        return vec![];
+    }
+    let mut out = one(
+        ResourceKind::SnapshotShared,
+        at(&e.request, "/snapshotId"),
+        None,
+    );
+    for c in &mut out {
+        c.detail = Some(format!("shared with {}", added.join(", ")));
+    }
+    out
+}
+
+/// The cleanup proposals the inventory supports in `account` (proposals act in the incident's
+/// account); the rest is left for people, listed in the summary. A user's own keys and
+/// password go with the user, so they are not proposed twice.
+pub fn cleanup_targets<'a>(
+    created: &'a [Created],
+    account: &str,
+) -> (Vec<Target>, Vec<&'a Created>) {
+    let users: Vec<&str> = created
+        .iter()
+        .filter(|c| c.kind == ResourceKind::User && c.account.as_deref() == Some(account))
+        .map(|c| c.id.as_str())
+        .collect();
+    let mut targets: Vec<Target> = vec![];
+    let mut manual = vec![];
+    let mut instances: Vec<(String, Vec<String>)> = vec![];
+    for c in created {
+        if c.account.as_deref() != Some(account) {
+            manual.push(c);
+            continue;
+        }
+        let owner_goes = c.owner.as_deref().is_some_and(|o| users.contains(&o));
+        let target = match c.kind {
+            ResourceKind::User => Target::User { user: c.id.clone() },
+            ResourceKind::AccessKey | ResourceKind::LoginProfile if owner_goes => continue,
+            ResourceKind::AccessKey => Target::AccessKey { key: c.id.clone() },
+            ResourceKind::LoginProfile => Target::LoginProfile { user: c.id.clone() },
+            ResourceKind::Role => Target::Role { role: c.id.clone() },
+            ResourceKind::Policy => Target::Policy { arn: c.id.clone() },
+            ResourceKind::Function => Target::Function {
+                region: c.region.clone(),
+                name: c.id.clone(),
+            },
+            ResourceKind::Instance => {
+                match instances
+                    .iter_mut()
+                    .find(|(r, ids)| *r == c.region && ids.len() < MAX_INSTANCES)
+                {
+                    Some((_, ids)) => ids.push(c.id.clone()),
+                    None => instances.push((c.region.clone(), vec![c.id.clone()])),
+                }
+                continue;
+            }
+            _ => {
+                manual.push(c);
+                continue;
+            }
+        };
+        if !targets.contains(&target) {
+            targets.push(target);
+        }
+    }
+    targets.extend(
+        instances
+            .into_iter()
+            .map(|(region, ids)| Target::Instances { region, ids }),
+    );
+    (targets, manual)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{self, event};
+    use super::*;
+
+    fn all(texts: &[&str]) -> Vec<Created> {
+        texts.iter().flat_map(|t| created(&event(t))).collect()
+    }
+
+    #[test]
+    fn the_published_records_yield_what_they_created() {
+        let inv = all(&[
+            fixtures::CREATE_USER,
+            fixtures::CREATE_ACCESS_KEY,
+            fixtures::CREATE_LOGIN_PROFILE,
+            fixtures::RUN_INSTANCES,
+            fixtures::LIST_USERS,
+        ]);
+        let got: Vec<(ResourceKind, &str, Option<&str>, &str)> = inv
+            .iter()
+            .map(|c| (c.kind, c.id.as_str(), c.owner.as_deref(), c.region.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (ResourceKind::User, "backdoor-admin", None, "us-east-1"),
+                (
+                    ResourceKind::AccessKey,
+                    "AKIAI44QH8DHBEXAMPLE",
+                    Some("backdoor-admin"),
+                    "us-east-1"
+                ),
+                (
+                    ResourceKind::LoginProfile,
+                    "backdoor-admin",
+                    Some("backdoor-admin"),
+                    "us-east-1"
+                ),
+                (
+                    ResourceKind::Instance,
+                    "i-0a1b2c3d4e5f60001",
+                    None,
+                    "eu-west-1"
+                ),
+                (
+                    ResourceKind::Instance,
+                    "i-0a1b2c3d4e5f60002",
+                    None,
+                    "eu-west-1"
+                ),
+            ]
+        );
+        assert_eq!(inv[3].account.as_deref(), Some("444455556666"));
+    }
+
+    #[test]
+    fn a_failed_create_created_nothing() {
+        let mut e = event(fixtures::CREATE_USER);
+        e.error_code = Some("AccessDenied".into());
+        assert!(created(&e).is_empty());
+    }
+
+    #[test]
+    fn a_snapshot_opened_to_everyone_is_listed_with_whom() {
+        let mut e = event(fixtures::CREATE_USER);
+        e.name = "ModifySnapshotAttribute".into();
+        e.request = serde_json::json!({
+            "snapshotId": "snap-0123456789abcdef0",
+            "attributeType": "CREATE_VOLUME_PERMISSION",
+            "createVolumePermission": {"add": {"items": [{"group": "all"}, {"userId": "999988887777"}]}}
+        });
+        let c = created(&e);
+        assert_eq!(c[0].kind, ResourceKind::SnapshotShared);
+        assert_eq!(
+            c[0].detail.as_deref(),
+            Some("shared with all, 999988887777")
+        );
+    }
+
+    #[test]
+    fn cleanup_targets_fold_a_users_keys_into_the_user_and_leave_other_accounts_to_people() {
+        let mut inv = all(&[
+            fixtures::CREATE_USER,
+            fixtures::CREATE_ACCESS_KEY,
+            fixtures::CREATE_LOGIN_PROFILE,
+            fixtures::RUN_INSTANCES,
+        ]);
+        let mut stray = inv[1].clone();
+        stray.id = "AKIAJ7VT3PZVEXAMPLE0".into();
+        stray.owner = Some("ci-deploy".into());
+        inv.push(stray);
+        let (targets, manual) = cleanup_targets(&inv, "111122223333");
+        assert_eq!(
+            targets,
+            [
+                Target::User {
+                    user: "backdoor-admin".into()
+                },
+                Target::AccessKey {
+                    key: "AKIAJ7VT3PZVEXAMPLE0".into()
+                },
+            ]
+        );
+        assert_eq!(manual.len(), 2, "the instances are in the role's account");
+        let (targets, _) = cleanup_targets(&inv, "444455556666");
+        assert_eq!(
+            targets,
+            [Target::Instances {
+                region: "eu-west-1".into(),
+                ids: vec!["i-0a1b2c3d4e5f60001".into(), "i-0a1b2c3d4e5f60002".into()]
+            }]
+        );
+    }
+}

@@ -1,0 +1,253 @@
+//! CloudTrail records in the domain's words: parsed once at the edge (LookupEvents' embedded
+//! record, or an archive's `Records` entry), with every credential-shaped value removed,
+//! then classified, followed and summarised by pure functions.
+
+pub mod classify;
+pub mod inventory;
+pub mod pivot;
+pub mod summary;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use classify::{Category, classify};
+
+/// The fields of a CloudTrail record that forensics reads (AWS-FACTS.md, CloudTrail).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrailEvent {
+    pub event_id: String,
+    pub time: DateTime<Utc>,
+    pub source: String,
+    pub name: String,
+    pub region: String,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub read_only: Option<bool>,
+    pub identity: Identity,
+    pub recipient_account: Option<String>,
+    /// Set on events logged in two accounts (a cross-account AssumeRole): the same value in both.
+    pub shared_event_id: Option<String>,
+    /// `requestParameters` and `responseElements`, with secrets replaced (see [`redact`]).
+    pub request: Value,
+    pub response: Value,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    pub kind: Option<String>,
+    pub arn: Option<String>,
+    pub account_id: Option<String>,
+    pub access_key_id: Option<String>,
+    pub user_name: Option<String>,
+    /// For a role session: the role's ARN.
+    pub session_issuer: Option<String>,
+}
+
+impl TrailEvent {
+    /// Whether AWS refused the call for lack of permission.
+    pub fn denied(&self) -> bool {
+        self.error_code.as_deref().is_some_and(is_denial)
+    }
+
+    /// The account whose log holds the event.
+    pub fn account(&self) -> Option<&str> {
+        self.recipient_account
+            .as_deref()
+            .or(self.identity.account_id.as_deref())
+    }
+}
+
+fn is_denial(code: &str) -> bool {
+    matches!(
+        code,
+        "AccessDenied"
+            | "AccessDeniedException"
+            | "UnauthorizedOperation"
+            | "Client.UnauthorizedOperation"
+            | "UnauthorizedAccess"
+            | "AuthorizationError"
+            | "AuthorizationErrorException"
+            | "Forbidden"
+    )
+}
+
+/// Why a record was skipped. Counted and reported, never silently dropped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    #[error("not a JSON object: {0}")]
+    NotJson(String),
+    #[error("record lacks `{0}`")]
+    Missing(&'static str),
+    #[error("record's `eventTime` is not a time: {0}")]
+    BadTime(String),
+}
+
+/// The largest record kept, in bytes. CloudTrail caps a record near 256 KiB; anything far
+/// beyond that is not a record.
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
+
+/// Parses one record's JSON text.
+pub fn parse_record(text: &str) -> Result<TrailEvent, RecordError> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| RecordError::NotJson(e.to_string()))?;
+    from_value(value)
+}
+
+/// Builds an event from a parsed record, taking its parameters without copying them.
+pub fn from_value(mut value: Value) -> Result<TrailEvent, RecordError> {
+    let Some(obj) = value.as_object_mut() else {
+        return Err(RecordError::NotJson("a record must be an object".into()));
+    };
+    let text = |obj: &serde_json::Map<String, Value>, k: &str| {
+        obj.get(k).and_then(Value::as_str).map(str::to_string)
+    };
+    let required = |obj: &serde_json::Map<String, Value>, k: &'static str| {
+        text(obj, k)
+            .filter(|s| !s.is_empty())
+            .ok_or(RecordError::Missing(k))
+    };
+    let raw_time = required(obj, "eventTime")?;
+    let time = DateTime::parse_from_rfc3339(&raw_time)
+        .map_err(|_| RecordError::BadTime(raw_time.chars().take(40).collect()))?
+        .with_timezone(&Utc);
+    let mut request = obj.remove("requestParameters").unwrap_or(Value::Null);
+    let mut response = obj.remove("responseElements").unwrap_or(Value::Null);
+    redact(&mut request);
+    redact(&mut response);
+    Ok(TrailEvent {
+        event_id: required(obj, "eventID")?,
+        time,
+        source: required(obj, "eventSource")?,
+        name: required(obj, "eventName")?,
+        region: required(obj, "awsRegion")?,
+        source_ip: text(obj, "sourceIPAddress"),
+        user_agent: text(obj, "userAgent"),
+        error_code: text(obj, "errorCode"),
+        error_message: text(obj, "errorMessage"),
+        read_only: match obj.get("readOnly") {
+            Some(Value::Bool(b)) => Some(*b),
+            Some(Value::String(s)) => s.parse().ok(),
+            _ => None,
+        },
+        identity: identity(obj.get("userIdentity")),
+        recipient_account: text(obj, "recipientAccountId"),
+        shared_event_id: text(obj, "sharedEventID"),
+        request,
+        response,
+    })
+}
+
+fn identity(v: Option<&Value>) -> Identity {
+    let Some(v) = v else {
+        return Identity::default();
+    };
+    let s = |p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_string);
+    Identity {
+        kind: s("/type"),
+        arn: s("/arn"),
+        account_id: s("/accountId"),
+        access_key_id: s("/accessKeyId"),
+        user_name: s("/userName"),
+        session_issuer: s("/sessionContext/sessionIssuer/arn"),
+    }
+}
+
+/// Field names whose values are secrets wherever they appear. CloudTrail logs the session
+/// token of the credentials an AssumeRole or GetSessionToken call returned; the others are
+/// hidden by AWS today, but a record from elsewhere must not bring one in.
+const SECRET_FIELDS: &[&str] = &[
+    "sessionToken",
+    "secretAccessKey",
+    "password",
+    "newPassword",
+    "oldPassword",
+    "secretString",
+    "secretBinary",
+    "samlAssertion",
+    "webIdentityToken",
+];
+
+pub const REDACTED: &str = "<redacted by keyleak>";
+
+/// Replaces every secret-named field's value, at any depth.
+pub fn redact(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, inner) in map.iter_mut() {
+                if SECRET_FIELDS.iter().any(|s| s.eq_ignore_ascii_case(k)) {
+                    *inner = Value::String(REDACTED.into());
+                } else {
+                    redact(inner);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_assume_role_record_parses_and_loses_its_session_token() {
+        let e = parse_record(fixtures::ASSUME_ROLE).unwrap();
+        assert_eq!(e.name, "AssumeRole");
+        assert_eq!(e.region, "us-east-1");
+        assert_eq!(
+            e.identity.access_key_id.as_deref(),
+            Some("AKIAIOSFODNN7EXAMPLE")
+        );
+        let text = serde_json::to_string(&e).unwrap();
+        assert!(!text.contains("AQoDYXdzEPT"), "session token kept: {text}");
+        assert!(text.contains(REDACTED));
+        assert_eq!(
+            e.response.pointer("/credentials/accessKeyId"),
+            Some(&Value::String("ASIAI44QH8DHBEXAMPLE".into()))
+        );
+    }
+
+    #[test]
+    fn records_missing_what_forensics_needs_are_refused_by_name() {
+        assert_eq!(
+            parse_record(r#"{"eventTime":"2026-11-20T10:00:00Z"}"#),
+            Err(RecordError::Missing("eventID"))
+        );
+        assert!(matches!(
+            parse_record("[1,2]"),
+            Err(RecordError::NotJson(_))
+        ));
+        assert!(matches!(
+            parse_record("{\"Rec"),
+            Err(RecordError::NotJson(_))
+        ));
+        let bad_time = r#"{"eventID":"x","eventTime":"yesterday","eventSource":"s","eventName":"n","awsRegion":"r"}"#;
+        assert!(matches!(
+            parse_record(bad_time),
+            Err(RecordError::BadTime(_))
+        ));
+    }
+
+    #[test]
+    fn read_only_is_read_as_a_flag_or_as_lookup_events_text() {
+        let mut v: Value = serde_json::from_str(fixtures::LIST_USERS).unwrap();
+        assert_eq!(from_value(v.clone()).unwrap().read_only, Some(true));
+        v["readOnly"] = Value::String("false".into());
+        assert_eq!(from_value(v).unwrap().read_only, Some(false));
+    }
+
+    #[test]
+    fn redaction_reaches_nested_arrays() {
+        let mut v = serde_json::json!({"a":[{"Password":"hunter2"}],"b":{"sessionToken":"t"}});
+        redact(&mut v);
+        assert_eq!(v["a"][0]["Password"], REDACTED);
+        assert_eq!(v["b"]["sessionToken"], REDACTED);
+    }
+}
