@@ -74,6 +74,11 @@ pub trait Notifier: Send + Sync {
     ) -> Result<(), NotifyError>;
     /// Answers one person privately through Slack's `response_url`.
     async fn respond(&self, response_url: &str, reply: Reply) -> Result<(), NotifyError>;
+    /// Posts a reply in the incident thread, to be edited later.
+    async fn post_in_thread(&self, thread: &ThreadRef, reply: Reply)
+    -> Result<MessageRef, NotifyError>;
+    /// Redraws a message the bot posted.
+    async fn edit(&self, message: &MessageRef, reply: Reply) -> Result<(), NotifyError>;
 }
 
 /// Reports to standard output: the CLI's view when Slack is unavailable.
@@ -163,6 +168,25 @@ impl Notifier for Console {
 
     async fn respond(&self, _response_url: &str, reply: Reply) -> Result<(), NotifyError> {
         println!("{}", reply.text);
+        Ok(())
+    }
+
+    async fn post_in_thread(
+        &self,
+        _thread: &ThreadRef,
+        _reply: Reply,
+    ) -> Result<MessageRef, NotifyError> {
+        // Progress is not drawn on a terminal; the final text is printed by `edit`.
+        Ok(MessageRef {
+            channel: "console".into(),
+            ts: "0".into(),
+        })
+    }
+
+    async fn edit(&self, _message: &MessageRef, reply: Reply) -> Result<(), NotifyError> {
+        if !reply.text.starts_with(messages::PROGRESS_PREFIX) {
+            println!("{}", reply.text);
+        }
         Ok(())
     }
 }

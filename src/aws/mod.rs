@@ -3,16 +3,20 @@
 
 mod actions;
 mod sdk;
+mod trail;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::domain::approval::{Action, Outcome, PolicyHoldings, RoleHoldings};
 use crate::domain::ids::{AccessKeyId, AccountId};
 use crate::domain::incident::{KeyUsage, UserSnapshot};
 use crate::domain::policy::DenyPolicy;
+use crate::domain::trail::TrailEvent;
 use crate::store::ExecutionRight;
 
 pub use sdk::SdkAws;
+pub use trail::LOOKUPS_PER_SECOND;
 
 /// Errors callers branch on. Messages come from AWS and carry no credentials.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,6 +71,28 @@ pub struct InstanceFacts {
     pub id: String,
     pub state: String,
     pub name: Option<String>,
+}
+
+/// One key's CloudTrail events in one region of one account, within a time window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrailQuery {
+    pub account: AccountId,
+    pub region: String,
+    pub key: AccessKeyId,
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
+/// What one region's log gave for a query.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RegionLog {
+    pub region: String,
+    pub events: Vec<TrailEvent>,
+    pub pages: usize,
+    /// Records that could not be read, with why: reported, never silently dropped.
+    pub skipped: Vec<String>,
+    /// Requests AWS throttled (each was retried).
+    pub throttled: usize,
 }
 
 #[async_trait]
@@ -134,6 +160,26 @@ pub trait Aws: Send + Sync {
         region: &str,
         name: &str,
     ) -> Result<bool, AwsError>;
+
+    /// The regions to search in the account: enabled ones, by `ec2:DescribeRegions`.
+    async fn regions(&self, account: &AccountId) -> Result<Vec<String>, AwsError>;
+
+    /// Every CloudTrail event of the key in one region, fully paginated within AWS's rate
+    /// budget. `progress` hears the running count of events after each page.
+    async fn lookup_events(
+        &self,
+        query: &TrailQuery,
+        progress: &(dyn Fn(usize) + Send + Sync),
+    ) -> Result<RegionLog, AwsError>;
+
+    /// Puts an inline deny-older-sessions policy on a role, ending the sessions issued
+    /// before the policy's time (the console's "Revoke active sessions").
+    async fn put_role_fence(
+        &self,
+        account: &AccountId,
+        role: &str,
+        policy: &DenyPolicy,
+    ) -> Result<Called<()>, AwsError>;
 
     /// Carries out an approved action; only a won execution right reaches it. Idempotent:
     /// what is already gone is reported so, and a target holding more than was approved is

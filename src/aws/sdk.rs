@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Mutex, OnceCell};
 
 use super::actions;
+use super::trail;
 use super::*;
 use crate::domain::incident::{AttachedPolicy, KeySnapshot};
 
@@ -21,6 +22,7 @@ pub struct SdkAws {
     role_arn_template: Option<String>,
     own_account: OnceCell<AccountId>,
     by_account: Mutex<HashMap<AccountId, Clients>>,
+    pacer: trail::Pacer,
 }
 
 /// An account's SDK settings (with the responder role's credentials elsewhere than the
@@ -37,6 +39,16 @@ impl Clients {
             .region(aws_config::Region::new(region.to_string()))
             .build();
         aws_sdk_ec2::Client::from_conf(conf)
+    }
+
+    /// Without the SDK's own retries: `trail` paces and retries LookupEvents itself, within
+    /// the region's budget.
+    pub fn cloudtrail(&self, region: &str) -> aws_sdk_cloudtrail::Client {
+        let conf = aws_sdk_cloudtrail::config::Builder::from(&self.config)
+            .region(aws_config::Region::new(region.to_string()))
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .build();
+        aws_sdk_cloudtrail::Client::from_conf(conf)
     }
 
     pub fn lambda(&self, region: &str) -> aws_sdk_lambda::Client {
@@ -128,6 +140,7 @@ impl SdkAws {
             role_arn_template,
             own_account: OnceCell::new(),
             by_account: Mutex::new(HashMap::new()),
+            pacer: trail::Pacer::default(),
         }
     }
 
@@ -333,6 +346,41 @@ impl Aws for SdkAws {
         name: &str,
     ) -> Result<bool, AwsError> {
         actions::function_exists(&self.clients(account).await?.lambda(region), name).await
+    }
+
+    async fn regions(&self, account: &AccountId) -> Result<Vec<String>, AwsError> {
+        trail::enabled_regions(&self.clients(account).await?).await
+    }
+
+    async fn lookup_events(
+        &self,
+        query: &TrailQuery,
+        progress: &(dyn Fn(usize) + Send + Sync),
+    ) -> Result<RegionLog, AwsError> {
+        let clients = self.clients(&query.account).await?;
+        trail::lookup(&clients, &self.pacer, query, progress).await
+    }
+
+    async fn put_role_fence(
+        &self,
+        account: &AccountId,
+        role: &str,
+        policy: &DenyPolicy,
+    ) -> Result<Called<()>, AwsError> {
+        let out = self
+            .iam(account)
+            .await?
+            .put_role_policy()
+            .role_name(role)
+            .policy_name(&policy.name)
+            .policy_document(&policy.document)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(Called {
+            value: (),
+            request_id: out.request_id().map(str::to_string),
+        })
     }
 
     async fn execute(&self, _right: &ExecutionRight, action: &Action) -> Outcome {

@@ -24,6 +24,11 @@ pub enum Command {
     Rollback {
         incident: IncidentId,
     },
+    /// Forensics for an incident (or the open incident of a key), `days` back.
+    Investigate {
+        target: StatusTarget,
+        days: Option<u32>,
+    },
     /// Reject a pending proposal, with a reason.
     Reject {
         proposal: ProposalId,
@@ -53,6 +58,10 @@ pub enum CommandParseError {
     },
     #[error("`reject` needs a proposal id (PR-…)")]
     NeedsProposal { got: Option<String> },
+    #[error("`investigate` needs a key id or an incident id")]
+    NeedsInvestigateTarget { got: Option<String> },
+    #[error("`--since` takes a number of days from 1 to {MAX_DAYS}, like `7d`")]
+    BadSince(String),
     #[error("bad cleanup target: {0}")]
     BadTarget(TargetError),
     #[error("`{verb}` takes {expected}")]
@@ -69,6 +78,9 @@ pub struct Parsed {
     pub command: Result<Command, CommandParseError>,
     pub secret_pasted: bool,
 }
+
+/// How far back `investigate --since` may reach: CloudTrail's event history keeps 90 days.
+pub const MAX_DAYS: u32 = 90;
 
 /// The longest free-text reason kept, in characters.
 pub const MAX_REASON_CHARS: usize = 500;
@@ -111,6 +123,7 @@ fn parse_verb(
             }),
         },
         "reject" => parse_reject(args),
+        "investigate" => parse_investigate(args),
         _ => Err(CommandParseError::UnknownVerb(truncate(verb, 40))),
     }
 }
@@ -150,6 +163,49 @@ fn parse_status(args: &[&str]) -> Result<Command, CommandParseError> {
             verb: "status",
             expected: "at most one key id or incident id",
         }),
+    }
+}
+
+fn parse_investigate(args: &[&str]) -> Result<Command, CommandParseError> {
+    let mut target = None;
+    let mut days = None;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let since = match arg.strip_prefix("--since") {
+            Some("") => Some(rest.next().copied().unwrap_or("")),
+            Some(v) => v.strip_prefix('='),
+            None => None,
+        };
+        if let Some(v) = since {
+            days = Some(parse_days(v)?);
+        } else if target.is_none() {
+            target = Some(if let Ok(id) = IncidentId::parse(arg) {
+                StatusTarget::Incident(id)
+            } else {
+                let key = AccessKeyId::parse(arg).map_err(|_| {
+                    CommandParseError::NeedsInvestigateTarget {
+                        got: Some(truncate(arg, 40)),
+                    }
+                })?;
+                StatusTarget::Key(key)
+            });
+        } else {
+            return Err(CommandParseError::TooManyArguments {
+                verb: "investigate",
+                expected: "one key id or incident id, and optionally `--since 7d`",
+            });
+        }
+    }
+    let target = target.ok_or(CommandParseError::NeedsInvestigateTarget { got: None })?;
+    Ok(Command::Investigate { target, days })
+}
+
+/// `7d`, `7` → 7 days.
+fn parse_days(v: &str) -> Result<u32, CommandParseError> {
+    let digits = v.strip_suffix(['d', 'D']).unwrap_or(v);
+    match digits.parse::<u32>() {
+        Ok(n @ 1..=MAX_DAYS) => Ok(n),
+        _ => Err(CommandParseError::BadSince(truncate(v, 20))),
     }
 }
 
@@ -196,6 +252,64 @@ mod tests {
         AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE").unwrap()
     }
 
+
+    #[test]
+    fn investigate_takes_a_key_or_an_incident_and_a_window() {
+        let inc = IncidentId::parse("KL-00C0FFEE").unwrap();
+        assert_eq!(
+            parse("investigate KL-00C0FFEE").command,
+            Ok(Command::Investigate {
+                target: StatusTarget::Incident(inc.clone()),
+                days: None
+            })
+        );
+        for text in [
+            "investigate KL-00C0FFEE --since 7d",
+            "investigate --since=7d KL-00C0FFEE",
+            "investigate KL-00C0FFEE --since 7",
+        ] {
+            assert_eq!(
+                parse(text).command,
+                Ok(Command::Investigate {
+                    target: StatusTarget::Incident(inc.clone()),
+                    days: Some(7)
+                }),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            parse("investigate AKIAIOSFODNN7EXAMPLE").command,
+            Ok(Command::Investigate {
+                target: StatusTarget::Key(key()),
+                days: None
+            })
+        );
+    }
+
+    #[test]
+    fn investigate_refuses_what_it_cannot_use() {
+        assert_eq!(
+            parse("investigate").command,
+            Err(CommandParseError::NeedsInvestigateTarget { got: None })
+        );
+        assert_eq!(
+            parse("investigate AIDAJQABLZS4A3QDU576Q").command,
+            Err(CommandParseError::NeedsInvestigateTarget {
+                got: Some("AIDAJQABLZS4A3QDU576Q".into())
+            })
+        );
+        for bad in ["0d", "91d", "7w", "", "-3d"] {
+            assert_eq!(
+                parse(&format!("investigate KL-00C0FFEE --since {bad}")).command,
+                Err(CommandParseError::BadSince(bad.into())),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            parse("investigate KL-00C0FFEE KL-00C0FFEE").command,
+            Err(CommandParseError::TooManyArguments { .. })
+        ));
+    }
     #[test]
     fn empty_text_and_help_give_help() {
         assert_eq!(parse("").command, Ok(Command::Help));

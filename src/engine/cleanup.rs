@@ -70,6 +70,20 @@ impl Engine {
         if inc.account.is_none() || inc.user_name.is_none() {
             return Ok(Err(CleanupRefusal::NotLocated(inc.id)));
         }
+        self.queue_proposal(&inc.id, target, by, origin, response_url)
+            .await?;
+        Ok(Ok(inc))
+    }
+
+    /// Queues the lookup of one cleanup target, proposed by `by`.
+    pub(super) async fn queue_proposal(
+        &self,
+        incident: &IncidentId,
+        target: Target,
+        by: &SlackUserId,
+        origin: String,
+        response_url: Option<String>,
+    ) -> Result<(), StoreError> {
         let request = ProposeRequest {
             target,
             requested_by: by.to_string(),
@@ -81,19 +95,19 @@ impl Engine {
             at: self.clock.now(),
             actor: Actor::Slack(by.clone()).to_stored(),
             action: "cleanup.requested".into(),
-            incident_id: Some(inc.id.clone()),
+            incident_id: Some(incident.clone()),
             detail: payload.clone(),
             origin,
         };
         let job = NewJob {
             kind: JobKind::Propose,
-            incident: inc.id.clone(),
+            incident: incident.clone(),
             payload,
             response_url,
         };
         self.store.enqueue_job(job, audit).await?;
         self.wake.notify_one();
-        Ok(Ok(inc))
+        Ok(())
     }
 
     /// Moves pending proposals whose time ran out to expired and updates their messages.
@@ -273,7 +287,7 @@ fn proposal_id(job: i64, n: usize) -> ProposalId {
 
 /// Renews the job's lease while a long action runs (a user with many keys and policies), so
 /// no other worker takes the job over and runs it beside this one. Returns only on failure.
-async fn keep_lease(engine: &Engine, job: i64, lease: Duration) -> StoreError {
+pub(super) async fn keep_lease(engine: &Engine, job: i64, lease: Duration) -> StoreError {
     let every = (lease / 3)
         .to_std()
         .unwrap_or(std::time::Duration::from_secs(10));
@@ -290,7 +304,7 @@ async fn keep_lease(engine: &Engine, job: i64, lease: Duration) -> StoreError {
 }
 
 /// Tells the requester privately when the request came with a `response_url`; logs otherwise.
-async fn tell(engine: &Engine, job: &ClaimedJob, reply: messages::Reply) {
+pub(super) async fn tell(engine: &Engine, job: &ClaimedJob, reply: messages::Reply) {
     if let Some(url) = &job.response_url
         && let Err(e) = engine.notifier.respond(url, reply).await
     {

@@ -41,6 +41,20 @@ pub async fn run_contain(engine: &Engine, job: &ClaimedJob, lease: Duration) -> 
     played?;
 
     let (incident, steps) = settle_incident(engine, job).await?;
+    if incident.state == IncidentState::Contained && run.incident.state != IncidentState::Contained
+    {
+        // Forensics follows every containment: the sessions the key minted are only found
+        // in CloudTrail, and their roles need fences of their own.
+        engine
+            .queue_investigation(
+                &incident.id,
+                None,
+                &incident.requested_by,
+                "containment".into(),
+                None,
+            )
+            .await?;
+    }
     if let Some(t) = &thread {
         run.post_missing_replies(t, &incident, &steps).await?;
         if let Err(e) = engine.notifier.refresh(t, &incident, &steps).await {

@@ -5,6 +5,7 @@ mod approve;
 mod cleanup;
 pub mod clock;
 mod contain;
+mod investigate;
 mod plan;
 mod worker;
 
@@ -22,6 +23,7 @@ use clock::Clock;
 pub use approve::{ClickResult, ProposalClick};
 pub use cleanup::{ApprovalSettings, CleanupRefusal};
 pub use contain::run_contain;
+pub use investigate::{ForensicsSettings, InvestigateRefusal, Progress};
 pub use plan::PlanProblem;
 pub use worker::{Worker, WorkerSettings};
 
@@ -34,6 +36,7 @@ pub struct Engine {
     /// Wakes this process's workers at once when it queues a job; other replicas poll.
     pub wake: Arc<Notify>,
     pub approvals: ApprovalSettings,
+    pub forensics: ForensicsSettings,
 }
 
 impl Engine {
@@ -50,6 +53,7 @@ impl Engine {
             clock,
             wake: Arc::new(Notify::new()),
             approvals: ApprovalSettings::default(),
+            forensics: ForensicsSettings::default(),
         }
     }
 

@@ -187,6 +187,35 @@ impl Notifier for SlackNotifier {
         Ok(())
     }
 
+    async fn post_in_thread(
+        &self,
+        thread: &ThreadRef,
+        reply: messages::Reply,
+    ) -> Result<MessageRef, NotifyError> {
+        let session = self.client.open_session(&self.token);
+        let req = SlackApiChatPostMessageRequest::new(
+            thread.channel.clone().into(),
+            reply.into_content(),
+        )
+        .with_thread_ts(thread.ts.clone().into());
+        let out = session.chat_post_message(&req).await.map_err(classify)?;
+        Ok(MessageRef {
+            channel: out.channel.to_string(),
+            ts: out.ts.to_string(),
+        })
+    }
+
+    async fn edit(&self, message: &MessageRef, reply: messages::Reply) -> Result<(), NotifyError> {
+        let session = self.client.open_session(&self.token);
+        let req = SlackApiChatUpdateRequest::new(
+            message.channel.clone().into(),
+            reply.into_content(),
+            message.ts.clone().into(),
+        );
+        session.chat_update(&req).await.map_err(classify)?;
+        Ok(())
+    }
+
     async fn group_members(
         &self,
         group: &str,

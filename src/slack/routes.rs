@@ -152,6 +152,7 @@ fn verb_name(c: &Result<Command, command::CommandParseError>) -> &'static str {
         Ok(Command::Cleanup { .. }) => "cleanup",
         Ok(Command::Rollback { .. }) => "rollback",
         Ok(Command::Reject { .. }) => "reject",
+        Ok(Command::Investigate { .. }) => "investigate",
         Err(_) => "an invalid command",
     }
 }
@@ -195,6 +196,9 @@ async fn run_command(
             )
             .await
         }
+        Command::Investigate { target, days } => {
+            investigate(state, target, days, user, origin, response_url).await
+        }
         Command::Reject { proposal, reason } => {
             let r = state
                 .engine
@@ -221,6 +225,32 @@ pub(super) async fn cleanup(
     Ok(match queued {
         Ok(i) => messages::cleanup_queued(&i, &target),
         Err(refusal) => messages::cleanup_refused(&refusal),
+    })
+}
+
+/// Queues forensics for the incident named, or the open incident of the key named.
+async fn investigate(
+    state: &AppState,
+    target: StatusTarget,
+    days: Option<u32>,
+    user: SlackUserId,
+    origin: String,
+    response_url: Option<String>,
+) -> Result<Reply, StoreError> {
+    let id = match target {
+        StatusTarget::Incident(id) => id,
+        StatusTarget::Key(k) => match state.engine.store.open_incident_for_key(&k).await? {
+            Some(i) => i.id,
+            None => return Ok(messages::no_incident_for(&k)),
+        },
+    };
+    let queued = state
+        .engine
+        .submit_investigation(&id, days, &Actor::Slack(user), origin, response_url)
+        .await?;
+    Ok(match queued {
+        Ok(i) => messages::investigation_queued(&i, days),
+        Err(refusal) => messages::investigation_refused(&refusal),
     })
 }
 

@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use crate::domain::approval::{MessageRef, Outcome, Proposal, ProposalState};
 use crate::domain::ids::{AccessKeyId, AccountId, IncidentId, ProposalId, SlackUserId};
 use crate::domain::incident::{Actor, Incident, IncidentState, StepRecord, UserSnapshot};
+use crate::domain::trail::TrailEvent;
+use crate::domain::trail::findings::Findings;
 
 pub use sqlite::SqliteStore;
 
@@ -56,16 +58,24 @@ pub enum JobKind {
     Propose,
     /// Carry out an approved proposal.
     Execute,
+    /// Forensics: CloudTrail lookups, role fences, cleanup proposals.
+    Investigate,
 }
 
 impl JobKind {
-    const ALL: [JobKind; 3] = [Self::Contain, Self::Propose, Self::Execute];
+    const ALL: [JobKind; 4] = [
+        Self::Contain,
+        Self::Propose,
+        Self::Execute,
+        Self::Investigate,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Contain => "contain",
             Self::Propose => "propose",
             Self::Execute => "execute",
+            Self::Investigate => "investigate",
         }
     }
 
@@ -247,6 +257,28 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Proposal>, StoreError>;
+
+    /// The message an investigate job draws its progress and summary in.
+    async fn investigation_message(&self, job: i64) -> Result<Option<MessageRef>, StoreError>;
+    async fn set_investigation_message(
+        &self,
+        incident: &IncidentId,
+        job: i64,
+        message: &MessageRef,
+    ) -> Result<(), StoreError>;
+    /// Records an investigation's findings and adds its events to the incident's timeline
+    /// (an event already there is kept once), together.
+    async fn save_findings(
+        &self,
+        incident: &IncidentId,
+        job: i64,
+        findings: &Findings,
+        events: &[TrailEvent],
+    ) -> Result<(), StoreError>;
+    /// The most recent investigation's findings.
+    async fn findings(&self, incident: &IncidentId) -> Result<Option<Findings>, StoreError>;
+    /// Every event recorded for the incident, oldest first.
+    async fn trail_events(&self, incident: &IncidentId) -> Result<Vec<TrailEvent>, StoreError>;
 
     async fn audit(&self, entry: AuditEntry) -> Result<(), StoreError>;
     async fn audit_log(&self, id: Option<&IncidentId>) -> Result<Vec<AuditEntry>, StoreError>;

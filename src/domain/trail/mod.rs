@@ -3,6 +3,7 @@
 //! then classified, followed and summarised by pure functions.
 
 pub mod classify;
+pub mod findings;
 pub mod inventory;
 pub mod pivot;
 pub mod summary;

@@ -125,6 +125,20 @@ pub fn parse_error(err: &CommandParseError, secret_pasted: bool) -> Reply {
             None => "Which proposal? Usage: `/keyleak reject PR-… [reason]`.".into(),
         },
         CommandParseError::BadTarget(t) => proposal::target_error(t),
+        CommandParseError::NeedsInvestigateTarget { got } => match got {
+            Some(g) => format!(
+                "`{}` is neither an access key id (`AKIA…`/`ASIA…`) nor an incident id (`KL-…`). \
+                 Usage: `/keyleak investigate <KEY_ID|KL-…> [--since 7d]`.",
+                sanitize(g)
+            ),
+            None => "What should be investigated? Usage: `/keyleak investigate <KEY_ID|KL-…> [--since 7d]`.".into(),
+        },
+        CommandParseError::BadSince(v) => format!(
+            "`--since {}` is not a window keyleak can search: give days from 1 to {}, like `--since 7d` \
+             (CloudTrail's event history keeps 90 days).",
+            sanitize(v),
+            crate::domain::command::MAX_DAYS
+        ),
     };
     with_secret_warning(what, secret_pasted)
 }
@@ -279,10 +293,15 @@ pub fn open_incidents(newest: &[Incident], total: i64) -> Reply {
 }
 
 mod action;
+mod forensics;
 mod incident;
 mod proposal;
 
 pub use action::describe;
+pub use forensics::{
+    PROGRESS_PREFIX, investigation_failed, investigation_progress, investigation_queued,
+    investigation_refused, investigation_summary,
+};
 pub use incident::{
     PROPOSE_CLEANUP, contain_outcome, incident_card, plan, plan_blocked, step_reply, step_title,
 };

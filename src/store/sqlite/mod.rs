@@ -25,6 +25,7 @@ pub struct SqliteStore {
 }
 
 mod batch;
+mod forensics;
 mod proposals;
 mod rows;
 
@@ -447,6 +448,38 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<Proposal>, StoreError> {
         self.load_expired_pending(now, limit).await
+    }
+
+    async fn investigation_message(&self, job: i64) -> Result<Option<MessageRef>, StoreError> {
+        self.investigation_message_of(job).await
+    }
+
+    async fn set_investigation_message(
+        &self,
+        incident: &IncidentId,
+        job: i64,
+        message: &MessageRef,
+    ) -> Result<(), StoreError> {
+        self.record_investigation_message(incident, job, message)
+            .await
+    }
+
+    async fn save_findings(
+        &self,
+        incident: &IncidentId,
+        job: i64,
+        findings: &Findings,
+        events: &[TrailEvent],
+    ) -> Result<(), StoreError> {
+        self.write_findings(incident, job, findings, events).await
+    }
+
+    async fn findings(&self, incident: &IncidentId) -> Result<Option<Findings>, StoreError> {
+        self.latest_findings(incident).await
+    }
+
+    async fn trail_events(&self, incident: &IncidentId) -> Result<Vec<TrailEvent>, StoreError> {
+        self.timeline(incident).await
     }
 
     async fn audit(&self, entry: AuditEntry) -> Result<(), StoreError> {

@@ -1,0 +1,278 @@
+//! Forensics in the incident thread: one message that shows progress and then becomes the
+//! summary. Everything quoted from CloudTrail (user agents, names, errors) is attacker
+//! controlled, so it is escaped and cut before it reaches Slack.
+
+use std::sync::atomic::Ordering;
+
+use super::action::count;
+use super::*;
+use crate::domain::trail::Category;
+use crate::domain::trail::findings::{FenceOutcome, Findings};
+use crate::domain::trail::pivot::RoleKind;
+use crate::domain::trail::summary::Tally;
+use crate::engine::{InvestigateRefusal, Progress};
+
+/// The progress text starts so; the console prints only the final summary.
+pub const PROGRESS_PREFIX: &str = ":mag: Investigating";
+/// How many of each list a summary shows; the rest are counted.
+const TOP: usize = 5;
+const LIST_MAX: usize = 15;
+/// The longest quoted value (a user agent can be kilobytes).
+const QUOTE_MAX: usize = 120;
+
+fn quote(s: &str) -> String {
+    format!("`{}`", cut(&sanitize(s), QUOTE_MAX))
+}
+
+pub fn investigation_progress(incident: &Incident, p: &Progress) -> Reply {
+    let lookups = p.lookups.load(Ordering::Relaxed);
+    let done = p.lookups_done.load(Ordering::Relaxed);
+    Reply::plain(format!(
+        "{PROGRESS_PREFIX} `{}` ({}): {} looked up, {done} of {lookups} region lookups done, {} found so far.",
+        incident.key,
+        incident.id,
+        count(p.keys.load(Ordering::Relaxed), "key", "keys"),
+        count(p.events.load(Ordering::Relaxed), "event", "events"),
+    ))
+}
+
+pub fn investigation_failed(incident: &Incident, error: &str) -> Reply {
+    Reply::plain(format!(
+        ":x: Forensics for `{}` ({}) could not start: {}. Nothing was looked up; \
+         `/keyleak investigate {}` tries again.",
+        incident.key,
+        incident.id,
+        sanitize(error),
+        incident.id
+    ))
+}
+
+pub fn investigation_queued(incident: &Incident, days: Option<u32>) -> Reply {
+    let back = days.map_or(String::new(), |d| format!(" over the last {d} days"));
+    Reply::plain(format!(
+        ":mag: Looking up everything `{}` and the keys it minted did{back}, in every region. \
+         Findings go to the thread of *{}*.",
+        incident.key, incident.id
+    ))
+}
+
+pub fn investigation_refused(r: &InvestigateRefusal) -> Reply {
+    match r {
+        InvestigateRefusal::NoSuchIncident(id) => no_such_incident(id.as_str()),
+    }
+}
+
+fn tallies(items: &[Tally], n: usize) -> String {
+    let mut shown: Vec<String> = items
+        .iter()
+        .take(n)
+        .map(|t| format!("{} ×{}", quote(&t.value), t.count))
+        .collect();
+    if items.len() > n {
+        shown.push(format!("and {} more", items.len() - n));
+    }
+    if shown.is_empty() {
+        "none".into()
+    } else {
+        shown.join(", ")
+    }
+}
+
+fn headline(f: &Findings) -> String {
+    let s = &f.summary;
+    let span = match (s.first, s.last) {
+        (Some(a), Some(b)) => format!(", first {} and last {}", when(a), when(b)),
+        _ => String::new(),
+    };
+    let completeness = if f.complete() {
+        ":white_check_mark: Every region was read in full.".to_string()
+    } else {
+        let mut gaps: Vec<String> = f
+            .failures
+            .iter()
+            .map(|x| format!("`{}` in {} of {}: {}", x.key, x.region, x.account, sanitize(&x.error)))
+            .collect();
+        if f.skipped > 0 {
+            gaps.push(format!(
+                "{} that could not be read ({})",
+                count(f.skipped, "record", "records"),
+                f.skipped_reasons.iter().map(|r| sanitize(r)).collect::<Vec<_>>().join("; ")
+            ));
+        }
+        format!(":warning: *Partial:* {}.", gaps.join("; "))
+    };
+    format!(
+        "*Forensics for `{}`* — {}{span}, over {} back to {} in {}.\n{completeness}",
+        f.key,
+        count(s.events, "call", "calls"),
+        count(f.searched.len(), "key", "keys"),
+        when(f.since),
+        count(f.regions.len(), "region", "regions"),
+    )
+}
+
+fn categories(f: &Findings) -> String {
+    let lines: Vec<String> = Category::ALL
+        .iter()
+        .filter_map(|c| {
+            let n = f.summary.categories.iter().find(|(k, _)| k == c)?.1;
+            Some(format!("• {}: {n}", c.as_str()))
+        })
+        .collect();
+    if lines.is_empty() {
+        return "*What it did:* no calls in the window.".into();
+    }
+    let mut text = format!("*What it did:*\n{}", lines.join("\n"));
+    if !f.summary.denied.is_empty() {
+        text.push_str(&format!(
+            "\n*Denied:* {}",
+            tallies(&f.summary.denied, TOP)
+        ));
+    }
+    text
+}
+
+fn origins(f: &Findings) -> String {
+    let s = &f.summary;
+    format!(
+        "*From:* {}\n*User agents:* {}\n*Regions:* {}",
+        tallies(&s.source_ips, TOP),
+        tallies(&s.user_agents, 3),
+        tallies(&s.regions, TOP * 2),
+    )
+}
+
+fn keys(f: &Findings) -> String {
+    let mut lines = vec!["*Keys followed:*".to_string()];
+    for k in f.searched.iter().take(LIST_MAX) {
+        let origin = f
+            .minted
+            .iter()
+            .find(|m| m.key.as_str() == k.key)
+            .map(|m| match &m.role_arn {
+                Some(role) => format!(" — {} of {}", m.by.event_name(), quote(role)),
+                None => format!(" — {}", m.by.event_name()),
+            })
+            .unwrap_or_else(|| " — the leaked key".into());
+        lines.push(format!(
+            "• `{}` in {}: {}{origin}",
+            k.key,
+            k.account,
+            count(k.events, "call", "calls")
+        ));
+    }
+    if f.searched.len() > LIST_MAX {
+        lines.push(format!("and {} more", f.searched.len() - LIST_MAX));
+    }
+    lines.join("\n")
+}
+
+fn roles(f: &Findings) -> Option<String> {
+    if f.roles.is_empty() {
+        return None;
+    }
+    let mut lines = vec!["*Roles assumed — their older sessions:*".to_string()];
+    for r in f.roles.iter().take(LIST_MAX) {
+        let what = match &r.outcome {
+            FenceOutcome::Fenced {
+                policy_name,
+                request_id,
+            } => format!(
+                ":lock: fenced with inline policy `{policy_name}`{}",
+                request_id
+                    .as_deref()
+                    .map(|id| format!(" (request id `{id}`)"))
+                    .unwrap_or_default()
+            ),
+            FenceOutcome::Manual {
+                kind: RoleKind::ServiceLinked,
+            } => ":raising_hand: a service-linked role takes no policy from us: end its sessions by \
+                 removing what uses it, or ask AWS Support"
+                .into(),
+            FenceOutcome::Manual { .. } => ":raising_hand: an IAM Identity Center role: revoke the \
+                 user's sessions in Identity Center (Users → Active sessions), and remove the \
+                 permission set assignment if the user is compromised"
+                .into(),
+            FenceOutcome::Failed { error } => format!(":x: *not fenced*: {}", sanitize(error)),
+        };
+        lines.push(format!(
+            "• {} ({}): {what}",
+            quote(&r.role.arn),
+            count(r.role.sessions, "session", "sessions")
+        ));
+    }
+    Some(lines.join("\n"))
+}
+
+fn created(f: &Findings) -> String {
+    if f.created.is_empty() {
+        return "*Created:* nothing that keyleak recognises.".into();
+    }
+    let mut lines = vec![format!("*Created ({}):*", f.created.len())];
+    for c in f.created.iter().take(LIST_MAX) {
+        let owner = c.owner.as_deref().map(|o| format!(" of {}", quote(o))).unwrap_or_default();
+        let detail = c.detail.as_deref().map(|d| format!(" ({})", sanitize(d))).unwrap_or_default();
+        lines.push(format!(
+            "• {} {}{owner}{detail} — {} {}",
+            c.kind.as_str(),
+            quote(&c.id),
+            c.account.as_deref().unwrap_or("unknown account"),
+            c.region
+        ));
+    }
+    if f.created.len() > LIST_MAX {
+        lines.push(format!("and {} more (all in the timeline file)", f.created.len() - LIST_MAX));
+    }
+    lines.join("\n")
+}
+
+fn cleanup(f: &Findings) -> String {
+    let quarantine = if f.quarantine.is_empty() {
+        "AWS had not attached a quarantine policy when the key was contained.".to_string()
+    } else {
+        format!(
+            "AWS had attached {} (left in place).",
+            f.quarantine.iter().map(|q| format!("`{q}`")).collect::<Vec<_>>().join(", ")
+        )
+    };
+    let proposals = match f.proposed.len() {
+        0 if f.created.is_empty() => String::new(),
+        0 => "No cleanup was proposed automatically: propose it with `/keyleak cleanup`.".into(),
+        n => format!(
+            "{} in this thread, each waiting for a second person's approval.",
+            count(n, "cleanup proposal", "cleanup proposals"),
+        ),
+    };
+    format!("{quarantine} {proposals}").trim_end().to_string()
+}
+
+pub fn investigation_summary(incident: &Incident, f: &Findings) -> Reply {
+    let mut blocks = vec![
+        section(&headline(f)),
+        section(&categories(f)),
+        section(&origins(f)),
+        section(&keys(f)),
+    ];
+    if let Some(r) = roles(f) {
+        blocks.push(section(&r));
+    }
+    blocks.push(section(&created(f)));
+    blocks.push(section(&cleanup(f)));
+    blocks.push(context(&format!(
+        "{} · {} · {} read · {} throttled and retried · finished {}",
+        incident.id,
+        f.key,
+        count(f.pages, "page", "pages"),
+        f.throttled,
+        when(f.finished_at)
+    )));
+    Reply {
+        text: format!(
+            "Forensics for {}: {} over {}",
+            f.key,
+            count(f.summary.events, "call", "calls"),
+            count(f.searched.len(), "key", "keys")
+        ),
+        blocks,
+    }
+}
