@@ -12,7 +12,7 @@ use crate::config::{ConfigErrors, CoreConfig, SlackConfig};
 use crate::domain::ids::AccessKeyId;
 use crate::domain::incident::{Actor, IncidentState};
 use crate::engine::clock::SystemClock;
-use crate::engine::{ApprovalSettings, Engine, Worker, WorkerSettings};
+use crate::engine::{ApprovalSettings, Engine, ForensicsSettings, Worker, WorkerSettings};
 use crate::notify::Console;
 use crate::slack::client::SlackNotifier;
 use crate::slack::messages;
@@ -75,7 +75,9 @@ async fn serve() -> anyhow::Result<()> {
         ttl: chrono::Duration::minutes(i64::from(slack.proposal_ttl_minutes)),
         required: slack.approvals_required,
     };
-    let engine = Engine::new(store, aws, notifier, Arc::new(SystemClock)).with_approvals(approvals);
+    let engine = Engine::new(store, aws, notifier, Arc::new(SystemClock))
+        .with_approvals(approvals)
+        .with_forensics(forensics(&core));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = Worker::new(engine.clone(), WorkerSettings::default());
     let mut worker_stop = stop_rx.clone();
@@ -100,6 +102,13 @@ async fn serve() -> anyhow::Result<()> {
     worker_task.await?;
     info!("keyleak stopped");
     Ok(())
+}
+
+fn forensics(core: &CoreConfig) -> ForensicsSettings {
+    ForensicsSettings {
+        regions: core.regions.clone(),
+        ..ForensicsSettings::default()
+    }
 }
 
 async fn shutdown_signal() {
@@ -129,7 +138,8 @@ async fn contain(raw_key: &str, reason: Vec<String>, dry_run: bool) -> anyhow::R
         return Ok(());
     }
     let store = store::connect(&core.database_url).await?;
-    let engine = Engine::new(store, aws, Arc::new(Console), Arc::new(SystemClock));
+    let engine = Engine::new(store, aws, Arc::new(Console), Arc::new(SystemClock))
+        .with_forensics(forensics(&core));
     let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     let reason = (!reason.is_empty()).then(|| reason.join(" "));
     let opened = engine

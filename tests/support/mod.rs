@@ -7,6 +7,8 @@ pub mod moto;
 pub mod proposals;
 pub mod proxy;
 pub mod seed;
+pub mod trail;
+pub mod trail_emu;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use keyleak::config::{Secret, SlackConfig};
 use keyleak::domain::ids::{IncidentId, RosterEntry};
 use keyleak::domain::incident::{Incident, IncidentState};
 use keyleak::engine::clock::{Clock, SystemClock};
-use keyleak::engine::{ApprovalSettings, Engine, Worker, WorkerSettings};
+use keyleak::engine::{ApprovalSettings, Engine, ForensicsSettings, Worker, WorkerSettings};
 use keyleak::slack::client::SlackNotifier;
 use keyleak::store::{SqliteStore, Store};
 use sha2::Sha256;
@@ -42,6 +44,7 @@ pub struct Options {
     pub start_worker: bool,
     pub role_arn_template: Option<String>,
     pub approvals: ApprovalSettings,
+    pub forensics: ForensicsSettings,
 }
 
 impl Default for Options {
@@ -51,6 +54,12 @@ impl Default for Options {
             start_worker: true,
             role_arn_template: None,
             approvals: ApprovalSettings::default(),
+            // One region keeps the forensics that follows every containment quick; tests
+            // of forensics itself name theirs.
+            forensics: ForensicsSettings {
+                regions: Some(vec!["us-east-1".into()]),
+                ..ForensicsSettings::default()
+            },
         }
     }
 }
@@ -104,8 +113,9 @@ impl App {
             SlackNotifier::new(&cfg.api_url, &cfg.bot_token, &cfg.incident_channel).unwrap(),
         );
         let aws = Arc::new(SdkAws::new(aws, opts.role_arn_template.clone()));
-        let engine =
-            Engine::new(store, aws, notifier, opts.clock.clone()).with_approvals(opts.approvals);
+        let engine = Engine::new(store, aws, notifier, opts.clock.clone())
+            .with_approvals(opts.approvals)
+            .with_forensics(opts.forensics);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let router = keyleak::http::router(engine.clone(), Arc::new(cfg));

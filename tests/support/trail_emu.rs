@@ -48,6 +48,8 @@ pub struct Counters {
 struct Inner {
     events: Mutex<Vec<Stored>>,
     buckets: Mutex<HashMap<(String, String), (f64, Instant)>>,
+    /// Requests to refuse with `ThrottlingException` whatever the bucket holds.
+    forced_throttles: Mutex<usize>,
     accounts: Mutex<HashMap<String, String>>,
     counters: Mutex<Counters>,
     moto_url: String,
@@ -84,6 +86,7 @@ impl TrailEmulator {
         let inner = Arc::new(Inner {
             events: Mutex::default(),
             buckets: Mutex::default(),
+            forced_throttles: Mutex::default(),
             accounts: Mutex::default(),
             counters: Mutex::default(),
             moto_url: moto_url.to_string(),
@@ -137,6 +140,11 @@ impl TrailEmulator {
         });
     }
 
+    /// Throttles the next `n` requests, as AWS does when other callers share the budget.
+    pub fn throttle_next(&self, n: usize) {
+        *self.inner.forced_throttles.lock().unwrap() = n;
+    }
+
     pub fn counters<T>(&self, f: impl FnOnce(&Counters) -> T) -> T {
         f(&self.inner.counters.lock().unwrap())
     }
@@ -166,10 +174,16 @@ impl Inner {
                 .to_string()
         } else {
             let body = format!("Action=GetAccessKeyInfo&Version=2011-06-15&AccessKeyId={key}");
+            // moto routes by the credential scope's service, so the request names STS.
+            let scope = format!(
+                "AWS4-HMAC-SHA256 Credential={key}/20260101/us-east-1/sts/aws4_request, \
+                 SignedHeaders=host, Signature=0"
+            );
             let text = self
                 .http
                 .post(&self.moto_url)
                 .header("content-type", "application/x-www-form-urlencoded")
+                .header("authorization", scope)
                 .body(body)
                 .send()
                 .await
@@ -202,6 +216,12 @@ impl Inner {
             .requests
             .entry((account.to_string(), region.to_string()))
             .or_default() += 1;
+        let mut forced = self.forced_throttles.lock().unwrap();
+        if *forced > 0 {
+            *forced -= 1;
+            counters.throttled += 1;
+            return false;
+        }
         if *tokens >= 1.0 {
             *tokens -= 1.0;
             true

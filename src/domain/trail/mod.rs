@@ -84,6 +84,8 @@ pub enum RecordError {
     Missing(&'static str),
     #[error("record's `eventTime` is not a time: {0}")]
     BadTime(String),
+    #[error("record of {0} bytes is larger than any CloudTrail record")]
+    TooLarge(usize),
 }
 
 /// The largest record kept, in bytes. CloudTrail caps a record near 256 KiB; anything far
@@ -92,6 +94,9 @@ pub const MAX_RECORD_BYTES: usize = 1 << 20;
 
 /// Parses one record's JSON text.
 pub fn parse_record(text: &str) -> Result<TrailEvent, RecordError> {
+    if text.len() > MAX_RECORD_BYTES {
+        return Err(RecordError::TooLarge(text.len()));
+    }
     let value: Value =
         serde_json::from_str(text).map_err(|e| RecordError::NotJson(e.to_string()))?;
     from_value(value)
@@ -234,6 +239,11 @@ mod tests {
             parse_record(bad_time),
             Err(RecordError::BadTime(_))
         ));
+        let huge = format!("{{\"x\":\"{}\"}}", "a".repeat(MAX_RECORD_BYTES));
+        assert_eq!(
+            parse_record(&huge),
+            Err(RecordError::TooLarge(MAX_RECORD_BYTES + 8))
+        );
     }
 
     #[test]

@@ -1,0 +1,272 @@
+//! Forensics against moto (IAM, STS) and the CloudTrail emulator: the attacker's whole path
+//! is found, classified and followed through the keys it minted, the role it assumed in
+//! another account is fenced, and what it created becomes a cleanup proposal.
+
+mod support;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use keyleak::domain::ids::IncidentId;
+use keyleak::domain::incident::IncidentState;
+use keyleak::domain::trail::Category;
+use keyleak::domain::trail::findings::{FenceOutcome, Findings};
+use keyleak::domain::trail::inventory::ResourceKind;
+use keyleak::engine::ForensicsSettings;
+use serde_json::json;
+use support::moto::OWN_ACCOUNT;
+use support::trail::{Record, bot_config};
+use support::trail_emu::TrailEmulator;
+use support::{App, Moto, Options, seed, wait_until};
+
+const ROLE_ACCOUNT: &str = "444455556666";
+const SESSION_KEY: &str = "ASIAJ7VT3PZVSESSION1";
+const ROLE_KEY: &str = "ASIAI44QH8DHBROLE001";
+const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "eu-central-1"];
+
+fn trust(account: &str) -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{account}:root"}},"Action":"sts:AssumeRole"}}]}}"#
+    )
+}
+
+struct Scene {
+    moto: Moto,
+    emulator: TrailEmulator,
+    iam: aws_sdk_iam::Client,
+    iam_b: aws_sdk_iam::Client,
+    leaked: String,
+    backdoor_key: String,
+    app: App,
+}
+
+async fn start(regions: &[&str]) -> (Moto, TrailEmulator, App, aws_sdk_iam::Client) {
+    let moto = Moto::start().await;
+    let emulator = TrailEmulator::start(&moto.url).await;
+    let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
+    let app = App::start(
+        bot_config(&moto, &emulator).await,
+        Options {
+            role_arn_template: Some("arn:aws:iam::{account}:role/KeyleakResponder".into()),
+            forensics: ForensicsSettings {
+                regions: Some(regions.iter().map(|r| r.to_string()).collect()),
+                ..ForensicsSettings::default()
+            },
+            ..Options::default()
+        },
+    )
+    .await;
+    (moto, emulator, app, iam)
+}
+
+/// The attacker's day: enumerates (some of it denied), makes a backdoor user with a key and
+/// a password, takes a session token and uses it, assumes a role in a second account from
+/// that session, launches instances there and stops a trail.
+async fn attacked() -> Scene {
+    let (moto, emulator, app, iam) = start(&REGIONS).await;
+    let seeded = seed::ci_user(&iam, "ci-deploy").await;
+    iam.create_user()
+        .user_name("backdoor-admin")
+        .send()
+        .await
+        .unwrap();
+    let backdoor = seed::create_key(&iam, "backdoor-admin").await;
+    iam.create_login_profile()
+        .user_name("backdoor-admin")
+        .password("Backdoor-Passw0rd!")
+        .send()
+        .await
+        .unwrap();
+    let iam_b = aws_sdk_iam::Client::new(&moto.config_in(ROLE_ACCOUNT).await);
+    for role in ["KeyleakResponder", "ops-admin"] {
+        iam_b
+            .create_role()
+            .role_name(role)
+            .assume_role_policy_document(trust(OWN_ACCOUNT))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let a = OWN_ACCOUNT;
+    let key = seeded.leaked.id.clone();
+    let t0 = Utc::now() - chrono::Duration::hours(3);
+    let min = |m: i64| t0 + chrono::Duration::minutes(m);
+    let user = |f: &str, m: i64| Record::from(f).by_user(a, "ci-deploy", &key).at(min(m));
+    let log = |r: Record| emulator.log(&r.value());
+    log(user("get_caller_identity", 0).region("eu-central-1"));
+    log(user("list_users", 1));
+    for m in 2..5 {
+        log(user("list_roles_denied", m));
+    }
+    log(user("create_user", 5));
+    log(user("create_access_key", 6).set(
+        "/responseElements/accessKey/accessKeyId",
+        json!(backdoor.id),
+    ));
+    log(user("create_login_profile", 7));
+    log(user("get_session_token", 8).set(
+        "/responseElements/credentials/accessKeyId",
+        json!(SESSION_KEY),
+    ));
+    // The session in use: a regional call, and the pivot into the other account.
+    log(Record::from("list_users")
+        .named("DescribeInstances")
+        .by_user(a, "ci-deploy", SESSION_KEY)
+        .region("eu-west-1")
+        .at(min(9)));
+    log(Record::from("assume_role")
+        .by_user(a, "ci-deploy", SESSION_KEY)
+        .at(min(10))
+        .set(
+            "/requestParameters/roleArn",
+            json!(format!("arn:aws:iam::{ROLE_ACCOUNT}:role/ops-admin")),
+        )
+        .set("/responseElements/credentials/accessKeyId", json!(ROLE_KEY)));
+    log(Record::from("run_instances")
+        .by_role(ROLE_ACCOUNT, "ops-admin", ROLE_KEY)
+        .at(min(12)));
+    log(Record::from("stop_logging")
+        .by_role(ROLE_ACCOUNT, "ops-admin", ROLE_KEY)
+        .at(min(14)));
+    // Noise that must not be attributed to the attacker: the user's other key.
+    log(Record::from("list_users")
+        .by_user(a, "ci-deploy", &seeded.other.id)
+        .at(min(15)));
+    Scene {
+        moto,
+        emulator,
+        iam,
+        iam_b,
+        leaked: key,
+        backdoor_key: backdoor.id,
+        app,
+    }
+}
+
+/// Waits for the investigation to be recorded and every job (proposals too) to finish.
+async fn findings(app: &App, id: &IncidentId) -> Findings {
+    let store = app.engine.store.clone();
+    let id = id.clone();
+    wait_until(Duration::from_secs(60), move || {
+        let store = store.clone();
+        let id = id.clone();
+        async move {
+            let idle = store.pending_jobs(None).await.ok()? == 0;
+            let f = store.findings(&id).await.ok()??;
+            idle.then_some(f)
+        }
+    })
+    .await
+    .expect("the investigation finished")
+}
+
+#[tokio::test]
+async fn containment_is_followed_by_forensics_that_finds_the_whole_path() {
+    let s = attacked().await;
+    let id = s.app.contain(&s.leaked, "found in a public repo").await;
+    s.app.wait_for_state(&id, IncidentState::Contained).await;
+    let f = findings(&s.app, &id).await;
+
+    assert!(f.complete(), "{:?} {:?}", f.failures, f.skipped_reasons);
+    assert_eq!(f.summary.events, 13, "the attacker's calls, and not the other key's");
+    let searched: Vec<(&str, &str, usize)> = f
+        .searched
+        .iter()
+        .map(|k| (k.key.as_str(), k.account.as_str(), k.events))
+        .collect();
+    assert_eq!(
+        searched,
+        [
+            (s.leaked.as_str(), OWN_ACCOUNT, 9),
+            (SESSION_KEY, OWN_ACCOUNT, 2),
+            (ROLE_KEY, ROLE_ACCOUNT, 2),
+        ]
+    );
+    let cat = |c| {
+        f.summary
+            .categories
+            .iter()
+            .find(|(k, _)| *k == c)
+            .map_or(0, |(_, n)| *n)
+    };
+    assert_eq!(cat(Category::DeniedProbing), 3);
+    assert_eq!(cat(Category::Reconnaissance), 3);
+    assert_eq!(cat(Category::Persistence), 3);
+    assert_eq!(cat(Category::CredentialAccess), 3, "key, session token, role");
+    assert_eq!(cat(Category::ResourceCreation), 1);
+    assert_eq!(cat(Category::DefenseEvasion), 1);
+    assert_eq!(f.summary.regions.len(), 3);
+
+    // The role in the other account got its fence, there.
+    assert_eq!(f.roles.len(), 1);
+    assert!(matches!(f.roles[0].outcome, FenceOutcome::Fenced { .. }));
+    let fence = s
+        .iam_b
+        .get_role_policy()
+        .role_name("ops-admin")
+        .policy_name(format!("keyleak-session-fence-{id}"))
+        .send()
+        .await
+        .expect("the role's fence is in the role's account");
+    let doc = percent_encoding::percent_decode_str(fence.policy_document())
+        .decode_utf8()
+        .unwrap();
+    assert!(doc.contains("aws:TokenIssueTime"), "{doc}");
+
+    // The inventory, and the one proposal it supports in the incident's account.
+    let kinds: Vec<(ResourceKind, &str)> =
+        f.created.iter().map(|c| (c.kind, c.id.as_str())).collect();
+    assert_eq!(
+        kinds,
+        [
+            (ResourceKind::User, "backdoor-admin"),
+            (ResourceKind::AccessKey, s.backdoor_key.as_str()),
+            (ResourceKind::LoginProfile, "backdoor-admin"),
+            (ResourceKind::Instance, "i-0a1b2c3d4e5f60001"),
+            (ResourceKind::Instance, "i-0a1b2c3d4e5f60002"),
+        ]
+    );
+    let proposals = s.app.engine.store.proposals(&id).await.unwrap();
+    assert_eq!(proposals.len(), 1);
+    let described = serde_json::to_string(&proposals[0].action).unwrap();
+    assert!(described.contains("backdoor-admin"), "{described}");
+    assert!(
+        support::proposals::user_exists(&s.iam, "backdoor-admin").await,
+        "nothing is deleted without approval"
+    );
+
+    // The thread: the summary, in one message that was first the progress.
+    let top = s.app.slack.top_level();
+    let replies = s.app.slack.replies_to(&top[0].ts);
+    let summary = replies
+        .iter()
+        .find(|r| r.text.starts_with("Forensics for"))
+        .expect("a forensics message in the thread");
+    let text = summary.blocks.to_string();
+    for needle in [
+        "13 calls",
+        "3 keys",
+        "denied probing: 3",
+        "defense evasion: 1",
+        "ops-admin",
+        "fenced with inline policy",
+        "backdoor-admin",
+        "1 cleanup proposal",
+        "Every region was read in full",
+    ] {
+        assert!(text.contains(needle), "{needle} not in {text}");
+    }
+    assert_eq!(s.app.engine.store.trail_events(&id).await.unwrap().len(), 13);
+
+    // The session tokens CloudTrail logged never reach the store or Slack.
+    let db = String::from_utf8_lossy(&s.app.database_bytes()).to_string();
+    for token in ["AQoDYXdzEPT", "IQoJb3JpZ2luX2VjEXAMPLE"] {
+        assert!(!db.contains(token), "{token} stored");
+        for (_, body) in s.app.slack.calls() {
+            assert!(!body.contains(token), "{token} posted");
+        }
+    }
+    assert_eq!(s.emulator.counters(|c| c.throttled), 0);
+    drop(s.moto);
+}
