@@ -75,8 +75,11 @@ pub trait Notifier: Send + Sync {
     /// Answers one person privately through Slack's `response_url`.
     async fn respond(&self, response_url: &str, reply: Reply) -> Result<(), NotifyError>;
     /// Posts a reply in the incident thread, to be edited later.
-    async fn post_in_thread(&self, thread: &ThreadRef, reply: Reply)
-    -> Result<MessageRef, NotifyError>;
+    async fn post_in_thread(
+        &self,
+        thread: &ThreadRef,
+        reply: Reply,
+    ) -> Result<MessageRef, NotifyError>;
     /// Redraws a message the bot posted.
     async fn edit(&self, message: &MessageRef, reply: Reply) -> Result<(), NotifyError>;
 }

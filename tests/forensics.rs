@@ -169,7 +169,10 @@ async fn containment_is_followed_by_forensics_that_finds_the_whole_path() {
     let f = findings(&s.app, &id).await;
 
     assert!(f.complete(), "{:?} {:?}", f.failures, f.skipped_reasons);
-    assert_eq!(f.summary.events, 13, "the attacker's calls, and not the other key's");
+    assert_eq!(
+        f.summary.events, 13,
+        "the attacker's calls, and not the other key's"
+    );
     let searched: Vec<(&str, &str, usize)> = f
         .searched
         .iter()
@@ -193,7 +196,11 @@ async fn containment_is_followed_by_forensics_that_finds_the_whole_path() {
     assert_eq!(cat(Category::DeniedProbing), 3);
     assert_eq!(cat(Category::Reconnaissance), 3);
     assert_eq!(cat(Category::Persistence), 3);
-    assert_eq!(cat(Category::CredentialAccess), 3, "key, session token, role");
+    assert_eq!(
+        cat(Category::CredentialAccess),
+        3,
+        "key, session token, role"
+    );
     assert_eq!(cat(Category::ResourceCreation), 1);
     assert_eq!(cat(Category::DefenseEvasion), 1);
     assert_eq!(f.summary.regions.len(), 3);
@@ -257,7 +264,10 @@ async fn containment_is_followed_by_forensics_that_finds_the_whole_path() {
     ] {
         assert!(text.contains(needle), "{needle} not in {text}");
     }
-    assert_eq!(s.app.engine.store.trail_events(&id).await.unwrap().len(), 13);
+    assert_eq!(
+        s.app.engine.store.trail_events(&id).await.unwrap().len(),
+        13
+    );
 
     // The session tokens CloudTrail logged never reach the store or Slack.
     let db = String::from_utf8_lossy(&s.app.database_bytes()).to_string();

@@ -42,7 +42,10 @@ impl Pacer {
             let slot = next
                 .get(&(account.clone(), region.to_string()))
                 .map_or(now, |t| (*t).max(now));
-            next.insert((account.clone(), region.to_string()), slot + Self::interval());
+            next.insert(
+                (account.clone(), region.to_string()),
+                slot + Self::interval(),
+            );
             slot
         };
         tokio::time::sleep_until(at).await;
@@ -182,7 +185,9 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_eight_seconds() {
-        assert!(backoff(1) >= Duration::from_millis(500) && backoff(1) <= Duration::from_millis(625));
+        assert!(
+            backoff(1) >= Duration::from_millis(500) && backoff(1) <= Duration::from_millis(625)
+        );
         assert!(backoff(3) >= Duration::from_secs(2));
         assert!(backoff(20) <= Duration::from_secs(10));
     }

@@ -252,7 +252,6 @@ mod tests {
         AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE").unwrap()
     }
 
-
     #[test]
     fn investigate_takes_a_key_or_an_incident_and_a_window() {
         let inc = IncidentId::parse("KL-00C0FFEE").unwrap();

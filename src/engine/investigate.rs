@@ -19,13 +19,13 @@ use crate::domain::approval::MessageRef;
 use crate::domain::ids::{AccessKeyId, AccountId, IncidentId, SlackUserId};
 use crate::domain::incident::{Actor, Incident};
 use crate::domain::policy;
+use crate::domain::trail::TrailEvent;
 use crate::domain::trail::findings::{
     FenceOutcome, Findings, KeySearched, LookupFailure, RoleFence,
 };
 use crate::domain::trail::inventory::{cleanup_targets, created};
 use crate::domain::trail::pivot::{AssumedRole, Frontier, Minted, RoleKind, assumed_roles, minted};
 use crate::domain::trail::summary::summarize;
-use crate::domain::trail::TrailEvent;
 use crate::notify::ThreadRef;
 use crate::slack::messages;
 use crate::store::{AuditEntry, ClaimedJob, JobKind, NewJob, StoreError};
@@ -188,9 +188,15 @@ pub async fn run_investigate(
         since,
         until,
     };
-    let gathered = with_progress(engine, job, lease, &incident, message.as_ref(), &progress, {
-        gather(engine, &window, &progress)
-    })
+    let gathered = with_progress(
+        engine,
+        job,
+        lease,
+        &incident,
+        message.as_ref(),
+        &progress,
+        gather(engine, &window, &progress),
+    )
     .await?;
     let findings = conclude(engine, &incident, &window, &request, gathered).await?;
     engine
@@ -317,14 +323,19 @@ async fn gather(engine: &Engine, w: &Window, progress: &Progress) -> Gathered {
                     Err(e) => errors.push((q.region.clone(), e.to_string())),
                 }
             }
-            out.failures.extend(fold_failures(key, account, errors, w.regions.len()));
+            out.failures
+                .extend(fold_failures(key, account, errors, w.regions.len()));
             out.searched.push(KeySearched {
                 key: key.to_string(),
                 account: account.to_string(),
                 events: count,
             });
         }
-        out.events.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.event_id.cmp(&b.event_id)));
+        out.events.sort_by(|a, b| {
+            a.time
+                .cmp(&b.time)
+                .then_with(|| a.event_id.cmp(&b.event_id))
+        });
         for m in out.events.iter().filter_map(minted) {
             if out.minted.iter().any(|x| x.key == m.key) {
                 continue;
@@ -392,7 +403,8 @@ async fn conclude(
         fences.push(RoleFence { role, outcome });
     }
     let created: Vec<_> = g.events.iter().flat_map(created).collect();
-    let (targets, _manual) = cleanup_targets(&created, w.account.as_str());
+    let (targets, manual) = cleanup_targets(&created, w.account.as_str());
+    let manual = manual.len();
     let requester = request
         .requested_by
         .as_deref()
@@ -439,6 +451,7 @@ async fn conclude(
         roles: fences,
         created,
         proposed,
+        manual,
         failures: g.failures,
         skipped: g.skipped.len(),
         skipped_reasons,
@@ -480,7 +493,13 @@ async fn fence_role(engine: &Engine, incident: &Incident, role: &AssumedRole) ->
     }
 }
 
-async fn audit_role(engine: &Engine, incident: &Incident, role: &AssumedRole, action: &str, extra: &str) {
+async fn audit_role(
+    engine: &Engine,
+    incident: &Incident,
+    role: &AssumedRole,
+    action: &str,
+    extra: &str,
+) {
     let entry = AuditEntry {
         at: engine.clock.now(),
         actor: "keyleak".into(),

@@ -135,9 +135,7 @@ async fn execute(
             JobKind::Contain => super::run_contain(engine, &job, lease).await,
             JobKind::Propose => super::cleanup::run_propose(engine, &job).await,
             JobKind::Execute => super::cleanup::run_execute(engine, &job, lease).await,
-            JobKind::Investigate => {
-                super::investigate::run_investigate(engine, &job, lease).await
-            }
+            JobKind::Investigate => super::investigate::run_investigate(engine, &job, lease).await,
         };
         let now = engine.clock.now();
         match outcome {

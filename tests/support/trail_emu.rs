@@ -105,7 +105,12 @@ impl TrailEmulator {
 
     /// Logs a record (CloudTrail's JSON) in the region and account it names.
     pub fn log(&self, record: &Value) {
-        let s = |p: &str| record.pointer(p).and_then(Value::as_str).map(str::to_string);
+        let s = |p: &str| {
+            record
+                .pointer(p)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
         let stored = Stored {
             account: s("/recipientAccountId").expect("record names its account"),
             region: s("/awsRegion").expect("record names its region"),
@@ -259,7 +264,11 @@ async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
         );
     };
     if !inner.admit(&account, &region) {
-        return error(StatusCode::BAD_REQUEST, "ThrottlingException", "Rate exceeded");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "ThrottlingException",
+            "Rate exceeded",
+        );
     }
     let Ok(req) = serde_json::from_slice::<Value>(&body) else {
         return error(
@@ -287,7 +296,10 @@ fn epoch(v: &Value) -> Option<DateTime<Utc>> {
 type Failure = (&'static str, String);
 
 fn lookup(inner: &Inner, account: &str, region: &str, req: &Value) -> Result<Value, Failure> {
-    let attrs = req["LookupAttributes"].as_array().cloned().unwrap_or_default();
+    let attrs = req["LookupAttributes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     if attrs.len() > 1 {
         return Err((
             "InvalidLookupAttributesException",
@@ -306,7 +318,11 @@ fn lookup(inner: &Inner, account: &str, region: &str, req: &Value) -> Result<Val
     };
     let now = Utc::now();
     let oldest = now - chrono::Duration::days(90);
-    let start = req.get("StartTime").and_then(epoch).unwrap_or(oldest).max(oldest);
+    let start = req
+        .get("StartTime")
+        .and_then(epoch)
+        .unwrap_or(oldest)
+        .max(oldest);
     let end = req.get("EndTime").and_then(epoch).unwrap_or(now);
     if start > end {
         return Err((

@@ -34,8 +34,12 @@ pub enum FenceOutcome {
         request_id: Option<String>,
     },
     /// Service-linked or Identity Center: a person must act (the message says how).
-    Manual { kind: RoleKind },
-    Failed { error: String },
+    Manual {
+        kind: RoleKind,
+    },
+    Failed {
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +62,8 @@ pub struct Findings {
     pub created: Vec<Created>,
     /// Cleanup proposals queued from the inventory.
     pub proposed: Vec<Target>,
+    /// Created resources no proposal covers (another account, a kind keyleak cannot delete).
+    pub manual: usize,
     pub failures: Vec<LookupFailure>,
     /// Records that could not be read: how many, and the first few reasons.
     pub skipped: usize,

@@ -196,7 +196,7 @@ pub fn redact(v: &mut Value) {
 }
 
 #[cfg(test)]
-pub(crate) mod fixtures;
+pub mod fixtures;
 
 #[cfg(test)]
 mod tests {

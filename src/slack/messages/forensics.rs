@@ -90,13 +90,25 @@ fn headline(f: &Findings) -> String {
         let mut gaps: Vec<String> = f
             .failures
             .iter()
-            .map(|x| format!("`{}` in {} of {}: {}", x.key, x.region, x.account, sanitize(&x.error)))
+            .map(|x| {
+                format!(
+                    "`{}` in {} of {}: {}",
+                    x.key,
+                    x.region,
+                    x.account,
+                    sanitize(&x.error)
+                )
+            })
             .collect();
         if f.skipped > 0 {
             gaps.push(format!(
                 "{} that could not be read ({})",
                 count(f.skipped, "record", "records"),
-                f.skipped_reasons.iter().map(|r| sanitize(r)).collect::<Vec<_>>().join("; ")
+                f.skipped_reasons
+                    .iter()
+                    .map(|r| sanitize(r))
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ));
         }
         format!(":warning: *Partial:* {}.", gaps.join("; "))
@@ -124,10 +136,7 @@ fn categories(f: &Findings) -> String {
     }
     let mut text = format!("*What it did:*\n{}", lines.join("\n"));
     if !f.summary.denied.is_empty() {
-        text.push_str(&format!(
-            "\n*Denied:* {}",
-            tallies(&f.summary.denied, TOP)
-        ));
+        text.push_str(&format!("\n*Denied:* {}", tallies(&f.summary.denied, TOP)));
     }
     text
 }
@@ -186,13 +195,17 @@ fn roles(f: &Findings) -> Option<String> {
             ),
             FenceOutcome::Manual {
                 kind: RoleKind::ServiceLinked,
-            } => ":raising_hand: a service-linked role takes no policy from us: end its sessions by \
+            } => {
+                ":raising_hand: a service-linked role takes no policy from us: end its sessions by \
                  removing what uses it, or ask AWS Support"
-                .into(),
-            FenceOutcome::Manual { .. } => ":raising_hand: an IAM Identity Center role: revoke the \
+                    .into()
+            }
+            FenceOutcome::Manual { .. } => {
+                ":raising_hand: an IAM Identity Center role: revoke the \
                  user's sessions in Identity Center (Users → Active sessions), and remove the \
                  permission set assignment if the user is compromised"
-                .into(),
+                    .into()
+            }
             FenceOutcome::Failed { error } => format!(":x: *not fenced*: {}", sanitize(error)),
         };
         lines.push(format!(
@@ -210,8 +223,17 @@ fn created(f: &Findings) -> String {
     }
     let mut lines = vec![format!("*Created ({}):*", f.created.len())];
     for c in f.created.iter().take(LIST_MAX) {
-        let owner = c.owner.as_deref().map(|o| format!(" of {}", quote(o))).unwrap_or_default();
-        let detail = c.detail.as_deref().map(|d| format!(" ({})", sanitize(d))).unwrap_or_default();
+        let owner = c
+            .owner
+            .as_deref()
+            .filter(|o| *o != c.id)
+            .map(|o| format!(" of {}", quote(o)))
+            .unwrap_or_default();
+        let detail = c
+            .detail
+            .as_deref()
+            .map(|d| format!(" ({})", sanitize(d)))
+            .unwrap_or_default();
         lines.push(format!(
             "• {} {}{owner}{detail} — {} {}",
             c.kind.as_str(),
@@ -221,7 +243,10 @@ fn created(f: &Findings) -> String {
         ));
     }
     if f.created.len() > LIST_MAX {
-        lines.push(format!("and {} more (all in the timeline file)", f.created.len() - LIST_MAX));
+        lines.push(format!(
+            "and {} more (all in the timeline file)",
+            f.created.len() - LIST_MAX
+        ));
     }
     lines.join("\n")
 }
@@ -232,7 +257,11 @@ fn cleanup(f: &Findings) -> String {
     } else {
         format!(
             "AWS had attached {} (left in place).",
-            f.quarantine.iter().map(|q| format!("`{q}`")).collect::<Vec<_>>().join(", ")
+            f.quarantine
+                .iter()
+                .map(|q| format!("`{q}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     };
     let proposals = match f.proposed.len() {
@@ -243,7 +272,18 @@ fn cleanup(f: &Findings) -> String {
             count(n, "cleanup proposal", "cleanup proposals"),
         ),
     };
-    format!("{quarantine} {proposals}").trim_end().to_string()
+    let manual = match f.manual {
+        0 => String::new(),
+        n => format!(
+            "{} in another account or of a kind keyleak does not delete: remove by hand.",
+            count(n, "created resource is", "created resources are")
+        ),
+    };
+    [quarantine, proposals, manual]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub fn investigation_summary(incident: &Incident, f: &Findings) -> Reply {

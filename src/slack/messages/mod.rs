@@ -310,4 +310,6 @@ pub use proposal::{
 };
 
 #[cfg(test)]
+mod forensics_tests;
+#[cfg(test)]
 mod tests;

@@ -9,11 +9,11 @@ use crate::domain::incident::{
     Actor, AttachedPolicy, KeySnapshot, KeyUsage, StepRecord, UserSnapshot,
 };
 
-fn t(min: u32, sec: u32) -> DateTime<Utc> {
+pub(super) fn t(min: u32, sec: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 22, 23, min, sec).unwrap()
 }
 
-fn incident(state: IncidentState) -> Incident {
+pub(super) fn incident(state: IncidentState) -> Incident {
     Incident {
         id: IncidentId::parse("KL-00C0FFEE").unwrap(),
         key: AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE").unwrap(),
@@ -131,7 +131,7 @@ fn steps() -> Vec<StepRecord> {
 }
 
 /// Slack's limits: ≤ 50 blocks, section text ≤ 3000, and a non-empty fallback.
-fn assert_within_limits(r: &Reply) {
+pub(super) fn assert_within_limits(r: &Reply) {
     assert!(!r.text.is_empty());
     assert!(r.blocks.len() <= 50);
     let json = serde_json::to_value(&r.blocks).unwrap();
@@ -229,7 +229,7 @@ fn the_open_incident_list_is_bounded_however_many_are_open() {
 }
 
 /// Blocks as a person reads them, buttons included, for snapshots.
-fn render(r: &Reply) -> String {
+pub(super) fn render(r: &Reply) -> String {
     let json = serde_json::to_value(&r.blocks).unwrap();
     let mut out = vec![];
     for b in json.as_array().unwrap() {

@@ -20,16 +20,17 @@ impl SqliteStore {
         &self,
         job: i64,
     ) -> Result<Option<MessageRef>, StoreError> {
-        let row = sqlx::query(
-            "SELECT message_channel, message_ts FROM investigations WHERE job_id = ?",
-        )
-        .bind(job)
-        .fetch_optional(&self.read)
-        .await?;
+        let row =
+            sqlx::query("SELECT message_channel, message_ts FROM investigations WHERE job_id = ?")
+                .bind(job)
+                .fetch_optional(&self.read)
+                .await?;
         let Some(row) = row else { return Ok(None) };
         let channel: Option<String> = row.try_get("message_channel")?;
         let ts: Option<String> = row.try_get("message_ts")?;
-        Ok(channel.zip(ts).map(|(channel, ts)| MessageRef { channel, ts }))
+        Ok(channel
+            .zip(ts)
+            .map(|(channel, ts)| MessageRef { channel, ts }))
     }
 
     pub(super) async fn record_investigation_message(
@@ -102,7 +103,10 @@ impl SqliteStore {
             .transpose()
     }
 
-    pub(super) async fn timeline(&self, incident: &IncidentId) -> Result<Vec<TrailEvent>, StoreError> {
+    pub(super) async fn timeline(
+        &self,
+        incident: &IncidentId,
+    ) -> Result<Vec<TrailEvent>, StoreError> {
         let rows: Vec<String> = sqlx::query_scalar(
             "SELECT event FROM trail_events WHERE incident_id = ? ORDER BY event_time, event_id",
         )
