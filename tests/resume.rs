@@ -90,7 +90,8 @@ async fn a_worker_killed_between_steps_is_taken_over_without_repeating_any() {
     assert_eq!(top.len(), 1, "the incident message was posted once");
     assert_eq!(
         s.app.slack.replies_to(&top[0].ts).len(),
-        StepKind::ALL.len()
+        StepKind::ALL.len() + 1,
+        "each step's reply once, and the forensics message"
     );
 }
 
@@ -128,7 +129,11 @@ async fn a_worker_killed_while_reporting_resumes_the_replies_only() {
     let top = s.app.slack.top_level();
     assert_eq!(top.len(), 1);
     let replies = s.app.slack.replies_to(&top[0].ts);
-    assert_eq!(replies.len(), StepKind::ALL.len(), "each reply posted once");
+    assert_eq!(
+        replies.len(),
+        StepKind::ALL.len() + 1,
+        "each reply posted once, and the forensics message"
+    );
 }
 
 #[tokio::test]

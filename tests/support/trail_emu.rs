@@ -331,7 +331,10 @@ fn lookup(inner: &Inner, account: &str, region: &str, req: &Value) -> Result<Val
         ));
     }
     // The token binds the page position to the query: changing anything else voids it.
-    let fingerprint = format!("{attrs:?}|{start}|{end}|{page}");
+    let fingerprint = format!(
+        "{}|{}|{}|{}",
+        req["LookupAttributes"], req["StartTime"], req["EndTime"], req["MaxResults"]
+    );
     let offset = match req.get("NextToken").and_then(Value::as_str) {
         None => 0,
         Some(t) => match t.split_once('#') {

@@ -1,0 +1,289 @@
+//! LookupEvents as AWS limits it: paging, throttling, the time window, unreadable records,
+//! accounts the bot cannot reach, and the `investigate` command's answers.
+
+mod support;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use keyleak::domain::ids::IncidentId;
+use keyleak::domain::incident::IncidentState;
+use keyleak::domain::trail::findings::{FenceOutcome, Findings};
+use keyleak::engine::ForensicsSettings;
+use serde_json::{Value, json};
+use support::moto::OWN_ACCOUNT;
+use support::trail::{Record, bot_config};
+use support::trail_emu::TrailEmulator;
+use support::{App, Moto, OUTSIDER, Options, seed, wait_until};
+
+struct Bench {
+    _moto: Moto,
+    emulator: TrailEmulator,
+    app: App,
+    key: String,
+}
+
+async fn start(role_template: bool, regions: &[&str]) -> Bench {
+    let moto = Moto::start().await;
+    let emulator = TrailEmulator::start(&moto.url).await;
+    let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
+    let seeded = seed::ci_user(&iam, "ci-deploy").await;
+    let app = App::start(
+        bot_config(&moto, &emulator).await,
+        Options {
+            role_arn_template: role_template
+                .then(|| "arn:aws:iam::{account}:role/KeyleakResponder".into()),
+            forensics: ForensicsSettings {
+                regions: Some(regions.iter().map(|r| r.to_string()).collect()),
+                ..ForensicsSettings::default()
+            },
+            ..Options::default()
+        },
+    )
+    .await;
+    Bench {
+        _moto: moto,
+        emulator,
+        app,
+        key: seeded.leaked.id,
+    }
+}
+
+impl Bench {
+    fn calls(&self, n: usize, region: &str, hours_ago: i64) {
+        let at = Utc::now() - chrono::Duration::hours(hours_ago);
+        for i in 0..n {
+            let r = Record::from("list_users")
+                .by_user(OWN_ACCOUNT, "ci-deploy", &self.key)
+                .region(region)
+                .at(at - chrono::Duration::seconds(i as i64));
+            self.emulator.log(&r.value());
+        }
+    }
+
+    async fn contain(&self) -> IncidentId {
+        let id = self.app.contain(&self.key, "").await;
+        self.app.wait_for_state(&id, IncidentState::Contained).await;
+        id
+    }
+
+    /// The findings of the `n`th investigation of the incident, once every job is done.
+    async fn findings(&self, id: &IncidentId) -> Findings {
+        let store = self.app.engine.store.clone();
+        let id = id.clone();
+        wait_until(Duration::from_secs(60), move || {
+            let store = store.clone();
+            let id = id.clone();
+            async move {
+                let idle = store.pending_jobs(None).await.ok()? == 0;
+                let f = store.findings(&id).await.ok()??;
+                idle.then_some(f)
+            }
+        })
+        .await
+        .expect("the investigation finished")
+    }
+}
+
+#[tokio::test]
+async fn every_page_is_read_and_throttling_is_ridden_out() {
+    let b = start(true, &["us-east-1", "eu-west-1"]).await;
+    b.calls(120, "eu-west-1", 2);
+    b.calls(3, "us-east-1", 2);
+    b.emulator.throttle_next(2);
+    let id = b.contain().await;
+    let f = b.findings(&id).await;
+    assert!(f.complete(), "{:?}", f.failures);
+    assert_eq!(f.summary.events, 123);
+    assert_eq!(f.pages, 4, "50 + 50 + 20 in eu-west-1, 3 in us-east-1");
+    assert_eq!(f.throttled, 2);
+    assert_eq!(b.emulator.counters(|c| c.throttled), 2);
+    let ids: std::collections::HashSet<String> = b
+        .app
+        .engine
+        .store
+        .trail_events(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(ids.len(), 123, "each event stored once");
+}
+
+#[tokio::test]
+async fn since_bounds_the_window_and_a_second_look_adds_nothing_twice() {
+    let b = start(true, &["us-east-1"]).await;
+    b.calls(2, "us-east-1", 1);
+    b.calls(1, "us-east-1", 72);
+    let id = b.contain().await;
+    assert_eq!(b.findings(&id).await.summary.events, 3);
+
+    let r: Value = b
+        .app
+        .command(&format!("investigate {id} --since 2d"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(r["text"].as_str().unwrap().contains("last 2 days"), "{r}");
+    let (bench, incident) = (&b, &id);
+    let f = wait_until(Duration::from_secs(30), || async move {
+        let f = bench.findings(incident).await;
+        (f.summary.events == 2).then_some(f)
+    })
+    .await
+    .expect("the narrower investigation was recorded");
+    assert!(Utc::now() - f.since < chrono::Duration::days(2) + chrono::Duration::minutes(1));
+    assert_eq!(b.app.engine.store.trail_events(&id).await.unwrap().len(), 3);
+    let forensics_messages = b
+        .app
+        .slack
+        .replies_to(&b.app.slack.top_level()[0].ts)
+        .into_iter()
+        .filter(|m| m.text.starts_with("Forensics for"))
+        .count();
+    assert_eq!(forensics_messages, 2, "one message per investigation");
+}
+
+#[tokio::test]
+async fn unreadable_records_are_counted_skipped_and_called_partial() {
+    let b = start(true, &["us-east-1"]).await;
+    b.calls(2, "us-east-1", 1);
+    let region = "us-east-1";
+    b.emulator.log_raw(
+        OWN_ACCOUNT,
+        region,
+        &b.key,
+        r#"{"eventVersion":"1.08","userIden"#,
+    );
+    let mut missing = Record::from("list_users")
+        .by_user(OWN_ACCOUNT, "ci-deploy", &b.key)
+        .value();
+    missing.as_object_mut().unwrap().remove("eventID");
+    b.emulator
+        .log_raw(OWN_ACCOUNT, region, &b.key, &missing.to_string());
+    let huge = Record::from("list_users")
+        .by_user(OWN_ACCOUNT, "ci-deploy", &b.key)
+        .set("/requestParameters", json!({"pad": "x".repeat(2 << 20)}))
+        .value();
+    b.emulator
+        .log_raw(OWN_ACCOUNT, region, &b.key, &huge.to_string());
+
+    let id = b.contain().await;
+    let f = b.findings(&id).await;
+    assert_eq!(f.summary.events, 2);
+    assert_eq!(f.skipped, 3);
+    assert!(!f.complete());
+    let reasons = f.skipped_reasons.join(" | ");
+    for why in [
+        "not a JSON object",
+        "lacks `eventID`",
+        "larger than any CloudTrail record",
+    ] {
+        assert!(reasons.contains(why), "{why} not in {reasons}");
+    }
+    let summary = b
+        .app
+        .slack
+        .replies_to(&b.app.slack.top_level()[0].ts)
+        .into_iter()
+        .find(|m| m.text.starts_with("Forensics for"))
+        .unwrap();
+    assert!(
+        summary.blocks.to_string().contains("Partial"),
+        "{}",
+        summary.blocks
+    );
+}
+
+#[tokio::test]
+async fn an_account_out_of_reach_is_reported_not_skipped() {
+    let b = start(false, &["us-east-1", "eu-west-1"]).await;
+    let role = "arn:aws:iam::444455556666:role/ops-admin";
+    let r = Record::from("assume_role")
+        .by_user(OWN_ACCOUNT, "ci-deploy", &b.key)
+        .at(Utc::now() - chrono::Duration::hours(1))
+        .set("/requestParameters/roleArn", json!(role));
+    b.emulator.log(&r.value());
+    let id = b.contain().await;
+    let f = b.findings(&id).await;
+    assert_eq!(f.failures.len(), 1, "{:?}", f.failures);
+    assert_eq!(f.failures[0].region, "every region");
+    assert_eq!(f.failures[0].account, "444455556666");
+    assert!(f.failures[0].error.contains("KEYLEAK_ROLE_ARN_TEMPLATE"));
+    assert!(matches!(
+        &f.roles[0].outcome,
+        FenceOutcome::Failed { error } if error.contains("KEYLEAK_ROLE_ARN_TEMPLATE")
+    ));
+    let audit = b.app.engine.store.audit_log(Some(&id)).await.unwrap();
+    assert!(audit.iter().any(|a| a.action == "role.fence_failed"));
+}
+
+#[tokio::test]
+async fn the_investigate_command_answers_every_bad_input() {
+    let b = start(true, &["us-east-1"]).await;
+    let ask = |text: String| {
+        let app = &b.app;
+        async move {
+            let v: Value = app.command(&text).await.json().await.unwrap();
+            v["text"].as_str().unwrap().to_string()
+        }
+    };
+    assert!(
+        ask("investigate KL-00000000".into())
+            .await
+            .contains("There is no incident")
+    );
+    assert!(
+        ask(format!("investigate {}", b.key))
+            .await
+            .contains("No open incident for")
+    );
+    assert!(
+        ask("investigate KL-00000000 --since 0d".into())
+            .await
+            .contains("from 1 to 90")
+    );
+    assert!(
+        ask("investigate".into())
+            .await
+            .contains("What should be investigated")
+    );
+    let id = b.contain().await;
+    b.findings(&id).await;
+    assert!(
+        ask(format!("investigate {}", b.key))
+            .await
+            .contains(id.as_str())
+    );
+    let outsider: Value = b
+        .app
+        .command_as(OUTSIDER, &format!("investigate {id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        outsider["text"]
+            .as_str()
+            .unwrap()
+            .contains("only responders"),
+        "{outsider}"
+    );
+    b.findings(&id).await;
+    let requested = b
+        .app
+        .engine
+        .store
+        .audit_log(Some(&id))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.action == "investigation.requested")
+        .count();
+    assert_eq!(
+        requested, 2,
+        "after containment, and the responder's; not the outsider's"
+    );
+}
