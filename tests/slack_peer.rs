@@ -20,7 +20,11 @@ async fn a_429_from_slack_is_waited_out_and_nothing_is_lost() {
     app.wait_for_state(&id, IncidentState::Contained).await;
     let top = app.slack.top_level();
     assert_eq!(top.len(), 1);
-    assert_eq!(app.slack.replies_to(&top[0].ts).len(), StepKind::ALL.len());
+    assert_eq!(
+        app.slack.replies_to(&top[0].ts).len(),
+        StepKind::ALL.len() + 1,
+        "each step's reply, and the forensics message"
+    );
 }
 
 #[tokio::test]
