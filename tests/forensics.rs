@@ -133,6 +133,43 @@ async fn attacked() -> Scene {
     log(Record::from("list_users")
         .by_user(a, "ci-deploy", &seeded.other.id)
         .at(min(15)));
+    // GuardDuty watches every region but eu-west-1 of the first account.
+    emulator.guardduty(|g| {
+        for region in REGIONS {
+            if region != "eu-west-1" {
+                g.enable(a, region);
+            }
+            g.enable(ROLE_ACCOUNT, region);
+        }
+        g.find(
+            a,
+            "us-east-1",
+            "Discovery:IAMUser/AnomalousBehavior",
+            5.0,
+            &key,
+        );
+        g.find(
+            a,
+            "us-east-1",
+            "UnauthorizedAccess:IAMUser/TorIPCaller",
+            5.0,
+            &seeded.other.id,
+        );
+        g.find(
+            ROLE_ACCOUNT,
+            "eu-central-1",
+            "Stealth:IAMUser/CloudTrailLoggingDisabled",
+            2.0,
+            ROLE_KEY,
+        );
+        g.find(
+            ROLE_ACCOUNT,
+            "us-east-1",
+            "Impact:IAMUser/AnomalousBehavior",
+            7.5,
+            ROLE_KEY,
+        );
+    });
     Scene {
         moto,
         emulator,
@@ -205,6 +242,32 @@ async fn containment_is_followed_by_forensics_that_finds_the_whole_path() {
     assert_eq!(cat(Category::DefenseEvasion), 1);
     assert_eq!(f.summary.regions.len(), 3);
 
+    // GuardDuty: the findings about the followed keys, in both accounts, and not the one
+    // about the user's other key; the region it does not watch is named.
+    let found: Vec<(&str, &str)> = f
+        .guardduty
+        .findings
+        .iter()
+        .map(|g| (g.kind.as_str(), g.account.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("Impact:IAMUser/AnomalousBehavior", ROLE_ACCOUNT),
+            ("Discovery:IAMUser/AnomalousBehavior", OWN_ACCOUNT),
+            ("Stealth:IAMUser/CloudTrailLoggingDisabled", ROLE_ACCOUNT),
+        ]
+    );
+    assert_eq!(
+        f.guardduty.without_detector,
+        [format!("{OWN_ACCOUNT}/eu-west-1")]
+    );
+    assert!(
+        f.guardduty.failures.is_empty(),
+        "{:?}",
+        f.guardduty.failures
+    );
+
     // The role in the other account got its fence, there.
     assert_eq!(f.roles.len(), 1);
     assert!(matches!(f.roles[0].outcome, FenceOutcome::Fenced { .. }));
@@ -261,6 +324,8 @@ async fn containment_is_followed_by_forensics_that_finds_the_whole_path() {
         "backdoor-admin",
         "1 cleanup proposal",
         "Every region was read in full",
+        "GuardDuty — 3 findings (1 high, 1 medium, 1 low)",
+        "Impact:IAMUser/",
     ] {
         assert!(text.contains(needle), "{needle} not in {text}");
     }

@@ -112,6 +112,55 @@ async fn every_page_is_read_and_throttling_is_ridden_out() {
 }
 
 #[tokio::test]
+async fn guardduty_findings_are_read_page_by_page_and_a_refusal_is_reported() {
+    let b = start(true, &["us-east-1", "eu-west-1"]).await;
+    b.calls(1, "us-east-1", 1);
+    b.emulator.guardduty(|g| {
+        g.enable(OWN_ACCOUNT, "us-east-1");
+        for n in 0..120 {
+            let kind = if n % 2 == 0 {
+                "Discovery:IAMUser/AnomalousBehavior"
+            } else {
+                "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS"
+            };
+            g.find(OWN_ACCOUNT, "us-east-1", kind, 5.0 + (n % 4) as f64, &b.key);
+        }
+        g.deny(OWN_ACCOUNT, "eu-west-1");
+    });
+    let id = b.contain().await;
+    let f = b.findings(&id).await;
+    assert!(
+        f.complete(),
+        "GuardDuty's refusal leaves CloudTrail's answer whole"
+    );
+    assert_eq!(
+        f.guardduty.findings.len(),
+        120,
+        "three ListFindings pages, three GetFindings batches"
+    );
+    assert_eq!(f.guardduty.failures.len(), 1);
+    let (place, error) = &f.guardduty.failures[0];
+    assert_eq!(place, &format!("{OWN_ACCOUNT}/eu-west-1"));
+    assert!(error.contains("AccessDenied"), "{error}");
+    let text = b
+        .app
+        .slack
+        .messages()
+        .into_iter()
+        .find(|m| m.text.starts_with("Forensics for"))
+        .expect("the summary")
+        .blocks
+        .to_string();
+    for needle in [
+        "GuardDuty — 120 findings (60 high, 60 medium)".to_string(),
+        "UnauthorizedAccess:IAMUser/".into(),
+        format!("could not be asked in `{OWN_ACCOUNT}/eu-west-1`"),
+    ] {
+        assert!(text.contains(&needle), "{needle} not in {text}");
+    }
+}
+
+#[tokio::test]
 async fn since_bounds_the_window_and_a_second_look_adds_nothing_twice() {
     let b = start(true, &["us-east-1"]).await;
     b.calls(2, "us-east-1", 1);

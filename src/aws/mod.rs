@@ -2,6 +2,7 @@
 //! (`sdk`), tested against moto; nothing here is mocked in tests.
 
 mod actions;
+mod guardduty;
 mod sdk;
 mod trail;
 
@@ -13,6 +14,7 @@ use crate::domain::ids::{AccessKeyId, AccountId};
 use crate::domain::incident::{KeyUsage, UserSnapshot};
 use crate::domain::policy::DenyPolicy;
 use crate::domain::trail::TrailEvent;
+use crate::domain::trail::guardduty::GuardDutyFinding;
 use crate::store::ExecutionRight;
 
 pub use sdk::SdkAws;
@@ -171,6 +173,15 @@ pub trait Aws: Send + Sync {
         query: &TrailQuery,
         progress: &(dyn Fn(usize) + Send + Sync),
     ) -> Result<RegionLog, AwsError>;
+
+    /// GuardDuty findings about any of `keys` in one region of the account; `None` when
+    /// GuardDuty has no detector there.
+    async fn guardduty_findings(
+        &self,
+        account: &AccountId,
+        region: &str,
+        keys: &[AccessKeyId],
+    ) -> Result<Option<Vec<GuardDutyFinding>>, AwsError>;
 
     /// Puts an inline deny-older-sessions policy on a role, ending the sessions issued
     /// before the policy's time (the console's "Revoke active sessions").

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Mutex, OnceCell};
 
 use super::actions;
+use super::guardduty;
 use super::trail;
 use super::*;
 use crate::domain::incident::{AttachedPolicy, KeySnapshot};
@@ -49,6 +50,13 @@ impl Clients {
             .retry_config(aws_config::retry::RetryConfig::disabled())
             .build();
         aws_sdk_cloudtrail::Client::from_conf(conf)
+    }
+
+    pub fn guardduty(&self, region: &str) -> aws_sdk_guardduty::Client {
+        let conf = aws_sdk_guardduty::config::Builder::from(&self.config)
+            .region(aws_config::Region::new(region.to_string()))
+            .build();
+        aws_sdk_guardduty::Client::from_conf(conf)
     }
 
     pub fn lambda(&self, region: &str) -> aws_sdk_lambda::Client {
@@ -359,6 +367,15 @@ impl Aws for SdkAws {
     ) -> Result<RegionLog, AwsError> {
         let clients = self.clients(&query.account).await?;
         trail::lookup(&clients, &self.pacer, query, progress).await
+    }
+
+    async fn guardduty_findings(
+        &self,
+        account: &AccountId,
+        region: &str,
+        keys: &[AccessKeyId],
+    ) -> Result<Option<Vec<GuardDutyFinding>>, AwsError> {
+        guardduty::findings(&self.clients(account).await?, region, keys).await
     }
 
     async fn put_role_fence(

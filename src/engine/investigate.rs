@@ -3,6 +3,7 @@
 //! from are fenced; what the attacker created becomes cleanup proposals. Lookups are
 //! read-only, so a job taken over after a crash simply looks again.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration as StdDuration;
@@ -23,6 +24,7 @@ use crate::domain::trail::TrailEvent;
 use crate::domain::trail::findings::{
     FenceOutcome, Findings, KeySearched, LookupFailure, RoleFence,
 };
+use crate::domain::trail::guardduty::GuardDutyReport;
 use crate::domain::trail::inventory::{cleanup_targets, created};
 use crate::domain::trail::pivot::{AssumedRole, Frontier, Minted, RoleKind, assumed_roles, minted};
 use crate::domain::trail::summary::summarize;
@@ -428,6 +430,7 @@ async fn conclude(
             proposed.push(t);
         }
     }
+    let guardduty = guardduty(engine, w, &g.searched).await;
     let quarantine = engine
         .store
         .snapshot(&incident.id)
@@ -458,8 +461,40 @@ async fn conclude(
         pages: g.pages,
         throttled: g.throttled,
         quarantine,
+        guardduty,
     };
     Ok((findings, g.events))
+}
+
+/// GuardDuty in every region of every account a followed key belongs to, all at once.
+async fn guardduty(engine: &Engine, w: &Window, searched: &[KeySearched]) -> GuardDutyReport {
+    let mut by_account: BTreeMap<AccountId, Vec<AccessKeyId>> = BTreeMap::new();
+    for s in searched {
+        if let (Ok(account), Ok(key)) = (AccountId::parse(&s.account), AccessKeyId::parse(&s.key)) {
+            by_account.entry(account).or_default().push(key);
+        }
+    }
+    let asks = by_account.iter().flat_map(|(account, keys)| {
+        w.regions.iter().map(move |region| async move {
+            let r = engine.aws.guardduty_findings(account, region, keys).await;
+            (format!("{account}/{region}"), r)
+        })
+    });
+    let mut report = GuardDutyReport::default();
+    for (place, r) in futures_util::future::join_all(asks).await {
+        match r {
+            Ok(Some(found)) => report.findings.extend(found),
+            Ok(None) => report.without_detector.push(place),
+            Err(e) => report.failures.push((place, e.to_string())),
+        }
+    }
+    report.findings.sort_by(|a, b| {
+        b.severity
+            .total_cmp(&a.severity)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    report.findings.dedup_by(|a, b| a.id == b.id);
+    report
 }
 
 /// The console's "Revoke active sessions", written by the bot: sessions of the role issued

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_slack;
+pub mod guardduty_emu;
 pub mod moto;
 pub mod proposals;
 pub mod proxy;

@@ -5,6 +5,8 @@
 //!
 //! The caller's region comes from its SigV4 credential scope; its account from moto (the key
 //! of an IAM user, or of a session moto minted), as AWS would from the signature.
+// Handlers return the HTTP answer AWS would give as their error, as axum does.
+#![allow(clippy::result_large_err)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -45,8 +47,10 @@ pub struct Counters {
     pub pages: usize,
 }
 
-struct Inner {
+/// The emulator's state, shared by the CloudTrail and GuardDuty handlers.
+pub struct Inner {
     events: Mutex<Vec<Stored>>,
+    guardduty: super::guardduty_emu::Shared,
     buckets: Mutex<HashMap<(String, String), (f64, Instant)>>,
     /// Requests to refuse with `ThrottlingException` whatever the bucket holds.
     forced_throttles: Mutex<usize>,
@@ -54,6 +58,14 @@ struct Inner {
     counters: Mutex<Counters>,
     moto_url: String,
     http: reqwest::Client,
+}
+
+pub type Emu = Arc<Inner>;
+
+/// Who is calling, as AWS tells from the signature.
+pub struct Caller {
+    pub account: String,
+    pub region: String,
 }
 
 #[derive(Clone)]
@@ -85,6 +97,7 @@ impl TrailEmulator {
     pub async fn start(moto_url: &str) -> Self {
         let inner = Arc::new(Inner {
             events: Mutex::default(),
+            guardduty: super::guardduty_emu::Shared::default(),
             buckets: Mutex::default(),
             forced_throttles: Mutex::default(),
             accounts: Mutex::default(),
@@ -94,7 +107,8 @@ impl TrailEmulator {
         });
         let app = axum::Router::new()
             .route("/", axum::routing::post(handle))
-            .with_state(inner.clone());
+            .with_state(inner.clone())
+            .merge(super::guardduty_emu::routes(inner.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move {
@@ -153,9 +167,36 @@ impl TrailEmulator {
     pub fn counters<T>(&self, f: impl FnOnce(&Counters) -> T) -> T {
         f(&self.inner.counters.lock().unwrap())
     }
+
+    pub fn guardduty<T>(&self, f: impl FnOnce(&mut super::guardduty_emu::GuardDuty) -> T) -> T {
+        f(&mut self.inner.guardduty.lock().unwrap())
+    }
 }
 
 impl Inner {
+    pub fn guardduty(&self) -> super::guardduty_emu::Shared {
+        self.guardduty.clone()
+    }
+
+    /// The caller's account and region, or the error AWS gives an unsigned or unknown caller.
+    pub async fn caller(&self, headers: &HeaderMap) -> Result<Caller, Response> {
+        let Some((key, region)) = credential_scope(headers) else {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "MissingAuthenticationTokenException",
+                "Request is missing Authentication Token",
+            ));
+        };
+        let Some(account) = self.account_of(&key).await else {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            ));
+        };
+        Ok(Caller { account, region })
+    }
+
     /// The account of the calling key, as moto knows it.
     async fn account_of(&self, key: &str) -> Option<String> {
         if let Some(a) = self.accounts.lock().unwrap().get(key) {
@@ -249,19 +290,9 @@ async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
             "only LookupEvents is emulated",
         );
     }
-    let Some((key, region)) = credential_scope(&headers) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "MissingAuthenticationTokenException",
-            "Request is missing Authentication Token",
-        );
-    };
-    let Some(account) = inner.account_of(&key).await else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "UnrecognizedClientException",
-            "The security token included in the request is invalid.",
-        );
+    let Caller { account, region } = match inner.caller(&headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
     };
     if !inner.admit(&account, &region) {
         return error(

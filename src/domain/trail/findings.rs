@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::guardduty::GuardDutyReport;
 use super::inventory::Created;
 use super::pivot::{AssumedRole, Minted, RoleKind};
 use super::summary::Summary;
@@ -72,6 +73,9 @@ pub struct Findings {
     pub throttled: usize,
     /// `AWSCompromisedKeyQuarantine*` policies on the user when it was contained.
     pub quarantine: Vec<String>,
+    /// Absent from findings stored before GuardDuty was asked.
+    #[serde(default)]
+    pub guardduty: GuardDutyReport,
 }
 
 impl Findings {

@@ -4,6 +4,7 @@
 
 pub mod classify;
 pub mod findings;
+pub mod guardduty;
 pub mod inventory;
 pub mod pivot;
 pub mod summary;

@@ -8,6 +8,7 @@ use super::action::count;
 use super::*;
 use crate::domain::trail::Category;
 use crate::domain::trail::findings::{FenceOutcome, Findings};
+use crate::domain::trail::guardduty::{by_severity, families};
 use crate::domain::trail::pivot::RoleKind;
 use crate::domain::trail::summary::Tally;
 use crate::engine::{InvestigateRefusal, Progress};
@@ -251,6 +252,66 @@ fn created(f: &Findings) -> String {
     lines.join("\n")
 }
 
+fn guardduty(f: &Findings) -> String {
+    let g = &f.guardduty;
+    let mut lines = vec![];
+    if g.findings.is_empty() {
+        lines.push("*GuardDuty:* no findings about these keys.".to_string());
+    } else {
+        let bands: Vec<String> = by_severity(&g.findings)
+            .iter()
+            .map(|(s, n)| format!("{n} {}", s.as_str()))
+            .collect();
+        lines.push(format!(
+            "*GuardDuty — {} ({}):*",
+            count(g.findings.len(), "finding", "findings"),
+            bands.join(", ")
+        ));
+        let all = families(&g.findings);
+        for fam in all.iter().take(TOP) {
+            let types: Vec<String> = fam.types.iter().take(TOP).map(|t| sanitize(t)).collect();
+            lines.push(format!(
+                "• {} ×{}, highest {}{}",
+                quote(&fam.family),
+                fam.findings,
+                fam.highest.as_str(),
+                if types.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", types.join(", "))
+                }
+            ));
+        }
+        if all.len() > TOP {
+            lines.push(format!("and {} more kinds", all.len() - TOP));
+        }
+    }
+    if !g.without_detector.is_empty() {
+        lines.push(format!(
+            "GuardDuty is not enabled in {}: {}.",
+            count(g.without_detector.len(), "region", "regions"),
+            list_places(&g.without_detector)
+        ));
+    }
+    if !g.failures.is_empty() {
+        let places: Vec<String> = g.failures.iter().map(|(p, _)| p.clone()).collect();
+        lines.push(format!(
+            ":warning: GuardDuty could not be asked in {}: {}.",
+            list_places(&places),
+            sanitize(&g.failures[0].1)
+        ));
+    }
+    lines.join("\n")
+}
+
+fn list_places(places: &[String]) -> String {
+    let mut shown: Vec<String> = places.iter().take(TOP).map(|p| format!("`{p}`")).collect();
+    if places.len() > TOP {
+        shown.push(format!("and {} more", places.len() - TOP));
+    }
+    shown.join(", ")
+}
+
 fn cleanup(f: &Findings) -> String {
     let quarantine = if f.quarantine.is_empty() {
         "AWS had not attached a quarantine policy when the key was contained.".to_string()
@@ -296,6 +357,7 @@ pub fn investigation_summary(incident: &Incident, f: &Findings) -> Reply {
     if let Some(r) = roles(f) {
         blocks.push(section(&r));
     }
+    blocks.push(section(&guardduty(f)));
     blocks.push(section(&created(f)));
     blocks.push(section(&cleanup(f)));
     blocks.push(context(&format!(

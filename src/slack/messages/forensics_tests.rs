@@ -9,6 +9,7 @@ use crate::domain::trail::findings::{
     FenceOutcome, Findings, KeySearched, LookupFailure, RoleFence,
 };
 use crate::domain::trail::fixtures::{self, event};
+use crate::domain::trail::guardduty::{GuardDutyFinding, GuardDutyReport};
 use crate::domain::trail::inventory::created;
 use crate::domain::trail::pivot::{RoleKind, assumed_roles, minted};
 use crate::domain::trail::summary::summarize;
@@ -97,6 +98,34 @@ fn findings() -> Findings {
         pages: 9,
         throttled: 1,
         quarantine: vec!["AWSCompromisedKeyQuarantineV3".into()],
+        guardduty: GuardDutyReport {
+            findings: vec![
+                guardduty_finding(
+                    "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS",
+                    8.0,
+                ),
+                guardduty_finding("Discovery:IAMUser/AnomalousBehavior", 5.0),
+                guardduty_finding("Discovery:IAMUser/AnomalousBehavior", 5.0),
+            ],
+            without_detector: vec!["111122223333/eu-central-1".into()],
+            failures: vec![],
+        },
+    }
+}
+
+fn guardduty_finding(kind: &str, severity: f64) -> GuardDutyFinding {
+    GuardDutyFinding {
+        id: format!("{kind}{severity}"),
+        kind: kind.into(),
+        severity,
+        title: "API calls from outside AWS".into(),
+        account: "111122223333".into(),
+        region: "us-east-1".into(),
+        key: Some("AKIAIOSFODNN7EXAMPLE".into()),
+        first_seen: None,
+        last_seen: None,
+        count: 3,
+        archived: false,
     }
 }
 
@@ -119,6 +148,11 @@ fn progress_then_summary_then_a_partial_one() {
     });
     partial.skipped = 3;
     partial.skipped_reasons = vec!["not a JSON object: EOF while parsing".into()];
+    partial.guardduty.failures = vec![(
+        "444455556666/us-east-1".into(),
+        "access denied: AccessDeniedException: not authorized to perform guardduty:ListDetectors"
+            .into(),
+    )];
     let partial = investigation_summary(&inc, &partial);
     for r in [&progress, &full, &partial] {
         assert_within_limits(r);
