@@ -14,6 +14,15 @@ pub struct ThreadRef {
     pub ts: String,
 }
 
+/// A file for the incident thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub filename: String,
+    pub title: String,
+    pub content_type: &'static str,
+    pub bytes: Vec<u8>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
     /// Slack answered `ok:false`; the code is Slack's error name (`channel_not_found`, …).
@@ -82,6 +91,13 @@ pub trait Notifier: Send + Sync {
     ) -> Result<MessageRef, NotifyError>;
     /// Redraws a message the bot posted.
     async fn edit(&self, message: &MessageRef, reply: Reply) -> Result<(), NotifyError>;
+    /// Shares files in the thread, in one message introduced by `comment`.
+    async fn upload(
+        &self,
+        thread: &ThreadRef,
+        files: &[Attachment],
+        comment: String,
+    ) -> Result<(), NotifyError>;
 }
 
 /// Reports to standard output: the CLI's view when Slack is unavailable.
@@ -190,6 +206,16 @@ impl Notifier for Console {
         if !reply.text.starts_with(messages::PROGRESS_PREFIX) {
             println!("{}", reply.text);
         }
+        Ok(())
+    }
+
+    /// A terminal has no thread to share files in; the timeline stays in the database.
+    async fn upload(
+        &self,
+        _thread: &ThreadRef,
+        _files: &[Attachment],
+        _comment: String,
+    ) -> Result<(), NotifyError> {
         Ok(())
     }
 }

@@ -334,12 +334,40 @@ async fn containment_is_followed_by_forensics_that_finds_the_whole_path() {
         13
     );
 
-    // The session tokens CloudTrail logged never reach the store or Slack.
+    // The timeline, as two files in the thread: every event, oldest first.
+    let files = s.app.slack.files();
+    let names: Vec<&str> = files.iter().map(|f| f.filename.as_str()).collect();
+    assert_eq!(
+        names,
+        [format!("{id}-timeline.csv"), format!("{id}-timeline.json")]
+    );
+    assert!(
+        files
+            .iter()
+            .all(|f| f.thread_ts.as_deref() == Some(top[0].ts.as_str()))
+    );
+    let csv = String::from_utf8(files[0].bytes.clone()).unwrap();
+    let mut rows = csv::Reader::from_reader(csv.as_bytes());
+    let names: Vec<String> = rows.records().map(|r| r.unwrap()[5].to_string()).collect();
+    assert_eq!(names.len(), 13);
+    assert_eq!(names[0], "GetCallerIdentity");
+    assert_eq!(names[12], "StopLogging");
+    let json: serde_json::Value = serde_json::from_slice(&files[1].bytes).unwrap();
+    assert_eq!(json["events"].as_array().unwrap().len(), 13);
+    assert!(files[0].comment.as_deref().unwrap().contains("13 events"));
+
+    // The session tokens CloudTrail logged never reach the store, Slack or the files.
     let db = String::from_utf8_lossy(&s.app.database_bytes()).to_string();
     for token in ["AQoDYXdzEPT", "IQoJb3JpZ2luX2VjEXAMPLE"] {
         assert!(!db.contains(token), "{token} stored");
         for (_, body) in s.app.slack.calls() {
             assert!(!body.contains(token), "{token} posted");
+        }
+        for f in &files {
+            assert!(
+                !String::from_utf8_lossy(&f.bytes).contains(token),
+                "{token} in a file"
+            );
         }
     }
     assert_eq!(s.emulator.counters(|c| c.throttled), 0);

@@ -28,7 +28,8 @@ use crate::domain::trail::guardduty::GuardDutyReport;
 use crate::domain::trail::inventory::{cleanup_targets, created};
 use crate::domain::trail::pivot::{AssumedRole, Frontier, Minted, RoleKind, assumed_roles, minted};
 use crate::domain::trail::summary::summarize;
-use crate::notify::ThreadRef;
+use crate::domain::trail::timeline;
+use crate::notify::{Attachment, ThreadRef};
 use crate::slack::messages;
 use crate::store::{AuditEntry, ClaimedJob, JobKind, NewJob, StoreError};
 
@@ -216,7 +217,52 @@ pub async fn run_investigate(
     if message.is_none() {
         tell(engine, job, reply).await;
     }
+    if let Some(thread) = &thread {
+        share_timeline(engine, &incident, thread, &findings.1).await;
+    }
     Ok(())
+}
+
+/// The full timeline as CSV and JSON files in the thread. The events are stored either way,
+/// so a failed upload is logged and the investigation stands.
+async fn share_timeline(
+    engine: &Engine,
+    incident: &Incident,
+    thread: &ThreadRef,
+    events: &[TrailEvent],
+) {
+    if events.is_empty() {
+        return;
+    }
+    let files = match timeline_files(incident, events) {
+        Ok(f) => f,
+        Err(e) => {
+            warn!(error = %e, "could not write the timeline files");
+            return;
+        }
+    };
+    let comment = messages::timeline_comment(incident, events.len());
+    if let Err(e) = engine.notifier.upload(thread, &files, comment).await {
+        warn!(error = %e, "could not share the timeline files");
+    }
+}
+
+fn timeline_files(incident: &Incident, events: &[TrailEvent]) -> anyhow::Result<Vec<Attachment>> {
+    let name = format!("{}-timeline", incident.id);
+    Ok(vec![
+        Attachment {
+            filename: format!("{name}.csv"),
+            title: format!("{} timeline (CSV)", incident.id),
+            content_type: "text/csv",
+            bytes: timeline::to_csv(events)?,
+        },
+        Attachment {
+            filename: format!("{name}.json"),
+            title: format!("{} timeline (JSON)", incident.id),
+            content_type: "application/json",
+            bytes: timeline::to_json(incident.id.as_str(), incident.key.as_str(), events)?,
+        },
+    ])
 }
 
 /// The question, fixed for the whole run.

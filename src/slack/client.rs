@@ -15,7 +15,7 @@ use crate::config::Secret;
 use crate::domain::approval::{MessageRef, Proposal};
 use crate::domain::ids::SlackUserId;
 use crate::domain::incident::{Incident, StepRecord};
-use crate::notify::{Notifier, NotifyError, ThreadRef};
+use crate::notify::{Attachment, Notifier, NotifyError, ThreadRef};
 
 type Connector = SlackClientHyperConnector<HttpsConnector<HttpConnector>>;
 
@@ -213,6 +213,45 @@ impl Notifier for SlackNotifier {
             message.ts.clone().into(),
         );
         session.chat_update(&req).await.map_err(classify)?;
+        Ok(())
+    }
+
+    /// Slack's upload flow: an upload URL per file, the bytes to it, then one completion
+    /// that shares them all in the thread.
+    async fn upload(
+        &self,
+        thread: &ThreadRef,
+        files: &[Attachment],
+        comment: String,
+    ) -> Result<(), NotifyError> {
+        let session = self.client.open_session(&self.token);
+        let mut uploaded = vec![];
+        for f in files {
+            let target = session
+                .get_upload_url_external(&SlackApiFilesGetUploadUrlExternalRequest::new(
+                    f.filename.clone(),
+                    f.bytes.len(),
+                ))
+                .await
+                .map_err(classify)?;
+            session
+                .files_upload_via_url(&SlackApiFilesUploadViaUrlRequest::new(
+                    target.upload_url,
+                    f.bytes.clone(),
+                    f.content_type.to_string(),
+                ))
+                .await
+                .map_err(classify)?;
+            uploaded.push(SlackApiFilesComplete::new(target.file_id).with_title(f.title.clone()));
+        }
+        let req = SlackApiFilesCompleteUploadExternalRequest::new(uploaded)
+            .with_channel_id(thread.channel.clone().into())
+            .with_thread_ts(thread.ts.clone().into())
+            .with_initial_comment(comment);
+        session
+            .files_complete_upload_external(&req)
+            .await
+            .map_err(classify)?;
         Ok(())
     }
 

@@ -27,8 +27,29 @@ pub struct Posted {
     pub updates: usize,
 }
 
+/// A file shared by `files.completeUploadExternal`.
+#[derive(Debug, Clone)]
+pub struct SharedFile {
+    pub id: String,
+    pub filename: String,
+    pub title: Option<String>,
+    pub bytes: Vec<u8>,
+    pub channel: String,
+    pub thread_ts: Option<String>,
+    pub comment: Option<String>,
+}
+
+/// A file between `files.getUploadURLExternal` and its completion.
+struct Upload {
+    filename: String,
+    length: usize,
+    bytes: Option<Vec<u8>>,
+}
+
 #[derive(Default)]
 struct Inner {
+    uploads: HashMap<String, Upload>,
+    files: Vec<SharedFile>,
     messages: Vec<Posted>,
     calls: Vec<(String, String)>,
     groups: HashMap<String, Vec<String>>,
@@ -68,6 +89,7 @@ impl FakeSlack {
         let app = Router::new()
             .route("/api/{method}", post(api).get(api_get))
             .route("/respond/{id}", post(respond))
+            .route("/upload/v1/{id}", post(upload_bytes))
             .with_state(fake.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -126,6 +148,11 @@ impl FakeSlack {
         if let Some(users) = lock(self).groups.get_mut(id) {
             users.retain(|u| u != member);
         }
+    }
+
+    /// Files shared in channels and threads.
+    pub fn files(&self) -> Vec<SharedFile> {
+        lock(self).files.clone()
     }
 
     pub fn message(&self, ts: &str) -> Option<Posted> {
@@ -295,6 +322,8 @@ async fn api(
         "chat.postMessage" => post_message(&fake, &args).await,
         "chat.update" => update(&fake, &args),
         "usergroups.users.list" => group_members(&fake, &args),
+        "files.getUploadURLExternal" => upload_url(&fake, &args),
+        "files.completeUploadExternal" => complete_upload(&fake, &args),
         _ => slack_error("unknown_method"),
     }
 }
@@ -389,4 +418,105 @@ async fn respond(State(fake): State<FakeSlack>, Path(id): Path<String>, body: By
         }
         Err(_) => (StatusCode::BAD_REQUEST, "invalid_payload").into_response(),
     }
+}
+
+/// Slack hands out a URL per file; the bytes go there, without the API's envelope.
+fn upload_url(fake: &FakeSlack, args: &Value) -> Response {
+    let filename = args["filename"].as_str().unwrap_or_default().to_string();
+    let length = args["length"]
+        .as_str()
+        .and_then(|l| l.parse::<usize>().ok())
+        .or_else(|| args["length"].as_u64().map(|l| l as usize));
+    let (false, Some(length @ 1..)) = (filename.is_empty(), length) else {
+        return slack_error("invalid_arguments");
+    };
+    let mut s = lock(fake);
+    let id = format!("F0FILE{:05}", s.uploads.len() + 1);
+    s.uploads.insert(
+        id.clone(),
+        Upload {
+            filename,
+            length,
+            bytes: None,
+        },
+    );
+    let upload_url = fake.url.replace("/api", &format!("/upload/v1/{id}"));
+    Json(json!({"ok": true, "upload_url": upload_url, "file_id": id})).into_response()
+}
+
+async fn upload_bytes(
+    State(fake): State<FakeSlack>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let mut s = lock(&fake);
+    let Some(u) = s.uploads.get_mut(&id) else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    if body.len() != u.length {
+        return (StatusCode::BAD_REQUEST, "length mismatch").into_response();
+    }
+    u.bytes = Some(body.to_vec());
+    (
+        StatusCode::OK,
+        [("content-type", "text/plain")],
+        format!("OK - {}", body.len()),
+    )
+        .into_response()
+}
+
+fn complete_upload(fake: &FakeSlack, args: &Value) -> Response {
+    let channel = args["channel_id"].as_str().unwrap_or_default().to_string();
+    if channel != CHANNEL {
+        return slack_error("channel_not_found");
+    }
+    let thread_ts = args["thread_ts"].as_str().map(str::to_string);
+    let mut s = lock(fake);
+    if let Some(t) = &thread_ts
+        && !s
+            .messages
+            .iter()
+            .any(|m| &m.ts == t && m.thread_ts.is_none())
+    {
+        return slack_error("thread_not_found");
+    }
+    let wanted = args["files"].as_array().cloned().unwrap_or_default();
+    if wanted.is_empty() {
+        return slack_error("invalid_arguments");
+    }
+    let ready = |f: &Value| {
+        s.uploads
+            .get(f["id"].as_str().unwrap_or_default())
+            .is_some_and(|u| u.bytes.is_some())
+    };
+    if !wanted.iter().all(ready) {
+        return slack_error("file_not_found");
+    }
+    let mut shared = vec![];
+    for f in &wanted {
+        let id = f["id"].as_str().unwrap_or_default();
+        let Some(Upload {
+            filename,
+            bytes: Some(bytes),
+            ..
+        }) = s.uploads.remove(id)
+        else {
+            return slack_error("file_not_found");
+        };
+        shared.push(SharedFile {
+            id: id.to_string(),
+            filename,
+            title: f["title"].as_str().map(str::to_string),
+            bytes,
+            channel: channel.clone(),
+            thread_ts: thread_ts.clone(),
+            comment: args["initial_comment"].as_str().map(str::to_string),
+        });
+    }
+    let out: Vec<Value> = shared
+        .iter()
+        .map(|f| json!({"id": f.id, "title": f.title, "name": f.filename}))
+        .collect();
+    s.files.extend(shared);
+    Json(json!({"ok": true, "files": out})).into_response()
 }

@@ -8,6 +8,7 @@ pub mod guardduty;
 pub mod inventory;
 pub mod pivot;
 pub mod summary;
+pub mod timeline;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

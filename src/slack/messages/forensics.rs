@@ -347,6 +347,16 @@ fn cleanup(f: &Findings) -> String {
         .join(" ")
 }
 
+/// Introduces the timeline files in the thread.
+pub fn timeline_comment(incident: &Incident, events: usize) -> String {
+    format!(
+        "Full timeline of {} for `{}`: {}, oldest first, as CSV and JSON.",
+        incident.id,
+        incident.key,
+        count(events, "event", "events")
+    )
+}
+
 pub fn investigation_summary(incident: &Incident, f: &Findings) -> Reply {
     let mut blocks = vec![
         section(&headline(f)),

@@ -162,7 +162,13 @@ fn progress_then_summary_then_a_partial_one() {
     assert!(text.contains("&lt;!channel&gt;"));
     insta::assert_snapshot!(
         "investigation",
-        [render(&progress), text, render(&partial)].join("\n\n----\n\n")
+        [
+            render(&progress),
+            text,
+            render(&partial),
+            timeline_comment(&inc, 13)
+        ]
+        .join("\n\n----\n\n")
     );
 }
 

@@ -300,7 +300,7 @@ mod proposal;
 pub use action::describe;
 pub use forensics::{
     PROGRESS_PREFIX, investigation_failed, investigation_progress, investigation_queued,
-    investigation_refused, investigation_summary,
+    investigation_refused, investigation_summary, timeline_comment,
 };
 pub use incident::{
     PROPOSE_CLEANUP, contain_outcome, incident_card, plan, plan_blocked, step_reply, step_title,
