@@ -9,8 +9,8 @@ use tracing::info;
 
 use crate::aws::{Aws, SdkAws};
 use crate::config::{ConfigErrors, CoreConfig, SlackConfig};
-use crate::domain::ids::AccessKeyId;
-use crate::domain::incident::{Actor, IncidentState};
+use crate::domain::ids::{AccessKeyId, IncidentId, KeyKind};
+use crate::domain::incident::{Actor, IncidentState, StepFact};
 use crate::engine::clock::SystemClock;
 use crate::engine::{ApprovalSettings, Engine, ForensicsSettings, Worker, WorkerSettings};
 use crate::notify::Console;
@@ -146,24 +146,42 @@ async fn contain(raw_key: &str, reason: Vec<String>, dry_run: bool) -> anyhow::R
         .submit_contain(key, reason, Actor::Cli(who), "cli".into(), None)
         .await?;
     let worker = Worker::new(engine.clone(), WorkerSettings::default());
-    // Only this incident's job: a server sharing the database keeps its own jobs, which
-    // must report to Slack, not to this terminal.
-    let id = &opened.incident.id;
+    // A temporary key's containment opens one for the key that minted it: run that too.
+    let mut next = Some(opened.incident.id);
+    let mut outcome = Ok(());
+    while let Some(id) = next.take() {
+        run_incident(&engine, &worker, &id).await?;
+        let incident = engine.store.incident(&id).await?;
+        if incident.state != IncidentState::Contained && outcome.is_ok() {
+            outcome = Err(anyhow::anyhow!(
+                "incident {} is {}",
+                incident.id,
+                messages::state_label(incident.state)
+            ));
+        }
+        next = engine
+            .store
+            .steps(&id)
+            .await?
+            .into_iter()
+            .find_map(|s| match s.fact {
+                StepFact::ParentQueued { incident, .. } => IncidentId::parse(&incident).ok(),
+                _ => None,
+            });
+    }
+    outcome
+}
+
+/// Only this incident's jobs: a server sharing the database keeps its own jobs, which must
+/// report to Slack, not to this terminal.
+async fn run_incident(engine: &Engine, worker: &Worker, id: &IncidentId) -> anyhow::Result<()> {
     while engine.store.pending_jobs(Some(id)).await? > 0 {
         if !worker.run_one(Some(id)).await? {
             // Another process holds the job; wait for it.
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
     }
-    let incident = engine.store.incident(&opened.incident.id).await?;
-    match incident.state {
-        IncidentState::Contained => Ok(()),
-        other => bail!(
-            "incident {} is {}",
-            incident.id,
-            messages::state_label(other)
-        ),
-    }
+    Ok(())
 }
 
 /// The read-only half of the playbook: what would be changed, and where.
@@ -172,6 +190,9 @@ async fn plan(aws: &dyn Aws, key: &AccessKeyId) -> String {
         Ok(l) => l,
         Err(e) => return messages::plan_blocked(key, &e.to_string()),
     };
+    if key.kind() == KeyKind::Temporary {
+        return messages::plan_temporary(key, &located.account);
+    }
     let usage = match aws.key_usage(&located.account, key).await {
         Ok(u) => u.value,
         Err(e) => return messages::plan_blocked(key, &e.to_string()),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use keyleak::domain::ids::IncidentId;
-use keyleak::domain::incident::IncidentState;
+use keyleak::domain::incident::{Escalation, IncidentState, StepFact, StepKind};
 use keyleak::domain::trail::Category;
 use keyleak::domain::trail::findings::{FenceOutcome, Findings};
 use keyleak::domain::trail::inventory::ResourceKind;
@@ -372,4 +372,164 @@ async fn containment_is_followed_by_forensics_that_finds_the_whole_path() {
     }
     assert_eq!(s.emulator.counters(|c| c.throttled), 0);
     drop(s.moto);
+}
+
+/// Waits until no job is left and returns every incident, oldest first.
+async fn settled_incidents(app: &App) -> Vec<keyleak::domain::incident::Incident> {
+    let store = app.engine.store.clone();
+    wait_until(Duration::from_secs(90), move || {
+        let store = store.clone();
+        async move {
+            let idle = store.pending_jobs(None).await.ok()? == 0;
+            let mut all = store.open_incidents(50).await.ok()?;
+            let done = all.iter().all(|i| i.state != IncidentState::Containing);
+            all.sort_by_key(|i| i.opened_at);
+            (idle && done).then_some(all)
+        }
+    })
+    .await
+    .expect("every containment finished")
+}
+
+#[tokio::test]
+async fn a_role_session_key_is_contained_through_its_whole_chain() {
+    let s = attacked().await;
+    // The key the attacker got last: a session of ops-admin in the second account, minted by
+    // a GetSessionToken session of ci-deploy, itself minted by the leaked key.
+    let id = s.app.contain(ROLE_KEY, "seen in a paste").await;
+    let incidents = settled_incidents(&s.app).await;
+    let chain: Vec<(&str, IncidentState)> = incidents
+        .iter()
+        .map(|i| (i.key.as_str(), i.state))
+        .collect();
+    assert_eq!(
+        chain,
+        [
+            (ROLE_KEY, IncidentState::Contained),
+            (SESSION_KEY, IncidentState::Contained),
+            (s.leaked.as_str(), IncidentState::Contained),
+        ]
+    );
+    assert_eq!(incidents[0].id, id);
+
+    // The role's older sessions are fenced in the role's account ...
+    let role_fence = s
+        .iam_b
+        .get_role_policy()
+        .role_name("ops-admin")
+        .policy_name(format!("keyleak-session-fence-{id}"))
+        .send()
+        .await
+        .expect("the role carries the first incident's fence");
+    assert!(role_fence.policy_document().contains("TokenIssueTime"));
+    // ... the user's sessions by the second incident, and the leaked key is inactive.
+    let user_policies = s
+        .iam
+        .list_user_policies()
+        .user_name("ci-deploy")
+        .send()
+        .await
+        .unwrap();
+    let names = user_policies.policy_names();
+    assert!(names.contains(&format!("keyleak-session-fence-{}", incidents[1].id)));
+    assert!(names.contains(&format!("keyleak-deny-all-{}", incidents[2].id)));
+    let keys = s
+        .iam
+        .list_access_keys()
+        .user_name("ci-deploy")
+        .send()
+        .await
+        .unwrap();
+    let leaked = keys
+        .access_key_metadata()
+        .iter()
+        .find(|k| k.access_key_id() == Some(s.leaked.as_str()))
+        .unwrap();
+    assert_eq!(leaked.status().map(|s| s.as_str()), Some("Inactive"));
+
+    // The first incident's thread says who issued the key and where the chain went.
+    let steps = s.app.engine.store.steps(&id).await.unwrap();
+    let kinds: Vec<StepKind> = steps.iter().map(|s| s.kind).collect();
+    assert_eq!(kinds, StepKind::TEMPORARY);
+    let top = s.app.slack.top_level();
+    let thread = top
+        .iter()
+        .find(|m| m.text.contains(id.as_str()))
+        .expect("the first incident's message");
+    let replies: Vec<String> = s
+        .app
+        .slack
+        .replies_to(&thread.ts)
+        .iter()
+        .map(|r| r.blocks.to_string())
+        .collect();
+    let all = replies.join("\n");
+    for needle in [
+        "minted by `AssumeRole`",
+        &format!("called with `{SESSION_KEY}`"),
+        "arn:aws:iam::444455556666:role/ops-admin",
+        &format!("its containment runs as *{}*", incidents[1].id),
+    ] {
+        assert!(all.contains(needle), "{needle} not in {all}");
+    }
+    drop(s.moto);
+}
+
+#[tokio::test]
+async fn a_temporary_key_without_a_trace_is_escalated_and_nothing_changes() {
+    let (moto, _emulator, app, iam) = start(&REGIONS).await;
+    seed::ci_user(&iam, "ci-deploy").await;
+    let policies = |iam: aws_sdk_iam::Client| async move {
+        let out = iam.list_user_policies().user_name("ci-deploy").send().await;
+        out.unwrap().policy_names().to_vec()
+    };
+    let before = policies(iam.clone()).await;
+    let id = app.contain("ASIAZZZZZZZZNOTRACE1", "").await;
+    let i = app.wait_for_state(&id, IncidentState::Escalated).await;
+    assert_eq!(i.key.as_str(), "ASIAZZZZZZZZNOTRACE1");
+    assert_eq!(policies(iam).await, before, "nothing was fenced");
+    let text = app
+        .slack
+        .messages()
+        .iter()
+        .map(|m| m.text.clone())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        text.contains("found neither the call that minted it"),
+        "{text}"
+    );
+    drop(moto);
+}
+
+#[tokio::test]
+async fn a_service_linked_roles_session_is_handed_to_a_person() {
+    let (moto, emulator, app, _iam) = start(&["us-east-1"]).await;
+    let key = "ASIAZZZZZZZSERVICE01";
+    emulator.log(
+        &Record::from("list_users")
+            .by_role(
+                OWN_ACCOUNT,
+                "aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS",
+                key,
+            )
+            .at(Utc::now() - chrono::Duration::minutes(5))
+            .value(),
+    );
+    let id = app.contain(key, "").await;
+    app.wait_for_state(&id, IncidentState::Escalated).await;
+    let steps = app.engine.store.steps(&id).await.unwrap();
+    assert!(matches!(
+        steps.last().map(|s| &s.fact),
+        Some(StepFact::Escalated(Escalation::ServiceLinkedRole))
+    ));
+    let text = app
+        .slack
+        .messages()
+        .iter()
+        .map(|m| m.text.clone())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(text.contains("service-linked role"), "{text}");
+    drop(moto);
 }

@@ -174,6 +174,16 @@ pub trait Aws: Send + Sync {
         progress: &(dyn Fn(usize) + Send + Sync),
     ) -> Result<RegionLog, AwsError>;
 
+    /// Every STS event of the account in one region within the window, within the same
+    /// budget: the event that minted a temporary key is among them.
+    async fn sts_events(
+        &self,
+        account: &AccountId,
+        region: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<RegionLog, AwsError>;
+
     /// GuardDuty findings about any of `keys` in one region of the account; `None` when
     /// GuardDuty has no detector there.
     async fn guardduty_findings(

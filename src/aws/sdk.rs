@@ -369,6 +369,23 @@ impl Aws for SdkAws {
         trail::lookup(&clients, &self.pacer, query, progress).await
     }
 
+    async fn sts_events(
+        &self,
+        account: &AccountId,
+        region: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<RegionLog, AwsError> {
+        let clients = self.clients(account).await?;
+        let scope = trail::Scope {
+            account,
+            region,
+            since,
+            until,
+        };
+        trail::sts_events(&clients, &self.pacer, &scope).await
+    }
+
     async fn guardduty_findings(
         &self,
         account: &AccountId,

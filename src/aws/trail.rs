@@ -73,21 +73,60 @@ pub async fn lookup(
     q: &TrailQuery,
     progress: &(dyn Fn(usize) + Send + Sync),
 ) -> Result<RegionLog, AwsError> {
-    let client = clients.cloudtrail(&q.region);
-    let attribute = LookupAttribute::builder()
-        .attribute_key(LookupAttributeKey::AccessKeyId)
-        .attribute_value(q.key.as_str())
+    let attribute = attribute(LookupAttributeKey::AccessKeyId, q.key.as_str())?;
+    let scope = Scope {
+        account: &q.account,
+        region: &q.region,
+        since: q.since,
+        until: q.until,
+    };
+    lookup_by(clients, pacer, &scope, attribute, progress).await
+}
+
+/// Every STS event in one region within the window: where the event that minted a
+/// temporary key is (its response names the key; no lookup attribute does).
+pub async fn sts_events(
+    clients: &Clients,
+    pacer: &Pacer,
+    scope: &Scope<'_>,
+) -> Result<RegionLog, AwsError> {
+    let attribute = attribute(LookupAttributeKey::EventSource, "sts.amazonaws.com")?;
+    lookup_by(clients, pacer, scope, attribute, &|_| {}).await
+}
+
+/// Where and when a lookup searches.
+pub struct Scope<'a> {
+    pub account: &'a AccountId,
+    pub region: &'a str,
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
+fn attribute(key: LookupAttributeKey, value: &str) -> Result<LookupAttribute, AwsError> {
+    LookupAttribute::builder()
+        .attribute_key(key)
+        .attribute_value(value)
         .build()
-        .map_err(|e| AwsError::Other(e.to_string()))?;
+        .map_err(|e| AwsError::Other(e.to_string()))
+}
+
+async fn lookup_by(
+    clients: &Clients,
+    pacer: &Pacer,
+    q: &Scope<'_>,
+    attribute: LookupAttribute,
+    progress: &(dyn Fn(usize) + Send + Sync),
+) -> Result<RegionLog, AwsError> {
+    let client = clients.cloudtrail(q.region);
     let mut log = RegionLog {
-        region: q.region.clone(),
+        region: q.region.to_string(),
         ..RegionLog::default()
     };
     let mut token: Option<String> = None;
     loop {
         let mut throttled = 0;
         let page = loop {
-            pacer.slot(&q.account, &q.region).await;
+            pacer.slot(q.account, q.region).await;
             let sent = client
                 .lookup_events()
                 .lookup_attributes(attribute.clone())
@@ -106,7 +145,7 @@ pub async fn lookup(
                         return Err(AwsError::Throttled(m));
                     }
                     let pause = backoff(throttled);
-                    pacer.hold(&q.account, &q.region, pause).await;
+                    pacer.hold(q.account, q.region, pause).await;
                 }
                 other => break other?,
             }

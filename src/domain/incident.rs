@@ -71,7 +71,7 @@ impl IncidentState {
     }
 }
 
-/// One step of the AKIA containment playbook (DESIGN.md §3), in order.
+/// One step of a containment playbook (DESIGN.md §3), in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StepKind {
     LocateAccount,
@@ -81,9 +81,16 @@ pub enum StepKind {
     DenyAll,
     SessionFence,
     QuarantineCheck,
+    /// ASIA: the CloudTrail event that minted the key.
+    FindOrigin,
+    /// ASIA: the issuing role's or user's older sessions denied.
+    FenceSessions,
+    /// ASIA: the key that minted it, contained in an incident of its own.
+    ContainParent,
 }
 
 impl StepKind {
+    /// The playbook for a long-term (AKIA) key.
     pub const ALL: [StepKind; 7] = [
         Self::LocateAccount,
         Self::LastUsed,
@@ -96,7 +103,42 @@ impl StepKind {
 
     /// The steps that cut the attacker off; they run concurrently because IAM is eventually
     /// consistent and each second between them is a second the attacker keeps.
-    pub const CUT_OFF: [StepKind; 3] = [Self::DeactivateKey, Self::DenyAll, Self::SessionFence];
+    pub const CUT_OFF: [StepKind; 4] = [
+        Self::DeactivateKey,
+        Self::DenyAll,
+        Self::SessionFence,
+        Self::FenceSessions,
+    ];
+
+    /// The playbook for a temporary (ASIA) key: it cannot be deactivated, so the principal
+    /// that issued it has its older sessions denied, and the key behind that is contained.
+    pub const TEMPORARY: [StepKind; 4] = [
+        Self::LocateAccount,
+        Self::FindOrigin,
+        Self::FenceSessions,
+        Self::ContainParent,
+    ];
+
+    /// Every step of every playbook, in the order replies are shown.
+    pub const EVERY: [StepKind; 10] = [
+        Self::LocateAccount,
+        Self::LastUsed,
+        Self::FindOrigin,
+        Self::Snapshot,
+        Self::DeactivateKey,
+        Self::DenyAll,
+        Self::SessionFence,
+        Self::FenceSessions,
+        Self::QuarantineCheck,
+        Self::ContainParent,
+    ];
+
+    pub fn playbook(kind: KeyKind) -> &'static [StepKind] {
+        match kind {
+            KeyKind::LongTerm => &Self::ALL,
+            KeyKind::Temporary => &Self::TEMPORARY,
+        }
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -107,11 +149,14 @@ impl StepKind {
             Self::DenyAll => "deny_all",
             Self::SessionFence => "session_fence",
             Self::QuarantineCheck => "quarantine_check",
+            Self::FindOrigin => "find_origin",
+            Self::FenceSessions => "fence_sessions",
+            Self::ContainParent => "contain_parent",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
+        Self::EVERY.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -168,7 +213,48 @@ pub struct KeyUsage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Escalation {
     RootKey,
+    /// A temporary key whose issuer CloudTrail does not show.
     TemporaryKey,
+    /// Issued by a service-linked role: no policy of ours can be put on it.
+    ServiceLinkedRole,
+    /// Issued by an IAM Identity Center role: its sessions are revoked in Identity Center.
+    IdentityCenterRole,
+}
+
+/// Who issued a temporary key, and how, as CloudTrail shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyOrigin {
+    pub issuer: Issuer,
+    /// The minting event, when CloudTrail still has it; else the issuer was read from the
+    /// key's own calls.
+    pub event: Option<MintingEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "issuer", rename_all = "snake_case")]
+pub enum Issuer {
+    Role {
+        arn: String,
+        account: String,
+    },
+    /// GetSessionToken or GetFederationToken of an IAM user.
+    User {
+        name: String,
+        account: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MintingEvent {
+    pub name: String,
+    pub event_id: String,
+    pub at: DateTime<Utc>,
+    pub region: String,
+    /// The key that made the call, when one did (not for SAML or web identity).
+    pub parent_key: Option<String>,
+    /// The caller's account (a cross-account AssumeRole is logged in both).
+    pub caller_account: Option<String>,
+    pub source_ip: Option<String>,
 }
 
 /// What a step found or changed. Rendered to people by `slack::messages`.
@@ -195,6 +281,20 @@ pub enum StepFact {
         policies: Vec<String>,
     },
     Escalated(Escalation),
+    Origin(KeyOrigin),
+    /// The issuer's sessions from before the fence time are denied.
+    SessionsFenced {
+        issuer: Issuer,
+        policy_name: String,
+        managed_policy_arn: Option<String>,
+    },
+    /// The parent key's own containment, queued (or already open) as `incident`.
+    ParentQueued {
+        key: String,
+        incident: String,
+    },
+    /// No key made the minting call, or it is not known.
+    NoParent,
     Failed {
         error: String,
     },
@@ -254,17 +354,8 @@ pub struct Incident {
     pub slack_ts: Option<String>,
 }
 
-impl Incident {
-    pub fn escalation(&self) -> Option<Escalation> {
-        match self.key.kind() {
-            KeyKind::Temporary => Some(Escalation::TemporaryKey),
-            KeyKind::LongTerm => None,
-        }
-    }
-}
-
-/// The incident's state once the playbook has run as far as it could.
-pub fn settle(steps: &[StepRecord]) -> IncidentState {
+/// The incident's state once the key's playbook has run as far as it could.
+pub fn settle(kind: KeyKind, steps: &[StepRecord]) -> IncidentState {
     let escalated = steps
         .iter()
         .any(|s| matches!(s.fact, StepFact::Escalated(_)));
@@ -274,7 +365,7 @@ pub fn settle(steps: &[StepRecord]) -> IncidentState {
     if steps.iter().any(|s| s.status == StepStatus::Failed) {
         return IncidentState::Failed;
     }
-    let all_done = StepKind::ALL.iter().all(|k| {
+    let all_done = StepKind::playbook(kind).iter().all(|k| {
         steps
             .iter()
             .any(|s| s.kind == *k && s.status == StepStatus::Done)
@@ -312,9 +403,25 @@ mod tests {
     #[test]
     fn contained_only_when_every_step_is_done() {
         let mut steps: Vec<_> = StepKind::ALL[..6].iter().map(|k| done(*k)).collect();
-        assert_eq!(settle(&steps), IncidentState::Containing);
+        assert_eq!(settle(KeyKind::LongTerm, &steps), IncidentState::Containing);
         steps.push(done(StepKind::QuarantineCheck));
-        assert_eq!(settle(&steps), IncidentState::Contained);
+        assert_eq!(settle(KeyKind::LongTerm, &steps), IncidentState::Contained);
+    }
+
+    #[test]
+    fn a_temporary_key_is_contained_by_its_own_playbook() {
+        let mut steps: Vec<_> = StepKind::TEMPORARY[..3].iter().map(|k| done(*k)).collect();
+        assert_eq!(
+            settle(KeyKind::Temporary, &steps),
+            IncidentState::Containing
+        );
+        steps.push(done(StepKind::ContainParent));
+        assert_eq!(settle(KeyKind::Temporary, &steps), IncidentState::Contained);
+        assert_eq!(
+            settle(KeyKind::LongTerm, &steps),
+            IncidentState::Containing,
+            "the AKIA playbook needs its own steps"
+        );
     }
 
     #[test]
@@ -326,18 +433,24 @@ mod tests {
                 error: "AccessDenied".into(),
             },
         );
-        assert_eq!(settle(std::slice::from_ref(&failed)), IncidentState::Failed);
+        assert_eq!(
+            settle(KeyKind::LongTerm, std::slice::from_ref(&failed)),
+            IncidentState::Failed
+        );
         let esc = rec(
             StepKind::LastUsed,
             StepStatus::Done,
             StepFact::Escalated(Escalation::RootKey),
         );
-        assert_eq!(settle(&[esc, failed]), IncidentState::Escalated);
+        assert_eq!(
+            settle(KeyKind::LongTerm, &[esc, failed]),
+            IncidentState::Escalated
+        );
     }
 
     #[test]
     fn names_round_trip() {
-        for k in StepKind::ALL {
+        for k in StepKind::EVERY {
             assert_eq!(StepKind::parse(k.as_str()), Some(k));
         }
         for s in ["containing", "contained", "escalated", "failed", "closed"] {

@@ -6,6 +6,7 @@ pub mod classify;
 pub mod findings;
 pub mod guardduty;
 pub mod inventory;
+pub mod origin;
 pub mod pivot;
 pub mod summary;
 pub mod timeline;
@@ -47,6 +48,9 @@ pub struct Identity {
     pub user_name: Option<String>,
     /// For a role session: the role's ARN.
     pub session_issuer: Option<String>,
+    /// For a session: when its credentials were issued.
+    #[serde(default)]
+    pub session_created: Option<DateTime<Utc>>,
 }
 
 impl TrailEvent {
@@ -160,6 +164,9 @@ fn identity(v: Option<&Value>) -> Identity {
         access_key_id: s("/accessKeyId"),
         user_name: s("/userName"),
         session_issuer: s("/sessionContext/sessionIssuer/arn"),
+        session_created: s("/sessionContext/attributes/creationDate")
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&Utc)),
     }
 }
 

@@ -1,7 +1,8 @@
 //! The incident message and its threaded step replies, and the CLI's dry-run plan.
 
+use super::temporary;
 use super::*;
-use crate::domain::ids::AccountId;
+use crate::domain::ids::{AccountId, KeyKind};
 use crate::domain::incident::{Actor, KeyUsage, UserSnapshot};
 
 /// The incident message: posted once, then edited in place as steps complete.
@@ -13,6 +14,7 @@ pub fn incident_card(i: &Incident, steps: &[StepRecord]) -> Reply {
         state_label(i.state)
     );
     let mut facts = vec![format!("*Key:* `{}`", i.key)];
+    let secs = seconds_to_contain(i);
     if let Some(a) = &i.account {
         facts.push(format!("*Account:* `{a}`"));
     }
@@ -25,13 +27,12 @@ pub fn incident_card(i: &Incident, steps: &[StepRecord]) -> Reply {
     }
     facts.push(format!("*Opened:* {}", when(i.opened_at)));
     if let Some(t) = i.contained_at {
-        let secs = (t - i.opened_at).num_milliseconds() as f64 / 1000.0;
         facts.push(format!(
             "*Contained:* {} ({secs:.1} s after the request)",
             when(t)
         ));
     }
-    let checklist: Vec<String> = StepKind::ALL
+    let checklist: Vec<String> = StepKind::playbook(i.key.kind())
         .iter()
         .map(|k| {
             let rec = steps.iter().find(|s| s.kind == *k);
@@ -51,7 +52,8 @@ pub fn incident_card(i: &Incident, steps: &[StepRecord]) -> Reply {
         section(&checklist.join("\n")),
         context("Each step is detailed in this thread with its AWS request id."),
     ];
-    if i.state == IncidentState::Contained {
+    // A temporary key expires by itself: there is no key of its own to clean up.
+    if i.state == IncidentState::Contained && i.key.kind() == KeyKind::LongTerm {
         let propose = SlackBlockButtonElement::new(pt!("Propose cleanup"))
             .with_action_id(PROPOSE_CLEANUP.into())
             .with_value(i.id.to_string());
@@ -79,6 +81,9 @@ pub fn step_title(k: StepKind) -> &'static str {
         StepKind::DenyAll => "Deny-all policy on the user",
         StepKind::SessionFence => "Session fence on the user",
         StepKind::QuarantineCheck => "AWS quarantine policy",
+        StepKind::FindOrigin => "Issuer found in CloudTrail",
+        StepKind::FenceSessions => "Issuer's older sessions denied",
+        StepKind::ContainParent => "Key that minted it",
     }
 }
 
@@ -204,6 +209,14 @@ fn step_body(i: &Incident, s: &StepRecord) -> String {
                 .join(", ")
         ),
         StepFact::Escalated(e) => escalation(i, *e),
+        StepFact::Origin(o) => temporary::origin(i, o),
+        StepFact::SessionsFenced {
+            issuer,
+            policy_name,
+            managed_policy_arn,
+        } => temporary::fenced(i, issuer, policy_name, managed_policy_arn.as_deref()),
+        StepFact::ParentQueued { key, incident } => temporary::parent_queued(i, key, incident),
+        StepFact::NoParent => temporary::no_parent(i),
         StepFact::Failed { error } => format!(
             ":x: Failed: {}\nRun `/keyleak contain {key}` again to retry the steps that did not complete.",
             sanitize(error)
@@ -231,13 +244,16 @@ fn escalation(i: &Incident, e: Escalation) -> String {
         Escalation::TemporaryKey => format!(
             ":sos: `{}` is a *temporary* (STS) key: it cannot be deactivated, and it keeps working until it \
              expires (up to 36 h for GetSessionToken/GetFederationToken, up to the role's maximum session \
-             duration for AssumeRole).\n*Do now:* find who issued it (CloudTrail: the GetSessionToken, \
-             GetFederationToken or AssumeRole event whose response holds this key id) and fence that principal — \
-             for a role, IAM console → Roles → the role → *Revoke active sessions*; for a user, contain the \
-             user's long-term key with `/keyleak contain AKIA…`. Service-linked roles cannot be fenced; \
-             Identity Center sessions are revoked in Identity Center.",
+             duration for AssumeRole). keyleak searched CloudTrail in every region of account `{account}` \
+             and found neither the call that minted it nor any call made with it.\n*Do now:* look for the \
+             GetSessionToken, GetFederationToken or AssumeRole event whose response holds this key id (in \
+             the other accounts you own, or in your CloudTrail archive) and fence that principal — for a \
+             role, IAM console → Roles → the role → *Revoke active sessions*; for a user, contain the \
+             user's long-term key with `/keyleak contain AKIA…`.",
             i.key
         ),
+        Escalation::ServiceLinkedRole => temporary::service_linked(i),
+        Escalation::IdentityCenterRole => temporary::identity_center(i),
     }
 }
 
@@ -286,6 +302,15 @@ pub fn plan(
     )
 }
 
+pub fn plan_temporary(key: &AccessKeyId, account: &AccountId) -> String {
+    format!(
+        "Dry run for {key} (nothing was changed): a temporary key of account {account}. It cannot be \
+         deactivated; containment would find its issuer in CloudTrail, put the session fence \
+         keyleak-session-fence-<incident> on that role or user (denying its sessions issued before \
+         containment), and contain the key that minted it."
+    )
+}
+
 pub fn plan_blocked(key: &AccessKeyId, error: &str) -> String {
     format!("Dry run for {key} stopped: {error}. Nothing was changed.")
 }
@@ -293,11 +318,11 @@ pub fn plan_blocked(key: &AccessKeyId, error: &str) -> String {
 /// The private follow-up to the person who asked: how containment ended, in one line.
 pub fn contain_outcome(i: &Incident, steps: &[StepRecord]) -> Reply {
     let text = match i.state {
+        IncidentState::Contained if i.key.kind() == KeyKind::Temporary => {
+            temporary::contained(i, seconds_to_contain(i))
+        }
         IncidentState::Contained => {
-            let secs = i
-                .contained_at
-                .map(|t| (t - i.opened_at).num_milliseconds() as f64 / 1000.0)
-                .unwrap_or_default();
+            let secs = seconds_to_contain(i);
             format!(
                 ":lock: *{}* contained in {secs:.1} s: `{}` is Inactive, and `{}` has the deny-all \
                  and the session fence. Details in the incident thread.",
@@ -330,4 +355,10 @@ pub fn contain_outcome(i: &Incident, steps: &[StepRecord]) -> Reply {
         ),
     };
     Reply::plain(text)
+}
+
+fn seconds_to_contain(i: &Incident) -> f64 {
+    i.contained_at
+        .map(|t| (t - i.opened_at).num_milliseconds() as f64 / 1000.0)
+        .unwrap_or_default()
 }

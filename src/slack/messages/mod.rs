@@ -296,6 +296,7 @@ mod action;
 mod forensics;
 mod incident;
 mod proposal;
+mod temporary;
 
 pub use action::describe;
 pub use forensics::{
@@ -303,7 +304,8 @@ pub use forensics::{
     investigation_refused, investigation_summary, timeline_comment,
 };
 pub use incident::{
-    PROPOSE_CLEANUP, contain_outcome, incident_card, plan, plan_blocked, step_reply, step_title,
+    PROPOSE_CLEANUP, contain_outcome, incident_card, plan, plan_blocked, plan_temporary,
+    step_reply, step_title,
 };
 pub use proposal::{
     APPROVE, REJECT, cleanup_not_proposed, cleanup_queued, cleanup_refused, click_result, proposal,
@@ -311,5 +313,7 @@ pub use proposal::{
 
 #[cfg(test)]
 mod forensics_tests;
+#[cfg(test)]
+mod temporary_tests;
 #[cfg(test)]
 mod tests;

@@ -299,7 +299,7 @@ impl Store for SqliteStore {
             .iter()
             .map(step_from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        steps.sort_by_key(|s| StepKind::ALL.iter().position(|k| *k == s.kind));
+        steps.sort_by_key(|s| StepKind::EVERY.iter().position(|k| *k == s.kind));
         Ok(steps)
     }
 

@@ -1,6 +1,8 @@
-//! The AKIA containment playbook (DESIGN.md §3, steps 1–8). Each step's outcome is recorded
-//! before it is reported, and a recorded step is never run again, so a worker that dies
-//! midway is taken over without repeating anything.
+//! The containment playbooks (DESIGN.md §3): AKIA steps 1–8 here, ASIA in `temporary`.
+//! Each step's outcome is recorded before it is reported, and a recorded step is never run
+//! again, so a worker that dies midway is taken over without repeating anything.
+
+mod temporary;
 
 use anyhow::Context as _;
 use chrono::Duration;
@@ -8,7 +10,7 @@ use tracing::{info, warn};
 
 use super::Engine;
 use crate::aws::{AwsError, Called, DenyPlacement};
-use crate::domain::ids::AccountId;
+use crate::domain::ids::{AccountId, KeyKind};
 use crate::domain::incident::{
     Escalation, Incident, IncidentState, StepFact, StepKind, StepRecord, StepStatus, settle,
 };
@@ -40,7 +42,7 @@ pub async fn run_contain(engine: &Engine, job: &ClaimedJob, lease: Duration) -> 
     let (thread, played) = tokio::join!(opening, run.playbook(job.id, lease));
     played?;
 
-    let (incident, steps) = settle_incident(engine, job).await?;
+    let (incident, steps) = settle_incident(engine, job, run.incident.key.kind()).await?;
     if incident.state == IncidentState::Contained && run.incident.state != IncidentState::Contained
     {
         // Forensics follows every containment: the sessions the key minted are only found
@@ -73,10 +75,11 @@ pub async fn run_contain(engine: &Engine, job: &ClaimedJob, lease: Duration) -> 
 async fn settle_incident(
     engine: &Engine,
     job: &ClaimedJob,
+    kind: KeyKind,
 ) -> anyhow::Result<(Incident, Vec<StepRecord>)> {
     let id = &job.incident_id;
     let steps = engine.store.steps(id).await?;
-    let state = settle(&steps);
+    let state = settle(kind, &steps);
     let contained_at = (state == IncidentState::Contained)
         .then(|| {
             steps
@@ -150,12 +153,8 @@ impl Run<'_> {
         self.set_facts(Some(account.clone()), None).await?;
         self.keep_lease(job, lease).await?;
 
-        if let Some(esc) = self.incident.escalation() {
-            self.step(StepKind::LastUsed, || async {
-                Ok((StepFact::Escalated(esc), None))
-            })
-            .await?;
-            return Ok(());
+        if key.kind() == KeyKind::Temporary {
+            return self.temporary(&account, job, lease).await;
         }
         let Some(StepFact::LastUsed(usage)) = self
             .step(StepKind::LastUsed, || async {
