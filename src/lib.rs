@@ -5,6 +5,7 @@
 //! `anyhow` with context inside playbooks; what people see is built in `slack::messages`, and
 //! anything unexpected is logged and answered generically. No error carries a secret.
 
+pub mod archive;
 pub mod aws;
 pub mod cli;
 pub mod config;

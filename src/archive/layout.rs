@@ -1,0 +1,120 @@
+//! Where CloudTrail puts its files (AWS-FACTS.md, "Archive in S3"):
+//! `<prefix>/AWSLogs/[<org-id>/]<account>/CloudTrail/<region>/<yyyy>/<mm>/<dd>/<file>.json.gz`,
+//! with digests under `CloudTrail-Digest/`, which are skipped.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+
+/// `KEYLEAK_CLOUDTRAIL_ARCHIVE`: `s3://bucket[/prefix]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveLocation {
+    pub bucket: String,
+    /// Without leading or trailing `/`; empty for the bucket's root.
+    pub prefix: String,
+}
+
+impl ArchiveLocation {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let rest = raw
+            .trim()
+            .strip_prefix("s3://")
+            .ok_or_else(|| format!("`{raw}` is not an s3://bucket/prefix address"))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let valid_bucket = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+        if !valid_bucket {
+            return Err(format!("`{bucket}` is not an S3 bucket name"));
+        }
+        Ok(Self {
+            bucket: bucket.to_string(),
+            prefix: prefix.trim_matches('/').to_string(),
+        })
+    }
+
+    /// `<prefix>/AWSLogs/`, where accounts or organization ids are listed.
+    pub fn logs_root(&self) -> String {
+        if self.prefix.is_empty() {
+            "AWSLogs/".into()
+        } else {
+            format!("{}/AWSLogs/", self.prefix)
+        }
+    }
+}
+
+/// Whether a folder under `AWSLogs/` is an organization's (`o-…`) rather than an account's.
+pub fn is_org_folder(name: &str) -> bool {
+    name.starts_with("o-") && name.len() > 2
+}
+
+/// The day folders of one account and region that cover the window, oldest first.
+pub fn day_prefixes(
+    root: &str,
+    account: &str,
+    region: &str,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Vec<String> {
+    let mut day: NaiveDate = since.date_naive();
+    let last = until.date_naive();
+    let mut out = vec![];
+    while day <= last {
+        out.push(format!(
+            "{root}{account}/CloudTrail/{region}/{}/",
+            day.format("%Y/%m/%d")
+        ));
+        day += Duration::days(1);
+    }
+    out
+}
+
+/// A log file, not a digest or anything else that lives beside them.
+pub fn is_log_file(path: &str) -> bool {
+    path.ends_with(".json.gz") && !path.contains("CloudTrail-Digest/")
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn addresses_parse_or_are_refused_by_name() {
+        let a = ArchiveLocation::parse("s3://org-trail-logs/security/ct/").unwrap();
+        assert_eq!(a.bucket, "org-trail-logs");
+        assert_eq!(a.logs_root(), "security/ct/AWSLogs/");
+        let b = ArchiveLocation::parse("s3://org-trail-logs").unwrap();
+        assert_eq!(b.logs_root(), "AWSLogs/");
+        assert!(ArchiveLocation::parse("https://example.com/x").is_err());
+        assert!(ArchiveLocation::parse("s3://Bad_Bucket/x").is_err());
+        assert!(ArchiveLocation::parse("s3://").is_err());
+    }
+
+    #[test]
+    fn one_folder_per_day_of_the_window() {
+        let since = Utc.with_ymd_and_hms(2026, 11, 29, 22, 0, 0).unwrap();
+        let until = Utc.with_ymd_and_hms(2026, 12, 1, 3, 0, 0).unwrap();
+        assert_eq!(
+            day_prefixes("AWSLogs/o-abc123/", "111122223333", "eu-west-1", since, until),
+            [
+                "AWSLogs/o-abc123/111122223333/CloudTrail/eu-west-1/2026/11/29/",
+                "AWSLogs/o-abc123/111122223333/CloudTrail/eu-west-1/2026/11/30/",
+                "AWSLogs/o-abc123/111122223333/CloudTrail/eu-west-1/2026/12/01/",
+            ]
+        );
+    }
+
+    #[test]
+    fn digests_are_not_logs() {
+        assert!(is_log_file(
+            "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/111122223333_CloudTrail_us-east-1_20261120T1505Z_a1b2.json.gz"
+        ));
+        assert!(!is_log_file(
+            "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/11/20/111122223333_CloudTrail-Digest_us-east-1_x_20261120T150500Z.json.gz"
+        ));
+        assert!(!is_log_file("AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/notes.txt"));
+        assert!(is_org_folder("o-a1b2c3d4e5"));
+        assert!(!is_org_folder("111122223333"));
+    }
+}

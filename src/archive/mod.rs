@@ -1,0 +1,70 @@
+//! CloudTrail archives: the organization trail's files in S3 (through the AWS port) or a
+//! local copy of them (`keyleak investigate --archive DIR`), scanned in parallel for the
+//! calls of the keys under investigation. Beyond LookupEvents' 90 days, and with data events.
+
+pub mod layout;
+mod local;
+pub mod scan;
+
+use crate::domain::trail::TrailEvent;
+pub use local::scan_dir;
+use scan::{FileError, FileScan};
+
+/// The largest compressed file fetched or read; CloudTrail's are far smaller.
+pub const MAX_OBJECT_BYTES: u64 = 64 << 20;
+/// Reasons kept for unreadable files and records; the count is always complete.
+const MAX_REASONS: usize = 20;
+
+/// What scanning an archive gave.
+#[derive(Debug, Default, PartialEq)]
+pub struct ArchiveLog {
+    /// Oldest first, each event once (CloudTrail may deliver a record twice).
+    pub events: Vec<TrailEvent>,
+    pub files: usize,
+    /// Decompressed bytes scanned.
+    pub bytes: usize,
+    /// Files and records that could not be read.
+    pub skipped: usize,
+    /// The first few of them, with where and why.
+    pub reasons: Vec<String>,
+}
+
+impl ArchiveLog {
+    /// Takes one file's outcome.
+    pub fn add(&mut self, name: &str, scanned: Result<FileScan, FileError>) {
+        self.files += 1;
+        match scanned {
+            Ok(f) => {
+                self.bytes += f.bytes;
+                self.events.extend(f.events);
+                for why in f.skipped {
+                    self.skip(format!("a record in {name}: {why}"));
+                }
+            }
+            Err(e) => self.skip(format!("{name}: {e}")),
+        }
+    }
+
+    pub fn skip(&mut self, reason: String) {
+        self.skipped += 1;
+        if self.reasons.len() < MAX_REASONS {
+            self.reasons.push(reason);
+        }
+    }
+
+    pub fn merge(&mut self, other: ArchiveLog) {
+        self.files += other.files;
+        self.bytes += other.bytes;
+        self.events.extend(other.events);
+        self.skipped += other.skipped;
+        let room = MAX_REASONS.saturating_sub(self.reasons.len());
+        self.reasons.extend(other.reasons.into_iter().take(room));
+    }
+
+    /// Oldest first, duplicates dropped.
+    pub fn settle(&mut self) {
+        self.events
+            .sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.event_id.cmp(&b.event_id)));
+        self.events.dedup_by(|a, b| a.event_id == b.event_id);
+    }
+}
