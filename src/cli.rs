@@ -107,6 +107,7 @@ async fn serve() -> anyhow::Result<()> {
 fn forensics(core: &CoreConfig) -> ForensicsSettings {
     ForensicsSettings {
         regions: core.regions.clone(),
+        archive: core.archive.clone(),
         ..ForensicsSettings::default()
     }
 }

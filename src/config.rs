@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use crate::archive::layout::ArchiveLocation;
 use crate::domain::ids::{RosterEntry, is_region_name};
 
 /// A value that must never be printed. It has no `Display`, and `Debug` shows nothing of it.
@@ -32,6 +33,8 @@ pub struct CoreConfig {
     pub database_url: String,
     pub role_arn_template: Option<String>,
     pub regions: Option<Vec<String>>,
+    /// `KEYLEAK_CLOUDTRAIL_ARCHIVE`: the organization trail's bucket, scanned by forensics.
+    pub archive: Option<ArchiveLocation>,
 }
 
 /// Settings of `keyleak serve`: the Slack side.
@@ -193,10 +196,20 @@ impl CoreConfig {
             let msg = format!("`{bad}` is not a region name such as eu-west-1");
             r.problem("KEYLEAK_REGIONS", msg);
         }
+        let archive = r.optional("KEYLEAK_CLOUDTRAIL_ARCHIVE").and_then(|v| {
+            match ArchiveLocation::parse(&v) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    r.problem("KEYLEAK_CLOUDTRAIL_ARCHIVE", e);
+                    None
+                }
+            }
+        });
         r.finish(Self {
             database_url,
             role_arn_template,
             regions,
+            archive,
         })
     }
 }
@@ -376,9 +389,10 @@ mod tests {
             ("KEYLEAK_ROLE_ARN_TEMPLATE", "arn:aws:iam::123:role/Fixed"),
             ("KEYLEAK_REGIONS", "us-east-1,mars"),
             ("KEYLEAK_DATABASE_URL", "mysql://x"),
+            ("KEYLEAK_CLOUDTRAIL_ARCHIVE", "https://bucket/prefix"),
         ]))
         .unwrap_err();
-        assert_eq!(core.0.len(), 3);
+        assert_eq!(core.0.len(), 4);
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod support;
 use std::time::Duration;
 
 use chrono::Utc;
+use keyleak::archive::layout::ArchiveLocation;
 use keyleak::domain::ids::IncidentId;
 use keyleak::domain::incident::IncidentState;
 use keyleak::domain::trail::findings::{FenceOutcome, Findings};
@@ -17,13 +18,17 @@ use support::trail_emu::TrailEmulator;
 use support::{App, Moto, OUTSIDER, Options, seed, wait_until};
 
 struct Bench {
-    _moto: Moto,
+    moto: Moto,
     emulator: TrailEmulator,
     app: App,
     key: String,
 }
 
 async fn start(role_template: bool, regions: &[&str]) -> Bench {
+    start_with(role_template, regions, None).await
+}
+
+async fn start_with(role_template: bool, regions: &[&str], archive: Option<&str>) -> Bench {
     let moto = Moto::start().await;
     let emulator = TrailEmulator::start(&moto.url).await;
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
@@ -35,6 +40,7 @@ async fn start(role_template: bool, regions: &[&str]) -> Bench {
                 .then(|| "arn:aws:iam::{account}:role/KeyleakResponder".into()),
             forensics: ForensicsSettings {
                 regions: Some(regions.iter().map(|r| r.to_string()).collect()),
+                archive: archive.map(|a| ArchiveLocation::parse(a).unwrap()),
                 ..ForensicsSettings::default()
             },
             ..Options::default()
@@ -42,7 +48,7 @@ async fn start(role_template: bool, regions: &[&str]) -> Bench {
     )
     .await;
     Bench {
-        _moto: moto,
+        moto,
         emulator,
         app,
         key: seeded.leaked.id,
@@ -335,4 +341,119 @@ async fn the_investigate_command_answers_every_bad_input() {
         requested, 2,
         "after containment, and the responder's; not the outsider's"
     );
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
+    let mut out = vec![0; c.gzip_compress_bound(bytes.len())];
+    let n = c.gzip_compress(bytes, &mut out).unwrap();
+    out.truncate(n);
+    out
+}
+
+fn trail_file(records: &[Value]) -> Vec<u8> {
+    gzip(json!({ "Records": records }).to_string().as_bytes())
+}
+
+#[tokio::test]
+async fn the_archive_adds_what_lookup_events_lacks_and_reports_what_it_cannot_read() {
+    let b = start_with(true, &["us-east-1"], Some("s3://org-trail-logs/ct")).await;
+    let at = Utc::now() - chrono::Duration::hours(2);
+    let call = |name: &str, minutes: i64| {
+        Record::from("list_users")
+            .named(name)
+            .by_user(OWN_ACCOUNT, "ci-deploy", &b.key)
+            .at(at + chrono::Duration::minutes(minutes))
+            .value()
+    };
+    // In both sources: counted once.
+    let both = call("ListUsers", 0);
+    b.emulator.log(&both);
+    // Only in the archive: a data event, which LookupEvents never returns.
+    let data = Record::from("list_users")
+        .named("GetObject")
+        .set("/eventSource", json!("s3.amazonaws.com"))
+        .by_user(OWN_ACCOUNT, "ci-deploy", &b.key)
+        .at(at + chrono::Duration::minutes(1))
+        .value();
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&b.moto.own_config().await)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket()
+        .bucket("org-trail-logs")
+        .send()
+        .await
+        .unwrap();
+    let day = at.format("%Y/%m/%d");
+    let dir = format!("ct/AWSLogs/o-a1b2c3d4e5/{OWN_ACCOUNT}/CloudTrail/us-east-1/{day}");
+    let stamp = at.format("%Y%m%dT%H%MZ");
+    let objects: Vec<(String, Vec<u8>)> = vec![
+        (
+            format!("{dir}/{OWN_ACCOUNT}_CloudTrail_us-east-1_{stamp}_good.json.gz"),
+            trail_file(&[both, data, call("Noise", 2).to_string().into()]),
+        ),
+        (
+            format!("{dir}/{OWN_ACCOUNT}_CloudTrail_us-east-1_{stamp}_cut.json.gz"),
+            trail_file(&[call("DescribeInstances", 3)])[..40].to_vec(),
+        ),
+        (
+            format!(
+                "ct/AWSLogs/o-a1b2c3d4e5/{OWN_ACCOUNT}/CloudTrail-Digest/us-east-1/{day}/digest.json.gz"
+            ),
+            b"not even gzip".to_vec(),
+        ),
+        (
+            format!(
+                "ct/AWSLogs/o-a1b2c3d4e5/999988887777/CloudTrail/us-east-1/{day}/other.json.gz"
+            ),
+            trail_file(&[call("CreateUser", 4)]),
+        ),
+    ];
+    for (key, body) in objects {
+        s3.put_object()
+            .bucket("org-trail-logs")
+            .key(key)
+            .body(body.into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let id = b.contain().await;
+    let f = b.findings(&id).await;
+    let stored = b.app.engine.store.trail_events(&id).await.unwrap();
+    let names: Vec<&str> = stored.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["ListUsers", "GetObject"], "each event once");
+    assert_eq!(f.summary.events, 2);
+    let archive = f.archive.clone().expect("the archive was scanned");
+    assert_eq!(
+        archive.files, 2,
+        "the day's two log files; no digest, no other account"
+    );
+    assert_eq!(
+        f.skipped, 2,
+        "the cut file, and a record that is a string: {:?}",
+        f.skipped_reasons
+    );
+    assert!(
+        f.skipped_reasons.iter().any(|r| r.contains("_cut.json.gz")),
+        "{:?}",
+        f.skipped_reasons
+    );
+    assert!(!f.complete());
+    let text = b
+        .app
+        .slack
+        .messages()
+        .into_iter()
+        .find(|m| m.text.starts_with("Forensics for"))
+        .expect("the summary")
+        .blocks
+        .to_string();
+    assert!(
+        text.contains("archive `s3://org-trail-logs/ct`: 2 files"),
+        "{text}"
+    );
+    assert!(text.contains("Partial"), "{text}");
 }

@@ -96,7 +96,13 @@ mod tests {
         let since = Utc.with_ymd_and_hms(2026, 11, 29, 22, 0, 0).unwrap();
         let until = Utc.with_ymd_and_hms(2026, 12, 1, 3, 0, 0).unwrap();
         assert_eq!(
-            day_prefixes("AWSLogs/o-abc123/", "111122223333", "eu-west-1", since, until),
+            day_prefixes(
+                "AWSLogs/o-abc123/",
+                "111122223333",
+                "eu-west-1",
+                since,
+                until
+            ),
             [
                 "AWSLogs/o-abc123/111122223333/CloudTrail/eu-west-1/2026/11/29/",
                 "AWSLogs/o-abc123/111122223333/CloudTrail/eu-west-1/2026/11/30/",
@@ -113,7 +119,9 @@ mod tests {
         assert!(!is_log_file(
             "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/11/20/111122223333_CloudTrail-Digest_us-east-1_x_20261120T150500Z.json.gz"
         ));
-        assert!(!is_log_file("AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/notes.txt"));
+        assert!(!is_log_file(
+            "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/notes.txt"
+        ));
         assert!(is_org_folder("o-a1b2c3d4e5"));
         assert!(!is_org_folder("111122223333"));
     }

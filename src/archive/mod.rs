@@ -63,8 +63,11 @@ impl ArchiveLog {
 
     /// Oldest first, duplicates dropped.
     pub fn settle(&mut self) {
-        self.events
-            .sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.event_id.cmp(&b.event_id)));
+        self.events.sort_by(|a, b| {
+            a.time
+                .cmp(&b.time)
+                .then_with(|| a.event_id.cmp(&b.event_id))
+        });
         self.events.dedup_by(|a, b| a.event_id == b.event_id);
     }
 }

@@ -225,7 +225,10 @@ mod tests {
         lying[at..].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(matches!(s.scan(&lying, &n), Err(FileError::TooLarge(_))));
         let not_trail = gzip(b"[\"AKIAIOSFODNN7EXAMPLE\"]");
-        assert!(matches!(s.scan(&not_trail, &n), Err(FileError::NotTrail(_))));
+        assert!(matches!(
+            s.scan(&not_trail, &n),
+            Err(FileError::NotTrail(_))
+        ));
         // The scanner is still good after all that.
         assert_eq!(s.scan(&good, &n).unwrap().events.len(), 1);
     }

@@ -2,6 +2,7 @@
 //! (`sdk`), tested against moto; nothing here is mocked in tests.
 
 mod actions;
+mod archive;
 mod guardduty;
 mod sdk;
 mod trail;
@@ -9,6 +10,8 @@ mod trail;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::archive::ArchiveLog;
+use crate::archive::layout::ArchiveLocation;
 use crate::domain::approval::{Action, Outcome, PolicyHoldings, RoleHoldings};
 use crate::domain::ids::{AccessKeyId, AccountId};
 use crate::domain::incident::{KeyUsage, UserSnapshot};
@@ -97,6 +100,17 @@ pub struct RegionLog {
     pub throttled: usize,
 }
 
+/// The keys' calls in a CloudTrail archive: the files of these accounts and regions for the
+/// days of the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveQuery {
+    pub accounts: Vec<AccountId>,
+    pub regions: Vec<String>,
+    pub keys: Vec<AccessKeyId>,
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
 #[async_trait]
 pub trait Aws: Send + Sync {
     /// `sts:GetAccessKeyInfo`, and whether the account is reachable by the bot.
@@ -173,6 +187,14 @@ pub trait Aws: Send + Sync {
         query: &TrailQuery,
         progress: &(dyn Fn(usize) + Send + Sync),
     ) -> Result<RegionLog, AwsError>;
+
+    /// Scans the CloudTrail archive at `at` (with the bot's own credentials: the archive
+    /// usually lives in a log account of its own). Unreadable files are counted in the log.
+    async fn archive_events(
+        &self,
+        at: &ArchiveLocation,
+        query: &ArchiveQuery,
+    ) -> Result<ArchiveLog, AwsError>;
 
     /// Every STS event of the account in one region within the window, within the same
     /// budget: the event that minted a temporary key is among them.

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Mutex, OnceCell};
 
 use super::actions;
+use super::archive;
 use super::guardduty;
 use super::trail;
 use super::*;
@@ -24,6 +25,8 @@ pub struct SdkAws {
     own_account: OnceCell<AccountId>,
     by_account: Mutex<HashMap<AccountId, Clients>>,
     pacer: trail::Pacer,
+    /// S3 clients by archive bucket, each in its bucket's region.
+    archives: Mutex<HashMap<String, aws_sdk_s3::Client>>,
 }
 
 /// An account's SDK settings (with the responder role's credentials elsewhere than the
@@ -149,6 +152,7 @@ impl SdkAws {
             own_account: OnceCell::new(),
             by_account: Mutex::new(HashMap::new()),
             pacer: trail::Pacer::default(),
+            archives: Mutex::new(HashMap::new()),
         }
     }
 
@@ -367,6 +371,25 @@ impl Aws for SdkAws {
     ) -> Result<RegionLog, AwsError> {
         let clients = self.clients(&query.account).await?;
         trail::lookup(&clients, &self.pacer, query, progress).await
+    }
+
+    async fn archive_events(
+        &self,
+        at: &ArchiveLocation,
+        query: &ArchiveQuery,
+    ) -> Result<ArchiveLog, AwsError> {
+        let s3 = {
+            let mut clients = self.archives.lock().await;
+            match clients.get(&at.bucket) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = archive::client(&self.base, &at.bucket).await;
+                    clients.insert(at.bucket.clone(), c.clone());
+                    c
+                }
+            }
+        };
+        archive::scan(&s3, at, query).await
     }
 
     async fn sts_events(

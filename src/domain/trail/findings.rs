@@ -76,6 +76,18 @@ pub struct Findings {
     /// Absent from findings stored before GuardDuty was asked.
     #[serde(default)]
     pub guardduty: GuardDutyReport,
+    /// Set when a CloudTrail archive was scanned too.
+    #[serde(default)]
+    pub archive: Option<ArchiveScanned>,
+}
+
+/// How much of the CloudTrail archive was read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveScanned {
+    pub location: String,
+    pub files: usize,
+    /// Decompressed bytes.
+    pub bytes: usize,
 }
 
 impl Findings {

@@ -370,8 +370,20 @@ pub fn investigation_summary(incident: &Incident, f: &Findings) -> Reply {
     blocks.push(section(&guardduty(f)));
     blocks.push(section(&created(f)));
     blocks.push(section(&cleanup(f)));
+    let archive = f
+        .archive
+        .as_ref()
+        .map(|a| {
+            format!(
+                " · archive `{}`: {}, {:.1} MB",
+                sanitize(&a.location),
+                count(a.files, "file", "files"),
+                a.bytes as f64 / 1e6
+            )
+        })
+        .unwrap_or_default();
     blocks.push(context(&format!(
-        "{} · {} · {} read · {} throttled and retried · finished {}",
+        "{} · {} · {} read · {} throttled and retried{archive} · finished {}",
         incident.id,
         f.key,
         count(f.pages, "page", "pages"),

@@ -110,6 +110,7 @@ fn findings() -> Findings {
             without_detector: vec!["111122223333/eu-central-1".into()],
             failures: vec![],
         },
+        archive: None,
     }
 }
 
@@ -148,6 +149,11 @@ fn progress_then_summary_then_a_partial_one() {
     });
     partial.skipped = 3;
     partial.skipped_reasons = vec!["not a JSON object: EOF while parsing".into()];
+    partial.archive = Some(crate::domain::trail::findings::ArchiveScanned {
+        location: "s3://org-trail-logs/ct".into(),
+        files: 1234,
+        bytes: 987_654_321,
+    });
     partial.guardduty.failures = vec![(
         "444455556666/us-east-1".into(),
         "access denied: AccessDeniedException: not authorized to perform guardduty:ListDetectors"

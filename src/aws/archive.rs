@@ -1,0 +1,183 @@
+//! The CloudTrail archive in S3: the organization layout listed day by day for the accounts
+//! and regions in question, objects fetched side by side, each scanned on the blocking pool
+//! by that thread's own scanner. Memory follows the number of objects in flight, not the
+//! size of the archive.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+use futures_util::{StreamExt, TryStreamExt, stream};
+
+use super::sdk::classify;
+use super::{ArchiveQuery, AwsError};
+use crate::archive::layout::{ArchiveLocation, day_prefixes, is_log_file, is_org_folder};
+use crate::archive::scan::{Needles, Scanner};
+use crate::archive::{ArchiveLog, MAX_OBJECT_BYTES};
+
+/// Listings and downloads in flight at once.
+const LISTS_AT_ONCE: usize = 32;
+const FETCHES_AT_ONCE: usize = 16;
+
+thread_local! {
+    static SCANNER: RefCell<Scanner> = RefCell::new(Scanner::default());
+}
+
+/// A client in the bucket's own region (S3 answers a redirect from any other). Path-style
+/// addressing, which S3 still serves, works for dotted bucket names and for endpoints set by
+/// `AWS_ENDPOINT_URL_S3`.
+pub async fn client(base: &SdkConfig, bucket: &str) -> aws_sdk_s3::Client {
+    let build = |region: Option<String>| {
+        let mut conf = aws_sdk_s3::config::Builder::from(base).force_path_style(true);
+        if let Some(r) = region {
+            conf = conf.region(aws_config::Region::new(r));
+        }
+        aws_sdk_s3::Client::from_conf(conf.build())
+    };
+    let probe = build(None);
+    // HeadBucket names the bucket's region in a header even when it refuses the request.
+    let region = match probe.head_bucket().bucket(bucket).send().await {
+        Ok(out) => out.bucket_region().map(str::to_string),
+        Err(e) => e
+            .raw_response()
+            .and_then(|r| r.headers().get("x-amz-bucket-region"))
+            .map(str::to_string),
+    };
+    match region {
+        Some(r) => build(Some(r)),
+        None => probe,
+    }
+}
+
+pub async fn scan(
+    s3: &aws_sdk_s3::Client,
+    at: &ArchiveLocation,
+    q: &ArchiveQuery,
+) -> Result<ArchiveLog, AwsError> {
+    let needles = Arc::new(Needles::new(q.keys.iter().map(|k| k.to_string())));
+    let roots = roots(s3, at).await?;
+    let mut prefixes = vec![];
+    for root in &roots {
+        for account in &q.accounts {
+            for region in &q.regions {
+                prefixes.extend(day_prefixes(
+                    root,
+                    account.as_str(),
+                    region,
+                    q.since,
+                    q.until,
+                ));
+            }
+        }
+    }
+    let listed: Vec<Vec<(String, u64)>> = stream::iter(prefixes)
+        .map(|p| list(s3, &at.bucket, p))
+        .buffer_unordered(LISTS_AT_ONCE)
+        .try_collect()
+        .await?;
+    let mut log = ArchiveLog::default();
+    let mut objects = vec![];
+    for (key, size) in listed.into_iter().flatten() {
+        if size > MAX_OBJECT_BYTES {
+            log.files += 1;
+            log.skip(format!(
+                "{key}: {size} bytes, larger than any CloudTrail file"
+            ));
+        } else {
+            objects.push(key);
+        }
+    }
+    let mut scanned = stream::iter(objects)
+        .map(|key| fetch_and_scan(s3, &at.bucket, key, needles.clone()))
+        .buffer_unordered(FETCHES_AT_ONCE);
+    while let Some(one) = scanned.next().await {
+        log.merge(one);
+    }
+    log.settle();
+    Ok(log)
+}
+
+/// `AWSLogs/` itself, and each organization's folder in it.
+async fn roots(s3: &aws_sdk_s3::Client, at: &ArchiveLocation) -> Result<Vec<String>, AwsError> {
+    let base = at.logs_root();
+    let mut roots = vec![base.clone()];
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(&at.bucket)
+        .prefix(&base)
+        .delimiter("/")
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(classify)?;
+        for p in page.common_prefixes() {
+            let Some(full) = p.prefix() else { continue };
+            let name = full[base.len()..].trim_end_matches('/');
+            if is_org_folder(name) {
+                roots.push(full.to_string());
+            }
+        }
+    }
+    Ok(roots)
+}
+
+async fn list(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: String,
+) -> Result<Vec<(String, u64)>, AwsError> {
+    let mut out = vec![];
+    let mut pages = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        for o in page.map_err(classify)?.contents() {
+            if let Some(key) = o.key().filter(|k| is_log_file(k)) {
+                let size = o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
+                out.push((key.to_string(), size));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One object's outcome as a log of its own; a failure is a skipped file, not an error.
+async fn fetch_and_scan(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: String,
+    needles: Arc<Needles>,
+) -> ArchiveLog {
+    let mut log = ArchiveLog::default();
+    let body = match s3.get_object().bucket(bucket).key(&key).send().await {
+        Ok(o) => o.body.collect().await.map(|b| b.into_bytes()),
+        Err(e) => {
+            log.files += 1;
+            log.skip(format!("{key}: {}", classify(e)));
+            return log;
+        }
+    };
+    let bytes = match body {
+        Ok(b) => b,
+        Err(e) => {
+            log.files += 1;
+            log.skip(format!("{key}: the download broke off: {e}"));
+            return log;
+        }
+    };
+    let scanned = tokio::task::spawn_blocking(move || {
+        SCANNER.with(|s| s.borrow_mut().scan(&bytes, &needles))
+    })
+    .await;
+    match scanned {
+        Ok(r) => log.add(&key, r),
+        Err(_) => {
+            log.files += 1;
+            log.skip(format!("{key}: scanning stopped unexpectedly"));
+        }
+    }
+    log
+}

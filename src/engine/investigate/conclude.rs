@@ -1,0 +1,206 @@
+//! Concluding: roles fenced, GuardDuty asked, cleanup proposed, the findings assembled and
+//! the timeline shared.
+
+use super::*;
+/// Fences the roles, queues cleanup proposals and assembles the findings.
+pub(super) async fn conclude(
+    engine: &Engine,
+    incident: &Incident,
+    w: &Window,
+    request: &InvestigateRequest,
+    g: Gathered,
+) -> Result<(Findings, Vec<TrailEvent>), StoreError> {
+    let roles = assumed_roles(&g.minted);
+    let mut fences = vec![];
+    for role in roles {
+        let outcome = fence_role(engine, incident, &role).await;
+        fences.push(RoleFence { role, outcome });
+    }
+    let created: Vec<_> = g.events.iter().flat_map(created).collect();
+    let (targets, manual) = cleanup_targets(&created, w.account.as_str());
+    let manual = manual.len();
+    let requester = request
+        .requested_by
+        .as_deref()
+        .and_then(|u| SlackUserId::parse(u).ok());
+    // A target proposed by an earlier investigation of the incident is not proposed again;
+    // the findings list every target proposed so far.
+    let mut proposed = engine
+        .store
+        .findings(&incident.id)
+        .await?
+        .map(|f| f.proposed)
+        .unwrap_or_default();
+    if let Some(by) = &requester {
+        for t in targets {
+            if proposed.contains(&t) {
+                continue;
+            }
+            engine
+                .queue_proposal(&incident.id, t.clone(), by, "forensics".into(), None)
+                .await?;
+            proposed.push(t);
+        }
+    }
+    let guardduty = guardduty(engine, w, &g.searched).await;
+    let quarantine = engine
+        .store
+        .snapshot(&incident.id)
+        .await?
+        .map(|s| s.quarantine_policies())
+        .unwrap_or_default();
+    let mut skipped_reasons = g.skipped.clone();
+    skipped_reasons.truncate(MAX_REASONS);
+    if g.capped {
+        warn!(max = MAX_KEYS, "stopped following minted keys at the limit");
+    }
+    let findings = Findings {
+        key: w.root.to_string(),
+        since: w.since,
+        until: w.until,
+        finished_at: engine.clock.now(),
+        regions: w.regions.clone(),
+        searched: g.searched,
+        summary: summarize(&g.events),
+        minted: g.minted,
+        roles: fences,
+        created,
+        proposed,
+        manual,
+        failures: g.failures,
+        skipped: g.skipped.len() + g.skipped_more,
+        skipped_reasons,
+        archive: g.archive,
+        pages: g.pages,
+        throttled: g.throttled,
+        quarantine,
+        guardduty,
+    };
+    Ok((findings, g.events))
+}
+
+/// GuardDuty in every region of every account a followed key belongs to, all at once.
+async fn guardduty(engine: &Engine, w: &Window, searched: &[KeySearched]) -> GuardDutyReport {
+    let mut by_account: BTreeMap<AccountId, Vec<AccessKeyId>> = BTreeMap::new();
+    for s in searched {
+        if let (Ok(account), Ok(key)) = (AccountId::parse(&s.account), AccessKeyId::parse(&s.key)) {
+            by_account.entry(account).or_default().push(key);
+        }
+    }
+    let asks = by_account.iter().flat_map(|(account, keys)| {
+        w.regions.iter().map(move |region| async move {
+            let r = engine.aws.guardduty_findings(account, region, keys).await;
+            (format!("{account}/{region}"), r)
+        })
+    });
+    let mut report = GuardDutyReport::default();
+    for (place, r) in futures_util::future::join_all(asks).await {
+        match r {
+            Ok(Some(found)) => report.findings.extend(found),
+            Ok(None) => report.without_detector.push(place),
+            Err(e) => report.failures.push((place, e.to_string())),
+        }
+    }
+    report.findings.sort_by(|a, b| {
+        b.severity
+            .total_cmp(&a.severity)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    report.findings.dedup_by(|a, b| a.id == b.id);
+    report
+}
+
+/// The console's "Revoke active sessions", written by the bot: sessions of the role issued
+/// before now are denied. Service-linked and Identity Center roles cannot take it.
+async fn fence_role(engine: &Engine, incident: &Incident, role: &AssumedRole) -> FenceOutcome {
+    if role.kind != RoleKind::Ordinary {
+        audit_role(engine, incident, role, "role.fence_manual", "").await;
+        return FenceOutcome::Manual { kind: role.kind };
+    }
+    let Some(account) = &role.account else {
+        return FenceOutcome::Failed {
+            error: "the role's ARN names no account".into(),
+        };
+    };
+    let fence = policy::session_fence(&incident.id, engine.clock.now());
+    match engine.aws.put_role_fence(account, &role.name, &fence).await {
+        Ok(c) => {
+            let rid = c.request_id.clone().unwrap_or_default();
+            audit_role(engine, incident, role, "role.fenced", &rid).await;
+            FenceOutcome::Fenced {
+                policy_name: fence.name,
+                request_id: c.request_id,
+            }
+        }
+        Err(e) => {
+            audit_role(engine, incident, role, "role.fence_failed", &e.to_string()).await;
+            FenceOutcome::Failed {
+                error: e.to_string(),
+            }
+        }
+    }
+}
+
+async fn audit_role(
+    engine: &Engine,
+    incident: &Incident,
+    role: &AssumedRole,
+    action: &str,
+    extra: &str,
+) {
+    let entry = AuditEntry {
+        at: engine.clock.now(),
+        actor: "keyleak".into(),
+        action: action.into(),
+        incident_id: Some(incident.id.clone()),
+        detail: format!("{} {extra}", role.arn).trim_end().to_string(),
+        origin: "forensics".into(),
+    };
+    if let Err(e) = engine.store.audit(entry).await {
+        warn!(error = %e, "could not audit a role fence");
+    }
+}
+
+
+/// The full timeline as CSV and JSON files in the thread. The events are stored either way,
+/// so a failed upload is logged and the investigation stands.
+pub(super) async fn share_timeline(
+    engine: &Engine,
+    incident: &Incident,
+    thread: &ThreadRef,
+    events: &[TrailEvent],
+) {
+    if events.is_empty() {
+        return;
+    }
+    let files = match timeline_files(incident, events) {
+        Ok(f) => f,
+        Err(e) => {
+            warn!(error = %e, "could not write the timeline files");
+            return;
+        }
+    };
+    let comment = messages::timeline_comment(incident, events.len());
+    if let Err(e) = engine.notifier.upload(thread, &files, comment).await {
+        warn!(error = %e, "could not share the timeline files");
+    }
+}
+
+fn timeline_files(incident: &Incident, events: &[TrailEvent]) -> anyhow::Result<Vec<Attachment>> {
+    let name = format!("{}-timeline", incident.id);
+    Ok(vec![
+        Attachment {
+            filename: format!("{name}.csv"),
+            title: format!("{} timeline (CSV)", incident.id),
+            content_type: "text/csv",
+            bytes: timeline::to_csv(events)?,
+        },
+        Attachment {
+            filename: format!("{name}.json"),
+            title: format!("{} timeline (JSON)", incident.id),
+            content_type: "application/json",
+            bytes: timeline::to_json(incident.id.as_str(), incident.key.as_str(), events)?,
+        },
+    ])
+}
+

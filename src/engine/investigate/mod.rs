@@ -1,0 +1,335 @@
+//! Forensics (DESIGN.md §3, investigate): every region's CloudTrail for the leaked key and,
+//! breadth first, for every temporary key it or its offspring minted; the roles those came
+//! from are fenced; what the attacker created becomes cleanup proposals. Lookups are
+//! read-only, so a job taken over after a crash simply looks again.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration as StdDuration;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+mod conclude;
+mod gather;
+
+use conclude::{conclude, share_timeline};
+use gather::gather;
+
+use super::Engine;
+use super::cleanup::tell;
+use crate::archive::layout::ArchiveLocation;
+use crate::aws::{ArchiveQuery, RegionLog, TrailQuery};
+use crate::domain::approval::MessageRef;
+use crate::domain::ids::{AccessKeyId, AccountId, IncidentId, SlackUserId};
+use crate::domain::incident::{Actor, Incident};
+use crate::domain::policy;
+use crate::domain::trail::TrailEvent;
+use crate::domain::trail::findings::{
+    ArchiveScanned, FenceOutcome, Findings, KeySearched, LookupFailure, RoleFence,
+};
+use crate::domain::trail::guardduty::GuardDutyReport;
+use crate::domain::trail::inventory::{cleanup_targets, created};
+use crate::domain::trail::pivot::{AssumedRole, Frontier, Minted, RoleKind, assumed_roles, minted};
+use crate::domain::trail::summary::summarize;
+use crate::domain::trail::timeline;
+use crate::notify::{Attachment, ThreadRef};
+use crate::slack::messages;
+use crate::store::{AuditEntry, ClaimedJob, JobKind, NewJob, StoreError};
+
+/// Where forensics looks and how far back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForensicsSettings {
+    /// `KEYLEAK_REGIONS`; otherwise the account's enabled regions.
+    pub regions: Option<Vec<String>>,
+    /// LookupEvents keeps 90 days.
+    pub default_days: u32,
+    /// `KEYLEAK_CLOUDTRAIL_ARCHIVE`: scanned beside LookupEvents, for older history and data
+    /// events; the two are merged by `eventID`.
+    pub archive: Option<ArchiveLocation>,
+}
+
+impl Default for ForensicsSettings {
+    fn default() -> Self {
+        Self {
+            regions: None,
+            default_days: 90,
+            archive: None,
+        }
+    }
+}
+
+/// The most keys one investigation follows: a bound on a runaway chain of sessions.
+const MAX_KEYS: usize = 100;
+/// How often the progress message is redrawn (chat.update allows about one a second).
+const PROGRESS_EVERY: StdDuration = StdDuration::from_secs(2);
+/// Reasons kept for unreadable records; the count is always complete.
+const MAX_REASONS: usize = 5;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct InvestigateRequest {
+    days: u32,
+    requested_by: Option<String>,
+    origin: String,
+}
+
+/// Why an investigation was not queued. Rendered in `slack::messages`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InvestigateRefusal {
+    NoSuchIncident(IncidentId),
+}
+
+/// Counters the progress message shows.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub keys: AtomicUsize,
+    pub lookups: AtomicUsize,
+    pub lookups_done: AtomicUsize,
+    pub events: AtomicUsize,
+}
+
+impl Engine {
+    pub fn with_forensics(mut self, forensics: ForensicsSettings) -> Self {
+        self.forensics = forensics;
+        self
+    }
+
+    /// Queues forensics for an incident; AWS is not called here.
+    pub async fn submit_investigation(
+        &self,
+        incident: &IncidentId,
+        days: Option<u32>,
+        by: &Actor,
+        origin: String,
+        response_url: Option<String>,
+    ) -> Result<Result<Incident, InvestigateRefusal>, StoreError> {
+        let inc = match self.store.incident(incident).await {
+            Ok(i) => i,
+            Err(StoreError::NoSuchIncident(id)) => {
+                return Ok(Err(InvestigateRefusal::NoSuchIncident(id)));
+            }
+            Err(e) => return Err(e),
+        };
+        self.queue_investigation(&inc.id, days, by, origin, response_url)
+            .await?;
+        Ok(Ok(inc))
+    }
+
+    pub(super) async fn queue_investigation(
+        &self,
+        incident: &IncidentId,
+        days: Option<u32>,
+        by: &Actor,
+        origin: String,
+        response_url: Option<String>,
+    ) -> Result<(), StoreError> {
+        let request = InvestigateRequest {
+            days: days.unwrap_or(self.forensics.default_days),
+            requested_by: match by {
+                Actor::Slack(u) => Some(u.to_string()),
+                Actor::Cli(_) => None,
+            },
+            origin: origin.clone(),
+        };
+        let payload =
+            serde_json::to_string(&request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let audit = AuditEntry {
+            at: self.clock.now(),
+            actor: by.to_stored(),
+            action: "investigation.requested".into(),
+            incident_id: Some(incident.clone()),
+            detail: payload.clone(),
+            origin,
+        };
+        let job = NewJob {
+            kind: JobKind::Investigate,
+            incident: incident.clone(),
+            payload,
+            response_url,
+        };
+        self.store.enqueue_job(job, audit).await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+}
+
+pub async fn run_investigate(
+    engine: &Engine,
+    job: &ClaimedJob,
+    lease: Duration,
+) -> anyhow::Result<()> {
+    let request: InvestigateRequest = serde_json::from_str(job.payload.as_deref().unwrap_or(""))
+        .context("reading the investigation request")?;
+    let incident = engine.store.incident(&job.incident_id).await?;
+    let account = match &incident.account {
+        Some(a) => a.clone(),
+        None => match engine.aws.locate_key(&incident.key).await {
+            Ok(l) => l.account,
+            Err(e) => {
+                let reply = messages::investigation_failed(&incident, &e.to_string());
+                tell(engine, job, reply).await;
+                return Ok(());
+            }
+        },
+    };
+    let until = engine.clock.now();
+    let since = until - Duration::days(i64::from(request.days));
+    let thread = thread_of(&incident);
+    let progress = Arc::new(Progress::default());
+    let message = match engine.store.investigation_message(job.id).await? {
+        Some(m) => Some(m),
+        None => post_progress(engine, job, &incident, thread.as_ref(), &progress).await,
+    };
+    let regions = match &engine.forensics.regions {
+        Some(r) => r.clone(),
+        None => match engine.aws.regions(&account).await {
+            Ok(r) => r,
+            Err(e) => {
+                let reply = messages::investigation_failed(&incident, &e.to_string());
+                show(engine, message.as_ref(), reply.clone()).await;
+                tell(engine, job, reply).await;
+                return Ok(());
+            }
+        },
+    };
+    let window = Window {
+        root: incident.key.clone(),
+        account: account.clone(),
+        regions,
+        since,
+        until,
+    };
+    let gathered = with_progress(
+        engine,
+        job,
+        lease,
+        &incident,
+        message.as_ref(),
+        &progress,
+        gather(engine, &window, &progress),
+    )
+    .await?;
+    let findings = conclude(engine, &incident, &window, &request, gathered).await?;
+    engine
+        .store
+        .save_findings(&incident.id, job.id, &findings.0, &findings.1)
+        .await?;
+    info!(
+        events = findings.0.summary.events,
+        keys = findings.0.searched.len(),
+        complete = findings.0.complete(),
+        "investigation finished"
+    );
+    let reply = messages::investigation_summary(&incident, &findings.0);
+    show(engine, message.as_ref(), reply.clone()).await;
+    if message.is_none() {
+        tell(engine, job, reply).await;
+    }
+    if let Some(thread) = &thread {
+        share_timeline(engine, &incident, thread, &findings.1).await;
+    }
+    Ok(())
+}
+
+/// The question, fixed for the whole run.
+struct Window {
+    root: AccessKeyId,
+    account: AccountId,
+    regions: Vec<String>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+}
+
+/// What the lookups returned, before anything is concluded from it.
+#[derive(Default)]
+struct Gathered {
+    events: Vec<TrailEvent>,
+    searched: Vec<KeySearched>,
+    minted: Vec<Minted>,
+    failures: Vec<LookupFailure>,
+    skipped: Vec<String>,
+    /// Unreadable records and files beyond the reasons kept in `skipped`.
+    skipped_more: usize,
+    pages: usize,
+    throttled: usize,
+    capped: bool,
+    archive: Option<ArchiveScanned>,
+}
+
+/// Runs `work` while redrawing the progress message and keeping the job's lease.
+async fn with_progress<T>(
+    engine: &Engine,
+    job: &ClaimedJob,
+    lease: Duration,
+    incident: &Incident,
+    message: Option<&MessageRef>,
+    progress: &Progress,
+    work: impl std::future::Future<Output = T>,
+) -> anyhow::Result<T> {
+    tokio::pin!(work);
+    let keep = super::cleanup::keep_lease(engine, job.id, lease);
+    tokio::pin!(keep);
+    let mut tick = tokio::time::interval(PROGRESS_EVERY);
+    tick.tick().await;
+    let mut shown = (0, 0);
+    loop {
+        tokio::select! {
+            out = &mut work => return Ok(out),
+            e = &mut keep => anyhow::bail!("the job's lease could not be kept: {e}"),
+            _ = tick.tick() => {
+                let now = (progress.lookups_done.load(Ordering::Relaxed), progress.events.load(Ordering::Relaxed));
+                if now != shown {
+                    shown = now;
+                    show(engine, message, messages::investigation_progress(incident, progress)).await;
+                }
+            }
+        }
+    }
+}
+
+fn thread_of(incident: &Incident) -> Option<ThreadRef> {
+    incident
+        .slack_channel
+        .clone()
+        .zip(incident.slack_ts.clone())
+        .map(|(channel, ts)| ThreadRef { channel, ts })
+}
+
+async fn post_progress(
+    engine: &Engine,
+    job: &ClaimedJob,
+    incident: &Incident,
+    thread: Option<&ThreadRef>,
+    progress: &Progress,
+) -> Option<MessageRef> {
+    let thread = thread?;
+    let reply = messages::investigation_progress(incident, progress);
+    match engine.notifier.post_in_thread(thread, reply).await {
+        Ok(m) => {
+            if let Err(e) = engine
+                .store
+                .set_investigation_message(&incident.id, job.id, &m)
+                .await
+            {
+                warn!(error = %e, "could not record the investigation message");
+            }
+            Some(m)
+        }
+        Err(e) => {
+            warn!(error = %e, "could not post the investigation message");
+            None
+        }
+    }
+}
+
+/// Redraws the investigation message; the store, not the message, is the record.
+async fn show(engine: &Engine, message: Option<&MessageRef>, reply: messages::Reply) {
+    if let Some(m) = message
+        && let Err(e) = engine.notifier.edit(m, reply).await
+    {
+        warn!(error = %e, "could not update the investigation message");
+    }
+}
