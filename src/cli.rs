@@ -11,6 +11,7 @@ use crate::aws::{Aws, SdkAws};
 use crate::config::{ConfigErrors, CoreConfig, SlackConfig};
 use crate::domain::ids::{AccessKeyId, IncidentId, KeyKind};
 use crate::domain::incident::{Actor, IncidentState, StepFact};
+use crate::domain::trail::timeline;
 use crate::engine::clock::SystemClock;
 use crate::engine::{ApprovalSettings, Engine, ForensicsSettings, Worker, WorkerSettings};
 use crate::notify::Console;
@@ -39,6 +40,30 @@ pub enum Verb {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Forensics over a local copy of a CloudTrail archive: no AWS, no Slack.
+    Investigate {
+        /// The access key id (AKIA… or ASIA…).
+        key: String,
+        /// The folder holding the copy (the `AWSLogs/…` tree, or any part of it).
+        #[arg(long, required = true)]
+        archive: std::path::PathBuf,
+        /// How far back, in days, like `400d`.
+        #[arg(long, default_value = "90d", value_parser = days)]
+        since: u32,
+        /// Where the timeline files go.
+        #[arg(long, default_value = ".")]
+        out: std::path::PathBuf,
+    },
+}
+
+/// `7d` or `7`: a number of days from 1 to ten years.
+fn days(v: &str) -> Result<u32, String> {
+    match v.trim_end_matches('d').parse::<u32>() {
+        Ok(n @ 1..=3650) => Ok(n),
+        _ => Err(format!(
+            "`{v}` is not a number of days from 1 to 3650, like `400d`"
+        )),
+    }
 }
 
 pub async fn main(cli: Cli) -> anyhow::Result<()> {
@@ -49,7 +74,53 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             reason,
             dry_run,
         } => contain(&key, reason, dry_run).await,
+        Verb::Investigate {
+            key,
+            archive,
+            since,
+            out,
+        } => investigate_archive(&key, &archive, since, &out),
     }
+}
+
+fn investigate_archive(
+    raw_key: &str,
+    dir: &std::path::Path,
+    days: u32,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let key = match AccessKeyId::parse(raw_key) {
+        Ok(k) => k,
+        Err(e) => bail!("not an access key id: {e}"),
+    };
+    if !dir.is_dir() {
+        bail!("{} is not a folder", dir.display());
+    }
+    let until = chrono::Utc::now();
+    let since = until - chrono::Duration::days(i64::from(days));
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let found = crate::offline::investigate(dir, &key, since, until, workers)
+        .with_context(|| format!("reading {}", dir.display()))?;
+    let about = format!("archive {}", dir.display());
+    println!(
+        "{}",
+        messages::investigation_summary(&about, &found.findings).terminal_text()
+    );
+    if found.events.is_empty() {
+        return Ok(());
+    }
+    let name = out.join(format!("{key}-timeline"));
+    let csv = name.with_extension("csv");
+    let json = name.with_extension("json");
+    std::fs::write(&csv, timeline::to_csv(&found.events)?)
+        .with_context(|| format!("writing {}", csv.display()))?;
+    std::fs::write(
+        &json,
+        timeline::to_json(&about, key.as_str(), &found.events)?,
+    )
+    .with_context(|| format!("writing {}", json.display()))?;
+    println!("Timeline: {} and {}", csv.display(), json.display());
+    Ok(())
 }
 
 fn load_all() -> Result<(CoreConfig, SlackConfig), ConfigErrors> {

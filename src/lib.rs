@@ -13,5 +13,6 @@ pub mod domain;
 pub mod engine;
 pub mod http;
 pub mod notify;
+pub mod offline;
 pub mod slack;
 pub mod store;

@@ -204,7 +204,7 @@ impl Notifier for Console {
 
     async fn edit(&self, _message: &MessageRef, reply: Reply) -> Result<(), NotifyError> {
         if !reply.text.starts_with(messages::PROGRESS_PREFIX) {
-            println!("{}", reply.text);
+            println!("{}", reply.terminal_text());
         }
         Ok(())
     }

@@ -240,3 +240,97 @@ async fn the_cli_plans_then_contains_without_slack() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("IAM user id"));
 }
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
+    let mut out = vec![0; c.gzip_compress_bound(bytes.len())];
+    let n = c.gzip_compress(bytes, &mut out).unwrap();
+    out.truncate(n);
+    out
+}
+
+#[test]
+fn the_cli_investigates_a_local_archive_copy_and_writes_the_timeline() {
+    use support::trail::Record;
+    let archive = tempfile::tempdir().unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let key = "AKIAIOSFODNN7EXAMPLE";
+    let session = "ASIAJ7VT3PZVOFFLINE1";
+    let at = chrono::Utc::now() - chrono::Duration::days(3);
+    let day = archive.path().join(format!(
+        "AWSLogs/111122223333/CloudTrail/us-east-1/{}",
+        at.format("%Y/%m/%d")
+    ));
+    std::fs::create_dir_all(&day).unwrap();
+    let rec = |fixture: &str, by: &str, minutes: i64| {
+        Record::from(fixture)
+            .by_user("111122223333", "ci-deploy", by)
+            .at(at + chrono::Duration::minutes(minutes))
+            .value()
+    };
+    let minting = Record::from("get_session_token")
+        .by_user("111122223333", "ci-deploy", key)
+        .at(at)
+        .set(
+            "/responseElements/credentials/accessKeyId",
+            serde_json::json!(session),
+        )
+        .value();
+    let records = serde_json::json!({"Records": [
+        minting,
+        rec("list_users", key, 1),
+        rec("create_user", session, 2),
+        rec("list_users", "AKIAUNRELATED0000000", 3),
+    ]});
+    std::fs::write(day.join("a.json.gz"), gzip(records.to_string().as_bytes())).unwrap();
+    std::fs::write(day.join("b.json.gz"), &gzip(b"{\"Records\":[]}")[..10]).unwrap();
+    let digest = archive
+        .path()
+        .join("AWSLogs/111122223333/CloudTrail-Digest");
+    std::fs::create_dir_all(&digest).unwrap();
+    std::fs::write(digest.join("d.json.gz"), b"digest").unwrap();
+
+    let out = base_command()
+        .args(["investigate", key, "--since", "30d", "--archive"])
+        .arg(archive.path())
+        .arg("--out")
+        .arg(out_dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [
+        &format!("*Forensics for `{key}`* — 3 calls"),
+        "2 keys",
+        "persistence: 1",
+        &format!("`{session}` in 111122223333: 1 call — GetSessionToken"),
+        "b.json.gz: not a gzip file",
+        "Partial",
+    ] {
+        assert!(stdout.contains(needle), "{needle} not in {stdout}");
+    }
+    let csv = std::fs::read_to_string(out_dir.path().join(format!("{key}-timeline.csv"))).unwrap();
+    assert_eq!(csv.lines().count(), 4, "a header and three events: {csv}");
+    assert!(!csv.contains("AKIAUNRELATED"));
+    assert!(
+        !csv.contains("IQoJb3JpZ2luX2Vj"),
+        "the session token is not written"
+    );
+    assert!(out_dir.path().join(format!("{key}-timeline.json")).exists());
+
+    // Bad inputs: a clear error, nothing written.
+    for args in [
+        vec!["investigate", "AIDANOTAKEY000000000", "--archive", "."],
+        vec!["investigate", key, "--archive", "/nonexistent/keyleak"],
+        vec!["investigate", key, "--archive", ".", "--since", "0d"],
+        vec!["investigate", key],
+    ] {
+        let out = base_command().args(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?} said why");
+    }
+}

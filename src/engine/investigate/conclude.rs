@@ -161,7 +161,6 @@ async fn audit_role(
     }
 }
 
-
 /// The full timeline as CSV and JSON files in the thread. The events are stored either way,
 /// so a failed upload is logged and the investigation stands.
 pub(super) async fn share_timeline(
@@ -203,4 +202,3 @@ fn timeline_files(incident: &Incident, events: &[TrailEvent]) -> anyhow::Result<
         },
     ])
 }
-

@@ -181,4 +181,3 @@ fn fold_failures(
     }
     errors.into_iter().map(|(r, e)| failure(r, e)).collect()
 }
-

@@ -223,7 +223,7 @@ pub async fn run_investigate(
         complete = findings.0.complete(),
         "investigation finished"
     );
-    let reply = messages::investigation_summary(&incident, &findings.0);
+    let reply = messages::investigation_summary(incident.id.as_str(), &findings.0);
     show(engine, message.as_ref(), reply.clone()).await;
     if message.is_none() {
         tell(engine, job, reply).await;

@@ -357,7 +357,8 @@ pub fn timeline_comment(incident: &Incident, events: usize) -> String {
     )
 }
 
-pub fn investigation_summary(incident: &Incident, f: &Findings) -> Reply {
+/// `about` names the investigation: its incident, or the archive at the CLI.
+pub fn investigation_summary(about: &str, f: &Findings) -> Reply {
     let mut blocks = vec![
         section(&headline(f)),
         section(&categories(f)),
@@ -384,7 +385,7 @@ pub fn investigation_summary(incident: &Incident, f: &Findings) -> Reply {
         .unwrap_or_default();
     blocks.push(context(&format!(
         "{} · {} · {} read · {} throttled and retried{archive} · finished {}",
-        incident.id,
+        sanitize(about),
         f.key,
         count(f.pages, "page", "pages"),
         f.throttled,

@@ -139,7 +139,7 @@ fn progress_then_summary_then_a_partial_one() {
     p.lookups_done.store(20, Ordering::Relaxed);
     p.events.store(1234, Ordering::Relaxed);
     let progress = investigation_progress(&inc, &p);
-    let full = investigation_summary(&inc, &findings());
+    let full = investigation_summary(inc.id.as_str(), &findings());
     let mut partial = findings();
     partial.failures.push(LookupFailure {
         key: "ASIAI44QH8DHBEXAMPLE".into(),
@@ -159,7 +159,7 @@ fn progress_then_summary_then_a_partial_one() {
         "access denied: AccessDeniedException: not authorized to perform guardduty:ListDetectors"
             .into(),
     )];
-    let partial = investigation_summary(&inc, &partial);
+    let partial = investigation_summary(inc.id.as_str(), &partial);
     for r in [&progress, &full, &partial] {
         assert_within_limits(r);
     }
@@ -195,7 +195,7 @@ fn a_long_inventory_stays_within_slacks_limits() {
             count: n,
         })
         .collect();
-    let r = investigation_summary(&incident(IncidentState::Contained), &f);
+    let r = investigation_summary("KL-00C0FFEE", &f);
     assert_within_limits(&r);
     assert!(render(&r).contains("and 485 more"));
 }

@@ -40,6 +40,27 @@ impl Reply {
         })
     }
 
+    /// The blocks' text, for a terminal: what the CLI prints when Slack is not there.
+    pub fn terminal_text(&self) -> String {
+        let Ok(serde_json::Value::Array(blocks)) = serde_json::to_value(&self.blocks) else {
+            return self.text.clone();
+        };
+        let texts: Vec<String> = blocks
+            .iter()
+            .filter_map(|b| {
+                b.pointer("/text/text")
+                    .or_else(|| b.pointer("/elements/0/text"))
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_string)
+            })
+            .collect();
+        if texts.is_empty() {
+            self.text.clone()
+        } else {
+            texts.join("\n")
+        }
+    }
+
     pub fn into_content(self) -> SlackMessageContent {
         SlackMessageContent::new()
             .with_text(self.text)
