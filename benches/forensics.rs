@@ -109,6 +109,7 @@ async fn main() {
     let pages = PAGES * REGIONS.len();
     let ideal = pages as f64 / (2.0 * REGIONS.len() as f64);
     let throttled_bot = emulator.counters(|c| c.throttled);
+    let span = emulator.counters(|c| c.last.zip(c.first).map(|(l, f)| l - f).unwrap_or_default());
     println!(
         "LookupEvents, {pages} pages over {} regions ({} events): keyleak {:.2} s = {:.0}% of the \
          ideal {ideal:.1} s; {} events found, {} regions failed, {throttled_bot} throttled",
@@ -118,6 +119,11 @@ async fn main() {
         100.0 * ideal / took.as_secs_f64(),
         f.summary.events,
         f.failures.len(),
+    );
+    println!(
+        "  of which the emulator saw requests for {:.2} s (first to last); the rest is the \
+         investigation's own work before and after",
+        span.as_secs_f64()
     );
 
     // Let the emulator's buckets refill before the baseline draws on them.

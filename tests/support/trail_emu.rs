@@ -45,6 +45,9 @@ pub struct Counters {
     pub requests: HashMap<(String, String), usize>,
     pub throttled: usize,
     pub pages: usize,
+    /// When the first and the latest LookupEvents request arrived.
+    pub first: Option<Instant>,
+    pub last: Option<Instant>,
 }
 
 /// The emulator's state, shared by the CloudTrail and GuardDuty handlers.
@@ -258,6 +261,8 @@ impl Inner {
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * RATE).min(BURST);
         *at = now;
         let mut counters = self.counters.lock().unwrap();
+        counters.first.get_or_insert(now);
+        counters.last = Some(now);
         *counters
             .requests
             .entry((account.to_string(), region.to_string()))

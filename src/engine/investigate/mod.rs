@@ -179,9 +179,14 @@ pub async fn run_investigate(
     let since = until - Duration::days(i64::from(request.days));
     let thread = thread_of(&incident);
     let progress = Arc::new(Progress::default());
-    let message = match engine.store.investigation_message(job.id).await? {
-        Some(m) => Some(m),
-        None => post_progress(engine, job, &incident, thread.as_ref(), &progress).await,
+    let posted = engine.store.investigation_message(job.id).await?;
+    // Slack paces posts to a channel: the progress message is posted beside the lookups,
+    // never in front of them.
+    let posting = async {
+        match posted {
+            Some(m) => Some(m),
+            None => post_progress(engine, job, &incident, thread.as_ref(), &progress).await,
+        }
     };
     let regions = match &engine.forensics.regions {
         Some(r) => r.clone(),
@@ -189,7 +194,7 @@ pub async fn run_investigate(
             Ok(r) => r,
             Err(e) => {
                 let reply = messages::investigation_failed(&incident, &e.to_string());
-                show(engine, message.as_ref(), reply.clone()).await;
+                show(engine, posting.await.as_ref(), reply.clone()).await;
                 tell(engine, job, reply).await;
                 return Ok(());
             }
@@ -202,12 +207,12 @@ pub async fn run_investigate(
         since,
         until,
     };
-    let gathered = with_progress(
+    let (gathered, message) = with_progress(
         engine,
         job,
         lease,
         &incident,
-        message.as_ref(),
+        posting,
         &progress,
         gather(engine, &window, &progress),
     )
@@ -259,31 +264,43 @@ struct Gathered {
     archive: Option<ArchiveScanned>,
 }
 
-/// Runs `work` while redrawing the progress message and keeping the job's lease.
+/// Runs `work` while the progress message is posted, then redrawn, and the job's lease is
+/// kept. Returns the work's outcome and the message, once posted.
 async fn with_progress<T>(
     engine: &Engine,
     job: &ClaimedJob,
     lease: Duration,
     incident: &Incident,
-    message: Option<&MessageRef>,
+    posting: impl std::future::Future<Output = Option<MessageRef>>,
     progress: &Progress,
     work: impl std::future::Future<Output = T>,
-) -> anyhow::Result<T> {
+) -> anyhow::Result<(T, Option<MessageRef>)> {
     tokio::pin!(work);
+    tokio::pin!(posting);
     let keep = super::cleanup::keep_lease(engine, job.id, lease);
     tokio::pin!(keep);
     let mut tick = tokio::time::interval(PROGRESS_EVERY);
     tick.tick().await;
     let mut shown = (0, 0);
+    let mut message: Option<Option<MessageRef>> = None;
     loop {
         tokio::select! {
-            out = &mut work => return Ok(out),
+            out = &mut work => {
+                let message = match message {
+                    Some(m) => m,
+                    None => posting.await,
+                };
+                return Ok((out, message));
+            }
+            m = &mut posting, if message.is_none() => message = Some(m),
             e = &mut keep => anyhow::bail!("the job's lease could not be kept: {e}"),
             _ = tick.tick() => {
                 let now = (progress.lookups_done.load(Ordering::Relaxed), progress.events.load(Ordering::Relaxed));
-                if now != shown {
+                if let Some(m) = message.as_ref().and_then(Option::as_ref)
+                    && now != shown
+                {
                     shown = now;
-                    show(engine, message, messages::investigation_progress(incident, progress)).await;
+                    show(engine, Some(m), messages::investigation_progress(incident, progress)).await;
                 }
             }
         }
