@@ -9,6 +9,7 @@ use tracing::info;
 
 use crate::aws::{Aws, SdkAws};
 use crate::config::{ConfigErrors, CoreConfig, SlackConfig};
+use crate::domain::command::MAX_DAYS;
 use crate::domain::ids::{AccessKeyId, IncidentId, KeyKind};
 use crate::domain::incident::{Actor, IncidentState, StepFact};
 use crate::domain::trail::timeline;
@@ -59,9 +60,9 @@ pub enum Verb {
 /// `7d` or `7`: a number of days from 1 to ten years.
 fn days(v: &str) -> Result<u32, String> {
     match v.trim_end_matches('d').parse::<u32>() {
-        Ok(n @ 1..=3650) => Ok(n),
+        Ok(n @ 1..=MAX_DAYS) => Ok(n),
         _ => Err(format!(
-            "`{v}` is not a number of days from 1 to 3650, like `400d`"
+            "`{v}` is not a number of days from 1 to {MAX_DAYS}, like `400d`"
         )),
     }
 }

@@ -298,7 +298,7 @@ async fn the_investigate_command_answers_every_bad_input() {
     assert!(
         ask("investigate KL-00000000 --since 0d".into())
             .await
-            .contains("from 1 to 90")
+            .contains("from 1 to 3650")
     );
     assert!(
         ask("investigate".into())
@@ -307,6 +307,17 @@ async fn the_investigate_command_answers_every_bad_input() {
     );
     let id = b.contain().await;
     b.findings(&id).await;
+    let jobs = b.app.engine.store.pending_jobs(None).await.unwrap();
+    assert!(
+        ask(format!("investigate {id} --since 400d"))
+            .await
+            .contains("event history keeps 90 days, and no archive is configured")
+    );
+    assert_eq!(
+        b.app.engine.store.pending_jobs(None).await.unwrap(),
+        jobs,
+        "nothing queued"
+    );
     assert!(
         ask(format!("investigate {}", b.key))
             .await
@@ -411,6 +422,20 @@ async fn the_archive_adds_what_lookup_events_lacks_and_reports_what_it_cannot_re
             trail_file(&[call("CreateUser", 4)]),
         ),
     ];
+    // Beyond the event history: found only when asked to look that far back.
+    let old = Utc::now() - chrono::Duration::days(200);
+    let old_call = Record::from("create_user")
+        .by_user(OWN_ACCOUNT, "ci-deploy", &b.key)
+        .at(old)
+        .value();
+    let mut objects = objects;
+    objects.push((
+        format!(
+            "ct/AWSLogs/o-a1b2c3d4e5/{OWN_ACCOUNT}/CloudTrail/us-east-1/{}/{OWN_ACCOUNT}_CloudTrail_us-east-1_old.json.gz",
+            old.format("%Y/%m/%d")
+        ),
+        trail_file(&[old_call]),
+    ));
     for (key, body) in objects {
         s3.put_object()
             .bucket("org-trail-logs")
@@ -456,4 +481,21 @@ async fn the_archive_adds_what_lookup_events_lacks_and_reports_what_it_cannot_re
         "{text}"
     );
     assert!(text.contains("Partial"), "{text}");
+
+    let r: Value = b
+        .app
+        .command(&format!("investigate {id} --since 400d"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(r["text"].as_str().unwrap().contains("last 400 days"), "{r}");
+    let (bench, incident) = (&b, &id);
+    let f = wait_until(Duration::from_secs(60), || async move {
+        let f = bench.findings(incident).await;
+        (f.summary.events == 3).then_some(f)
+    })
+    .await
+    .expect("the long look found the old call");
+    assert_eq!(f.archive.unwrap().files, 3);
 }

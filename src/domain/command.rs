@@ -79,8 +79,10 @@ pub struct Parsed {
     pub secret_pasted: bool,
 }
 
-/// How far back `investigate --since` may reach: CloudTrail's event history keeps 90 days.
-pub const MAX_DAYS: u32 = 90;
+/// How far back `investigate --since` may reach: ten years, for a CloudTrail archive.
+pub const MAX_DAYS: u32 = 3650;
+/// What CloudTrail's event history (LookupEvents) keeps, in days; older needs the archive.
+pub const HISTORY_DAYS: u32 = 90;
 
 /// The longest free-text reason kept, in characters.
 pub const MAX_REASON_CHARS: usize = 500;
@@ -297,7 +299,7 @@ mod tests {
                 got: Some("AIDAJQABLZS4A3QDU576Q".into())
             })
         );
-        for bad in ["0d", "91d", "7w", "", "-3d"] {
+        for bad in ["0d", "3651d", "7w", "", "-3d"] {
             assert_eq!(
                 parse(&format!("investigate KL-00C0FFEE --since {bad}")).command,
                 Err(CommandParseError::BadSince(bad.into())),

@@ -27,7 +27,10 @@ pub(super) async fn gather(engine: &Engine, w: &Window, progress: &Progress) -> 
                     account: account.clone(),
                     region: region.clone(),
                     key: key.clone(),
-                    since: w.since,
+                    // Older than the event history is the archive's part of the window.
+                    since: w
+                        .since
+                        .max(w.until - Duration::days(i64::from(HISTORY_DAYS))),
                     until: w.until,
                 };
                 lookup_one(engine, q, progress)

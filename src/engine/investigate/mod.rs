@@ -24,6 +24,7 @@ use super::cleanup::tell;
 use crate::archive::layout::ArchiveLocation;
 use crate::aws::{ArchiveQuery, RegionLog, TrailQuery};
 use crate::domain::approval::MessageRef;
+use crate::domain::command::HISTORY_DAYS;
 use crate::domain::ids::{AccessKeyId, AccountId, IncidentId, SlackUserId};
 use crate::domain::incident::{Actor, Incident};
 use crate::domain::policy;
@@ -80,6 +81,10 @@ struct InvestigateRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InvestigateRefusal {
     NoSuchIncident(IncidentId),
+    /// Beyond CloudTrail's event history, with no archive to read instead.
+    BeyondHistory {
+        days: u32,
+    },
 }
 
 /// Counters the progress message shows.
@@ -106,6 +111,11 @@ impl Engine {
         origin: String,
         response_url: Option<String>,
     ) -> Result<Result<Incident, InvestigateRefusal>, StoreError> {
+        if let Some(days) = days.filter(|d| *d > HISTORY_DAYS)
+            && self.forensics.archive.is_none()
+        {
+            return Ok(Err(InvestigateRefusal::BeyondHistory { days }));
+        }
         let inc = match self.store.incident(incident).await {
             Ok(i) => i,
             Err(StoreError::NoSuchIncident(id)) => {

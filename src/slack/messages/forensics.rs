@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 
 use super::action::count;
 use super::*;
+use crate::domain::command::HISTORY_DAYS;
 use crate::domain::trail::Category;
 use crate::domain::trail::findings::{FenceOutcome, Findings};
 use crate::domain::trail::guardduty::{by_severity, families};
@@ -60,6 +61,12 @@ pub fn investigation_queued(incident: &Incident, days: Option<u32>) -> Reply {
 pub fn investigation_refused(r: &InvestigateRefusal) -> Reply {
     match r {
         InvestigateRefusal::NoSuchIncident(id) => no_such_incident(id.as_str()),
+        InvestigateRefusal::BeyondHistory { days } => Reply::plain(format!(
+            "CloudTrail's event history keeps {HISTORY_DAYS} days, and no archive is configured, so \
+             `--since {days}d` cannot be searched. Use `--since {HISTORY_DAYS}d`, set \
+             `KEYLEAK_CLOUDTRAIL_ARCHIVE=s3://bucket/prefix` to the organization trail's bucket, or run \
+             `keyleak investigate KEY --archive DIR` over a local copy of it."
+        )),
     }
 }
 

@@ -209,11 +209,14 @@ fn command_answers() {
         render(&investigation_refused(
             &crate::engine::InvestigateRefusal::NoSuchIncident(inc.id.clone()),
         )),
+        render(&investigation_refused(
+            &crate::engine::InvestigateRefusal::BeyondHistory { days: 400 },
+        )),
     ];
     for text in [
         "investigate",
         "investigate AIDAJQABLZS4A3QDU576Q",
-        "investigate KL-00C0FFEE --since 91d",
+        "investigate KL-00C0FFEE --since 3651d",
     ] {
         let p = crate::domain::command::parse(text);
         out.push(format!(

@@ -155,8 +155,7 @@ pub fn parse_error(err: &CommandParseError, secret_pasted: bool) -> Reply {
             None => "What should be investigated? Usage: `/keyleak investigate <KEY_ID|KL-…> [--since 7d]`.".into(),
         },
         CommandParseError::BadSince(v) => format!(
-            "`--since {}` is not a window keyleak can search: give days from 1 to {}, like `--since 7d` \
-             (CloudTrail's event history keeps 90 days).",
+            "`--since {}` is not a window keyleak can search: give days from 1 to {}, like `--since 7d`.",
             sanitize(v),
             crate::domain::command::MAX_DAYS
         ),
