@@ -241,17 +241,9 @@ async fn the_cli_plans_then_contains_without_slack() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("IAM user id"));
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
-    let mut out = vec![0; c.gzip_compress_bound(bytes.len())];
-    let n = c.gzip_compress(bytes, &mut out).unwrap();
-    out.truncate(n);
-    out
-}
-
 #[test]
 fn the_cli_investigates_a_local_archive_copy_and_writes_the_timeline() {
-    use support::trail::Record;
+    use support::trail::{Record, trail_file};
     let archive = tempfile::tempdir().unwrap();
     let out_dir = tempfile::tempdir().unwrap();
     let key = "AKIAIOSFODNN7EXAMPLE";
@@ -276,14 +268,14 @@ fn the_cli_investigates_a_local_archive_copy_and_writes_the_timeline() {
             serde_json::json!(session),
         )
         .value();
-    let records = serde_json::json!({"Records": [
+    let records = [
         minting,
         rec("list_users", key, 1),
         rec("create_user", session, 2),
         rec("list_users", "AKIAUNRELATED0000000", 3),
-    ]});
-    std::fs::write(day.join("a.json.gz"), gzip(records.to_string().as_bytes())).unwrap();
-    std::fs::write(day.join("b.json.gz"), &gzip(b"{\"Records\":[]}")[..10]).unwrap();
+    ];
+    std::fs::write(day.join("a.json.gz"), trail_file(&records)).unwrap();
+    std::fs::write(day.join("b.json.gz"), &trail_file(&[])[..10]).unwrap();
     let digest = archive
         .path()
         .join("AWSLogs/111122223333/CloudTrail-Digest");

@@ -13,7 +13,7 @@ use keyleak::domain::trail::findings::{FenceOutcome, Findings};
 use keyleak::engine::ForensicsSettings;
 use serde_json::{Value, json};
 use support::moto::OWN_ACCOUNT;
-use support::trail::{Record, bot_config};
+use support::trail::{Record, bot_config, trail_file};
 use support::trail_emu::TrailEmulator;
 use support::{App, Moto, OUTSIDER, Options, seed, wait_until};
 
@@ -56,6 +56,37 @@ async fn start_with(role_template: bool, regions: &[&str], archive: Option<&str>
 }
 
 impl Bench {
+    /// The forensics summary in the thread, as Slack would render its blocks.
+    fn summary_text(&self) -> String {
+        self.app
+            .slack
+            .messages()
+            .into_iter()
+            .find(|m| m.text.starts_with("Forensics for"))
+            .expect("the summary")
+            .blocks
+            .to_string()
+    }
+
+    /// `/keyleak investigate <id> --since <days>d`, then the findings once they hold `events`.
+    async fn investigate_again(&self, id: &IncidentId, days: u32, events: usize) -> Findings {
+        let r: Value = self
+            .app
+            .command(&format!("investigate {id} --since {days}d"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let said = r["text"].as_str().unwrap();
+        assert!(said.contains(&format!("last {days} days")), "{r}");
+        wait_until(Duration::from_secs(60), || async move {
+            let f = self.findings(id).await;
+            (f.summary.events == events).then_some(f)
+        })
+        .await
+        .expect("the new investigation was recorded")
+    }
+
     fn calls(&self, n: usize, region: &str, hours_ago: i64) {
         let at = Utc::now() - chrono::Duration::hours(hours_ago);
         for i in 0..n {
@@ -148,15 +179,7 @@ async fn guardduty_findings_are_read_page_by_page_and_a_refusal_is_reported() {
     let (place, error) = &f.guardduty.failures[0];
     assert_eq!(place, &format!("{OWN_ACCOUNT}/eu-west-1"));
     assert!(error.contains("AccessDenied"), "{error}");
-    let text = b
-        .app
-        .slack
-        .messages()
-        .into_iter()
-        .find(|m| m.text.starts_with("Forensics for"))
-        .expect("the summary")
-        .blocks
-        .to_string();
+    let text = b.summary_text();
     for needle in [
         "GuardDuty — 120 findings (60 high, 60 medium)".to_string(),
         "UnauthorizedAccess:IAMUser/".into(),
@@ -174,21 +197,7 @@ async fn since_bounds_the_window_and_a_second_look_adds_nothing_twice() {
     let id = b.contain().await;
     assert_eq!(b.findings(&id).await.summary.events, 3);
 
-    let r: Value = b
-        .app
-        .command(&format!("investigate {id} --since 2d"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert!(r["text"].as_str().unwrap().contains("last 2 days"), "{r}");
-    let (bench, incident) = (&b, &id);
-    let f = wait_until(Duration::from_secs(30), || async move {
-        let f = bench.findings(incident).await;
-        (f.summary.events == 2).then_some(f)
-    })
-    .await
-    .expect("the narrower investigation was recorded");
+    let f = b.investigate_again(&id, 2, 2).await;
     assert!(Utc::now() - f.since < chrono::Duration::days(2) + chrono::Duration::minutes(1));
     assert_eq!(b.app.engine.store.trail_events(&id).await.unwrap().len(), 3);
     let forensics_messages = b
@@ -354,18 +363,6 @@ async fn the_investigate_command_answers_every_bad_input() {
     );
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
-    let mut out = vec![0; c.gzip_compress_bound(bytes.len())];
-    let n = c.gzip_compress(bytes, &mut out).unwrap();
-    out.truncate(n);
-    out
-}
-
-fn trail_file(records: &[Value]) -> Vec<u8> {
-    gzip(json!({ "Records": records }).to_string().as_bytes())
-}
-
 #[tokio::test]
 async fn the_archive_adds_what_lookup_events_lacks_and_reports_what_it_cannot_read() {
     let b = start_with(true, &["us-east-1"], Some("s3://org-trail-logs/ct")).await;
@@ -467,35 +464,13 @@ async fn the_archive_adds_what_lookup_events_lacks_and_reports_what_it_cannot_re
         f.skipped_reasons
     );
     assert!(!f.complete());
-    let text = b
-        .app
-        .slack
-        .messages()
-        .into_iter()
-        .find(|m| m.text.starts_with("Forensics for"))
-        .expect("the summary")
-        .blocks
-        .to_string();
+    let text = b.summary_text();
     assert!(
         text.contains("archive `s3://org-trail-logs/ct`: 2 files"),
         "{text}"
     );
     assert!(text.contains("Partial"), "{text}");
 
-    let r: Value = b
-        .app
-        .command(&format!("investigate {id} --since 400d"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert!(r["text"].as_str().unwrap().contains("last 400 days"), "{r}");
-    let (bench, incident) = (&b, &id);
-    let f = wait_until(Duration::from_secs(60), || async move {
-        let f = bench.findings(incident).await;
-        (f.summary.events == 3).then_some(f)
-    })
-    .await
-    .expect("the long look found the old call");
+    let f = b.investigate_again(&id, 400, 3).await;
     assert_eq!(f.archive.unwrap().files, 3);
 }

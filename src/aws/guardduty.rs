@@ -44,24 +44,14 @@ pub async fn findings(
 }
 
 async fn detectors(client: &aws_sdk_guardduty::Client) -> Result<Vec<String>, AwsError> {
-    let mut ids = vec![];
-    let mut token: Option<String> = None;
-    loop {
-        let page = client
-            .list_detectors()
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(classify)?;
-        ids.extend(page.detector_ids().iter().cloned());
-        token = page
-            .next_token()
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
-        if token.is_none() {
-            return Ok(ids);
-        }
-    }
+    client
+        .list_detectors()
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(classify)
 }
 
 async fn finding_ids(
@@ -75,27 +65,17 @@ async fn finding_ids(
     let criteria = FindingCriteria::builder()
         .criterion(KEY_FIELD, condition)
         .build();
-    let mut ids = vec![];
-    let mut token: Option<String> = None;
-    loop {
-        let page = client
-            .list_findings()
-            .detector_id(detector)
-            .finding_criteria(criteria.clone())
-            .max_results(BATCH as i32)
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(classify)?;
-        ids.extend(page.finding_ids().iter().cloned());
-        token = page
-            .next_token()
-            .filter(|t| !t.is_empty())
-            .map(str::to_string);
-        if token.is_none() {
-            return Ok(ids);
-        }
-    }
+    client
+        .list_findings()
+        .detector_id(detector)
+        .finding_criteria(criteria)
+        .max_results(BATCH as i32)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(classify)
 }
 
 fn convert(f: &Finding, region: &str) -> GuardDutyFinding {

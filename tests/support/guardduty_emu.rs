@@ -182,7 +182,7 @@ async fn list_detectors(State(emu): State<super::trail_emu::Emu>, headers: Heade
         .get(&(caller.account, caller.region))
         .cloned()
         .unwrap_or_default();
-    ok(json!({ "detectorIds": ids }))
+    ok(json!({ "detectorIds": ids, "nextToken": "" }))
 }
 
 fn page_of(req: &Value) -> Result<(usize, usize), Response> {
@@ -220,29 +220,39 @@ fn wanted_keys(req: &Value) -> Result<Vec<String>, Response> {
     Ok(keys)
 }
 
+/// The checks of a call on a detector: a known caller with permission, a JSON body, and
+/// a detector of the caller's own account and region.
+async fn detector_request(
+    emu: &super::trail_emu::Emu,
+    headers: &HeaderMap,
+    detector: &str,
+    body: &Bytes,
+) -> Result<Value, Response> {
+    let caller = emu.caller(headers).await?;
+    let req = serde_json::from_slice::<Value>(body).map_err(|_| bad_request("body is not JSON"))?;
+    let gd = emu.guardduty();
+    let mut gd = gd.lock().unwrap();
+    gd.admit(&caller)?;
+    if !gd.owns(&caller, detector) {
+        return Err(bad_request(
+            "The request is rejected because the input detectorId is not owned by the current account.",
+        ));
+    }
+    Ok(req)
+}
+
 async fn list_findings(
     State(emu): State<super::trail_emu::Emu>,
     headers: HeaderMap,
     Path(detector): Path<String>,
     body: Bytes,
 ) -> Response {
-    let caller = match emu.caller(&headers).await {
-        Ok(c) => c,
+    let req = match detector_request(&emu, &headers, &detector, &body).await {
+        Ok(r) => r,
         Err(r) => return r,
     };
-    let Ok(req) = serde_json::from_slice::<Value>(&body) else {
-        return bad_request("body is not JSON");
-    };
     let gd = emu.guardduty();
-    let mut gd = gd.lock().unwrap();
-    if let Err(r) = gd.admit(&caller) {
-        return r;
-    }
-    if !gd.owns(&caller, &detector) {
-        return bad_request(
-            "The request is rejected because the input detectorId is not owned by the current account.",
-        );
-    }
+    let gd = gd.lock().unwrap();
     let (size, offset) = match page_of(&req) {
         Ok(p) => p,
         Err(r) => return r,
@@ -266,9 +276,12 @@ async fn list_findings(
     let mut out = json!({
         "findingIds": ids.iter().skip(offset).take(size).collect::<Vec<_>>()
     });
-    if offset + size < ids.len() {
-        out["nextToken"] = json!((offset + size).to_string());
-    }
+    // GuardDuty ends the paging with an empty token, not without one.
+    out["nextToken"] = if offset + size < ids.len() {
+        json!((offset + size).to_string())
+    } else {
+        json!("")
+    };
     ok(out)
 }
 
@@ -278,23 +291,12 @@ async fn get_findings(
     Path(detector): Path<String>,
     body: Bytes,
 ) -> Response {
-    let caller = match emu.caller(&headers).await {
-        Ok(c) => c,
+    let req = match detector_request(&emu, &headers, &detector, &body).await {
+        Ok(r) => r,
         Err(r) => return r,
     };
-    let Ok(req) = serde_json::from_slice::<Value>(&body) else {
-        return bad_request("body is not JSON");
-    };
     let gd = emu.guardduty();
-    let mut gd = gd.lock().unwrap();
-    if let Err(r) = gd.admit(&caller) {
-        return r;
-    }
-    if !gd.owns(&caller, &detector) {
-        return bad_request(
-            "The request is rejected because the input detectorId is not owned by the current account.",
-        );
-    }
+    let gd = gd.lock().unwrap();
     let ids: Vec<&str> = req["findingIds"]
         .as_array()
         .into_iter()

@@ -131,3 +131,13 @@ impl Record {
         self.0
     }
 }
+
+/// A CloudTrail log file: the records as `{"Records":[…]}`, gzipped.
+pub fn trail_file(records: &[Value]) -> Vec<u8> {
+    let text = json!({ "Records": records }).to_string();
+    let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
+    let mut out = vec![0; c.gzip_compress_bound(text.len())];
+    let n = c.gzip_compress(text.as_bytes(), &mut out).unwrap();
+    out.truncate(n);
+    out
+}
