@@ -97,6 +97,7 @@ pub fn investigate(
         throttled: 0,
         quarantine: vec![],
         guardduty: Default::default(),
+        quarantined: vec![],
         archive: Some(ArchiveScanned {
             location: dir.display().to_string(),
             files: all.files,

@@ -133,6 +133,22 @@ async fn attacked() -> Scene {
     log(Record::from("list_users")
         .by_user(a, "ci-deploy", &seeded.other.id)
         .at(min(15)));
+    // AWS saw the key in public and quarantined the user: an IAM call AWS made, not the key.
+    log(Record::from("list_users")
+        .named("AttachUserPolicy")
+        .set(
+            "/userIdentity",
+            json!({"type": "AWSService", "invokedBy": "iam.amazonaws.com"}),
+        )
+        .set(
+            "/requestParameters",
+            json!({
+                "userName": "ci-deploy",
+                "policyArn": "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV3"
+            }),
+        )
+        .set("/recipientAccountId", json!(a))
+        .at(min(16)));
     // GuardDuty watches every region but eu-west-1 of the first account.
     emulator.guardduty(|g| {
         for region in REGIONS {
@@ -325,6 +341,7 @@ async fn containment_is_followed_by_forensics_that_finds_the_whole_path() {
         "1 cleanup proposal",
         "Every region was read in full",
         "GuardDuty — 3 findings (1 high, 1 medium, 1 low)",
+        "attached `AWSCompromisedKeyQuarantineV3` at",
         "Impact:IAMUser/",
     ] {
         assert!(text.contains(needle), "{needle} not in {text}");

@@ -88,6 +88,15 @@ pub struct TrailQuery {
     pub until: DateTime<Utc>,
 }
 
+/// A LookupEvents attribute besides the access key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrailAttribute {
+    /// `sts.amazonaws.com`: where the event that minted a temporary key is.
+    EventSource(&'static str),
+    /// `AttachUserPolicy`: where AWS's quarantine of an exposed key shows.
+    EventName(&'static str),
+}
+
 /// What one region's log gave for a query.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RegionLog {
@@ -196,12 +205,13 @@ pub trait Aws: Send + Sync {
         query: &ArchiveQuery,
     ) -> Result<ArchiveLog, AwsError>;
 
-    /// Every STS event of the account in one region within the window, within the same
-    /// budget: the event that minted a temporary key is among them.
-    async fn sts_events(
+    /// Every event of the account in one region within the window that has the attribute,
+    /// within the same budget as `lookup_events`.
+    async fn events_with(
         &self,
         account: &AccountId,
         region: &str,
+        attribute: TrailAttribute,
         since: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<RegionLog, AwsError>;

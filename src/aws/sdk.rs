@@ -392,10 +392,11 @@ impl Aws for SdkAws {
         archive::scan(&s3, at, query).await
     }
 
-    async fn sts_events(
+    async fn events_with(
         &self,
         account: &AccountId,
         region: &str,
+        attribute: TrailAttribute,
         since: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<RegionLog, AwsError> {
@@ -406,7 +407,7 @@ impl Aws for SdkAws {
             since,
             until,
         };
-        trail::sts_events(&clients, &self.pacer, &scope).await
+        trail::events_with(&clients, &self.pacer, &scope, attribute).await
     }
 
     async fn guardduty_findings(

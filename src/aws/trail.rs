@@ -12,7 +12,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::sdk::{Clients, classify};
-use super::{AwsError, RegionLog, TrailQuery};
+use super::{AwsError, RegionLog, TrailAttribute, TrailQuery};
 use crate::domain::ids::AccountId;
 use crate::domain::trail::parse_record;
 
@@ -83,14 +83,17 @@ pub async fn lookup(
     lookup_by(clients, pacer, &scope, attribute, progress).await
 }
 
-/// Every STS event in one region within the window: where the event that minted a
-/// temporary key is (its response names the key; no lookup attribute does).
-pub async fn sts_events(
+/// Every event in one region within the window that has the attribute.
+pub async fn events_with(
     clients: &Clients,
     pacer: &Pacer,
     scope: &Scope<'_>,
+    with: TrailAttribute,
 ) -> Result<RegionLog, AwsError> {
-    let attribute = attribute(LookupAttributeKey::EventSource, "sts.amazonaws.com")?;
+    let attribute = match with {
+        TrailAttribute::EventSource(s) => attribute(LookupAttributeKey::EventSource, s)?,
+        TrailAttribute::EventName(n) => attribute(LookupAttributeKey::EventName, n)?,
+    };
     lookup_by(clients, pacer, scope, attribute, &|_| {}).await
 }
 

@@ -3,11 +3,13 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::TrailEvent;
 use super::guardduty::GuardDutyReport;
 use super::inventory::Created;
 use super::pivot::{AssumedRole, Minted, RoleKind};
 use super::summary::Summary;
 use crate::domain::cleanup::Target;
+use crate::domain::policy::AWS_QUARANTINE_PREFIX;
 
 /// One key looked up, and where.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +81,37 @@ pub struct Findings {
     /// Set when a CloudTrail archive was scanned too.
     #[serde(default)]
     pub archive: Option<ArchiveScanned>,
+    /// When AWS attached its quarantine policies to the user, as CloudTrail shows it.
+    #[serde(default)]
+    pub quarantined: Vec<QuarantineAttached>,
+}
+
+/// AWS attaching `AWSCompromisedKeyQuarantine*` to the user: it found the key exposed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantineAttached {
+    pub policy: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The `AttachUserPolicy` events among `events` that put a quarantine policy on `user`.
+pub fn quarantine_attached(user: &str, events: &[TrailEvent]) -> Vec<QuarantineAttached> {
+    let mut out: Vec<QuarantineAttached> = events
+        .iter()
+        .filter(|e| e.name == "AttachUserPolicy" && e.error_code.is_none())
+        .filter(|e| e.request.get("userName").and_then(|u| u.as_str()) == Some(user))
+        .filter_map(|e| {
+            let arn = e.request.get("policyArn")?.as_str()?;
+            let policy = arn.rsplit('/').next()?;
+            policy
+                .starts_with(AWS_QUARANTINE_PREFIX)
+                .then(|| QuarantineAttached {
+                    policy: policy.to_string(),
+                    at: e.time,
+                })
+        })
+        .collect();
+    out.sort_by_key(|q| q.at);
+    out
 }
 
 /// How much of the CloudTrail archive was read.
@@ -94,5 +127,45 @@ impl Findings {
     /// Whether every region of every key was read in full.
     pub fn complete(&self) -> bool {
         self.failures.is_empty() && self.skipped == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::trail::fixtures::{self, event};
+
+    fn attach(user: &str, arn: &str) -> TrailEvent {
+        let mut e = event(fixtures::LIST_USERS);
+        e.name = "AttachUserPolicy".into();
+        e.request = json!({ "userName": user, "policyArn": arn });
+        e
+    }
+
+    #[test]
+    fn aws_quarantining_the_user_is_found_by_its_policy_prefix() {
+        let events = [
+            attach(
+                "ci-deploy",
+                "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV3",
+            ),
+            attach("ci-deploy", "arn:aws:iam::aws:policy/ReadOnlyAccess"),
+            attach(
+                "someone-else",
+                "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV3",
+            ),
+            event(fixtures::LIST_USERS),
+        ];
+        let found = quarantine_attached("ci-deploy", &events);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].policy, "AWSCompromisedKeyQuarantineV3");
+        let mut failed = attach(
+            "ci-deploy",
+            "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV2",
+        );
+        failed.error_code = Some("AccessDenied".into());
+        assert!(quarantine_attached("ci-deploy", &[failed]).is_empty());
     }
 }

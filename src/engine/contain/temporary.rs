@@ -7,7 +7,7 @@
 use chrono::Duration;
 
 use super::{Run, StepResult};
-use crate::aws::{AwsError, DenyPlacement, TrailQuery};
+use crate::aws::{AwsError, DenyPlacement, TrailAttribute, TrailQuery};
 use crate::domain::ids::{AccessKeyId, AccountId};
 use crate::domain::incident::{Escalation, Issuer, KeyOrigin, StepFact, StepKind};
 use crate::domain::policy;
@@ -59,11 +59,13 @@ impl Run<'_> {
         .await;
         let (used, mut errors) = split(used);
         let (since, until) = origin::search_window(now, key, &used);
-        let sts = futures_util::future::join_all(
-            regions
-                .iter()
-                .map(|region| self.engine.aws.sts_events(account, region, since, until)),
-        )
+        let sts = futures_util::future::join_all(regions.iter().map(|region| {
+            // The minting event's response names the key; no lookup attribute does.
+            let sts = TrailAttribute::EventSource("sts.amazonaws.com");
+            self.engine
+                .aws
+                .events_with(account, region, sts, since, until)
+        }))
         .await;
         let (sts, sts_errors) = split(sts);
         errors.extend(sts_errors);

@@ -2,6 +2,8 @@
 //! the timeline shared.
 
 use super::*;
+use crate::aws::TrailAttribute;
+use crate::domain::trail::findings::{QuarantineAttached, quarantine_attached};
 /// Fences the roles, queues cleanup proposals and assembles the findings.
 pub(super) async fn conclude(
     engine: &Engine,
@@ -42,7 +44,10 @@ pub(super) async fn conclude(
             proposed.push(t);
         }
     }
-    let guardduty = guardduty(engine, w, &g.searched).await;
+    let (guardduty, quarantined) = tokio::join!(
+        guardduty(engine, w, &g.searched),
+        quarantined(engine, incident, w)
+    );
     let quarantine = engine
         .store
         .snapshot(&incident.id)
@@ -75,8 +80,33 @@ pub(super) async fn conclude(
         throttled: g.throttled,
         quarantine,
         guardduty,
+        quarantined,
     };
     Ok((findings, g.events))
+}
+
+/// When AWS quarantined the user: its `AttachUserPolicy` is an IAM event, logged in
+/// us-east-1 and made by AWS, not by the key, so the key's own lookups never see it. A
+/// failed lookup leaves the answer to the snapshot, which says whether but not when.
+async fn quarantined(engine: &Engine, incident: &Incident, w: &Window) -> Vec<QuarantineAttached> {
+    let Some(user) = &incident.user_name else {
+        return vec![];
+    };
+    let since = w
+        .since
+        .max(w.until - Duration::days(i64::from(HISTORY_DAYS)));
+    let attach = TrailAttribute::EventName("AttachUserPolicy");
+    match engine
+        .aws
+        .events_with(&w.account, "us-east-1", attach, since, w.until)
+        .await
+    {
+        Ok(log) => quarantine_attached(user, &log.events),
+        Err(e) => {
+            warn!(error = %e, "could not look up when AWS quarantined the user");
+            vec![]
+        }
+    }
 }
 
 /// GuardDuty in every region of every account a followed key belongs to, all at once.

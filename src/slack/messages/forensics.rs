@@ -319,19 +319,35 @@ fn list_places(places: &[String]) -> String {
     shown.join(", ")
 }
 
+/// Whether AWS quarantined the user (from the snapshot taken at containment) and when (from
+/// CloudTrail, which may also show an attachment made after containment).
+fn quarantine(f: &Findings) -> String {
+    if !f.quarantined.is_empty() {
+        let when_attached: Vec<String> = f
+            .quarantined
+            .iter()
+            .map(|q| format!("`{}` at {}", sanitize(&q.policy), when(q.at)))
+            .collect();
+        return format!(
+            "AWS found the key exposed and attached {} (left in place).",
+            when_attached.join(", ")
+        );
+    }
+    if f.quarantine.is_empty() {
+        return "AWS had not attached a quarantine policy when the key was contained.".into();
+    }
+    format!(
+        "AWS had attached {} (left in place); CloudTrail's event history does not show when.",
+        f.quarantine
+            .iter()
+            .map(|q| format!("`{q}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
 fn cleanup(f: &Findings) -> String {
-    let quarantine = if f.quarantine.is_empty() {
-        "AWS had not attached a quarantine policy when the key was contained.".to_string()
-    } else {
-        format!(
-            "AWS had attached {} (left in place).",
-            f.quarantine
-                .iter()
-                .map(|q| format!("`{q}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    };
+    let quarantine = quarantine(f);
     let proposals = match f.proposed.len() {
         0 if f.created.is_empty() => String::new(),
         0 => "No cleanup was proposed automatically: propose it with `/keyleak cleanup`.".into(),

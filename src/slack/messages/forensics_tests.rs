@@ -111,6 +111,10 @@ fn findings() -> Findings {
             failures: vec![],
         },
         archive: None,
+        quarantined: vec![crate::domain::trail::findings::QuarantineAttached {
+            policy: "AWSCompromisedKeyQuarantineV3".into(),
+            at: t(1, 30),
+        }],
     }
 }
 
@@ -149,6 +153,7 @@ fn progress_then_summary_then_a_partial_one() {
     });
     partial.skipped = 3;
     partial.skipped_reasons = vec!["not a JSON object: EOF while parsing".into()];
+    partial.quarantined.clear();
     partial.archive = Some(crate::domain::trail::findings::ArchiveScanned {
         location: "s3://org-trail-logs/ct".into(),
         files: 1234,
