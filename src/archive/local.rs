@@ -21,10 +21,7 @@ pub fn scan_dir(dir: &Path, needles: &Needles, workers: usize) -> std::io::Resul
             let name = path.strip_prefix(dir).unwrap_or(path).display().to_string();
             match read(path) {
                 Ok(gz) => log.add(&name, scanner.scan(&gz, needles)),
-                Err(e) => {
-                    log.files += 1;
-                    log.skip(format!("{name}: {e}"));
-                }
+                Err(e) => log.unreadable(&name, e),
             }
         }
         log

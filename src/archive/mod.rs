@@ -45,6 +45,12 @@ impl ArchiveLog {
         }
     }
 
+    /// A file that could not be fetched or read at all.
+    pub fn unreadable(&mut self, name: &str, why: impl std::fmt::Display) {
+        self.files += 1;
+        self.skip(format!("{name}: {why}"));
+    }
+
     pub fn skip(&mut self, reason: String) {
         self.skipped += 1;
         if self.reasons.len() < MAX_REASONS {

@@ -79,10 +79,10 @@ pub async fn scan(
     let mut objects = vec![];
     for (key, size) in listed.into_iter().flatten() {
         if size > MAX_OBJECT_BYTES {
-            log.files += 1;
-            log.skip(format!(
-                "{key}: {size} bytes, larger than any CloudTrail file"
-            ));
+            log.unreadable(
+                &key,
+                format!("{size} bytes, larger than any CloudTrail file"),
+            );
         } else {
             objects.push(key);
         }
@@ -155,16 +155,14 @@ async fn fetch_and_scan(
     let body = match s3.get_object().bucket(bucket).key(&key).send().await {
         Ok(o) => o.body.collect().await.map(|b| b.into_bytes()),
         Err(e) => {
-            log.files += 1;
-            log.skip(format!("{key}: {}", classify(e)));
+            log.unreadable(&key, classify(e));
             return log;
         }
     };
     let bytes = match body {
         Ok(b) => b,
         Err(e) => {
-            log.files += 1;
-            log.skip(format!("{key}: the download broke off: {e}"));
+            log.unreadable(&key, format!("the download broke off: {e}"));
             return log;
         }
     };
@@ -174,10 +172,7 @@ async fn fetch_and_scan(
     .await;
     match scanned {
         Ok(r) => log.add(&key, r),
-        Err(_) => {
-            log.files += 1;
-            log.skip(format!("{key}: scanning stopped unexpectedly"));
-        }
+        Err(_) => log.unreadable(&key, "scanning stopped unexpectedly"),
     }
     log
 }

@@ -44,7 +44,7 @@ impl Run<'_> {
     /// The key's own calls say who issued it and roughly when; the STS events around that
     /// moment hold the minting event, which also names the key that asked for it.
     async fn find_origin(&self, account: &AccountId, key: &AccessKeyId) -> StepResult {
-        let regions = self.regions(account).await?;
+        let regions = self.engine.search_regions(account).await?;
         let now = self.engine.clock.now();
         let queries = regions.iter().map(|region| TrailQuery {
             account: account.clone(),
@@ -76,13 +76,6 @@ impl Run<'_> {
             // to retry, not a conclusion.
             (None, Some(e)) => Err(e),
             (None, None) => Ok((StepFact::Escalated(Escalation::TemporaryKey), None)),
-        }
-    }
-
-    async fn regions(&self, account: &AccountId) -> Result<Vec<String>, AwsError> {
-        match &self.engine.forensics.regions {
-            Some(r) => Ok(r.clone()),
-            None => self.engine.aws.regions(account).await,
         }
     }
 

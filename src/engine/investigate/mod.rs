@@ -102,6 +102,17 @@ impl Engine {
         self
     }
 
+    /// The regions CloudTrail is searched in: `KEYLEAK_REGIONS`, else the account's enabled ones.
+    pub(super) async fn search_regions(
+        &self,
+        account: &AccountId,
+    ) -> Result<Vec<String>, crate::aws::AwsError> {
+        match &self.forensics.regions {
+            Some(r) => Ok(r.clone()),
+            None => self.aws.regions(account).await,
+        }
+    }
+
     /// Queues forensics for an incident; AWS is not called here.
     pub async fn submit_investigation(
         &self,
@@ -198,17 +209,14 @@ pub async fn run_investigate(
             None => post_progress(engine, job, &incident, thread.as_ref(), &progress).await,
         }
     };
-    let regions = match &engine.forensics.regions {
-        Some(r) => r.clone(),
-        None => match engine.aws.regions(&account).await {
-            Ok(r) => r,
-            Err(e) => {
-                let reply = messages::investigation_failed(&incident, &e.to_string());
-                show(engine, posting.await.as_ref(), reply.clone()).await;
-                tell(engine, job, reply).await;
-                return Ok(());
-            }
-        },
+    let regions = match engine.search_regions(&account).await {
+        Ok(r) => r,
+        Err(e) => {
+            let reply = messages::investigation_failed(&incident, &e.to_string());
+            show(engine, posting.await.as_ref(), reply.clone()).await;
+            tell(engine, job, reply).await;
+            return Ok(());
+        }
     };
     let window = Window {
         root: incident.key.clone(),
