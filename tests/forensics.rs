@@ -197,6 +197,22 @@ async fn attacked() -> Scene {
     }
 }
 
+/// The incident's session fence on `ops-admin`, in the role's own account.
+async fn ops_admin_fence(s: &Scene, id: &IncidentId) -> String {
+    let fence = s
+        .iam_b
+        .get_role_policy()
+        .role_name("ops-admin")
+        .policy_name(format!("keyleak-session-fence-{id}"))
+        .send()
+        .await
+        .expect("the role's fence is in the role's account");
+    percent_encoding::percent_decode_str(fence.policy_document())
+        .decode_utf8()
+        .unwrap()
+        .into_owned()
+}
+
 /// Waits for the investigation to be recorded and every job (proposals too) to finish.
 async fn findings(app: &App, id: &IncidentId) -> Findings {
     let store = app.engine.store.clone();
@@ -287,17 +303,7 @@ async fn containment_is_followed_by_forensics_that_finds_the_whole_path() {
     // The role in the other account got its fence, there.
     assert_eq!(f.roles.len(), 1);
     assert!(matches!(f.roles[0].outcome, FenceOutcome::Fenced { .. }));
-    let fence = s
-        .iam_b
-        .get_role_policy()
-        .role_name("ops-admin")
-        .policy_name(format!("keyleak-session-fence-{id}"))
-        .send()
-        .await
-        .expect("the role's fence is in the role's account");
-    let doc = percent_encoding::percent_decode_str(fence.policy_document())
-        .decode_utf8()
-        .unwrap();
+    let doc = ops_admin_fence(&s, &id).await;
     assert!(doc.contains("aws:TokenIssueTime"), "{doc}");
 
     // The inventory, and the one proposal it supports in the incident's account.
@@ -430,15 +436,11 @@ async fn a_role_session_key_is_contained_through_its_whole_chain() {
     assert_eq!(incidents[0].id, id);
 
     // The role's older sessions are fenced in the role's account ...
-    let role_fence = s
-        .iam_b
-        .get_role_policy()
-        .role_name("ops-admin")
-        .policy_name(format!("keyleak-session-fence-{id}"))
-        .send()
-        .await
-        .expect("the role carries the first incident's fence");
-    assert!(role_fence.policy_document().contains("TokenIssueTime"));
+    assert!(
+        ops_admin_fence(&s, &id)
+            .await
+            .contains("aws:TokenIssueTime")
+    );
     // ... the user's sessions by the second incident, and the leaked key is inactive.
     let user_policies = s
         .iam

@@ -9,13 +9,14 @@ use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
 use super::Engine;
+use super::JobRequest;
 use crate::domain::approval::{Outcome, Proposal, ProposalState};
 use crate::domain::cleanup::Target;
 use crate::domain::ids::{IncidentId, ProposalId, SlackUserId};
 use crate::domain::incident::{Actor, Incident};
 use crate::notify::ThreadRef;
 use crate::slack::messages;
-use crate::store::{AuditEntry, ClaimedJob, JobKind, NewJob, StoreError};
+use crate::store::{AuditEntry, ClaimedJob, JobKind, StoreError};
 
 /// How long a proposal waits for approval, and how many approvers it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,25 +90,15 @@ impl Engine {
             requested_by: by.to_string(),
             origin: origin.clone(),
         };
-        let payload =
-            serde_json::to_string(&request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let audit = AuditEntry {
-            at: self.clock.now(),
-            actor: Actor::Slack(by.clone()).to_stored(),
-            action: "cleanup.requested".into(),
-            incident_id: Some(incident.clone()),
-            detail: payload.clone(),
-            origin,
-        };
-        let job = NewJob {
+        let job = JobRequest {
             kind: JobKind::Propose,
-            incident: incident.clone(),
-            payload,
+            incident,
+            actor: Actor::Slack(by.clone()),
+            action: "cleanup.requested",
+            origin,
             response_url,
         };
-        self.store.enqueue_job(job, audit).await?;
-        self.wake.notify_one();
-        Ok(())
+        self.queue_job(job, &request).await
     }
 
     /// Moves pending proposals whose time ran out to expired and updates their messages.

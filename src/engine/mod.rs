@@ -17,7 +17,7 @@ use crate::aws::Aws;
 use crate::domain::ids::{AccessKeyId, IncidentId, RosterEntry, SlackUserId};
 use crate::domain::incident::Actor;
 use crate::notify::{Notifier, NotifyError};
-use crate::store::{NewIncident, Opened, Store, StoreError};
+use crate::store::{AuditEntry, JobKind, NewIncident, NewJob, Opened, Store, StoreError};
 use clock::Clock;
 
 pub use approve::{ClickResult, ProposalClick};
@@ -87,6 +87,46 @@ impl Engine {
             self.wake.notify_one();
         }
         Ok(opened)
+    }
+}
+
+/// A job to queue, and who asked for it and how, for its audit row.
+pub(super) struct JobRequest<'a> {
+    pub kind: JobKind,
+    pub incident: &'a IncidentId,
+    pub actor: Actor,
+    pub action: &'static str,
+    pub origin: String,
+    pub response_url: Option<String>,
+}
+
+impl Engine {
+    /// Queues the job with `request` as its payload, and its audit row, in one transaction;
+    /// then wakes this process's workers.
+    pub(super) async fn queue_job(
+        &self,
+        job: JobRequest<'_>,
+        request: &impl serde::Serialize,
+    ) -> Result<(), StoreError> {
+        let payload =
+            serde_json::to_string(request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let audit = AuditEntry {
+            at: self.clock.now(),
+            actor: job.actor.to_stored(),
+            action: job.action.into(),
+            incident_id: Some(job.incident.clone()),
+            detail: payload.clone(),
+            origin: job.origin,
+        };
+        let new = NewJob {
+            kind: job.kind,
+            incident: job.incident.clone(),
+            payload,
+            response_url: job.response_url,
+        };
+        self.store.enqueue_job(new, audit).await?;
+        self.wake.notify_one();
+        Ok(())
     }
 }
 

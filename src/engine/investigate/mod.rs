@@ -20,6 +20,7 @@ use conclude::{conclude, share_timeline};
 use gather::gather;
 
 use super::Engine;
+use super::JobRequest;
 use super::cleanup::tell;
 use crate::archive::layout::ArchiveLocation;
 use crate::aws::{ArchiveQuery, RegionLog, TrailQuery};
@@ -39,7 +40,7 @@ use crate::domain::trail::summary::summarize;
 use crate::domain::trail::timeline;
 use crate::notify::{Attachment, ThreadRef};
 use crate::slack::messages;
-use crate::store::{AuditEntry, ClaimedJob, JobKind, NewJob, StoreError};
+use crate::store::{AuditEntry, ClaimedJob, JobKind, StoreError};
 
 /// Where forensics looks and how far back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,25 +156,15 @@ impl Engine {
             },
             origin: origin.clone(),
         };
-        let payload =
-            serde_json::to_string(&request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let audit = AuditEntry {
-            at: self.clock.now(),
-            actor: by.to_stored(),
-            action: "investigation.requested".into(),
-            incident_id: Some(incident.clone()),
-            detail: payload.clone(),
-            origin,
-        };
-        let job = NewJob {
+        let job = JobRequest {
             kind: JobKind::Investigate,
-            incident: incident.clone(),
-            payload,
+            incident,
+            actor: by.clone(),
+            action: "investigation.requested",
+            origin,
             response_url,
         };
-        self.store.enqueue_job(job, audit).await?;
-        self.wake.notify_one();
-        Ok(())
+        self.queue_job(job, &request).await
     }
 }
 
