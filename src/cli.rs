@@ -14,7 +14,9 @@ use crate::domain::ids::{AccessKeyId, IncidentId, KeyKind};
 use crate::domain::incident::{Actor, IncidentState, StepFact};
 use crate::domain::trail::timeline;
 use crate::engine::clock::SystemClock;
-use crate::engine::{ApprovalSettings, Engine, ForensicsSettings, Worker, WorkerSettings};
+use crate::engine::{
+    ApprovalSettings, Engine, ForensicsSettings, RoomSettings, Worker, WorkerSettings,
+};
 use crate::notify::Console;
 use crate::slack::client::SlackNotifier;
 use crate::slack::messages;
@@ -149,7 +151,8 @@ async fn serve() -> anyhow::Result<()> {
     };
     let engine = Engine::new(store, aws, notifier, Arc::new(SystemClock))
         .with_approvals(approvals)
-        .with_forensics(forensics(&core));
+        .with_forensics(forensics(&core))
+        .with_rooms(rooms(&slack));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = Worker::new(engine.clone(), WorkerSettings::default());
     let mut worker_stop = stop_rx.clone();
@@ -174,6 +177,13 @@ async fn serve() -> anyhow::Result<()> {
     worker_task.await?;
     info!("keyleak stopped");
     Ok(())
+}
+
+fn rooms(slack: &SlackConfig) -> RoomSettings {
+    RoomSettings {
+        per_incident: slack.channel_per_incident,
+        invite: [slack.responders.clone(), slack.approvers.clone()].concat(),
+    }
 }
 
 fn forensics(core: &CoreConfig) -> ForensicsSettings {

@@ -45,6 +45,9 @@ pub struct SlackConfig {
     pub api_url: String,
     pub listen: SocketAddr,
     pub incident_channel: String,
+    /// A private channel per incident (the default), or every incident as a thread in
+    /// `incident_channel` (`KEYLEAK_INCIDENT_CHANNEL_MODE=shared`).
+    pub channel_per_incident: bool,
     pub responders: Vec<RosterEntry>,
     pub approvers: Vec<RosterEntry>,
     /// How long a cleanup proposal waits for approval.
@@ -263,6 +266,17 @@ impl SlackConfig {
                 "must be a channel id such as C0123456789 (not a #name)",
             );
         }
+        let channel_per_incident = match r.optional("KEYLEAK_INCIDENT_CHANNEL_MODE").as_deref() {
+            None | Some("per-incident") => true,
+            Some("shared") => false,
+            Some(_) => {
+                r.problem(
+                    "KEYLEAK_INCIDENT_CHANNEL_MODE",
+                    "must be `per-incident` (a private channel for each incident) or `shared`",
+                );
+                true
+            }
+        };
         let responders = r.roster("KEYLEAK_RESPONDERS");
         let approvers = r.roster("KEYLEAK_APPROVERS");
         let proposal_ttl_minutes = r.number("KEYLEAK_PROPOSAL_TTL_MINUTES", 30, 1..=1440);
@@ -287,6 +301,7 @@ impl SlackConfig {
             api_url,
             listen,
             incident_channel,
+            channel_per_incident,
             responders,
             approvers,
             proposal_ttl_minutes,
@@ -331,6 +346,7 @@ mod tests {
         assert_eq!(c.listen.to_string(), "0.0.0.0:3000");
         assert_eq!(c.responders.len(), 2);
         assert_eq!((c.proposal_ttl_minutes, c.approvals_required), (30, 1));
+        assert!(c.channel_per_incident);
         let core = CoreConfig::load(&env(&[])).unwrap();
         assert_eq!(core.database_url, "sqlite://keyleak.db");
     }
@@ -369,6 +385,7 @@ mod tests {
             ("SLACK_BOT_TOKEN", "xoxp-user-token"),
             ("KEYLEAK_INCIDENT_CHANNEL", "#incidents"),
             ("KEYLEAK_LISTEN", "nowhere"),
+            ("KEYLEAK_INCIDENT_CHANNEL_MODE", "private"),
             ("KEYLEAK_RESPONDERS", "alice"),
         ]))
         .unwrap_err();
@@ -380,6 +397,7 @@ mod tests {
                 "SLACK_BOT_TOKEN",
                 "KEYLEAK_LISTEN",
                 "KEYLEAK_INCIDENT_CHANNEL",
+                "KEYLEAK_INCIDENT_CHANNEL_MODE",
                 "KEYLEAK_RESPONDERS",
                 "KEYLEAK_RESPONDERS",
                 "KEYLEAK_APPROVERS"
@@ -393,6 +411,12 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(core.0.len(), 4);
+    }
+
+    #[test]
+    fn the_shared_channel_mode_is_kept_on_request() {
+        let vars = [GOOD, &[("KEYLEAK_INCIDENT_CHANNEL_MODE", "shared")]].concat();
+        assert!(!SlackConfig::load(&env(&vars)).unwrap().channel_per_incident);
     }
 
     #[test]

@@ -34,12 +34,22 @@ pub enum NotifyError {
 
 #[async_trait]
 pub trait Notifier: Send + Sync {
-    /// Posts the incident message (the thread's parent).
+    /// Posts the incident message (the thread's parent) in `room`, or in the announcement
+    /// channel when there is none.
     async fn open_thread(
         &self,
+        room: Option<&str>,
         incident: &Incident,
         steps: &[StepRecord],
     ) -> Result<ThreadRef, NotifyError>;
+    /// Creates a private channel; `Refused("name_taken")` when the name is in use.
+    async fn create_room(&self, name: &str) -> Result<String, NotifyError>;
+    /// Adds people to a channel the bot is in.
+    async fn invite(&self, channel: &str, users: &[SlackUserId]) -> Result<(), NotifyError>;
+    /// Pins a message in its channel.
+    async fn pin(&self, message: &ThreadRef) -> Result<(), NotifyError>;
+    /// One line in the announcement channel pointing at the incident's room.
+    async fn announce(&self, incident: &Incident, room: &str) -> Result<(), NotifyError>;
     /// Posts one step's outcome in the thread; returns the reply's `ts`.
     async fn post_step(
         &self,
@@ -107,6 +117,7 @@ pub struct Console;
 impl Notifier for Console {
     async fn open_thread(
         &self,
+        _room: Option<&str>,
         incident: &Incident,
         steps: &[StepRecord],
     ) -> Result<ThreadRef, NotifyError> {
@@ -115,6 +126,23 @@ impl Notifier for Console {
             channel: "console".into(),
             ts: "0".into(),
         })
+    }
+
+    /// The CLI runs in the shared mode: a terminal has no channels to open.
+    async fn create_room(&self, _name: &str) -> Result<String, NotifyError> {
+        Err(NotifyError::Refused("not_in_slack".into()))
+    }
+
+    async fn invite(&self, _channel: &str, _users: &[SlackUserId]) -> Result<(), NotifyError> {
+        Ok(())
+    }
+
+    async fn pin(&self, _message: &ThreadRef) -> Result<(), NotifyError> {
+        Ok(())
+    }
+
+    async fn announce(&self, _incident: &Incident, _room: &str) -> Result<(), NotifyError> {
+        Ok(())
     }
 
     async fn post_step(

@@ -7,4 +7,5 @@ pub mod command;
 pub mod ids;
 pub mod incident;
 pub mod policy;
+pub mod room;
 pub mod trail;

@@ -7,6 +7,7 @@ pub mod clock;
 mod contain;
 mod investigate;
 mod plan;
+mod room;
 mod worker;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ pub use cleanup::{ApprovalSettings, CleanupRefusal};
 pub use contain::run_contain;
 pub use investigate::{ForensicsSettings, InvestigateRefusal, Progress};
 pub use plan::PlanProblem;
+pub use room::RoomSettings;
 pub use worker::{Worker, WorkerSettings};
 
 #[derive(Clone)]
@@ -37,6 +39,7 @@ pub struct Engine {
     pub wake: Arc<Notify>,
     pub approvals: ApprovalSettings,
     pub forensics: ForensicsSettings,
+    pub rooms: RoomSettings,
 }
 
 impl Engine {
@@ -54,7 +57,13 @@ impl Engine {
             wake: Arc::new(Notify::new()),
             approvals: ApprovalSettings::default(),
             forensics: ForensicsSettings::default(),
+            rooms: RoomSettings::default(),
         }
+    }
+
+    pub fn with_rooms(mut self, rooms: RoomSettings) -> Self {
+        self.rooms = rooms;
+        self
     }
 
     pub fn with_approvals(mut self, approvals: ApprovalSettings) -> Self {

@@ -9,6 +9,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use tokio::sync::Mutex;
+use tracing::warn;
 
 use super::messages;
 use crate::config::Secret;
@@ -32,6 +33,17 @@ pub struct SlackNotifier {
     token: SlackApiToken,
     channel: SlackChannelId,
     groups: Mutex<HashMap<String, (Instant, Vec<SlackUserId>)>>,
+    /// The topic last set per incident room: Slack announces every change in the channel, so
+    /// an unchanged topic is not set again.
+    topics: Mutex<HashMap<String, String>>,
+}
+
+/// `conversations.invite` as Slack documents it: `users` is one comma-separated string. The
+/// library's own request sends a JSON array there.
+#[derive(serde::Serialize)]
+struct InviteRequest<'a> {
+    channel: &'a str,
+    users: String,
 }
 
 fn classify(e: SlackClientError) -> NotifyError {
@@ -70,7 +82,33 @@ impl SlackNotifier {
             token: SlackApiToken::new(bot_token.expose().to_string().into()),
             channel: channel.to_string().into(),
             groups: Mutex::new(HashMap::new()),
+            topics: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Shows the incident's state in its room's topic; a failure costs only the topic.
+    async fn show_state(&self, channel: &str, incident: &Incident) {
+        let topic = messages::room_topic(incident);
+        if self.topics.lock().await.get(channel) == Some(&topic) {
+            return;
+        }
+        let session = self.client.open_session(&self.token);
+        let req =
+            SlackApiConversationsSetTopicRequest::new(channel.to_string().into(), topic.clone());
+        match session
+            .conversations_set_topic(&req)
+            .await
+            .map_err(classify)
+        {
+            Ok(_) => {
+                self.topics.lock().await.insert(channel.to_string(), topic);
+            }
+            Err(e) => warn!(error = %e, "could not set the incident room's topic"),
+        }
+    }
+
+    fn is_room(&self, channel: &str) -> bool {
+        channel != self.channel.as_ref()
     }
 }
 
@@ -78,19 +116,68 @@ impl SlackNotifier {
 impl Notifier for SlackNotifier {
     async fn open_thread(
         &self,
+        room: Option<&str>,
         incident: &Incident,
         steps: &[StepRecord],
     ) -> Result<ThreadRef, NotifyError> {
         let session = self.client.open_session(&self.token);
+        let channel = room.map_or_else(|| self.channel.clone(), |r| r.to_string().into());
         let req = SlackApiChatPostMessageRequest::new(
-            self.channel.clone(),
+            channel,
             messages::incident_card(incident, steps).into_content(),
         );
         let out = session.chat_post_message(&req).await.map_err(classify)?;
+        if let Some(r) = room {
+            self.show_state(r, incident).await;
+        }
         Ok(ThreadRef {
             channel: out.channel.to_string(),
             ts: out.ts.to_string(),
         })
+    }
+
+    async fn create_room(&self, name: &str) -> Result<String, NotifyError> {
+        let session = self.client.open_session(&self.token);
+        let req = SlackApiConversationsCreateRequest::new(name.to_string()).with_is_private(true);
+        let out = session.conversations_create(&req).await.map_err(classify)?;
+        Ok(out.channel.id.to_string())
+    }
+
+    async fn invite(&self, channel: &str, users: &[SlackUserId]) -> Result<(), NotifyError> {
+        let session = self.client.open_session(&self.token);
+        let users: Vec<String> = users.iter().map(ToString::to_string).collect();
+        let req = InviteRequest {
+            channel,
+            users: users.join(","),
+        };
+        let _: serde_json::Value = session
+            .http_session_api
+            .http_post(
+                "conversations.invite",
+                &req,
+                Some(&SLACK_TIER3_METHOD_CONFIG),
+            )
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn pin(&self, message: &ThreadRef) -> Result<(), NotifyError> {
+        let session = self.client.open_session(&self.token);
+        let req =
+            SlackApiPinsAddRequest::new(message.channel.clone().into(), message.ts.clone().into());
+        session.pins_add(&req).await.map_err(classify)?;
+        Ok(())
+    }
+
+    async fn announce(&self, incident: &Incident, room: &str) -> Result<(), NotifyError> {
+        let session = self.client.open_session(&self.token);
+        let req = SlackApiChatPostMessageRequest::new(
+            self.channel.clone(),
+            messages::room_announcement(incident, room).into_content(),
+        );
+        session.chat_post_message(&req).await.map_err(classify)?;
+        Ok(())
     }
 
     async fn post_step(
@@ -122,6 +209,9 @@ impl Notifier for SlackNotifier {
             thread.ts.clone().into(),
         );
         session.chat_update(&req).await.map_err(classify)?;
+        if self.is_room(&thread.channel) {
+            self.show_state(&thread.channel, incident).await;
+        }
         Ok(())
     }
 

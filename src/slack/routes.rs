@@ -175,11 +175,12 @@ async fn run_command(
                 .engine
                 .submit_contain(key, reason, Actor::Slack(user), origin, response_url)
                 .await?;
-            let mut shown = opened.clone();
-            if shown.incident.slack_channel.is_none() {
-                shown.incident.slack_channel = Some(state.slack.incident_channel.clone());
-            }
-            Ok(messages::contain_ack(&shown, parsed.secret_pasted))
+            Ok(messages::contain_ack(
+                &opened,
+                parsed.secret_pasted,
+                &state.slack.incident_channel,
+                state.slack.channel_per_incident,
+            ))
         }
         Command::Status { target } => status(state, target).await,
         Command::Cleanup { incident, target } => {

@@ -14,7 +14,22 @@ use axum::routing::post;
 use serde_json::{Value, json};
 
 pub const TOKEN: &str = "xoxb-test-bot-token";
+/// The announcement channel, where the bot is a member from the start.
 pub const CHANNEL: &str = "C0KEYLEAK01";
+/// The bot's own user id: it creates rooms and cannot invite itself.
+pub const BOT_USER: &str = "U0KEYLEAKBOT";
+
+/// A channel as Slack keeps it: who is in it, its topic (and how often it was set), its pins.
+#[derive(Debug, Clone, Default)]
+pub struct Channel {
+    pub id: String,
+    pub name: String,
+    pub private: bool,
+    pub members: Vec<String>,
+    pub topic: String,
+    pub topic_sets: usize,
+    pub pins: Vec<String>,
+}
 
 #[derive(Debug, Clone)]
 pub struct Posted {
@@ -48,6 +63,13 @@ struct Upload {
 
 #[derive(Default)]
 struct Inner {
+    channels: Vec<Channel>,
+    /// User ids Slack does not know (deactivated, another workspace).
+    missing_users: Vec<String>,
+    /// Answer `conversations.create` with this Slack error.
+    refuse_create: Option<String>,
+    /// Answer 429 to this many calls of one method.
+    throttle_method: HashMap<String, usize>,
     uploads: HashMap<String, Upload>,
     files: Vec<SharedFile>,
     messages: Vec<Posted>,
@@ -86,6 +108,12 @@ impl FakeSlack {
             inner: Arc::default(),
             url: format!("http://{addr}/api"),
         };
+        lock(&fake).channels.push(Channel {
+            id: CHANNEL.into(),
+            name: "keyleak-incidents".into(),
+            members: vec![BOT_USER.into()],
+            ..Channel::default()
+        });
         let app = Router::new()
             .route("/api/{method}", post(api).get(api_get))
             .route("/respond/{id}", post(respond))
@@ -105,6 +133,36 @@ impl FakeSlack {
 
     pub fn throttle_next(&self, n: usize) {
         lock(self).throttle = n;
+    }
+
+    /// The next `n` calls of `method` are answered 429 with `Retry-After: 1`.
+    pub fn throttle_method(&self, method: &str, n: usize) {
+        lock(self).throttle_method.insert(method.into(), n);
+    }
+
+    /// A channel that exists already, say from another incident, to collide with.
+    pub fn add_channel(&self, id: &str, name: &str) {
+        lock(self).channels.push(Channel {
+            id: id.into(),
+            name: name.into(),
+            ..Channel::default()
+        });
+    }
+
+    pub fn channels(&self) -> Vec<Channel> {
+        lock(self).channels.clone()
+    }
+
+    pub fn channel(&self, id: &str) -> Option<Channel> {
+        self.channels().into_iter().find(|c| c.id == id)
+    }
+
+    pub fn refuse_create(&self, error: Option<&str>) {
+        lock(self).refuse_create = error.map(str::to_string);
+    }
+
+    pub fn remove_user(&self, id: &str) {
+        lock(self).missing_users.push(id.into());
     }
 
     pub fn hang_after_posts(&self, n: Option<usize>) {
@@ -302,8 +360,18 @@ async fn api(
         let mut s = lock(&fake);
         s.calls
             .push((method.clone(), String::from_utf8_lossy(&body).into_owned()));
-        if s.throttle > 0 {
+        let by_method = match s.throttle_method.get_mut(&method) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        };
+        let any_method = !by_method && s.throttle > 0;
+        if any_method {
             s.throttle -= 1;
+        }
+        if by_method || any_method {
             return (
                 StatusCode::TOO_MANY_REQUESTS,
                 [("retry-after", "1")],
@@ -324,6 +392,10 @@ async fn api(
         "usergroups.users.list" => group_members(&fake, &args),
         "files.getUploadURLExternal" => upload_url(&fake, &args),
         "files.completeUploadExternal" => complete_upload(&fake, &args),
+        "conversations.create" => create_channel(&fake, &args),
+        "conversations.invite" => invite(&fake, &args),
+        "conversations.setTopic" => set_topic(&fake, &args),
+        "pins.add" => pin(&fake, &args),
         _ => slack_error("unknown_method"),
     }
 }
@@ -340,8 +412,8 @@ async fn post_message(fake: &FakeSlack, args: &Value) -> Response {
         return slack_error(&e);
     }
     let channel = args["channel"].as_str().unwrap_or_default().to_string();
-    if channel != CHANNEL {
-        return slack_error("channel_not_found");
+    if let Some(e) = member_error(&lock(fake), &channel) {
+        return slack_error(e);
     }
     let text = args["text"].as_str().unwrap_or_default().to_string();
     let blocks = args.get("blocks").cloned().unwrap_or(Value::Null);
@@ -398,7 +470,11 @@ fn update(fake: &FakeSlack, args: &Value) -> Response {
     m.text = args["text"].as_str().unwrap_or_default().to_string();
     m.blocks = blocks;
     m.updates += 1;
-    Json(json!({"ok": true, "channel": channel, "ts": ts})).into_response()
+    Json(
+        json!({"ok": true, "channel": channel, "ts": ts, "text": m.text,
+        "message": {"type": "message", "text": m.text, "bot_id": "B0KEYLEAK", "user": BOT_USER}}),
+    )
+    .into_response()
 }
 
 fn group_members(fake: &FakeSlack, args: &Value) -> Response {
@@ -467,8 +543,8 @@ async fn upload_bytes(
 
 fn complete_upload(fake: &FakeSlack, args: &Value) -> Response {
     let channel = args["channel_id"].as_str().unwrap_or_default().to_string();
-    if channel != CHANNEL {
-        return slack_error("channel_not_found");
+    if let Some(e) = member_error(&lock(fake), &channel) {
+        return slack_error(e);
     }
     let thread_ts = args["thread_ts"].as_str().map(str::to_string);
     let mut s = lock(fake);
@@ -519,4 +595,131 @@ fn complete_upload(fake: &FakeSlack, args: &Value) -> Response {
         .collect();
     s.files.extend(shared);
     Json(json!({"ok": true, "files": out})).into_response()
+}
+
+/// Why the bot may not act in `channel`: a private channel it is not in does not exist for it.
+fn member_error(s: &Inner, channel: &str) -> Option<&'static str> {
+    match s.channels.iter().find(|c| c.id == channel) {
+        None => Some("channel_not_found"),
+        Some(c) if c.members.iter().any(|m| m == BOT_USER) => None,
+        Some(c) if c.private => Some("channel_not_found"),
+        Some(_) => Some("not_in_channel"),
+    }
+}
+
+/// `conversations.create` with Slack's name rules.
+fn create_channel(fake: &FakeSlack, args: &Value) -> Response {
+    let name = args["name"].as_str().unwrap_or_default();
+    let mut s = lock(fake);
+    if let Some(e) = s.refuse_create.clone() {
+        return slack_error(&e);
+    }
+    let valid = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    let error = if name.is_empty() {
+        Some("invalid_name_required")
+    } else if name.chars().count() > 80 {
+        Some("invalid_name_maxlength")
+    } else if !valid {
+        Some("invalid_name_specials")
+    } else if s.channels.iter().any(|c| c.name == name) {
+        Some("name_taken")
+    } else {
+        None
+    };
+    if let Some(e) = error {
+        return slack_error(e);
+    }
+    let id = format!("C0ROOM{:05}", s.channels.len());
+    let private = args["is_private"] == json!(true) || args["is_private"] == json!("true");
+    s.channels.push(Channel {
+        id: id.clone(),
+        name: name.into(),
+        private,
+        members: vec![BOT_USER.into()],
+        ..Channel::default()
+    });
+    Json(json!({"ok": true, "channel": {
+        "id": id, "name": name, "is_channel": true, "is_private": private,
+        "created": 1763850000, "creator": BOT_USER, "is_member": true,
+    }}))
+    .into_response()
+}
+
+/// `conversations.invite`: `users` is a comma-separated string; one bad id refuses the batch.
+fn invite(fake: &FakeSlack, args: &Value) -> Response {
+    let channel = args["channel"].as_str().unwrap_or_default();
+    let Some(users) = args["users"].as_str() else {
+        return slack_error("invalid_arguments");
+    };
+    let users: Vec<&str> = users.split(',').filter(|u| !u.is_empty()).collect();
+    let mut s = lock(fake);
+    if let Some(e) = member_error(&s, channel) {
+        return slack_error(e);
+    }
+    if users.is_empty() {
+        return slack_error("no_user");
+    }
+    if users.contains(&BOT_USER) {
+        return slack_error("cant_invite_self");
+    }
+    if users.iter().any(|u| s.missing_users.iter().any(|m| m == u)) {
+        return slack_error("user_not_found");
+    }
+    let Some(c) = s.channels.iter_mut().find(|c| c.id == channel) else {
+        return slack_error("channel_not_found");
+    };
+    let new: Vec<String> = users
+        .iter()
+        .filter(|u| !c.members.iter().any(|m| m == *u))
+        .map(|u| u.to_string())
+        .collect();
+    if new.is_empty() {
+        return slack_error("already_in_channel");
+    }
+    c.members.extend(new);
+    Json(json!({"ok": true, "channel": {"id": channel, "created": 1763850000}})).into_response()
+}
+
+fn set_topic(fake: &FakeSlack, args: &Value) -> Response {
+    let channel = args["channel"].as_str().unwrap_or_default();
+    let topic = args["topic"].as_str().unwrap_or_default();
+    let mut s = lock(fake);
+    if let Some(e) = member_error(&s, channel) {
+        return slack_error(e);
+    }
+    if topic.chars().count() > 250 {
+        return slack_error("too_long");
+    }
+    let Some(c) = s.channels.iter_mut().find(|c| c.id == channel) else {
+        return slack_error("channel_not_found");
+    };
+    c.topic = topic.into();
+    c.topic_sets += 1;
+    Json(json!({"ok": true, "topic": topic})).into_response()
+}
+
+fn pin(fake: &FakeSlack, args: &Value) -> Response {
+    let channel = args["channel"].as_str().unwrap_or_default();
+    let ts = args["timestamp"].as_str().unwrap_or_default();
+    let mut s = lock(fake);
+    if let Some(e) = member_error(&s, channel) {
+        return slack_error(e);
+    }
+    if !s
+        .messages
+        .iter()
+        .any(|m| m.channel == channel && m.ts == ts)
+    {
+        return slack_error("message_not_found");
+    }
+    let Some(c) = s.channels.iter_mut().find(|c| c.id == channel) else {
+        return slack_error("channel_not_found");
+    };
+    if c.pins.iter().any(|p| p == ts) {
+        return slack_error("already_pinned");
+    }
+    c.pins.push(ts.into());
+    Json(json!({"ok": true})).into_response()
 }

@@ -21,7 +21,9 @@ use keyleak::config::{Secret, SlackConfig};
 use keyleak::domain::ids::{IncidentId, RosterEntry};
 use keyleak::domain::incident::{Incident, IncidentState};
 use keyleak::engine::clock::{Clock, SystemClock};
-use keyleak::engine::{ApprovalSettings, Engine, ForensicsSettings, Worker, WorkerSettings};
+use keyleak::engine::{
+    ApprovalSettings, Engine, ForensicsSettings, RoomSettings, Worker, WorkerSettings,
+};
 use keyleak::slack::client::SlackNotifier;
 use keyleak::store::{SqliteStore, Store};
 use sha2::Sha256;
@@ -46,6 +48,9 @@ pub struct Options {
     pub role_arn_template: Option<String>,
     pub approvals: ApprovalSettings,
     pub forensics: ForensicsSettings,
+    /// A private channel per incident. Off by default so that a test's incident messages are
+    /// in `fake_slack::CHANNEL`; the room's own tests turn it on.
+    pub rooms: bool,
 }
 
 impl Default for Options {
@@ -61,6 +66,7 @@ impl Default for Options {
                 regions: Some(vec!["us-east-1".into()]),
                 ..ForensicsSettings::default()
             },
+            rooms: false,
         }
     }
 }
@@ -82,6 +88,7 @@ pub fn slack_config(api_url: &str) -> SlackConfig {
         api_url: api_url.to_string(),
         listen: "127.0.0.1:0".parse().unwrap(),
         incident_channel: fake_slack::CHANNEL.into(),
+        channel_per_incident: false,
         responders: vec![
             RosterEntry::parse(RESPONDER).unwrap(),
             RosterEntry::parse(ONCALL_GROUP).unwrap(),
@@ -109,14 +116,21 @@ impl App {
         let slack = FakeSlack::start().await;
         slack.add_group(ONCALL_GROUP, &[ONCALLER]);
         slack.add_group(APPROVERS_GROUP, &[]);
-        let cfg = slack_config(&slack.url);
+        let cfg = SlackConfig {
+            channel_per_incident: opts.rooms,
+            ..slack_config(&slack.url)
+        };
         let notifier = Arc::new(
             SlackNotifier::new(&cfg.api_url, &cfg.bot_token, &cfg.incident_channel).unwrap(),
         );
         let aws = Arc::new(SdkAws::new(aws, opts.role_arn_template.clone()));
         let engine = Engine::new(store, aws, notifier, opts.clock.clone())
             .with_approvals(opts.approvals)
-            .with_forensics(opts.forensics);
+            .with_forensics(opts.forensics)
+            .with_rooms(RoomSettings {
+                per_incident: opts.rooms,
+                invite: [cfg.responders.clone(), cfg.approvers.clone()].concat(),
+            });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let router = keyleak::http::router(engine.clone(), Arc::new(cfg));

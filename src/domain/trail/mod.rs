@@ -2,6 +2,7 @@
 //! record, or an archive's `Records` entry), with every credential-shaped value removed,
 //! then classified, followed and summarised by pure functions.
 
+pub mod activity;
 pub mod classify;
 pub mod findings;
 pub mod guardduty;

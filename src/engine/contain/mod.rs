@@ -6,6 +6,7 @@ mod temporary;
 
 use anyhow::Context as _;
 use chrono::Duration;
+use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use super::Engine;
@@ -22,6 +23,9 @@ struct Run<'a> {
     engine: &'a Engine,
     incident: Incident,
     prior: Vec<StepRecord>,
+    /// Tells the room opener who owns the key, as soon as the playbook knows: the room is
+    /// named after the IAM user.
+    owner: Option<oneshot::Sender<Incident>>,
 }
 
 type StepResult = Result<(StepFact, Option<String>), AwsError>;
@@ -31,15 +35,22 @@ pub async fn run_contain(engine: &Engine, job: &ClaimedJob, lease: Duration) -> 
     let store = &engine.store;
     let incident = store.incident(id).await.context("loading the incident")?;
     let prior = store.steps(id).await.context("loading the steps")?;
+    let (owner, owned) = oneshot::channel();
     let mut run = Run {
         engine,
         incident,
         prior,
+        owner: Some(owner),
     };
     // Slack paces posts to a channel at about one a second: the incident message is posted
     // beside the playbook, never in front of it, so containment does not wait on Slack.
-    let opening = open_thread(engine, run.incident.clone(), run.prior.clone());
-    let (thread, played) = tokio::join!(opening, run.playbook(job.id, lease));
+    let opening = open_thread(engine, run.incident.clone(), run.prior.clone(), owned);
+    let playing = async {
+        let played = run.playbook(job.id, lease).await;
+        run.owner = None;
+        played
+    };
+    let (thread, played) = tokio::join!(opening, playing);
     played?;
 
     let (incident, steps) = settle_incident(engine, job, run.incident.key.kind()).await?;
@@ -96,11 +107,12 @@ async fn settle_incident(
 }
 
 /// Posts the incident message once. If Slack is down the steps run anyway and are reported
-/// when a later run finds Slack answering.
+/// when a later run finds Slack answering. A room waits for the key's owner, its name.
 async fn open_thread(
     engine: &Engine,
-    incident: Incident,
+    mut incident: Incident,
     prior: Vec<StepRecord>,
+    owned: oneshot::Receiver<Incident>,
 ) -> Option<ThreadRef> {
     if let (Some(channel), Some(ts)) = (&incident.slack_channel, &incident.slack_ts) {
         return Some(ThreadRef {
@@ -108,7 +120,20 @@ async fn open_thread(
             ts: ts.clone(),
         });
     }
-    match engine.notifier.open_thread(&incident, &prior).await {
+    if engine.rooms.per_incident {
+        match owned.await {
+            Ok(known) => incident = known,
+            // The playbook ended without naming an owner (a root key, a failed step).
+            Err(_) => {
+                incident = engine
+                    .store
+                    .incident(&incident.id)
+                    .await
+                    .unwrap_or(incident)
+            }
+        }
+    }
+    match super::room::open(engine, &incident, &prior).await {
         Ok(t) => {
             if let Err(e) = engine
                 .store
@@ -154,6 +179,7 @@ impl Run<'_> {
         self.keep_lease(job, lease).await?;
 
         if key.kind() == KeyKind::Temporary {
+            self.reveal_owner();
             return self.temporary(&account, job, lease).await;
         }
         let Some(StepFact::LastUsed(usage)) = self
@@ -172,6 +198,7 @@ impl Run<'_> {
             return Ok(());
         };
         self.set_facts(None, Some(user.clone())).await?;
+        self.reveal_owner();
         self.keep_lease(job, lease).await?;
 
         let Some(StepFact::Snapshot(snapshot)) = self
@@ -306,6 +333,13 @@ impl Run<'_> {
             .set_facts(&self.incident.id, &IncidentFacts { account, user_name })
             .await?;
         Ok(())
+    }
+
+    fn reveal_owner(&mut self) {
+        if let Some(tx) = self.owner.take() {
+            // The opener may be gone (the thread existed already); nobody else listens.
+            let _ = tx.send(self.incident.clone());
+        }
     }
 
     async fn keep_lease(&self, job: i64, lease: Duration) -> anyhow::Result<()> {

@@ -21,7 +21,7 @@ pub fn incident_card(i: &Incident, steps: &[StepRecord]) -> Reply {
     if let Some(u) = &i.user_name {
         facts.push(format!("*User:* `{u}`"));
     }
-    facts.push(format!("*Requested by:* {}", actor(i)));
+    facts.push(format!("*Requested by:* {}", requester(i)));
     if let Some(r) = &i.reason {
         facts.push(format!("*Reason:* {}", sanitize(r)));
     }
@@ -65,7 +65,7 @@ pub fn incident_card(i: &Incident, steps: &[StepRecord]) -> Reply {
 /// The incident message's button: proposes deleting the leaked key, as `/keyleak cleanup`.
 pub const PROPOSE_CLEANUP: &str = "incident.cleanup";
 
-fn actor(i: &Incident) -> String {
+pub(super) fn requester(i: &Incident) -> String {
     match &i.requested_by {
         Actor::Slack(u) => format!("<@{u}>"),
         Actor::Cli(n) => format!("`{}` (CLI)", sanitize(n)),

@@ -231,14 +231,27 @@ pub fn internal_error() -> Reply {
     )
 }
 
-pub fn contain_ack(opened: &Opened, secret_pasted: bool) -> Reply {
+/// The answer to `contain`. `announced_in` is the announcement channel; a new incident with
+/// no room yet gets one there, `room_coming`.
+pub fn contain_ack(
+    opened: &Opened,
+    secret_pasted: bool,
+    announced_in: &str,
+    room_coming: bool,
+) -> Reply {
     let i = &opened.incident;
-    let text = if opened.created {
+    let text = if opened.created && room_coming && i.slack_channel.is_none() {
+        format!(
+            ":rotating_light: Containing `{}` — incident *{}*. A private channel is being opened for it, \
+             with you and the responders invited; <#{announced_in}> links to it.",
+            i.key, i.id,
+        )
+    } else if opened.created {
         format!(
             ":rotating_light: Containing `{}` — incident *{}*. Progress goes to the incident thread in <#{}>.",
             i.key,
             i.id,
-            i.slack_channel.as_deref().unwrap_or("the incident channel")
+            i.slack_channel.as_deref().unwrap_or(announced_in)
         )
     } else if opened.queued {
         format!(
@@ -316,6 +329,8 @@ mod action;
 mod forensics;
 mod incident;
 mod proposal;
+mod report;
+mod room;
 mod temporary;
 
 pub use action::describe;
@@ -330,6 +345,8 @@ pub use incident::{
 pub use proposal::{
     APPROVE, REJECT, cleanup_not_proposed, cleanup_queued, cleanup_refused, click_result, proposal,
 };
+pub use report::{KEY_AGE_DAYS, ReportInput, report_markdown};
+pub use room::{invite_failed, room_announcement, room_topic, room_unavailable};
 
 #[cfg(test)]
 mod forensics_tests;
