@@ -101,13 +101,19 @@ pub trait Notifier: Send + Sync {
     ) -> Result<MessageRef, NotifyError>;
     /// Redraws a message the bot posted.
     async fn edit(&self, message: &MessageRef, reply: Reply) -> Result<(), NotifyError>;
-    /// Shares files in the thread, in one message introduced by `comment`.
+    /// Shares files in the thread, in one message introduced by `comment`; returns their ids.
     async fn upload(
         &self,
         thread: &ThreadRef,
         files: &[Attachment],
         comment: String,
-    ) -> Result<(), NotifyError>;
+    ) -> Result<Vec<String>, NotifyError>;
+    /// Deletes a file the bot shared; one already gone is not an error.
+    async fn delete_file(&self, file: &str) -> Result<(), NotifyError>;
+    /// A link to a file the bot shared.
+    async fn file_link(&self, file: &str) -> Result<String, NotifyError>;
+    /// A link to a message, for the report's timeline.
+    async fn permalink(&self, message: &MessageRef) -> Result<String, NotifyError>;
 }
 
 /// Reports to standard output: the CLI's view when Slack is unavailable.
@@ -243,7 +249,19 @@ impl Notifier for Console {
         _thread: &ThreadRef,
         _files: &[Attachment],
         _comment: String,
-    ) -> Result<(), NotifyError> {
+    ) -> Result<Vec<String>, NotifyError> {
+        Ok(vec![])
+    }
+
+    async fn delete_file(&self, _file: &str) -> Result<(), NotifyError> {
         Ok(())
+    }
+
+    async fn file_link(&self, file: &str) -> Result<String, NotifyError> {
+        Ok(file.to_string())
+    }
+
+    async fn permalink(&self, message: &MessageRef) -> Result<String, NotifyError> {
+        Ok(format!("{}/{}", message.channel, message.ts))
     }
 }

@@ -34,6 +34,14 @@ pub enum Command {
         proposal: ProposalId,
         reason: Option<String>,
     },
+    /// Write the post-incident report into the incident's thread (again: it replaces).
+    Report {
+        incident: IncidentId,
+    },
+    /// End the incident and its monitoring.
+    Close {
+        incident: IncidentId,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,16 +125,24 @@ fn parse_verb(
             let target = parse_target(rest).map_err(CommandParseError::BadTarget)?;
             Ok(Command::Cleanup { incident, target })
         }
-        "rollback" => match incident_first("rollback", args)? {
-            (incident, []) => Ok(Command::Rollback { incident }),
-            _ => Err(CommandParseError::TooManyArguments {
-                verb: "rollback",
-                expected: "only an incident id",
-            }),
-        },
+        "rollback" => {
+            only_incident("rollback", args).map(|incident| Command::Rollback { incident })
+        }
+        "report" => only_incident("report", args).map(|incident| Command::Report { incident }),
+        "close" => only_incident("close", args).map(|incident| Command::Close { incident }),
         "reject" => parse_reject(args),
         "investigate" => parse_investigate(args),
         _ => Err(CommandParseError::UnknownVerb(truncate(verb, 40))),
+    }
+}
+
+fn only_incident(verb: &'static str, args: &[&str]) -> Result<IncidentId, CommandParseError> {
+    match incident_first(verb, args)? {
+        (incident, []) => Ok(incident),
+        _ => Err(CommandParseError::TooManyArguments {
+            verb,
+            expected: "only an incident id",
+        }),
     }
 }
 
@@ -448,6 +464,39 @@ mod tests {
         assert!(matches!(
             parse("reject").command,
             Err(CommandParseError::NeedsProposal { got: None })
+        ));
+    }
+
+    #[test]
+    fn report_and_close_take_exactly_an_incident() {
+        let kl = IncidentId::parse("KL-0000ABCD").unwrap();
+        assert_eq!(
+            parse("report kl-0000abcd").command,
+            Ok(Command::Report {
+                incident: kl.clone()
+            })
+        );
+        assert_eq!(
+            parse("CLOSE KL-0000ABCD").command,
+            Ok(Command::Close { incident: kl })
+        );
+        assert!(matches!(
+            parse("close").command,
+            Err(CommandParseError::NeedsIncident {
+                verb: "close",
+                got: None
+            })
+        ));
+        assert!(matches!(
+            parse("report AKIAIOSFODNN7EXAMPLE").command,
+            Err(CommandParseError::NeedsIncident {
+                verb: "report",
+                got: Some(_)
+            })
+        ));
+        assert!(matches!(
+            parse("close KL-0000ABCD now please").command,
+            Err(CommandParseError::TooManyArguments { verb: "close", .. })
         ));
     }
 

@@ -202,11 +202,7 @@ pub async fn run_propose(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()
             return Ok(());
         }
     };
-    let thread = incident
-        .slack_channel
-        .clone()
-        .zip(incident.slack_ts.clone());
-    let thread = thread.map(|(channel, ts)| ThreadRef { channel, ts });
+    let thread = super::thread_of(&incident);
     let settings = engine.approvals;
     let now = engine.clock.now();
     for (n, action) in actions.into_iter().enumerate() {

@@ -4,9 +4,11 @@
 mod approve;
 mod cleanup;
 pub mod clock;
+mod close;
 mod contain;
 mod investigate;
 mod plan;
+mod report;
 mod room;
 mod worker;
 
@@ -16,16 +18,18 @@ use tokio::sync::Notify;
 
 use crate::aws::Aws;
 use crate::domain::ids::{AccessKeyId, IncidentId, RosterEntry, SlackUserId};
-use crate::domain::incident::Actor;
-use crate::notify::{Notifier, NotifyError};
+use crate::domain::incident::{Actor, Incident};
+use crate::notify::{Notifier, NotifyError, ThreadRef};
 use crate::store::{AuditEntry, JobKind, NewIncident, NewJob, Opened, Store, StoreError};
 use clock::Clock;
 
 pub use approve::{ClickResult, ProposalClick};
 pub use cleanup::{ApprovalSettings, CleanupRefusal};
+pub use close::CloseRefusal;
 pub use contain::run_contain;
 pub use investigate::{ForensicsSettings, InvestigateRefusal, Progress};
 pub use plan::PlanProblem;
+pub use report::ReportRefusal;
 pub use room::RoomSettings;
 pub use worker::{Worker, WorkerSettings};
 
@@ -137,6 +141,15 @@ impl Engine {
         self.wake.notify_one();
         Ok(())
     }
+}
+
+/// The incident's thread, once its card is posted.
+pub(super) fn thread_of(incident: &Incident) -> Option<ThreadRef> {
+    incident
+        .slack_channel
+        .clone()
+        .zip(incident.slack_ts.clone())
+        .map(|(channel, ts)| ThreadRef { channel, ts })
 }
 
 /// How long a user-group lookup may take: Slack wants an answer within 3 seconds.

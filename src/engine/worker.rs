@@ -136,6 +136,8 @@ async fn execute(
             JobKind::Propose => super::cleanup::run_propose(engine, &job).await,
             JobKind::Execute => super::cleanup::run_execute(engine, &job, lease).await,
             JobKind::Investigate => super::investigate::run_investigate(engine, &job, lease).await,
+            JobKind::Report => super::report::run_report(engine, &job).await,
+            JobKind::Close => super::close::run_close(engine, &job).await,
         };
         let now = engine.clock.now();
         match outcome {

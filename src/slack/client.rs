@@ -313,7 +313,7 @@ impl Notifier for SlackNotifier {
         thread: &ThreadRef,
         files: &[Attachment],
         comment: String,
-    ) -> Result<(), NotifyError> {
+    ) -> Result<Vec<String>, NotifyError> {
         let session = self.client.open_session(&self.token);
         let mut uploaded = vec![];
         for f in files {
@@ -338,11 +338,44 @@ impl Notifier for SlackNotifier {
             .with_channel_id(thread.channel.clone().into())
             .with_thread_ts(thread.ts.clone().into())
             .with_initial_comment(comment);
-        session
+        let done = session
             .files_complete_upload_external(&req)
             .await
             .map_err(classify)?;
-        Ok(())
+        Ok(done.files.into_iter().map(|f| f.id.to_string()).collect())
+    }
+
+    async fn delete_file(&self, file: &str) -> Result<(), NotifyError> {
+        let session = self.client.open_session(&self.token);
+        let req = SlackApiFilesDeleteRequest::new(file.to_string().into());
+        match session.files_delete(&req).await.map_err(classify) {
+            Err(NotifyError::Refused(code))
+                if code == "file_deleted" || code == "file_not_found" =>
+            {
+                Ok(())
+            }
+            other => other.map(|_| ()),
+        }
+    }
+
+    async fn file_link(&self, file: &str) -> Result<String, NotifyError> {
+        let session = self.client.open_session(&self.token);
+        let req = SlackApiFilesInfoRequest::new(file.to_string().into());
+        let info = session.files_info(&req).await.map_err(classify)?;
+        info.file
+            .permalink
+            .map(|u| u.to_string())
+            .ok_or_else(|| NotifyError::Refused("no_permalink".into()))
+    }
+
+    async fn permalink(&self, message: &MessageRef) -> Result<String, NotifyError> {
+        let session = self.client.open_session(&self.token);
+        let req = SlackApiChatGetPermalinkRequest::new(
+            message.channel.clone().into(),
+            message.ts.clone().into(),
+        );
+        let out = session.chat_get_permalink(&req).await.map_err(classify)?;
+        Ok(out.permalink.to_string())
     }
 
     async fn group_members(

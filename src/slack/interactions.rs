@@ -10,9 +10,9 @@ use serde::Deserialize;
 use tracing::{error, warn};
 
 use super::messages::{self, Reply};
-use super::routes::{AppState, bad_request, cleanup, is_slack_response_url, verified};
+use super::routes::{AppState, bad_request, is_slack_response_url, run_command, verified};
 use crate::domain::approval::MessageRef;
-use crate::domain::cleanup::Target;
+use crate::domain::command;
 use crate::domain::ids::{IncidentId, ProposalId, SlackUserId};
 use crate::domain::incident::Actor;
 use crate::engine::{ProposalClick, on_roster};
@@ -120,8 +120,7 @@ pub async fn interactions(
     match action.action_id.as_str() {
         messages::APPROVE => proposal_click(&state, click, value, true).await,
         messages::REJECT => proposal_click(&state, click, value, false).await,
-        messages::PROPOSE_CLEANUP => cleanup_click(&state, click, value).await,
-        _ => bad_request("unknown action"),
+        id => card_click(&state, click, id, value).await,
     }
 }
 
@@ -162,20 +161,25 @@ async fn proposal_click(state: &AppState, c: Clicked, value: &str, approve: bool
     }
 }
 
-/// "Propose cleanup" on the incident message: the same as `/keyleak cleanup <incident>`.
-async fn cleanup_click(state: &AppState, c: Clicked, value: &str) -> Response {
+/// A button on the incident card: the same as the command it stands for, for responders.
+async fn card_click(state: &AppState, c: Clicked, action_id: &str, value: &str) -> Response {
     let Ok(incident) = IncidentId::parse(value) else {
         return bad_request("malformed incident id");
+    };
+    let Some(command) = messages::card_command(action_id, incident) else {
+        return bad_request("unknown action");
     };
     let notifier = state.engine.notifier.as_ref();
     let reply = match on_roster(&c.user, &state.slack.responders, notifier, false).await {
         Ok(true) => {
-            let target = Target::LeakedKey;
-            let user = &c.user;
-            match cleanup(state, &incident, target, user, c.origin, c.url.clone()).await {
+            let parsed = command::Parsed {
+                command: Ok(command),
+                secret_pasted: false,
+            };
+            match run_command(state, c.user, parsed, c.origin, c.url.clone()).await {
                 Ok(reply) => reply,
                 Err(e) => {
-                    error!(error = %e, "cleanup click failed");
+                    error!(error = %e, "card click failed");
                     messages::internal_error()
                 }
             }
@@ -186,7 +190,7 @@ async fn cleanup_click(state: &AppState, c: Clicked, value: &str) -> Response {
                 actor: Actor::Slack(c.user.clone()).to_stored(),
                 action: "command.refused".into(),
                 incident_id: None,
-                detail: "not a responder; pressed Propose cleanup".into(),
+                detail: format!("not a responder; pressed {action_id}"),
                 origin: c.origin,
             };
             if let Err(e) = state.engine.store.audit(entry).await {

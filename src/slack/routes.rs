@@ -153,11 +153,13 @@ fn verb_name(c: &Result<Command, command::CommandParseError>) -> &'static str {
         Ok(Command::Rollback { .. }) => "rollback",
         Ok(Command::Reject { .. }) => "reject",
         Ok(Command::Investigate { .. }) => "investigate",
+        Ok(Command::Report { .. }) => "report",
+        Ok(Command::Close { .. }) => "close",
         Err(_) => "an invalid command",
     }
 }
 
-async fn run_command(
+pub(super) async fn run_command(
     state: &AppState,
     user: SlackUserId,
     parsed: command::Parsed,
@@ -207,11 +209,32 @@ async fn run_command(
                 .await?;
             Ok(messages::click_result(&r))
         }
+        Command::Report { incident } => {
+            let by = Actor::Slack(user);
+            let queued = state
+                .engine
+                .submit_report(&incident, &by, origin, response_url)
+                .await?;
+            Ok(match queued {
+                Ok(i) => messages::report_queued(&i),
+                Err(refusal) => messages::report_refused(&incident, &refusal),
+            })
+        }
+        Command::Close { incident } => {
+            let closed = state
+                .engine
+                .close(&incident, &Actor::Slack(user), origin)
+                .await?;
+            Ok(match closed {
+                Ok(i) => messages::closed(&i),
+                Err(refusal) => messages::close_refused(&incident, &refusal),
+            })
+        }
     }
 }
 
 /// Queues a cleanup request and says so, or says why not.
-pub(super) async fn cleanup(
+async fn cleanup(
     state: &AppState,
     incident: &IncidentId,
     target: Target,

@@ -60,14 +60,20 @@ pub enum JobKind {
     Execute,
     /// Forensics: CloudTrail lookups, role fences, cleanup proposals.
     Investigate,
+    /// The post-incident report and its chart, uploaded to the incident's thread.
+    Report,
+    /// Says in the thread that the incident is closed, and redraws the card.
+    Close,
 }
 
 impl JobKind {
-    const ALL: [JobKind; 4] = [
+    const ALL: [JobKind; 6] = [
         Self::Contain,
         Self::Propose,
         Self::Execute,
         Self::Investigate,
+        Self::Report,
+        Self::Close,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -76,6 +82,8 @@ impl JobKind {
             Self::Propose => "propose",
             Self::Execute => "execute",
             Self::Investigate => "investigate",
+            Self::Report => "report",
+            Self::Close => "close",
         }
     }
 
@@ -281,6 +289,23 @@ pub trait Store: Send + Sync {
     async fn trail_events(&self, incident: &IncidentId) -> Result<Vec<TrailEvent>, StoreError>;
 
     async fn audit(&self, entry: AuditEntry) -> Result<(), StoreError>;
+
+    /// Closes an open incident with its audit row and the job that says so, in one
+    /// transaction; false when it was closed already (nothing is written).
+    async fn close_incident(
+        &self,
+        id: &IncidentId,
+        audit: AuditEntry,
+        job: NewJob,
+    ) -> Result<bool, StoreError>;
+    /// The Slack file ids of the incident's latest report, to be replaced by the next.
+    async fn report_files(&self, id: &IncidentId) -> Result<Vec<String>, StoreError>;
+    async fn set_report_files(
+        &self,
+        id: &IncidentId,
+        files: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     async fn audit_log(&self, id: Option<&IncidentId>) -> Result<Vec<AuditEntry>, StoreError>;
 }
 

@@ -71,6 +71,8 @@ struct Inner {
     /// Answer 429 to this many calls of one method.
     throttle_method: HashMap<String, usize>,
     uploads: HashMap<String, Upload>,
+    /// File ids are never reused, as Slack's are not.
+    next_file: usize,
     files: Vec<SharedFile>,
     messages: Vec<Posted>,
     calls: Vec<(String, String)>,
@@ -396,6 +398,9 @@ async fn api(
         "conversations.invite" => invite(&fake, &args),
         "conversations.setTopic" => set_topic(&fake, &args),
         "pins.add" => pin(&fake, &args),
+        "chat.getPermalink" => permalink(&fake, &args),
+        "files.info" => file_info(&fake, &args),
+        "files.delete" => delete_file(&fake, &args),
         _ => slack_error("unknown_method"),
     }
 }
@@ -507,7 +512,8 @@ fn upload_url(fake: &FakeSlack, args: &Value) -> Response {
         return slack_error("invalid_arguments");
     };
     let mut s = lock(fake);
-    let id = format!("F0FILE{:05}", s.uploads.len() + 1);
+    s.next_file += 1;
+    let id = format!("F0FILE{:05}", s.next_file);
     s.uploads.insert(
         id.clone(),
         Upload {
@@ -721,5 +727,54 @@ fn pin(fake: &FakeSlack, args: &Value) -> Response {
         return slack_error("already_pinned");
     }
     c.pins.push(ts.into());
+    Json(json!({"ok": true})).into_response()
+}
+
+/// The workspace's address, as permalinks carry it.
+pub const WORKSPACE: &str = "https://keyleak-test.slack.com";
+
+fn permalink(fake: &FakeSlack, args: &Value) -> Response {
+    let channel = args["channel"].as_str().unwrap_or_default();
+    let ts = args["message_ts"].as_str().unwrap_or_default();
+    let s = lock(fake);
+    if let Some(e) = member_error(&s, channel) {
+        return slack_error(e);
+    }
+    let Some(m) = s
+        .messages
+        .iter()
+        .find(|m| m.channel == channel && m.ts == ts)
+    else {
+        return slack_error("message_not_found");
+    };
+    let mut link = format!("{WORKSPACE}/archives/{channel}/p{}", ts.replace('.', ""));
+    if let Some(parent) = &m.thread_ts {
+        link.push_str(&format!("?thread_ts={parent}&cid={channel}"));
+    }
+    Json(json!({"ok": true, "channel": channel, "permalink": link})).into_response()
+}
+
+fn file_info(fake: &FakeSlack, args: &Value) -> Response {
+    let id = args["file"].as_str().unwrap_or_default();
+    let s = lock(fake);
+    let Some(f) = s.files.iter().find(|f| f.id == id) else {
+        return slack_error("file_not_found");
+    };
+    let link = format!("{WORKSPACE}/files/{BOT_USER}/{}/{}", f.id, f.filename);
+    Json(json!({"ok": true, "file": {
+        "id": f.id, "name": f.filename, "title": f.title, "permalink": link,
+    }}))
+    .into_response()
+}
+
+/// `files.delete`: a deleted file is gone from the channel; deleting it again is an error.
+fn delete_file(fake: &FakeSlack, args: &Value) -> Response {
+    let id = args["file"].as_str().unwrap_or_default();
+    let mut s = lock(fake);
+    let before = s.files.len();
+    s.files.retain(|f| f.id != id);
+    if s.files.len() == before {
+        return slack_error("file_not_found");
+    }
     Json(json!({"ok": true})).into_response()
 }

@@ -189,7 +189,7 @@ pub async fn run_investigate(
     };
     let until = engine.clock.now();
     let since = until - Duration::days(i64::from(request.days));
-    let thread = thread_of(&incident);
+    let thread = super::thread_of(&incident);
     let progress = Arc::new(Progress::default());
     let posted = engine.store.investigation_message(job.id).await?;
     // Slack paces posts to a channel: the progress message is posted beside the lookups,
@@ -314,14 +314,6 @@ async fn with_progress<T>(
             }
         }
     }
-}
-
-fn thread_of(incident: &Incident) -> Option<ThreadRef> {
-    incident
-        .slack_channel
-        .clone()
-        .zip(incident.slack_ts.clone())
-        .map(|(channel, ts)| ThreadRef { channel, ts })
 }
 
 async fn post_progress(

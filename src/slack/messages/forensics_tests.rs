@@ -15,7 +15,7 @@ use crate::domain::trail::pivot::{RoleKind, assumed_roles, minted};
 use crate::domain::trail::summary::summarize;
 use crate::engine::Progress;
 
-fn events() -> Vec<TrailEvent> {
+pub(super) fn events() -> Vec<TrailEvent> {
     let mut all: Vec<TrailEvent> = [
         fixtures::GET_CALLER_IDENTITY,
         fixtures::LIST_USERS,
@@ -35,7 +35,7 @@ fn events() -> Vec<TrailEvent> {
     all
 }
 
-fn findings() -> Findings {
+pub(super) fn findings() -> Findings {
     let events = events();
     let minted: Vec<_> = events.iter().filter_map(minted).collect();
     let mut roles: Vec<RoleFence> = assumed_roles(&minted)

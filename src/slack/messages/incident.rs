@@ -2,7 +2,9 @@
 
 use super::temporary;
 use super::*;
-use crate::domain::ids::{AccountId, KeyKind};
+use crate::domain::cleanup::Target;
+use crate::domain::command::{Command, StatusTarget};
+use crate::domain::ids::{AccountId, IncidentId, KeyKind};
 use crate::domain::incident::{Actor, KeyUsage, UserSnapshot};
 
 /// The incident message: posted once, then edited in place as steps complete.
@@ -52,18 +54,71 @@ pub fn incident_card(i: &Incident, steps: &[StepRecord]) -> Reply {
         section(&checklist.join("\n")),
         context("Each step is detailed in this thread with its AWS request id."),
     ];
-    // A temporary key expires by itself: there is no key of its own to clean up.
-    if i.state == IncidentState::Contained && i.key.kind() == KeyKind::LongTerm {
-        let propose = SlackBlockButtonElement::new(pt!("Propose cleanup"))
-            .with_action_id(PROPOSE_CLEANUP.into())
-            .with_value(i.id.to_string());
-        blocks.push(SlackActionsBlock::new(vec![propose.into()]).into());
+    let buttons = card_buttons(i);
+    if !buttons.is_empty() {
+        blocks.push(SlackActionsBlock::new(buttons).into());
     }
     Reply { blocks, text }
 }
 
-/// The incident message's button: proposes deleting the leaked key, as `/keyleak cleanup`.
+/// The card's buttons, each the same as a command on the incident.
+pub const INVESTIGATE: &str = "incident.investigate";
 pub const PROPOSE_CLEANUP: &str = "incident.cleanup";
+pub const REPORT: &str = "incident.report";
+pub const CLOSE: &str = "incident.close";
+
+/// The command a card button stands for.
+pub fn card_command(action_id: &str, incident: IncidentId) -> Option<Command> {
+    Some(match action_id {
+        INVESTIGATE => Command::Investigate {
+            target: StatusTarget::Incident(incident),
+            days: None,
+        },
+        PROPOSE_CLEANUP => Command::Cleanup {
+            incident,
+            target: Target::LeakedKey,
+        },
+        REPORT => Command::Report { incident },
+        CLOSE => Command::Close { incident },
+        _ => return None,
+    })
+}
+
+/// Buttons for what makes sense in the incident's state: nothing while containment runs,
+/// only the report once closed.
+fn card_buttons(i: &Incident) -> Vec<SlackActionBlockElement> {
+    let button = |label: &str, action: &str| {
+        SlackBlockButtonElement::new(pt!(label))
+            .with_action_id(action.into())
+            .with_value(i.id.to_string())
+    };
+    let mut out: Vec<SlackActionBlockElement> = vec![];
+    match i.state {
+        IncidentState::Containing => return out,
+        IncidentState::Closed => {
+            out.push(button("Report", REPORT).into());
+            return out;
+        }
+        _ => {}
+    }
+    out.push(button("Investigate", INVESTIGATE).into());
+    // A temporary key expires by itself: there is no key of its own to clean up.
+    if i.state == IncidentState::Contained && i.key.kind() == KeyKind::LongTerm {
+        out.push(button("Propose cleanup", PROPOSE_CLEANUP).into());
+    }
+    out.push(button("Report", REPORT).into());
+    let confirm = SlackBlockConfirmItem::new(
+        pt!("Close this incident?"),
+        SlackBlockText::MarkDown(SlackBlockMarkDownText::new(
+            "Monitoring ends. Nothing in AWS or Slack is deleted or archived; the record stays."
+                .into(),
+        )),
+        pt!("Close it"),
+        pt!("Keep it open"),
+    );
+    out.push(button("Close", CLOSE).with_confirm(confirm).into());
+    out
+}
 
 pub(super) fn requester(i: &Incident) -> String {
     match &i.requested_by {

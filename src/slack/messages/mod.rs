@@ -105,6 +105,9 @@ delete-role ROLE | delete-policy ARN | terminate REGION i-… | delete-function 
 deleting what the attacker left (by default the leaked key); a second approver must approve each\n\
 • `/keyleak rollback <INCIDENT>` — propose reactivating the key and removing the deny-all, also behind approval\n\
 • `/keyleak reject <PROPOSAL> [reason]` — reject a pending proposal, with a reason\n\
+• `/keyleak investigate <KEY_ID|INCIDENT> [--since 7d]` — what the key did, from CloudTrail and GuardDuty\n\
+• `/keyleak report <INCIDENT>` — the post-incident report and activity chart, shared in the incident's thread\n\
+• `/keyleak close <INCIDENT>` — end the incident and its monitoring; nothing is deleted\n\
 • `/keyleak help` — this text\n\
 Key ids look like `AKIA…` (long-term) or `ASIA…` (temporary), 20 characters. \
 *Never paste the secret access key* — keyleak does not need it.";
@@ -339,17 +342,22 @@ pub use forensics::{
     investigation_refused, investigation_summary, timeline_comment,
 };
 pub use incident::{
-    PROPOSE_CLEANUP, contain_outcome, incident_card, plan, plan_blocked, plan_temporary,
-    step_reply, step_title,
+    CLOSE, INVESTIGATE, PROPOSE_CLEANUP, REPORT, card_command, contain_outcome, incident_card,
+    plan, plan_blocked, plan_temporary, step_reply, step_title,
 };
 pub use proposal::{
     APPROVE, REJECT, cleanup_not_proposed, cleanup_queued, cleanup_refused, click_result, proposal,
 };
 pub use report::{KEY_AGE_DAYS, ReportInput, report_markdown};
-pub use room::{invite_failed, room_announcement, room_topic, room_unavailable};
+pub use room::{
+    close_refused, closed, closed_note, invite_failed, report_comment, report_queued,
+    report_refused, report_shared, room_announcement, room_topic, room_unavailable,
+};
 
 #[cfg(test)]
 mod forensics_tests;
+#[cfg(test)]
+mod report_tests;
 #[cfg(test)]
 mod temporary_tests;
 #[cfg(test)]

@@ -50,10 +50,12 @@ pub fn report_markdown(r: &ReportInput) -> String {
     md
 }
 
-/// Text from outside (IAM names, reasons, user agents) cannot break a table or a code span.
+/// Text from outside (reasons, user agents, AWS's words) cannot break out of a table cell.
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|")
-        .replace('`', "'")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('|', "\\|")
         .replace(['\n', '\r'], " ")
 }
 
@@ -149,18 +151,14 @@ fn span(d: TimeDelta) -> String {
 /// The milestones and the spans between detection and each.
 fn times(md: &mut String, r: &ReportInput) {
     let i = r.incident;
-    let eradicated = r
-        .proposals
-        .iter()
-        .filter(|p| p.state == ProposalState::Done)
-        .filter_map(|p| p.decided_at)
-        .max();
-    let closed = r
-        .audit
-        .iter()
-        .filter(|a| a.action == "incident.close")
-        .map(|a| a.at)
-        .max();
+    let last = |action: &str| {
+        r.audit
+            .iter()
+            .filter(|a| a.action == action)
+            .map(|a| a.at)
+            .max()
+    };
+    let (eradicated, closed) = (last("proposal.done"), last("incident.close"));
     let rows = [
         ("Detected (reported to keyleak)", Some(i.opened_at), ""),
         ("Contained", i.contained_at, "time to contain"),
@@ -213,13 +211,16 @@ fn attacker(md: &mut String, r: &ReportInput) {
     for (c, n) in &s.categories {
         let _ = writeln!(md, "| {} | {n} |", c.as_str());
     }
+    if !(f.minted.is_empty() && f.created.is_empty() && f.guardduty.findings.is_empty()) {
+        md.push('\n');
+    }
     for m in &f.minted {
         let role = m
             .role_arn
             .as_deref()
             .map(|a| format!(" (role `{}`)", cell(a)))
             .unwrap_or_default();
-        let _ = writeln!(md, "\n- Minted key `{}`{role}", m.key);
+        let _ = writeln!(md, "- Minted key `{}`{role}", m.key);
     }
     for c in &f.created {
         let _ = writeln!(
@@ -317,7 +318,11 @@ fn actions(md: &mut String, r: &ReportInput) {
 /// What came of a proposal, and the AWS request ids of the calls that ran.
 fn outcome(p: &Proposal) -> (String, String) {
     let ids = |r: &[String]| r.join(", ");
-    let by = p.decided_by.as_deref().map(cell).unwrap_or_default();
+    let by = p
+        .decided_by
+        .as_deref()
+        .map(|d| Actor::from_stored(d).map_or_else(|| cell(d), |a| person(&a)))
+        .unwrap_or_default();
     match &p.outcome {
         Some(Outcome::Done { request_ids }) => ("done".into(), ids(request_ids)),
         Some(Outcome::AlreadyGone { request_ids }) => ("already gone".into(), ids(request_ids)),

@@ -2,7 +2,9 @@
 //! say when a room could not be made as asked.
 
 use super::*;
-use crate::domain::ids::SlackUserId;
+use crate::domain::ids::{IncidentId, SlackUserId};
+use crate::domain::incident::Actor;
+use crate::engine::{CloseRefusal, ReportRefusal};
 
 /// Slack's longest channel topic.
 const TOPIC_MAX: usize = 250;
@@ -58,5 +60,84 @@ pub fn invite_failed(users: &[SlackUserId], slack_error: &str) -> Reply {
          A member of the channel can invite them.",
         who.join(", "),
         sanitize(slack_error)
+    ))
+}
+
+pub fn report_queued(i: &Incident) -> Reply {
+    Reply::plain(format!(
+        ":page_facing_up: Writing the post-incident report for *{}*. It will be shared in the \
+         incident's thread with its activity chart, replacing any earlier report.",
+        i.id
+    ))
+}
+
+pub fn report_refused(id: &IncidentId, r: &ReportRefusal) -> Reply {
+    Reply::plain(match r {
+        ReportRefusal::NoSuchIncident => format!("There is no incident `{id}`."),
+        ReportRefusal::NoThread => format!(
+            "*{id}* has no incident message in Slack yet (Slack was unreachable when it opened), so \
+             there is no thread to share the report in. `/keyleak contain` on its key posts it."
+        ),
+    })
+}
+
+/// The comment above the report's files in the thread.
+pub fn report_comment(i: &Incident, replacing: bool) -> String {
+    let again = if replacing {
+        " It replaces the earlier report, which was deleted."
+    } else {
+        ""
+    };
+    format!(
+        ":page_facing_up: Post-incident report for {}: the record in Markdown, and the key's calls per \
+         hour with the containment marked.{again}",
+        i.id
+    )
+}
+
+pub fn report_shared(i: &Incident) -> Reply {
+    Reply::plain(format!(
+        ":page_facing_up: The report for *{}* is in its thread.",
+        i.id
+    ))
+}
+
+pub fn closed(i: &Incident) -> Reply {
+    Reply::plain(format!(
+        ":white_check_mark: *{}* is closed and its monitoring has ended. Nothing in AWS or Slack was \
+         deleted or archived; the record stays, and `/keyleak report {}` still works.",
+        i.id, i.id
+    ))
+}
+
+pub fn close_refused(id: &IncidentId, r: &CloseRefusal) -> Reply {
+    Reply::plain(match r {
+        CloseRefusal::NoSuchIncident => format!("There is no incident `{id}`."),
+        CloseRefusal::AlreadyClosed => format!("*{id}* is already closed. Nothing changed."),
+        CloseRefusal::StillContaining => format!(
+            "*{id}* is still being contained. Close it once containment has finished \
+             (`/keyleak status {id}`)."
+        ),
+    })
+}
+
+/// Said in the thread when the incident is closed.
+pub fn closed_note(i: &Incident, by: Option<&Actor>, report: Option<&str>) -> Reply {
+    let who = match by {
+        Some(Actor::Slack(u)) => format!(" by <@{u}>"),
+        Some(Actor::Cli(n)) => format!(" by `{}` (CLI)", sanitize(n)),
+        None => String::new(),
+    };
+    let report = match report {
+        Some(link) => format!("Final report: <{link}|{}-report.md>.", i.id),
+        None => format!(
+            "No report was written; `/keyleak report {}` writes one from the record.",
+            i.id
+        ),
+    };
+    Reply::plain(format!(
+        ":white_check_mark: Incident *{}* closed{who}. Monitoring has ended; nothing was deleted or \
+         archived. {report}",
+        i.id
     ))
 }

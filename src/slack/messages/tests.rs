@@ -30,7 +30,7 @@ pub(super) fn incident(state: IncidentState) -> Incident {
     }
 }
 
-fn snapshot() -> UserSnapshot {
+pub(super) fn snapshot() -> UserSnapshot {
     UserSnapshot {
         user_name: "ci-deploy".into(),
         user_arn: "arn:aws:iam::111111111111:user/ci-deploy".into(),
@@ -57,7 +57,7 @@ fn snapshot() -> UserSnapshot {
     }
 }
 
-fn steps() -> Vec<StepRecord> {
+pub(super) fn steps() -> Vec<StepRecord> {
     let rec = |kind, fact, rid: Option<&str>, sec| StepRecord {
         kind,
         status: StepStatus::Done,

@@ -27,6 +27,7 @@ pub struct SqliteStore {
 mod batch;
 mod forensics;
 mod proposals;
+mod room;
 mod rows;
 
 use rows::*;
@@ -484,6 +485,28 @@ impl Store for SqliteStore {
 
     async fn audit(&self, entry: AuditEntry) -> Result<(), StoreError> {
         insert_audit(&self.write, &entry).await
+    }
+
+    async fn close_incident(
+        &self,
+        id: &IncidentId,
+        audit: AuditEntry,
+        job: NewJob,
+    ) -> Result<bool, StoreError> {
+        self.close_open(id, &audit, &job).await
+    }
+
+    async fn report_files(&self, id: &IncidentId) -> Result<Vec<String>, StoreError> {
+        self.report_files_of(id).await
+    }
+
+    async fn set_report_files(
+        &self,
+        id: &IncidentId,
+        files: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.record_report_files(id, files, at).await
     }
 
     async fn audit_log(&self, id: Option<&IncidentId>) -> Result<Vec<AuditEntry>, StoreError> {

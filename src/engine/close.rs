@@ -1,0 +1,84 @@
+//! Closing an incident: the record is kept, monitoring ends, nothing in AWS or Slack is
+//! archived or deleted. The thread says who closed it and links the final report.
+
+use tracing::{info, warn};
+
+use super::{Engine, thread_of};
+use crate::domain::ids::IncidentId;
+use crate::domain::incident::{Actor, Incident, IncidentState};
+use crate::slack::messages;
+use crate::store::{AuditEntry, ClaimedJob, JobKind, NewJob, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseRefusal {
+    NoSuchIncident,
+    AlreadyClosed,
+    /// Containment is still running: closing now would hide a half-done playbook.
+    StillContaining,
+}
+
+impl Engine {
+    pub async fn close(
+        &self,
+        incident: &IncidentId,
+        by: &Actor,
+        origin: String,
+    ) -> Result<Result<Incident, CloseRefusal>, StoreError> {
+        let inc = match self.store.incident(incident).await {
+            Ok(i) => i,
+            Err(StoreError::NoSuchIncident(_)) => return Ok(Err(CloseRefusal::NoSuchIncident)),
+            Err(e) => return Err(e),
+        };
+        match inc.state {
+            IncidentState::Closed => return Ok(Err(CloseRefusal::AlreadyClosed)),
+            IncidentState::Containing => return Ok(Err(CloseRefusal::StillContaining)),
+            _ => {}
+        }
+        let audit = AuditEntry {
+            at: self.clock.now(),
+            actor: by.to_stored(),
+            action: "incident.close".into(),
+            incident_id: Some(inc.id.clone()),
+            detail: format!("closed from {}", inc.state.as_str()),
+            origin,
+        };
+        let job = NewJob {
+            kind: JobKind::Close,
+            incident: inc.id.clone(),
+            payload: serde_json::json!({ "by": by.to_stored() }).to_string(),
+            response_url: None,
+        };
+        if !self.store.close_incident(&inc.id, audit, job).await? {
+            return Ok(Err(CloseRefusal::AlreadyClosed));
+        }
+        self.wake.notify_one();
+        info!(incident = %inc.id, "incident closed");
+        Ok(Ok(Incident {
+            state: IncidentState::Closed,
+            ..inc
+        }))
+    }
+}
+
+/// Says in the thread that the incident is closed, with the report's link, and redraws the card.
+pub async fn run_close(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
+    let id = &job.incident_id;
+    let incident = engine.store.incident(id).await?;
+    let Some(thread) = thread_of(&incident) else {
+        return Ok(());
+    };
+    let by: serde_json::Value =
+        serde_json::from_str(job.payload.as_deref().unwrap_or("{}")).unwrap_or_default();
+    let by = by["by"].as_str().and_then(Actor::from_stored);
+    let report = match engine.store.report_files(id).await?.first() {
+        Some(file) => engine.notifier.file_link(file).await.ok(),
+        None => None,
+    };
+    let note = messages::closed_note(&incident, by.as_ref(), report.as_deref());
+    if let Err(e) = engine.notifier.post_in_thread(&thread, note).await {
+        warn!(error = %e, "could not say the incident is closed");
+    }
+    let steps = engine.store.steps(id).await?;
+    engine.notifier.refresh(&thread, &incident, &steps).await?;
+    Ok(())
+}

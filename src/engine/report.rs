@@ -1,0 +1,164 @@
+//! The post-incident report: Markdown and an activity chart from stored state, shared in the
+//! incident's thread. Writing it again deletes the previous files, so the thread holds one.
+
+use std::collections::HashMap;
+
+use anyhow::Context as _;
+use tracing::{info, warn};
+
+use super::cleanup::tell;
+use super::{Engine, JobRequest, thread_of};
+use crate::chart;
+use crate::domain::approval::MessageRef;
+use crate::domain::approval::Proposal;
+use crate::domain::ids::IncidentId;
+use crate::domain::incident::{Actor, Incident, StepRecord};
+use crate::domain::trail::activity;
+use crate::notify::Attachment;
+use crate::slack::messages::{self, ReportInput};
+use crate::store::{ClaimedJob, JobKind, StoreError};
+
+/// Permalinks asked for at most: Slack answers each in a call of its own.
+const LINKS_MAX: usize = 60;
+
+impl Engine {
+    /// Queues the report for an incident that has a thread to put it in.
+    pub async fn submit_report(
+        &self,
+        incident: &IncidentId,
+        by: &Actor,
+        origin: String,
+        response_url: Option<String>,
+    ) -> Result<Result<Incident, ReportRefusal>, StoreError> {
+        let inc = match self.store.incident(incident).await {
+            Ok(i) => i,
+            Err(StoreError::NoSuchIncident(_)) => return Ok(Err(ReportRefusal::NoSuchIncident)),
+            Err(e) => return Err(e),
+        };
+        if thread_of(&inc).is_none() {
+            return Ok(Err(ReportRefusal::NoThread));
+        }
+        let job = JobRequest {
+            kind: JobKind::Report,
+            incident,
+            actor: by.clone(),
+            action: "report.requested",
+            origin,
+            response_url,
+        };
+        self.queue_job(job, &()).await?;
+        Ok(Ok(inc))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportRefusal {
+    NoSuchIncident,
+    /// The incident message was never posted (Slack was down throughout).
+    NoThread,
+}
+
+pub async fn run_report(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
+    let store = &engine.store;
+    let id = &job.incident_id;
+    let incident = store.incident(id).await?;
+    let thread = thread_of(&incident).context("the incident has no thread")?;
+    let steps = store.steps(id).await?;
+    let proposals = store.proposals(id).await?;
+    let findings = store.findings(id).await?;
+    let events = store.trail_events(id).await?;
+    let audit = store.audit_log(Some(id)).await?;
+    let snapshot = store.snapshot(id).await?;
+    let links = permalinks(engine, &incident, &steps, &proposals).await;
+    let chart_name = format!("{id}-activity.png");
+    let markdown = messages::report_markdown(&ReportInput {
+        incident: &incident,
+        steps: &steps,
+        proposals: &proposals,
+        findings: findings.as_ref(),
+        events: &events,
+        audit: &audit,
+        snapshot: snapshot.as_ref(),
+        links: &links,
+        chart: &chart_name,
+        now: engine.clock.now(),
+    });
+    let activity = activity::hourly(&events, incident.contained_at);
+    let title = format!("{id}: calls per hour by category (UTC)");
+    let png = tokio::task::spawn_blocking(move || chart::activity_png(&activity, &title))
+        .await
+        .context("drawing the chart")??;
+    let files = [
+        Attachment {
+            filename: format!("{id}-report.md"),
+            title: format!("Post-incident report {id}"),
+            content_type: "text/markdown",
+            bytes: markdown.into_bytes(),
+        },
+        Attachment {
+            filename: chart_name,
+            title: format!("{id} activity"),
+            content_type: "image/png",
+            bytes: png,
+        },
+    ];
+    let previous = store.report_files(id).await?;
+    let shared = engine
+        .notifier
+        .upload(
+            &thread,
+            &files,
+            messages::report_comment(&incident, !previous.is_empty()),
+        )
+        .await
+        .context("sharing the report")?;
+    store
+        .set_report_files(id, &shared, engine.clock.now())
+        .await?;
+    for file in previous {
+        if let Err(e) = engine.notifier.delete_file(&file).await {
+            warn!(error = %e, "could not delete the previous report");
+        }
+    }
+    info!(incident = %id, "report shared");
+    tell(engine, job, messages::report_shared(&incident)).await;
+    Ok(())
+}
+
+/// Links to the card, each step's reply and each proposal, by `ts`. A link Slack will not
+/// give is left out; the report says "message" only where it has one.
+async fn permalinks(
+    engine: &Engine,
+    incident: &Incident,
+    steps: &[StepRecord],
+    proposals: &[Proposal],
+) -> HashMap<String, String> {
+    let Some(channel) = incident.slack_channel.clone() else {
+        return HashMap::new();
+    };
+    let in_channel = |ts: &String| MessageRef {
+        channel: channel.clone(),
+        ts: ts.clone(),
+    };
+    let messages: Vec<MessageRef> = incident
+        .slack_ts
+        .iter()
+        .chain(steps.iter().filter_map(|s| s.reply_ts.as_ref()))
+        .map(in_channel)
+        .chain(proposals.iter().filter_map(|p| p.message.clone()))
+        .take(LINKS_MAX)
+        .collect();
+    let mut links = HashMap::new();
+    for m in messages {
+        match engine.notifier.permalink(&m).await {
+            Ok(link) => {
+                links.insert(m.ts, link);
+            }
+            Err(e) => {
+                warn!(error = %e, "no permalink; the report goes without the rest");
+                break;
+            }
+        }
+    }
+    links
+}

@@ -1,0 +1,217 @@
+//! The post-incident report and the incident room's messages, pinned by snapshots.
+
+use std::collections::HashMap;
+
+use super::forensics_tests::{events, findings};
+use super::tests::{assert_within_limits, incident, render, snapshot, steps, t};
+use super::*;
+use crate::domain::approval::{Action, MessageRef, Outcome, Proposal, ProposalState};
+use crate::domain::ids::{IncidentId, ProposalId, SlackUserId};
+use crate::domain::incident::{Actor, KeySnapshot};
+use crate::engine::{CloseRefusal, ReportRefusal};
+use crate::store::AuditEntry;
+
+fn user(s: &str) -> SlackUserId {
+    SlackUserId::parse(s).unwrap()
+}
+
+fn proposal(n: u32, action: Action, state: ProposalState, outcome: Option<Outcome>) -> Proposal {
+    let approved = matches!(state, ProposalState::Done | ProposalState::Failed);
+    Proposal {
+        id: ProposalId::parse(&format!("PR-00000000A{n}")).unwrap(),
+        incident: IncidentId::parse("KL-00C0FFEE").unwrap(),
+        hash: action.params_hash(),
+        action,
+        requested_by: user("U0RESPONDER"),
+        created_at: t(6, n),
+        expires_at: t(36, n),
+        state,
+        approvals: if approved {
+            vec![user("U0APPROVER")]
+        } else {
+            vec![]
+        },
+        required: 1,
+        message: Some(MessageRef {
+            channel: "C0ROOM00001".into(),
+            ts: format!("1763850000.00010{n}"),
+        }),
+        decided_by: (state != ProposalState::Pending).then(|| {
+            if approved {
+                "slack:U0APPROVER"
+            } else {
+                "slack:U0ONCALLER"
+            }
+            .into()
+        }),
+        decided_at: (state != ProposalState::Pending).then(|| t(7, n)),
+        outcome,
+    }
+}
+
+fn proposals() -> Vec<Proposal> {
+    let account = "111111111111".to_string();
+    let key = |k: &str| Action::DeleteAccessKey {
+        account: account.clone(),
+        user: "ci-deploy".into(),
+        key: k.into(),
+    };
+    vec![
+        proposal(
+            1,
+            key("AKIAIOSFODNN7EXAMPLE"),
+            ProposalState::Done,
+            Some(Outcome::Done {
+                request_ids: vec!["7a62c49f-347e-4fc4-9331-6e8eEXAMPLE".into()],
+            }),
+        ),
+        proposal(
+            2,
+            key("AKIABACKDOOR00000000"),
+            ProposalState::Rejected,
+            Some(Outcome::Rejected {
+                reason: Some("it is | the data team's".into()),
+            }),
+        ),
+        proposal(3, key("AKIAPENDING000000000"), ProposalState::Pending, None),
+    ]
+}
+
+fn audit() -> Vec<AuditEntry> {
+    let row = |min, actor: &str, action: &str, detail: &str| AuditEntry {
+        at: t(min, 0),
+        actor: actor.into(),
+        action: action.into(),
+        incident_id: Some(IncidentId::parse("KL-00C0FFEE").unwrap()),
+        detail: detail.into(),
+        origin: "test".into(),
+    };
+    vec![
+        row(
+            0,
+            "slack:U0RESPONDER",
+            "contain.open",
+            "key AKIAIOSFODNN7EXAMPLE",
+        ),
+        row(7, "slack:U0APPROVER", "proposal.approved", "PR-00000000A1"),
+        row(8, "keyleak", "proposal.done", "PR-00000000A1"),
+        row(
+            9,
+            "slack:U0RESPONDER",
+            "incident.close",
+            "closed from contained",
+        ),
+    ]
+}
+
+#[test]
+fn the_report_in_full() {
+    let mut i = incident(IncidentState::Closed);
+    i.contained_at = Some(t(0, 2));
+    i.slack_channel = Some("C0ROOM00001".into());
+    i.slack_ts = Some("1763850000.000001".into());
+    let mut snap = snapshot();
+    snap.has_login_profile = true;
+    snap.access_keys[1] = KeySnapshot {
+        created: Some(t(0, 0) - chrono::Duration::days(400)),
+        ..snap.access_keys[1].clone()
+    };
+    let mut steps = steps();
+    steps[0].reply_ts = Some("1763850000.000002".into());
+    let links: HashMap<String, String> = [
+        (
+            "1763850000.000001",
+            "https://x.slack.com/archives/C0ROOM00001/p1763850000000001",
+        ),
+        (
+            "1763850000.000002",
+            "https://x.slack.com/archives/C0ROOM00001/p1763850000000002",
+        ),
+        (
+            "1763850000.000101",
+            "https://x.slack.com/archives/C0ROOM00001/p1763850000000101",
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let (findings, events, proposals, audit) = (findings(), events(), proposals(), audit());
+    let md = report_markdown(&ReportInput {
+        incident: &i,
+        steps: &steps,
+        proposals: &proposals,
+        findings: Some(&findings),
+        events: &events,
+        audit: &audit,
+        snapshot: Some(&snap),
+        links: &links,
+        chart: "KL-00C0FFEE-activity.png",
+        now: t(10, 0),
+    });
+    insta::assert_snapshot!(md);
+}
+
+#[test]
+fn a_report_before_forensics_says_so() {
+    let i = incident(IncidentState::Failed);
+    let md = report_markdown(&ReportInput {
+        incident: &i,
+        steps: &[],
+        proposals: &[],
+        findings: None,
+        events: &[],
+        audit: &[],
+        snapshot: None,
+        links: &HashMap::new(),
+        chart: "c.png",
+        now: t(10, 0),
+    });
+    assert!(md.contains("Not investigated: run `/keyleak investigate KL-00C0FFEE`"));
+    assert!(md.contains("| Contained | not yet | — |"));
+    assert!(md.contains("it has not been fully contained"));
+}
+
+#[test]
+fn the_room_and_its_answers() {
+    let i = incident(IncidentState::Contained);
+    let id = i.id.clone();
+    let by = Actor::Slack(user("U0RESPONDER"));
+    let replies = [
+        room_announcement(&i, "C0ROOM00001"),
+        room_unavailable("restricted_action"),
+        invite_failed(&[user("U0GONE"), user("U0LEFT")], "user_not_found"),
+        report_queued(&i),
+        report_refused(&id, &ReportRefusal::NoThread),
+        report_shared(&i),
+        closed(&i),
+        close_refused(&id, &CloseRefusal::StillContaining),
+        close_refused(&id, &CloseRefusal::AlreadyClosed),
+        closed_note(
+            &i,
+            Some(&by),
+            Some("https://x.slack.com/files/U0BOT/F1/KL-00C0FFEE-report.md"),
+        ),
+        closed_note(&i, None, None),
+    ];
+    for r in &replies {
+        assert_within_limits(r);
+    }
+    let shown: Vec<String> = replies.iter().map(render).collect();
+    insta::assert_snapshot!(shown.join("\n---\n"));
+    insta::assert_snapshot!(
+        [
+            report_comment(&i, false),
+            report_comment(&i, true),
+            room_topic(&i)
+        ]
+        .join("\n---\n")
+    );
+}
+
+#[test]
+fn the_topic_stays_within_slacks_limit() {
+    let mut i = incident(IncidentState::Escalated);
+    i.user_name = Some("u".repeat(300));
+    assert_eq!(room_topic(&i).chars().count(), 250);
+    assert!(room_topic(&i).starts_with("NEEDS A PERSON"));
+}
