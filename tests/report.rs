@@ -135,7 +135,7 @@ async fn the_report_holds_every_action_and_approval_and_closing_links_it() {
     for needle in [
         format!("Slack user {RESPONDER}"),
         format!("Slack user {APPROVER}"),
-        format!("rejected by slack:{ONCALLER}"),
+        format!("rejected by Slack user {ONCALLER}"),
         approved.id.to_string(),
         rejected.id.to_string(),
         "it belongs to the data team".to_string(),

@@ -5,3 +5,13 @@ CREATE TABLE reports (
     files       TEXT NOT NULL,
     made_at     INTEGER NOT NULL
 );
+
+-- Restore: where the new key was handed over (never its secret). While `state` is 'issuing',
+-- only the job `job_id` may create the key, so pressing Restore twice makes one key.
+CREATE TABLE restores (
+    incident_id TEXT PRIMARY KEY REFERENCES incidents(id),
+    job_id      INTEGER NOT NULL,
+    state       TEXT NOT NULL,
+    handover    TEXT,
+    updated_at  INTEGER NOT NULL
+);

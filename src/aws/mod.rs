@@ -4,6 +4,7 @@
 mod actions;
 mod archive;
 mod guardduty;
+mod handover;
 mod sdk;
 mod trail;
 
@@ -13,9 +14,10 @@ use chrono::{DateTime, Utc};
 use crate::archive::ArchiveLog;
 use crate::archive::layout::ArchiveLocation;
 use crate::domain::approval::{Action, Outcome, PolicyHoldings, RoleHoldings};
-use crate::domain::ids::{AccessKeyId, AccountId};
+use crate::domain::ids::{AccessKeyId, AccountId, IncidentId};
 use crate::domain::incident::{KeyUsage, UserSnapshot};
 use crate::domain::policy::DenyPolicy;
+use crate::domain::restore::Handover;
 use crate::domain::trail::TrailEvent;
 use crate::domain::trail::guardduty::GuardDutyFinding;
 use crate::store::ExecutionRight;
@@ -233,6 +235,24 @@ pub trait Aws: Send + Sync {
         role: &str,
         policy: &DenyPolicy,
     ) -> Result<Called<()>, AwsError>;
+
+    /// The new key an earlier restore put in the secret of this name, if there is one.
+    async fn find_handover(
+        &self,
+        account: &AccountId,
+        secret_name: &str,
+    ) -> Result<Option<Handover>, AwsError>;
+
+    /// Creates a new access key for the user and hands it over in a new secret only that user
+    /// may read; tries the key. Its secret is never returned.
+    async fn issue_key(
+        &self,
+        account: &AccountId,
+        user: &str,
+        user_arn: &str,
+        secret_name: &str,
+        incident: &IncidentId,
+    ) -> Result<Handover, AwsError>;
 
     /// Carries out an approved action; only a won execution right reaches it. Idempotent:
     /// what is already gone is reported so, and a target holding more than was approved is

@@ -14,6 +14,7 @@ use tokio::sync::{Mutex, OnceCell};
 use super::actions;
 use super::archive;
 use super::guardduty;
+use super::handover;
 use super::trail;
 use super::*;
 use crate::domain::incident::{AttachedPolicy, KeySnapshot};
@@ -60,6 +61,21 @@ impl Clients {
             .region(aws_config::Region::new(region.to_string()))
             .build();
         aws_sdk_guardduty::Client::from_conf(conf)
+    }
+
+    /// Secrets Manager in the bot's configured region, where restore hands keys over.
+    pub fn secrets(&self) -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::new(&self.config)
+    }
+
+    /// STS signed with another key: restore's check that a new key works.
+    pub fn sts_as(&self, key_id: &str, secret: &str) -> aws_sdk_sts::Client {
+        let creds =
+            aws_credential_types::Credentials::new(key_id, secret, None, None, "keyleak-restore");
+        let conf = aws_sdk_sts::config::Builder::from(&self.config)
+            .credentials_provider(creds)
+            .build();
+        aws_sdk_sts::Client::from_conf(conf)
     }
 
     pub fn lambda(&self, region: &str) -> aws_sdk_lambda::Client {
@@ -417,6 +433,26 @@ impl Aws for SdkAws {
         keys: &[AccessKeyId],
     ) -> Result<Option<Vec<GuardDutyFinding>>, AwsError> {
         guardduty::findings(&self.clients(account).await?, region, keys).await
+    }
+
+    async fn find_handover(
+        &self,
+        account: &AccountId,
+        secret_name: &str,
+    ) -> Result<Option<Handover>, AwsError> {
+        handover::find(&self.clients(account).await?, secret_name).await
+    }
+
+    async fn issue_key(
+        &self,
+        account: &AccountId,
+        user: &str,
+        user_arn: &str,
+        secret_name: &str,
+        incident: &IncidentId,
+    ) -> Result<Handover, AwsError> {
+        let c = self.clients(account).await?;
+        handover::issue(&c, user, user_arn, secret_name, incident.as_str()).await
     }
 
     async fn put_role_fence(

@@ -40,6 +40,8 @@ pub enum Target {
     },
     /// Rollback: the leaked key back to Active, and the incident's deny-all removed.
     Rollback,
+    /// Restore: the incident's deny-all removed; the session fence stays.
+    LiftDenyAll,
 }
 
 /// Every way a cleanup target can be wrong. Rendered in `slack::messages`.

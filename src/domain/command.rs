@@ -42,6 +42,11 @@ pub enum Command {
     Close {
         incident: IncidentId,
     },
+    /// Recovery: a new key only when asked, and the deny-all lifted behind approval.
+    Restore {
+        incident: IncidentId,
+        new_key: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +135,24 @@ fn parse_verb(
         }
         "report" => only_incident("report", args).map(|incident| Command::Report { incident }),
         "close" => only_incident("close", args).map(|incident| Command::Close { incident }),
+        "restore" => match incident_first("restore", args)? {
+            (incident, []) => Ok(Command::Restore {
+                incident,
+                new_key: false,
+            }),
+            (incident, [flag])
+                if matches!(flag.to_ascii_lowercase().as_str(), "new-key" | "--new-key") =>
+            {
+                Ok(Command::Restore {
+                    incident,
+                    new_key: true,
+                })
+            }
+            _ => Err(CommandParseError::TooManyArguments {
+                verb: "restore",
+                expected: "an incident id, and `new-key` when the user needs a new access key",
+            }),
+        },
         "reject" => parse_reject(args),
         "investigate" => parse_investigate(args),
         _ => Err(CommandParseError::UnknownVerb(truncate(verb, 40))),
@@ -468,7 +491,7 @@ mod tests {
     }
 
     #[test]
-    fn report_and_close_take_exactly_an_incident() {
+    fn report_close_and_restore_take_an_incident() {
         let kl = IncidentId::parse("KL-0000ABCD").unwrap();
         assert_eq!(
             parse("report kl-0000abcd").command,
@@ -492,6 +515,24 @@ mod tests {
             Err(CommandParseError::NeedsIncident {
                 verb: "report",
                 got: Some(_)
+            })
+        ));
+        assert_eq!(
+            parse("restore KL-0000ABCD --new-key").command,
+            Ok(Command::Restore {
+                incident: IncidentId::parse("KL-0000ABCD").unwrap(),
+                new_key: true
+            })
+        );
+        assert!(matches!(
+            parse("restore KL-0000ABCD").command,
+            Ok(Command::Restore { new_key: false, .. })
+        ));
+        assert!(matches!(
+            parse("restore KL-0000ABCD everything").command,
+            Err(CommandParseError::TooManyArguments {
+                verb: "restore",
+                ..
             })
         ));
         assert!(matches!(

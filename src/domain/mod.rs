@@ -7,5 +7,6 @@ pub mod command;
 pub mod ids;
 pub mod incident;
 pub mod policy;
+pub mod restore;
 pub mod room;
 pub mod trail;

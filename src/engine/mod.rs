@@ -9,6 +9,7 @@ mod contain;
 mod investigate;
 mod plan;
 mod report;
+mod restore;
 mod room;
 mod worker;
 
@@ -30,6 +31,7 @@ pub use contain::run_contain;
 pub use investigate::{ForensicsSettings, InvestigateRefusal, Progress};
 pub use plan::PlanProblem;
 pub use report::ReportRefusal;
+pub use restore::RestoreRefusal;
 pub use room::RoomSettings;
 pub use worker::{Worker, WorkerSettings};
 

@@ -117,6 +117,11 @@ pub(super) async fn plan(
                 name: name.clone(),
             }]
         }
+        Target::LiftDenyAll => vec![Action::RemoveDenyAll {
+            account: acct,
+            user: user.clone(),
+            policy_name: policy::deny_all(&incident.id).name,
+        }],
         Target::Rollback => {
             let key = leaked_key()?;
             vec![

@@ -138,6 +138,7 @@ async fn execute(
             JobKind::Investigate => super::investigate::run_investigate(engine, &job, lease).await,
             JobKind::Report => super::report::run_report(engine, &job).await,
             JobKind::Close => super::close::run_close(engine, &job).await,
+            JobKind::Restore => super::restore::run_restore(engine, &job).await,
         };
         let now = engine.clock.now();
         match outcome {

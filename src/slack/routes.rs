@@ -155,6 +155,7 @@ fn verb_name(c: &Result<Command, command::CommandParseError>) -> &'static str {
         Ok(Command::Investigate { .. }) => "investigate",
         Ok(Command::Report { .. }) => "report",
         Ok(Command::Close { .. }) => "close",
+        Ok(Command::Restore { .. }) => "restore",
         Err(_) => "an invalid command",
     }
 }
@@ -218,6 +219,16 @@ pub(super) async fn run_command(
             Ok(match queued {
                 Ok(i) => messages::report_queued(&i),
                 Err(refusal) => messages::report_refused(&incident, &refusal),
+            })
+        }
+        Command::Restore { incident, new_key } => {
+            let queued = state
+                .engine
+                .submit_restore(&incident, new_key, &user, origin, response_url)
+                .await?;
+            Ok(match queued {
+                Ok(i) => messages::restore_queued(&i, new_key),
+                Err(refusal) => messages::restore_refused(&incident, &refusal),
             })
         }
         Command::Close { incident } => {

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::approval::{MessageRef, Outcome, Proposal, ProposalState};
 use crate::domain::ids::{AccessKeyId, AccountId, IncidentId, ProposalId, SlackUserId};
 use crate::domain::incident::{Actor, Incident, IncidentState, StepRecord, UserSnapshot};
+use crate::domain::restore::Handover;
 use crate::domain::trail::TrailEvent;
 use crate::domain::trail::findings::Findings;
 
@@ -64,16 +65,19 @@ pub enum JobKind {
     Report,
     /// Says in the thread that the incident is closed, and redraws the card.
     Close,
+    /// A new key through Secrets Manager when asked, and the deny-all's lifting proposed.
+    Restore,
 }
 
 impl JobKind {
-    const ALL: [JobKind; 6] = [
+    const ALL: [JobKind; 7] = [
         Self::Contain,
         Self::Propose,
         Self::Execute,
         Self::Investigate,
         Self::Report,
         Self::Close,
+        Self::Restore,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -84,12 +88,23 @@ impl JobKind {
             Self::Investigate => "investigate",
             Self::Report => "report",
             Self::Close => "close",
+            Self::Restore => "restore",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
+}
+
+/// Who may issue an incident's new key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoreClaim {
+    /// This job: go ahead (first check AWS for a key a crashed run of this job made).
+    Mine,
+    Issued(Handover),
+    /// Another job is issuing it now.
+    Busy,
 }
 
 /// A job to queue besides containment, with what it acts on.
@@ -306,6 +321,24 @@ pub trait Store: Send + Sync {
         files: &[String],
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+
+    /// Takes the right to issue the incident's new key for `job` (again, when that job is
+    /// retried), or says it is issued or held by another job.
+    async fn claim_restore(
+        &self,
+        id: &IncidentId,
+        job: i64,
+        at: DateTime<Utc>,
+    ) -> Result<RestoreClaim, StoreError>;
+    /// Records the handover and its audit row together.
+    async fn record_handover(
+        &self,
+        id: &IncidentId,
+        handover: &Handover,
+        audit: AuditEntry,
+    ) -> Result<(), StoreError>;
+    async fn release_restore(&self, id: &IncidentId, job: i64) -> Result<(), StoreError>;
+    async fn handover(&self, id: &IncidentId) -> Result<Option<Handover>, StoreError>;
     async fn audit_log(&self, id: Option<&IncidentId>) -> Result<Vec<AuditEntry>, StoreError>;
 }
 

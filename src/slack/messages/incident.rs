@@ -65,6 +65,7 @@ pub fn incident_card(i: &Incident, steps: &[StepRecord]) -> Reply {
 pub const INVESTIGATE: &str = "incident.investigate";
 pub const PROPOSE_CLEANUP: &str = "incident.cleanup";
 pub const REPORT: &str = "incident.report";
+pub const RESTORE: &str = "incident.restore";
 pub const CLOSE: &str = "incident.close";
 
 /// The command a card button stands for.
@@ -79,6 +80,10 @@ pub fn card_command(action_id: &str, incident: IncidentId) -> Option<Command> {
             target: Target::LeakedKey,
         },
         REPORT => Command::Report { incident },
+        RESTORE => Command::Restore {
+            incident,
+            new_key: false,
+        },
         CLOSE => Command::Close { incident },
         _ => return None,
     })
@@ -105,6 +110,7 @@ fn card_buttons(i: &Incident) -> Vec<SlackActionBlockElement> {
     // A temporary key expires by itself: there is no key of its own to clean up.
     if i.state == IncidentState::Contained && i.key.kind() == KeyKind::LongTerm {
         out.push(button("Propose cleanup", PROPOSE_CLEANUP).into());
+        out.push(button("Restore", RESTORE).into());
     }
     out.push(button("Report", REPORT).into());
     let confirm = SlackBlockConfirmItem::new(

@@ -107,6 +107,7 @@ deleting what the attacker left (by default the leaked key); a second approver m
 • `/keyleak reject <PROPOSAL> [reason]` — reject a pending proposal, with a reason\n\
 • `/keyleak investigate <KEY_ID|INCIDENT> [--since 7d]` — what the key did, from CloudTrail and GuardDuty\n\
 • `/keyleak report <INCIDENT>` — the post-incident report and activity chart, shared in the incident's thread\n\
+• `/keyleak restore <INCIDENT> [new-key]` — propose lifting the deny-all (the session fence stays); with `new-key`, a new access key handed over in a Secrets Manager secret only the user can read\n\
 • `/keyleak close <INCIDENT>` — end the incident and its monitoring; nothing is deleted\n\
 • `/keyleak help` — this text\n\
 Key ids look like `AKIA…` (long-term) or `ASIA…` (temporary), 20 characters. \
@@ -333,6 +334,7 @@ mod forensics;
 mod incident;
 mod proposal;
 mod report;
+mod restore;
 mod room;
 mod temporary;
 
@@ -342,13 +344,17 @@ pub use forensics::{
     investigation_refused, investigation_summary, timeline_comment,
 };
 pub use incident::{
-    CLOSE, INVESTIGATE, PROPOSE_CLEANUP, REPORT, card_command, contain_outcome, incident_card,
-    plan, plan_blocked, plan_temporary, step_reply, step_title,
+    CLOSE, INVESTIGATE, PROPOSE_CLEANUP, REPORT, RESTORE, card_command, contain_outcome,
+    incident_card, plan, plan_blocked, plan_temporary, step_reply, step_title,
 };
 pub use proposal::{
     APPROVE, REJECT, cleanup_not_proposed, cleanup_queued, cleanup_refused, click_result, proposal,
 };
 pub use report::{KEY_AGE_DAYS, ReportInput, report_markdown};
+pub use restore::{
+    RestoreOutcome, restore_at_key_limit, restore_busy, restore_done, restore_queued,
+    restore_refused, restore_summary,
+};
 pub use room::{
     close_refused, closed, closed_note, invite_failed, report_comment, report_queued,
     report_refused, report_shared, room_announcement, room_topic, room_unavailable,

@@ -268,6 +268,7 @@ pub fn click_result(r: &ClickResult) -> Reply {
 pub fn cleanup_queued(i: &Incident, target: &Target) -> Reply {
     let what = match target {
         Target::Rollback => "rollback proposals",
+        Target::LiftDenyAll => "a proposal to lift the deny-all",
         _ => "a cleanup proposal",
     };
     Reply::plain(format!(

@@ -1,4 +1,4 @@
-//! The post-incident report and the incident room's messages, pinned by snapshots.
+//! The post-incident report, restore and the incident room's messages, pinned by snapshots.
 
 use std::collections::HashMap;
 
@@ -8,7 +8,8 @@ use super::*;
 use crate::domain::approval::{Action, MessageRef, Outcome, Proposal, ProposalState};
 use crate::domain::ids::{IncidentId, ProposalId, SlackUserId};
 use crate::domain::incident::{Actor, KeySnapshot};
-use crate::engine::{CloseRefusal, ReportRefusal};
+use crate::domain::restore::Handover;
+use crate::engine::{CloseRefusal, ReportRefusal, RestoreRefusal};
 use crate::store::AuditEntry;
 
 fn user(s: &str) -> SlackUserId {
@@ -214,4 +215,77 @@ fn the_topic_stays_within_slacks_limit() {
     i.user_name = Some("u".repeat(300));
     assert_eq!(room_topic(&i).chars().count(), 250);
     assert!(room_topic(&i).starts_with("NEEDS A PERSON"));
+}
+
+#[test]
+fn restores_in_words() {
+    let i = incident(IncidentState::Contained);
+    let id = i.id.clone();
+    let places = crate::domain::trail::summary::summarize(&events());
+    let good = Handover {
+        key_id: "AKIANEWKEY0000000001".into(),
+        secret_arn: "arn:aws:secretsmanager:us-east-1:111111111111:secret:keyleak/KL-00C0FFEE/ci-deploy-AbCdEf".into(),
+        verified: Ok("arn:aws:iam::111111111111:user/ci-deploy".into()),
+    };
+    let unverified = Handover {
+        verified: Err(
+            "InvalidClientTokenId: The security token included in the request is invalid".into(),
+        ),
+        ..good.clone()
+    };
+    let nothing = crate::domain::trail::summary::Summary::default();
+    let outcome = |h, lift, places| RestoreOutcome {
+        handover: h,
+        lift_proposed: lift,
+        places,
+    };
+    let replies = [
+        restore_queued(&i, true),
+        restore_queued(&i, false),
+        restore_summary(&i, &outcome(Some(&good), true, &places)),
+        restore_summary(&i, &outcome(Some(&unverified), false, &nothing)),
+        restore_summary(&i, &outcome(None, true, &places)),
+        restore_done(&i, &outcome(Some(&good), true, &places)),
+        restore_busy(&i),
+        restore_at_key_limit(&i, true),
+        restore_at_key_limit(&i, false),
+        restore_refused(&id, &RestoreRefusal::NotContained(IncidentState::Failed)),
+        restore_refused(&id, &RestoreRefusal::NoUser),
+    ];
+    for r in &replies {
+        assert_within_limits(r);
+    }
+    let shown: Vec<String> = replies.iter().map(render).collect();
+    insta::assert_snapshot!(shown.join("\n---\n"));
+    for r in &replies {
+        assert!(!r.text.contains("SecretAccessKey"));
+    }
+}
+
+#[test]
+fn the_card_offers_what_the_state_allows() {
+    let shown: Vec<String> = [
+        IncidentState::Containing,
+        IncidentState::Contained,
+        IncidentState::Failed,
+        IncidentState::Closed,
+    ]
+    .into_iter()
+    .map(|s| {
+        let card = incident_card(&incident(s), &steps());
+        assert_within_limits(&card);
+        let buttons: Vec<String> = render(&card)
+            .lines()
+            .filter(|l| l.starts_with('['))
+            .map(str::to_string)
+            .collect();
+        format!("{}: {}", s.as_str(), buttons.join(" "))
+    })
+    .collect();
+    insta::assert_snapshot!(shown.join("\n"));
+    for action in [INVESTIGATE, PROPOSE_CLEANUP, RESTORE, REPORT, CLOSE] {
+        let id = IncidentId::parse("KL-00C0FFEE").unwrap();
+        assert!(card_command(action, id).is_some(), "{action}");
+    }
+    assert!(card_command("incident.nope", IncidentId::parse("KL-00C0FFEE").unwrap()).is_none());
 }

@@ -509,6 +509,32 @@ impl Store for SqliteStore {
         self.record_report_files(id, files, at).await
     }
 
+    async fn claim_restore(
+        &self,
+        id: &IncidentId,
+        job: i64,
+        at: DateTime<Utc>,
+    ) -> Result<RestoreClaim, StoreError> {
+        self.take_restore(id, job, at).await
+    }
+
+    async fn record_handover(
+        &self,
+        id: &IncidentId,
+        handover: &Handover,
+        audit: AuditEntry,
+    ) -> Result<(), StoreError> {
+        self.write_handover(id, handover, &audit).await
+    }
+
+    async fn release_restore(&self, id: &IncidentId, job: i64) -> Result<(), StoreError> {
+        self.drop_restore_claim(id, job).await
+    }
+
+    async fn handover(&self, id: &IncidentId) -> Result<Option<Handover>, StoreError> {
+        self.handover_of(id).await
+    }
+
     async fn audit_log(&self, id: Option<&IncidentId>) -> Result<Vec<AuditEntry>, StoreError> {
         let rows = sqlx::query(
             "SELECT at, actor, action, incident_id, detail, origin FROM audit \

@@ -1,0 +1,206 @@
+//! Restore (DESIGN.md §3): a new key only when asked, handed over through Secrets Manager and
+//! tried; the deny-all lifted behind approval; the session fence kept; and the list of places
+//! that used the old key, which need the new one.
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use super::cleanup::tell;
+use super::{Engine, JobRequest, thread_of};
+use crate::domain::approval::{Action, ProposalState};
+use crate::domain::cleanup::Target;
+use crate::domain::ids::{AccountId, IncidentId, SlackUserId};
+use crate::domain::incident::{Actor, Incident, IncidentState};
+use crate::domain::restore::{Handover, KEYS_PER_USER, secret_name};
+use crate::slack::messages::{self, RestoreOutcome};
+use crate::store::{AuditEntry, ClaimedJob, JobKind, RestoreClaim, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoreRefusal {
+    NoSuchIncident,
+    /// Only a contained incident is restored: anything else would undo an unfinished job.
+    NotContained(IncidentState),
+    /// A root key or a temporary key: there is no IAM user to restore.
+    NoUser,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RestoreRequest {
+    new_key: bool,
+    requested_by: String,
+}
+
+impl Engine {
+    pub async fn submit_restore(
+        &self,
+        incident: &IncidentId,
+        new_key: bool,
+        by: &SlackUserId,
+        origin: String,
+        response_url: Option<String>,
+    ) -> Result<Result<Incident, RestoreRefusal>, StoreError> {
+        let inc = match self.store.incident(incident).await {
+            Ok(i) => i,
+            Err(StoreError::NoSuchIncident(_)) => return Ok(Err(RestoreRefusal::NoSuchIncident)),
+            Err(e) => return Err(e),
+        };
+        if inc.state != IncidentState::Contained {
+            return Ok(Err(RestoreRefusal::NotContained(inc.state)));
+        }
+        if inc.account.is_none() || inc.user_name.is_none() {
+            return Ok(Err(RestoreRefusal::NoUser));
+        }
+        let request = RestoreRequest {
+            new_key,
+            requested_by: by.to_string(),
+        };
+        let job = JobRequest {
+            kind: JobKind::Restore,
+            incident,
+            actor: Actor::Slack(by.clone()),
+            action: "restore.requested",
+            origin,
+            response_url,
+        };
+        self.queue_job(job, &request).await?;
+        Ok(Ok(inc))
+    }
+}
+
+pub async fn run_restore(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
+    let request: RestoreRequest = serde_json::from_str(job.payload.as_deref().unwrap_or(""))
+        .context("reading the restore request")?;
+    let by = SlackUserId::parse(&request.requested_by).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let incident = engine.store.incident(&job.incident_id).await?;
+    let (Some(account), Some(user)) = (incident.account.clone(), incident.user_name.clone()) else {
+        anyhow::bail!("the incident names no account or user");
+    };
+    let key = if request.new_key {
+        match new_key(engine, job, &incident, &account, &user, &by).await? {
+            Some(h) => Some(h),
+            None => return Ok(()),
+        }
+    } else {
+        None
+    };
+    let lifting = propose_lift(engine, &incident, &by).await?;
+    let places = engine
+        .store
+        .findings(&incident.id)
+        .await?
+        .map(|f| f.summary)
+        .unwrap_or_default();
+    let outcome = RestoreOutcome {
+        handover: key.as_ref(),
+        lift_proposed: lifting,
+        places: &places,
+    };
+    if let Some(thread) = thread_of(&incident)
+        && let Err(e) = engine
+            .notifier
+            .post_in_thread(&thread, messages::restore_summary(&incident, &outcome))
+            .await
+    {
+        warn!(error = %e, "could not post the restore summary");
+    }
+    tell(engine, job, messages::restore_done(&incident, &outcome)).await;
+    Ok(())
+}
+
+/// Issues the incident's one new key, or returns the one already issued. Returns `None` when
+/// this job must stop: at the two-key limit (the leaked key's deletion is proposed instead),
+/// or while another job is issuing the key.
+async fn new_key(
+    engine: &Engine,
+    job: &ClaimedJob,
+    incident: &Incident,
+    account: &AccountId,
+    user: &str,
+    by: &SlackUserId,
+) -> anyhow::Result<Option<Handover>> {
+    let store = &engine.store;
+    let id = &incident.id;
+    match store.claim_restore(id, job.id, engine.clock.now()).await? {
+        RestoreClaim::Issued(h) => return Ok(Some(h)),
+        // That job finishes the whole restore; this one only says so.
+        RestoreClaim::Busy => {
+            tell(engine, job, messages::restore_busy(incident)).await;
+            return Ok(None);
+        }
+        RestoreClaim::Mine => {}
+    }
+    let name = secret_name(id, user);
+    // A run of this job that died after making the key left its secret behind.
+    if let Some(h) = engine.aws.find_handover(account, &name).await? {
+        record(engine, incident, &h).await?;
+        return Ok(Some(h));
+    }
+    let live = engine.aws.snapshot_user(account, user).await?;
+    if live.access_keys.len() >= KEYS_PER_USER {
+        store.release_restore(id, job.id).await?;
+        let leaked_there = live
+            .access_keys
+            .iter()
+            .any(|k| k.id == incident.key.as_str());
+        if leaked_there {
+            engine
+                .queue_proposal(id, Target::LeakedKey, by, format!("restore of {id}"), None)
+                .await?;
+        }
+        tell(
+            engine,
+            job,
+            messages::restore_at_key_limit(incident, leaked_there),
+        )
+        .await;
+        info!(incident = %id, "restore stopped at the key limit");
+        return Ok(None);
+    }
+    let h = engine
+        .aws
+        .issue_key(account, user, &live.user_arn, &name, id)
+        .await?;
+    record(engine, incident, &h).await?;
+    Ok(Some(h))
+}
+
+async fn record(engine: &Engine, incident: &Incident, h: &Handover) -> Result<(), StoreError> {
+    let audit = AuditEntry {
+        at: engine.clock.now(),
+        actor: "keyleak".into(),
+        action: "restore.key_issued".into(),
+        incident_id: Some(incident.id.clone()),
+        detail: format!("new key {} in {}", h.key_id, h.secret_arn),
+        origin: format!("job for {}", incident.id),
+    };
+    engine.store.record_handover(&incident.id, h, audit).await
+}
+
+/// Proposes lifting the deny-all unless a proposal to do so is already pending or done.
+async fn propose_lift(
+    engine: &Engine,
+    incident: &Incident,
+    by: &SlackUserId,
+) -> Result<bool, StoreError> {
+    let open = engine
+        .store
+        .proposals(&incident.id)
+        .await?
+        .into_iter()
+        .any(|p| {
+            matches!(p.action, Action::RemoveDenyAll { .. })
+                && !matches!(
+                    p.state,
+                    ProposalState::Rejected | ProposalState::Expired | ProposalState::Failed
+                )
+        });
+    if open {
+        return Ok(false);
+    }
+    let origin = format!("restore of {}", incident.id);
+    engine
+        .queue_proposal(&incident.id, Target::LiftDenyAll, by, origin, None)
+        .await?;
+    Ok(true)
+}

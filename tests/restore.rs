@@ -1,0 +1,188 @@
+//! Restore against moto (IAM, STS, Secrets Manager) and the fake Slack: the key limit is
+//! respected, the new key is handed over in a secret only its user may read and never shown,
+//! two presses make one key, and the deny-all goes only with approval while the fence stays.
+
+mod support;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use keyleak::domain::approval::ProposalState;
+use keyleak::domain::incident::IncidentState;
+use keyleak::domain::policy;
+use keyleak::domain::restore::{Handover, handover_policy, secret_name};
+use keyleak::engine::ForensicsSettings;
+use serde_json::Value;
+use support::moto::OWN_ACCOUNT;
+use support::proposals::*;
+use support::trail::{Record, bot_config};
+use support::trail_emu::TrailEmulator;
+use support::*;
+
+async fn handover(app: &App, id: &keyleak::domain::ids::IncidentId) -> Handover {
+    let store = app.engine.store.clone();
+    let id = id.clone();
+    wait_until(Duration::from_secs(30), move || {
+        let (store, id) = (store.clone(), id.clone());
+        async move { store.handover(&id).await.ok()? }
+    })
+    .await
+    .expect("a key was handed over")
+}
+
+async fn user_policies(iam: &aws_sdk_iam::Client, user: &str) -> Vec<String> {
+    iam.list_user_policies()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap()
+        .policy_names()
+        .to_vec()
+}
+
+#[tokio::test]
+async fn restore_respects_the_key_limit_hands_the_new_key_over_once_and_lifts_only_the_deny_all() {
+    let moto = Moto::start().await;
+    let emulator = TrailEmulator::start(&moto.url).await;
+    let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
+    let secrets = aws_sdk_secretsmanager::Client::new(&moto.own_config().await);
+    let app = App::start(
+        bot_config(&moto, &emulator).await,
+        Options {
+            forensics: ForensicsSettings {
+                regions: Some(vec!["us-east-1".into()]),
+                ..ForensicsSettings::default()
+            },
+            ..Options::default()
+        },
+    )
+    .await;
+    let seeded = seed::ci_user(&iam, "ci-deploy").await;
+    let key = seeded.leaked.id.clone();
+    let used = Record::from("list_users")
+        .by_user(OWN_ACCOUNT, "ci-deploy", &key)
+        .at(Utc::now() - chrono::Duration::hours(1));
+    emulator.log(&used.value());
+    let id = app.contain(&key, "").await;
+    let incident = app.wait_for_state(&id, IncidentState::Contained).await;
+
+    // Two keys already: nothing is created; deleting the leaked one is proposed instead.
+    let said = ask(&app, RESPONDER, &format!("restore {id} new-key")).await;
+    assert!(said.contains("Restoring"), "{said}");
+    let told = requester_told(&app, "IAM's limit").await;
+    assert!(told.contains("no new key"), "{told}");
+    let delete = proposals(&app, &id, 1).await.remove(0);
+    assert!(message_of(&app, &delete).text.contains(&key));
+    assert_eq!(key_ids(&iam, "ci-deploy").await.len(), 2);
+    assert!(app.engine.store.handover(&id).await.unwrap().is_none());
+    assert_eq!(approve(&app, &delete).await.state, ProposalState::Done);
+
+    // Now there is room. Pressed twice: one key.
+    ask(&app, RESPONDER, &format!("restore {id} new-key")).await;
+    ask(&app, RESPONDER, &format!("restore {id} new-key")).await;
+    let h = handover(&app, &id).await;
+    let lift = proposals(&app, &id, 2).await.remove(1);
+    let keys = key_ids(&iam, "ci-deploy").await;
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys.contains(&h.key_id) && keys.contains(&seeded.other.id));
+    assert!(
+        h.verified.as_ref().unwrap().ends_with(":user/ci-deploy"),
+        "{:?}",
+        h.verified
+    );
+
+    // The secret: named for the incident, tagged with the key, readable only by the user.
+    let name = secret_name(&id, "ci-deploy");
+    let described = secrets
+        .describe_secret()
+        .secret_id(&name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(described.arn(), Some(h.secret_arn.as_str()));
+    let policy = secrets
+        .get_resource_policy()
+        .secret_id(&name)
+        .send()
+        .await
+        .unwrap();
+    let user_arn = format!("arn:aws:iam::{OWN_ACCOUNT}:user/ci-deploy");
+    assert_eq!(
+        serde_json::from_str::<Value>(policy.resource_policy().unwrap()).unwrap(),
+        serde_json::from_str::<Value>(&handover_policy(&user_arn)).unwrap()
+    );
+    let value = secrets
+        .get_secret_value()
+        .secret_id(&name)
+        .send()
+        .await
+        .unwrap();
+    let value: Value = serde_json::from_str(value.secret_string().unwrap()).unwrap();
+    assert_eq!(value["AccessKeyId"], h.key_id.as_str());
+    let new_secret = value["SecretAccessKey"].as_str().unwrap().to_string();
+    assert_eq!(new_secret.len(), 40);
+
+    // The secret key is nowhere but in Secrets Manager: not in Slack, not in the database.
+    for (_, body) in app.slack.calls() {
+        assert!(!body.contains(&new_secret), "the new secret reached Slack");
+    }
+    let db = std::fs::read(&app.db_path).unwrap();
+    assert!(!String::from_utf8_lossy(&db).contains(&new_secret));
+
+    // The thread has the ARN, the verification, the places to update; the fence stays.
+    let summary = wait_until(Duration::from_secs(20), || {
+        let replies = app.slack.replies_to(incident.slack_ts.as_ref().unwrap());
+        async move { replies.into_iter().find(|r| r.text.contains("Restore of")) }
+    })
+    .await
+    .expect("a restore summary in the thread");
+    for needle in [
+        h.secret_arn.as_str(),
+        "Verified",
+        "192.0.2.101",
+        "session fence stays",
+    ] {
+        assert!(summary.text.contains(needle), "{needle}: {}", summary.text);
+    }
+    // The deny-all goes only when approved; the fence stays.
+    let deny = policy::deny_all(&id).name;
+    let fence = policy::session_fence(&id, incident.fence_time).name;
+    assert!(user_policies(&iam, "ci-deploy").await.contains(&deny));
+    assert_eq!(approve(&app, &lift).await.state, ProposalState::Done);
+    let left = user_policies(&iam, "ci-deploy").await;
+    assert!(!left.contains(&deny), "{left:?}");
+    assert!(left.contains(&fence), "{left:?}");
+    let audit = app.engine.store.audit_log(Some(&id)).await.unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|a| a.action == "restore.key_issued")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn restore_refuses_what_it_cannot_do_and_changes_nothing() {
+    let app = App::start(no_aws().await, Options::default()).await;
+    assert!(
+        ask(&app, RESPONDER, "restore KL-DEADBEEF")
+            .await
+            .contains("no incident")
+    );
+    assert!(
+        ask(&app, RESPONDER, "restore KL-DEADBEEF all-the-things")
+            .await
+            .contains("`restore` takes")
+    );
+    assert!(
+        ask(&app, OUTSIDER, "restore KL-DEADBEEF")
+            .await
+            .contains("only responders")
+    );
+    let id = app.contain("AKIAZZZZZZZZZZZZWXYZ", "no aws").await;
+    app.wait_for_state(&id, IncidentState::Failed).await;
+    let said = ask(&app, RESPONDER, &format!("restore {id} new-key")).await;
+    assert!(said.contains("not contained"), "{said}");
+    assert_eq!(app.engine.store.pending_jobs(Some(&id)).await.unwrap(), 0);
+}
