@@ -15,7 +15,8 @@ use crate::domain::incident::{Actor, IncidentState, StepFact};
 use crate::domain::trail::timeline;
 use crate::engine::clock::SystemClock;
 use crate::engine::{
-    ApprovalSettings, Engine, ForensicsSettings, RoomSettings, Worker, WorkerSettings,
+    ApprovalSettings, Engine, ForensicsSettings, MonitorSettings, RoomSettings, Worker,
+    WorkerSettings,
 };
 use crate::notify::Console;
 use crate::slack::client::SlackNotifier;
@@ -152,7 +153,11 @@ async fn serve() -> anyhow::Result<()> {
     let engine = Engine::new(store, aws, notifier, Arc::new(SystemClock))
         .with_approvals(approvals)
         .with_forensics(forensics(&core))
-        .with_rooms(rooms(&slack));
+        .with_rooms(rooms(&slack))
+        .with_monitoring(MonitorSettings {
+            window: chrono::Duration::hours(i64::from(core.monitor_hours)),
+            every: chrono::Duration::minutes(i64::from(core.monitor_every_minutes)),
+        });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = Worker::new(engine.clone(), WorkerSettings::default());
     let mut worker_stop = stop_rx.clone();

@@ -35,6 +35,9 @@ pub struct CoreConfig {
     pub regions: Option<Vec<String>>,
     /// `KEYLEAK_CLOUDTRAIL_ARCHIVE`: the organization trail's bucket, scanned by forensics.
     pub archive: Option<ArchiveLocation>,
+    /// How long after containment CloudTrail is watched (0: not at all), and how often.
+    pub monitor_hours: u32,
+    pub monitor_every_minutes: u32,
 }
 
 /// Settings of `keyleak serve`: the Slack side.
@@ -208,11 +211,15 @@ impl CoreConfig {
                 }
             }
         });
+        let monitor_hours = r.number("KEYLEAK_MONITOR_HOURS", 48, 0..=720);
+        let monitor_every_minutes = r.number("KEYLEAK_MONITOR_EVERY_MINUTES", 5, 1..=60);
         r.finish(Self {
             database_url,
             role_arn_template,
             regions,
             archive,
+            monitor_hours,
+            monitor_every_minutes,
         })
     }
 }
@@ -349,6 +356,7 @@ mod tests {
         assert!(c.channel_per_incident);
         let core = CoreConfig::load(&env(&[])).unwrap();
         assert_eq!(core.database_url, "sqlite://keyleak.db");
+        assert_eq!((core.monitor_hours, core.monitor_every_minutes), (48, 5));
     }
 
     #[test]
@@ -408,9 +416,11 @@ mod tests {
             ("KEYLEAK_REGIONS", "us-east-1,mars"),
             ("KEYLEAK_DATABASE_URL", "mysql://x"),
             ("KEYLEAK_CLOUDTRAIL_ARCHIVE", "https://bucket/prefix"),
+            ("KEYLEAK_MONITOR_HOURS", "forever"),
+            ("KEYLEAK_MONITOR_EVERY_MINUTES", "0"),
         ]))
         .unwrap_err();
-        assert_eq!(core.0.len(), 4);
+        assert_eq!(core.0.len(), 6);
     }
 
     #[test]

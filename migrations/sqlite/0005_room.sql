@@ -15,3 +15,12 @@ CREATE TABLE restores (
     handover    TEXT,
     updated_at  INTEGER NOT NULL
 );
+
+-- Monitoring after containment: when each incident is next polled, and up to when CloudTrail
+-- was read. The first call seen after containment marks the incident.
+ALTER TABLE incidents ADD COLUMN late_activity INTEGER;
+CREATE TABLE monitors (
+    incident_id TEXT PRIMARY KEY REFERENCES incidents(id),
+    next_at     INTEGER NOT NULL,
+    checked_to  INTEGER NOT NULL
+);

@@ -91,12 +91,14 @@ pub struct TrailQuery {
 }
 
 /// A LookupEvents attribute besides the access key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrailAttribute {
     /// `sts.amazonaws.com`: where the event that minted a temporary key is.
     EventSource(&'static str),
     /// `AttachUserPolicy`: where AWS's quarantine of an exposed key shows.
     EventName(&'static str),
+    /// The IAM user who made the call: monitoring watches the user, whatever its key.
+    Username(String),
 }
 
 /// What one region's log gave for a query.

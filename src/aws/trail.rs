@@ -93,6 +93,7 @@ pub async fn events_with(
     let attribute = match with {
         TrailAttribute::EventSource(s) => attribute(LookupAttributeKey::EventSource, s)?,
         TrailAttribute::EventName(n) => attribute(LookupAttributeKey::EventName, n)?,
+        TrailAttribute::Username(u) => attribute(LookupAttributeKey::Username, &u)?,
     };
     lookup_by(clients, pacer, scope, attribute, &|_| {}).await
 }

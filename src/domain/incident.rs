@@ -352,6 +352,8 @@ pub struct Incident {
     /// Where the incident message lives in Slack, once posted.
     pub slack_channel: Option<String>,
     pub slack_ts: Option<String>,
+    /// When monitoring first saw the key, its offspring or its user act after containment.
+    pub late_activity: Option<DateTime<Utc>>,
 }
 
 /// The incident's state once the key's playbook has run as far as it could.

@@ -7,6 +7,7 @@ pub mod clock;
 mod close;
 mod contain;
 mod investigate;
+mod monitor;
 mod plan;
 mod report;
 mod restore;
@@ -29,6 +30,7 @@ pub use cleanup::{ApprovalSettings, CleanupRefusal};
 pub use close::CloseRefusal;
 pub use contain::run_contain;
 pub use investigate::{ForensicsSettings, InvestigateRefusal, Progress};
+pub use monitor::MonitorSettings;
 pub use plan::PlanProblem;
 pub use report::ReportRefusal;
 pub use restore::RestoreRefusal;
@@ -46,6 +48,7 @@ pub struct Engine {
     pub approvals: ApprovalSettings,
     pub forensics: ForensicsSettings,
     pub rooms: RoomSettings,
+    pub monitoring: MonitorSettings,
 }
 
 impl Engine {
@@ -64,6 +67,7 @@ impl Engine {
             approvals: ApprovalSettings::default(),
             forensics: ForensicsSettings::default(),
             rooms: RoomSettings::default(),
+            monitoring: MonitorSettings::default(),
         }
     }
 

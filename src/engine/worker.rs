@@ -57,6 +57,9 @@ impl Worker {
             if let Err(e) = self.engine.expire_due().await {
                 error!(error = %e, "could not expire proposals");
             }
+            if let Err(e) = self.engine.queue_monitoring().await {
+                error!(error = %e, "could not queue monitoring");
+            }
             self.start_claimable(&mut running).await;
             tokio::select! {
                 _ = &mut shutdown => break,
@@ -139,6 +142,7 @@ async fn execute(
             JobKind::Report => super::report::run_report(engine, &job).await,
             JobKind::Close => super::close::run_close(engine, &job).await,
             JobKind::Restore => super::restore::run_restore(engine, &job).await,
+            JobKind::Monitor => super::monitor::run_monitor(engine, &job).await,
         };
         let now = engine.clock.now();
         match outcome {

@@ -67,10 +67,12 @@ pub enum JobKind {
     Close,
     /// A new key through Secrets Manager when asked, and the deny-all's lifting proposed.
     Restore,
+    /// One CloudTrail poll after containment.
+    Monitor,
 }
 
 impl JobKind {
-    const ALL: [JobKind; 7] = [
+    const ALL: [JobKind; 8] = [
         Self::Contain,
         Self::Propose,
         Self::Execute,
@@ -78,6 +80,7 @@ impl JobKind {
         Self::Report,
         Self::Close,
         Self::Restore,
+        Self::Monitor,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -89,6 +92,7 @@ impl JobKind {
             Self::Report => "report",
             Self::Close => "close",
             Self::Restore => "restore",
+            Self::Monitor => "monitor",
         }
     }
 
@@ -339,6 +343,26 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     async fn release_restore(&self, id: &IncidentId, job: i64) -> Result<(), StoreError>;
     async fn handover(&self, id: &IncidentId) -> Result<Option<Handover>, StoreError>;
+
+    /// Queues a monitor poll for every open incident contained within `window` whose next
+    /// poll is due, and sets its next one `every` later; one transaction, so replicas queue
+    /// each poll once.
+    async fn queue_due_monitors(
+        &self,
+        now: DateTime<Utc>,
+        every: chrono::Duration,
+        window: chrono::Duration,
+    ) -> Result<usize, StoreError>;
+    /// Up to when CloudTrail has been read for the incident.
+    async fn checked_to(&self, id: &IncidentId) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Keeps a poll's events and returns those not seen before; marks the incident's late
+    /// activity at the first.
+    async fn record_watch(
+        &self,
+        id: &IncidentId,
+        checked_to: DateTime<Utc>,
+        events: &[TrailEvent],
+    ) -> Result<Vec<TrailEvent>, StoreError>;
     async fn audit_log(&self, id: Option<&IncidentId>) -> Result<Vec<AuditEntry>, StoreError>;
 }
 

@@ -22,7 +22,8 @@ use keyleak::domain::ids::{IncidentId, RosterEntry};
 use keyleak::domain::incident::{Incident, IncidentState};
 use keyleak::engine::clock::{Clock, SystemClock};
 use keyleak::engine::{
-    ApprovalSettings, Engine, ForensicsSettings, RoomSettings, Worker, WorkerSettings,
+    ApprovalSettings, Engine, ForensicsSettings, MonitorSettings, RoomSettings, Worker,
+    WorkerSettings,
 };
 use keyleak::slack::client::SlackNotifier;
 use keyleak::store::{SqliteStore, Store};
@@ -51,6 +52,9 @@ pub struct Options {
     /// A private channel per incident. Off by default so that a test's incident messages are
     /// in `fake_slack::CHANNEL`; the room's own tests turn it on.
     pub rooms: bool,
+    /// Off by default: a poll after every containment would add CloudTrail lookups to tests
+    /// about other things. Monitoring's own tests turn it on.
+    pub monitoring: MonitorSettings,
 }
 
 impl Default for Options {
@@ -67,6 +71,10 @@ impl Default for Options {
                 ..ForensicsSettings::default()
             },
             rooms: false,
+            monitoring: MonitorSettings {
+                window: chrono::Duration::zero(),
+                every: chrono::Duration::minutes(5),
+            },
         }
     }
 }
@@ -127,6 +135,7 @@ impl App {
         let engine = Engine::new(store, aws, notifier, opts.clock.clone())
             .with_approvals(opts.approvals)
             .with_forensics(opts.forensics)
+            .with_monitoring(opts.monitoring)
             .with_rooms(RoomSettings {
                 per_incident: opts.rooms,
                 invite: [cfg.responders.clone(), cfg.approvers.clone()].concat(),

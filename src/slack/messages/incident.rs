@@ -34,6 +34,12 @@ pub fn incident_card(i: &Incident, steps: &[StepRecord]) -> Reply {
             when(t)
         ));
     }
+    if let Some(t) = i.late_activity {
+        facts.push(format!(
+            ":rotating_light: *Activity after containment* since {} — see the thread",
+            when(t)
+        ));
+    }
     let checklist: Vec<String> = StepKind::playbook(i.key.kind())
         .iter()
         .map(|k| {

@@ -356,8 +356,8 @@ pub use restore::{
     restore_refused, restore_summary,
 };
 pub use room::{
-    close_refused, closed, closed_note, invite_failed, report_comment, report_queued,
-    report_refused, report_shared, room_announcement, room_topic, room_unavailable,
+    close_refused, closed, closed_note, invite_failed, late_activity, report_comment,
+    report_queued, report_refused, report_shared, room_announcement, room_topic, room_unavailable,
 };
 
 #[cfg(test)]

@@ -289,3 +289,20 @@ fn the_card_offers_what_the_state_allows() {
     }
     assert!(card_command("incident.nope", IncidentId::parse("KL-00C0FFEE").unwrap()).is_none());
 }
+
+#[test]
+fn activity_after_containment_in_words() {
+    let mut i = incident(IncidentState::Contained);
+    let late = events();
+    let denied_only: Vec<_> = late.iter().filter(|e| e.denied()).cloned().collect();
+    let replies = [late_activity(&i, &late), late_activity(&i, &denied_only)];
+    for r in &replies {
+        assert_within_limits(r);
+    }
+    i.late_activity = Some(t(30, 0));
+    let card = incident_card(&i, &steps());
+    assert!(card.text.contains("Activity after containment"));
+    assert!(room_topic(&i).starts_with("ACTIVITY AFTER CONTAINMENT · CONTAINED"));
+    let shown: Vec<String> = replies.iter().map(render).collect();
+    insta::assert_snapshot!(shown.join("\n---\n"));
+}

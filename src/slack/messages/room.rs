@@ -4,6 +4,7 @@
 use super::*;
 use crate::domain::ids::{IncidentId, SlackUserId};
 use crate::domain::incident::Actor;
+use crate::domain::trail::TrailEvent;
 use crate::engine::{CloseRefusal, ReportRefusal};
 
 /// Slack's longest channel topic.
@@ -11,8 +12,13 @@ const TOPIC_MAX: usize = 250;
 
 /// The room's topic: the state first, so a glance at the channel list tells it.
 pub fn room_topic(i: &Incident) -> String {
+    let alarm = if i.late_activity.is_some() && i.state != IncidentState::Closed {
+        "ACTIVITY AFTER CONTAINMENT · "
+    } else {
+        ""
+    };
     let mut parts = vec![
-        format!("{} {}", state_label(i.state).to_uppercase(), i.id),
+        format!("{alarm}{} {}", state_label(i.state).to_uppercase(), i.id),
         i.key.to_string(),
     ];
     if let Some(u) = &i.user_name {
@@ -140,4 +146,52 @@ pub fn closed_note(i: &Incident, by: Option<&Actor>, report: Option<&str>) -> Re
          archived. {report}",
         i.id
     ))
+}
+
+/// Calls listed one by one in a monitoring note; the rest are counted.
+const LATE_LISTED: usize = 15;
+
+/// Monitoring saw the key, its offspring or its user act after containment.
+pub fn late_activity(i: &Incident, events: &[TrailEvent]) -> Reply {
+    let allowed = events.iter().filter(|e| !e.denied()).count();
+    let head = if allowed > 0 {
+        format!(
+            ":rotating_light: *Activity after containment* on *{}*: {} new call(s), *{allowed} not \
+             denied* — something still works for the attacker. Check the calls below, then \
+             `/keyleak investigate {}`.",
+            i.id,
+            events.len(),
+            i.id
+        )
+    } else {
+        format!(
+            ":warning: *Activity after containment* on *{}*: {} new call(s), all denied — the \
+             key is still being tried, and containment holds.",
+            i.id,
+            events.len()
+        )
+    };
+    let mut lines = vec![head];
+    for e in events.iter().take(LATE_LISTED) {
+        let outcome = match &e.error_code {
+            Some(code) if e.denied() => format!("refused: `{}`", sanitize(code)),
+            Some(code) => format!("*not denied*, failed: `{}`", sanitize(code)),
+            None => "*allowed*".to_string(),
+        };
+        lines.push(format!(
+            "• {} `{}` in {} by `{}` from `{}` — {outcome}",
+            when(e.time),
+            sanitize(&e.name),
+            sanitize(&e.region),
+            sanitize(e.identity.access_key_id.as_deref().unwrap_or("?")),
+            sanitize(e.source_ip.as_deref().unwrap_or("?")),
+        ));
+    }
+    if events.len() > LATE_LISTED {
+        lines.push(format!(
+            "…and {} more in the report's timeline.",
+            events.len() - LATE_LISTED
+        ));
+    }
+    Reply::plain(cut(&lines.join("\n"), SECTION_MAX))
 }

@@ -27,6 +27,7 @@ pub(super) fn incident(state: IncidentState) -> Incident {
         user_name: Some("ci-deploy".into()),
         slack_channel: Some("C0KEYLEAK01".into()),
         slack_ts: None,
+        late_activity: None,
     }
 }
 

@@ -75,6 +75,7 @@ fn fresh(new: &NewIncident) -> Incident {
         user_name: None,
         slack_channel: None,
         slack_ts: None,
+        late_activity: None,
     }
 }
 

@@ -26,6 +26,7 @@ pub struct SqliteStore {
 
 mod batch;
 mod forensics;
+mod monitor;
 mod proposals;
 mod room;
 mod rows;
@@ -533,6 +534,28 @@ impl Store for SqliteStore {
 
     async fn handover(&self, id: &IncidentId) -> Result<Option<Handover>, StoreError> {
         self.handover_of(id).await
+    }
+
+    async fn queue_due_monitors(
+        &self,
+        now: DateTime<Utc>,
+        every: chrono::Duration,
+        window: chrono::Duration,
+    ) -> Result<usize, StoreError> {
+        self.queue_monitors(now, every, window).await
+    }
+
+    async fn checked_to(&self, id: &IncidentId) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.monitor_checked_to(id).await
+    }
+
+    async fn record_watch(
+        &self,
+        id: &IncidentId,
+        checked_to: DateTime<Utc>,
+        events: &[TrailEvent],
+    ) -> Result<Vec<TrailEvent>, StoreError> {
+        self.write_watch(id, checked_to, events).await
     }
 
     async fn audit_log(&self, id: Option<&IncidentId>) -> Result<Vec<AuditEntry>, StoreError> {

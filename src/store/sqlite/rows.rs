@@ -23,7 +23,7 @@ pub(super) fn corrupt(what: &str, value: &str) -> StoreError {
 }
 
 pub(super) const INCIDENT_COLUMNS: &str = "id, access_key_id, state, reason, requested_by, opened_at, \
-    fence_time, contained_at, account_id, user_name, slack_channel, slack_ts";
+    fence_time, contained_at, account_id, user_name, slack_channel, slack_ts, late_activity";
 
 pub(super) fn incident_from_row(row: &SqliteRow) -> Result<Incident, StoreError> {
     let id: String = row.try_get("id")?;
@@ -32,6 +32,7 @@ pub(super) fn incident_from_row(row: &SqliteRow) -> Result<Incident, StoreError>
     let by: String = row.try_get("requested_by")?;
     let account: Option<String> = row.try_get("account_id")?;
     let contained_at: Option<i64> = row.try_get("contained_at")?;
+    let late_activity: Option<i64> = row.try_get("late_activity")?;
     Ok(Incident {
         id: IncidentId::parse(&id).map_err(|_| corrupt("incident id", &id))?,
         key: AccessKeyId::parse(&key).map_err(|_| corrupt("key id", &key))?,
@@ -47,6 +48,7 @@ pub(super) fn incident_from_row(row: &SqliteRow) -> Result<Incident, StoreError>
         user_name: row.try_get("user_name")?,
         slack_channel: row.try_get("slack_channel")?,
         slack_ts: row.try_get("slack_ts")?,
+        late_activity: late_activity.map(from_ms).transpose()?,
     })
 }
 
