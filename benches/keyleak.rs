@@ -5,7 +5,8 @@
 //!     `GET /healthz` under the same load (the HTTP stack's floor).
 //! (b) Time to contain against moto — from sending the signed command to the key inactive and
 //!     both deny policies in place — beside a plain script making the same AWS calls one
-//!     after another with the SDK.
+//!     after another with the SDK; and the same with a private incident room per incident,
+//!     which is opened beside containment and must not delay it.
 //! (c) Approval: the answer to 20 simultaneous signed Approve clicks on one proposal, beside
 //!     `GET /healthz` under the same 20-way burst; and from the clicks to the key deleted in
 //!     moto, beside one plain SDK `DeleteAccessKey` call.
@@ -226,6 +227,30 @@ async fn plain_script(iam: &aws_sdk_iam::Client, sts: &aws_sdk_sts::Client, user
     }
 }
 
+/// Sends `contain` for the key and returns the time from sending to the last cut-off step.
+async fn contain_timed(app: &App, key: &str) -> Duration {
+    let sent = chrono::Utc::now();
+    let r = app.command(&format!("contain {key}")).await;
+    assert_eq!(r.status(), 200);
+    let id = app
+        .engine
+        .store
+        .open_incident_for_key(&keyleak::domain::ids::AccessKeyId::parse(key).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    app.wait_for_state(&id, IncidentState::Contained).await;
+    let steps = app.engine.store.steps(&id).await.unwrap();
+    let cut_off = steps
+        .iter()
+        .filter(|s| StepKind::CUT_OFF.contains(&s.kind))
+        .map(|s| s.finished_at)
+        .max()
+        .unwrap();
+    (cut_off - sent).to_std().unwrap()
+}
+
 async fn time_to_contain() {
     println!("(b) time to contain against moto, {CONTAIN_RUNS} runs each, interleaved");
     let moto = Moto::start().await;
@@ -233,7 +258,16 @@ async fn time_to_contain() {
     let iam = aws_sdk_iam::Client::new(&cfg);
     let sts = aws_sdk_sts::Client::new(&cfg);
     let app = App::start(cfg.clone(), Options::default()).await;
-    let (mut bot, mut script) = (vec![], vec![]);
+    // The same bot opening a private room per incident: the room must not delay containment.
+    let rooms = App::start(
+        cfg.clone(),
+        Options {
+            rooms: true,
+            ..Options::default()
+        },
+    )
+    .await;
+    let (mut bot, mut roomed, mut script) = (vec![], vec![], vec![]);
     for run in 0..CONTAIN_RUNS {
         let s = seed::ci_user(&iam, &format!("script-{run}")).await;
         let t = Instant::now();
@@ -241,28 +275,14 @@ async fn time_to_contain() {
         script.push(t.elapsed());
 
         let s = seed::ci_user(&iam, &format!("bot-{run}")).await;
-        let sent = chrono::Utc::now();
-        let r = app.command(&format!("contain {}", s.leaked.id)).await;
-        assert_eq!(r.status(), 200);
-        let id = app
-            .engine
-            .store
-            .open_incident_for_key(&keyleak::domain::ids::AccessKeyId::parse(&s.leaked.id).unwrap())
-            .await
-            .unwrap()
-            .unwrap()
-            .id;
-        app.wait_for_state(&id, IncidentState::Contained).await;
-        let steps = app.engine.store.steps(&id).await.unwrap();
-        let cut_off = steps
-            .iter()
-            .filter(|s| StepKind::CUT_OFF.contains(&s.kind))
-            .map(|s| s.finished_at)
-            .max()
-            .unwrap();
-        bot.push((cut_off - sent).to_std().unwrap());
+        bot.push(contain_timed(&app, &s.leaked.id).await);
+        let s = seed::ci_user(&iam, &format!("room-{run}")).await;
+        roomed.push(contain_timed(&rooms, &s.leaked.id).await);
     }
+    let made = rooms.slack.channels().len() - 1;
+    assert_eq!(made, CONTAIN_RUNS, "every incident got its room");
     bot.sort();
+    roomed.sort();
     script.sort();
     let line = |name: &str, v: &[Duration]| {
         println!(
@@ -274,10 +294,11 @@ async fn time_to_contain() {
     };
     line("plain SDK script (baseline)", &script);
     line("keyleak, signed command", &bot);
-    println!(
-        "keyleak / script (median)    {:.2}x",
-        percentile(&bot, 0.5).as_secs_f64() / percentile(&script, 0.5).as_secs_f64()
-    );
+    line("keyleak, incident room", &roomed);
+    let ratio =
+        |v: &[Duration]| percentile(v, 0.5).as_secs_f64() / percentile(&script, 0.5).as_secs_f64();
+    println!("keyleak / script (median)    {:.2}x", ratio(&bot));
+    println!("room / script (median)       {:.2}x", ratio(&roomed));
 }
 
 const APPROVE_RUNS: usize = 10;

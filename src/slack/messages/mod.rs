@@ -317,8 +317,18 @@ pub fn open_incidents(newest: &[Incident], total: i64) -> Reply {
         format!("*{total} open incident(s)*")
     }];
     for i in newest {
+        let room = i
+            .slack_channel
+            .as_deref()
+            .map(|c| format!(" in <#{c}>"))
+            .unwrap_or_default();
+        let late = if i.late_activity.is_some() {
+            " · :rotating_light: activity after containment"
+        } else {
+            ""
+        };
         lines.push(format!(
-            "{} *{}* `{}` {} — opened {}",
+            "{} *{}* `{}` {} — opened {}{room}{late}",
             state_emoji(i.state),
             i.id,
             i.key,
