@@ -8,12 +8,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 use keyleak::domain::incident::IncidentState;
-use keyleak::engine::{ForensicsSettings, MonitorSettings};
+use keyleak::engine::MonitorSettings;
 use support::fake_slack::Posted;
 use support::moto::OWN_ACCOUNT;
 use support::proposals::ask;
-use support::trail::{Record, bot_config};
-use support::trail_emu::TrailEmulator;
+use support::trail::{Record, start_with_trail};
 use support::*;
 
 fn notes(app: &App, thread: &str) -> Vec<Posted> {
@@ -26,25 +25,16 @@ fn notes(app: &App, thread: &str) -> Vec<Posted> {
 
 #[tokio::test]
 async fn a_call_after_containment_is_caught_once_and_raises_the_card() {
-    let moto = Moto::start().await;
-    let emulator = TrailEmulator::start(&moto.url).await;
-    let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
-    let app = App::start(
-        bot_config(&moto, &emulator).await,
-        Options {
-            rooms: true,
-            forensics: ForensicsSettings {
-                regions: Some(vec!["us-east-1".into()]),
-                ..ForensicsSettings::default()
-            },
-            monitoring: MonitorSettings {
-                window: chrono::Duration::hours(48),
-                every: chrono::Duration::seconds(1),
-            },
-            ..Options::default()
+    let (moto, emulator, app) = start_with_trail(Options {
+        rooms: true,
+        monitoring: MonitorSettings {
+            window: chrono::Duration::hours(48),
+            every: chrono::Duration::seconds(1),
         },
-    )
+        ..Options::default()
+    })
     .await;
+    let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
     let key = seeded.leaked.id.clone();
     let by_key = |f: &str, at| {

@@ -10,11 +10,9 @@ use chrono::Utc;
 use keyleak::domain::approval::ProposalState;
 use keyleak::domain::ids::IncidentId;
 use keyleak::domain::incident::{IncidentState, StepKind};
-use keyleak::engine::ForensicsSettings;
 use support::fake_slack::{CHANNEL, SharedFile, WORKSPACE};
 use support::proposals::*;
-use support::trail::{Record, bot_config};
-use support::trail_emu::TrailEmulator;
+use support::trail::{Record, start_with_trail};
 use support::*;
 
 async fn files_in(app: &App, channel: &str, n: usize) -> Vec<SharedFile> {
@@ -58,21 +56,12 @@ async fn findings_stored(app: &App, id: &IncidentId) {
 
 #[tokio::test]
 async fn the_report_holds_every_action_and_approval_and_closing_links_it() {
-    let moto = Moto::start().await;
-    let emulator = TrailEmulator::start(&moto.url).await;
-    let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
-    let app = App::start(
-        bot_config(&moto, &emulator).await,
-        Options {
-            rooms: true,
-            forensics: ForensicsSettings {
-                regions: Some(vec!["us-east-1".into()]),
-                ..ForensicsSettings::default()
-            },
-            ..Options::default()
-        },
-    )
+    let (moto, emulator, app) = start_with_trail(Options {
+        rooms: true,
+        ..Options::default()
+    })
     .await;
+    let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
     iam.create_user()
         .user_name("not-ours")

@@ -11,12 +11,10 @@ use keyleak::domain::approval::ProposalState;
 use keyleak::domain::incident::IncidentState;
 use keyleak::domain::policy;
 use keyleak::domain::restore::{Handover, handover_policy, secret_name};
-use keyleak::engine::ForensicsSettings;
 use serde_json::Value;
 use support::moto::OWN_ACCOUNT;
 use support::proposals::*;
-use support::trail::{Record, bot_config};
-use support::trail_emu::TrailEmulator;
+use support::trail::{Record, start_with_trail};
 use support::*;
 
 async fn handover(app: &App, id: &keyleak::domain::ids::IncidentId) -> Handover {
@@ -42,21 +40,9 @@ async fn user_policies(iam: &aws_sdk_iam::Client, user: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn restore_respects_the_key_limit_hands_the_new_key_over_once_and_lifts_only_the_deny_all() {
-    let moto = Moto::start().await;
-    let emulator = TrailEmulator::start(&moto.url).await;
+    let (moto, emulator, app) = start_with_trail(Options::default()).await;
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let secrets = aws_sdk_secretsmanager::Client::new(&moto.own_config().await);
-    let app = App::start(
-        bot_config(&moto, &emulator).await,
-        Options {
-            forensics: ForensicsSettings {
-                regions: Some(vec!["us-east-1".into()]),
-                ..ForensicsSettings::default()
-            },
-            ..Options::default()
-        },
-    )
-    .await;
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
     let key = seeded.leaked.id.clone();
     let used = Record::from("list_users")

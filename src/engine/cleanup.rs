@@ -61,12 +61,8 @@ impl Engine {
         origin: String,
         response_url: Option<String>,
     ) -> Result<Result<Incident, CleanupRefusal>, StoreError> {
-        let inc = match self.store.incident(incident).await {
-            Ok(i) => i,
-            Err(StoreError::NoSuchIncident(id)) => {
-                return Ok(Err(CleanupRefusal::NoSuchIncident(id)));
-            }
-            Err(e) => return Err(e),
+        let Some(inc) = self.find_incident(incident).await? else {
+            return Ok(Err(CleanupRefusal::NoSuchIncident(incident.clone())));
         };
         if inc.account.is_none() || inc.user_name.is_none() {
             return Ok(Err(CleanupRefusal::NotLocated(inc.id)));

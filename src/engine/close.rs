@@ -24,10 +24,8 @@ impl Engine {
         by: &Actor,
         origin: String,
     ) -> Result<Result<Incident, CloseRefusal>, StoreError> {
-        let inc = match self.store.incident(incident).await {
-            Ok(i) => i,
-            Err(StoreError::NoSuchIncident(_)) => return Ok(Err(CloseRefusal::NoSuchIncident)),
-            Err(e) => return Err(e),
+        let Some(inc) = self.find_incident(incident).await? else {
+            return Ok(Err(CloseRefusal::NoSuchIncident));
         };
         match inc.state {
             IncidentState::Closed => return Ok(Err(CloseRefusal::AlreadyClosed)),

@@ -109,6 +109,21 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The incident, or `None` when there is no such incident: a request's mistake, which
+    /// callers answer with a refusal rather than an error.
+    pub(super) async fn find_incident(
+        &self,
+        id: &IncidentId,
+    ) -> Result<Option<crate::domain::incident::Incident>, StoreError> {
+        match self.store.incident(id).await {
+            Ok(i) => Ok(Some(i)),
+            Err(StoreError::NoSuchIncident(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// A job to queue, and who asked for it and how, for its audit row.
 pub(super) struct JobRequest<'a> {
     pub kind: JobKind,

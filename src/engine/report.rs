@@ -30,10 +30,8 @@ impl Engine {
         origin: String,
         response_url: Option<String>,
     ) -> Result<Result<Incident, ReportRefusal>, StoreError> {
-        let inc = match self.store.incident(incident).await {
-            Ok(i) => i,
-            Err(StoreError::NoSuchIncident(_)) => return Ok(Err(ReportRefusal::NoSuchIncident)),
-            Err(e) => return Err(e),
+        let Some(inc) = self.find_incident(incident).await? else {
+            return Ok(Err(ReportRefusal::NoSuchIncident));
         };
         if thread_of(&inc).is_none() {
             return Ok(Err(ReportRefusal::NoThread));

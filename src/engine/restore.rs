@@ -40,10 +40,8 @@ impl Engine {
         origin: String,
         response_url: Option<String>,
     ) -> Result<Result<Incident, RestoreRefusal>, StoreError> {
-        let inc = match self.store.incident(incident).await {
-            Ok(i) => i,
-            Err(StoreError::NoSuchIncident(_)) => return Ok(Err(RestoreRefusal::NoSuchIncident)),
-            Err(e) => return Err(e),
+        let Some(inc) = self.find_incident(incident).await? else {
+            return Ok(Err(RestoreRefusal::NoSuchIncident));
         };
         if inc.state != IncidentState::Contained {
             return Ok(Err(RestoreRefusal::NotContained(inc.state)));

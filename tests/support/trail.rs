@@ -8,8 +8,8 @@ use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 
-use super::Moto;
 use super::trail_emu::TrailEmulator;
+use super::{App, Moto, Options};
 
 /// Per-service endpoints, as the SDK reads them from `AWS_ENDPOINT_URL_<SERVICE>`.
 #[derive(Debug)]
@@ -49,6 +49,14 @@ pub async fn bot_config(moto: &Moto, emulator: &TrailEmulator) -> SdkConfig {
             emulator: emulator.url.clone(),
         })
         .build()
+}
+
+/// moto, the CloudTrail emulator, and the bot wired to both with `opts`.
+pub async fn start_with_trail(opts: Options) -> (Moto, TrailEmulator, App) {
+    let moto = Moto::start().await;
+    let emulator = TrailEmulator::start(&moto.url).await;
+    let app = App::start(bot_config(&moto, &emulator).await, opts).await;
+    (moto, emulator, app)
 }
 
 fn fixture(name: &str) -> Value {

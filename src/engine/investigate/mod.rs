@@ -128,12 +128,8 @@ impl Engine {
         {
             return Ok(Err(InvestigateRefusal::BeyondHistory { days }));
         }
-        let inc = match self.store.incident(incident).await {
-            Ok(i) => i,
-            Err(StoreError::NoSuchIncident(id)) => {
-                return Ok(Err(InvestigateRefusal::NoSuchIncident(id)));
-            }
-            Err(e) => return Err(e),
+        let Some(inc) = self.find_incident(incident).await? else {
+            return Ok(Err(InvestigateRefusal::NoSuchIncident(incident.clone())));
         };
         self.queue_investigation(&inc.id, days, by, origin, response_url)
             .await?;
