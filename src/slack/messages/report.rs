@@ -59,6 +59,22 @@ fn cell(s: &str) -> String {
         .replace(['\n', '\r'], " ")
 }
 
+/// A Markdown table's header row and its rule.
+fn table_head(md: &mut String, columns: &[&str]) {
+    let cells: String = columns
+        .iter()
+        .map(|c| {
+            if c.is_empty() {
+                " |".to_string()
+            } else {
+                format!(" {c} |")
+            }
+        })
+        .collect();
+    let _ = writeln!(md, "|{cells}");
+    let _ = writeln!(md, "|{}", "---|".repeat(columns.len()));
+}
+
 fn person(a: &Actor) -> String {
     match a {
         Actor::Slack(u) => format!("Slack user {u}"),
@@ -79,7 +95,7 @@ fn header(md: &mut String, r: &ReportInput) {
         "# Incident {} — leaked AWS access key `{}`\n",
         i.id, i.key
     );
-    let _ = writeln!(md, "| | |\n|---|---|");
+    table_head(md, &["", ""]);
     let _ = writeln!(md, "| State | {} |", state_label(i.state));
     let _ = writeln!(md, "| Key | `{}` |", i.key);
     if let Some(a) = &i.account {
@@ -174,10 +190,8 @@ fn times(md: &mut String, r: &ReportInput) {
         ),
         ("Closed", closed, "time to close"),
     ];
-    let _ = writeln!(
-        md,
-        "\n## Times (UTC)\n\n| milestone | at | after detection |\n|---|---|---|"
-    );
+    md.push_str("\n## Times (UTC)\n\n");
+    table_head(md, &["milestone", "at", "after detection"]);
     for (name, at, label) in rows {
         let (at, after) = match at {
             Some(t) if label.is_empty() => (when(t), "—".to_string()),
@@ -207,7 +221,7 @@ fn attacker(md: &mut String, r: &ReportInput) {
         s.regions.len(),
         s.denied.iter().map(|t| t.count).sum::<usize>()
     );
-    let _ = writeln!(md, "| category | calls |\n|---|---|");
+    table_head(md, &["category", "calls"]);
     for (c, n) in &s.categories {
         let _ = writeln!(md, "| {} | {n} |", c.as_str());
     }
@@ -248,10 +262,11 @@ fn attacker(md: &mut String, r: &ReportInput) {
     }
     let _ = writeln!(
         md,
-        "\nChanges and refused calls, oldest first ({} of {}):\n\n| time | call | region | source IP | category |\n|---|---|---|---|---|",
+        "\nChanges and refused calls, oldest first ({} of {}):\n",
         changes.len().min(CALLS_LISTED),
         changes.len()
     );
+    table_head(md, &["time", "call", "region", "source IP", "category"]);
     for e in changes.iter().take(CALLS_LISTED) {
         let category = classify(e).first().copied().unwrap_or(Category::Other);
         let _ = writeln!(
@@ -269,10 +284,17 @@ fn attacker(md: &mut String, r: &ReportInput) {
 
 /// Every change keyleak made or proposed: who asked, who approved, what came of it.
 fn actions(md: &mut String, r: &ReportInput) {
-    let _ = writeln!(
-        md,
-        "\n## Actions taken\n\n| when | action | requested by | approved by | outcome | AWS request ids | |\n|---|---|---|---|---|---|---|"
-    );
+    md.push_str("\n## Actions taken\n\n");
+    let columns = [
+        "when",
+        "action",
+        "requested by",
+        "approved by",
+        "outcome",
+        "AWS request ids",
+        "",
+    ];
+    table_head(md, &columns);
     for s in r.steps {
         let _ = writeln!(
             md,
@@ -347,10 +369,8 @@ fn outcome(p: &Proposal) -> (String, String) {
 
 /// The audit log: every request, click and change, in order.
 fn timeline(md: &mut String, r: &ReportInput) {
-    let _ = writeln!(
-        md,
-        "\n## Timeline (UTC, from the audit log)\n\n| time | who | what | detail |\n|---|---|---|---|"
-    );
+    md.push_str("\n## Timeline (UTC, from the audit log)\n\n");
+    table_head(md, &["time", "who", "what", "detail"]);
     for a in r.audit {
         let _ = writeln!(
             md,
