@@ -172,3 +172,58 @@ async fn restore_refuses_what_it_cannot_do_and_changes_nothing() {
     assert!(said.contains("not contained"), "{said}");
     assert_eq!(app.engine.store.pending_jobs(Some(&id)).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn a_key_whose_secret_cannot_be_stored_is_deleted_again_and_a_retry_can_work() {
+    let (moto, _emulator, app) = start_with_trail(Options::default()).await;
+    let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
+    let secrets = aws_sdk_secretsmanager::Client::new(&moto.own_config().await);
+    iam.create_user().user_name("solo").send().await.unwrap();
+    let leaked = seed::create_key(&iam, "solo").await;
+    let id = app.contain(&leaked.id, "").await;
+    app.wait_for_state(&id, IncidentState::Contained).await;
+    // Someone else's secret already has the name restore would use.
+    let name = secret_name(&id, "solo");
+    secrets
+        .create_secret()
+        .name(&name)
+        .secret_string("not ours")
+        .send()
+        .await
+        .unwrap();
+
+    ask(&app, RESPONDER, &format!("restore {id} new-key")).await;
+    let told = requester_told(&app, "stopped").await;
+    assert!(told.contains("already exists"), "{told}");
+    assert!(told.contains("deleted again"), "{told}");
+    assert_eq!(
+        key_ids(&iam, "solo").await,
+        vec![leaked.id.clone()],
+        "no key left behind"
+    );
+    assert!(app.engine.store.handover(&id).await.unwrap().is_none());
+    let kept = secrets
+        .get_secret_value()
+        .secret_id(&name)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        kept.secret_string(),
+        Some("not ours"),
+        "the other secret is untouched"
+    );
+
+    // Once the name is free, the same command works: the failed run left no claim behind.
+    secrets
+        .delete_secret()
+        .secret_id(&name)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .unwrap();
+    ask(&app, RESPONDER, &format!("restore {id} new-key")).await;
+    let h = handover(&app, &id).await;
+    assert_eq!(key_ids(&iam, "solo").await.len(), 2);
+    assert!(key_ids(&iam, "solo").await.contains(&h.key_id));
+}

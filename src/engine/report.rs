@@ -56,7 +56,17 @@ pub enum ReportRefusal {
     NoThread,
 }
 
+/// Writes and shares the report; a failure is told to the requester, not only logged.
 pub async fn run_report(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
+    let outcome = report(engine, job).await;
+    if let Err(e) = &outcome {
+        let reply = messages::report_failed(&job.incident_id, &format!("{e:#}"));
+        tell(engine, job, reply).await;
+    }
+    outcome
+}
+
+async fn report(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
     let store = &engine.store;
     let id = &job.incident_id;
     let incident = store.incident(id).await?;

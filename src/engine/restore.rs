@@ -66,7 +66,17 @@ impl Engine {
     }
 }
 
+/// Runs the restore; a failure is told to the requester in AWS's words, not only logged.
 pub async fn run_restore(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
+    let outcome = restore(engine, job).await;
+    if let Err(e) = &outcome {
+        let reply = messages::restore_failed(&job.incident_id, &format!("{e:#}"));
+        tell(engine, job, reply).await;
+    }
+    outcome
+}
+
+async fn restore(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
     let request: RestoreRequest = serde_json::from_str(job.payload.as_deref().unwrap_or(""))
         .context("reading the restore request")?;
     let by = SlackUserId::parse(&request.requested_by).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -128,6 +138,25 @@ async fn new_key(
         }
         RestoreClaim::Mine => {}
     }
+    let issued = issue_once(engine, job, incident, account, user, by).await;
+    if issued.is_err() {
+        // Nothing was issued (a key whose secret failed is deleted again): the next press
+        // may try afresh.
+        store.release_restore(id, job.id).await?;
+    }
+    issued
+}
+
+/// With the right to issue held: the key a dead run of this job made, or a new one.
+async fn issue_once(
+    engine: &Engine,
+    job: &ClaimedJob,
+    incident: &Incident,
+    account: &AccountId,
+    user: &str,
+    by: &SlackUserId,
+) -> anyhow::Result<Option<Handover>> {
+    let (store, id) = (&engine.store, &incident.id);
     let name = secret_name(id, user);
     // A run of this job that died after making the key left its secret behind.
     if let Some(h) = engine.aws.find_handover(account, &name).await? {

@@ -362,12 +362,13 @@ pub use proposal::{
 };
 pub use report::{KEY_AGE_DAYS, ReportInput, report_markdown};
 pub use restore::{
-    RestoreOutcome, restore_at_key_limit, restore_busy, restore_done, restore_queued,
-    restore_refused, restore_summary,
+    RestoreOutcome, restore_at_key_limit, restore_busy, restore_done, restore_failed,
+    restore_queued, restore_refused, restore_summary,
 };
 pub use room::{
     close_refused, closed, closed_note, invite_failed, late_activity, report_comment,
-    report_queued, report_refused, report_shared, room_announcement, room_topic, room_unavailable,
+    report_failed, report_queued, report_refused, report_shared, room_announcement, room_topic,
+    room_unavailable,
 };
 
 #[cfg(test)]

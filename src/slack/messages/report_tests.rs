@@ -251,6 +251,14 @@ fn restores_in_words() {
         restore_at_key_limit(&i, false),
         restore_refused(&id, &RestoreRefusal::NotContained(IncidentState::Failed)),
         restore_refused(&id, &RestoreRefusal::NoUser),
+        restore_failed(
+            &id,
+            "access denied: not authorized to perform secretsmanager:CreateSecret",
+        ),
+        report_failed(
+            &id,
+            "sharing the report: Slack refused the call: not_in_channel",
+        ),
     ];
     for r in &replies {
         assert_within_limits(r);

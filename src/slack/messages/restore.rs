@@ -175,3 +175,12 @@ fn places(list: &[String]) -> String {
         shown.join(", ")
     )
 }
+
+pub fn restore_failed(id: &IncidentId, error: &str) -> Reply {
+    Reply::plain(format!(
+        ":x: Restore of *{id}* stopped: {}. Whatever it had not reached was not changed; \
+         the same `/keyleak restore {id}` command again picks up where it stopped, and never makes a \
+         second key.",
+        sanitize(&cut(error, 500))
+    ))
+}

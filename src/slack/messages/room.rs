@@ -101,6 +101,14 @@ pub fn report_comment(i: &Incident, replacing: bool) -> String {
     )
 }
 
+pub fn report_failed(id: &IncidentId, error: &str) -> Reply {
+    Reply::plain(format!(
+        ":x: The report for *{id}* could not be shared: {}. Nothing was deleted; \
+         `/keyleak report {id}` tries again.",
+        sanitize(&cut(error, 500))
+    ))
+}
+
 pub fn report_shared(i: &Incident) -> Reply {
     Reply::plain(format!(
         ":page_facing_up: The report for *{}* is in its thread.",
