@@ -44,7 +44,9 @@ impl Engine {
             origin,
             response_url,
         };
-        self.queue_job(job, &()).await?;
+        // The payload is also the audit row's detail: it names the incident, not `null`.
+        self.queue_job(job, &serde_json::json!({ "incident": incident.as_str() }))
+            .await?;
         Ok(Ok(inc))
     }
 }
