@@ -507,13 +507,7 @@ async fn a_temporary_key_without_a_trace_is_escalated_and_nothing_changes() {
     let i = app.wait_for_state(&id, IncidentState::Escalated).await;
     assert_eq!(i.key.as_str(), "ASIAZZZZZZZZNOTRACE1");
     assert_eq!(policies(iam).await, before, "nothing was fenced");
-    let text = app
-        .slack
-        .messages()
-        .iter()
-        .map(|m| m.text.clone())
-        .collect::<Vec<_>>()
-        .join("\n");
+    let text = app.slack.all_text();
     assert!(
         text.contains("found neither the call that minted it"),
         "{text}"
@@ -542,13 +536,7 @@ async fn a_service_linked_roles_session_is_handed_to_a_person() {
         steps.last().map(|s| &s.fact),
         Some(StepFact::Escalated(Escalation::ServiceLinkedRole))
     ));
-    let text = app
-        .slack
-        .messages()
-        .iter()
-        .map(|m| m.text.clone())
-        .collect::<Vec<_>>()
-        .join("\n");
+    let text = app.slack.all_text();
     assert!(text.contains("service-linked role"), "{text}");
     drop(moto);
 }

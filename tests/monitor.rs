@@ -63,6 +63,8 @@ async fn a_call_after_containment_is_caught_once_and_raises_the_card() {
     .await
     .expect("the late calls were reported");
     assert!(note.text.contains("not denied"), "{}", note.text);
+    // Only the two calls after containment: the one from two hours before is not news.
+    assert!(note.text.contains("2 new call(s)"), "{}", note.text);
     assert!(note.text.contains("`ListUsers`"), "{}", note.text);
     assert!(
         note.text.contains(&seeded.other.id),

@@ -85,7 +85,15 @@ async fn restore(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
         anyhow::bail!("the incident names no account or user");
     };
     let key = if request.new_key {
-        match new_key(engine, job, &incident, &account, &user, &by).await? {
+        let issue = KeyIssue {
+            engine,
+            job,
+            incident: &incident,
+            account: &account,
+            user: &user,
+            by: &by,
+        };
+        match issue.run().await? {
             Some(h) => Some(h),
             None => return Ok(()),
         }
@@ -116,80 +124,89 @@ async fn restore(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Issues the incident's one new key, or returns the one already issued. Returns `None` when
-/// this job must stop: at the two-key limit (the leaked key's deletion is proposed instead),
-/// or while another job is issuing the key.
-async fn new_key(
-    engine: &Engine,
-    job: &ClaimedJob,
-    incident: &Incident,
-    account: &AccountId,
-    user: &str,
-    by: &SlackUserId,
-) -> anyhow::Result<Option<Handover>> {
-    let store = &engine.store;
-    let id = &incident.id;
-    match store.claim_restore(id, job.id, engine.clock.now()).await? {
-        RestoreClaim::Issued(h) => return Ok(Some(h)),
-        // That job finishes the whole restore; this one only says so.
-        RestoreClaim::Busy => {
-            tell(engine, job, messages::restore_busy(incident)).await;
-            return Ok(None);
-        }
-        RestoreClaim::Mine => {}
-    }
-    let issued = issue_once(engine, job, incident, account, user, by).await;
-    if issued.is_err() {
-        // Nothing was issued (a key whose secret failed is deleted again): the next press
-        // may try afresh.
-        store.release_restore(id, job.id).await?;
-    }
-    issued
+/// One restore's new key: who it is for, and the job that makes it.
+struct KeyIssue<'a> {
+    engine: &'a Engine,
+    job: &'a ClaimedJob,
+    incident: &'a Incident,
+    account: &'a AccountId,
+    user: &'a str,
+    by: &'a SlackUserId,
 }
 
-/// With the right to issue held: the key a dead run of this job made, or a new one.
-async fn issue_once(
-    engine: &Engine,
-    job: &ClaimedJob,
-    incident: &Incident,
-    account: &AccountId,
-    user: &str,
-    by: &SlackUserId,
-) -> anyhow::Result<Option<Handover>> {
-    let (store, id) = (&engine.store, &incident.id);
-    let name = secret_name(id, user);
-    // A run of this job that died after making the key left its secret behind.
-    if let Some(h) = engine.aws.find_handover(account, &name).await? {
-        record(engine, incident, &h).await?;
-        return Ok(Some(h));
-    }
-    let live = engine.aws.snapshot_user(account, user).await?;
-    if live.access_keys.len() >= KEYS_PER_USER {
-        store.release_restore(id, job.id).await?;
-        let leaked_there = live
-            .access_keys
-            .iter()
-            .any(|k| k.id == incident.key.as_str());
-        if leaked_there {
-            engine
-                .queue_proposal(id, Target::LeakedKey, by, format!("restore of {id}"), None)
-                .await?;
+impl KeyIssue<'_> {
+    /// Issues the incident's one new key, or returns the one already issued. Returns `None`
+    /// when this job must stop: at the two-key limit (the leaked key's deletion is proposed
+    /// instead), or while another job is issuing the key.
+    async fn run(&self) -> anyhow::Result<Option<Handover>> {
+        let (engine, job, incident) = (self.engine, self.job, self.incident);
+        let store = &engine.store;
+        match store
+            .claim_restore(&incident.id, job.id, engine.clock.now())
+            .await?
+        {
+            RestoreClaim::Issued(h) => return Ok(Some(h)),
+            // That job finishes the whole restore; this one only says so.
+            RestoreClaim::Busy => {
+                tell(engine, job, messages::restore_busy(incident)).await;
+                return Ok(None);
+            }
+            RestoreClaim::Mine => {}
         }
-        tell(
-            engine,
-            job,
-            messages::restore_at_key_limit(incident, leaked_there),
-        )
-        .await;
-        info!(incident = %id, "restore stopped at the key limit");
-        return Ok(None);
+        let issued = self.issue_once().await;
+        if issued.is_err() {
+            // Nothing was issued (a key whose secret failed is deleted again): the next press
+            // may try afresh.
+            store.release_restore(&incident.id, job.id).await?;
+        }
+        issued
     }
-    let h = engine
-        .aws
-        .issue_key(account, user, &live.user_arn, &name, id)
-        .await?;
-    record(engine, incident, &h).await?;
-    Ok(Some(h))
+
+    /// With the right to issue held: the key a dead run of this job made, or a new one.
+    async fn issue_once(&self) -> anyhow::Result<Option<Handover>> {
+        let (engine, job, incident) = (self.engine, self.job, self.incident);
+        let (account, user) = (self.account, self.user);
+        let (store, id) = (&engine.store, &incident.id);
+        let name = secret_name(id, user);
+        // A run of this job that died after making the key left its secret behind.
+        if let Some(h) = engine.aws.find_handover(account, &name).await? {
+            record(engine, incident, &h).await?;
+            return Ok(Some(h));
+        }
+        let live = engine.aws.snapshot_user(account, user).await?;
+        if live.access_keys.len() >= KEYS_PER_USER {
+            store.release_restore(id, job.id).await?;
+            let leaked_there = live
+                .access_keys
+                .iter()
+                .any(|k| k.id == incident.key.as_str());
+            if leaked_there {
+                engine
+                    .queue_proposal(
+                        id,
+                        Target::LeakedKey,
+                        self.by,
+                        format!("restore of {id}"),
+                        None,
+                    )
+                    .await?;
+            }
+            tell(
+                engine,
+                job,
+                messages::restore_at_key_limit(incident, leaked_there),
+            )
+            .await;
+            info!(incident = %id, "restore stopped at the key limit");
+            return Ok(None);
+        }
+        let h = engine
+            .aws
+            .issue_key(account, user, &live.user_arn, &name, id)
+            .await?;
+        record(engine, incident, &h).await?;
+        Ok(Some(h))
+    }
 }
 
 async fn record(engine: &Engine, incident: &Incident, h: &Handover) -> Result<(), StoreError> {

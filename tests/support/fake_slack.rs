@@ -192,6 +192,12 @@ impl FakeSlack {
         lock(self).messages.clone()
     }
 
+    /// The plain text of every message posted, one per line: what anyone could have read.
+    pub fn all_text(&self) -> String {
+        let texts: Vec<String> = self.messages().into_iter().map(|m| m.text).collect();
+        texts.join("\n")
+    }
+
     /// Every request body received, as text, with its method name.
     pub fn calls(&self) -> Vec<(String, String)> {
         lock(self).calls.clone()
