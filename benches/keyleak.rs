@@ -117,6 +117,7 @@ async fn ack_latency() {
             no_aws().await,
             Options {
                 start_worker: false,
+                commands_per_minute: 1_000_000,
                 ..Options::default()
             },
         )

@@ -116,11 +116,11 @@ fn investigate_archive(
     let name = out.join(format!("{key}-timeline"));
     let csv = name.with_extension("csv");
     let json = name.with_extension("json");
-    std::fs::write(&csv, timeline::to_csv(&found.events)?)
+    replace_file(&csv, &timeline::to_csv(&found.events)?)
         .with_context(|| format!("writing {}", csv.display()))?;
-    std::fs::write(
+    replace_file(
         &json,
-        timeline::to_json(&about, key.as_str(), &found.events)?,
+        &timeline::to_json(&about, key.as_str(), &found.events)?,
     )
     .with_context(|| format!("writing {}", json.display()))?;
     println!("Timeline: {} and {}", csv.display(), json.display());
@@ -141,10 +141,19 @@ fn load_all() -> Result<(CoreConfig, SlackConfig), ConfigErrors> {
 async fn serve() -> anyhow::Result<()> {
     let (core, slack) = load_all()?;
     let store = store::connect(&core.database_url).await?;
-    let aws = Arc::new(SdkAws::from_env(core.role_arn_template.clone()).await);
+    let aws = Arc::new(
+        SdkAws::from_env(core.role_arn_template.clone())
+            .await
+            .with_archive_limits(core.archive_limits),
+    );
     let notifier = Arc::new(
-        SlackNotifier::new(&slack.api_url, &slack.bot_token, &slack.incident_channel)
-            .context("building the Slack client")?,
+        SlackNotifier::new(
+            &slack.api_url,
+            &slack.bot_token,
+            &slack.incident_channel,
+            slack.slack_timeouts,
+        )
+        .context("building the Slack client")?,
     );
     let approvals = ApprovalSettings {
         ttl: chrono::Duration::minutes(i64::from(slack.proposal_ttl_minutes)),
@@ -168,17 +177,17 @@ async fn serve() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", slack.listen))?;
     info!(addr = %slack.listen, "keyleak listening");
+    let limits = slack.listener;
     let app = crate::http::router(engine, Arc::new(slack));
     let mut http_stop = stop_rx;
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let _ = http_stop.changed().await;
-        })
-        .await?;
+    crate::listener::serve(listener, app, limits, async move {
+        let _ = http_stop.changed().await;
+    })
+    .await;
     worker_task.await?;
     info!("keyleak stopped");
     Ok(())
@@ -214,22 +223,59 @@ async fn shutdown_signal() {
     }
 }
 
+/// Writes a new file beside `path` (created exclusively, so nothing planted there is written
+/// through) and renames it over `path`: a symlink at `path` is replaced, never followed.
+fn replace_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let tmp = path.with_extension(format!("tmp-{:016x}", rand::random::<u64>()));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)?;
+    let written = f.write_all(bytes).and_then(|()| f.sync_all());
+    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// The reason as it is kept: any secret in it replaced, with a warning on the terminal.
+fn redacted_reason(words: &[String]) -> Option<String> {
+    let clean = crate::domain::secrets::redact(&words.join(" "));
+    if clean.found {
+        eprintln!(
+            "keyleak: the reason held something shaped like a secret access key or session \
+             token; it was replaced by {} and not stored. Treat that secret as exposed.",
+            crate::domain::secrets::REDACTED
+        );
+    }
+    (!clean.text.is_empty()).then_some(clean.text)
+}
+
 async fn contain(raw_key: &str, reason: Vec<String>, dry_run: bool) -> anyhow::Result<()> {
     let key = match AccessKeyId::parse(raw_key) {
         Ok(k) => k,
         Err(e) => bail!("not an access key id: {e}"),
     };
     let core = CoreConfig::from_env()?;
-    let aws = Arc::new(SdkAws::from_env(core.role_arn_template.clone()).await);
+    let aws = Arc::new(
+        SdkAws::from_env(core.role_arn_template.clone())
+            .await
+            .with_archive_limits(core.archive_limits),
+    );
     if dry_run {
-        println!("{}", plan(aws.as_ref(), &key).await);
+        println!(
+            "{}",
+            messages::escape_controls(&plan(aws.as_ref(), &key).await)
+        );
         return Ok(());
     }
     let store = store::connect(&core.database_url).await?;
     let engine = Engine::new(store, aws, Arc::new(Console), Arc::new(SystemClock))
         .with_forensics(forensics(&core));
     let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let reason = (!reason.is_empty()).then(|| reason.join(" "));
+    let reason = redacted_reason(&reason);
     let opened = engine
         .submit_contain(key, reason, Actor::Cli(who), "cli".into(), None)
         .await?;

@@ -35,6 +35,8 @@ pub struct CoreConfig {
     pub regions: Option<Vec<String>>,
     /// `KEYLEAK_CLOUDTRAIL_ARCHIVE`: the organization trail's bucket, scanned by forensics.
     pub archive: Option<ArchiveLocation>,
+    /// What scanning the archive may cost in memory.
+    pub archive_limits: crate::archive::ArchiveLimits,
     /// How long after containment CloudTrail is watched (0: not at all), and how often.
     pub monitor_hours: u32,
     pub monitor_every_minutes: u32,
@@ -57,6 +59,12 @@ pub struct SlackConfig {
     pub proposal_ttl_minutes: u32,
     /// Distinct approvers a proposal needs besides its requester.
     pub approvals_required: usize,
+    /// How long a Slack call may take.
+    pub slack_timeouts: crate::slack::client::SlackTimeouts,
+    /// Slash commands one person may send in a minute (`KEYLEAK_COMMANDS_PER_MINUTE`).
+    pub commands_per_minute: u32,
+    /// What the HTTP listener allows anyone who can reach it.
+    pub listener: crate::listener::ListenerLimits,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -211,6 +219,18 @@ impl CoreConfig {
                 }
             }
         });
+        let max_file_mb = r.number("KEYLEAK_ARCHIVE_MAX_FILE_MB", 100, 1..=1024);
+        let memory_mb = r.number("KEYLEAK_ARCHIVE_MEMORY_MB", 512, 16..=65_536);
+        if memory_mb < max_file_mb {
+            r.problem(
+                "KEYLEAK_ARCHIVE_MEMORY_MB",
+                format!("must be at least KEYLEAK_ARCHIVE_MAX_FILE_MB ({max_file_mb})"),
+            );
+        }
+        let archive_limits = crate::archive::ArchiveLimits {
+            max_file_bytes: (max_file_mb as usize) << 20,
+            memory_bytes: (memory_mb as usize) << 20,
+        };
         let monitor_hours = r.number("KEYLEAK_MONITOR_HOURS", 48, 0..=720);
         let monitor_every_minutes = r.number("KEYLEAK_MONITOR_EVERY_MINUTES", 5, 1..=60);
         r.finish(Self {
@@ -218,6 +238,7 @@ impl CoreConfig {
             role_arn_template,
             regions,
             archive,
+            archive_limits,
             monitor_hours,
             monitor_every_minutes,
         })
@@ -302,6 +323,17 @@ impl SlackConfig {
                 ),
             );
         }
+        let slack_timeouts = crate::slack::client::SlackTimeouts {
+            connect: seconds(r.number("KEYLEAK_SLACK_CONNECT_TIMEOUT_SECONDS", 5, 1..=60)),
+            total: seconds(r.number("KEYLEAK_SLACK_TIMEOUT_SECONDS", 20, 1..=300)),
+        };
+        let commands_per_minute = r.number("KEYLEAK_COMMANDS_PER_MINUTE", 30, 1..=10_000);
+        let listener = crate::listener::ListenerLimits {
+            header_timeout: seconds(r.number("KEYLEAK_HEADER_TIMEOUT_SECONDS", 5, 1..=60)),
+            request_timeout: seconds(r.number("KEYLEAK_REQUEST_TIMEOUT_SECONDS", 10, 1..=120)),
+            max_connections: r.number("KEYLEAK_MAX_CONNECTIONS", 256, 8..=65_536) as usize,
+            shutdown_deadline: seconds(r.number("KEYLEAK_SHUTDOWN_SECONDS", 10, 1..=300)),
+        };
         r.finish(Self {
             signing_secrets,
             bot_token: Secret::new(bot_token),
@@ -313,8 +345,15 @@ impl SlackConfig {
             approvers,
             proposal_ttl_minutes,
             approvals_required: approvals_required as usize,
+            slack_timeouts,
+            commands_per_minute,
+            listener,
         })
     }
+}
+
+fn seconds(n: u32) -> std::time::Duration {
+    std::time::Duration::from_secs(u64::from(n))
 }
 
 fn is_channel_id(s: &str) -> bool {

@@ -17,7 +17,7 @@ use crate::slack::routes::{self, AppState};
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 pub fn router(engine: Engine, slack: Arc<SlackConfig>) -> Router {
-    let state = AppState { engine, slack };
+    let state = AppState::new(engine, slack);
     Router::new()
         .route("/slack/commands", post(routes::commands))
         .route("/slack/interactions", post(interactions::interactions))

@@ -32,6 +32,21 @@ pub enum NotifyError {
     Transport(String),
 }
 
+impl NotifyError {
+    /// Whether the same call may work later: Slack unreachable, slow or rate limiting, as
+    /// opposed to refusing the call for what it is (`channel_not_found`, `invalid_blocks`).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Transport(_) => true,
+            // Slack's own names for its passing troubles.
+            Self::Refused(code) => matches!(
+                code.as_str(),
+                "ratelimited" | "service_unavailable" | "internal_error" | "request_timeout"
+            ),
+        }
+    }
+}
+
 #[async_trait]
 pub trait Notifier: Send + Sync {
     /// Posts the incident message (the thread's parent) in `room`, or in the announcement
@@ -119,6 +134,12 @@ pub trait Notifier: Send + Sync {
 /// Reports to standard output: the CLI's view when Slack is unavailable.
 pub struct Console;
 
+/// One message on standard output, its control characters escaped: records carry text an
+/// attacker chose.
+fn say(text: &str) {
+    println!("{}", messages::escape_controls(text));
+}
+
 #[async_trait]
 impl Notifier for Console {
     async fn open_thread(
@@ -127,7 +148,7 @@ impl Notifier for Console {
         incident: &Incident,
         steps: &[StepRecord],
     ) -> Result<ThreadRef, NotifyError> {
-        println!("{}", messages::incident_card(incident, steps).text);
+        say(&messages::incident_card(incident, steps).text);
         Ok(ThreadRef {
             channel: "console".into(),
             ts: "0".into(),
@@ -163,7 +184,7 @@ impl Notifier for Console {
             .as_deref()
             .map(|r| format!(" [request id {r}]"))
             .unwrap_or_default();
-        println!("- {}{request}", reply.text);
+        say(&format!("- {}{request}", reply.text));
         Ok("console".into())
     }
 
@@ -174,7 +195,7 @@ impl Notifier for Console {
         steps: &[StepRecord],
     ) -> Result<(), NotifyError> {
         if incident.state != crate::domain::incident::IncidentState::Containing {
-            println!("{}", messages::incident_card(incident, steps).text);
+            say(&messages::incident_card(incident, steps).text);
         }
         Ok(())
     }
@@ -202,7 +223,7 @@ impl Notifier for Console {
         incident: &Incident,
         proposal: &Proposal,
     ) -> Result<MessageRef, NotifyError> {
-        println!("{}", messages::proposal(incident, proposal).text);
+        say(&messages::proposal(incident, proposal).text);
         Ok(MessageRef {
             channel: "console".into(),
             ts: proposal.id.to_string(),
@@ -215,12 +236,12 @@ impl Notifier for Console {
         incident: &Incident,
         proposal: &Proposal,
     ) -> Result<(), NotifyError> {
-        println!("{}", messages::proposal(incident, proposal).text);
+        say(&messages::proposal(incident, proposal).text);
         Ok(())
     }
 
     async fn respond(&self, _response_url: &str, reply: Reply) -> Result<(), NotifyError> {
-        println!("{}", reply.text);
+        say(&reply.text);
         Ok(())
     }
 

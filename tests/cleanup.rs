@@ -310,3 +310,48 @@ async fn with_two_approvals_required_one_is_not_enough() {
     assert_eq!(done.approvals.len(), 2);
     assert_eq!(key_ids(&iam, "ci-deploy").await, vec![seeded.other.id]);
 }
+
+/// Approvers of two-approval proposals click at once, with Slack's user-group lookup taking
+/// 0.3 s and without: each proposal is approved by exactly two, runs once, and its message
+/// ends showing that it ran, with no buttons left.
+#[tokio::test]
+async fn simultaneous_approvals_of_a_two_approval_proposal_run_it_once() {
+    let moto = Moto::start().await;
+    let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
+    let opts = Options {
+        approvals: keyleak::engine::ApprovalSettings {
+            required: 2,
+            ..Default::default()
+        },
+        ..Options::default()
+    };
+    let app = App::start(moto.own_config().await, opts).await;
+    let approvers: Vec<String> = (0..8).map(|n| format!("U0APPR{n:04}")).collect();
+    let names: Vec<&str> = approvers.iter().map(String::as_str).collect();
+    app.slack.add_group(APPROVERS_GROUP, &names);
+    for (round, delay) in [300, 0, 300].into_iter().enumerate() {
+        app.slack.slow_method(
+            "usergroups.users.list",
+            std::time::Duration::from_millis(delay),
+        );
+        let (id, _) = contained(&app, &iam, &format!("ci-deploy-{round}")).await;
+        let p = propose(&app, &id, "").await;
+        let m = message_of(&app, &p);
+        let clicks: Vec<_> = names
+            .iter()
+            .map(|who| app.click(who, &m, "proposal.approve"))
+            .collect();
+        for r in futures::future::join_all(clicks).await {
+            assert_eq!(r.status(), 200);
+        }
+        let done = wait_proposal(&app, &p, ProposalState::Done).await;
+        assert_eq!(done.approvals.len(), 2, "round {round}");
+        let log = app.engine.store.audit_log(Some(&id)).await.unwrap();
+        let count = |a: &str| log.iter().filter(|e| e.action == a).count();
+        assert_eq!(count("proposal.approved"), 1, "round {round}");
+        assert_eq!(count("proposal.approval_counted"), 1, "round {round}");
+        assert_eq!(count("proposal.done"), 1, "round {round}");
+        let shown = wait_message(&app, &done, "*Done.*").await;
+        assert!(!has_buttons(&shown), "round {round}");
+    }
+}

@@ -321,3 +321,285 @@ async fn a_response_url_off_slacks_hosts_is_never_called() {
     assert!(elsewhere.calls().is_empty() && elsewhere.responses().is_empty());
     assert!(app.slack.responses().is_empty());
 }
+
+/// Slack accepts connections and never answers: every key is still deactivated, every
+/// incident settles, and once Slack answers again each incident gets its card and replies.
+#[tokio::test]
+async fn a_slack_that_never_answers_holds_no_key_active() {
+    let moto = Moto::start().await;
+    let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
+    let mut keys = vec![];
+    for n in 0..10 {
+        keys.push(seed::ci_user(&iam, &format!("svc-{n}")).await);
+    }
+    let quick = keyleak::slack::client::SlackTimeouts {
+        connect: std::time::Duration::from_secs(1),
+        total: std::time::Duration::from_secs(10),
+    };
+    let app = App::start(
+        moto.own_config().await,
+        Options {
+            rooms: true,
+            slack_timeouts: quick,
+            ..Options::default()
+        },
+    )
+    .await;
+    app.slack.hang_all(true);
+    for k in &keys {
+        app.contain(&k.leaked.id, "found in a build log").await;
+    }
+
+    let store = app.engine.store.clone();
+    let settled = wait_until(std::time::Duration::from_secs(60), move || {
+        let store = store.clone();
+        async move {
+            let open = store.open_incidents(50).await.ok()?;
+            (open.len() == 10 && open.iter().all(|i| i.state == IncidentState::Contained))
+                .then_some(())
+        }
+    })
+    .await;
+    assert!(settled.is_some(), "every incident settles without Slack");
+    for k in &keys {
+        assert_eq!(
+            seed::key_status(&iam, &k.user, &k.leaked.id).await,
+            StatusType::Inactive,
+            "{}",
+            k.user
+        );
+    }
+    assert!(app.slack.messages().is_empty());
+
+    // Slack is back: the announcements are tried again and each incident is said once.
+    app.slack.hang_all(false);
+    let store = app.engine.store.clone();
+    let said = wait_until(std::time::Duration::from_secs(150), move || {
+        let store = store.clone();
+        async move {
+            for i in store.open_incidents(50).await.ok()? {
+                i.slack_ts.as_ref()?;
+                if store.announcement_pending(&i.id).await.ok()? {
+                    return None;
+                }
+            }
+            Some(())
+        }
+    })
+    .await;
+    assert!(
+        said.is_some(),
+        "every incident is announced once Slack answers"
+    );
+    let rooms: Vec<_> = app
+        .slack
+        .channels()
+        .into_iter()
+        .filter(|c| c.id != fake_slack::CHANNEL)
+        .collect();
+    assert_eq!(
+        rooms.len(),
+        10,
+        "one room per incident, however often it was tried"
+    );
+    for i in app.engine.store.open_incidents(50).await.unwrap() {
+        let ts = i.slack_ts.clone().unwrap();
+        let replies = app.slack.replies_to(&ts);
+        for k in StepKind::ALL {
+            let title = keyleak::slack::messages::step_title(k);
+            let n = replies.iter().filter(|r| r.text.starts_with(title)).count();
+            assert_eq!(n, 1, "{title} said once for {}", i.id);
+        }
+    }
+}
+
+/// A flood of contains for keys IAM does not have: each incident ends at once without a room,
+/// the requester is told why, and a real key among them is still contained.
+#[tokio::test]
+async fn junk_contains_end_at_once_and_a_real_one_still_runs() {
+    let moto = Moto::start().await;
+    let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
+    let seeded = seed::ci_user(&iam, "ci-deploy").await;
+    let app = App::start(
+        moto.own_config().await,
+        Options {
+            rooms: true,
+            commands_per_minute: 1000,
+            ..Options::default()
+        },
+    )
+    .await;
+    for n in 0..150 {
+        let junk = format!("AKIAJUNK{n:012}");
+        let r = app.command(&format!("contain {junk}")).await;
+        assert_eq!(r.status(), 200);
+    }
+    let id = app.contain(&seeded.leaked.id, "the real one").await;
+    app.wait_for_state(&id, IncidentState::Contained).await;
+    assert_eq!(
+        seed::key_status(&iam, "ci-deploy", &seeded.leaked.id).await,
+        StatusType::Inactive
+    );
+
+    let open = app.engine.store.open_incidents(500).await.unwrap();
+    assert_eq!(open.len(), 1, "only the real incident stays open");
+    let created = app
+        .slack
+        .calls()
+        .iter()
+        .filter(|(m, _)| m == "conversations.create")
+        .count();
+    assert_eq!(created, 1, "no room for a key that does not exist");
+    let told = app
+        .slack
+        .responses()
+        .iter()
+        .filter(|r| {
+            r["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("has no access key"))
+        })
+        .count();
+    assert_eq!(told, 150, "each junk requester is told why");
+}
+
+/// Over `KEYLEAK_COMMANDS_PER_MINUTE` a responder is refused plainly, and nothing is recorded.
+#[tokio::test]
+async fn a_responder_over_the_per_minute_limit_is_refused() {
+    let app = App::start(
+        no_aws().await,
+        Options {
+            start_worker: false,
+            commands_per_minute: 5,
+            ..Options::default()
+        },
+    )
+    .await;
+    for n in 0..5 {
+        let r = app.command(&format!("contain AKIAJUNK{n:012}")).await;
+        let v: Value = r.json().await.unwrap();
+        assert!(v["text"].as_str().unwrap().contains("Containing"), "{v}");
+    }
+    let r = app.command("contain AKIAJUNK999999999999").await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let text = v["text"].as_str().unwrap();
+    assert!(
+        text.contains("sent 5 keyleak commands in the last minute"),
+        "{text}"
+    );
+    assert_eq!(app.engine.store.open_incidents(50).await.unwrap().len(), 5);
+    // Another responder is not held back by the first one's flood.
+    let r = app.command_as(ONCALLER, "status").await;
+    let v: Value = r.json().await.unwrap();
+    assert!(!v["text"].as_str().unwrap().contains("last minute"), "{v}");
+}
+
+/// Opens a connection that sends `prefix`, then one more byte every `every` (at most
+/// `bytes`), and reports whether the server closed it within `limit`.
+async fn slow_client(
+    addr: String,
+    prefix: &'static [u8],
+    every: std::time::Duration,
+    bytes: usize,
+    limit: std::time::Duration,
+) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(stream) = tokio::net::TcpStream::connect(&addr).await else {
+        return true;
+    };
+    let (mut rd, mut wr) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        if wr.write_all(prefix).await.is_err() {
+            return;
+        }
+        for _ in 0..bytes {
+            tokio::time::sleep(every).await;
+            if wr.write_all(b"a").await.is_err() {
+                return;
+            }
+        }
+        std::future::pending::<()>().await;
+    });
+    let closed = tokio::time::timeout(limit, async {
+        let mut buf = [0u8; 1024];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok();
+    writer.abort();
+    closed
+}
+
+/// Idle connections, slow headers and slow bodies, more than the cap: a signed contain is
+/// still answered and run, and every one of them is closed.
+#[tokio::test]
+async fn idle_and_slow_connections_do_not_keep_a_signed_contain_out() {
+    let moto = Moto::start().await;
+    let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
+    let seeded = seed::ci_user(&iam, "ci-deploy").await;
+    let limits = keyleak::listener::ListenerLimits {
+        header_timeout: std::time::Duration::from_secs(1),
+        request_timeout: std::time::Duration::from_secs(2),
+        max_connections: 32,
+        shutdown_deadline: std::time::Duration::from_secs(2),
+    };
+    let app = App::start(
+        moto.own_config().await,
+        Options {
+            listener: limits,
+            ..Options::default()
+        },
+    )
+    .await;
+    let addr = app.url.trim_start_matches("http://").to_string();
+    let ms = std::time::Duration::from_millis;
+    let limit = std::time::Duration::from_secs(20);
+    let mut flood = tokio::task::JoinSet::new();
+    for _ in 0..200 {
+        flood.spawn(slow_client(addr.clone(), b"", ms(1000), 0, limit));
+    }
+    for _ in 0..30 {
+        flood.spawn(slow_client(
+            addr.clone(),
+            b"POST /slack/commands HTTP/1.1\r\n",
+            ms(200),
+            40,
+            limit,
+        ));
+    }
+    for _ in 0..20 {
+        flood.spawn(slow_client(
+            addr.clone(),
+            b"POST /slack/commands HTTP/1.1\r\nhost: x\r\ncontent-length: 500\r\n\r\n",
+            ms(200),
+            60,
+            limit,
+        ));
+    }
+    tokio::time::sleep(ms(300)).await;
+
+    let id = app.contain(&seeded.leaked.id, "during a flood").await;
+    app.wait_for_state(&id, IncidentState::Contained).await;
+    assert_eq!(
+        seed::key_status(&iam, "ci-deploy", &seeded.leaked.id).await,
+        StatusType::Inactive
+    );
+    let mut closed = 0;
+    while let Some(c) = flood.join_next().await {
+        closed += usize::from(c.unwrap());
+    }
+    assert_eq!(closed, 250, "every idle or slow connection is closed");
+    let health = app
+        .http
+        .get(format!("{}/healthz", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}

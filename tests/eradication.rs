@@ -432,3 +432,48 @@ async fn an_access_denied_is_a_clear_failed_outcome() {
     assert!(!request_ids.is_empty(), "the calls that did run are named");
     wait_message(&app, &failed, "*Failed:*").await;
 }
+
+/// The same signed `cleanup` and `rollback`, each sent twice: one pending proposal per
+/// action, and the second request is told which proposal already waits.
+#[tokio::test]
+async fn cleanup_and_rollback_asked_twice_propose_each_action_once() {
+    let moto = Moto::start().await;
+    let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
+    let app = App::start(moto.own_config().await, Options::default()).await;
+    let (id, _) = contained(&app, &iam, "ci-deploy").await;
+
+    for verb in ["cleanup", "rollback", "cleanup", "rollback"] {
+        let said = ask(&app, RESPONDER, &format!("{verb} {id}")).await;
+        assert!(!said.contains("couldn't"), "{said}");
+        let store = app.engine.store.clone();
+        wait_until(std::time::Duration::from_secs(20), move || {
+            let store = store.clone();
+            async move { (store.pending_jobs(None).await.ok()? == 0).then_some(()) }
+        })
+        .await
+        .expect("the request is handled");
+    }
+    let ps = app.engine.store.proposals(&id).await.unwrap();
+    let pending = ps
+        .iter()
+        .filter(|p| p.state == ProposalState::Pending)
+        .count();
+    assert_eq!(
+        pending, 3,
+        "delete the key, reactivate it, lift the deny-all: once each"
+    );
+    let told = app
+        .slack
+        .responses_to("T0TEAM0001-1")
+        .into_iter()
+        .filter(|t| t.contains("already proposes this"))
+        .count();
+    assert_eq!(told, 3, "each repeated action is named to the requester");
+    let posted = app
+        .slack
+        .messages()
+        .into_iter()
+        .filter(|m| m.blocks.to_string().contains("proposal.approve"))
+        .count();
+    assert_eq!(posted, 3, "each proposal is posted once");
+}

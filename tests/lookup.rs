@@ -474,3 +474,80 @@ async fn the_archive_adds_what_lookup_events_lacks_and_reports_what_it_cannot_re
     let f = b.investigate_again(&id, 400, 3).await;
     assert_eq!(f.archive.unwrap().files, 3);
 }
+
+/// One forged record planted in the archive: an AssumeRole "by" the leaked key of a production
+/// role. LookupEvents does not confirm it, so no policy is written on the role; the summary
+/// says so. A record naming another account than its folder's is flagged and not used.
+#[tokio::test]
+async fn a_role_assumed_only_in_the_archive_is_not_fenced_and_a_misplaced_record_is_flagged() {
+    let b = start_with(true, &["us-east-1"], Some("s3://org-trail-logs/ct")).await;
+    let iam = aws_sdk_iam::Client::new(&b.moto.own_config().await);
+    iam.create_role()
+        .role_name("prod-admin")
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[]}"#)
+        .send()
+        .await
+        .unwrap();
+    let at = Utc::now() - chrono::Duration::hours(2);
+    let role = format!("arn:aws:iam::{OWN_ACCOUNT}:role/prod-admin");
+    let forged = Record::from("assume_role")
+        .by_user(OWN_ACCOUNT, "ci-deploy", &b.key)
+        .at(at)
+        .set("/requestParameters/roleArn", json!(role))
+        .value();
+    let misplaced = Record::from("list_users")
+        .by_user("999988887777", "ci-deploy", &b.key)
+        .at(at + chrono::Duration::minutes(1))
+        .value();
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&b.moto.own_config().await)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket()
+        .bucket("org-trail-logs")
+        .send()
+        .await
+        .unwrap();
+    let key = format!(
+        "ct/AWSLogs/{OWN_ACCOUNT}/CloudTrail/us-east-1/{}/{OWN_ACCOUNT}_CloudTrail_us-east-1_x.json.gz",
+        at.format("%Y/%m/%d")
+    );
+    s3.put_object()
+        .bucket("org-trail-logs")
+        .key(key)
+        .body(trail_file(&[forged, misplaced]).into())
+        .send()
+        .await
+        .unwrap();
+
+    let id = b.contain().await;
+    let f = b.findings(&id).await;
+    assert_eq!(f.roles.len(), 1, "{:?}", f.roles);
+    assert_eq!(f.roles[0].outcome, FenceOutcome::ArchiveOnly);
+    let on_role = iam
+        .list_role_policies()
+        .role_name("prod-admin")
+        .send()
+        .await
+        .unwrap()
+        .policy_names;
+    assert!(
+        on_role.is_empty(),
+        "nothing was written on the role: {on_role:?}"
+    );
+    let audit = b.app.engine.store.audit_log(Some(&id)).await.unwrap();
+    assert!(audit.iter().any(|a| a.action == "role.fence_archive_only"));
+    assert!(
+        f.skipped_reasons
+            .iter()
+            .any(|r| r.contains("for account 999988887777, not the folder's")),
+        "{:?}",
+        f.skipped_reasons
+    );
+    let text = b.summary_text();
+    assert!(
+        text.contains("only the S3 archive shows this role"),
+        "{text}"
+    );
+}

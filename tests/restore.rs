@@ -227,3 +227,83 @@ async fn a_key_whose_secret_cannot_be_stored_is_deleted_again_and_a_retry_can_wo
     assert_eq!(key_ids(&iam, "solo").await.len(), 2);
     assert!(key_ids(&iam, "solo").await.contains(&h.key_id));
 }
+
+/// A handover whose secret policy failed leaves nothing behind, and a half-made handover
+/// found later (its key deleted, no policy, no value) is taken apart, never handed over: the
+/// next restore issues a key that exists, in a secret with the policy and the value.
+#[tokio::test]
+async fn a_half_made_handover_is_never_handed_over() {
+    let moto = Moto::start().await;
+    let emulator = support::trail_emu::TrailEmulator::start(&moto.url).await;
+    let proxy = support::proxy::AwsProxy::start(&moto.url).await;
+    let app = App::start(
+        support::trail::bot_config_at(&proxy.url, &emulator).await,
+        Options::default(),
+    )
+    .await;
+    let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
+    let secrets = aws_sdk_secretsmanager::Client::new(&moto.own_config().await);
+    iam.create_user().user_name("solo").send().await.unwrap();
+    let leaked = seed::create_key(&iam, "solo").await;
+    let id = app.contain(&leaked.id, "").await;
+    app.wait_for_state(&id, IncidentState::Contained).await;
+    let name = secret_name(&id, "solo");
+
+    // The policy call fails once: the new key and the secret are both deleted again.
+    proxy.fail_once("PutResourcePolicy", "AccessDeniedException");
+    ask(&app, RESPONDER, &format!("restore {id} new-key")).await;
+    let told = requester_told(&app, "stopped").await;
+    assert!(told.contains("deleted again"), "{told}");
+    assert_eq!(key_ids(&iam, "solo").await, vec![leaked.id.clone()]);
+    assert!(
+        secrets
+            .describe_secret()
+            .secret_id(&name)
+            .send()
+            .await
+            .is_err()
+    );
+    assert!(app.engine.store.handover(&id).await.unwrap().is_none());
+
+    // A run that died after making the secret and before its policy and value.
+    let tag = |k: &str, v: &str| {
+        aws_sdk_secretsmanager::types::Tag::builder()
+            .key(k)
+            .value(v)
+            .build()
+    };
+    secrets
+        .create_secret()
+        .name(&name)
+        .tags(tag("keyleak:incident", id.as_str()))
+        .tags(tag("keyleak:access-key-id", "AKIAGONEGONEGONE0000"))
+        .send()
+        .await
+        .unwrap();
+    ask(&app, RESPONDER, &format!("restore {id} new-key")).await;
+    let h = handover(&app, &id).await;
+    assert_ne!(
+        h.key_id, "AKIAGONEGONEGONE0000",
+        "a dead key is never handed over"
+    );
+    assert!(key_ids(&iam, "solo").await.contains(&h.key_id));
+    let policy = secrets
+        .get_resource_policy()
+        .secret_id(&name)
+        .send()
+        .await
+        .unwrap();
+    let user_arn = format!("arn:aws:iam::{OWN_ACCOUNT}:user/solo");
+    assert_eq!(
+        serde_json::from_str::<Value>(policy.resource_policy().unwrap()).unwrap(),
+        serde_json::from_str::<Value>(&handover_policy(&user_arn)).unwrap()
+    );
+    let value = secrets
+        .get_secret_value()
+        .secret_id(&name)
+        .send()
+        .await
+        .unwrap();
+    let held: Value = serde_json::from_str(value.secret_string().unwrap()).unwrap();
+    assert_eq!(held["AccessKeyId"], h.key_id.as_str());
+}

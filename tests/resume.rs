@@ -140,9 +140,10 @@ async fn a_worker_killed_while_reporting_resumes_the_replies_only() {
 async fn a_failed_containment_is_retried_by_containing_again() {
     let mut s = Proxied::start().await;
     s.app.start_worker(settings());
-    // A key moto does not know: it is located (moto answers its default account) and then
-    // GetAccessKeyLastUsed fails, so the incident fails after one done step.
-    let bogus = "AKIAZZZZZZZZZZZZZZZZ";
+    // The key is located, then GetAccessKeyLastUsed is refused, so the incident fails after
+    // one done step.
+    s.proxy.fail("GetAccessKeyLastUsed", "AccessDenied");
+    let bogus = s.seeded.leaked.id.clone();
     s.app.command(&format!("contain {bogus}")).await;
     let id = s.app.only_incident().await;
     s.app.wait_for_state(&id, IncidentState::Failed).await;
@@ -205,11 +206,84 @@ async fn a_stopping_worker_waits_for_a_hung_job_only_as_long_as_its_drain() {
         .await
         .expect("the worker stopped although its job hung")
         .unwrap();
-    assert_eq!(s.app.engine.store.pending_jobs(None).await.unwrap(), 1);
+    let held = s.app.engine.store.incident(&id).await.unwrap();
+    assert_eq!(
+        held.state,
+        IncidentState::Containing,
+        "the job is left unfinished"
+    );
+    assert!(s.app.engine.store.pending_jobs(None).await.unwrap() >= 1);
 
     // The job was left to its lease: the next worker finishes it.
     s.proxy.hold(None);
     s.app.start_worker(settings());
     s.clock.advance(chrono::Duration::seconds(61));
     s.app.wait_for_state(&id, IncidentState::Contained).await;
+}
+
+/// A job whose worker dies every time it runs it (as a crash or an out-of-memory kill would)
+/// is given up after `max_attempts`, and said so, instead of killing every next worker.
+#[tokio::test]
+async fn a_job_whose_worker_keeps_dying_is_given_up_and_said_so() {
+    let mut s = Proxied::start().await;
+    s.proxy.hold(Some("PutUserPolicy"));
+    let limited = WorkerSettings {
+        max_attempts: 3,
+        ..settings()
+    };
+    s.app
+        .command(&format!("contain {}", s.seeded.leaked.id))
+        .await;
+    let id = s.app.only_incident().await;
+    for round in 1..=3 {
+        s.app.start_worker(limited.clone());
+        let proxy = s.proxy.clone();
+        let store = s.app.engine.store.clone();
+        let probe = id.clone();
+        // The incident's card is out before the first death: only containment dies here.
+        wait_until(Duration::from_secs(30), move || {
+            let held = proxy.count("PutUserPolicy") >= 2 * round;
+            let (store, id) = (store.clone(), probe.clone());
+            async move {
+                let said = store.incident(&id).await.ok()?.slack_ts.is_some()
+                    && !store.announcement_pending(&id).await.ok()?;
+                (held && said).then_some(())
+            }
+        })
+        .await
+        .expect("the job is running again");
+        s.app.kill_worker();
+        s.clock.advance(chrono::Duration::seconds(61));
+    }
+    s.app.start_worker(limited);
+    let store = s.app.engine.store.clone();
+    let probe = id.clone();
+    let failed = wait_until(Duration::from_secs(30), move || {
+        let (store, id) = (store.clone(), probe.clone());
+        async move {
+            let i = store.incident(&id).await.ok()?;
+            (i.state == IncidentState::Failed).then_some(i)
+        }
+    })
+    .await
+    .expect("the incident is marked failed");
+    assert_eq!(audit_count(&s.app, "job.abandoned").await, 1);
+    assert_eq!(
+        s.proxy.count("PutUserPolicy"),
+        6,
+        "not taken over a fourth time"
+    );
+    let thread = failed.slack_ts.expect("the incident has its thread");
+    let slack = s.app.slack.clone();
+    let note = wait_until(Duration::from_secs(10), move || {
+        let replies = slack.replies_to(&thread);
+        async move {
+            replies
+                .into_iter()
+                .find(|r| r.text.contains("gave up its *contain* work"))
+        }
+    })
+    .await
+    .expect("the thread says so");
+    assert!(note.text.contains("stopped 3 times"), "{}", note.text);
 }

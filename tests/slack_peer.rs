@@ -38,7 +38,17 @@ async fn with_slack_unreachable_the_key_is_still_contained() {
 
     app.command(&format!("contain {}", seeded.leaked.id)).await;
     let id = app.only_incident().await;
-    app.wait_for_state(&id, IncidentState::Contained).await;
+    let store = app.engine.store.clone();
+    let probe = id.clone();
+    wait_until(std::time::Duration::from_secs(30), move || {
+        let (store, id) = (store.clone(), probe.clone());
+        async move {
+            let i = store.incident(&id).await.ok()?;
+            (i.state == IncidentState::Contained).then_some(())
+        }
+    })
+    .await
+    .expect("contained without Slack");
     assert_eq!(
         seed::key_status(&iam, "ci-deploy", &seeded.leaked.id).await,
         StatusType::Inactive
@@ -49,4 +59,18 @@ async fn with_slack_unreachable_the_key_is_still_contained() {
         incident.slack_ts.is_none(),
         "no message was recorded as posted"
     );
+    assert!(
+        app.engine.store.announcement_pending(&id).await.unwrap(),
+        "what is to be said waits for Slack"
+    );
+
+    // Slack is back: the incident is said, once.
+    app.slack.refuse_posts(None);
+    let said = app.wait_for_state(&id, IncidentState::Contained).await;
+    let card = app
+        .slack
+        .message(said.slack_ts.as_deref().unwrap())
+        .unwrap();
+    assert!(card.text.contains(id.as_str()), "{}", card.text);
+    assert_eq!(app.slack.top_level().len(), 1);
 }

@@ -69,6 +69,13 @@ pub fn day_prefixes(
 }
 
 /// A log file, not a digest or anything else that lives beside them.
+/// The account whose folder holds a log file: the 12 digits just before `/CloudTrail/`.
+pub fn account_of(path: &str) -> Option<&str> {
+    let before = &path[..path.find("/CloudTrail/")?];
+    let account = before.rsplit('/').next()?;
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then_some(account)
+}
+
 pub fn is_log_file(path: &str) -> bool {
     path.ends_with(".json.gz") && !path.contains("CloudTrail-Digest/")
 }
@@ -116,6 +123,15 @@ mod tests {
         assert!(is_log_file(
             "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/111122223333_CloudTrail_us-east-1_20261120T1505Z_a1b2.json.gz"
         ));
+        assert_eq!(
+            account_of("p/AWSLogs/o-abc123/111122223333/CloudTrail/us-east-1/2026/11/20/f.json.gz"),
+            Some("111122223333")
+        );
+        assert_eq!(account_of("copy/f.json.gz"), None);
+        assert_eq!(
+            account_of("AWSLogs/o-abc/CloudTrail/us-east-1/f.json.gz"),
+            None
+        );
         assert!(!is_log_file(
             "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/11/20/111122223333_CloudTrail-Digest_us-east-1_x_20261120T150500Z.json.gz"
         ));

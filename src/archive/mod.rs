@@ -11,7 +11,29 @@ pub use local::scan_dir;
 use scan::{FileError, FileScan};
 
 /// The largest compressed file fetched or read; CloudTrail's are far smaller.
-pub const MAX_OBJECT_BYTES: u64 = 64 << 20;
+pub const MAX_OBJECT_BYTES: u64 = 32 << 20;
+
+/// What one archive file may cost to scan, and all scans at once: a planted file that
+/// decompresses to hundreds of megabytes, times every worker, must not exhaust memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArchiveLimits {
+    /// The largest file accepted, decompressed (`KEYLEAK_ARCHIVE_MAX_FILE_MB`). CloudTrail
+    /// delivers a file per account and region about every five minutes: tens of megabytes
+    /// at most.
+    pub max_file_bytes: usize,
+    /// Decompressed bytes held by all scans in this process at once
+    /// (`KEYLEAK_ARCHIVE_MEMORY_MB`); a file waits for room before it is decompressed.
+    pub memory_bytes: usize,
+}
+
+impl Default for ArchiveLimits {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: 100 << 20,
+            memory_bytes: 512 << 20,
+        }
+    }
+}
 /// Reasons kept for unreadable files and records; the count is always complete.
 const MAX_REASONS: usize = 20;
 
@@ -36,7 +58,18 @@ impl ArchiveLog {
         match scanned {
             Ok(f) => {
                 self.bytes += f.bytes;
-                self.events.extend(f.events);
+                // A record for another account in an account's folder was put there by
+                // someone other than CloudTrail: flagged, never used.
+                let folder = layout::account_of(name);
+                for e in f.events {
+                    match (folder, e.recipient_account.as_deref()) {
+                        (Some(want), Some(got)) if want != got => self.skip(format!(
+                            "a record in {name} is for account {got}, not the folder's {want}: \
+                             not used"
+                        )),
+                        _ => self.events.push(e),
+                    }
+                }
                 for why in f.skipped {
                     self.skip(format!("a record in {name}: {why}"));
                 }

@@ -11,9 +11,9 @@ use serde_json::value::RawValue;
 
 use crate::domain::trail::{TrailEvent, parse_record};
 
-/// The largest file accepted, decompressed. CloudTrail's are far smaller; a trailer that
-/// claims more is damage or a trap, not a log.
-pub const MAX_FILE_BYTES: usize = 256 << 20;
+/// A decompression buffer larger than this is given back after its file: memory follows the
+/// files being scanned now, not the largest one a worker ever met.
+const KEEP_BUFFER_BYTES: usize = 8 << 20;
 
 /// The keys searched for, as substrings and as exact `userIdentity.accessKeyId` values.
 pub struct Needles {
@@ -87,10 +87,43 @@ struct File<'a> {
     records: Vec<&'a RawValue>,
 }
 
+/// The decompressed size a gzip's trailer claims (modulo 2^32: checked, never trusted).
+pub fn claimed_size(gz: &[u8]) -> Result<usize, FileError> {
+    // The smallest gzip is 18 bytes: a 10-byte header, an empty block, an 8-byte trailer.
+    if gz.len() < 18 || gz[..2] != [0x1f, 0x8b] {
+        return Err(FileError::BadGzip);
+    }
+    let trailer: [u8; 4] = gz
+        .len()
+        .checked_sub(4)
+        .and_then(|at| gz[at..].try_into().ok())
+        .ok_or(FileError::BadGzip)?;
+    Ok(u32::from_le_bytes(trailer) as usize)
+}
+
 impl Scanner {
-    /// The events in one gzipped log file that one of the keys made.
-    pub fn scan(&mut self, gz: &[u8], needles: &Needles) -> Result<FileScan, FileError> {
-        let size = self.decompress(gz)?;
+    /// The events in one gzipped log file that one of the keys made. A file that claims to
+    /// decompress to more than `max_bytes` is refused unread.
+    pub fn scan(
+        &mut self,
+        gz: &[u8],
+        needles: &Needles,
+        max_bytes: usize,
+    ) -> Result<FileScan, FileError> {
+        let scanned = self.scan_file(gz, needles, max_bytes);
+        if self.buf.len() > KEEP_BUFFER_BYTES {
+            self.buf = Vec::new();
+        }
+        scanned
+    }
+
+    fn scan_file(
+        &mut self,
+        gz: &[u8],
+        needles: &Needles,
+        max_bytes: usize,
+    ) -> Result<FileScan, FileError> {
+        let size = self.decompress(gz, max_bytes)?;
         let text = &self.buf[..size];
         let mut out = FileScan {
             bytes: size,
@@ -115,19 +148,9 @@ impl Scanner {
         Ok(out)
     }
 
-    fn decompress(&mut self, gz: &[u8]) -> Result<usize, FileError> {
-        // The smallest gzip is 18 bytes: a 10-byte header, an empty block, an 8-byte trailer.
-        if gz.len() < 18 || gz[..2] != [0x1f, 0x8b] {
-            return Err(FileError::BadGzip);
-        }
-        // The trailer's ISIZE is the decompressed size modulo 2^32; checked, never trusted.
-        let trailer: [u8; 4] = gz
-            .len()
-            .checked_sub(4)
-            .and_then(|at| gz[at..].try_into().ok())
-            .ok_or(FileError::BadGzip)?;
-        let claimed = u32::from_le_bytes(trailer) as usize;
-        if claimed > MAX_FILE_BYTES {
+    fn decompress(&mut self, gz: &[u8], max_bytes: usize) -> Result<usize, FileError> {
+        let claimed = claimed_size(gz)?;
+        if claimed > max_bytes {
             return Err(FileError::TooLarge(claimed));
         }
         if self.buf.len() < claimed.max(1) {
@@ -166,6 +189,8 @@ mod tests {
         gzip(&text)
     }
 
+    const MAX: usize = 100 << 20;
+
     fn needles(keys: &[&str]) -> Needles {
         Needles::new(keys.iter().map(|k| k.to_string()))
     }
@@ -178,7 +203,7 @@ mod tests {
             fixtures::ASSUME_ROLE,
         ]);
         let out = Scanner::default()
-            .scan(&gz, &needles(&["AKIAIOSFODNN7EXAMPLE"]))
+            .scan(&gz, &needles(&["AKIAIOSFODNN7EXAMPLE"]), MAX)
             .unwrap();
         let names: Vec<&str> = out.events.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["ListUsers", "AssumeRole"]);
@@ -192,7 +217,7 @@ mod tests {
         // AssumeRole's response names the session key; the call was made by the parent.
         let gz = file(&[fixtures::ASSUME_ROLE]);
         let out = Scanner::default()
-            .scan(&gz, &needles(&["ASIAI44QH8DHBEXAMPLE"]))
+            .scan(&gz, &needles(&["ASIAI44QH8DHBEXAMPLE"]), MAX)
             .unwrap();
         assert!(out.events.is_empty());
         assert_eq!(out.parsed, 1);
@@ -202,7 +227,7 @@ mod tests {
     fn a_file_without_the_key_is_rejected_unparsed() {
         let gz = gzip(b"{\"Records\":[ this is not json but holds no key ]}");
         let out = Scanner::default()
-            .scan(&gz, &needles(&["AKIAIOSFODNN7EXAMPLE"]))
+            .scan(&gz, &needles(&["AKIAIOSFODNN7EXAMPLE"]), MAX)
             .unwrap();
         assert_eq!(out.parsed, 0);
         assert!(out.bytes > 0);
@@ -215,22 +240,28 @@ mod tests {
         let n = needles(&["AKIAIOSFODNN7EXAMPLE"]);
         // A truncated file's last bytes are not a trailer: either check may catch it.
         assert!(matches!(
-            s.scan(&good[..good.len() / 2], &n),
+            s.scan(&good[..good.len() / 2], &n, MAX),
             Err(FileError::BadGzip | FileError::TooLarge(_))
         ));
-        assert_eq!(s.scan(b"", &n), Err(FileError::BadGzip));
-        assert_eq!(s.scan(b"plain text, not gzip", &n), Err(FileError::BadGzip));
+        assert_eq!(s.scan(b"", &n, MAX), Err(FileError::BadGzip));
+        assert_eq!(
+            s.scan(b"plain text, not gzip", &n, MAX),
+            Err(FileError::BadGzip)
+        );
         let mut lying = good.clone();
         let at = lying.len() - 4;
         lying[at..].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(matches!(s.scan(&lying, &n), Err(FileError::TooLarge(_))));
+        assert!(matches!(
+            s.scan(&lying, &n, MAX),
+            Err(FileError::TooLarge(_))
+        ));
         let not_trail = gzip(b"[\"AKIAIOSFODNN7EXAMPLE\"]");
         assert!(matches!(
-            s.scan(&not_trail, &n),
+            s.scan(&not_trail, &n, MAX),
             Err(FileError::NotTrail(_))
         ));
         // The scanner is still good after all that.
-        assert_eq!(s.scan(&good, &n).unwrap().events.len(), 1);
+        assert_eq!(s.scan(&good, &n, MAX).unwrap().events.len(), 1);
     }
 
     #[test]
@@ -242,9 +273,29 @@ mod tests {
         let missing = r#"{"userIdentity":{"accessKeyId":"AKIAIOSFODNN7EXAMPLE"}}"#;
         let gz = file(&[fixtures::LIST_USERS, &huge, missing]);
         let out = Scanner::default()
-            .scan(&gz, &needles(&["AKIAIOSFODNN7EXAMPLE"]))
+            .scan(&gz, &needles(&["AKIAIOSFODNN7EXAMPLE"]), MAX)
             .unwrap();
         assert_eq!(out.events.len(), 1);
         assert_eq!(out.skipped.len(), 2, "{:?}", out.skipped);
+    }
+
+    #[test]
+    fn a_file_over_the_cap_is_refused_and_a_large_buffer_given_back() {
+        let n = needles(&["AKIAIOSFODNN7EXAMPLE"]);
+        let big = gzip(&vec![b' '; 12 << 20]);
+        let mut s = Scanner::default();
+        assert_eq!(
+            s.scan(&big, &n, 10 << 20),
+            Err(FileError::TooLarge(12 << 20))
+        );
+        assert!(s.buf.is_empty(), "nothing was decompressed");
+        assert!(matches!(
+            s.scan(&big, &n, MAX),
+            Err(FileError::NotTrail(_)) | Ok(_)
+        ));
+        assert!(
+            s.buf.capacity() <= KEEP_BUFFER_BYTES,
+            "the 12 MiB buffer was given back"
+        );
     }
 }

@@ -12,8 +12,8 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use super::sdk::classify;
 use super::{ArchiveQuery, AwsError};
 use crate::archive::layout::{ArchiveLocation, day_prefixes, is_log_file, is_org_folder};
-use crate::archive::scan::{Needles, Scanner};
-use crate::archive::{ArchiveLog, MAX_OBJECT_BYTES};
+use crate::archive::scan::{Needles, Scanner, claimed_size};
+use crate::archive::{ArchiveLimits, ArchiveLog, MAX_OBJECT_BYTES};
 
 /// Listings and downloads in flight at once.
 const LISTS_AT_ONCE: usize = 32;
@@ -21,6 +21,32 @@ const FETCHES_AT_ONCE: usize = 16;
 
 thread_local! {
     static SCANNER: RefCell<Scanner> = RefCell::new(Scanner::default());
+}
+
+/// The decompressed bytes all archive scans in this process may hold at once, in MiB: a file
+/// waits for its share before it is decompressed, so planted files that each decompress to
+/// the cap cannot add up past it, however many are fetched side by side.
+pub struct Budget {
+    limits: ArchiveLimits,
+    mib: Arc<tokio::sync::Semaphore>,
+}
+
+impl Budget {
+    pub fn new(limits: ArchiveLimits) -> Self {
+        let mib = (limits.memory_bytes >> 20).max(1);
+        Self {
+            limits,
+            mib: Arc::new(tokio::sync::Semaphore::new(mib)),
+        }
+    }
+
+    /// Waits for room for a file of `bytes` decompressed.
+    async fn room(&self, bytes: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let total = (self.limits.memory_bytes >> 20).max(1);
+        let need = bytes.div_ceil(1 << 20).clamp(1, total);
+        let need = u32::try_from(need).unwrap_or(u32::MAX);
+        self.mib.clone().acquire_many_owned(need).await.ok()
+    }
 }
 
 /// A client in the bucket's own region (S3 answers a redirect from any other). Path-style
@@ -53,6 +79,7 @@ pub async fn scan(
     s3: &aws_sdk_s3::Client,
     at: &ArchiveLocation,
     q: &ArchiveQuery,
+    budget: &Budget,
 ) -> Result<ArchiveLog, AwsError> {
     let needles = Arc::new(Needles::new(q.keys.iter().map(|k| k.to_string())));
     let roots = roots(s3, at).await?;
@@ -88,7 +115,7 @@ pub async fn scan(
         }
     }
     let mut scanned = stream::iter(objects)
-        .map(|key| fetch_and_scan(s3, &at.bucket, key, needles.clone()))
+        .map(|key| fetch_and_scan(s3, &at.bucket, key, needles.clone(), budget))
         .buffer_unordered(FETCHES_AT_ONCE);
     while let Some(one) = scanned.next().await {
         log.merge(one);
@@ -150,24 +177,37 @@ async fn fetch_and_scan(
     bucket: &str,
     key: String,
     needles: Arc<Needles>,
+    budget: &Budget,
 ) -> ArchiveLog {
     let mut log = ArchiveLog::default();
-    let body = match s3.get_object().bucket(bucket).key(&key).send().await {
-        Ok(o) => o.body.collect().await.map(|b| b.into_bytes()),
-        Err(e) => {
-            log.unreadable(&key, classify(e));
+    let bytes = match fetch(s3, bucket, &key).await {
+        Ok(b) => b,
+        Err(why) => {
+            log.unreadable(&key, why);
             return log;
         }
     };
-    let bytes = match body {
-        Ok(b) => b,
-        Err(e) => {
-            log.unreadable(&key, format!("the download broke off: {e}"));
+    let max = budget.limits.max_file_bytes;
+    // A file refused for its size is refused before it takes any room.
+    let claimed = match claimed_size(&bytes) {
+        Ok(n) if n <= max => n,
+        Ok(n) => {
+            log.add(&key, Err(crate::archive::scan::FileError::TooLarge(n)));
             return log;
         }
+        Err(e) => {
+            log.add(&key, Err(e));
+            return log;
+        }
+    };
+    let Some(room) = budget.room(claimed).await else {
+        log.unreadable(&key, "scanning stopped");
+        return log;
     };
     let scanned = tokio::task::spawn_blocking(move || {
-        SCANNER.with(|s| s.borrow_mut().scan(&bytes, &needles))
+        let out = SCANNER.with(|s| s.borrow_mut().scan(&bytes, &needles, max));
+        drop(room);
+        out
     })
     .await;
     match scanned {
@@ -175,4 +215,33 @@ async fn fetch_and_scan(
         Err(_) => log.unreadable(&key, "scanning stopped unexpectedly"),
     }
     log
+}
+
+/// The object's bytes, refused when S3 says (or the body turns out) larger than any
+/// CloudTrail file: the listing's size is not trusted on its own.
+async fn fetch(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
+    let mut o = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| classify(e).to_string())?;
+    let declared = o.content_length().and_then(|n| u64::try_from(n).ok());
+    if let Some(n) = declared.filter(|n| *n > MAX_OBJECT_BYTES) {
+        return Err(too_large(n));
+    }
+    let mut bytes = Vec::with_capacity(declared.unwrap_or(0) as usize);
+    while let Some(chunk) = o.body.next().await {
+        let chunk = chunk.map_err(|e| format!("the download broke off: {e}"))?;
+        if (bytes.len() + chunk.len()) as u64 > MAX_OBJECT_BYTES {
+            return Err(too_large((bytes.len() + chunk.len()) as u64));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+fn too_large(n: u64) -> String {
+    format!("{n} bytes, larger than any CloudTrail file")
 }

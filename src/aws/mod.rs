@@ -238,11 +238,13 @@ pub trait Aws: Send + Sync {
         policy: &DenyPolicy,
     ) -> Result<Called<()>, AwsError>;
 
-    /// The new key an earlier restore put in the secret of this name, if there is one.
+    /// The new key an earlier restore handed over to `user` in the secret of this name, if
+    /// that handover is whole; a half-made one is deleted (secret and key) and not returned.
     async fn find_handover(
         &self,
         account: &AccountId,
         secret_name: &str,
+        user: &str,
     ) -> Result<Option<Handover>, AwsError>;
 
     /// Creates a new access key for the user and hands it over in a new secret only that user

@@ -17,6 +17,7 @@ use super::guardduty;
 use super::handover;
 use super::trail;
 use super::*;
+use crate::archive::ArchiveLimits;
 use crate::domain::incident::{AttachedPolicy, KeySnapshot};
 
 pub struct SdkAws {
@@ -28,6 +29,8 @@ pub struct SdkAws {
     pacer: trail::Pacer,
     /// S3 clients by archive bucket, each in its bucket's region.
     archives: Mutex<HashMap<String, aws_sdk_s3::Client>>,
+    /// What archive scans may hold in memory, shared by every scan in the process.
+    archive_budget: archive::Budget,
 }
 
 /// An account's SDK settings (with the responder role's credentials elsewhere than the
@@ -169,7 +172,14 @@ impl SdkAws {
             by_account: Mutex::new(HashMap::new()),
             pacer: trail::Pacer::default(),
             archives: Mutex::new(HashMap::new()),
+            archive_budget: archive::Budget::new(ArchiveLimits::default()),
         }
+    }
+
+    /// Archive scans held to `limits` (`KEYLEAK_ARCHIVE_MAX_FILE_MB`, `_MEMORY_MB`).
+    pub fn with_archive_limits(mut self, limits: ArchiveLimits) -> Self {
+        self.archive_budget = archive::Budget::new(limits);
+        self
     }
 
     async fn own_account(&self) -> Result<&AccountId, AwsError> {
@@ -405,7 +415,7 @@ impl Aws for SdkAws {
                 }
             }
         };
-        archive::scan(&s3, at, query).await
+        archive::scan(&s3, at, query, &self.archive_budget).await
     }
 
     async fn events_with(
@@ -439,8 +449,9 @@ impl Aws for SdkAws {
         &self,
         account: &AccountId,
         secret_name: &str,
+        user: &str,
     ) -> Result<Option<Handover>, AwsError> {
-        handover::find(&self.clients(account).await?, secret_name).await
+        handover::find(&self.clients(account).await?, secret_name, user).await
     }
 
     async fn issue_key(

@@ -156,11 +156,16 @@ pub fn approve(p: &Proposal, click: &Click<'_>) -> Result<Decision, Refusal> {
     if p.approvals.contains(click.by) {
         return Err(Refusal::AlreadyApprovedBy);
     }
-    let after = p.approvals.len() + 1;
-    if after >= p.required.max(1) {
-        Ok(Decision::Approved)
+    Ok(decide(p.approvals.len() + 1, p.required))
+}
+
+/// What `approvals` distinct approvals come to when `required` are needed.
+pub fn decide(approvals: usize, required: usize) -> Decision {
+    let required = required.max(1);
+    if approvals >= required {
+        Decision::Approved
     } else {
-        Ok(Decision::NeedsMore(p.required - after))
+        Decision::NeedsMore(required - approvals)
     }
 }
 

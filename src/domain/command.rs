@@ -1,7 +1,8 @@
 //! `/keyleak <verb> [args]` parsed into a typed command by one pure function.
 
 use super::cleanup::{Target, TargetError, parse_target};
-use super::ids::{AccessKeyId, IncidentId, KeyIdError, ProposalId, looks_like_secret};
+use super::ids::{AccessKeyId, IncidentId, KeyIdError, ProposalId};
+use super::secrets;
 
 /// A request a responder can make. Adding a variant forces a decision in every `match` on it
 /// (permission, rendering) because none of those matches has a catch-all arm.
@@ -100,12 +101,12 @@ pub const HISTORY_DAYS: u32 = 90;
 /// The longest free-text reason kept, in characters.
 pub const MAX_REASON_CHARS: usize = 500;
 
+/// Secrets are replaced in place before anything is looked at, so no part of one is kept,
+/// echoed in an answer or logged, wherever in the text it stood.
 pub fn parse(text: &str) -> Parsed {
-    let secret_pasted = text.split_whitespace().any(looks_like_secret);
-    let tokens: Vec<&str> = text
-        .split_whitespace()
-        .filter(|t| !looks_like_secret(t))
-        .collect();
+    let clean = secrets::redact(text);
+    let secret_pasted = clean.found;
+    let tokens: Vec<&str> = clean.text.split_whitespace().collect();
     let command = match tokens.split_first() {
         None => Ok(Command::Help),
         Some((verb, args)) => parse_verb(verb, args, secret_pasted),
@@ -178,6 +179,9 @@ fn parse_contain(args: &[&str], secret_pasted: bool) -> Result<Command, CommandP
         };
         return Err(CommandParseError::BadKey(err));
     };
+    if *key == secrets::REDACTED {
+        return Err(CommandParseError::BadKey(KeyIdError::LooksLikeSecret));
+    }
     let key = AccessKeyId::parse(key).map_err(CommandParseError::BadKey)?;
     let reason = reason.join(" ");
     let reason = (!reason.is_empty()).then(|| truncate(&reason, MAX_REASON_CHARS));
@@ -375,19 +379,34 @@ mod tests {
     }
 
     #[test]
-    fn a_pasted_secret_is_flagged_and_dropped_from_the_reason() {
-        let p = parse(&format!(
-            "contain AKIAIOSFODNN7EXAMPLE leaked with {SECRET} oops"
-        ));
+    fn a_pasted_secret_is_flagged_and_replaced_wherever_it_stands() {
+        for (pasted, kept) in [
+            (
+                format!("leaked with {SECRET} oops"),
+                "leaked with [redacted] oops",
+            ),
+            (
+                format!("aws_secret_access_key={SECRET}"),
+                "aws_secret_access_key=[redacted]",
+            ),
+            (format!("in `{SECRET}`"), "in `[redacted]`"),
+            (format!("in \"{SECRET}\""), "in \"[redacted]\""),
+            (format!("it was {SECRET}."), "it was [redacted]."),
+        ] {
+            let p = parse(&format!("contain AKIAIOSFODNN7EXAMPLE {pasted}"));
+            assert!(p.secret_pasted, "{pasted}");
+            assert_eq!(
+                p.command,
+                Ok(Command::Contain {
+                    key: key(),
+                    reason: Some(kept.into())
+                })
+            );
+            assert!(!format!("{p:?}").contains(&SECRET[..12]));
+        }
+        let p = parse(&format!("nuke={SECRET}"));
         assert!(p.secret_pasted);
-        assert_eq!(
-            p.command,
-            Ok(Command::Contain {
-                key: key(),
-                reason: Some("leaked with oops".into())
-            })
-        );
-        assert!(!format!("{p:?}").contains(SECRET));
+        assert!(!format!("{p:?}").contains(&SECRET[..8]), "{p:?}");
     }
 
     #[test]

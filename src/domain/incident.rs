@@ -295,6 +295,8 @@ pub enum StepFact {
     },
     /// No key made the minting call, or it is not known.
     NoParent,
+    /// IAM in the key's account has no such key: the incident ends at once.
+    UnknownKey,
     Failed {
         error: String,
     },
@@ -358,6 +360,9 @@ pub struct Incident {
 
 /// The incident's state once the key's playbook has run as far as it could.
 pub fn settle(kind: KeyKind, steps: &[StepRecord]) -> IncidentState {
+    if steps.iter().any(|s| s.fact == StepFact::UnknownKey) {
+        return IncidentState::Closed;
+    }
     let escalated = steps
         .iter()
         .any(|s| matches!(s.fact, StepFact::Escalated(_)));

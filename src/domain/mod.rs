@@ -7,6 +7,8 @@ pub mod command;
 pub mod ids;
 pub mod incident;
 pub mod policy;
+pub mod ratelimit;
 pub mod restore;
 pub mod room;
+pub mod secrets;
 pub mod trail;

@@ -1,6 +1,9 @@
 //! Approve and Reject clicks: judged by the pure two-person rule, recorded by compare-and-set,
 //! so two clicks, a redelivered click or two replicas decide a proposal once.
 
+use std::sync::PoisonError;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use tracing::{info, warn};
 
 use super::{Engine, on_roster};
@@ -156,32 +159,24 @@ impl Engine {
         Ok(ClickResult::Refused { refusal, proposal })
     }
 
+    /// The store counts the approval and decides in one transaction; `_judged` is only
+    /// what the click looked like before it (the count may have moved since).
     async fn record_approval(
         &self,
         click: &ProposalClick<'_>,
         p: Proposal,
-        decision: Decision,
+        _judged: Decision,
     ) -> Result<ClickResult, StoreError> {
-        let completes = decision == Decision::Approved;
-        let action = if completes {
-            "proposal.approved"
-        } else {
-            "proposal.approval_counted"
-        };
         let mut after = p.clone();
         after.approvals.push(click.by.clone());
         let mut audit = self.proposal_audit(
             &after,
             &Actor::Slack(click.by.clone()).to_stored(),
-            action,
+            "proposal.approval_counted",
             String::new(),
         );
         audit.origin = click.origin.clone();
-        if !self
-            .store
-            .record_approval(&p.id, click.by, completes, audit)
-            .await?
-        {
+        let Some(decision) = self.store.record_approval(&p.id, click.by, audit).await? else {
             // Another click won between our read and our write.
             let now = self.store.proposal(&p.id).await?.unwrap_or(p);
             let refusal = if now.approvals.contains(click.by) {
@@ -190,11 +185,11 @@ impl Engine {
                 Refusal::NotPending(now.state)
             };
             return self.refuse(click, now, refusal).await;
-        }
-        if completes {
+        };
+        if decision == Decision::Approved {
             self.wake.notify_one();
         }
-        self.refresh_in_background(&p.id);
+        self.redraw_in_background(&p.id);
         let proposal = self.store.proposal(&p.id).await?.unwrap_or(after);
         let more_needed = match decision {
             Decision::NeedsMore(n) => n,
@@ -235,14 +230,43 @@ impl Engine {
             let refusal = Refusal::NotPending(now.state);
             return self.refuse(click, now, refusal).await;
         }
-        self.refresh_in_background(&now.id);
+        self.redraw_in_background(&now.id);
         Ok(ClickResult::Rejected { proposal: now })
     }
 
-    /// Slack paces message edits; the clicker's answer does not wait for it.
-    fn refresh_in_background(&self, id: &ProposalId) {
+    /// Redraws the proposal's message beside the clicker's answer (Slack paces edits).
+    fn redraw_in_background(&self, id: &ProposalId) {
         let engine = self.clone();
         let id = id.clone();
-        tokio::spawn(async move { engine.refresh_proposal(&id).await });
+        tokio::spawn(async move { engine.redraw_proposal(&id).await });
     }
+
+    /// Redraws the proposal's message from the store. Redraws of one proposal run one at a
+    /// time, each reading the state when it starts, and one asked for before another began
+    /// is skipped: so the message always ends showing the latest state, never an older
+    /// drawing landing last, and a burst of clicks costs few edits.
+    pub(super) async fn redraw_proposal(&self, id: &ProposalId) {
+        let redraw = self
+            .redraws
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(id.clone())
+            .or_default()
+            .clone();
+        let ticket = redraw.asked.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut drawn = redraw.drawn.lock().await;
+        if *drawn >= ticket {
+            return;
+        }
+        let upto = redraw.asked.load(Ordering::SeqCst);
+        self.refresh_proposal(id).await;
+        *drawn = upto;
+    }
+}
+
+/// One proposal's redraws: how many were asked for, and up to which one the message shows.
+#[derive(Default)]
+pub(super) struct Redraw {
+    asked: AtomicU64,
+    drawn: tokio::sync::Mutex<u64>,
 }

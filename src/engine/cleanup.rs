@@ -120,7 +120,7 @@ impl Engine {
             .await?;
         if moved {
             info!(proposal = %p.id, "proposal expired");
-            self.refresh_proposal(&p.id).await;
+            self.redraw_proposal(&p.id).await;
         }
         Ok(())
     }
@@ -157,7 +157,7 @@ impl Engine {
 
     /// Redraws a proposal's message from the store. Failures are logged: the store, not
     /// the message, is the record.
-    pub async fn refresh_proposal(&self, id: &ProposalId) {
+    pub(super) async fn refresh_proposal(&self, id: &ProposalId) {
         let loaded = async {
             let p = self.store.proposal(id).await?;
             let Some(p) = p else { return Ok(None) };
@@ -218,7 +218,17 @@ pub async fn run_propose(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()
             decided_at: None,
             outcome: None,
         };
-        post_proposal(engine, &incident, thread.as_ref(), p, &request.origin).await?;
+        let action = p.action.clone();
+        if let Some(pending) =
+            post_proposal(engine, &incident, thread.as_ref(), p, &request.origin).await?
+        {
+            tell(
+                engine,
+                job,
+                messages::cleanup_already_pending(&incident, &action, &pending),
+            )
+            .await;
+        }
     }
     Ok(())
 }
@@ -229,7 +239,7 @@ async fn post_proposal(
     thread: Option<&ThreadRef>,
     p: Proposal,
     origin: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<ProposalId>> {
     let stored = match engine.store.proposal(&p.id).await? {
         Some(existing) => existing,
         None => {
@@ -240,12 +250,15 @@ async fn post_proposal(
                 String::new(),
             );
             audit.origin = origin.to_string();
-            engine.store.create_proposal(&p, audit).await?;
+            if let Some(pending) = engine.store.create_proposal(&p, audit).await? {
+                info!(proposal = %pending, "the same action is pending already");
+                return Ok(Some(pending));
+            }
             p
         }
     };
     if stored.message.is_some() {
-        return Ok(());
+        return Ok(None);
     }
     let posted = engine
         .notifier
@@ -257,7 +270,7 @@ async fn post_proposal(
         .set_proposal_message(&stored.id, &posted)
         .await?;
     info!(proposal = %stored.id, "proposal posted");
-    Ok(())
+    Ok(None)
 }
 
 /// A proposal id from the job and the action's place in it: stable across retries.
@@ -311,7 +324,7 @@ pub async fn run_execute(engine: &Engine, job: &ClaimedJob, lease: Duration) -> 
         info!(proposal = %id, "not executed: another job holds it or it is not approved");
         return Ok(());
     };
-    engine.refresh_proposal(&id).await;
+    engine.redraw_proposal(&id).await;
     let outcome = if p.action.params_hash() == p.hash {
         tokio::select! {
             outcome = engine.aws.execute(&right, &p.action) => outcome,
@@ -335,6 +348,6 @@ pub async fn run_execute(engine: &Engine, job: &ClaimedJob, lease: Duration) -> 
         .move_proposal(&id, ProposalState::Executing, to, Some(&outcome), audit)
         .await?;
     info!(proposal = %id, state = to.as_str(), "proposal executed");
-    engine.refresh_proposal(&id).await;
+    engine.redraw_proposal(&id).await;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The engine runs playbooks over the ports. The HTTP edge and the CLI only submit work here;
 //! workers claim it from the store, so a restart or a second replica continues it.
 
+mod announce;
 mod approve;
 mod cleanup;
 pub mod clock;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use crate::aws::Aws;
-use crate::domain::ids::{AccessKeyId, IncidentId, RosterEntry, SlackUserId};
+use crate::domain::ids::{AccessKeyId, IncidentId, ProposalId, RosterEntry, SlackUserId};
 use crate::domain::incident::{Actor, Incident};
 use crate::notify::{Notifier, NotifyError, ThreadRef};
 use crate::store::{AuditEntry, JobKind, NewIncident, NewJob, Opened, Store, StoreError};
@@ -46,6 +47,8 @@ pub struct Engine {
     /// Wakes this process's workers at once when it queues a job; other replicas poll.
     pub wake: Arc<Notify>,
     pub approvals: ApprovalSettings,
+    /// Each proposal's message redraws, kept in order.
+    redraws: Arc<std::sync::Mutex<std::collections::HashMap<ProposalId, Arc<approve::Redraw>>>>,
     pub forensics: ForensicsSettings,
     pub rooms: RoomSettings,
     pub monitoring: MonitorSettings,
@@ -65,6 +68,7 @@ impl Engine {
             clock,
             wake: Arc::new(Notify::new()),
             approvals: ApprovalSettings::default(),
+            redraws: Arc::default(),
             forensics: ForensicsSettings::default(),
             rooms: RoomSettings::default(),
             monitoring: MonitorSettings::default(),

@@ -169,7 +169,7 @@ impl KeyIssue<'_> {
         let (store, id) = (&engine.store, &incident.id);
         let name = secret_name(id, user);
         // A run of this job that died after making the key left its secret behind.
-        if let Some(h) = engine.aws.find_handover(account, &name).await? {
+        if let Some(h) = engine.aws.find_handover(account, &name, user).await? {
             record(engine, incident, &h).await?;
             return Ok(Some(h));
         }

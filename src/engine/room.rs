@@ -36,15 +36,18 @@ pub(super) async fn open(
     if !engine.rooms.per_incident {
         return notifier.open_thread(None, incident, steps).await;
     }
-    let room = match create(engine, incident).await {
+    let made = match &incident.slack_channel {
+        // An earlier try made the room and stopped before the card was posted.
+        Some(room) => Ok(room.clone()),
+        None => create(engine, incident).await,
+    };
+    let room = match made {
         Ok(room) => room,
-        Err(e) => {
-            warn!(error = %e, incident = %incident.id, "no incident room; using the shared channel");
+        // Slack did not answer: the announcement is tried again later, for a room.
+        Err(e @ NotifyError::Transport(_)) => return Err(e),
+        Err(NotifyError::Refused(code)) => {
+            warn!(error = %code, incident = %incident.id, "no incident room; using the shared channel");
             let thread = notifier.open_thread(None, incident, steps).await?;
-            let code = match e {
-                NotifyError::Refused(code) => code,
-                NotifyError::Transport(_) => "unreachable".into(),
-            };
             if let Err(e) = notifier
                 .post_in_thread(&thread, messages::room_unavailable(&code))
                 .await
@@ -74,14 +77,19 @@ pub(super) async fn open(
     Ok(thread)
 }
 
-/// Creates the private channel, with a new suffix whenever the name is taken.
+/// Creates the private channel, with a new suffix whenever the name is taken, and records it.
 async fn create(engine: &Engine, incident: &Incident) -> Result<String, NotifyError> {
     let label = room::owner_label(incident);
     let mut last = NotifyError::Refused("name_taken".into());
     for _ in 0..NAME_TRIES {
         let name = room::channel_name(incident.opened_at, &label, &room::suffix(rand::random()));
         match engine.notifier.create_room(&name).await {
-            Ok(channel) => return Ok(channel),
+            Ok(channel) => {
+                if let Err(e) = engine.store.set_room(&incident.id, &channel).await {
+                    warn!(error = %e, "could not record the incident room");
+                }
+                return Ok(channel);
+            }
             Err(NotifyError::Refused(code)) if code == "name_taken" => {
                 last = NotifyError::Refused(code);
             }

@@ -2,6 +2,8 @@
 //! when its lease runs out, and the playbook skips the steps already recorded. Several jobs
 //! run at once, so one incident's Slack reporting never delays another's containment.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::task::JoinSet;
@@ -9,7 +11,9 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use super::Engine;
 use crate::domain::ids::IncidentId;
-use crate::store::{ClaimedJob, JobKind, StoreError};
+use crate::domain::incident::IncidentState;
+use crate::slack::messages;
+use crate::store::{AbandonedJob, AuditEntry, Claim, ClaimedJob, JobKind, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -19,6 +23,13 @@ pub struct WorkerSettings {
     pub poll: Duration,
     /// How many jobs this process runs at once.
     pub concurrency: usize,
+    /// Of those, how many only containment may take: a flood of other work (or of
+    /// announcements to a Slack that does not answer) never leaves a key waiting for a slot.
+    pub reserved_for_contain: usize,
+    /// How many times a job's worker may die while running it (its lease running out) before
+    /// the job is given up as failed and the incident told: a file or record that crashes
+    /// the process must not crash every process that takes the job over, for ever.
+    pub max_attempts: i64,
     /// How long a stopping worker waits for its jobs. A job still running then is dropped
     /// where it is: its steps are recorded as they happen, so the next worker to claim it
     /// after the lease resumes it, and a hung AWS call cannot keep a deploy from stopping.
@@ -31,6 +42,8 @@ impl Default for WorkerSettings {
             lease: chrono::Duration::seconds(60),
             poll: Duration::from_millis(500),
             concurrency: 8,
+            reserved_for_contain: 2,
+            max_attempts: 5,
             drain: Duration::from_secs(10),
         }
     }
@@ -39,11 +52,34 @@ impl Default for WorkerSettings {
 pub struct Worker {
     engine: Engine,
     settings: WorkerSettings,
+    /// Jobs of other kinds than containment running now.
+    others: Arc<AtomicUsize>,
+}
+
+/// Counts a running job of another kind than containment until it is dropped, however its
+/// task ends.
+struct OtherJob(Arc<AtomicUsize>);
+
+impl OtherJob {
+    fn start(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count.clone())
+    }
+}
+
+impl Drop for OtherJob {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Worker {
     pub fn new(engine: Engine, settings: WorkerSettings) -> Self {
-        Self { engine, settings }
+        Self {
+            engine,
+            settings,
+            others: Arc::new(AtomicUsize::new(0)),
+        }
     }
 
     /// Runs jobs until `shutdown` resolves, then lets the jobs in progress finish for up to
@@ -51,7 +87,7 @@ impl Worker {
     /// where they are.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut running = JoinSet::new();
+        let mut running: JoinSet<JobKind> = JoinSet::new();
         loop {
             while running.try_join_next().is_some() {}
             if let Err(e) = self.engine.expire_due().await {
@@ -60,6 +96,9 @@ impl Worker {
             if let Err(e) = self.engine.queue_monitoring().await {
                 error!(error = %e, "could not queue monitoring");
             }
+            self.engine
+                .abandon_dead_jobs(self.settings.max_attempts)
+                .await;
             self.start_claimable(&mut running).await;
             tokio::select! {
                 _ = &mut shutdown => break,
@@ -82,13 +121,22 @@ impl Worker {
     }
 
     /// Claims jobs while there are free slots and jobs to claim, each on its own task.
-    async fn start_claimable(&self, running: &mut JoinSet<()>) {
+    /// Containment is claimed first, and the last reserved slots are containment's alone.
+    async fn start_claimable(&self, running: &mut JoinSet<JobKind>) {
+        let general = self
+            .settings
+            .concurrency
+            .saturating_sub(self.settings.reserved_for_contain);
         while running.len() < self.settings.concurrency {
             let now = self.engine.clock.now();
+            let which = Claim {
+                only: None,
+                contain_only: self.others_running() >= general,
+            };
             let job = match self
                 .engine
                 .store
-                .claim_job(now, self.settings.lease, None)
+                .claim_job(now, self.settings.lease, which)
                 .await
             {
                 Ok(Some(job)) => job,
@@ -100,12 +148,20 @@ impl Worker {
             };
             let engine = self.engine.clone();
             let lease = self.settings.lease;
+            let kind = job.kind;
+            let others = (kind != JobKind::Contain).then(|| OtherJob::start(&self.others));
             running.spawn(async move {
                 if let Err(e) = execute(&engine, job, lease).await {
                     error!(error = %e, "could not record a job's end");
                 }
+                drop(others);
+                kind
             });
         }
+    }
+
+    fn others_running(&self) -> usize {
+        self.others.load(Ordering::Relaxed)
     }
 
     /// Claims and runs one job on this task, of any incident or only of `only`. Returns
@@ -115,13 +171,70 @@ impl Worker {
         let Some(job) = self
             .engine
             .store
-            .claim_job(now, self.settings.lease, only)
+            .claim_job(
+                now,
+                self.settings.lease,
+                Claim {
+                    only,
+                    contain_only: false,
+                },
+            )
             .await?
         else {
             return Ok(false);
         };
         execute(&self.engine, job, self.settings.lease).await?;
         Ok(true)
+    }
+}
+
+impl super::Engine {
+    /// Gives up jobs whose workers kept dying, and says so: an audit row, a failed
+    /// containment marked failed (so `contain` retries it), and a note in the incident thread.
+    async fn abandon_dead_jobs(&self, max_attempts: i64) {
+        let now = self.clock.now();
+        let abandoned = match self.store.abandon_dead_jobs(now, max_attempts).await {
+            Ok(a) => a,
+            Err(e) => {
+                error!(error = %e, "could not look for abandoned jobs");
+                return;
+            }
+        };
+        for job in abandoned {
+            error!(id = job.id, kind = job.kind.as_str(), incident = %job.incident_id,
+                attempts = job.attempts, "job abandoned: its worker kept stopping");
+            if let Err(e) = self.say_abandoned(&job).await {
+                warn!(error = %e, "could not record an abandoned job");
+            }
+        }
+    }
+
+    async fn say_abandoned(&self, job: &AbandonedJob) -> anyhow::Result<()> {
+        let audit = AuditEntry {
+            at: self.clock.now(),
+            actor: "keyleak".into(),
+            action: "job.abandoned".into(),
+            incident_id: Some(job.incident_id.clone()),
+            detail: format!(
+                "{} job {} after {} attempts",
+                job.kind.as_str(),
+                job.id,
+                job.attempts
+            ),
+            origin: "worker".into(),
+        };
+        self.store.audit(audit).await?;
+        let incident = self.store.incident(&job.incident_id).await?;
+        if job.kind == JobKind::Contain && incident.state == IncidentState::Containing {
+            self.store
+                .set_state(&incident.id, IncidentState::Failed, None)
+                .await?;
+        }
+        if let Some(thread) = super::thread_of(&incident) {
+            let note = messages::job_abandoned(&incident, job.kind, job.attempts);
+            self.notifier.post_in_thread(&thread, note).await?;
+        }
+        Ok(())
     }
 }
 
@@ -143,14 +256,24 @@ async fn execute(
             JobKind::Close => super::close::run_close(engine, &job).await,
             JobKind::Restore => super::restore::run_restore(engine, &job).await,
             JobKind::Monitor => super::monitor::run_monitor(engine, &job).await,
+            JobKind::Announce => super::announce::run_announce(engine, &job).await,
         };
         let now = engine.clock.now();
         match outcome {
             Ok(()) => engine.store.finish_job(job.id, now, None).await,
             Err(e) => {
                 let why = format!("{e:#}");
-                error!(error = %why, "job failed");
-                engine.store.finish_job(job.id, now, Some(&why)).await
+                let again = super::announce::retry_after(&job, &e);
+                match again {
+                    Some(wait) => {
+                        warn!(error = %why, retry_in = wait.num_seconds(), "Slack did not take the announcement");
+                        engine.store.retry_job(job.id, now + wait, &why).await
+                    }
+                    None => {
+                        error!(error = %why, "job failed");
+                        engine.store.finish_job(job.id, now, Some(&why)).await
+                    }
+                }
             }
         }
     }

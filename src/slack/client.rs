@@ -24,8 +24,29 @@ type Connector = SlackClientHyperConnector<HttpsConnector<HttpConnector>>;
 /// Tier 2 method (about 20 calls a minute), so it cannot run on every command.
 const GROUP_TTL: Duration = Duration::from_secs(30);
 
+/// How long Slack may take: a Slack that accepts connections and never answers must not hold
+/// the work that waits on it.
+#[derive(Debug, Clone, Copy)]
+pub struct SlackTimeouts {
+    /// To open a TCP connection (`KEYLEAK_SLACK_CONNECT_TIMEOUT_SECONDS`).
+    pub connect: Duration,
+    /// For one call, from the request to the whole answer, including the library's own
+    /// pacing and retries (`KEYLEAK_SLACK_TIMEOUT_SECONDS`).
+    pub total: Duration,
+}
+
+impl Default for SlackTimeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(5),
+            total: Duration::from_secs(20),
+        }
+    }
+}
+
 pub struct SlackNotifier {
     client: SlackClient<Connector>,
+    timeouts: SlackTimeouts,
     /// For `response_url` answers. Without rate control: the library paces every webhook
     /// post at one a second across all URLs, while each response URL is its own (five uses
     /// in 30 minutes), so twenty clicks would wait twenty seconds for their answers.
@@ -64,26 +85,49 @@ fn classify(e: SlackClientError) -> NotifyError {
 
 impl SlackNotifier {
     /// `api_url` may be plain HTTP (a fake Slack on loopback in tests); Slack itself is HTTPS.
-    pub fn new(api_url: &str, bot_token: &Secret, channel: &str) -> std::io::Result<Self> {
+    pub fn new(
+        api_url: &str,
+        bot_token: &Secret,
+        channel: &str,
+        timeouts: SlackTimeouts,
+    ) -> std::io::Result<Self> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(timeouts.connect));
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             // Both ring and aws-lc-rs are linked (through different crates), so rustls
             // cannot pick one by itself; name it.
             .with_provider_and_native_roots(rustls::crypto::ring::default_provider())?
             .https_or_http()
             .enable_http1()
-            .build();
+            .wrap_connector(http);
         let rate = SlackApiRateControlConfig::new().with_max_retries(3);
         let connector = SlackClientHyperConnector::with_connector(https.clone())
             .with_slack_api_url(api_url)
             .with_rate_control(rate);
         Ok(Self {
             client: SlackClient::new(connector),
+            timeouts,
             responder: SlackClient::new(SlackClientHyperConnector::with_connector(https)),
             token: SlackApiToken::new(bot_token.expose().to_string().into()),
             channel: channel.to_string().into(),
             groups: Mutex::new(HashMap::new()),
             topics: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// One Slack call, given up after the total timeout.
+    async fn call<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, SlackClientError>>,
+    ) -> Result<T, NotifyError> {
+        match tokio::time::timeout(self.timeouts.total, call).await {
+            Ok(answer) => answer.map_err(classify),
+            Err(_) => Err(NotifyError::Transport(format!(
+                "no answer within {} s",
+                self.timeouts.total.as_secs()
+            ))),
+        }
     }
 
     /// Shows the incident's state in its room's topic; a failure costs only the topic.
@@ -95,11 +139,7 @@ impl SlackNotifier {
         let session = self.client.open_session(&self.token);
         let req =
             SlackApiConversationsSetTopicRequest::new(channel.to_string().into(), topic.clone());
-        match session
-            .conversations_set_topic(&req)
-            .await
-            .map_err(classify)
-        {
+        match self.call(session.conversations_set_topic(&req)).await {
             Ok(_) => {
                 self.topics.lock().await.insert(channel.to_string(), topic);
             }
@@ -126,7 +166,7 @@ impl Notifier for SlackNotifier {
             channel,
             messages::incident_card(incident, steps).into_content(),
         );
-        let out = session.chat_post_message(&req).await.map_err(classify)?;
+        let out = self.call(session.chat_post_message(&req)).await?;
         if let Some(r) = room {
             self.show_state(r, incident).await;
         }
@@ -139,7 +179,7 @@ impl Notifier for SlackNotifier {
     async fn create_room(&self, name: &str) -> Result<String, NotifyError> {
         let session = self.client.open_session(&self.token);
         let req = SlackApiConversationsCreateRequest::new(name.to_string()).with_is_private(true);
-        let out = session.conversations_create(&req).await.map_err(classify)?;
+        let out = self.call(session.conversations_create(&req)).await?;
         Ok(out.channel.id.to_string())
     }
 
@@ -150,15 +190,13 @@ impl Notifier for SlackNotifier {
             channel,
             users: users.join(","),
         };
-        let _: serde_json::Value = session
-            .http_session_api
-            .http_post(
+        let _: serde_json::Value = self
+            .call(session.http_session_api.http_post(
                 "conversations.invite",
                 &req,
                 Some(&SLACK_TIER3_METHOD_CONFIG),
-            )
-            .await
-            .map_err(classify)?;
+            ))
+            .await?;
         Ok(())
     }
 
@@ -166,7 +204,7 @@ impl Notifier for SlackNotifier {
         let session = self.client.open_session(&self.token);
         let req =
             SlackApiPinsAddRequest::new(message.channel.clone().into(), message.ts.clone().into());
-        session.pins_add(&req).await.map_err(classify)?;
+        self.call(session.pins_add(&req)).await?;
         Ok(())
     }
 
@@ -176,7 +214,7 @@ impl Notifier for SlackNotifier {
             self.channel.clone(),
             messages::room_announcement(incident, room).into_content(),
         );
-        session.chat_post_message(&req).await.map_err(classify)?;
+        self.call(session.chat_post_message(&req)).await?;
         Ok(())
     }
 
@@ -192,7 +230,7 @@ impl Notifier for SlackNotifier {
             messages::step_reply(incident, step).into_content(),
         )
         .with_thread_ts(thread.ts.clone().into());
-        let out = session.chat_post_message(&req).await.map_err(classify)?;
+        let out = self.call(session.chat_post_message(&req)).await?;
         Ok(out.ts.to_string())
     }
 
@@ -208,7 +246,7 @@ impl Notifier for SlackNotifier {
             messages::incident_card(incident, steps).into_content(),
             thread.ts.clone().into(),
         );
-        session.chat_update(&req).await.map_err(classify)?;
+        self.call(session.chat_update(&req)).await?;
         if self.is_room(&thread.channel) {
             self.show_state(&thread.channel, incident).await;
         }
@@ -232,10 +270,11 @@ impl Notifier for SlackNotifier {
         // the message the button sat on.
         let req = SlackApiPostWebhookMessageRequest::new(reply.into_content())
             .with_replace_original(false);
-        self.responder
-            .respond_to_event(&SlackResponseUrl::new(url), &req)
-            .await
-            .map_err(classify)?;
+        self.call(
+            self.responder
+                .respond_to_event(&SlackResponseUrl::new(url), &req),
+        )
+        .await?;
         Ok(())
     }
 
@@ -254,7 +293,7 @@ impl Notifier for SlackNotifier {
         if let Some(t) = thread {
             req = req.with_thread_ts(t.ts.clone().into());
         }
-        let out = session.chat_post_message(&req).await.map_err(classify)?;
+        let out = self.call(session.chat_post_message(&req)).await?;
         Ok(MessageRef {
             channel: out.channel.to_string(),
             ts: out.ts.to_string(),
@@ -273,7 +312,7 @@ impl Notifier for SlackNotifier {
             messages::proposal(incident, proposal).into_content(),
             message.ts.clone().into(),
         );
-        session.chat_update(&req).await.map_err(classify)?;
+        self.call(session.chat_update(&req)).await?;
         Ok(())
     }
 
@@ -288,7 +327,7 @@ impl Notifier for SlackNotifier {
             reply.into_content(),
         )
         .with_thread_ts(thread.ts.clone().into());
-        let out = session.chat_post_message(&req).await.map_err(classify)?;
+        let out = self.call(session.chat_post_message(&req)).await?;
         Ok(MessageRef {
             channel: out.channel.to_string(),
             ts: out.ts.to_string(),
@@ -302,7 +341,7 @@ impl Notifier for SlackNotifier {
             reply.into_content(),
             message.ts.clone().into(),
         );
-        session.chat_update(&req).await.map_err(classify)?;
+        self.call(session.chat_update(&req)).await?;
         Ok(())
     }
 
@@ -317,38 +356,38 @@ impl Notifier for SlackNotifier {
         let session = self.client.open_session(&self.token);
         let mut uploaded = vec![];
         for f in files {
-            let target = session
-                .get_upload_url_external(&SlackApiFilesGetUploadUrlExternalRequest::new(
-                    f.filename.clone(),
-                    f.bytes.len(),
+            let target = self
+                .call(session.get_upload_url_external(
+                    &SlackApiFilesGetUploadUrlExternalRequest::new(
+                        f.filename.clone(),
+                        f.bytes.len(),
+                    ),
                 ))
-                .await
-                .map_err(classify)?;
-            session
-                .files_upload_via_url(&SlackApiFilesUploadViaUrlRequest::new(
+                .await?;
+            self.call(
+                session.files_upload_via_url(&SlackApiFilesUploadViaUrlRequest::new(
                     target.upload_url,
                     f.bytes.clone(),
                     f.content_type.to_string(),
-                ))
-                .await
-                .map_err(classify)?;
+                )),
+            )
+            .await?;
             uploaded.push(SlackApiFilesComplete::new(target.file_id).with_title(f.title.clone()));
         }
         let req = SlackApiFilesCompleteUploadExternalRequest::new(uploaded)
             .with_channel_id(thread.channel.clone().into())
             .with_thread_ts(thread.ts.clone().into())
             .with_initial_comment(comment);
-        let done = session
-            .files_complete_upload_external(&req)
-            .await
-            .map_err(classify)?;
+        let done = self
+            .call(session.files_complete_upload_external(&req))
+            .await?;
         Ok(done.files.into_iter().map(|f| f.id.to_string()).collect())
     }
 
     async fn delete_file(&self, file: &str) -> Result<(), NotifyError> {
         let session = self.client.open_session(&self.token);
         let req = SlackApiFilesDeleteRequest::new(file.to_string().into());
-        match session.files_delete(&req).await.map_err(classify) {
+        match self.call(session.files_delete(&req)).await {
             Err(NotifyError::Refused(code))
                 if code == "file_deleted" || code == "file_not_found" =>
             {
@@ -361,7 +400,7 @@ impl Notifier for SlackNotifier {
     async fn file_link(&self, file: &str) -> Result<String, NotifyError> {
         let session = self.client.open_session(&self.token);
         let req = SlackApiFilesInfoRequest::new(file.to_string().into());
-        let info = session.files_info(&req).await.map_err(classify)?;
+        let info = self.call(session.files_info(&req)).await?;
         info.file
             .permalink
             .map(|u| u.to_string())
@@ -374,7 +413,7 @@ impl Notifier for SlackNotifier {
             message.channel.clone().into(),
             message.ts.clone().into(),
         );
-        let out = session.chat_get_permalink(&req).await.map_err(classify)?;
+        let out = self.call(session.chat_get_permalink(&req)).await?;
         Ok(out.permalink.to_string())
     }
 
@@ -391,10 +430,7 @@ impl Notifier for SlackNotifier {
         }
         let session = self.client.open_session(&self.token);
         let req = SlackApiUserGroupsUsersListRequest::new(group.to_string().into());
-        let out = session
-            .usergroups_users_list(&req)
-            .await
-            .map_err(classify)?;
+        let out = self.call(session.usergroups_users_list(&req)).await?;
         let members: Vec<SlackUserId> = out
             .users
             .iter()

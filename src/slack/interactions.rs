@@ -196,7 +196,7 @@ async fn card_click(state: &AppState, c: Clicked, action_id: &str, value: &str) 
             if let Err(e) = state.engine.store.audit(entry).await {
                 error!(error = %e, "could not record a refusal");
             }
-            messages::not_a_responder(false)
+            messages::not_a_responder()
         }
         Err(e) => {
             warn!(error = %e, "responder roster lookup failed; denying");

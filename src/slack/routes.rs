@@ -17,6 +17,7 @@ use crate::domain::cleanup::Target;
 use crate::domain::command::{self, Command, StatusTarget};
 use crate::domain::ids::{IncidentId, SlackUserId};
 use crate::domain::incident::Actor;
+use crate::domain::ratelimit::PerMinute;
 use crate::engine::{Engine, on_roster};
 use crate::store::{AuditEntry, StoreError};
 
@@ -24,6 +25,38 @@ use crate::store::{AuditEntry, StoreError};
 pub struct AppState {
     pub engine: Engine,
     pub slack: Arc<SlackConfig>,
+    /// Each responder's commands in the last minute. Per process: with several replicas
+    /// behind one URL a person's limit is shared out among them.
+    pub commands: Arc<std::sync::Mutex<PerMinute>>,
+}
+
+impl AppState {
+    pub fn new(engine: Engine, slack: Arc<SlackConfig>) -> Self {
+        let commands = Arc::new(std::sync::Mutex::new(PerMinute::new(
+            slack.commands_per_minute,
+        )));
+        Self {
+            engine,
+            slack,
+            commands,
+        }
+    }
+
+    /// Counts a responder's command; the refusal to send when they are over the limit.
+    fn over_limit(&self, user: &SlackUserId) -> Option<Reply> {
+        let now = self.engine.clock.now();
+        // A poisoned lock only means another request panicked mid-count; the counts stand.
+        let mut commands = self
+            .commands
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let wait = commands.admit(user, now).err()?;
+        warn!(user = %user, "refused a command over the per-minute limit");
+        Some(messages::rate_limited(
+            self.slack.commands_per_minute,
+            wait.num_seconds(),
+        ))
+    }
 }
 
 /// The slash-command form fields keyleak uses (SLACK-FACTS.md); others are ignored.
@@ -111,16 +144,23 @@ pub async fn commands(State(state): State<AppState>, headers: HeaderMap, body: B
             return reply(messages::roster_unavailable());
         }
     }
-    let response_url = form
-        .response_url
-        .filter(|u| is_slack_response_url(u, &state.slack.api_url));
-    match run_command(&state, user, parsed, origin, response_url).await {
-        Ok(r) => reply(r),
-        Err(e) => {
-            error!(error = %e, "command failed");
-            reply(messages::internal_error())
+    let secret_pasted = parsed.secret_pasted;
+    let answer = match state.over_limit(&user) {
+        Some(refusal) => refusal,
+        None => {
+            let response_url = form
+                .response_url
+                .filter(|u| is_slack_response_url(u, &state.slack.api_url));
+            match run_command(&state, user, parsed, origin, response_url).await {
+                Ok(r) => r,
+                Err(e) => {
+                    error!(error = %e, "command failed");
+                    messages::internal_error()
+                }
+            }
         }
-    }
+    };
+    reply(messages::with_secret_warning(answer, secret_pasted))
 }
 
 async fn refuse(
@@ -141,7 +181,10 @@ async fn refuse(
     if let Err(e) = state.engine.store.audit(entry).await {
         error!(error = %e, "could not record a refusal");
     }
-    reply(messages::not_a_responder(parsed.secret_pasted))
+    reply(messages::with_secret_warning(
+        messages::not_a_responder(),
+        parsed.secret_pasted,
+    ))
 }
 
 fn verb_name(c: &Result<Command, command::CommandParseError>) -> &'static str {
@@ -169,7 +212,7 @@ pub(super) async fn run_command(
 ) -> Result<Reply, StoreError> {
     let cmd = match parsed.command {
         Ok(c) => c,
-        Err(e) => return Ok(messages::parse_error(&e, parsed.secret_pasted)),
+        Err(e) => return Ok(messages::parse_error(&e)),
     };
     match cmd {
         Command::Help => Ok(messages::help()),
@@ -180,7 +223,6 @@ pub(super) async fn run_command(
                 .await?;
             Ok(messages::contain_ack(
                 &opened,
-                parsed.secret_pasted,
                 &state.slack.incident_channel,
                 state.slack.channel_per_incident,
             ))

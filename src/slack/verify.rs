@@ -34,8 +34,13 @@ pub fn verify(
     let (Some(ts), Some(sig)) = (timestamp, signature) else {
         return Err(VerifyError::MissingHeaders);
     };
-    let ts_num: i64 = ts.trim().parse().map_err(|_| VerifyError::BadTimestamp)?;
-    if (now_unix - ts_num).abs() > MAX_SKEW_SECS {
+    // Canonical digits only: the signed text is the header as sent, so `+1531420618` or
+    // ` 1531420618` must not pass as the number it parses to.
+    if ts.is_empty() || ts.len() > 12 || !ts.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(VerifyError::BadTimestamp);
+    }
+    let ts_num: i64 = ts.parse().map_err(|_| VerifyError::BadTimestamp)?;
+    if now_unix.abs_diff(ts_num) > MAX_SKEW_SECS.unsigned_abs() {
         return Err(VerifyError::Stale);
     }
     let tag = sig
@@ -112,6 +117,24 @@ mod tests {
         assert_eq!(
             verify(&s, Some("x"), Some(SIG), b, now),
             Err(VerifyError::BadTimestamp)
+        );
+        for odd in [
+            "+1531420618",
+            " 1531420618",
+            "-1",
+            "99999999999999999999",
+            "",
+        ] {
+            assert_eq!(
+                verify(&s, Some(odd), Some(SIG), b, now),
+                Err(VerifyError::BadTimestamp),
+                "{odd:?}"
+            );
+        }
+        assert_eq!(
+            verify(&s, Some("0"), Some(SIG), b, i64::MAX),
+            Err(VerifyError::Stale),
+            "far apart without overflow"
         );
         assert_eq!(
             verify(&s, Some(TS), Some(SIG), b, now + 301),

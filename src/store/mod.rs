@@ -6,7 +6,7 @@ mod sqlite;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::approval::{MessageRef, Outcome, Proposal, ProposalState};
+use crate::domain::approval::{Decision, MessageRef, Outcome, Proposal, ProposalState};
 use crate::domain::ids::{AccessKeyId, AccountId, IncidentId, ProposalId, SlackUserId};
 use crate::domain::incident::{Actor, Incident, IncidentState, StepRecord, UserSnapshot};
 use crate::domain::restore::Handover;
@@ -69,10 +69,14 @@ pub enum JobKind {
     Restore,
     /// One CloudTrail poll after containment.
     Monitor,
+    /// Says containment in Slack: the room or thread, the steps not yet said, the card, and
+    /// (at the end) the requester's answer. Apart from the playbook, so that containment never
+    /// waits on Slack; retried while Slack does not answer.
+    Announce,
 }
 
 impl JobKind {
-    const ALL: [JobKind; 8] = [
+    const ALL: [JobKind; 9] = [
         Self::Contain,
         Self::Propose,
         Self::Execute,
@@ -81,6 +85,7 @@ impl JobKind {
         Self::Close,
         Self::Restore,
         Self::Monitor,
+        Self::Announce,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -93,6 +98,7 @@ impl JobKind {
             Self::Close => "close",
             Self::Restore => "restore",
             Self::Monitor => "monitor",
+            Self::Announce => "announce",
         }
     }
 
@@ -119,6 +125,24 @@ pub struct NewJob {
     /// JSON the job's runner understands (cleanup targets, a proposal id).
     pub payload: String,
     pub response_url: Option<String>,
+}
+
+/// A job given up because its workers kept dying while running it.
+#[derive(Debug, Clone)]
+pub struct AbandonedJob {
+    pub id: i64,
+    pub kind: JobKind,
+    pub incident_id: IncidentId,
+    pub attempts: i64,
+}
+
+/// Which jobs a worker may claim.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Claim<'a> {
+    /// Only this incident's jobs.
+    pub only: Option<&'a IncidentId>,
+    /// Only containment: the other kinds have used their share of the worker's slots.
+    pub contain_only: bool,
 }
 
 /// A job a worker holds until `locked_until`; past that, another worker may take it over.
@@ -191,6 +215,9 @@ pub trait Store: Send + Sync {
         channel: &str,
         ts: &str,
     ) -> Result<(), StoreError>;
+    /// Records the incident's room as soon as Slack made it, before its card is posted, so
+    /// that an announcement tried again uses it instead of making another.
+    async fn set_room(&self, id: &IncidentId, channel: &str) -> Result<(), StoreError>;
     async fn set_state(
         &self,
         id: &IncidentId,
@@ -222,13 +249,39 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     async fn steps(&self, id: &IncidentId) -> Result<Vec<StepRecord>, StoreError>;
 
-    /// Claims the oldest claimable job, or only one of `only`'s jobs when it is given.
+    /// Claims a claimable job: containment before any other kind, then the oldest. An
+    /// incident's announcements are claimed one at a time, so a room is opened once.
     async fn claim_job(
         &self,
         now: DateTime<Utc>,
         lease: chrono::Duration,
-        only: Option<&IncidentId>,
+        which: Claim<'_>,
     ) -> Result<Option<ClaimedJob>, StoreError>;
+    /// Ends, as failed, every job whose worker died (its lease ran out) `max_attempts` times:
+    /// a job that kills its worker must not be taken over for ever. Returns them.
+    async fn abandon_dead_jobs(
+        &self,
+        now: DateTime<Utc>,
+        max_attempts: i64,
+    ) -> Result<Vec<AbandonedJob>, StoreError>;
+    /// Puts a running job back in the queue, to be claimed again from `not_before`.
+    async fn retry_job(
+        &self,
+        job: i64,
+        not_before: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError>;
+    /// Queues an announcement of the incident, or folds it into one already queued (the
+    /// final one keeps its `response_url`).
+    async fn queue_announcement(
+        &self,
+        incident: &IncidentId,
+        last: bool,
+        response_url: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Whether an announcement of the incident is queued or running.
+    async fn announcement_pending(&self, incident: &IncidentId) -> Result<bool, StoreError>;
     async fn extend_lease(&self, job: i64, until: DateTime<Utc>) -> Result<(), StoreError>;
     async fn finish_job(
         &self,
@@ -242,7 +295,13 @@ pub trait Store: Send + Sync {
     /// Queues a job with its audit row; returns the job's id.
     async fn enqueue_job(&self, job: NewJob, audit: AuditEntry) -> Result<i64, StoreError>;
 
-    async fn create_proposal(&self, p: &Proposal, audit: AuditEntry) -> Result<(), StoreError>;
+    /// Records a new proposal with its audit row; when the same action (by its parameters'
+    /// hash) is already pending on the incident, records nothing and returns that one's id.
+    async fn create_proposal(
+        &self,
+        p: &Proposal,
+        audit: AuditEntry,
+    ) -> Result<Option<ProposalId>, StoreError>;
     async fn proposal(&self, id: &ProposalId) -> Result<Option<Proposal>, StoreError>;
     /// The incident's proposals, oldest first.
     async fn proposals(&self, incident: &IncidentId) -> Result<Vec<Proposal>, StoreError>;
@@ -251,16 +310,17 @@ pub trait Store: Send + Sync {
         id: &ProposalId,
         message: &MessageRef,
     ) -> Result<(), StoreError>;
-    /// Records an approval; `completes` moves the proposal to approved and queues its
-    /// execution in the same compare-and-set. False when it was no longer pending or this
-    /// person already approved; nothing is written then.
+    /// Records an approval and decides on the approvals counted in the same transaction:
+    /// the one that makes enough moves the proposal to approved and queues its execution.
+    /// The audit row's action says which (`proposal.approved`, `proposal.approval_counted`).
+    /// `None` when it was no longer pending or this person already approved; nothing is
+    /// written then.
     async fn record_approval(
         &self,
         id: &ProposalId,
         approver: &SlackUserId,
-        completes: bool,
         audit: AuditEntry,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Option<Decision>, StoreError>;
     /// approved → executing, on behalf of `job`; `Some` only for the one job that wins. The
     /// same job, re-claimed after its worker died, gets the right again.
     async fn claim_execution(

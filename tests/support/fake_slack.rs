@@ -82,6 +82,10 @@ struct Inner {
     throttle: usize,
     /// After this many successful posts, further posts never answer.
     hang_after_posts: Option<usize>,
+    /// Every call, response URLs included, is accepted and never answered.
+    hang_all: bool,
+    /// Calls of these methods are answered only after this long (Slack's own latency).
+    slow_methods: HashMap<String, std::time::Duration>,
     /// Answer every post with this Slack error.
     refuse_posts: Option<String>,
     /// Bodies posted to response URLs, with the URL's last segment.
@@ -169,6 +173,16 @@ impl FakeSlack {
 
     pub fn hang_after_posts(&self, n: Option<usize>) {
         lock(self).hang_after_posts = n;
+    }
+
+    /// Calls of `method` are answered after `delay`.
+    pub fn slow_method(&self, method: &str, delay: std::time::Duration) {
+        lock(self).slow_methods.insert(method.into(), delay);
+    }
+
+    /// Slack accepts connections and reads requests but never answers (or answers again).
+    pub fn hang_all(&self, on: bool) {
+        lock(self).hang_all = on;
     }
 
     /// A response URL as Slack would put in a slash command, served by this fake.
@@ -364,6 +378,11 @@ async fn api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    hang_if_told(&fake).await;
+    let delay = lock(&fake).slow_methods.get(&method).copied();
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
     {
         let mut s = lock(&fake);
         s.calls
@@ -497,7 +516,14 @@ fn group_members(fake: &FakeSlack, args: &Value) -> Response {
 }
 
 /// Slack's response URLs take a message as JSON and need no token.
+async fn hang_if_told(fake: &FakeSlack) {
+    if lock(fake).hang_all {
+        std::future::pending::<()>().await;
+    }
+}
+
 async fn respond(State(fake): State<FakeSlack>, Path(id): Path<String>, body: Bytes) -> Response {
+    hang_if_told(&fake).await;
     match serde_json::from_slice::<Value>(&body) {
         Ok(v) => {
             lock(&fake).responses.push((id, v));

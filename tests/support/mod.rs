@@ -25,7 +25,8 @@ use keyleak::engine::{
     ApprovalSettings, Engine, ForensicsSettings, MonitorSettings, RoomSettings, Worker,
     WorkerSettings,
 };
-use keyleak::slack::client::SlackNotifier;
+use keyleak::listener::ListenerLimits;
+use keyleak::slack::client::{SlackNotifier, SlackTimeouts};
 use keyleak::store::{SqliteStore, Store};
 use sha2::Sha256;
 
@@ -55,6 +56,9 @@ pub struct Options {
     /// Off by default: a poll after every containment would add CloudTrail lookups to tests
     /// about other things. Monitoring's own tests turn it on.
     pub monitoring: MonitorSettings,
+    pub slack_timeouts: SlackTimeouts,
+    pub commands_per_minute: u32,
+    pub listener: ListenerLimits,
 }
 
 impl Default for Options {
@@ -75,6 +79,9 @@ impl Default for Options {
                 window: chrono::Duration::zero(),
                 every: chrono::Duration::minutes(5),
             },
+            slack_timeouts: SlackTimeouts::default(),
+            commands_per_minute: 30,
+            listener: ListenerLimits::default(),
         }
     }
 }
@@ -107,6 +114,9 @@ pub fn slack_config(api_url: &str) -> SlackConfig {
         ],
         proposal_ttl_minutes: 30,
         approvals_required: 1,
+        slack_timeouts: SlackTimeouts::default(),
+        commands_per_minute: 30,
+        listener: ListenerLimits::default(),
     }
 }
 
@@ -126,10 +136,19 @@ impl App {
         slack.add_group(APPROVERS_GROUP, &[]);
         let cfg = SlackConfig {
             channel_per_incident: opts.rooms,
+            slack_timeouts: opts.slack_timeouts,
+            commands_per_minute: opts.commands_per_minute,
+            listener: opts.listener,
             ..slack_config(&slack.url)
         };
         let notifier = Arc::new(
-            SlackNotifier::new(&cfg.api_url, &cfg.bot_token, &cfg.incident_channel).unwrap(),
+            SlackNotifier::new(
+                &cfg.api_url,
+                &cfg.bot_token,
+                &cfg.incident_channel,
+                cfg.slack_timeouts,
+            )
+            .unwrap(),
         );
         let aws = Arc::new(SdkAws::new(aws, opts.role_arn_template.clone()));
         let engine = Engine::new(store, aws, notifier, opts.clock.clone())
@@ -142,10 +161,14 @@ impl App {
             });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        let limits = cfg.listener;
         let router = keyleak::http::router(engine.clone(), Arc::new(cfg));
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
+        tokio::spawn(keyleak::listener::serve(
+            listener,
+            router,
+            limits,
+            std::future::pending(),
+        ));
         let mut app = Self {
             url,
             slack,

@@ -18,10 +18,17 @@ pub struct AwsProxy {
     counts: Arc<Mutex<HashMap<String, usize>>>,
     hold: Arc<Mutex<Option<String>>>,
     fail: Arc<Mutex<Option<(String, String)>>>,
+    /// Fail the next request for this action only.
+    fail_once: Arc<Mutex<Option<(String, String)>>>,
     answer: Arc<Mutex<Option<(String, String)>>>,
 }
 
-fn action_of(body: &Bytes) -> String {
+/// The AWS action of a request: `Action=` in a query-protocol body, or the operation named
+/// by `X-Amz-Target` in a JSON-protocol one (Secrets Manager: `secretsmanager.PutSecretValue`).
+fn action_of(headers: &HeaderMap, body: &Bytes) -> String {
+    if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        return target.rsplit('.').next().unwrap_or_default().to_string();
+    }
     serde_urlencoded::from_bytes::<HashMap<String, String>>(body)
         .ok()
         .and_then(|m| m.get("Action").cloned())
@@ -38,6 +45,7 @@ impl AwsProxy {
             counts: Arc::default(),
             hold: Arc::default(),
             fail: Arc::default(),
+            fail_once: Arc::default(),
             answer: Arc::default(),
         };
         let app = Router::new().fallback(forward).with_state(proxy.clone());
@@ -56,6 +64,11 @@ impl AwsProxy {
     /// reaching moto: for failures moto cannot produce.
     pub fn fail(&self, action: &str, code: &str) {
         *self.fail.lock().unwrap() = Some((action.to_string(), code.to_string()));
+    }
+
+    /// The next request for `action` fails with AWS's error `code`; later ones reach moto.
+    pub fn fail_once(&self, action: &str, code: &str) {
+        *self.fail_once.lock().unwrap() = Some((action.to_string(), code.to_string()));
     }
 
     /// Requests for `action` get this XML body (HTTP 200) instead of reaching moto: for
@@ -81,7 +94,7 @@ async fn forward(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let action = action_of(&body);
+    let action = action_of(&headers, &body);
     *p.counts.lock().unwrap().entry(action.clone()).or_default() += 1;
     let held = p.hold.lock().unwrap().as_deref() == Some(action.as_str());
     if held {
@@ -91,8 +104,24 @@ async fn forward(
     if let Some((_, xml)) = answering.filter(|(a, _)| *a == action) {
         return (StatusCode::OK, [("content-type", "text/xml")], xml).into_response();
     }
-    let failing = p.fail.lock().unwrap().clone();
+    let once = {
+        let mut once = p.fail_once.lock().unwrap();
+        match once.as_ref() {
+            Some((a, _)) if *a == action => once.take(),
+            _ => None,
+        }
+    };
+    let failing = once.or_else(|| p.fail.lock().unwrap().clone());
     if let Some((_, code)) = failing.filter(|(a, _)| *a == action) {
+        if headers.contains_key("x-amz-target") {
+            let body = format!("{{\"__type\":\"{code}\",\"message\":\"injected {code}\"}}");
+            return (
+                StatusCode::BAD_REQUEST,
+                [("content-type", "application/x-amz-json-1.1")],
+                body,
+            )
+                .into_response();
+        }
         let body = format!(
             "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error>\
              <Type>Sender</Type><Code>{code}</Code><Message>injected {code}</Message></Error>\

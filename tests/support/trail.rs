@@ -32,6 +32,11 @@ impl LoadServiceConfig for Endpoints {
 
 /// The bot's own credentials, with CloudTrail at the emulator.
 pub async fn bot_config(moto: &Moto, emulator: &TrailEmulator) -> SdkConfig {
+    bot_config_at(&moto.url, emulator).await
+}
+
+/// The same, with everything but CloudTrail and GuardDuty at `aws` (moto, or a proxy to it).
+pub async fn bot_config_at(aws: &str, emulator: &TrailEmulator) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new(
@@ -45,7 +50,7 @@ pub async fn bot_config(moto: &Moto, emulator: &TrailEmulator) -> SdkConfig {
         .await
         .to_builder()
         .service_config(Endpoints {
-            moto: moto.url.clone(),
+            moto: aws.to_string(),
             emulator: emulator.url.clone(),
         })
         .build()

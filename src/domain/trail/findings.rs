@@ -43,6 +43,9 @@ pub enum FenceOutcome {
     Failed {
         error: String,
     },
+    /// Seen only in the archive, which anyone who can write to the bucket can plant records
+    /// in: no policy is written on that evidence alone; a person decides.
+    ArchiveOnly,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,7 +6,6 @@ mod temporary;
 
 use anyhow::Context as _;
 use chrono::Duration;
-use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use super::Engine;
@@ -16,44 +15,40 @@ use crate::domain::incident::{
     Escalation, Incident, IncidentState, StepFact, StepKind, StepRecord, StepStatus, settle,
 };
 use crate::domain::policy::{self, DenyPolicy};
-use crate::notify::ThreadRef;
 use crate::store::{AuditEntry, ClaimedJob, IncidentFacts};
 
 struct Run<'a> {
     engine: &'a Engine,
     incident: Incident,
     prior: Vec<StepRecord>,
-    /// Tells the room opener who owns the key, as soon as the playbook knows: the room is
-    /// named after the IAM user.
-    owner: Option<oneshot::Sender<Incident>>,
+    /// Whether the incident still needs its card: it is announced as soon as the key's owner
+    /// is known (the room is named after the IAM user), beside the remaining steps.
+    unannounced: bool,
 }
 
 type StepResult = Result<(StepFact, Option<String>), AwsError>;
 
+/// The playbook's job ends when its AWS work ends: what is said in Slack is queued as
+/// announcements, so a Slack that does not answer never holds a key active.
 pub async fn run_contain(engine: &Engine, job: &ClaimedJob, lease: Duration) -> anyhow::Result<()> {
     let id = &job.incident_id;
     let store = &engine.store;
     let incident = store.incident(id).await.context("loading the incident")?;
     let prior = store.steps(id).await.context("loading the steps")?;
-    let (owner, owned) = oneshot::channel();
     let mut run = Run {
         engine,
+        unannounced: super::thread_of(&incident).is_none(),
         incident,
         prior,
-        owner: Some(owner),
     };
-    // Slack paces posts to a channel at about one a second: the incident message is posted
-    // beside the playbook, never in front of it, so containment does not wait on Slack.
-    let opening = open_thread(engine, run.incident.clone(), run.prior.clone(), owned);
-    let playing = async {
-        let played = run.playbook(job.id, lease).await;
-        run.owner = None;
-        played
-    };
-    let (thread, played) = tokio::join!(opening, playing);
-    played?;
+    run.playbook(job.id, lease).await?;
 
-    let (incident, steps) = settle_incident(engine, job, run.incident.key.kind()).await?;
+    let (incident, _) = settle_incident(engine, job, run.incident.key.kind()).await?;
+    engine
+        .store
+        .queue_announcement(id, true, job.response_url.as_deref(), engine.clock.now())
+        .await?;
+    engine.wake.notify_one();
     if incident.state == IncidentState::Contained && run.incident.state != IncidentState::Contained
     {
         // Forensics follows every containment: the sessions the key minted are only found
@@ -67,17 +62,6 @@ pub async fn run_contain(engine: &Engine, job: &ClaimedJob, lease: Duration) -> 
                 None,
             )
             .await?;
-    }
-    if let Some(t) = &thread {
-        run.post_missing_replies(t, &incident, &steps).await?;
-        if let Err(e) = engine.notifier.refresh(t, &incident, &steps).await {
-            warn!(error = %e, "could not update the incident message");
-        }
-    }
-    if let Some(url) = &job.response_url
-        && let Err(e) = engine.notifier.tell_requester(url, &incident, &steps).await
-    {
-        warn!(error = %e, "could not tell the requester the outcome");
     }
     Ok(())
 }
@@ -104,51 +88,6 @@ async fn settle_incident(
     let incident = engine.store.incident(id).await?;
     info!(state = state.as_str(), key = %incident.key.short(), "containment finished");
     Ok((incident, steps))
-}
-
-/// Posts the incident message once. If Slack is down the steps run anyway and are reported
-/// when a later run finds Slack answering. A room waits for the key's owner, its name.
-async fn open_thread(
-    engine: &Engine,
-    mut incident: Incident,
-    prior: Vec<StepRecord>,
-    owned: oneshot::Receiver<Incident>,
-) -> Option<ThreadRef> {
-    if let (Some(channel), Some(ts)) = (&incident.slack_channel, &incident.slack_ts) {
-        return Some(ThreadRef {
-            channel: channel.clone(),
-            ts: ts.clone(),
-        });
-    }
-    if engine.rooms.per_incident {
-        match owned.await {
-            Ok(known) => incident = known,
-            // The playbook ended without naming an owner (a root key, a failed step).
-            Err(_) => {
-                incident = engine
-                    .store
-                    .incident(&incident.id)
-                    .await
-                    .unwrap_or(incident)
-            }
-        }
-    }
-    match super::room::open(engine, &incident, &prior).await {
-        Ok(t) => {
-            if let Err(e) = engine
-                .store
-                .set_slack_message(&incident.id, &t.channel, &t.ts)
-                .await
-            {
-                warn!(error = %e, "could not record the incident message");
-            }
-            Some(t)
-        }
-        Err(e) => {
-            warn!(error = %e, "could not post the incident message");
-            None
-        }
-    }
 }
 
 impl Run<'_> {
@@ -179,13 +118,17 @@ impl Run<'_> {
         self.keep_lease(job, lease).await?;
 
         if key.kind() == KeyKind::Temporary {
-            self.reveal_owner();
+            self.reveal_owner().await?;
             return self.temporary(&account, job, lease).await;
         }
         let Some(StepFact::LastUsed(usage)) = self
             .step(StepKind::LastUsed, || async {
-                let c = self.engine.aws.key_usage(&account, &key).await?;
-                Ok((StepFact::LastUsed(c.value), c.request_id))
+                match self.engine.aws.key_usage(&account, &key).await {
+                    Ok(c) => Ok((StepFact::LastUsed(c.value), c.request_id)),
+                    // IAM has no such key: nothing to contain, and no room to open for it.
+                    Err(AwsError::NoSuchEntity(_)) => Ok((StepFact::UnknownKey, None)),
+                    Err(e) => Err(e),
+                }
             })
             .await?
         else {
@@ -198,7 +141,7 @@ impl Run<'_> {
             return Ok(());
         };
         self.set_facts(None, Some(user.clone())).await?;
-        self.reveal_owner();
+        self.reveal_owner().await?;
         self.keep_lease(job, lease).await?;
 
         let Some(StepFact::Snapshot(snapshot)) = self
@@ -335,40 +278,22 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn reveal_owner(&mut self) {
-        if let Some(tx) = self.owner.take() {
-            // The opener may be gone (the thread existed already); nobody else listens.
-            let _ = tx.send(self.incident.clone());
+    /// Queues the incident's first announcement, now that its room can be named.
+    async fn reveal_owner(&mut self) -> anyhow::Result<()> {
+        if std::mem::take(&mut self.unannounced) {
+            let now = self.engine.clock.now();
+            self.engine
+                .store
+                .queue_announcement(&self.incident.id, false, None, now)
+                .await?;
+            self.engine.wake.notify_one();
         }
+        Ok(())
     }
 
     async fn keep_lease(&self, job: i64, lease: Duration) -> anyhow::Result<()> {
         let until = self.engine.clock.now() + lease;
         self.engine.store.extend_lease(job, until).await?;
-        Ok(())
-    }
-
-    /// Threaded replies, in playbook order, for every recorded step not yet reported.
-    async fn post_missing_replies(
-        &self,
-        thread: &ThreadRef,
-        incident: &Incident,
-        steps: &[StepRecord],
-    ) -> anyhow::Result<()> {
-        for s in steps.iter().filter(|s| s.reply_ts.is_none()) {
-            match self.engine.notifier.post_step(thread, incident, s).await {
-                Ok(ts) => {
-                    self.engine
-                        .store
-                        .set_step_reply(&incident.id, s.kind, &ts)
-                        .await?
-                }
-                Err(e) => {
-                    warn!(step = s.kind.as_str(), error = %e, "could not post the step reply");
-                    break;
-                }
-            }
-        }
         Ok(())
     }
 }

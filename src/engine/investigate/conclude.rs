@@ -15,7 +15,12 @@ pub(super) async fn conclude(
     let roles = assumed_roles(&g.minted);
     let mut fences = vec![];
     for role in roles {
-        let outcome = fence_role(engine, incident, &role).await;
+        let outcome = if only_in_archive(&role, &g) {
+            audit_role(engine, incident, &role, "role.fence_archive_only", "").await;
+            FenceOutcome::ArchiveOnly
+        } else {
+            fence_role(engine, incident, &role).await
+        };
         fences.push(RoleFence { role, outcome });
     }
     let created: Vec<_> = g.events.iter().flat_map(created).collect();
@@ -138,6 +143,14 @@ async fn guardduty(engine: &Engine, w: &Window, searched: &[KeySearched]) -> Gua
     });
     report.findings.dedup_by(|a, b| a.id == b.id);
     report
+}
+
+/// Whether every session of the role was minted by an event only the archive holds.
+fn only_in_archive(role: &AssumedRole, g: &Gathered) -> bool {
+    g.minted
+        .iter()
+        .filter(|m| m.role_arn.as_deref() == Some(role.arn.as_str()))
+        .all(|m| g.archive_only.contains(&m.event_id))
 }
 
 /// The console's "Revoke active sessions", written by the bot: sessions of the role issued

@@ -129,6 +129,7 @@ async fn scan_archive(
             out.skipped.extend(log.reasons);
             for e in log.events {
                 if seen_events.insert(e.event_id.clone()) {
+                    out.archive_only.insert(e.event_id.clone());
                     out.events.push(e);
                 }
             }

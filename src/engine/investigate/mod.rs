@@ -42,6 +42,10 @@ use crate::notify::{Attachment, ThreadRef};
 use crate::slack::messages;
 use crate::store::{AuditEntry, ClaimedJob, JobKind, StoreError};
 
+/// How long an investigation that follows containment waits for the incident's thread
+/// before it says its progress nowhere but the store: about one Slack call's time limit.
+const THREAD_WAIT: StdDuration = StdDuration::from_secs(25);
+
 /// Where forensics looks and how far back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForensicsSettings {
@@ -185,15 +189,17 @@ pub async fn run_investigate(
     };
     let until = engine.clock.now();
     let since = until - Duration::days(i64::from(request.days));
-    let thread = super::thread_of(&incident);
     let progress = Arc::new(Progress::default());
     let posted = engine.store.investigation_message(job.id).await?;
     // Slack paces posts to a channel: the progress message is posted beside the lookups,
-    // never in front of them.
+    // never in front of them, in the thread containment's announcement opens.
     let posting = async {
         match posted {
             Some(m) => Some(m),
-            None => post_progress(engine, job, &incident, thread.as_ref(), &progress).await,
+            None => {
+                let thread = engine.thread_when_announced(&incident, THREAD_WAIT).await;
+                post_progress(engine, job, &incident, thread.as_ref(), &progress).await
+            }
         }
     };
     let regions = match engine.search_regions(&account).await {
@@ -238,8 +244,9 @@ pub async fn run_investigate(
     if message.is_none() {
         tell(engine, job, reply).await;
     }
-    if let Some(thread) = &thread {
-        share_timeline(engine, &incident, thread, &findings.1).await;
+    let now = engine.find_incident(&incident.id).await?;
+    if let Some(thread) = now.as_ref().and_then(super::thread_of) {
+        share_timeline(engine, &incident, &thread, &findings.1).await;
     }
     Ok(())
 }
@@ -267,6 +274,9 @@ struct Gathered {
     throttled: usize,
     capped: bool,
     archive: Option<ArchiveScanned>,
+    /// Events that only the archive gave, not LookupEvents: evidence a person weighs before
+    /// anything is written on it.
+    archive_only: std::collections::BTreeSet<String>,
 }
 
 /// Runs `work` while the progress message is posted, then redrawn, and the job's lease is

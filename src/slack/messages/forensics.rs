@@ -215,6 +215,13 @@ fn roles(f: &Findings) -> Option<String> {
                     .into()
             }
             FenceOutcome::Failed { error } => format!(":x: *not fenced*: {}", sanitize(error)),
+            FenceOutcome::ArchiveOnly => {
+                ":grey_question: *not fenced*: only the S3 archive shows this role assumed, and \
+                 LookupEvents does not confirm it. Archive files can be planted by anyone who can \
+                 write to the bucket: check the record, then revoke the role's sessions in the IAM \
+                 console (Roles → Revoke active sessions) if it is real"
+                    .into()
+            }
         };
         lines.push(format!(
             "• {} ({}): {what}",

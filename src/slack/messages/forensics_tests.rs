@@ -226,7 +226,7 @@ fn command_answers() {
         let p = crate::domain::command::parse(text);
         out.push(format!(
             "> {text}\n{}",
-            parse_error(p.command.as_ref().unwrap_err(), false).text
+            parse_error(p.command.as_ref().unwrap_err()).text
         ));
     }
     insta::assert_snapshot!("investigation_answers", out.join("\n\n"));

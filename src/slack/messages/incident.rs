@@ -284,6 +284,7 @@ fn step_body(i: &Incident, s: &StepRecord) -> String {
         } => temporary::fenced(i, issuer, policy_name, managed_policy_arn.as_deref()),
         StepFact::ParentQueued { key, incident } => temporary::parent_queued(i, key, incident),
         StepFact::NoParent => temporary::no_parent(i),
+        StepFact::UnknownKey => unknown_key(i),
         StepFact::Failed { error } => format!(
             ":x: Failed: {}\nRun `/keyleak contain {key}` again to retry the steps that did not complete.",
             sanitize(error)
@@ -383,7 +384,26 @@ pub fn plan_blocked(key: &AccessKeyId, error: &str) -> String {
 }
 
 /// The private follow-up to the person who asked: how containment ended, in one line.
+/// IAM's answer for a key it does not have, and what that leaves to check.
+fn unknown_key(i: &Incident) -> String {
+    let account = i
+        .account
+        .as_ref()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| "its account".into());
+    format!(
+        ":grey_question: IAM in account `{account}` has no access key `{}`: there is nothing to \
+         contain, and *{}* is closed. If the key was already deleted, check CloudTrail for what it \
+         did with `/keyleak investigate {}`; if you mistyped it, run `/keyleak contain` with the \
+         right id.",
+        i.key, i.id, i.key
+    )
+}
+
 pub fn contain_outcome(i: &Incident, steps: &[StepRecord]) -> Reply {
+    if steps.iter().any(|s| s.fact == StepFact::UnknownKey) {
+        return Reply::plain(unknown_key(i));
+    }
     let text = match i.state {
         IncidentState::Contained if i.key.kind() == KeyKind::Temporary => {
             temporary::contained(i, seconds_to_contain(i))

@@ -41,7 +41,14 @@ impl Reply {
     }
 
     /// The blocks' text, for a terminal: what the CLI prints when Slack is not there.
+    /// The message as lines for a terminal. Control characters (which records from an
+    /// attacker's calls may carry, to move the cursor or recolour the screen) are shown
+    /// escaped, never sent to the terminal; newlines and tabs are kept.
     pub fn terminal_text(&self) -> String {
+        escape_controls(&self.lines())
+    }
+
+    fn lines(&self) -> String {
         let Ok(serde_json::Value::Array(blocks)) = serde_json::to_value(&self.blocks) else {
             return self.text.clone();
         };
@@ -121,7 +128,7 @@ pub const SECRET_WARNING: &str = ":warning: Your message contained something sha
 keyleak did not store, log or echo it. Treat it as exposed: it is now in Slack's history — \
 contain and rotate that key, and delete your message.";
 
-pub fn parse_error(err: &CommandParseError, secret_pasted: bool) -> Reply {
+pub fn parse_error(err: &CommandParseError) -> Reply {
     let what = match err {
         CommandParseError::UnknownVerb(v) => format!(
             "`{}` is not a keyleak command. Try `/keyleak help`.",
@@ -164,7 +171,7 @@ pub fn parse_error(err: &CommandParseError, secret_pasted: bool) -> Reply {
             crate::domain::command::MAX_DAYS
         ),
     };
-    with_secret_warning(what, secret_pasted)
+    Reply::plain(what)
 }
 
 fn key_error(e: &KeyIdError) -> String {
@@ -193,6 +200,17 @@ fn key_error(e: &KeyIdError) -> String {
     }
 }
 
+/// Text for a terminal: control characters shown escaped (`\u{1b}`), newlines and tabs kept.
+pub fn escape_controls(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| match c {
+            '\n' | '\t' => vec![c],
+            c if c.is_control() => c.escape_unicode().collect(),
+            c => vec![c],
+        })
+        .collect()
+}
+
 /// Text from outside (people, AWS) is escaped as Slack asks, so it cannot mention, link or
 /// break out of a code span.
 fn sanitize(s: &str) -> String {
@@ -202,22 +220,23 @@ fn sanitize(s: &str) -> String {
         .replace('`', "'")
 }
 
-fn with_secret_warning(text: String, secret_pasted: bool) -> Reply {
+/// Any answer to text in which a secret was found (and redacted) leads with the warning.
+pub fn with_secret_warning(reply: Reply, secret_pasted: bool) -> Reply {
     if !secret_pasted {
-        return Reply::plain(text);
+        return reply;
     }
+    let mut blocks = vec![section(SECRET_WARNING)];
+    blocks.extend(reply.blocks);
     Reply {
-        text: format!("{text}\n{SECRET_WARNING}"),
-        blocks: vec![section(SECRET_WARNING), section(&text)],
+        text: format!("{}\n{SECRET_WARNING}", reply.text),
+        blocks,
     }
 }
 
-pub fn not_a_responder(secret_pasted: bool) -> Reply {
-    with_secret_warning(
+pub fn not_a_responder() -> Reply {
+    Reply::plain(
         "Sorry — only responders listed in keyleak's `KEYLEAK_RESPONDERS` can run keyleak commands. \
-         Ask your security team to add you, or to run the command for you. This attempt was recorded."
-            .into(),
-        secret_pasted,
+         Ask your security team to add you, or to run the command for you. This attempt was recorded.",
     )
 }
 
@@ -226,6 +245,36 @@ pub fn roster_unavailable() -> Reply {
         "keyleak could not check whether you are a responder (the Slack user-group lookup failed), \
          so it did nothing. Try again in a moment, or use the `keyleak` CLI.",
     )
+}
+
+/// A job whose worker kept stopping while running it (a crash, the memory limit) is given up.
+pub fn job_abandoned(i: &Incident, kind: crate::store::JobKind, attempts: i64) -> Reply {
+    let retry = if kind == crate::store::JobKind::Contain {
+        format!(
+            " The incident is marked failed: `/keyleak contain {}` retries the steps that did \
+             not complete.",
+            i.key
+        )
+    } else {
+        " Check keyleak's logs for what stopped it before asking for it again.".into()
+    };
+    let kind = kind.as_str();
+    Reply::plain(format!(
+        ":warning: keyleak gave up its *{kind}* work for *{}*: the process running it stopped \
+         {attempts} times before it finished (a crash or an out-of-memory kill), so it is not \
+         taken over again.{retry}",
+        i.id
+    ))
+}
+
+/// A responder over `KEYLEAK_COMMANDS_PER_MINUTE`: nothing was recorded or run.
+pub fn rate_limited(limit: u32, wait_seconds: i64) -> Reply {
+    Reply::plain(format!(
+        "You have sent {limit} keyleak commands in the last minute, the most one person may. \
+         This one was not run: nothing was recorded or changed. Try again in {} s. If a script \
+         is sending them, stop it; to contain a key now from elsewhere, use the `keyleak` CLI.",
+        wait_seconds.max(1)
+    ))
 }
 
 pub fn internal_error() -> Reply {
@@ -237,12 +286,7 @@ pub fn internal_error() -> Reply {
 
 /// The answer to `contain`. `announced_in` is the announcement channel; a new incident with
 /// no room yet gets one there, `room_coming`.
-pub fn contain_ack(
-    opened: &Opened,
-    secret_pasted: bool,
-    announced_in: &str,
-    room_coming: bool,
-) -> Reply {
+pub fn contain_ack(opened: &Opened, announced_in: &str, room_coming: bool) -> Reply {
     let i = &opened.incident;
     let text = if opened.created && room_coming && i.slack_channel.is_none() {
         format!(
@@ -272,7 +316,7 @@ pub fn contain_ack(
             i.id
         )
     };
-    with_secret_warning(text, secret_pasted)
+    Reply::plain(text)
 }
 
 pub fn state_label(s: IncidentState) -> &'static str {
@@ -358,7 +402,8 @@ pub use incident::{
     incident_card, plan, plan_blocked, plan_temporary, step_reply, step_title,
 };
 pub use proposal::{
-    APPROVE, REJECT, cleanup_not_proposed, cleanup_queued, cleanup_refused, click_result, proposal,
+    APPROVE, REJECT, cleanup_already_pending, cleanup_not_proposed, cleanup_queued,
+    cleanup_refused, click_result, proposal,
 };
 pub use report::{KEY_AGE_DAYS, ReportInput, report_markdown};
 pub use restore::{

@@ -3,8 +3,9 @@
 
 use super::action::{code_list, count, describe, details};
 use super::*;
-use crate::domain::approval::{Outcome, Proposal, ProposalState, Refusal};
+use crate::domain::approval::{Action, Outcome, Proposal, ProposalState, Refusal};
 use crate::domain::cleanup::{KINDS, MAX_INSTANCES, Target, TargetError};
+use crate::domain::ids::ProposalId;
 use crate::domain::incident::Actor;
 use crate::engine::{CleanupRefusal, ClickResult, PlanProblem};
 
@@ -293,6 +294,16 @@ pub fn cleanup_not_proposed(i: &Incident, problem: &PlanProblem) -> Reply {
         ":x: No proposal was made for *{}*: {}.",
         i.id,
         sanitize(&problem.to_string())
+    ))
+}
+
+/// The same action asked for again while its proposal waits: nothing new is proposed.
+pub fn cleanup_already_pending(i: &Incident, action: &Action, pending: &ProposalId) -> Reply {
+    Reply::plain(format!(
+        ":information_source: *{pending}* already proposes this for *{}* and is waiting for \
+         approval: {}. Nothing new was proposed; approve or reject that one in the incident thread.",
+        i.id,
+        describe(action)
     ))
 }
 

@@ -192,6 +192,30 @@ fn escalations_and_failures() {
 }
 
 #[test]
+fn an_unknown_key_and_a_responder_over_the_limit() {
+    let i = incident(IncidentState::Closed);
+    let unknown = StepRecord {
+        kind: StepKind::LastUsed,
+        status: StepStatus::Done,
+        fact: StepFact::UnknownKey,
+        request_id: None,
+        finished_at: t(0, 1),
+        reply_ts: None,
+    };
+    let answers = [
+        contain_outcome(&i, std::slice::from_ref(&unknown)),
+        rate_limited(30, 42),
+    ];
+    for r in &answers {
+        assert_within_limits(r);
+    }
+    insta::assert_snapshot!(
+        "unknown_key_and_rate_limit",
+        answers.map(|r| r.text).join("\n\n")
+    );
+}
+
+#[test]
 fn command_replies() {
     let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
     let mut out = vec![];
@@ -208,15 +232,22 @@ fn command_replies() {
         "status a b",
     ] {
         let p = parse(text);
-        let r = parse_error(p.command.as_ref().unwrap_err(), p.secret_pasted);
+        let r = with_secret_warning(
+            parse_error(p.command.as_ref().unwrap_err()),
+            p.secret_pasted,
+        );
         assert_within_limits(&r);
         assert!(!r.text.contains(secret));
         out.push(format!("> {text}\n{}", r.text));
     }
     insta::assert_snapshot!("parse_errors", out.join("\n\n"));
     assert_within_limits(&help());
-    assert_within_limits(&not_a_responder(false));
-    assert!(not_a_responder(true).text.contains("secret access key"));
+    assert_within_limits(&not_a_responder());
+    assert!(
+        with_secret_warning(not_a_responder(), true)
+            .text
+            .contains("secret access key")
+    );
 }
 
 #[test]
@@ -441,7 +472,10 @@ mod proposals {
             "reject KL-00C0FFEE",
         ] {
             let p = parse(text);
-            let r = parse_error(p.command.as_ref().unwrap_err(), p.secret_pasted);
+            let r = with_secret_warning(
+                parse_error(p.command.as_ref().unwrap_err()),
+                p.secret_pasted,
+            );
             assert_within_limits(&r);
             out.push(format!("> {text}\n{}", r.text));
         }

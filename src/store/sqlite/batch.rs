@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::insert_audit;
 use super::rows::*;
+use super::{begin_write, insert_audit};
 use crate::domain::ids::IncidentId;
 use crate::domain::incident::{Incident, IncidentState};
 use crate::store::{AuditEntry, JobKind, NewIncident, Opened, StoreError};
@@ -81,7 +81,7 @@ fn fresh(new: &NewIncident) -> Incident {
 
 /// Opens or reuses an incident for each request, in order, in one transaction.
 async fn open_batch(write: &SqlitePool, batch: &[NewIncident]) -> Result<Vec<Opened>, StoreError> {
-    let mut tx = write.begin().await?;
+    let mut tx = begin_write(write).await?;
     let mut open = find_open_many(&mut tx, batch).await?;
     // First pass: which requests open a new incident (the first of each new key).
     let mut created = vec![];

@@ -3,8 +3,8 @@
 
 use sqlx::Row;
 
-use super::SqliteStore;
 use super::rows::*;
+use super::{SqliteStore, begin_write};
 use crate::domain::approval::MessageRef;
 use crate::domain::ids::IncidentId;
 use crate::domain::trail::TrailEvent;
@@ -60,7 +60,7 @@ impl SqliteStore {
         findings: &Findings,
         events: &[TrailEvent],
     ) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = begin_write(&self.write).await?;
         sqlx::query(
             "INSERT INTO investigations (job_id, incident_id, finished_at, findings) \
              VALUES (?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET \

@@ -33,6 +33,15 @@ mod rows;
 
 use rows::*;
 
+/// Begins a write transaction holding SQLite's write lock from its start. A deferred one that
+/// reads and then writes fails at once with "database is locked" when another process (a
+/// second replica, the CLI) wrote in between; an immediate one waits its turn (`busy_timeout`).
+pub(super) async fn begin_write(
+    pool: &SqlitePool,
+) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
 /// Inserts a queued job inside the caller's transaction.
 pub(super) async fn insert_job(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
@@ -191,6 +200,15 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn set_room(&self, id: &IncidentId, channel: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE incidents SET slack_channel = ? WHERE id = ? AND slack_ts IS NULL")
+            .bind(channel)
+            .bind(id.as_str())
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
     async fn set_state(
         &self,
         id: &IncidentId,
@@ -247,7 +265,7 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         let fact =
             serde_json::to_string(&step.fact).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut tx = self.write.begin().await?;
+        let mut tx = begin_write(&self.write).await?;
         // A failed step may be recorded again by a retry; a done step never changes.
         let changed = sqlx::query(
             "INSERT INTO steps (incident_id, kind, status, fact, request_id, finished_at) \
@@ -309,21 +327,30 @@ impl Store for SqliteStore {
         &self,
         now: DateTime<Utc>,
         lease: chrono::Duration,
-        only: Option<&IncidentId>,
+        which: Claim<'_>,
     ) -> Result<Option<ClaimedJob>, StoreError> {
         // One statement, so two workers can never claim the same job: SQLite runs it under
         // the database write lock.
         let row = sqlx::query(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_until = ? \
-             WHERE id = (SELECT id FROM jobs \
-                         WHERE (state = 'queued' OR (state = 'running' AND locked_until < ?)) \
-                         AND (? IS NULL OR incident_id = ?) ORDER BY id LIMIT 1) \
+             WHERE id = (SELECT id FROM jobs j \
+                 WHERE ((j.state = 'queued' AND (j.not_before IS NULL OR j.not_before <= ?)) \
+                        OR (j.state = 'running' AND j.locked_until < ?)) \
+                 AND (? IS NULL OR j.incident_id = ?) \
+                 AND (? = 0 OR j.kind = 'contain') \
+                 AND NOT (j.kind = 'announce' AND EXISTS (SELECT 1 FROM jobs r \
+                     WHERE r.incident_id = j.incident_id AND r.kind = 'announce' \
+                     AND r.state = 'running' AND r.locked_until >= ? AND r.id <> j.id)) \
+                 ORDER BY j.kind <> 'contain', j.id LIMIT 1) \
              RETURNING id, kind, incident_id, attempts, response_url, payload",
         )
         .bind(ms(now + lease))
         .bind(ms(now))
-        .bind(only.map(IncidentId::as_str))
-        .bind(only.map(IncidentId::as_str))
+        .bind(ms(now))
+        .bind(which.only.map(IncidentId::as_str))
+        .bind(which.only.map(IncidentId::as_str))
+        .bind(which.contain_only)
+        .bind(ms(now))
         .fetch_optional(&self.write)
         .await?;
         let Some(row) = row else { return Ok(None) };
@@ -338,6 +365,100 @@ impl Store for SqliteStore {
             response_url: row.try_get("response_url")?,
             payload: row.try_get("payload")?,
         }))
+    }
+
+    async fn abandon_dead_jobs(
+        &self,
+        now: DateTime<Utc>,
+        max_attempts: i64,
+    ) -> Result<Vec<AbandonedJob>, StoreError> {
+        let why = format!("abandoned: its worker stopped while running it {max_attempts} times");
+        let rows = sqlx::query(
+            "UPDATE jobs SET state = 'failed', last_error = ?, finished_at = ?, \
+             locked_until = NULL, response_url = NULL \
+             WHERE state = 'running' AND locked_until < ? AND attempts >= ? \
+             RETURNING id, kind, incident_id, attempts",
+        )
+        .bind(&why)
+        .bind(ms(now))
+        .bind(ms(now))
+        .bind(max_attempts)
+        .fetch_all(&self.write)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = row.try_get("kind")?;
+                let incident: String = row.try_get("incident_id")?;
+                Ok(AbandonedJob {
+                    id: row.try_get("id")?,
+                    kind: JobKind::parse(&kind).ok_or_else(|| corrupt("job kind", &kind))?,
+                    incident_id: IncidentId::parse(&incident)
+                        .map_err(|_| corrupt("incident id", &incident))?,
+                    attempts: row.try_get("attempts")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn retry_job(
+        &self,
+        job: i64,
+        not_before: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE jobs SET state = 'queued', locked_until = NULL, not_before = ?, \
+             last_error = ? WHERE id = ?",
+        )
+        .bind(ms(not_before))
+        .bind(error)
+        .bind(job)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn queue_announcement(
+        &self,
+        incident: &IncidentId,
+        last: bool,
+        response_url: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let payload = if last { "last" } else { "progress" };
+        let mut tx = begin_write(&self.write).await?;
+        let folded: Option<i64> = sqlx::query_scalar(
+            "UPDATE jobs SET payload = CASE WHEN ? = 'last' THEN 'last' ELSE payload END, \
+             response_url = COALESCE(?, response_url), not_before = NULL \
+             WHERE incident_id = ? AND kind = 'announce' AND state = 'queued' RETURNING id",
+        )
+        .bind(payload)
+        .bind(response_url)
+        .bind(incident.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if folded.is_none() {
+            let job = NewJob {
+                kind: JobKind::Announce,
+                incident: incident.clone(),
+                payload: payload.into(),
+                response_url: response_url.map(str::to_string),
+            };
+            insert_job(&mut tx, &job, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn announcement_pending(&self, incident: &IncidentId) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE incident_id = ? AND kind = 'announce' \
+             AND state IN ('queued', 'running')",
+        )
+        .bind(incident.as_str())
+        .fetch_one(&self.read)
+        .await?;
+        Ok(n > 0)
     }
 
     async fn extend_lease(&self, job: i64, until: DateTime<Utc>) -> Result<(), StoreError> {
@@ -356,9 +477,11 @@ impl Store for SqliteStore {
         error: Option<&str>,
     ) -> Result<(), StoreError> {
         let state = if error.is_some() { "failed" } else { "done" };
+        // A finished job answers nobody again: its response URL (a credential to post to
+        // the requester for 30 minutes) is not kept.
         sqlx::query(
-            "UPDATE jobs SET state = ?, last_error = ?, finished_at = ?, locked_until = NULL \
-             WHERE id = ?",
+            "UPDATE jobs SET state = ?, last_error = ?, finished_at = ?, locked_until = NULL, \
+             response_url = NULL WHERE id = ?",
         )
         .bind(state)
         .bind(error)
@@ -381,14 +504,18 @@ impl Store for SqliteStore {
     }
 
     async fn enqueue_job(&self, job: NewJob, audit: AuditEntry) -> Result<i64, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = begin_write(&self.write).await?;
         let id = insert_job(&mut tx, &job, audit.at).await?;
         insert_audit(&mut *tx, &audit).await?;
         tx.commit().await?;
         Ok(id)
     }
 
-    async fn create_proposal(&self, p: &Proposal, audit: AuditEntry) -> Result<(), StoreError> {
+    async fn create_proposal(
+        &self,
+        p: &Proposal,
+        audit: AuditEntry,
+    ) -> Result<Option<ProposalId>, StoreError> {
         self.insert_proposal(p, audit).await
     }
 
@@ -418,10 +545,9 @@ impl Store for SqliteStore {
         &self,
         id: &ProposalId,
         approver: &SlackUserId,
-        completes: bool,
         audit: AuditEntry,
-    ) -> Result<bool, StoreError> {
-        self.insert_approval(id, approver, completes, audit).await
+    ) -> Result<Option<Decision>, StoreError> {
+        self.insert_approval(id, approver, audit).await
     }
 
     async fn claim_execution(

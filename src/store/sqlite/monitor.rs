@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::rows::*;
-use super::{SqliteStore, insert_job};
+use super::{SqliteStore, begin_write, insert_job};
 use crate::domain::ids::IncidentId;
 use crate::domain::trail::TrailEvent;
 use crate::store::{JobKind, NewJob, StoreError};
@@ -16,7 +16,7 @@ impl SqliteStore {
         every: Duration,
         window: Duration,
     ) -> Result<usize, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = begin_write(&self.write).await?;
         let due: Vec<(String, i64)> = sqlx::query_as(
             "SELECT i.id, i.contained_at FROM incidents i \
              LEFT JOIN monitors m ON m.incident_id = i.id \
@@ -70,7 +70,7 @@ impl SqliteStore {
         checked_to: DateTime<Utc>,
         events: &[TrailEvent],
     ) -> Result<Vec<TrailEvent>, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = begin_write(&self.write).await?;
         let mut new = vec![];
         for e in events {
             let json =

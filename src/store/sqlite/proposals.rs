@@ -6,8 +6,10 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::rows::*;
-use super::{SqliteStore, insert_audit, insert_job};
-use crate::domain::approval::{Action, MessageRef, Outcome, Proposal, ProposalState};
+use super::{SqliteStore, begin_write, insert_audit, insert_job};
+use crate::domain::approval::{
+    self, Action, Decision, MessageRef, Outcome, Proposal, ProposalState,
+};
 use crate::domain::ids::{IncidentId, ProposalId, SlackUserId};
 use crate::store::{AuditEntry, ExecutionRight, JobKind, NewJob, StoreError};
 
@@ -55,13 +57,30 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
 }
 
 impl SqliteStore {
+    /// Inserts the proposal unless the same action on the incident is pending already: one
+    /// pending proposal per incident and parameters, however often it is asked for.
     pub(super) async fn insert_proposal(
         &self,
         p: &Proposal,
         audit: AuditEntry,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<ProposalId>, StoreError> {
         let action = to_json(&p.action)?;
-        let mut tx = self.write.begin().await?;
+        let mut tx = begin_write(&self.write).await?;
+        let pending: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM proposals WHERE incident_id = ? AND params_hash = ? \
+             AND state = 'pending' AND expires_at > ? AND id <> ?",
+        )
+        .bind(p.incident.as_str())
+        .bind(&p.hash)
+        .bind(ms(p.created_at))
+        .bind(p.id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(existing) = pending {
+            return ProposalId::parse(&existing)
+                .map(Some)
+                .map_err(|_| corrupt("proposal id", &existing));
+        }
         sqlx::query(
             "INSERT INTO proposals (id, incident_id, action, params_hash, requested_by, created_at, \
              expires_at, required, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -79,7 +98,7 @@ impl SqliteStore {
         .await?;
         insert_audit(&mut *tx, &audit).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(None)
     }
 
     pub(super) async fn load_proposal(
@@ -154,22 +173,25 @@ impl SqliteStore {
     /// to approved and queues its execution. Returns false when the proposal was no longer
     /// pending (another click won) or this person had already approved; nothing is written
     /// then.
+    /// Counts the approval and decides on the count as it is inside the transaction: two
+    /// clicks at once (or on two replicas) cannot both read "one more needed" and leave the
+    /// proposal pending with enough approvals. `BEGIN IMMEDIATE` takes the write lock first,
+    /// so another process cannot change the proposal between this read and this write.
     pub(super) async fn insert_approval(
         &self,
         id: &ProposalId,
         approver: &SlackUserId,
-        completes: bool,
-        audit: AuditEntry,
-    ) -> Result<bool, StoreError> {
-        let mut tx = self.write.begin().await?;
-        let still_pending: Option<String> = sqlx::query_scalar(
-            "SELECT incident_id FROM proposals WHERE id = ? AND state = 'pending'",
+        mut audit: AuditEntry,
+    ) -> Result<Option<Decision>, StoreError> {
+        let mut tx = begin_write(&self.write).await?;
+        let pending: Option<(String, i64)> = sqlx::query_as(
+            "SELECT incident_id, required FROM proposals WHERE id = ? AND state = 'pending'",
         )
         .bind(id.as_str())
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(incident) = still_pending else {
-            return Ok(false);
+        let Some((incident, required)) = pending else {
+            return Ok(None);
         };
         let added = sqlx::query(
             "INSERT INTO proposal_approvals (proposal_id, approver, at) VALUES (?, ?, ?) \
@@ -182,9 +204,23 @@ impl SqliteStore {
         .await?
         .rows_affected();
         if added == 0 {
-            return Ok(false);
+            return Ok(None);
         }
-        if completes {
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM proposal_approvals WHERE proposal_id = ?")
+                .bind(id.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+        let decision = approval::decide(
+            usize::try_from(count).unwrap_or(usize::MAX),
+            usize::try_from(required).unwrap_or(usize::MAX),
+        );
+        audit.action = match decision {
+            Decision::Approved => "proposal.approved",
+            Decision::NeedsMore(_) => "proposal.approval_counted",
+        }
+        .into();
+        if decision == Decision::Approved {
             set_state(
                 &mut tx,
                 id,
@@ -204,7 +240,7 @@ impl SqliteStore {
         }
         insert_audit(&mut *tx, &audit).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(decision))
     }
 
     /// approved → executing for `job`. Only the job that wins this gets the right to run the
@@ -216,7 +252,7 @@ impl SqliteStore {
         job: i64,
         audit: AuditEntry,
     ) -> Result<Option<ExecutionRight>, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = begin_write(&self.write).await?;
         let won = sqlx::query(
             "UPDATE proposals SET state = 'executing', executing_job = ? \
              WHERE id = ? AND (state = 'approved' OR (state = 'executing' AND executing_job = ?))",
@@ -245,7 +281,7 @@ impl SqliteStore {
         outcome: Option<&Outcome>,
         audit: AuditEntry,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = begin_write(&self.write).await?;
         if !set_state(&mut tx, id, from, to, &audit).await? {
             return Ok(false);
         }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::rows::*;
-use super::{SqliteStore, insert_audit, insert_job};
+use super::{SqliteStore, begin_write, insert_audit, insert_job};
 use crate::domain::ids::IncidentId;
 use crate::domain::restore::Handover;
 use crate::store::{AuditEntry, NewJob, RestoreClaim, StoreError};
@@ -19,7 +19,7 @@ impl SqliteStore {
         audit: &AuditEntry,
         job: &NewJob,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = begin_write(&self.write).await?;
         let changed =
             sqlx::query("UPDATE incidents SET state = 'closed' WHERE id = ? AND state <> 'closed'")
                 .bind(id.as_str())
@@ -72,7 +72,7 @@ impl SqliteStore {
         job: i64,
         at: DateTime<Utc>,
     ) -> Result<RestoreClaim, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = begin_write(&self.write).await?;
         let row: Option<(i64, String, Option<String>)> =
             sqlx::query_as("SELECT job_id, state, handover FROM restores WHERE incident_id = ?")
                 .bind(id.as_str())
@@ -108,7 +108,7 @@ impl SqliteStore {
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
         let json = serde_json::to_string(h).map_err(corrupt)?;
-        let mut tx = self.write.begin().await?;
+        let mut tx = begin_write(&self.write).await?;
         sqlx::query(
             "UPDATE restores SET state = 'issued', handover = ?, updated_at = ? WHERE incident_id = ?",
         )
