@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use keyleak::domain::ids::{AccessKeyId, IncidentId};
-use keyleak::domain::incident::{IncidentState, StepKind};
+use keyleak::domain::incident::IncidentState;
 use support::*;
 
 const RUNS: usize = 7;
@@ -56,14 +56,7 @@ async fn contained_after(app: &App, key: &str, sent: chrono::DateTime<chrono::Ut
     })
     .await
     .expect("contained");
-    let steps = app.engine.store.steps(&id).await.unwrap();
-    let cut_off = steps
-        .iter()
-        .filter(|s| StepKind::CUT_OFF.contains(&s.kind))
-        .map(|s| s.finished_at)
-        .max()
-        .unwrap();
-    (cut_off - sent).to_std().unwrap()
+    (app.cut_off_at(&id).await - sent).to_std().unwrap()
 }
 
 /// Waits until no job is left, so one run's work does not spill into the next.
@@ -131,35 +124,19 @@ async fn junk_flood() {
 }
 
 /// One signed `status` on a connection of its own; its latency.
-async fn signed_ack(client: &reqwest::Client, url: &str) -> Duration {
-    let body = serde_urlencoded::to_string([
-        ("user_id", RESPONDER),
-        ("text", "status"),
-        ("team_id", "T0TEAM0001"),
-        ("channel_id", "C0SOMEWHERE"),
-    ])
-    .unwrap();
-    let ts = chrono::Utc::now().timestamp().to_string();
-    let sig = sign(SIGNING_SECRET, &ts, body.as_bytes());
+async fn signed_ack(app: &App, fresh: &reqwest::Client) -> Duration {
+    let body = serde_urlencoded::to_string([("user_id", RESPONDER), ("text", "status")]).unwrap();
     let t = Instant::now();
-    let r = client
-        .post(format!("{url}/slack/commands"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-slack-request-timestamp", ts)
-        .header("x-slack-signature", sig)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let r = app.post_signed_with(fresh, "/slack/commands", body).await;
     assert_eq!(r.status(), 200);
     r.bytes().await.unwrap();
     t.elapsed()
 }
 
-async fn acks(client: &reqwest::Client, url: &str) -> Vec<Duration> {
+async fn acks(app: &App, fresh: &reqwest::Client) -> Vec<Duration> {
     let mut lat = vec![];
     for _ in 0..ACKS {
-        lat.push(signed_ack(client, url).await);
+        lat.push(signed_ack(app, fresh).await);
     }
     lat
 }
@@ -193,14 +170,14 @@ async fn idle_connections() {
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
-    let mut quiet = acks(&fresh, &app.url).await;
+    let mut quiet = acks(&app, &fresh).await;
     let stop = Arc::new(AtomicBool::new(false));
     let addr = app.url.trim_start_matches("http://").to_string();
     let holders: Vec<_> = (0..IDLE)
         .map(|_| tokio::spawn(hold_idle(addr.clone(), stop.clone())))
         .collect();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let mut crowded = acks(&fresh, &app.url).await;
+    let mut crowded = acks(&app, &fresh).await;
     stop.store(true, Ordering::Relaxed);
     for h in holders {
         let _ = h.await;

@@ -17,7 +17,7 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use keyleak::domain::incident::{IncidentState, StepKind};
+use keyleak::domain::incident::IncidentState;
 use keyleak::domain::policy;
 use support::*;
 
@@ -242,14 +242,7 @@ async fn contain_timed(app: &App, key: &str) -> Duration {
         .unwrap()
         .id;
     app.wait_for_state(&id, IncidentState::Contained).await;
-    let steps = app.engine.store.steps(&id).await.unwrap();
-    let cut_off = steps
-        .iter()
-        .filter(|s| StepKind::CUT_OFF.contains(&s.kind))
-        .map(|s| s.finished_at)
-        .max()
-        .unwrap();
-    (cut_off - sent).to_std().unwrap()
+    (app.cut_off_at(&id).await - sent).to_std().unwrap()
 }
 
 async fn time_to_contain() {

@@ -276,18 +276,21 @@ async fn twenty_simultaneous_approvals_delete_the_leaked_key_once_and_only_that_
     assert_eq!(already, 19, "the others are told who approved");
 }
 
-#[tokio::test]
-async fn with_two_approvals_required_one_is_not_enough() {
-    let moto = Moto::start().await;
-    let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
-    let opts = Options {
+fn two_approvals() -> Options {
+    Options {
         approvals: keyleak::engine::ApprovalSettings {
             required: 2,
             ..Default::default()
         },
         ..Options::default()
-    };
-    let app = App::start(moto.own_config().await, opts).await;
+    }
+}
+
+#[tokio::test]
+async fn with_two_approvals_required_one_is_not_enough() {
+    let moto = Moto::start().await;
+    let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
+    let app = App::start(moto.own_config().await, two_approvals()).await;
     app.slack.add_group(APPROVERS_GROUP, &["U0SECOND01"]);
     let (id, seeded) = contained(&app, &iam, "ci-deploy").await;
     let p = propose(&app, &id, "").await;
@@ -318,14 +321,7 @@ async fn with_two_approvals_required_one_is_not_enough() {
 async fn simultaneous_approvals_of_a_two_approval_proposal_run_it_once() {
     let moto = Moto::start().await;
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
-    let opts = Options {
-        approvals: keyleak::engine::ApprovalSettings {
-            required: 2,
-            ..Default::default()
-        },
-        ..Options::default()
-    };
-    let app = App::start(moto.own_config().await, opts).await;
+    let app = App::start(moto.own_config().await, two_approvals()).await;
     let approvers: Vec<String> = (0..8).map(|n| format!("U0APPR{n:04}")).collect();
     let names: Vec<&str> = approvers.iter().map(String::as_str).collect();
     app.slack.add_group(APPROVERS_GROUP, &names);

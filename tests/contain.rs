@@ -413,17 +413,19 @@ async fn a_slack_that_never_answers_holds_no_key_active() {
     }
 }
 
-/// A flood of contains for keys IAM does not have: each incident ends at once without a room,
-/// the requester is told why, and a real key among them is still contained.
+/// A flood of contains for keys IAM does not have, queued before a real one from another
+/// responder: the real one is taken up next, not after the flood; each junk incident ends at
+/// once without a room, and its requester is told why.
 #[tokio::test]
-async fn junk_contains_end_at_once_and_a_real_one_still_runs() {
+async fn junk_contains_end_at_once_and_a_real_one_does_not_queue_behind_them() {
     let moto = Moto::start().await;
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
-    let app = App::start(
+    let mut app = App::start(
         moto.own_config().await,
         Options {
             rooms: true,
+            start_worker: false,
             commands_per_minute: 1000,
             ..Options::default()
         },
@@ -434,8 +436,41 @@ async fn junk_contains_end_at_once_and_a_real_one_still_runs() {
         let r = app.command(&format!("contain {junk}")).await;
         assert_eq!(r.status(), 200);
     }
-    let id = app.contain(&seeded.leaked.id, "the real one").await;
+    let r = app
+        .command_as(
+            ONCALLER,
+            &format!("contain {} the real one", seeded.leaked.id),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    app.start_worker(keyleak::engine::WorkerSettings::default());
+    let key = keyleak::domain::ids::AccessKeyId::parse(&seeded.leaked.id).unwrap();
+    let id = app
+        .engine
+        .store
+        .open_incident_for_key(&key)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
     app.wait_for_state(&id, IncidentState::Contained).await;
+    // The order the keys were located in: the real one among the first, not the 151st.
+    let log = app.engine.store.audit_log(None).await.unwrap();
+    let located: Vec<_> = log
+        .iter()
+        .filter(|a| a.action == "contain.locate_account.done")
+        .collect();
+    assert_eq!(located.len(), 151);
+    let real = located
+        .iter()
+        .find(|a| a.incident_id.as_ref() == Some(&id))
+        .unwrap()
+        .at;
+    let after = located.iter().filter(|a| a.at > real).count();
+    assert!(
+        after >= 100,
+        "only {after} junk keys were located after the real one"
+    );
     assert_eq!(
         seed::key_status(&iam, "ci-deploy", &seeded.leaked.id).await,
         StatusType::Inactive

@@ -98,6 +98,21 @@ impl Bench {
         }
     }
 
+    /// The organization trail's bucket, `org-trail-logs`, made empty in moto.
+    async fn archive_bucket(&self) -> aws_sdk_s3::Client {
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.moto.own_config().await)
+                .force_path_style(true)
+                .build(),
+        );
+        s3.create_bucket()
+            .bucket("org-trail-logs")
+            .send()
+            .await
+            .unwrap();
+        s3
+    }
+
     async fn contain(&self) -> IncidentId {
         let id = self.app.contain(&self.key, "").await;
         self.app.wait_for_state(&id, IncidentState::Contained).await;
@@ -384,16 +399,7 @@ async fn the_archive_adds_what_lookup_events_lacks_and_reports_what_it_cannot_re
         .by_user(OWN_ACCOUNT, "ci-deploy", &b.key)
         .at(at + chrono::Duration::minutes(1))
         .value();
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&b.moto.own_config().await)
-            .force_path_style(true)
-            .build(),
-    );
-    s3.create_bucket()
-        .bucket("org-trail-logs")
-        .send()
-        .await
-        .unwrap();
+    let s3 = b.archive_bucket().await;
     let day = at.format("%Y/%m/%d");
     let dir = format!("ct/AWSLogs/o-a1b2c3d4e5/{OWN_ACCOUNT}/CloudTrail/us-east-1/{day}");
     let stamp = at.format("%Y%m%dT%H%MZ");
@@ -499,16 +505,7 @@ async fn a_role_assumed_only_in_the_archive_is_not_fenced_and_a_misplaced_record
         .by_user("999988887777", "ci-deploy", &b.key)
         .at(at + chrono::Duration::minutes(1))
         .value();
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&b.moto.own_config().await)
-            .force_path_style(true)
-            .build(),
-    );
-    s3.create_bucket()
-        .bucket("org-trail-logs")
-        .send()
-        .await
-        .unwrap();
+    let s3 = b.archive_bucket().await;
     let key = format!(
         "ct/AWSLogs/{OWN_ACCOUNT}/CloudTrail/us-east-1/{}/{OWN_ACCOUNT}_CloudTrail_us-east-1_x.json.gz",
         at.format("%Y/%m/%d")

@@ -28,6 +28,36 @@ async fn handover(app: &App, id: &keyleak::domain::ids::IncidentId) -> Handover 
     .expect("a key was handed over")
 }
 
+/// The handover's secret as restore must leave it: the policy that lets only `user` read it,
+/// and the new key as its value. Returns the value.
+async fn assert_handed_over(
+    secrets: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    user: &str,
+    key_id: &str,
+) -> Value {
+    let policy = secrets
+        .get_resource_policy()
+        .secret_id(name)
+        .send()
+        .await
+        .unwrap();
+    let user_arn = format!("arn:aws:iam::{OWN_ACCOUNT}:user/{user}");
+    assert_eq!(
+        serde_json::from_str::<Value>(policy.resource_policy().unwrap()).unwrap(),
+        serde_json::from_str::<Value>(&handover_policy(&user_arn)).unwrap()
+    );
+    let value = secrets
+        .get_secret_value()
+        .secret_id(name)
+        .send()
+        .await
+        .unwrap();
+    let value: Value = serde_json::from_str(value.secret_string().unwrap()).unwrap();
+    assert_eq!(value["AccessKeyId"], key_id);
+    value
+}
+
 async fn user_policies(iam: &aws_sdk_iam::Client, user: &str) -> Vec<String> {
     iam.list_user_policies()
         .user_name(user)
@@ -86,25 +116,7 @@ async fn restore_respects_the_key_limit_hands_the_new_key_over_once_and_lifts_on
         .await
         .unwrap();
     assert_eq!(described.arn(), Some(h.secret_arn.as_str()));
-    let policy = secrets
-        .get_resource_policy()
-        .secret_id(&name)
-        .send()
-        .await
-        .unwrap();
-    let user_arn = format!("arn:aws:iam::{OWN_ACCOUNT}:user/ci-deploy");
-    assert_eq!(
-        serde_json::from_str::<Value>(policy.resource_policy().unwrap()).unwrap(),
-        serde_json::from_str::<Value>(&handover_policy(&user_arn)).unwrap()
-    );
-    let value = secrets
-        .get_secret_value()
-        .secret_id(&name)
-        .send()
-        .await
-        .unwrap();
-    let value: Value = serde_json::from_str(value.secret_string().unwrap()).unwrap();
-    assert_eq!(value["AccessKeyId"], h.key_id.as_str());
+    let value = assert_handed_over(&secrets, &name, "ci-deploy", &h.key_id).await;
     let new_secret = value["SecretAccessKey"].as_str().unwrap().to_string();
     assert_eq!(new_secret.len(), 40);
 
@@ -287,23 +299,5 @@ async fn a_half_made_handover_is_never_handed_over() {
         "a dead key is never handed over"
     );
     assert!(key_ids(&iam, "solo").await.contains(&h.key_id));
-    let policy = secrets
-        .get_resource_policy()
-        .secret_id(&name)
-        .send()
-        .await
-        .unwrap();
-    let user_arn = format!("arn:aws:iam::{OWN_ACCOUNT}:user/solo");
-    assert_eq!(
-        serde_json::from_str::<Value>(policy.resource_policy().unwrap()).unwrap(),
-        serde_json::from_str::<Value>(&handover_policy(&user_arn)).unwrap()
-    );
-    let value = secrets
-        .get_secret_value()
-        .secret_id(&name)
-        .send()
-        .await
-        .unwrap();
-    let held: Value = serde_json::from_str(value.secret_string().unwrap()).unwrap();
-    assert_eq!(held["AccessKeyId"], h.key_id.as_str());
+    assert_handed_over(&secrets, &name, "solo", &h.key_id).await;
 }

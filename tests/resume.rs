@@ -287,3 +287,35 @@ async fn a_job_whose_worker_keeps_dying_is_given_up_and_said_so() {
     .expect("the thread says so");
     assert!(note.text.contains("stopped 3 times"), "{}", note.text);
 }
+
+/// A restarted process (a new worker) takes over the containment its dead predecessor was
+/// running as soon as that one falls silent, not a whole lease later.
+#[tokio::test]
+async fn a_restarted_worker_resumes_containment_once_the_old_one_is_silent() {
+    let mut s = Proxied::start().await;
+    s.proxy.hold(Some("PutUserPolicy"));
+    s.app.start_worker(settings());
+    s.app
+        .command(&format!("contain {}", s.seeded.leaked.id))
+        .await;
+    let id = s.app.only_incident().await;
+    let proxy = s.proxy.clone();
+    wait_until(Duration::from_secs(30), move || {
+        let held = proxy.count("PutUserPolicy") >= 2;
+        async move { held.then_some(()) }
+    })
+    .await
+    .expect("the deny policies are in flight");
+    s.app.kill_worker();
+    s.proxy.hold(None);
+
+    // Well within the 60 s lease, but past the silence that marks a worker dead.
+    s.clock
+        .advance(settings().silent_after + chrono::Duration::seconds(1));
+    s.app.start_worker(settings());
+    s.app.wait_for_state(&id, IncidentState::Contained).await;
+    assert_eq!(
+        seed::key_status(&s.iam, "ci-deploy", &s.seeded.leaked.id).await,
+        StatusType::Inactive
+    );
+}

@@ -26,6 +26,11 @@ pub struct WorkerSettings {
     /// Of those, how many only containment may take: a flood of other work (or of
     /// announcements to a Slack that does not answer) never leaves a key waiting for a slot.
     pub reserved_for_contain: usize,
+    /// How often this worker says it is alive, and how long a silent worker has before its
+    /// running jobs are taken over (sooner than their lease: a restarted process resumes its
+    /// own containment within seconds).
+    pub heartbeat: Duration,
+    pub silent_after: chrono::Duration,
     /// How many times a job's worker may die while running it (its lease running out) before
     /// the job is given up as failed and the incident told: a file or record that crashes
     /// the process must not crash every process that takes the job over, for ever.
@@ -44,6 +49,8 @@ impl Default for WorkerSettings {
             concurrency: 8,
             reserved_for_contain: 2,
             max_attempts: 5,
+            heartbeat: Duration::from_secs(2),
+            silent_after: chrono::Duration::seconds(10),
             drain: Duration::from_secs(10),
         }
     }
@@ -52,6 +59,9 @@ impl Default for WorkerSettings {
 pub struct Worker {
     engine: Engine,
     settings: WorkerSettings,
+    /// This worker's name in the store, fresh for each process: a restarted process is a new
+    /// worker, and the old one's silence frees its jobs.
+    owner: String,
     /// Jobs of other kinds than containment running now.
     others: Arc<AtomicUsize>,
 }
@@ -75,9 +85,15 @@ impl Drop for OtherJob {
 
 impl Worker {
     pub fn new(engine: Engine, settings: WorkerSettings) -> Self {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "keyleak".into());
         Self {
             engine,
             settings,
+            owner: format!(
+                "{host}-{}-{:08x}",
+                std::process::id(),
+                rand::random::<u32>()
+            ),
             others: Arc::new(AtomicUsize::new(0)),
         }
     }
@@ -87,9 +103,19 @@ impl Worker {
     /// where they are.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut running: JoinSet<JobKind> = JoinSet::new();
+        let mut running = JoinSet::new();
+        let mut beaten: Option<chrono::DateTime<chrono::Utc>> = None;
         loop {
             while running.try_join_next().is_some() {}
+            // By the engine's clock, as the silence of others is judged: a worker never looks
+            // silent to itself, however the clock moves.
+            let now = self.engine.clock.now();
+            if beaten
+                .is_none_or(|t| (now - t).to_std().unwrap_or_default() >= self.settings.heartbeat)
+            {
+                self.beat(Some(now)).await;
+                beaten = Some(now);
+            }
             if let Err(e) = self.engine.expire_due().await {
                 error!(error = %e, "could not expire proposals");
             }
@@ -114,15 +140,23 @@ impl Worker {
         if drained.is_err() {
             warn!(
                 jobs = running.len(),
-                "stopping with jobs unfinished; they resume when their lease runs out"
+                "stopping with jobs unfinished; another worker takes them over"
             );
             running.shutdown().await;
+        }
+        // Stopped: whatever this worker left running is free at once.
+        self.beat(None).await;
+    }
+
+    async fn beat(&self, at: Option<chrono::DateTime<chrono::Utc>>) {
+        if let Err(e) = self.engine.store.beat(&self.owner, at).await {
+            warn!(error = %e, "could not record that this worker is alive");
         }
     }
 
     /// Claims jobs while there are free slots and jobs to claim, each on its own task.
     /// Containment is claimed first, and the last reserved slots are containment's alone.
-    async fn start_claimable(&self, running: &mut JoinSet<JobKind>) {
+    async fn start_claimable(&self, running: &mut JoinSet<()>) {
         let general = self
             .settings
             .concurrency
@@ -132,6 +166,8 @@ impl Worker {
             let which = Claim {
                 only: None,
                 contain_only: self.others_running() >= general,
+                by: Some(&self.owner),
+                silent_since: Some(now - self.settings.silent_after),
             };
             let job = match self
                 .engine
@@ -148,14 +184,12 @@ impl Worker {
             };
             let engine = self.engine.clone();
             let lease = self.settings.lease;
-            let kind = job.kind;
-            let others = (kind != JobKind::Contain).then(|| OtherJob::start(&self.others));
+            let others = (job.kind != JobKind::Contain).then(|| OtherJob::start(&self.others));
             running.spawn(async move {
                 if let Err(e) = execute(&engine, job, lease).await {
                     error!(error = %e, "could not record a job's end");
                 }
                 drop(others);
-                kind
             });
         }
     }
@@ -176,7 +210,7 @@ impl Worker {
                 self.settings.lease,
                 Claim {
                     only,
-                    contain_only: false,
+                    ..Claim::default()
                 },
             )
             .await?

@@ -143,6 +143,11 @@ pub struct Claim<'a> {
     pub only: Option<&'a IncidentId>,
     /// Only containment: the other kinds have used their share of the worker's slots.
     pub contain_only: bool,
+    /// The claiming worker, when it says it is alive (`beat`): its jobs are then taken over
+    /// as soon as it falls silent, not only when their lease runs out.
+    pub by: Option<&'a str>,
+    /// A worker whose last beat is older than this is dead: its running jobs are claimable.
+    pub silent_since: Option<DateTime<Utc>>,
 }
 
 /// A job a worker holds until `locked_until`; past that, another worker may take it over.
@@ -264,6 +269,8 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
         max_attempts: i64,
     ) -> Result<Vec<AbandonedJob>, StoreError>;
+    /// Says the worker `owner` is alive at `at`; `None` says it has stopped.
+    async fn beat(&self, owner: &str, at: Option<DateTime<Utc>>) -> Result<(), StoreError>;
     /// Puts a running job back in the queue, to be claimed again from `not_before`.
     async fn retry_job(
         &self,

@@ -229,9 +229,19 @@ impl App {
     /// Signs with the bot's own clock, so tests that move a manual clock stay within
     /// Slack's five-minute window.
     pub async fn post_signed(&self, path: &str, body: String) -> reqwest::Response {
+        self.post_signed_with(&self.http, path, body).await
+    }
+
+    /// The same through `client` (one that keeps no connections, say).
+    pub async fn post_signed_with(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        body: String,
+    ) -> reqwest::Response {
         let ts = self.engine.clock.now().timestamp().to_string();
         let sig = sign(SIGNING_SECRET, &ts, body.as_bytes());
-        self.http
+        client
             .post(format!("{}{path}", self.url))
             .header("content-type", "application/x-www-form-urlencoded")
             .header("x-slack-request-timestamp", ts)
@@ -295,6 +305,17 @@ impl App {
         })
         .await
         .unwrap_or_else(|| panic!("incident {id} never reached {want:?}"))
+    }
+
+    /// When the incident's last cut-off step (key deactivated, deny policies put) finished.
+    pub async fn cut_off_at(&self, id: &IncidentId) -> chrono::DateTime<chrono::Utc> {
+        let steps = self.engine.store.steps(id).await.unwrap();
+        steps
+            .iter()
+            .filter(|s| keyleak::domain::incident::StepKind::CUT_OFF.contains(&s.kind))
+            .map(|s| s.finished_at)
+            .max()
+            .expect("a cut-off step finished")
     }
 
     /// Every byte the bot persisted, for leak checks.

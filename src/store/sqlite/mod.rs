@@ -4,8 +4,8 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 // Dynamic SQL here only splices the constant INCIDENT_COLUMNS; values are always bound.
@@ -26,11 +26,13 @@ pub struct SqliteStore {
 
 mod batch;
 mod forensics;
+mod jobs;
 mod monitor;
 mod proposals;
 mod room;
 mod rows;
 
+use jobs::insert_job;
 use rows::*;
 
 /// Begins a write transaction holding SQLite's write lock from its start. A deferred one that
@@ -40,26 +42,6 @@ pub(super) async fn begin_write(
     pool: &SqlitePool,
 ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
     pool.begin_with("BEGIN IMMEDIATE").await
-}
-
-/// Inserts a queued job inside the caller's transaction.
-pub(super) async fn insert_job(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    job: &NewJob,
-    now: DateTime<Utc>,
-) -> Result<i64, StoreError> {
-    let id = sqlx::query_scalar(
-        "INSERT INTO jobs (kind, incident_id, state, created_at, response_url, payload) \
-         VALUES (?, ?, 'queued', ?, ?, ?) RETURNING id",
-    )
-    .bind(job.kind.as_str())
-    .bind(job.incident.as_str())
-    .bind(ms(now))
-    .bind(&job.response_url)
-    .bind(&job.payload)
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(id)
 }
 
 pub(super) async fn insert_audit<'e, E>(exec: E, e: &AuditEntry) -> Result<(), StoreError>
@@ -329,42 +311,7 @@ impl Store for SqliteStore {
         lease: chrono::Duration,
         which: Claim<'_>,
     ) -> Result<Option<ClaimedJob>, StoreError> {
-        // One statement, so two workers can never claim the same job: SQLite runs it under
-        // the database write lock.
-        let row = sqlx::query(
-            "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_until = ? \
-             WHERE id = (SELECT id FROM jobs j \
-                 WHERE ((j.state = 'queued' AND (j.not_before IS NULL OR j.not_before <= ?)) \
-                        OR (j.state = 'running' AND j.locked_until < ?)) \
-                 AND (? IS NULL OR j.incident_id = ?) \
-                 AND (? = 0 OR j.kind = 'contain') \
-                 AND NOT (j.kind = 'announce' AND EXISTS (SELECT 1 FROM jobs r \
-                     WHERE r.incident_id = j.incident_id AND r.kind = 'announce' \
-                     AND r.state = 'running' AND r.locked_until >= ? AND r.id <> j.id)) \
-                 ORDER BY j.kind <> 'contain', j.id LIMIT 1) \
-             RETURNING id, kind, incident_id, attempts, response_url, payload",
-        )
-        .bind(ms(now + lease))
-        .bind(ms(now))
-        .bind(ms(now))
-        .bind(which.only.map(IncidentId::as_str))
-        .bind(which.only.map(IncidentId::as_str))
-        .bind(which.contain_only)
-        .bind(ms(now))
-        .fetch_optional(&self.write)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let kind: String = row.try_get("kind")?;
-        let incident: String = row.try_get("incident_id")?;
-        Ok(Some(ClaimedJob {
-            id: row.try_get("id")?,
-            kind: JobKind::parse(&kind).ok_or_else(|| corrupt("job kind", &kind))?,
-            incident_id: IncidentId::parse(&incident)
-                .map_err(|_| corrupt("incident id", &incident))?,
-            attempts: row.try_get("attempts")?,
-            response_url: row.try_get("response_url")?,
-            payload: row.try_get("payload")?,
-        }))
+        self.claim(now, lease, which).await
     }
 
     async fn abandon_dead_jobs(
@@ -372,32 +319,11 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         max_attempts: i64,
     ) -> Result<Vec<AbandonedJob>, StoreError> {
-        let why = format!("abandoned: its worker stopped while running it {max_attempts} times");
-        let rows = sqlx::query(
-            "UPDATE jobs SET state = 'failed', last_error = ?, finished_at = ?, \
-             locked_until = NULL, response_url = NULL \
-             WHERE state = 'running' AND locked_until < ? AND attempts >= ? \
-             RETURNING id, kind, incident_id, attempts",
-        )
-        .bind(&why)
-        .bind(ms(now))
-        .bind(ms(now))
-        .bind(max_attempts)
-        .fetch_all(&self.write)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let kind: String = row.try_get("kind")?;
-                let incident: String = row.try_get("incident_id")?;
-                Ok(AbandonedJob {
-                    id: row.try_get("id")?,
-                    kind: JobKind::parse(&kind).ok_or_else(|| corrupt("job kind", &kind))?,
-                    incident_id: IncidentId::parse(&incident)
-                        .map_err(|_| corrupt("incident id", &incident))?,
-                    attempts: row.try_get("attempts")?,
-                })
-            })
-            .collect()
+        self.abandon_dead(now, max_attempts).await
+    }
+
+    async fn beat(&self, owner: &str, at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
+        self.record_beat(owner, at).await
     }
 
     async fn retry_job(
@@ -406,16 +332,7 @@ impl Store for SqliteStore {
         not_before: DateTime<Utc>,
         error: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE jobs SET state = 'queued', locked_until = NULL, not_before = ?, \
-             last_error = ? WHERE id = ?",
-        )
-        .bind(ms(not_before))
-        .bind(error)
-        .bind(job)
-        .execute(&self.write)
-        .await?;
-        Ok(())
+        self.requeue(job, not_before, error).await
     }
 
     async fn queue_announcement(
@@ -425,49 +342,16 @@ impl Store for SqliteStore {
         response_url: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let payload = if last { "last" } else { "progress" };
-        let mut tx = begin_write(&self.write).await?;
-        let folded: Option<i64> = sqlx::query_scalar(
-            "UPDATE jobs SET payload = CASE WHEN ? = 'last' THEN 'last' ELSE payload END, \
-             response_url = COALESCE(?, response_url), not_before = NULL \
-             WHERE incident_id = ? AND kind = 'announce' AND state = 'queued' RETURNING id",
-        )
-        .bind(payload)
-        .bind(response_url)
-        .bind(incident.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        if folded.is_none() {
-            let job = NewJob {
-                kind: JobKind::Announce,
-                incident: incident.clone(),
-                payload: payload.into(),
-                response_url: response_url.map(str::to_string),
-            };
-            insert_job(&mut tx, &job, now).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.fold_announcement(incident, last, response_url, now)
+            .await
     }
 
     async fn announcement_pending(&self, incident: &IncidentId) -> Result<bool, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM jobs WHERE incident_id = ? AND kind = 'announce' \
-             AND state IN ('queued', 'running')",
-        )
-        .bind(incident.as_str())
-        .fetch_one(&self.read)
-        .await?;
-        Ok(n > 0)
+        self.announcing(incident).await
     }
 
     async fn extend_lease(&self, job: i64, until: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE jobs SET locked_until = ? WHERE id = ? AND state = 'running'")
-            .bind(ms(until))
-            .bind(job)
-            .execute(&self.write)
-            .await?;
-        Ok(())
+        self.lengthen_lease(job, until).await
     }
 
     async fn finish_job(
@@ -476,39 +360,15 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        let state = if error.is_some() { "failed" } else { "done" };
-        // A finished job answers nobody again: its response URL (a credential to post to
-        // the requester for 30 minutes) is not kept.
-        sqlx::query(
-            "UPDATE jobs SET state = ?, last_error = ?, finished_at = ?, locked_until = NULL, \
-             response_url = NULL WHERE id = ?",
-        )
-        .bind(state)
-        .bind(error)
-        .bind(ms(now))
-        .bind(job)
-        .execute(&self.write)
-        .await?;
-        Ok(())
+        self.end_job(job, now, error).await
     }
 
     async fn pending_jobs(&self, only: Option<&IncidentId>) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running') \
-             AND (? IS NULL OR incident_id = ?)",
-        )
-        .bind(only.map(IncidentId::as_str))
-        .bind(only.map(IncidentId::as_str))
-        .fetch_one(&self.read)
-        .await?)
+        self.count_pending(only).await
     }
 
     async fn enqueue_job(&self, job: NewJob, audit: AuditEntry) -> Result<i64, StoreError> {
-        let mut tx = begin_write(&self.write).await?;
-        let id = insert_job(&mut tx, &job, audit.at).await?;
-        insert_audit(&mut *tx, &audit).await?;
-        tx.commit().await?;
-        Ok(id)
+        self.enqueue_with_audit(job, audit).await
     }
 
     async fn create_proposal(

@@ -1,0 +1,267 @@
+//! The job queue: jobs claimed under a lease (containment first), announcements folded and
+//! run one at a time per incident, retried later when Slack did not take them, and given up
+//! when their workers keep dying.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::rows::*;
+use super::{SqliteStore, begin_write, insert_audit};
+use crate::domain::ids::IncidentId;
+use crate::store::{AbandonedJob, AuditEntry, Claim, ClaimedJob, JobKind, NewJob, StoreError};
+
+/// A job row's kind and incident.
+fn job_of(row: &sqlx::sqlite::SqliteRow) -> Result<(JobKind, IncidentId), StoreError> {
+    let kind: String = row.try_get("kind")?;
+    let incident: String = row.try_get("incident_id")?;
+    Ok((
+        JobKind::parse(&kind).ok_or_else(|| corrupt("job kind", &kind))?,
+        IncidentId::parse(&incident).map_err(|_| corrupt("incident id", &incident))?,
+    ))
+}
+
+/// Inserts a queued job inside the caller's transaction.
+pub(in crate::store::sqlite) async fn insert_job(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    job: &NewJob,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let id = sqlx::query_scalar(
+        "INSERT INTO jobs (kind, incident_id, state, created_at, response_url, payload) \
+         VALUES (?, ?, 'queued', ?, ?, ?) RETURNING id",
+    )
+    .bind(job.kind.as_str())
+    .bind(job.incident.as_str())
+    .bind(ms(now))
+    .bind(&job.response_url)
+    .bind(&job.payload)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+impl SqliteStore {
+    pub(super) async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+        which: Claim<'_>,
+    ) -> Result<Option<ClaimedJob>, StoreError> {
+        // One statement, so two workers can never claim the same job: SQLite runs it under
+        // the database write lock. Among jobs of a kind, the requester with the fewest jobs
+        // running or queued ahead goes first: one person's flood of commands queues behind
+        // nobody else's.
+        let row = sqlx::query(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_until = ?, \
+             locked_by = ? \
+             WHERE id = (SELECT id FROM jobs j \
+                 WHERE ((j.state = 'queued' AND (j.not_before IS NULL OR j.not_before <= ?)) \
+                        OR (j.state = 'running' AND j.locked_until < ?) \
+                        OR (j.state = 'running' AND j.locked_by IS NOT ? AND j.locked_by IN \
+                            (SELECT owner FROM workers WHERE beat_at < ?))) \
+                 AND (? IS NULL OR j.incident_id = ?) \
+                 AND (? = 0 OR j.kind = 'contain') \
+                 AND NOT (j.kind = 'announce' AND EXISTS (SELECT 1 FROM jobs r \
+                     WHERE r.incident_id = j.incident_id AND r.kind = 'announce' \
+                     AND r.state = 'running' AND r.locked_until >= ? AND r.id <> j.id)) \
+                 ORDER BY j.kind <> 'contain', \
+                     (SELECT COUNT(*) FROM jobs e JOIN incidents ei ON ei.id = e.incident_id \
+                      WHERE e.kind = j.kind AND e.id <> j.id \
+                      AND ((e.state = 'queued' AND e.id < j.id) OR e.state = 'running') \
+                      AND ei.requested_by = \
+                          (SELECT requested_by FROM incidents WHERE id = j.incident_id)), \
+                     j.id LIMIT 1) \
+             RETURNING id, kind, incident_id, attempts, response_url, payload",
+        )
+        .bind(ms(now + lease))
+        .bind(which.by)
+        .bind(ms(now))
+        .bind(ms(now))
+        .bind(which.by)
+        .bind(which.silent_since.map(ms))
+        .bind(which.only.map(IncidentId::as_str))
+        .bind(which.only.map(IncidentId::as_str))
+        .bind(which.contain_only)
+        .bind(ms(now))
+        .fetch_optional(&self.write)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let (kind, incident_id) = job_of(&row)?;
+        Ok(Some(ClaimedJob {
+            id: row.try_get("id")?,
+            kind,
+            incident_id,
+            attempts: row.try_get("attempts")?,
+            response_url: row.try_get("response_url")?,
+            payload: row.try_get("payload")?,
+        }))
+    }
+
+    pub(super) async fn abandon_dead(
+        &self,
+        now: DateTime<Utc>,
+        max_attempts: i64,
+    ) -> Result<Vec<AbandonedJob>, StoreError> {
+        let why = format!("abandoned: its worker stopped while running it {max_attempts} times");
+        let rows = sqlx::query(
+            "UPDATE jobs SET state = 'failed', last_error = ?, finished_at = ?, \
+             locked_until = NULL, response_url = NULL \
+             WHERE state = 'running' AND locked_until < ? AND attempts >= ? \
+             RETURNING id, kind, incident_id, attempts",
+        )
+        .bind(&why)
+        .bind(ms(now))
+        .bind(ms(now))
+        .bind(max_attempts)
+        .fetch_all(&self.write)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let (kind, incident_id) = job_of(row)?;
+                Ok(AbandonedJob {
+                    id: row.try_get("id")?,
+                    kind,
+                    incident_id,
+                    attempts: row.try_get("attempts")?,
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn record_beat(
+        &self,
+        owner: &str,
+        at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        // A stopped worker's beat is the epoch: silent since for ever.
+        let at = at.map_or(0, ms);
+        sqlx::query(
+            "INSERT INTO workers (owner, beat_at) VALUES (?, ?) \
+             ON CONFLICT (owner) DO UPDATE SET beat_at = excluded.beat_at",
+        )
+        .bind(owner)
+        .bind(at)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn requeue(
+        &self,
+        job: i64,
+        not_before: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE jobs SET state = 'queued', locked_until = NULL, not_before = ?, \
+             last_error = ? WHERE id = ?",
+        )
+        .bind(ms(not_before))
+        .bind(error)
+        .bind(job)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn fold_announcement(
+        &self,
+        incident: &IncidentId,
+        last: bool,
+        response_url: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let payload = if last { "last" } else { "progress" };
+        let mut tx = begin_write(&self.write).await?;
+        let folded: Option<i64> = sqlx::query_scalar(
+            "UPDATE jobs SET payload = CASE WHEN ? = 'last' THEN 'last' ELSE payload END, \
+             response_url = COALESCE(?, response_url), not_before = NULL \
+             WHERE incident_id = ? AND kind = 'announce' AND state = 'queued' RETURNING id",
+        )
+        .bind(payload)
+        .bind(response_url)
+        .bind(incident.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if folded.is_none() {
+            let job = NewJob {
+                kind: JobKind::Announce,
+                incident: incident.clone(),
+                payload: payload.into(),
+                response_url: response_url.map(str::to_string),
+            };
+            insert_job(&mut tx, &job, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn announcing(&self, incident: &IncidentId) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE incident_id = ? AND kind = 'announce' \
+             AND state IN ('queued', 'running')",
+        )
+        .bind(incident.as_str())
+        .fetch_one(&self.read)
+        .await?;
+        Ok(n > 0)
+    }
+
+    pub(super) async fn lengthen_lease(
+        &self,
+        job: i64,
+        until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE jobs SET locked_until = ? WHERE id = ? AND state = 'running'")
+            .bind(ms(until))
+            .bind(job)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn end_job(
+        &self,
+        job: i64,
+        now: DateTime<Utc>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let state = if error.is_some() { "failed" } else { "done" };
+        // A finished job answers nobody again: its response URL (a credential to post to
+        // the requester for 30 minutes) is not kept.
+        sqlx::query(
+            "UPDATE jobs SET state = ?, last_error = ?, finished_at = ?, locked_until = NULL, \
+             response_url = NULL WHERE id = ?",
+        )
+        .bind(state)
+        .bind(error)
+        .bind(ms(now))
+        .bind(job)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn count_pending(&self, only: Option<&IncidentId>) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running') \
+             AND (? IS NULL OR incident_id = ?)",
+        )
+        .bind(only.map(IncidentId::as_str))
+        .bind(only.map(IncidentId::as_str))
+        .fetch_one(&self.read)
+        .await?)
+    }
+
+    pub(super) async fn enqueue_with_audit(
+        &self,
+        job: NewJob,
+        audit: AuditEntry,
+    ) -> Result<i64, StoreError> {
+        let mut tx = begin_write(&self.write).await?;
+        let id = insert_job(&mut tx, &job, audit.at).await?;
+        insert_audit(&mut *tx, &audit).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+}
