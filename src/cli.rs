@@ -340,3 +340,36 @@ async fn plan(aws: &dyn Aws, key: &AccessKeyId) -> String {
     };
     messages::plan(key, &located.account, &usage, snapshot.as_ref())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_output_file_planted_as_a_symlink_is_replaced_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"keep me").unwrap();
+        let out = dir.path().join("AKIA-timeline.csv");
+        std::os::unix::fs::symlink(&victim, &out).unwrap();
+        replace_file(&out, b"timeline").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep me");
+        assert!(std::fs::symlink_metadata(&out).unwrap().is_file());
+        assert_eq!(std::fs::read(&out).unwrap(), b"timeline");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 2, "no temporary file left behind");
+    }
+
+    #[test]
+    fn a_pasted_secret_in_a_cli_reason_is_replaced() {
+        let words = [
+            "leaked".to_string(),
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY.".into(),
+        ];
+        assert_eq!(
+            redacted_reason(&words).as_deref(),
+            Some("leaked [redacted].")
+        );
+        assert_eq!(redacted_reason(&[]), None);
+    }
+}

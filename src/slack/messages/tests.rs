@@ -216,6 +216,18 @@ fn an_unknown_key_and_a_responder_over_the_limit() {
 }
 
 #[test]
+fn control_characters_reach_a_terminal_escaped() {
+    // A user agent an attacker chose, with a cursor move and a colour change.
+    let hostile = "aws-cli/2.0\u{1b}[2J\u{1b}[31mok\u{7}\tnext\nline";
+    assert_eq!(
+        escape_controls(hostile),
+        "aws-cli/2.0\\u{1b}[2J\\u{1b}[31mok\\u{7}\tnext\nline"
+    );
+    let r = Reply::plain(hostile);
+    assert!(!r.terminal_text().contains('\u{1b}'));
+}
+
+#[test]
 fn command_replies() {
     let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
     let mut out = vec![];
