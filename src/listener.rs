@@ -1,13 +1,13 @@
 //! The HTTP listener: hyper's HTTP/1 server held to limits that anyone who can reach the port
 //! cannot exhaust. Headers must arrive within a deadline (hyper's own timeout, which needs a
 //! timer to take effect); a request, body included, must be read and answered within another;
-//! open connections are capped, and at the cap the oldest connection with no request under way
-//! is closed to make room, so a flood of idle or slow connections never keeps a signed command
-//! out; shutdown waits for requests under way only up to a deadline.
+//! open connections are capped, and at the cap the oldest connection that has sent nothing
+//! (else the oldest with no request under way) is closed to make room, so a flood of idle or
+//! slow connections never keeps a signed command out; shutdown waits for requests under way only up to a deadline.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -126,10 +126,14 @@ async fn connection(
             })
         }
     });
+    let watched = Watched {
+        stream,
+        heard: slot.heard.clone(),
+    };
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
-        .serve_connection(TokioIo::new(stream), service);
+        .serve_connection(TokioIo::new(watched), service);
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}
@@ -142,6 +146,53 @@ async fn connection(
     }
 }
 
+/// A connection's socket, noting when the client first sends anything: a connection that has
+/// sent nothing is the first to go at the cap, so a flood of silent connections cannot push
+/// out a client that has just connected and sent its request.
+struct Watched {
+    stream: TcpStream,
+    heard: Arc<AtomicBool>,
+}
+
+impl tokio::io::AsyncRead for Watched {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.heard.store(true, Ordering::Release);
+        }
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for Watched {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
 /// The open connections, oldest first, each with its count of requests under way.
 struct Connections {
     max: usize,
@@ -151,13 +202,31 @@ struct Connections {
 #[derive(Default)]
 struct Open {
     next: u64,
-    by_age: BTreeMap<u64, (Arc<AtomicUsize>, Arc<Notify>)>,
+    by_age: BTreeMap<u64, Conn>,
+}
+
+/// What the cap needs to know of an open connection.
+struct Conn {
+    busy: Arc<AtomicUsize>,
+    heard: Arc<AtomicBool>,
+    evicted: Arc<Notify>,
+}
+
+impl Conn {
+    fn idle(&self) -> bool {
+        self.busy.load(Ordering::Acquire) == 0
+    }
+
+    fn silent(&self) -> bool {
+        self.idle() && !self.heard.load(Ordering::Acquire)
+    }
 }
 
 /// A connection's place among the open ones, given up when it is dropped.
 struct Slot {
     id: u64,
     busy: Arc<AtomicUsize>,
+    heard: Arc<AtomicBool>,
     evicted: Arc<Notify>,
     of: Arc<Connections>,
 }
@@ -177,31 +246,38 @@ impl Connections {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A place for a new connection; at the cap, the oldest idle connection is closed for
-    /// it. `None` when every open connection has a request under way.
+    /// A place for a new connection. At the cap one is closed for it: the oldest that has
+    /// sent nothing at all, else the oldest with no request under way. `None` when every open
+    /// connection has a request under way.
     fn admit(this: &Arc<Self>) -> Option<Slot> {
         let mut open = this.lock();
         if open.by_age.len() >= this.max {
-            let idle = open
+            let victim = open
                 .by_age
                 .iter()
-                .find(|(_, (busy, _))| busy.load(Ordering::Acquire) == 0)
+                .find(|(_, c)| c.silent())
+                .or_else(|| open.by_age.iter().find(|(_, c)| c.idle()))
                 .map(|(id, _)| *id)?;
-            if let Some((_, evicted)) = open.by_age.remove(&idle) {
-                evicted.notify_one();
+            if let Some(c) = open.by_age.remove(&victim) {
+                c.evicted.notify_one();
             }
         }
         let id = open.next;
         open.next += 1;
-        let busy = Arc::new(AtomicUsize::new(0));
-        let evicted = Arc::new(Notify::new());
-        open.by_age.insert(id, (busy.clone(), evicted.clone()));
-        Some(Slot {
+        let conn = Conn {
+            busy: Arc::new(AtomicUsize::new(0)),
+            heard: Arc::new(AtomicBool::new(false)),
+            evicted: Arc::new(Notify::new()),
+        };
+        let slot = Slot {
             id,
-            busy,
-            evicted,
+            busy: conn.busy.clone(),
+            heard: conn.heard.clone(),
+            evicted: conn.evicted.clone(),
             of: this.clone(),
-        })
+        };
+        open.by_age.insert(id, conn);
+        Some(slot)
     }
 }
 
@@ -232,25 +308,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn at_the_cap_the_oldest_idle_connection_makes_room() {
+    fn at_the_cap_a_silent_connection_goes_first_then_the_oldest_idle_one() {
         let open = Arc::new(Connections::new(3));
         let a = Connections::admit(&open).unwrap();
         let b = Connections::admit(&open).unwrap();
         let c = Connections::admit(&open).unwrap();
+        // a has a request under way, b spoke and is idle between requests, c never spoke.
         let _working = Busy::start(&a.busy);
-        let d = Connections::admit(&open).expect("b is idle");
-        assert_eq!(
-            open.lock().by_age.keys().copied().collect::<Vec<_>>(),
-            [0, 2, 3]
-        );
-        let _c_works = Busy::start(&c.busy);
+        b.heard.store(true, Ordering::Release);
+        let d = Connections::admit(&open).expect("c is silent");
+        let ids = |open: &Arc<Connections>| open.lock().by_age.keys().copied().collect::<Vec<_>>();
+        assert_eq!(ids(&open), [0, 1, 3]);
+        d.heard.store(true, Ordering::Release);
+        let _e = Connections::admit(&open).expect("b is idle");
+        assert_eq!(ids(&open), [0, 3, 4]);
         let _d_works = Busy::start(&d.busy);
+        let _e_works = Busy::start(&_e.busy);
         assert!(
             Connections::admit(&open).is_none(),
             "all busy: the newcomer waits"
         );
-        drop(b);
-        drop(d);
-        assert_eq!(open.lock().by_age.len(), 2);
+        drop((b, c));
+        assert_eq!(open.lock().by_age.len(), 3);
     }
 }

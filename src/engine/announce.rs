@@ -13,7 +13,7 @@ use crate::store::{ClaimedJob, JobKind};
 
 /// How often an announcement is tried before it is given up, and the waits between tries:
 /// doubling from 5 s to at most a minute, about ten minutes in all.
-pub(super) const ANNOUNCE_TRIES: i64 = 14;
+const ANNOUNCE_TRIES: i64 = 14;
 const FIRST_BACKOFF_SECONDS: i64 = 5;
 const MAX_BACKOFF_SECONDS: i64 = 60;
 
