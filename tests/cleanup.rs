@@ -248,13 +248,7 @@ async fn twenty_simultaneous_approvals_delete_the_leaked_key_once_and_only_that_
             .contains(&format!("Delete access key `{}`", seeded.leaked.id))
     );
 
-    let clicks: Vec<_> = names
-        .iter()
-        .map(|who| app.click(who, &m, "proposal.approve"))
-        .collect();
-    for r in futures::future::join_all(clicks).await {
-        assert_eq!(r.status(), 200);
-    }
+    approve_together(&app, &names, &m).await;
     let done = wait_proposal(&app, &p, ProposalState::Done).await;
     assert!(matches!(done.outcome, Some(Outcome::Done { .. })));
     assert_eq!(
@@ -333,13 +327,7 @@ async fn simultaneous_approvals_of_a_two_approval_proposal_run_it_once() {
         let (id, _) = contained(&app, &iam, &format!("ci-deploy-{round}")).await;
         let p = propose(&app, &id, "").await;
         let m = message_of(&app, &p);
-        let clicks: Vec<_> = names
-            .iter()
-            .map(|who| app.click(who, &m, "proposal.approve"))
-            .collect();
-        for r in futures::future::join_all(clicks).await {
-            assert_eq!(r.status(), 200);
-        }
+        approve_together(&app, &names, &m).await;
         let done = wait_proposal(&app, &p, ProposalState::Done).await;
         assert_eq!(done.approvals.len(), 2, "round {round}");
         let log = app.engine.store.audit_log(Some(&id)).await.unwrap();

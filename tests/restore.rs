@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use keyleak::domain::approval::ProposalState;
+use keyleak::domain::ids::IncidentId;
 use keyleak::domain::incident::IncidentState;
 use keyleak::domain::policy;
 use keyleak::domain::restore::{Handover, handover_policy, secret_name};
@@ -17,7 +18,7 @@ use support::proposals::*;
 use support::trail::{Record, start_with_trail};
 use support::*;
 
-async fn handover(app: &App, id: &keyleak::domain::ids::IncidentId) -> Handover {
+async fn handover(app: &App, id: &IncidentId) -> Handover {
     let store = app.engine.store.clone();
     let id = id.clone();
     wait_until(Duration::from_secs(30), move || {
@@ -56,6 +57,15 @@ async fn assert_handed_over(
     let value: Value = serde_json::from_str(value.secret_string().unwrap()).unwrap();
     assert_eq!(value["AccessKeyId"], key_id);
     value
+}
+
+/// A user `solo` with one key, that key contained; the incident.
+async fn solo_contained(app: &App, iam: &aws_sdk_iam::Client) -> (seed::Key, IncidentId) {
+    iam.create_user().user_name("solo").send().await.unwrap();
+    let leaked = seed::create_key(iam, "solo").await;
+    let id = app.contain(&leaked.id, "").await;
+    app.wait_for_state(&id, IncidentState::Contained).await;
+    (leaked, id)
 }
 
 async fn user_policies(iam: &aws_sdk_iam::Client, user: &str) -> Vec<String> {
@@ -190,10 +200,7 @@ async fn a_key_whose_secret_cannot_be_stored_is_deleted_again_and_a_retry_can_wo
     let (moto, _emulator, app) = start_with_trail(Options::default()).await;
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let secrets = aws_sdk_secretsmanager::Client::new(&moto.own_config().await);
-    iam.create_user().user_name("solo").send().await.unwrap();
-    let leaked = seed::create_key(&iam, "solo").await;
-    let id = app.contain(&leaked.id, "").await;
-    app.wait_for_state(&id, IncidentState::Contained).await;
+    let (leaked, id) = solo_contained(&app, &iam).await;
     // Someone else's secret already has the name restore would use.
     let name = secret_name(&id, "solo");
     secrets
@@ -255,10 +262,7 @@ async fn a_half_made_handover_is_never_handed_over() {
     .await;
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let secrets = aws_sdk_secretsmanager::Client::new(&moto.own_config().await);
-    iam.create_user().user_name("solo").send().await.unwrap();
-    let leaked = seed::create_key(&iam, "solo").await;
-    let id = app.contain(&leaked.id, "").await;
-    app.wait_for_state(&id, IncidentState::Contained).await;
+    let (leaked, id) = solo_contained(&app, &iam).await;
     let name = secret_name(&id, "solo");
 
     // The policy call fails once: the new key and the secret are both deleted again.

@@ -113,6 +113,17 @@ pub async fn propose(app: &App, id: &IncidentId, args: &str) -> Proposal {
     proposals(app, id, before + 1).await.pop().unwrap()
 }
 
+/// Everyone in `who` presses Approve on the message at once; each click is answered 200.
+pub async fn approve_together(app: &App, who: &[&str], m: &Posted) {
+    let clicks: Vec<_> = who
+        .iter()
+        .map(|w| app.click(w, m, "proposal.approve"))
+        .collect();
+    for r in futures::future::join_all(clicks).await {
+        assert_eq!(r.status(), 200);
+    }
+}
+
 /// Presses Approve as the approver and waits for the proposal to finish running.
 pub async fn approve(app: &App, p: &Proposal) -> Proposal {
     let r = app
