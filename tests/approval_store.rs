@@ -349,3 +349,44 @@ async fn simultaneous_approvals_on_two_replicas_complete_the_proposal_once() {
         );
     }
 }
+
+/// A response URL is a credential to post to its requester for 30 minutes: past that it is
+/// not kept, in a finished job or a queued one.
+#[tokio::test]
+async fn response_urls_are_not_kept_past_their_thirty_minutes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = format!("{}/u.db", dir.path().display());
+    let store = SqliteStore::connect(&format!("sqlite://{path}"))
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let url = |n: u32| format!("https://hooks.slack.com/commands/T0/{n}/secretpart{n}");
+    for (n, at) in [(1, now - Duration::minutes(31)), (2, now)] {
+        store
+            .open_incident(NewIncident {
+                id: IncidentId::from_random(n),
+                key: AccessKeyId::parse(&format!("AKIAIOSFODNN7EXAMP{n:02}")).unwrap(),
+                reason: None,
+                requested_by: Actor::Cli("test".into()),
+                now: at,
+                origin: "test".into(),
+                response_url: Some(url(n)),
+            })
+            .await
+            .unwrap();
+    }
+    let forgotten = store
+        .forget_response_urls(now - Duration::minutes(30))
+        .await
+        .unwrap();
+    assert_eq!(forgotten, 1);
+    let mut kept = vec![];
+    while let Some(job) = store
+        .claim_job(now, Duration::seconds(60), keyleak::store::Claim::default())
+        .await
+        .unwrap()
+    {
+        kept.push(job.response_url);
+    }
+    assert_eq!(kept, [None, Some(url(2))]);
+}

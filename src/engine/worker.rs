@@ -56,6 +56,9 @@ impl Default for WorkerSettings {
     }
 }
 
+/// How long Slack takes a `response_url` (SLACK-FACTS.md).
+const RESPONSE_URL_MINUTES: i64 = 30;
+
 pub struct Worker {
     engine: Engine,
     settings: WorkerSettings,
@@ -115,6 +118,7 @@ impl Worker {
             {
                 self.beat(Some(now)).await;
                 beaten = Some(now);
+                self.forget_expired_urls(now).await;
             }
             if let Err(e) = self.engine.expire_due().await {
                 error!(error = %e, "could not expire proposals");
@@ -146,6 +150,14 @@ impl Worker {
         }
         // Stopped: whatever this worker left running is free at once.
         self.beat(None).await;
+    }
+
+    /// Slack accepts a response URL for 30 minutes; past that it is only a secret kept.
+    async fn forget_expired_urls(&self, now: chrono::DateTime<chrono::Utc>) {
+        let before = now - chrono::Duration::minutes(RESPONSE_URL_MINUTES);
+        if let Err(e) = self.engine.store.forget_response_urls(before).await {
+            warn!(error = %e, "could not forget expired response URLs");
+        }
     }
 
     async fn beat(&self, at: Option<chrono::DateTime<chrono::Utc>>) {

@@ -269,6 +269,9 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
         max_attempts: i64,
     ) -> Result<Vec<AbandonedJob>, StoreError>;
+    /// Forgets the response URLs of jobs created before `before`: Slack takes a response URL
+    /// for 30 minutes, and it is a credential to post to the requester until then.
+    async fn forget_response_urls(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Says the worker `owner` is alive at `at`; `None` says it has stopped.
     async fn beat(&self, owner: &str, at: Option<DateTime<Utc>>) -> Result<(), StoreError>;
     /// Puts a running job back in the queue, to be claimed again from `not_before`.

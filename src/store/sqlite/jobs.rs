@@ -128,6 +128,17 @@ impl SqliteStore {
             .collect()
     }
 
+    pub(super) async fn forget_urls(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET response_url = NULL \
+             WHERE response_url IS NOT NULL AND created_at < ?",
+        )
+        .bind(ms(before))
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     pub(super) async fn record_beat(
         &self,
         owner: &str,

@@ -322,6 +322,10 @@ impl Store for SqliteStore {
         self.abandon_dead(now, max_attempts).await
     }
 
+    async fn forget_response_urls(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.forget_urls(before).await
+    }
+
     async fn beat(&self, owner: &str, at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
         self.record_beat(owner, at).await
     }
