@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use crate::archive::layout::ArchiveLocation;
 use crate::domain::ids::{RosterEntry, is_region_name};
@@ -24,6 +25,26 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret([redacted])")
+    }
+}
+
+/// How long Slack may take: a Slack that accepts connections and never answers must not hold
+/// the work that waits on it.
+#[derive(Debug, Clone, Copy)]
+pub struct SlackTimeouts {
+    /// To open a TCP connection (`KEYLEAK_SLACK_CONNECT_TIMEOUT_SECONDS`).
+    pub connect: Duration,
+    /// For one call, from the request to the whole answer, including the library's own
+    /// pacing and retries (`KEYLEAK_SLACK_TIMEOUT_SECONDS`).
+    pub total: Duration,
+}
+
+impl Default for SlackTimeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(5),
+            total: Duration::from_secs(20),
+        }
     }
 }
 
@@ -60,7 +81,7 @@ pub struct SlackConfig {
     /// Distinct approvers a proposal needs besides its requester.
     pub approvals_required: usize,
     /// How long a Slack call may take.
-    pub slack_timeouts: crate::slack::client::SlackTimeouts,
+    pub slack_timeouts: SlackTimeouts,
     /// Slash commands one person may send in a minute (`KEYLEAK_COMMANDS_PER_MINUTE`).
     pub commands_per_minute: u32,
     /// What the HTTP listener allows anyone who can reach it.
@@ -323,7 +344,7 @@ impl SlackConfig {
                 ),
             );
         }
-        let slack_timeouts = crate::slack::client::SlackTimeouts {
+        let slack_timeouts = SlackTimeouts {
             connect: seconds(r.number("KEYLEAK_SLACK_CONNECT_TIMEOUT_SECONDS", 5, 1..=60)),
             total: seconds(r.number("KEYLEAK_SLACK_TIMEOUT_SECONDS", 20, 1..=300)),
         };
@@ -352,8 +373,8 @@ impl SlackConfig {
     }
 }
 
-fn seconds(n: u32) -> std::time::Duration {
-    std::time::Duration::from_secs(u64::from(n))
+fn seconds(n: u32) -> Duration {
+    Duration::from_secs(u64::from(n))
 }
 
 fn is_channel_id(s: &str) -> bool {

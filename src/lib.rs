@@ -13,6 +13,7 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod http;
+pub mod inflight;
 pub mod listener;
 pub mod notify;
 pub mod offline;

@@ -21,6 +21,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tower::ServiceExt as _;
+
+use crate::inflight::InFlight;
 use tracing::{info, warn};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,7 +114,7 @@ async fn connection(
     let busy = slot.busy.clone();
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let app = app.clone();
-        let under_way = Busy::start(&busy);
+        let under_way = InFlight::start(&busy);
         async move {
             let answer = tokio::time::timeout(limits.request_timeout, app.oneshot(req)).await;
             drop(under_way);
@@ -287,22 +289,6 @@ impl Drop for Slot {
     }
 }
 
-/// Marks a request under way on its connection until dropped.
-struct Busy(Arc<AtomicUsize>);
-
-impl Busy {
-    fn start(count: &Arc<AtomicUsize>) -> Self {
-        count.fetch_add(1, Ordering::AcqRel);
-        Self(count.clone())
-    }
-}
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,7 +300,7 @@ mod tests {
         let b = Connections::admit(&open).unwrap();
         let c = Connections::admit(&open).unwrap();
         // a has a request under way, b spoke and is idle between requests, c never spoke.
-        let _working = Busy::start(&a.busy);
+        let _working = InFlight::start(&a.busy);
         b.heard.store(true, Ordering::Release);
         let d = Connections::admit(&open).expect("c is silent");
         let ids = |open: &Arc<Connections>| open.lock().by_age.keys().copied().collect::<Vec<_>>();
@@ -322,8 +308,8 @@ mod tests {
         d.heard.store(true, Ordering::Release);
         let _e = Connections::admit(&open).expect("b is idle");
         assert_eq!(ids(&open), [0, 3, 4]);
-        let _d_works = Busy::start(&d.busy);
-        let _e_works = Busy::start(&_e.busy);
+        let _d_works = InFlight::start(&d.busy);
+        let _e_works = InFlight::start(&_e.busy);
         assert!(
             Connections::admit(&open).is_none(),
             "all busy: the newcomer waits"

@@ -6,6 +6,7 @@ use crate::domain::approval::{MessageRef, Proposal};
 use crate::domain::ids::SlackUserId;
 use crate::domain::incident::{Incident, StepRecord};
 use crate::slack::messages::{self, Reply};
+use crate::store::JobKind;
 
 /// Where an incident's message lives; replies are threaded under it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +79,14 @@ pub trait Notifier: Send + Sync {
         thread: &ThreadRef,
         incident: &Incident,
         steps: &[StepRecord],
+    ) -> Result<(), NotifyError>;
+    /// Says in the incident's thread that keyleak gave up a job whose worker kept dying.
+    async fn job_given_up(
+        &self,
+        thread: &ThreadRef,
+        incident: &Incident,
+        kind: JobKind,
+        attempts: i64,
     ) -> Result<(), NotifyError>;
     /// Tells the person who asked, privately, how containment ended.
     async fn tell_requester(
@@ -197,6 +206,17 @@ impl Notifier for Console {
         if incident.state != crate::domain::incident::IncidentState::Containing {
             say(&messages::incident_card(incident, steps).text);
         }
+        Ok(())
+    }
+
+    async fn job_given_up(
+        &self,
+        _thread: &ThreadRef,
+        incident: &Incident,
+        kind: JobKind,
+        attempts: i64,
+    ) -> Result<(), NotifyError> {
+        say(&messages::job_abandoned(incident, kind, attempts).text);
         Ok(())
     }
 

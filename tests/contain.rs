@@ -332,7 +332,7 @@ async fn a_slack_that_never_answers_holds_no_key_active() {
     for n in 0..10 {
         keys.push(seed::ci_user(&iam, &format!("svc-{n}")).await);
     }
-    let quick = keyleak::slack::client::SlackTimeouts {
+    let quick = keyleak::config::SlackTimeouts {
         connect: std::time::Duration::from_secs(1),
         total: std::time::Duration::from_secs(10),
     };

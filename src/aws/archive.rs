@@ -28,22 +28,23 @@ thread_local! {
 /// the cap cannot add up past it, however many are fetched side by side.
 pub struct Budget {
     limits: ArchiveLimits,
+    total_mib: usize,
     mib: Arc<tokio::sync::Semaphore>,
 }
 
 impl Budget {
     pub fn new(limits: ArchiveLimits) -> Self {
-        let mib = (limits.memory_bytes >> 20).max(1);
+        let total_mib = (limits.memory_bytes >> 20).max(1);
         Self {
             limits,
-            mib: Arc::new(tokio::sync::Semaphore::new(mib)),
+            total_mib,
+            mib: Arc::new(tokio::sync::Semaphore::new(total_mib)),
         }
     }
 
     /// Waits for room for a file of `bytes` decompressed.
     async fn room(&self, bytes: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        let total = (self.limits.memory_bytes >> 20).max(1);
-        let need = bytes.div_ceil(1 << 20).clamp(1, total);
+        let need = bytes.div_ceil(1 << 20).clamp(1, self.total_mib);
         let need = u32::try_from(need).unwrap_or(u32::MAX);
         self.mib.clone().acquire_many_owned(need).await.ok()
     }

@@ -12,7 +12,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 use super::Engine;
 use crate::domain::ids::IncidentId;
 use crate::domain::incident::IncidentState;
-use crate::slack::messages;
+use crate::inflight::InFlight;
 use crate::store::{AbandonedJob, AuditEntry, Claim, ClaimedJob, JobKind, StoreError};
 
 #[derive(Debug, Clone)]
@@ -69,23 +69,6 @@ pub struct Worker {
     others: Arc<AtomicUsize>,
 }
 
-/// Counts a running job of another kind than containment until it is dropped, however its
-/// task ends.
-struct OtherJob(Arc<AtomicUsize>);
-
-impl OtherJob {
-    fn start(count: &Arc<AtomicUsize>) -> Self {
-        count.fetch_add(1, Ordering::Relaxed);
-        Self(count.clone())
-    }
-}
-
-impl Drop for OtherJob {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 impl Worker {
     pub fn new(engine: Engine, settings: WorkerSettings) -> Self {
         let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "keyleak".into());
@@ -113,12 +96,17 @@ impl Worker {
             // By the engine's clock, as the silence of others is judged: a worker never looks
             // silent to itself, however the clock moves.
             let now = self.engine.clock.now();
+            // Housekeeping that writes to the store runs at the heartbeat's pace, not on every
+            // turn of the loop (every wake-up and every finished job).
             if beaten
                 .is_none_or(|t| (now - t).to_std().unwrap_or_default() >= self.settings.heartbeat)
             {
                 self.beat(Some(now)).await;
                 beaten = Some(now);
                 self.forget_expired_urls(now).await;
+                self.engine
+                    .abandon_dead_jobs(self.settings.max_attempts)
+                    .await;
             }
             if let Err(e) = self.engine.expire_due().await {
                 error!(error = %e, "could not expire proposals");
@@ -126,9 +114,6 @@ impl Worker {
             if let Err(e) = self.engine.queue_monitoring().await {
                 error!(error = %e, "could not queue monitoring");
             }
-            self.engine
-                .abandon_dead_jobs(self.settings.max_attempts)
-                .await;
             self.start_claimable(&mut running).await;
             tokio::select! {
                 _ = &mut shutdown => break,
@@ -196,7 +181,7 @@ impl Worker {
             };
             let engine = self.engine.clone();
             let lease = self.settings.lease;
-            let others = (job.kind != JobKind::Contain).then(|| OtherJob::start(&self.others));
+            let others = (job.kind != JobKind::Contain).then(|| InFlight::start(&self.others));
             running.spawn(async move {
                 if let Err(e) = execute(&engine, job, lease).await {
                     error!(error = %e, "could not record a job's end");
@@ -277,8 +262,9 @@ impl super::Engine {
                 .await?;
         }
         if let Some(thread) = super::thread_of(&incident) {
-            let note = messages::job_abandoned(&incident, job.kind, job.attempts);
-            self.notifier.post_in_thread(&thread, note).await?;
+            self.notifier
+                .job_given_up(&thread, &incident, job.kind, job.attempts)
+                .await?;
         }
         Ok(())
     }

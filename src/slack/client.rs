@@ -12,37 +12,18 @@ use tokio::sync::Mutex;
 use tracing::warn;
 
 use super::messages;
-use crate::config::Secret;
+use crate::config::{Secret, SlackTimeouts};
 use crate::domain::approval::{MessageRef, Proposal};
 use crate::domain::ids::SlackUserId;
 use crate::domain::incident::{Incident, StepRecord};
 use crate::notify::{Attachment, Notifier, NotifyError, ThreadRef};
+use crate::store::JobKind;
 
 type Connector = SlackClientHyperConnector<HttpsConnector<HttpConnector>>;
 
 /// How long a user group's members are trusted before asking Slack again. The lookup is a
 /// Tier 2 method (about 20 calls a minute), so it cannot run on every command.
 const GROUP_TTL: Duration = Duration::from_secs(30);
-
-/// How long Slack may take: a Slack that accepts connections and never answers must not hold
-/// the work that waits on it.
-#[derive(Debug, Clone, Copy)]
-pub struct SlackTimeouts {
-    /// To open a TCP connection (`KEYLEAK_SLACK_CONNECT_TIMEOUT_SECONDS`).
-    pub connect: Duration,
-    /// For one call, from the request to the whole answer, including the library's own
-    /// pacing and retries (`KEYLEAK_SLACK_TIMEOUT_SECONDS`).
-    pub total: Duration,
-}
-
-impl Default for SlackTimeouts {
-    fn default() -> Self {
-        Self {
-            connect: Duration::from_secs(5),
-            total: Duration::from_secs(20),
-        }
-    }
-}
 
 pub struct SlackNotifier {
     client: SlackClient<Connector>,
@@ -251,6 +232,17 @@ impl Notifier for SlackNotifier {
             self.show_state(&thread.channel, incident).await;
         }
         Ok(())
+    }
+
+    async fn job_given_up(
+        &self,
+        thread: &ThreadRef,
+        incident: &Incident,
+        kind: JobKind,
+        attempts: i64,
+    ) -> Result<(), NotifyError> {
+        let note = messages::job_abandoned(incident, kind, attempts);
+        self.post_in_thread(thread, note).await.map(|_| ())
     }
 
     async fn tell_requester(

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use hmac::{Hmac, KeyInit, Mac};
 use keyleak::aws::SdkAws;
+use keyleak::config::SlackTimeouts;
 use keyleak::config::{Secret, SlackConfig};
 use keyleak::domain::ids::{IncidentId, RosterEntry};
 use keyleak::domain::incident::{Incident, IncidentState};
@@ -26,7 +27,7 @@ use keyleak::engine::{
     WorkerSettings,
 };
 use keyleak::listener::ListenerLimits;
-use keyleak::slack::client::{SlackNotifier, SlackTimeouts};
+use keyleak::slack::client::SlackNotifier;
 use keyleak::store::{SqliteStore, Store};
 use sha2::Sha256;
 
