@@ -8,14 +8,17 @@
 //! - `keyleak investigate --archive` (the release binary) on the whole archive and on a
 //!   quarter of it, with its peak RSS from `/usr/bin/time -v`;
 //! - `zcat … | grep -c KEY` and a `jq` filter, the pipelines a responder would otherwise run
-//!   (`jq` comes from Debian's `jq` package).
+//!   (`jq` comes from Debian's `jq` package);
+//! - the scanner on one worker with each file checked against the SHA-256 a signed digest
+//!   gives for it, against the plain scan, and the RSA verification of one digest.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use keyleak::archive::scan::Needles;
+use keyleak::archive::digest::{self, Found, PublicKey};
+use keyleak::archive::scan::{Needles, Scanner};
 use keyleak::archive::scan_dir;
 use serde_json::json;
 
@@ -189,6 +192,111 @@ fn decoders(files: &[PathBuf], mb_raw: f64) {
     );
 }
 
+/// The scan with each file checked against its digest's SHA-256, against the plain scan, one
+/// core, in turns so both meet the same machine; then one digest's verification.
+fn digest_checks(files: &[PathBuf], mb_raw: f64) {
+    let blobs: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+    let mut out = vec![0u8; 8 << 20];
+    let mut d = libdeflater::Decompressor::new();
+    let hashes: Vec<[u8; 32]> = blobs
+        .iter()
+        .map(|b| {
+            let n = d.gzip_decompress(b, &mut out).unwrap();
+            digest::sha256(&out[..n])
+        })
+        .collect();
+    let needles = Needles::new([KEY.to_string()]);
+    let mut scanner = Scanner::default();
+    let mut took = [0.0f64; 2];
+    for round in 0..6 {
+        let checked = round % 2 == 1;
+        let start = Instant::now();
+        for (b, h) in blobs.iter().zip(&hashes) {
+            let f = scanner
+                .scan(b, &needles, 100 << 20, checked.then_some(h))
+                .unwrap();
+            assert_eq!(f.vouched, checked.then_some(true));
+        }
+        took[usize::from(checked)] += start.elapsed().as_secs_f64();
+    }
+    let (plain, checked) = (took[0] / 3.0, took[1] / 3.0);
+    println!(
+        "keyleak scanner, 1 worker, plain: {plain:.2} s, {:.0} MB/s; each file checked against \
+         its digest: {checked:.2} s, {:.0} MB/s ({:.2}x the time)",
+        mb_raw / plain,
+        mb_raw / checked,
+        checked / plain
+    );
+    let (found, key) = signed_digest(&hashes);
+    let n = 1000;
+    let start = Instant::now();
+    for _ in 0..n {
+        let f = Found {
+            bucket: "org-trail-logs",
+            key: &found.0,
+            gz: &found.1,
+            signature: Some(&found.2),
+            algorithm: Some("SHA256withRSA"),
+        };
+        digest::verify(&f, std::slice::from_ref(&key)).unwrap();
+    }
+    println!(
+        "digest verification (listing {} files): {:.0} µs each",
+        hashes.len().min(DIGEST_FILES),
+        start.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+    );
+}
+
+/// Files one digest lists: an hour of one busy region.
+const DIGEST_FILES: usize = 24;
+
+/// A digest over the first files, signed with the tests' key as CloudTrail signs: its S3 key,
+/// gzipped body and signature, and the public key.
+fn signed_digest(hashes: &[[u8; 32]]) -> ((String, Vec<u8>, String), PublicKey) {
+    use ring::signature::KeyPair;
+    let pair = ring::signature::RsaKeyPair::from_der(include_bytes!(
+        "../tests/fixtures/cloudtrail/digest-signing-key.der"
+    ))
+    .unwrap();
+    let key = "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/11/20/\
+               111122223333_CloudTrail-Digest_us-east-1_org_us-east-1_20261120T160000Z.json.gz";
+    let end = "2026-11-20T16:00:00Z";
+    let files: Vec<serde_json::Value> = hashes
+        .iter()
+        .take(DIGEST_FILES)
+        .enumerate()
+        .map(|(i, h)| {
+            json!({"s3Bucket": "org-trail-logs", "s3Object": format!("f{i}.json.gz"),
+                   "hashValue": hex::encode(h), "hashAlgorithm": "SHA-256"})
+        })
+        .collect();
+    let text = json!({"digestEndTime": end, "digestS3Bucket": "org-trail-logs",
+        "digestS3Object": key, "digestPublicKeyFingerprint": "bench",
+        "previousDigestSignature": null, "logFiles": files})
+    .to_string();
+    let to_sign = format!(
+        "{end}\norg-trail-logs/{key}\n{}\nnull",
+        hex::encode(digest::sha256(text.as_bytes()))
+    );
+    let mut sig = vec![0; pair.public().modulus_len()];
+    pair.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        to_sign.as_bytes(),
+        &mut sig,
+    )
+    .unwrap();
+    let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
+    let mut gz = vec![0; c.gzip_compress_bound(text.len())];
+    let n = c.gzip_compress(text.as_bytes(), &mut gz).unwrap();
+    gz.truncate(n);
+    let public = PublicKey {
+        fingerprint: "bench".into(),
+        der: pair.public_key().as_ref().to_vec(),
+    };
+    ((key.to_string(), gz, hex::encode(sig)), public)
+}
+
 fn main() {
     let mb: usize = std::env::args()
         .skip(1)
@@ -235,6 +343,7 @@ fn main() {
             log.skipped
         );
     }
+    digest_checks(&files, mb_raw);
     let (t, rss) = cli(&whole);
     println!(
         "keyleak investigate --archive (whole): {t:.2} s, peak RSS {} MB",

@@ -102,6 +102,7 @@ pub fn investigate(
             location: dir.display().to_string(),
             files: all.files,
             bytes: all.bytes,
+            integrity: all.integrity,
         }),
     };
     Ok(Offline {

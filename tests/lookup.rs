@@ -9,11 +9,12 @@ use chrono::Utc;
 use keyleak::archive::layout::ArchiveLocation;
 use keyleak::domain::ids::IncidentId;
 use keyleak::domain::incident::IncidentState;
+use keyleak::domain::trail::Provenance;
 use keyleak::domain::trail::findings::{FenceOutcome, Findings};
 use keyleak::engine::ForensicsSettings;
 use serde_json::{Value, json};
 use support::moto::OWN_ACCOUNT;
-use support::trail::{Record, bot_config, trail_file};
+use support::trail::{Record, bot_config, gzip, signed_digest, trail_file};
 use support::trail_emu::TrailEmulator;
 use support::{App, Moto, OUTSIDER, Options, seed, wait_until};
 
@@ -544,7 +545,157 @@ async fn a_role_assumed_only_in_the_archive_is_not_fenced_and_a_misplaced_record
     );
     let text = b.summary_text();
     assert!(
-        text.contains("only the S3 archive shows this role"),
+        text.contains("only an S3 archive file shows this role"),
+        "{text}"
+    );
+}
+
+/// Signed digests as CloudTrail writes them: a role assumed in a file one vouches for is
+/// fenced as LookupEvents evidence would be; a file changed after delivery gives nothing, a
+/// deleted file, a deleted digest and a forged digest are each named, and the summary says
+/// the archive was tampered with.
+#[tokio::test]
+async fn signed_digests_vouch_for_archive_files_and_expose_changed_deleted_and_forged_ones() {
+    let b = start_with(true, &["us-east-1"], Some("s3://org-trail-logs/ct")).await;
+    let iam = aws_sdk_iam::Client::new(&b.moto.own_config().await);
+    iam.create_role()
+        .role_name("prod-admin")
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[]}"#)
+        .send()
+        .await
+        .unwrap();
+    let at = Utc::now() - chrono::Duration::hours(2);
+    let day = at.format("%Y/%m/%d");
+    let logs = format!("ct/AWSLogs/{OWN_ACCOUNT}/CloudTrail/us-east-1/{day}");
+    let digests = format!("ct/AWSLogs/{OWN_ACCOUNT}/CloudTrail-Digest/us-east-1/{day}");
+    let log = |name: &str| format!("{logs}/{OWN_ACCOUNT}_CloudTrail_us-east-1_{name}.json.gz");
+    let digest = |stamp: &str| {
+        format!("{digests}/{OWN_ACCOUNT}_CloudTrail-Digest_us-east-1_org_us-east-1_{stamp}.json.gz")
+    };
+    let by_key = |fixture: &str, minutes: i64| {
+        Record::from(fixture)
+            .by_user(OWN_ACCOUNT, "ci-deploy", &b.key)
+            .at(at + chrono::Duration::minutes(minutes))
+    };
+    let assumed = by_key("assume_role", 0)
+        .set(
+            "/requestParameters/roleArn",
+            json!(format!("arn:aws:iam::{OWN_ACCOUNT}:role/prod-admin")),
+        )
+        .value();
+    let vouched = (log("vouched"), trail_file(&[assumed]));
+    let original = trail_file(&[by_key("list_users", 1).named("ListRoles").value()]);
+    let changed = trail_file(&[
+        by_key("list_users", 1).named("ListRoles").value(),
+        by_key("create_user", 2).value(),
+    ]);
+    let deleted = (
+        log("deleted"),
+        trail_file(&[by_key("list_users", 3).value()]),
+    );
+    let (digest_gz, metadata) = signed_digest(
+        "org-trail-logs",
+        &digest("20261201T010000Z"),
+        &[vouched.clone(), (log("changed"), original), deleted],
+        Some((&digest("20261201T000000Z"), "ab12")),
+    );
+    // A digest edited after it was signed: it vouches for a file planted beside it.
+    let planted = (
+        log("planted"),
+        trail_file(&[by_key("list_users", 4).value()]),
+    );
+    let (forged_gz, forged_metadata) = signed_digest(
+        "org-trail-logs",
+        &digest("20261201T020000Z"),
+        &[(log("other"), trail_file(&[]))],
+        None,
+    );
+    let forged_text = {
+        let mut t = vec![];
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&forged_gz[..]), &mut t)
+            .unwrap();
+        String::from_utf8(t)
+            .unwrap()
+            .replace(&log("other"), &log("planted"))
+    };
+    let s3 = b.archive_bucket().await;
+    let put = |key: String, body: Vec<u8>, metadata: Vec<(&'static str, String)>| {
+        let s3 = s3.clone();
+        async move {
+            let mut req = s3
+                .put_object()
+                .bucket("org-trail-logs")
+                .key(key)
+                .body(body.into());
+            for (k, v) in metadata {
+                req = req.metadata(k, v);
+            }
+            req.send().await.unwrap();
+        }
+    };
+    put(vouched.0, vouched.1, vec![]).await;
+    put(log("changed"), changed, vec![]).await;
+    put(planted.0, planted.1, vec![]).await;
+    put(digest("20261201T010000Z"), digest_gz, metadata.to_vec()).await;
+    put(
+        digest("20261201T020000Z"),
+        gzip(forged_text.as_bytes()),
+        forged_metadata.to_vec(),
+    )
+    .await;
+
+    let id = b.contain().await;
+    let f = b.findings(&id).await;
+    let archive = f.archive.clone().expect("the archive was scanned");
+    let i = &archive.integrity;
+    assert_eq!(
+        (i.digests, i.verified, i.altered, i.deleted, i.bad_digests),
+        (1, 1, 1, 1, 2),
+        "{:#?}",
+        i.notes
+    );
+    let noted = |file: &str, why: &str| {
+        let hit = i
+            .notes
+            .iter()
+            .any(|n| n.file.as_deref().is_some_and(|f| f.ends_with(file)) && n.why.contains(why));
+        assert!(hit, "{file}: {why} in {:#?}", i.notes);
+    };
+    noted("_changed.json.gz", "not what CloudTrail delivered");
+    noted(
+        "_deleted.json.gz",
+        "a signed digest lists it, and it is gone",
+    );
+    noted("20261201T000000Z.json.gz", "the one after it names it");
+    noted("20261201T020000Z.json.gz", "its signature does not verify");
+    assert!(!f.complete());
+
+    let stored = b.app.engine.store.trail_events(&id).await.unwrap();
+    let sources: Vec<(&str, Provenance)> = stored
+        .iter()
+        .map(|e| (e.name.as_str(), e.provenance))
+        .collect();
+    assert_eq!(
+        sources,
+        [
+            ("AssumeRole", Provenance::ArchiveVerified),
+            ("ListUsers", Provenance::ArchiveUnverified),
+        ],
+        "nothing from the changed file"
+    );
+    assert_eq!(f.roles.len(), 1, "{:?}", f.roles);
+    assert!(
+        matches!(f.roles[0].outcome, FenceOutcome::Fenced { .. }),
+        "a vouched-for file is evidence enough: {:?}",
+        f.roles[0].outcome
+    );
+    let text = b.summary_text();
+    assert!(
+        text.contains("The CloudTrail archive was tampered with"),
+        "{text}"
+    );
+    assert!(
+        text.contains("1 of 3 files vouched for by 1 digest that CloudTrail signed"),
         "{text}"
     );
 }

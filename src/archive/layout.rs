@@ -55,12 +55,36 @@ pub fn day_prefixes(
     since: DateTime<Utc>,
     until: DateTime<Utc>,
 ) -> Vec<String> {
+    days(root, account, "CloudTrail", region, since, until)
+}
+
+/// The day folders of the digests that cover the window's log files: a digest comes up to
+/// an hour after the files it lists, so the day after the window's last too.
+pub fn digest_day_prefixes(
+    root: &str,
+    account: &str,
+    region: &str,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Vec<String> {
+    let until = until + Duration::days(1);
+    days(root, account, "CloudTrail-Digest", region, since, until)
+}
+
+fn days(
+    root: &str,
+    account: &str,
+    folder: &str,
+    region: &str,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Vec<String> {
     let mut day: NaiveDate = since.date_naive();
     let last = until.date_naive();
     let mut out = vec![];
     while day <= last {
         out.push(format!(
-            "{root}{account}/CloudTrail/{region}/{}/",
+            "{root}{account}/{folder}/{region}/{}/",
             day.format("%Y/%m/%d")
         ));
         day += Duration::days(1);
@@ -68,7 +92,6 @@ pub fn day_prefixes(
     out
 }
 
-/// A log file, not a digest or anything else that lives beside them.
 /// The account whose folder holds a log file: the 12 digits just before `/CloudTrail/`.
 pub fn account_of(path: &str) -> Option<&str> {
     let before = &path[..path.find("/CloudTrail/")?];
@@ -76,6 +99,12 @@ pub fn account_of(path: &str) -> Option<&str> {
     (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then_some(account)
 }
 
+/// A digest file.
+pub fn is_digest_file(path: &str) -> bool {
+    path.ends_with(".json.gz") && path.contains("/CloudTrail-Digest/")
+}
+
+/// A log file, not a digest or anything else that lives beside them.
 pub fn is_log_file(path: &str) -> bool {
     path.ends_with(".json.gz") && !path.contains("CloudTrail-Digest/")
 }
@@ -116,6 +145,12 @@ mod tests {
                 "AWSLogs/o-abc123/111122223333/CloudTrail/eu-west-1/2026/12/01/",
             ]
         );
+        let digests = digest_day_prefixes("AWSLogs/", "111122223333", "eu-west-1", since, until);
+        assert_eq!(digests.len(), 4, "the day after too: {digests:?}");
+        assert_eq!(
+            digests[3],
+            "AWSLogs/111122223333/CloudTrail-Digest/eu-west-1/2026/12/02/"
+        );
     }
 
     #[test]
@@ -132,9 +167,9 @@ mod tests {
             account_of("AWSLogs/o-abc/CloudTrail/us-east-1/f.json.gz"),
             None
         );
-        assert!(!is_log_file(
-            "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/11/20/111122223333_CloudTrail-Digest_us-east-1_x_20261120T150500Z.json.gz"
-        ));
+        let digest = "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/11/20/111122223333_CloudTrail-Digest_us-east-1_x_us-east-1_20261120T150500Z.json.gz";
+        assert!(!is_log_file(digest));
+        assert!(is_digest_file(digest));
         assert!(!is_log_file(
             "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/notes.txt"
         ));

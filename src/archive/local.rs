@@ -30,7 +30,7 @@ pub fn scan_dir(dir: &Path, needles: &Needles, workers: usize) -> std::io::Resul
         while let Some(path) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
             let name = shown(dir, path);
             match read(path) {
-                Ok(gz) => log.add(&name, scanner.scan(&gz, needles, max_file)),
+                Ok(gz) => log.add(&name, scanner.scan(&gz, needles, max_file, None)),
                 Err(e) => log.unreadable(&name, e),
             }
         }

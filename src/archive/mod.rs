@@ -2,11 +2,13 @@
 //! local copy of them (`keyleak investigate --archive DIR`), scanned in parallel for the
 //! calls of the keys under investigation. Beyond LookupEvents' 90 days, and with data events.
 
+pub mod digest;
 pub mod layout;
 mod local;
 pub mod scan;
 
-use crate::domain::trail::TrailEvent;
+use crate::domain::trail::findings::ArchiveIntegrity;
+use crate::domain::trail::{Provenance, TrailEvent};
 pub use local::scan_dir;
 use scan::{FileError, FileScan};
 
@@ -49,6 +51,8 @@ pub struct ArchiveLog {
     pub skipped: usize,
     /// The first few of them, with where and why.
     pub reasons: Vec<String>,
+    /// What the digests said of the files.
+    pub integrity: ArchiveIntegrity,
 }
 
 impl ArchiveLog {
@@ -58,16 +62,35 @@ impl ArchiveLog {
         match scanned {
             Ok(f) => {
                 self.bytes += f.bytes;
+                let provenance = match f.vouched {
+                    Some(true) => {
+                        self.integrity.verified += 1;
+                        Provenance::ArchiveVerified
+                    }
+                    Some(false) => {
+                        self.integrity.altered += 1;
+                        self.integrity.note(
+                            Some(name),
+                            "its content is not what CloudTrail delivered (the signed digest \
+                             gives another SHA-256): its events are not used",
+                        );
+                        return;
+                    }
+                    None => Provenance::ArchiveUnverified,
+                };
                 // A record for another account in an account's folder was put there by
                 // someone other than CloudTrail: flagged, never used.
                 let folder = layout::account_of(name);
-                for e in f.events {
+                for mut e in f.events {
                     match (folder, e.recipient_account.as_deref()) {
                         (Some(want), Some(got)) if want != got => self.skip(format!(
                             "a record in {name} is for account {got}, not the folder's {want}: \
                              not used"
                         )),
-                        _ => self.events.push(e),
+                        _ => {
+                            e.provenance = provenance;
+                            self.events.push(e);
+                        }
                     }
                 }
                 for why in f.skipped {
@@ -98,6 +121,7 @@ impl ArchiveLog {
         self.skipped += other.skipped;
         let room = MAX_REASONS.saturating_sub(self.reasons.len());
         self.reasons.extend(other.reasons.into_iter().take(room));
+        self.integrity.merge(other.integrity);
     }
 
     /// Oldest first, duplicates dropped.

@@ -64,6 +64,8 @@ pub struct FileScan {
     pub parsed: usize,
     /// Records that contained a key but could not be read, with why.
     pub skipped: Vec<String>,
+    /// Whether the content is what a verified digest lists; `None` where none covers it.
+    pub vouched: Option<bool>,
 }
 
 /// Reusable per worker: the decoder and its output buffer.
@@ -103,14 +105,17 @@ pub fn claimed_size(gz: &[u8]) -> Result<usize, FileError> {
 
 impl Scanner {
     /// The events in one gzipped log file that one of the keys made. A file that claims to
-    /// decompress to more than `max_bytes` is refused unread.
+    /// decompress to more than `max_bytes` is refused unread. With the SHA-256 a verified
+    /// digest gives for it, the content is checked against it first: a file changed after
+    /// delivery gives no events (its records without a key may have been the ones changed).
     pub fn scan(
         &mut self,
         gz: &[u8],
         needles: &Needles,
         max_bytes: usize,
+        sha256: Option<&[u8; 32]>,
     ) -> Result<FileScan, FileError> {
-        let scanned = self.scan_file(gz, needles, max_bytes);
+        let scanned = self.scan_file(gz, needles, max_bytes, sha256);
         if self.buf.len() > KEEP_BUFFER_BYTES {
             self.buf = Vec::new();
         }
@@ -122,14 +127,16 @@ impl Scanner {
         gz: &[u8],
         needles: &Needles,
         max_bytes: usize,
+        sha256: Option<&[u8; 32]>,
     ) -> Result<FileScan, FileError> {
         let size = self.decompress(gz, max_bytes)?;
         let text = &self.buf[..size];
         let mut out = FileScan {
             bytes: size,
+            vouched: sha256.map(|want| super::digest::sha256(text) == *want),
             ..FileScan::default()
         };
-        if !needles.any_in(text) {
+        if out.vouched == Some(false) || !needles.any_in(text) {
             return Ok(out);
         }
         let file: File<'_> =
@@ -169,7 +176,7 @@ impl Scanner {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::io::Write;
 
     use super::*;
@@ -203,7 +210,7 @@ mod tests {
             fixtures::ASSUME_ROLE,
         ]);
         let out = Scanner::default()
-            .scan(&gz, &needles(&["AKIAIOSFODNN7EXAMPLE"]), MAX)
+            .scan(&gz, &needles(&["AKIAIOSFODNN7EXAMPLE"]), MAX, None)
             .unwrap();
         let names: Vec<&str> = out.events.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["ListUsers", "AssumeRole"]);
@@ -217,17 +224,32 @@ mod tests {
         // AssumeRole's response names the session key; the call was made by the parent.
         let gz = file(&[fixtures::ASSUME_ROLE]);
         let out = Scanner::default()
-            .scan(&gz, &needles(&["ASIAI44QH8DHBEXAMPLE"]), MAX)
+            .scan(&gz, &needles(&["ASIAI44QH8DHBEXAMPLE"]), MAX, None)
             .unwrap();
         assert!(out.events.is_empty());
         assert_eq!(out.parsed, 1);
     }
 
     #[test]
+    fn a_file_a_digest_vouches_for_is_checked_and_a_changed_one_gives_nothing() {
+        let text = format!("{{\"Records\":[{}]}}", fixtures::LIST_USERS);
+        let gz = gzip(text.as_bytes());
+        let n = needles(&["AKIAIOSFODNN7EXAMPLE"]);
+        let right = crate::archive::digest::sha256(text.as_bytes());
+        let out = Scanner::default().scan(&gz, &n, MAX, Some(&right)).unwrap();
+        assert_eq!((out.vouched, out.events.len()), (Some(true), 1));
+        let wrong = crate::archive::digest::sha256(b"what CloudTrail delivered");
+        let out = Scanner::default().scan(&gz, &n, MAX, Some(&wrong)).unwrap();
+        assert_eq!((out.vouched, out.events.len()), (Some(false), 0));
+        let out = Scanner::default().scan(&gz, &n, MAX, None).unwrap();
+        assert_eq!((out.vouched, out.events.len()), (None, 1));
+    }
+
+    #[test]
     fn a_file_without_the_key_is_rejected_unparsed() {
         let gz = gzip(b"{\"Records\":[ this is not json but holds no key ]}");
         let out = Scanner::default()
-            .scan(&gz, &needles(&["AKIAIOSFODNN7EXAMPLE"]), MAX)
+            .scan(&gz, &needles(&["AKIAIOSFODNN7EXAMPLE"]), MAX, None)
             .unwrap();
         assert_eq!(out.parsed, 0);
         assert!(out.bytes > 0);
@@ -240,28 +262,28 @@ mod tests {
         let n = needles(&["AKIAIOSFODNN7EXAMPLE"]);
         // A truncated file's last bytes are not a trailer: either check may catch it.
         assert!(matches!(
-            s.scan(&good[..good.len() / 2], &n, MAX),
+            s.scan(&good[..good.len() / 2], &n, MAX, None),
             Err(FileError::BadGzip | FileError::TooLarge(_))
         ));
-        assert_eq!(s.scan(b"", &n, MAX), Err(FileError::BadGzip));
+        assert_eq!(s.scan(b"", &n, MAX, None), Err(FileError::BadGzip));
         assert_eq!(
-            s.scan(b"plain text, not gzip", &n, MAX),
+            s.scan(b"plain text, not gzip", &n, MAX, None),
             Err(FileError::BadGzip)
         );
         let mut lying = good.clone();
         let at = lying.len() - 4;
         lying[at..].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(matches!(
-            s.scan(&lying, &n, MAX),
+            s.scan(&lying, &n, MAX, None),
             Err(FileError::TooLarge(_))
         ));
         let not_trail = gzip(b"[\"AKIAIOSFODNN7EXAMPLE\"]");
         assert!(matches!(
-            s.scan(&not_trail, &n, MAX),
+            s.scan(&not_trail, &n, MAX, None),
             Err(FileError::NotTrail(_))
         ));
         // The scanner is still good after all that.
-        assert_eq!(s.scan(&good, &n, MAX).unwrap().events.len(), 1);
+        assert_eq!(s.scan(&good, &n, MAX, None).unwrap().events.len(), 1);
     }
 
     #[test]
@@ -273,7 +295,7 @@ mod tests {
         let missing = r#"{"userIdentity":{"accessKeyId":"AKIAIOSFODNN7EXAMPLE"}}"#;
         let gz = file(&[fixtures::LIST_USERS, &huge, missing]);
         let out = Scanner::default()
-            .scan(&gz, &needles(&["AKIAIOSFODNN7EXAMPLE"]), MAX)
+            .scan(&gz, &needles(&["AKIAIOSFODNN7EXAMPLE"]), MAX, None)
             .unwrap();
         assert_eq!(out.events.len(), 1);
         assert_eq!(out.skipped.len(), 2, "{:?}", out.skipped);
@@ -285,12 +307,12 @@ mod tests {
         let big = gzip(&vec![b' '; 12 << 20]);
         let mut s = Scanner::default();
         assert_eq!(
-            s.scan(&big, &n, 10 << 20),
+            s.scan(&big, &n, 10 << 20, None),
             Err(FileError::TooLarge(12 << 20))
         );
         assert!(s.buf.is_empty(), "nothing was decompressed");
         assert_eq!(
-            s.scan(&big, &n, MAX).unwrap().bytes,
+            s.scan(&big, &n, MAX, None).unwrap().bytes,
             12 << 20,
             "scanned whole"
         );

@@ -415,7 +415,7 @@ impl Aws for SdkAws {
                 }
             }
         };
-        archive::scan(&s3, at, query, &self.archive_budget).await
+        archive::scan(&s3, &self.base, at, query, &self.archive_budget).await
     }
 
     async fn events_with(

@@ -62,7 +62,7 @@ impl Pacer {
     }
 }
 
-fn smithy_time(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
+pub(super) fn smithy_time(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
     aws_smithy_types::DateTime::from_millis(t.timestamp_millis())
 }
 

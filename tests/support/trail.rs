@@ -7,6 +7,7 @@ use aws_credential_types::Credentials;
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
+use sha2::Digest as _;
 
 use super::trail_emu::TrailEmulator;
 use super::{App, Moto, Options};
@@ -147,10 +148,88 @@ impl Record {
 
 /// A CloudTrail log file: the records as `{"Records":[…]}`, gzipped.
 pub fn trail_file(records: &[Value]) -> Vec<u8> {
-    let text = json!({ "Records": records }).to_string();
+    gzip(json!({ "Records": records }).to_string().as_bytes())
+}
+
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
-    let mut out = vec![0; c.gzip_compress_bound(text.len())];
-    let n = c.gzip_compress(text.as_bytes(), &mut out).unwrap();
+    let mut out = vec![0; c.gzip_compress_bound(bytes.len())];
+    let n = c.gzip_compress(bytes, &mut out).unwrap();
     out.truncate(n);
     out
+}
+
+/// The fingerprint the emulator's `ListPublicKeys` gives the test signing key.
+pub const DIGEST_KEY_FINGERPRINT: &str = "6d0b2c1e4f3a59788a1b2c3d4e5f6071";
+
+fn digest_signer() -> ring::signature::RsaKeyPair {
+    let der = include_bytes!("../fixtures/cloudtrail/digest-signing-key.der");
+    ring::signature::RsaKeyPair::from_der(der).unwrap()
+}
+
+/// The public half of the test signing key, DER-encoded PKCS #1, as `ListPublicKeys` gives it.
+pub fn digest_public_key() -> Vec<u8> {
+    use ring::signature::KeyPair;
+    digest_signer().public_key().as_ref().to_vec()
+}
+
+/// A digest file as CloudTrail writes one (`src/archive/digest.rs`), for the log files
+/// `logs` (their keys and gzipped bodies) of `bucket`: its gzipped body and the S3 metadata
+/// that carries its signature. `previous` is the digest before it and that one's signature.
+pub fn signed_digest(
+    bucket: &str,
+    key: &str,
+    logs: &[(String, Vec<u8>)],
+    previous: Option<(&str, &str)>,
+) -> (Vec<u8>, [(&'static str, String); 2]) {
+    let end = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+    let files: Vec<Value> = logs
+        .iter()
+        .map(|(k, gz)| {
+            let mut text = vec![];
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text)
+                .unwrap();
+            json!({
+                "s3Bucket": bucket,
+                "s3Object": k,
+                "hashValue": hex::encode(sha2::Sha256::digest(&text)),
+                "hashAlgorithm": "SHA-256",
+            })
+        })
+        .collect();
+    let text = json!({
+        "awsAccountId": "111122223333",
+        "digestStartTime": end,
+        "digestEndTime": end,
+        "digestS3Bucket": bucket,
+        "digestS3Object": key,
+        "digestPublicKeyFingerprint": DIGEST_KEY_FINGERPRINT,
+        "digestSignatureAlgorithm": "SHA256withRSA",
+        "previousDigestS3Bucket": previous.map(|_| bucket),
+        "previousDigestS3Object": previous.map(|(k, _)| k),
+        "previousDigestSignature": previous.map(|(_, s)| s),
+        "logFiles": files,
+    })
+    .to_string();
+    let to_sign = format!(
+        "{end}\n{bucket}/{key}\n{}\n{}",
+        hex::encode(sha2::Sha256::digest(text.as_bytes())),
+        previous.map_or("null", |(_, s)| s)
+    );
+    let pair = digest_signer();
+    let mut sig = vec![0; pair.public().modulus_len()];
+    pair.sign(
+        &ring::signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        to_sign.as_bytes(),
+        &mut sig,
+    )
+    .unwrap();
+    (
+        gzip(text.as_bytes()),
+        [
+            ("signature", hex::encode(sig)),
+            ("signature-algorithm", "SHA256withRSA".into()),
+        ],
+    )
 }

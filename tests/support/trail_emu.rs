@@ -1,7 +1,8 @@
 //! CloudTrail `LookupEvents` as AWS serves it, for what moto lacks: JSON 1.1 over POST with
 //! `X-Amz-Target`, regional data per account, at most 50 events a page, newest first,
 //! `NextToken` bound to the query's parameters, 90 days of history, and 2 requests a second
-//! per account and region, beyond which it answers `ThrottlingException`.
+//! per account and region, beyond which it answers `ThrottlingException`. And
+//! `ListPublicKeys`: the key that signs the test digests (`trail::signed_digest`).
 //!
 //! The caller's region comes from its SigV4 credential scope; its account from moto (the key
 //! of an IAM user, or of a session moto minted), as AWS would from the signature.
@@ -19,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-const TARGET_SUFFIX: &str = "CloudTrail_20131101.LookupEvents";
+const TARGET_PREFIX: &str = "CloudTrail_20131101.";
 const MAX_PAGE: usize = 50;
 const RATE: f64 = 2.0;
 /// A burst of two, as a bucket of two tokens refilled at the rate.
@@ -288,11 +289,15 @@ async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if !target.ends_with(TARGET_SUFFIX) {
+    let operation = target
+        .rsplit_once(TARGET_PREFIX)
+        .map(|(_, op)| op)
+        .unwrap_or_default();
+    if !["LookupEvents", "ListPublicKeys"].contains(&operation) {
         return error(
             StatusCode::BAD_REQUEST,
             "UnknownOperationException",
-            "only LookupEvents is emulated",
+            "only LookupEvents and ListPublicKeys are emulated",
         );
     }
     let Caller { account, region } = match inner.caller(&headers).await {
@@ -313,7 +318,12 @@ async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
             "body is not JSON",
         );
     };
-    match lookup(&inner, &account, &region, &req) {
+    let answer = if operation == "ListPublicKeys" {
+        public_keys(&req)
+    } else {
+        lookup(&inner, &account, &region, &req)
+    };
+    match answer {
         Ok(v) => (
             StatusCode::OK,
             [("content-type", "application/x-amz-json-1.1")],
@@ -330,6 +340,34 @@ fn epoch(v: &Value) -> Option<DateTime<Utc>> {
 }
 
 type Failure = (&'static str, String);
+
+/// The signing key's public half, valid for a year either side of now.
+fn public_keys(req: &Value) -> Result<Value, Failure> {
+    let now = Utc::now();
+    let (from, to) = (
+        now - chrono::Duration::days(365),
+        now + chrono::Duration::days(365),
+    );
+    let start = req.get("StartTime").and_then(epoch).unwrap_or(now);
+    let end = req.get("EndTime").and_then(epoch).unwrap_or(now);
+    if start > end {
+        return Err((
+            "InvalidTimeRangeException",
+            "Occurs if the timestamp values are not valid.".into(),
+        ));
+    }
+    let keys = if start <= to && end >= from {
+        vec![json!({
+            "Value": aws_smithy_types::base64::encode(super::trail::digest_public_key()),
+            "ValidityStartTime": from.timestamp(),
+            "ValidityEndTime": to.timestamp(),
+            "Fingerprint": super::trail::DIGEST_KEY_FINGERPRINT,
+        })]
+    } else {
+        vec![]
+    };
+    Ok(json!({ "PublicKeyList": keys }))
+}
 
 fn lookup(inner: &Inner, account: &str, region: &str, req: &Value) -> Result<Value, Failure> {
     let attrs = req["LookupAttributes"]

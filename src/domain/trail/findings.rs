@@ -43,8 +43,8 @@ pub enum FenceOutcome {
     Failed {
         error: String,
     },
-    /// Seen only in the archive, which anyone who can write to the bucket can plant records
-    /// in: no policy is written on that evidence alone; a person decides.
+    /// Seen only in archive files no signed digest vouches for, which anyone who can write to
+    /// the bucket can plant: no policy is written on that evidence alone; a person decides.
     ArchiveOnly,
 }
 
@@ -124,12 +124,74 @@ pub struct ArchiveScanned {
     pub files: usize,
     /// Decompressed bytes.
     pub bytes: usize,
+    /// Absent from findings stored before digests were checked.
+    #[serde(default)]
+    pub integrity: ArchiveIntegrity,
 }
 
+/// What CloudTrail's signed digest files say of the archive files read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveIntegrity {
+    /// Digest files whose signature verified.
+    pub digests: usize,
+    /// Log files a verified digest vouches for, hash and all.
+    pub verified: usize,
+    /// Log files whose content is not what a verified digest says CloudTrail delivered:
+    /// their events are not used.
+    pub altered: usize,
+    /// Log files a verified digest lists that are gone from the bucket.
+    pub deleted: usize,
+    /// Digest files that failed verification, or that a verified one names and are gone.
+    pub bad_digests: usize,
+    /// The first few of the above, each with its file and why.
+    pub notes: Vec<IntegrityNote>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntegrityNote {
+    /// The S3 key in question; `None` for what concerns the whole check.
+    pub file: Option<String>,
+    pub why: String,
+}
+
+impl ArchiveIntegrity {
+    /// Whether anything shows the archive changed after CloudTrail wrote it.
+    pub fn tampered(&self) -> bool {
+        self.altered + self.deleted + self.bad_digests > 0
+    }
+
+    pub fn merge(&mut self, other: ArchiveIntegrity) {
+        self.digests += other.digests;
+        self.verified += other.verified;
+        self.altered += other.altered;
+        self.deleted += other.deleted;
+        self.bad_digests += other.bad_digests;
+        let room = MAX_NOTES.saturating_sub(self.notes.len());
+        self.notes.extend(other.notes.into_iter().take(room));
+    }
+
+    pub fn note(&mut self, file: Option<&str>, why: impl Into<String>) {
+        if self.notes.len() < MAX_NOTES {
+            self.notes.push(IntegrityNote {
+                file: file.map(str::to_string),
+                why: why.into(),
+            });
+        }
+    }
+}
+
+/// Notes kept on the archive's integrity; the counts are always complete.
+const MAX_NOTES: usize = 20;
+
 impl Findings {
-    /// Whether every region of every key was read in full.
+    /// Whether every region of every key was read in full, and nothing read was tampered with.
     pub fn complete(&self) -> bool {
-        self.failures.is_empty() && self.skipped == 0
+        self.failures.is_empty()
+            && self.skipped == 0
+            && !self
+                .archive
+                .as_ref()
+                .is_some_and(|a| a.integrity.tampered())
     }
 }
 

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::TrailEvent;
+use super::{Provenance, TrailEvent};
 use crate::domain::cleanup::{MAX_INSTANCES, Target};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -60,6 +60,9 @@ pub struct Created {
     pub region: String,
     pub account: Option<String>,
     pub event_id: String,
+    /// Where the creating event was read. Absent from findings stored before it was kept.
+    #[serde(default)]
+    pub provenance: Provenance,
 }
 
 fn at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
@@ -82,6 +85,7 @@ pub fn created(e: &TrailEvent) -> Vec<Created> {
             region: e.region.clone(),
             account: e.account().map(str::to_string),
             event_id: e.event_id.clone(),
+            provenance: e.provenance,
         })
         .into_iter()
         .collect::<Vec<_>>()

@@ -38,6 +38,35 @@ pub struct TrailEvent {
     /// `requestParameters` and `responseElements`, with secrets replaced (see [`redact`]).
     pub request: Value,
     pub response: Value,
+    /// Where the event was read. Absent from events stored before archives were checked
+    /// against CloudTrail's digests.
+    #[serde(default)]
+    pub provenance: Provenance,
+}
+
+/// Where an event was read, and so how far it can be trusted: LookupEvents is CloudTrail's
+/// own answer; an archive file is only as good as the signed digest that vouches for it,
+/// since anyone who can write to the bucket can plant one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provenance {
+    #[default]
+    LookupEvents,
+    /// A file whose SHA-256 a digest CloudTrail signed gives.
+    ArchiveVerified,
+    /// A file no valid digest covers: validation off, the last hour's digest not yet
+    /// delivered, or a local copy.
+    ArchiveUnverified,
+}
+
+impl Provenance {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provenance::LookupEvents => "LookupEvents",
+            Provenance::ArchiveVerified => "archive, digest verified",
+            Provenance::ArchiveUnverified => "archive, unverified",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -150,6 +179,7 @@ pub fn from_value(mut value: Value) -> Result<TrailEvent, RecordError> {
         shared_event_id: text(obj, "sharedEventID"),
         request,
         response,
+        provenance: Provenance::default(),
     })
 }
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{Category, TrailEvent, classify};
 
-const COLUMNS: [&str; 15] = [
+const COLUMNS: [&str; 16] = [
     "event_time",
     "event_id",
     "account",
@@ -24,6 +24,9 @@ const COLUMNS: [&str; 15] = [
     "error_message",
     "request_parameters",
     "response_elements",
+    // Where the event was read: LookupEvents, or an archive file and whether a signed digest
+    // vouches for it.
+    "source",
 ];
 
 /// A cell a spreadsheet would evaluate (`=HYPERLINK(…)`, `+cmd|…`) is kept as text.
@@ -50,7 +53,7 @@ fn json_or_empty(v: &serde_json::Value) -> String {
     }
 }
 
-fn row(e: &TrailEvent) -> [String; 15] {
+fn row(e: &TrailEvent) -> [String; 16] {
     let opt = |o: &Option<String>| o.clone().unwrap_or_default();
     [
         e.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -68,6 +71,7 @@ fn row(e: &TrailEvent) -> [String; 15] {
         opt(&e.error_message),
         json_or_empty(&e.request),
         json_or_empty(&e.response),
+        e.provenance.as_str().to_string(),
     ]
 }
 
@@ -131,6 +135,7 @@ mod tests {
         assert_eq!(&rows[0][6], "reconnaissance");
         assert_eq!(&rows[0][10], "curl, \"quoted\"\nnext line");
         assert_eq!(&rows[1][6], "persistence");
+        assert_eq!(&rows[1][15], "LookupEvents");
     }
 
     #[test]

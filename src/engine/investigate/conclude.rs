@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::aws::TrailAttribute;
+use crate::domain::trail::Provenance;
 use crate::domain::trail::findings::{QuarantineAttached, quarantine_attached};
 /// Fences the roles, queues cleanup proposals and assembles the findings.
 pub(super) async fn conclude(
@@ -15,7 +16,7 @@ pub(super) async fn conclude(
     let roles = assumed_roles(&g.minted);
     let mut fences = vec![];
     for role in roles {
-        let outcome = if only_in_archive(&role, &g) {
+        let outcome = if unconfirmed(&role, &g) {
             audit_role(engine, incident, &role, "role.fence_archive_only", "").await;
             FenceOutcome::ArchiveOnly
         } else {
@@ -145,12 +146,19 @@ async fn guardduty(engine: &Engine, w: &Window, searched: &[KeySearched]) -> Gua
     report
 }
 
-/// Whether every session of the role was minted by an event only the archive holds.
-fn only_in_archive(role: &AssumedRole, g: &Gathered) -> bool {
+/// Whether every session of the role was minted by an event that only an archive file no
+/// signed digest vouches for shows: evidence a person weighs before anything is written on it.
+fn unconfirmed(role: &AssumedRole, g: &Gathered) -> bool {
+    let unverified: std::collections::HashSet<&str> = g
+        .events
+        .iter()
+        .filter(|e| e.provenance == Provenance::ArchiveUnverified)
+        .map(|e| e.event_id.as_str())
+        .collect();
     g.minted
         .iter()
         .filter(|m| m.role_arn.as_deref() == Some(role.arn.as_str()))
-        .all(|m| g.archive_only.contains(&m.event_id))
+        .all(|m| unverified.contains(m.event_id.as_str()))
 }
 
 /// The console's "Revoke active sessions", written by the bot: sessions of the role issued

@@ -97,7 +97,8 @@ pub(super) async fn gather(engine: &Engine, w: &Window, progress: &Progress) -> 
     }
 }
 
-/// The round's keys in the archive, merged with what LookupEvents gave by `eventID`.
+/// The round's keys in the archive, account by account, merged with what LookupEvents gave
+/// by `eventID`.
 async fn scan_archive(
     engine: &Engine,
     at: &ArchiveLocation,
@@ -106,45 +107,57 @@ async fn scan_archive(
     out: &mut Gathered,
     seen_events: &mut std::collections::HashSet<String>,
 ) {
-    let mut accounts: Vec<AccountId> = round.iter().map(|(_, a)| a.clone()).collect();
+    let mut accounts: Vec<&AccountId> = round.iter().map(|(_, a)| a).collect();
     accounts.sort();
     accounts.dedup();
-    let query = ArchiveQuery {
-        accounts,
-        regions: w.regions.clone(),
-        keys: round.iter().map(|(k, _)| k.clone()).collect(),
-        since: w.since,
-        until: w.until,
-    };
-    let stats = out.archive.get_or_insert_with(|| ArchiveScanned {
-        location: format!("s3://{}/{}", at.bucket, at.prefix),
-        files: 0,
-        bytes: 0,
-    });
-    match engine.aws.archive_events(at, &query).await {
-        Ok(log) => {
-            stats.files += log.files;
-            stats.bytes += log.bytes;
-            out.skipped_more += log.skipped - log.reasons.len();
-            out.skipped.extend(log.reasons);
-            for e in log.events {
-                if seen_events.insert(e.event_id.clone()) {
-                    out.archive_only.insert(e.event_id.clone());
-                    out.events.push(e);
+    for account in accounts {
+        let query = ArchiveQuery {
+            accounts: vec![account.clone()],
+            regions: w.regions.clone(),
+            keys: round
+                .iter()
+                .filter(|(_, a)| a == account)
+                .map(|(k, _)| k.clone())
+                .collect(),
+            since: w.since,
+            until: w.until,
+        };
+        let location = format!("s3://{}/{}", at.bucket, at.prefix);
+        match engine.aws.archive_events(at, &query).await {
+            Ok(log) => {
+                let stats = out.archive.get_or_insert_with(|| ArchiveScanned {
+                    location,
+                    files: 0,
+                    bytes: 0,
+                    integrity: Default::default(),
+                });
+                // A later round reads the account's files again for its new keys: the files,
+                // and what the digests say of them, count once.
+                if out.archive_accounts.insert(account.clone()) {
+                    stats.files += log.files;
+                    stats.bytes += log.bytes;
+                    stats.integrity.merge(log.integrity);
+                }
+                out.skipped_more += log.skipped - log.reasons.len();
+                out.skipped.extend(log.reasons);
+                for e in log.events {
+                    if seen_events.insert(e.event_id.clone()) {
+                        out.events.push(e);
+                    }
                 }
             }
+            Err(e) => out.failures.push(LookupFailure {
+                key: query
+                    .keys
+                    .iter()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                account: location,
+                region: "the archive".into(),
+                error: e.to_string(),
+            }),
         }
-        Err(e) => out.failures.push(LookupFailure {
-            key: query
-                .keys
-                .iter()
-                .map(|k| k.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            account: stats.location.clone(),
-            region: "the archive".into(),
-            error: e.to_string(),
-        }),
     }
 }
 

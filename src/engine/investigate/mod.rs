@@ -274,9 +274,8 @@ struct Gathered {
     throttled: usize,
     capped: bool,
     archive: Option<ArchiveScanned>,
-    /// Events that only the archive gave, not LookupEvents: evidence a person weighs before
-    /// anything is written on it.
-    archive_only: std::collections::BTreeSet<String>,
+    /// The accounts whose archive folders have been read.
+    archive_accounts: std::collections::HashSet<AccountId>,
 }
 
 /// Runs `work` while the progress message is posted, then redrawn, and the job's lease is

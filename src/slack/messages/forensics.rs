@@ -7,11 +7,11 @@ use std::sync::atomic::Ordering;
 use super::action::count;
 use super::*;
 use crate::domain::command::HISTORY_DAYS;
-use crate::domain::trail::Category;
 use crate::domain::trail::findings::{FenceOutcome, Findings};
 use crate::domain::trail::guardduty::{by_severity, families};
 use crate::domain::trail::pivot::RoleKind;
 use crate::domain::trail::summary::Tally;
+use crate::domain::trail::{Category, Provenance};
 use crate::engine::{InvestigateRefusal, Progress};
 
 /// The progress text starts so; the console prints only the final summary.
@@ -119,6 +119,11 @@ fn headline(f: &Findings) -> String {
                     .join("; ")
             ));
         }
+        if f.archive.as_ref().is_some_and(|a| a.integrity.tampered()) {
+            gaps.push(
+                "the CloudTrail archive was changed after CloudTrail wrote it (below)".into(),
+            );
+        }
         format!(":warning: *Partial:* {}.", gaps.join("; "))
     };
     format!(
@@ -216,10 +221,11 @@ fn roles(f: &Findings) -> Option<String> {
             }
             FenceOutcome::Failed { error } => format!(":x: *not fenced*: {}", sanitize(error)),
             FenceOutcome::ArchiveOnly => {
-                ":grey_question: *not fenced*: only the S3 archive shows this role assumed, and \
-                 LookupEvents does not confirm it. Archive files can be planted by anyone who can \
-                 write to the bucket: check the record, then revoke the role's sessions in the IAM \
-                 console (Roles → Revoke active sessions) if it is real"
+                ":grey_question: *not fenced*: only an S3 archive file shows this role assumed, \
+                 no signed CloudTrail digest vouches for that file, and LookupEvents does not \
+                 confirm it. Anyone who can write to the bucket can plant such a file: check the \
+                 record, then revoke the role's sessions in the IAM console (Roles → Revoke \
+                 active sessions) if it is real"
                     .into()
             }
         };
@@ -228,6 +234,76 @@ fn roles(f: &Findings) -> Option<String> {
             quote(&r.role.arn),
             count(r.role.sessions, "session", "sessions")
         ));
+    }
+    Some(lines.join("\n"))
+}
+
+/// What CloudTrail's signed digests said of the archive files read.
+fn archive_integrity(f: &Findings) -> Option<String> {
+    let a = f.archive.as_ref()?;
+    let i = &a.integrity;
+    let mut lines = vec![];
+    if i.tampered() {
+        let mut what = vec![];
+        if i.altered > 0 {
+            what.push(format!(
+                "{} changed after delivery",
+                count(i.altered, "log file", "log files")
+            ));
+        }
+        if i.deleted > 0 {
+            what.push(format!(
+                "{} deleted",
+                count(i.deleted, "log file", "log files")
+            ));
+        }
+        if i.bad_digests > 0 {
+            what.push(format!(
+                "{} failing verification or gone",
+                count(i.bad_digests, "digest", "digests")
+            ));
+        }
+        lines.push(format!(
+            ":rotating_light: *The CloudTrail archive was tampered with:* {}. The bucket no \
+             longer holds what CloudTrail signed; a changed file's events are not used. Keep the \
+             bucket as it is, and find who wrote to it (S3 data events, or the bucket's server \
+             access logs); a deleted file may also be a lifecycle rule's doing.",
+            what.join(", ")
+        ));
+    }
+    let unverified = if i.digests == 0 {
+        format!(
+            "*Archive:* no signed digest vouches for the {} read (log file validation is off, \
+             or they are less than an hour old)",
+            count(a.files, "file", "files")
+        )
+    } else {
+        format!(
+            "*Archive:* {} of {} vouched for by {} that CloudTrail signed",
+            i.verified,
+            count(a.files, "file", "files"),
+            count(i.digests, "digest", "digests")
+        )
+    };
+    if i.verified < a.files {
+        lines.push(format!(
+            "{unverified}; an event only an unverified file shows is labelled so in the timeline, \
+             and nothing is written on it alone."
+        ));
+    } else {
+        lines.push(format!("{unverified}."));
+    }
+    for n in i.notes.iter().take(TOP) {
+        // A whole S3 key is longer than a quoted value may be, and its end names the file.
+        let file = n
+            .file
+            .as_deref()
+            .map(|f| format!("`{}`: ", cut(&sanitize(f), 250)))
+            .unwrap_or_default();
+        lines.push(format!("• {file}{}", sanitize(&n.why)));
+    }
+    if i.notes.len() > TOP {
+        lines.push(format!("and {} more", i.notes.len() - TOP));
     }
     Some(lines.join("\n"))
 }
@@ -249,8 +325,13 @@ fn created(f: &Findings) -> String {
             .as_deref()
             .map(|d| format!(" ({})", sanitize(d)))
             .unwrap_or_default();
+        let unverified = if c.provenance == Provenance::ArchiveUnverified {
+            " _(only an unverified archive file shows it)_"
+        } else {
+            ""
+        };
         lines.push(format!(
-            "• {} {}{owner}{detail} — {} {}",
+            "• {} {}{owner}{detail} — {} {}{unverified}",
             c.kind.as_str(),
             quote(&c.id),
             c.account.as_deref().unwrap_or("unknown account"),
@@ -397,6 +478,9 @@ pub fn investigation_summary(about: &str, f: &Findings) -> Reply {
     ];
     if let Some(r) = roles(f) {
         blocks.push(section(&r));
+    }
+    if let Some(a) = archive_integrity(f) {
+        blocks.push(section(&a));
     }
     blocks.push(section(&guardduty(f)));
     blocks.push(section(&created(f)));

@@ -154,10 +154,22 @@ fn progress_then_summary_then_a_partial_one() {
     partial.skipped = 3;
     partial.skipped_reasons = vec!["not a JSON object: EOF while parsing".into()];
     partial.quarantined.clear();
+    partial.created[0].provenance = crate::domain::trail::Provenance::ArchiveUnverified;
     partial.archive = Some(crate::domain::trail::findings::ArchiveScanned {
         location: "s3://org-trail-logs/ct".into(),
         files: 1234,
         bytes: 987_654_321,
+        integrity: crate::domain::trail::findings::ArchiveIntegrity {
+            digests: 20,
+            verified: 1200,
+            altered: 1,
+            deleted: 2,
+            bad_digests: 0,
+            notes: vec![crate::domain::trail::findings::IntegrityNote {
+                file: Some("ct/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20/111122223333_CloudTrail_us-east-1_20261120T1505Z_a1b2.json.gz".into()),
+                why: "its content is not what CloudTrail delivered".into(),
+            }],
+        },
     });
     partial.guardduty.failures = vec![(
         "444455556666/us-east-1".into(),

@@ -8,9 +8,9 @@ use chrono::TimeDelta;
 use super::*;
 use crate::domain::approval::{Outcome, Proposal, ProposalState};
 use crate::domain::incident::{Actor, UserSnapshot};
-use crate::domain::trail::TrailEvent;
 use crate::domain::trail::classify::{Category, classify};
 use crate::domain::trail::findings::Findings;
+use crate::domain::trail::{Provenance, TrailEvent};
 use crate::store::AuditEntry;
 
 /// Keys older than this are a follow-up, as AWS's `access-keys-rotated` rule would flag them.
@@ -221,6 +221,25 @@ fn attacker(md: &mut String, r: &ReportInput) {
         s.regions.len(),
         s.denied.iter().map(|t| t.count).sum::<usize>()
     );
+    if let Some(a) = &f.archive {
+        let i = &a.integrity;
+        let _ = writeln!(
+            md,
+            "The CloudTrail archive `{}` was read too: {} file(s), {} vouched for by a digest \
+             CloudTrail signed.\n",
+            cell(&a.location),
+            a.files,
+            i.verified
+        );
+        if i.tampered() {
+            let _ = writeln!(
+                md,
+                "**The archive was tampered with:** {} log file(s) changed after delivery (their \
+                 events not used), {} deleted, {} digest(s) failing verification or gone.\n",
+                i.altered, i.deleted, i.bad_digests
+            );
+        }
+    }
     table_head(md, &["category", "calls"]);
     for (c, n) in &s.categories {
         let _ = writeln!(md, "| {} | {n} |", c.as_str());
@@ -237,9 +256,14 @@ fn attacker(md: &mut String, r: &ReportInput) {
         let _ = writeln!(md, "- Minted key `{}`{role}", m.key);
     }
     for c in &f.created {
+        let unverified = if c.provenance == Provenance::ArchiveUnverified {
+            " (only an unverified archive file shows it)"
+        } else {
+            ""
+        };
         let _ = writeln!(
             md,
-            "- Created {} `{}` in {}",
+            "- Created {} `{}` in {}{unverified}",
             c.kind.as_str(),
             cell(&c.id),
             c.region
@@ -266,18 +290,29 @@ fn attacker(md: &mut String, r: &ReportInput) {
         changes.len().min(CALLS_LISTED),
         changes.len()
     );
-    table_head(md, &["time", "call", "region", "source IP", "category"]);
+    table_head(
+        md,
+        &[
+            "time",
+            "call",
+            "region",
+            "source IP",
+            "category",
+            "read from",
+        ],
+    );
     for e in changes.iter().take(CALLS_LISTED) {
         let category = classify(e).first().copied().unwrap_or(Category::Other);
         let _ = writeln!(
             md,
-            "| {} | {}:{} | {} | {} | {} |",
+            "| {} | {}:{} | {} | {} | {} | {} |",
             when(e.time),
             cell(&e.source),
             cell(&e.name),
             cell(&e.region),
             cell(e.source_ip.as_deref().unwrap_or("—")),
-            category.as_str()
+            category.as_str(),
+            e.provenance.as_str()
         );
     }
 }

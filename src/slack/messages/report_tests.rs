@@ -136,7 +136,21 @@ fn the_report_in_full() {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let (findings, events, proposals, audit) = (findings(), events(), proposals(), audit());
+    let (mut findings, mut events, proposals, audit) = (findings(), events(), proposals(), audit());
+    findings.archive = Some(crate::domain::trail::findings::ArchiveScanned {
+        location: "s3://org-trail-logs/ct".into(),
+        files: 40,
+        bytes: 40_000_000,
+        integrity: crate::domain::trail::findings::ArchiveIntegrity {
+            digests: 3,
+            verified: 36,
+            altered: 1,
+            ..Default::default()
+        },
+    });
+    if let Some(last) = events.last_mut() {
+        last.provenance = crate::domain::trail::Provenance::ArchiveVerified;
+    }
     let md = report_markdown(&ReportInput {
         incident: &i,
         steps: &steps,

@@ -1,9 +1,13 @@
 //! The CloudTrail archive in S3: the organization layout listed day by day for the accounts
 //! and regions in question, objects fetched side by side, each scanned on the blocking pool
 //! by that thread's own scanner. Memory follows the number of objects in flight, not the
-//! size of the archive.
+//! size of the archive. The digests of the same folders are read first, so that each file is
+//! checked against what CloudTrail signed for it.
+
+mod digests;
 
 use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
@@ -11,7 +15,9 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 
 use super::sdk::classify;
 use super::{ArchiveQuery, AwsError};
-use crate::archive::layout::{ArchiveLocation, day_prefixes, is_log_file, is_org_folder};
+use crate::archive::layout::{
+    ArchiveLocation, day_prefixes, digest_day_prefixes, is_log_file, is_org_folder,
+};
 use crate::archive::scan::{Needles, Scanner, claimed_size};
 use crate::archive::{ArchiveLimits, ArchiveLog, MAX_OBJECT_BYTES};
 
@@ -78,45 +84,56 @@ pub async fn client(base: &SdkConfig, bucket: &str) -> aws_sdk_s3::Client {
 
 pub async fn scan(
     s3: &aws_sdk_s3::Client,
+    base: &SdkConfig,
     at: &ArchiveLocation,
     q: &ArchiveQuery,
     budget: &Budget,
 ) -> Result<ArchiveLog, AwsError> {
     let needles = Arc::new(Needles::new(q.keys.iter().map(|k| k.to_string())));
     let roots = roots(s3, at).await?;
-    let mut prefixes = vec![];
+    let (mut prefixes, mut digest_prefixes) = (vec![], vec![]);
     for root in &roots {
         for account in &q.accounts {
             for region in &q.regions {
-                prefixes.extend(day_prefixes(
-                    root,
-                    account.as_str(),
-                    region,
-                    q.since,
-                    q.until,
-                ));
+                let a = account.as_str();
+                prefixes.extend(day_prefixes(root, a, region, q.since, q.until));
+                digest_prefixes.extend(digest_day_prefixes(root, a, region, q.since, q.until));
             }
         }
     }
-    let listed: Vec<Vec<(String, u64)>> = stream::iter(prefixes)
-        .map(|p| list(s3, &at.bucket, p))
-        .buffer_unordered(LISTS_AT_ONCE)
-        .try_collect()
-        .await?;
-    let mut log = ArchiveLog::default();
+    let (mut ledger, listed) = tokio::try_join!(
+        digests::read(s3, base, &at.bucket, &digest_prefixes, q.since, q.until),
+        stream::iter(prefixes.clone())
+            .map(|p| list(s3, &at.bucket, p, is_log_file))
+            .buffer_unordered(LISTS_AT_ONCE)
+            .try_collect::<Vec<Vec<(String, u64)>>>()
+    )?;
+    let listed: Vec<(String, u64)> = listed.into_iter().flatten().collect();
+    ledger.missing(
+        &prefixes,
+        &listed
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect::<HashSet<_>>(),
+    );
+    let mut log = ArchiveLog {
+        integrity: std::mem::take(&mut ledger.integrity),
+        ..ArchiveLog::default()
+    };
     let mut objects = vec![];
-    for (key, size) in listed.into_iter().flatten() {
+    for (key, size) in listed {
         if size > MAX_OBJECT_BYTES {
-            log.unreadable(
-                &key,
-                format!("{size} bytes, larger than any CloudTrail file"),
-            );
+            log.unreadable(&key, too_large(size));
         } else {
             objects.push(key);
         }
     }
+    let hashes = &ledger.hashes;
     let mut scanned = stream::iter(objects)
-        .map(|key| fetch_and_scan(s3, &at.bucket, key, needles.clone(), budget))
+        .map(|key| {
+            let sha256 = hashes.get(&key).copied();
+            fetch_and_scan(s3, &at.bucket, key, sha256, needles.clone(), budget)
+        })
         .buffer_unordered(FETCHES_AT_ONCE);
     while let Some(one) = scanned.next().await {
         log.merge(one);
@@ -149,10 +166,12 @@ async fn roots(s3: &aws_sdk_s3::Client, at: &ArchiveLocation) -> Result<Vec<Stri
     Ok(roots)
 }
 
+/// The objects under `prefix` that `keep` accepts, with their sizes.
 async fn list(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     prefix: String,
+    keep: fn(&str) -> bool,
 ) -> Result<Vec<(String, u64)>, AwsError> {
     let mut out = vec![];
     let mut pages = s3
@@ -163,7 +182,7 @@ async fn list(
         .send();
     while let Some(page) = pages.next().await {
         for o in page.map_err(classify)?.contents() {
-            if let Some(key) = o.key().filter(|k| is_log_file(k)) {
+            if let Some(key) = o.key().filter(|k| keep(k)) {
                 let size = o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
                 out.push((key.to_string(), size));
             }
@@ -177,12 +196,13 @@ async fn fetch_and_scan(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: String,
+    sha256: Option<[u8; 32]>,
     needles: Arc<Needles>,
     budget: &Budget,
 ) -> ArchiveLog {
     let mut log = ArchiveLog::default();
     let bytes = match fetch(s3, bucket, &key).await {
-        Ok(b) => b,
+        Ok(o) => o.bytes,
         Err(why) => {
             log.unreadable(&key, why);
             return log;
@@ -206,7 +226,7 @@ async fn fetch_and_scan(
         return log;
     };
     let scanned = tokio::task::spawn_blocking(move || {
-        let out = SCANNER.with(|s| s.borrow_mut().scan(&bytes, &needles, max));
+        let out = SCANNER.with(|s| s.borrow_mut().scan(&bytes, &needles, max, sha256.as_ref()));
         drop(room);
         out
     })
@@ -218,9 +238,15 @@ async fn fetch_and_scan(
     log
 }
 
-/// The object's bytes, refused when S3 says (or the body turns out) larger than any
-/// CloudTrail file: the listing's size is not trusted on its own.
-async fn fetch(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
+/// An object as fetched: its bytes and its user metadata (`x-amz-meta-*`, without the prefix).
+struct Fetched {
+    bytes: Vec<u8>,
+    metadata: HashMap<String, String>,
+}
+
+/// The object, refused when S3 says (or the body turns out) larger than any CloudTrail
+/// file: the listing's size is not trusted on its own.
+async fn fetch(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Fetched, String> {
     let mut o = s3
         .get_object()
         .bucket(bucket)
@@ -240,7 +266,10 @@ async fn fetch(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<u
         }
         bytes.extend_from_slice(&chunk);
     }
-    Ok(bytes)
+    Ok(Fetched {
+        bytes,
+        metadata: o.metadata.take().unwrap_or_default(),
+    })
 }
 
 fn too_large(n: u64) -> String {
