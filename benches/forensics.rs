@@ -6,7 +6,7 @@
 //! Beside it in the same run, the SDK's own paginator over the same data, all regions at
 //! once with the SDK's standard retries: what a script without pacing gets.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};

@@ -10,7 +10,7 @@
 //!     that decompress to just under the per-file cap, scanned by forensics: the process's
 //!     peak resident memory during the scan, beside its resident memory before it.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::sync::Arc;

@@ -11,7 +11,7 @@
 //!     `GET /healthz` under the same 20-way burst; and from the clicks to the key deleted in
 //!     moto, beside one plain SDK `DeleteAccessKey` call.
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! AWS failures moto cannot produce, injected at the wire as AWS sends them.
 
-mod support;
+use crate::support;
 
 use keyleak::domain::incident::IncidentState;
 use keyleak::domain::policy;

@@ -163,7 +163,7 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
 pub const DIGEST_KEY_FINGERPRINT: &str = "6d0b2c1e4f3a59788a1b2c3d4e5f6071";
 
 fn digest_signer() -> ring::signature::RsaKeyPair {
-    let der = include_bytes!("../fixtures/cloudtrail/digest-signing-key.der");
+    let der = include_bytes!("../../fixtures/cloudtrail/digest-signing-key.der");
     ring::signature::RsaKeyPair::from_der(der).unwrap()
 }
 

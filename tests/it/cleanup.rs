@@ -2,7 +2,7 @@
 //! incident thread → signed button clicks → the resource really gone in moto → the message
 //! updated, with every decision in the audit log.
 
-mod support;
+use crate::support;
 
 use keyleak::domain::approval::{Outcome, ProposalState};
 use support::proposals::*;

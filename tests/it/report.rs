@@ -2,7 +2,7 @@
 //! the fake Slack: every action and approval is in the report, the chart is a real PNG, a
 //! second report replaces the first, and closing links the final one.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

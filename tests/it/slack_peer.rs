@@ -1,7 +1,7 @@
 //! Containment must not depend on Slack: rate limits are waited out, and an unreachable
 //! Slack delays only the messages, never the key's deactivation.
 
-mod support;
+use crate::support;
 
 use aws_sdk_iam::types::StatusType;
 use keyleak::domain::incident::{IncidentState, StepKind};

@@ -2,7 +2,7 @@
 //! without a reason, parameters changed after proposing, approvers removed from their group,
 //! and clicks that are malformed, unknown or forged. None of them runs anything.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

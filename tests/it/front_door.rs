@@ -1,7 +1,7 @@
 //! The signed Slack front door: every bad input gets the right status or message and leaves
 //! no incident behind. AWS is unreachable here on purpose: none of these may touch it.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::*;

@@ -1,7 +1,7 @@
 //! `/keyleak contain` against moto and the fake Slack: the key really stops working, only the
 //! leaked key is touched, and every step is reported once in the incident thread.
 
-mod support;
+use crate::support;
 
 use aws_sdk_iam::types::StatusType;
 use keyleak::domain::incident::{IncidentState, StepKind, StepStatus};

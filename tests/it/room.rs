@@ -1,7 +1,7 @@
 //! The incident room: a private channel per incident, against moto and the fake Slack, which
 //! enforces Slack's channel-name rules, membership and rate limits.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! containment is caught, said once in the thread and raises the card and the topic; calls
 //! from before containment are not news; closing ends the polls.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! is found, classified and followed through the keys it minted, the role it assumed in
 //! another account is fenced, and what it created becomes a cleanup proposal.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! A worker that dies mid-playbook is taken over when its lease runs out; the new worker
 //! finishes the work without repeating a completed step or a Slack reply.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

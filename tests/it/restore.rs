@@ -2,7 +2,7 @@
 //! respected, the new key is handed over in a secret only its user may read and never shown,
 //! two presses make one key, and the deny-all goes only with approval while the fence stays.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! LookupEvents as AWS limits it: paging, throttling, the time window, unreadable records,
 //! accounts the bot cannot reach, and the `investigate` command's answers.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! policies, instances, functions, and the rollback of containment. Targets that vanished or
 //! grew after they were proposed end in a clear outcome, run once, never retried.
 
-mod support;
+use crate::support;
 
 use aws_sdk_iam::types::StatusType;
 use keyleak::domain::approval::{Outcome, ProposalState};
@@ -394,7 +394,7 @@ async fn enforced(policy: &str) -> (Moto, App, keyleak::domain::ids::IncidentId)
     (moto, app, id)
 }
 
-const PUBLISHED_POLICY: &str = include_str!("../manifests/iam-policy.json");
+const PUBLISHED_POLICY: &str = include_str!("../../manifests/iam-policy.json");
 
 /// The IAM policy published in `manifests/` is all the bot needs: with moto enforcing
 /// identity policies, containment, cleanup and rollback all succeed under it.

@@ -1,7 +1,7 @@
 //! The `keyleak` binary itself: start-up validation, graceful shutdown, logs free of
 //! secrets even at debug level, and the CLI playbook against moto.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::process::{Command, Stdio};

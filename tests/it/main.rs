@@ -1,0 +1,22 @@
+//! The integration tests, one binary: the harness in `support` (moto, the CloudTrail and
+//! GuardDuty emulator, the fake Slack, a delaying proxy) and one module per area. One binary
+//! links the AWS SDKs once, where a binary per file linked them sixteen times.
+
+mod support;
+
+mod approval_edges;
+mod approval_store;
+mod binary;
+mod cleanup;
+mod contain;
+mod eradication;
+mod faults;
+mod forensics;
+mod front_door;
+mod lookup;
+mod monitor;
+mod report;
+mod restore;
+mod resume;
+mod room;
+mod slack_peer;
