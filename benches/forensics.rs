@@ -97,7 +97,7 @@ async fn main() {
     .await;
     let id = app.contain(&seeded.leaked.id, "bench").await;
     app.wait_for_state(&id, IncidentState::Contained).await;
-    let store = app.engine.store.clone();
+    let store = app.store.clone();
     let f = wait_until(Duration::from_secs(600), || {
         let store = store.clone();
         let id = id.clone();

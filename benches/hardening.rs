@@ -48,7 +48,7 @@ fn line(name: &str, v: &mut [Duration]) {
 /// returns the time from `sent` to its last cut-off step.
 async fn contained_after(app: &App, key: &str, sent: chrono::DateTime<chrono::Utc>) -> Duration {
     let key = AccessKeyId::parse(key).unwrap();
-    let store = app.engine.store.clone();
+    let store = app.store.clone();
     let id: IncidentId = wait_until(Duration::from_secs(300), move || {
         let (store, key) = (store.clone(), key.clone());
         async move {
@@ -63,7 +63,7 @@ async fn contained_after(app: &App, key: &str, sent: chrono::DateTime<chrono::Ut
 
 /// Waits until no job is left, so one run's work does not spill into the next.
 async fn idle(app: &App) {
-    let store = app.engine.store.clone();
+    let store = app.store.clone();
     wait_until(Duration::from_secs(600), move || {
         let store = store.clone();
         async move { (store.pending_jobs(None).await.ok()? == 0).then_some(()) }

@@ -234,7 +234,6 @@ async fn contain_timed(app: &App, key: &str) -> Duration {
     let r = app.command(&format!("contain {key}")).await;
     assert_eq!(r.status(), 200);
     let id = app
-        .engine
         .store
         .open_incident_for_key(&keyleak::domain::ids::AccessKeyId::parse(key).unwrap())
         .await
@@ -364,7 +363,7 @@ async fn approval() {
             .await,
         );
         proposals::wait_proposal(&app, &p, keyleak::domain::approval::ProposalState::Done).await;
-        let log = app.engine.store.audit_log(Some(&id)).await.unwrap();
+        let log = app.store.audit_log(Some(&id)).await.unwrap();
         let done = log.iter().find(|e| e.action == "proposal.done").unwrap();
         to_gone.push((done.at - sent).to_std().unwrap());
 

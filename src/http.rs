@@ -10,14 +10,16 @@ use tracing::warn;
 
 use crate::config::SlackConfig;
 use crate::engine::Engine;
+use crate::slack::client::SlackNotifier;
 use crate::slack::interactions;
 use crate::slack::routes::{self, AppState};
 
 /// Slack's own payloads are a few kilobytes; anything far larger is not from Slack.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-pub fn router(engine: Engine, slack: Arc<SlackConfig>) -> Router {
-    let state = AppState::new(engine, slack);
+/// `client` is the engine's notifier too: the edge answers people through it directly.
+pub fn router(engine: Engine, slack: Arc<SlackConfig>, client: Arc<SlackNotifier>) -> Router {
+    let state = AppState::new(engine, slack, client);
     Router::new()
         .route("/slack/commands", post(routes::commands))
         .route("/slack/interactions", post(interactions::interactions))
@@ -28,7 +30,7 @@ pub fn router(engine: Engine, slack: Arc<SlackConfig>) -> Router {
 }
 
 async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    match state.engine.store.ping().await {
+    match state.engine.ready().await {
         Ok(()) => (StatusCode::OK, "ready"),
         Err(e) => {
             warn!(error = %e, "database not reachable");

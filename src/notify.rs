@@ -2,10 +2,11 @@
 
 use async_trait::async_trait;
 
+use crate::domain::answer::Notice;
 use crate::domain::approval::{MessageRef, Proposal};
 use crate::domain::ids::SlackUserId;
 use crate::domain::incident::{Incident, StepRecord};
-use crate::slack::messages::{self, Reply};
+use crate::domain::report::ReportInput;
 use crate::store::JobKind;
 
 /// Where an incident's message lives; replies are threaded under it.
@@ -115,22 +116,31 @@ pub trait Notifier: Send + Sync {
         incident: &Incident,
         proposal: &Proposal,
     ) -> Result<(), NotifyError>;
-    /// Answers one person privately through Slack's `response_url`.
-    async fn respond(&self, response_url: &str, reply: Reply) -> Result<(), NotifyError>;
-    /// Posts a reply in the incident thread, to be edited later.
+    /// Tells one person privately, through Slack's `response_url`.
+    async fn respond(&self, response_url: &str, notice: &Notice) -> Result<(), NotifyError>;
+    /// Posts a notice in the incident thread, to be edited later.
     async fn post_in_thread(
         &self,
         thread: &ThreadRef,
-        reply: Reply,
+        notice: &Notice,
     ) -> Result<MessageRef, NotifyError>;
     /// Redraws a message the bot posted.
-    async fn edit(&self, message: &MessageRef, reply: Reply) -> Result<(), NotifyError>;
+    async fn edit(&self, message: &MessageRef, notice: &Notice) -> Result<(), NotifyError>;
     /// Shares files in the thread, in one message introduced by `comment`; returns their ids.
     async fn upload(
         &self,
         thread: &ThreadRef,
         files: &[Attachment],
-        comment: String,
+        comment: &Notice,
+    ) -> Result<Vec<String>, NotifyError>;
+    /// Shares the post-incident report, written from `report`, and its chart in the thread;
+    /// `replacing` when it replaces an earlier one. Returns the files' ids.
+    async fn share_report(
+        &self,
+        thread: &ThreadRef,
+        report: &ReportInput<'_>,
+        chart: Attachment,
+        replacing: bool,
     ) -> Result<Vec<String>, NotifyError>;
     /// Deletes a file the bot shared; one already gone is not an error.
     async fn delete_file(&self, file: &str) -> Result<(), NotifyError>;
@@ -138,171 +148,4 @@ pub trait Notifier: Send + Sync {
     async fn file_link(&self, file: &str) -> Result<String, NotifyError>;
     /// A link to a message, for the report's timeline.
     async fn permalink(&self, message: &MessageRef) -> Result<String, NotifyError>;
-}
-
-/// Reports to standard output: the CLI's view when Slack is unavailable.
-pub struct Console;
-
-/// One message on standard output, its control characters escaped: records carry text an
-/// attacker chose.
-fn say(text: &str) {
-    println!("{}", messages::escape_controls(text));
-}
-
-#[async_trait]
-impl Notifier for Console {
-    async fn open_thread(
-        &self,
-        _room: Option<&str>,
-        incident: &Incident,
-        steps: &[StepRecord],
-    ) -> Result<ThreadRef, NotifyError> {
-        say(&messages::incident_card(incident, steps).text);
-        Ok(ThreadRef {
-            channel: "console".into(),
-            ts: "0".into(),
-        })
-    }
-
-    /// The CLI runs in the shared mode: a terminal has no channels to open.
-    async fn create_room(&self, _name: &str) -> Result<String, NotifyError> {
-        Err(NotifyError::Refused("not_in_slack".into()))
-    }
-
-    async fn invite(&self, _channel: &str, _users: &[SlackUserId]) -> Result<(), NotifyError> {
-        Ok(())
-    }
-
-    async fn pin(&self, _message: &ThreadRef) -> Result<(), NotifyError> {
-        Ok(())
-    }
-
-    async fn announce(&self, _incident: &Incident, _room: &str) -> Result<(), NotifyError> {
-        Ok(())
-    }
-
-    async fn post_step(
-        &self,
-        _thread: &ThreadRef,
-        incident: &Incident,
-        step: &StepRecord,
-    ) -> Result<String, NotifyError> {
-        let reply = messages::step_reply(incident, step);
-        let request = step
-            .request_id
-            .as_deref()
-            .map(|r| format!(" [request id {r}]"))
-            .unwrap_or_default();
-        say(&format!("- {}{request}", reply.text));
-        Ok("console".into())
-    }
-
-    async fn refresh(
-        &self,
-        _thread: &ThreadRef,
-        incident: &Incident,
-        steps: &[StepRecord],
-    ) -> Result<(), NotifyError> {
-        if incident.state != crate::domain::incident::IncidentState::Containing {
-            say(&messages::incident_card(incident, steps).text);
-        }
-        Ok(())
-    }
-
-    async fn job_given_up(
-        &self,
-        _thread: &ThreadRef,
-        incident: &Incident,
-        kind: JobKind,
-        attempts: i64,
-    ) -> Result<(), NotifyError> {
-        say(&messages::job_abandoned(incident, kind, attempts).text);
-        Ok(())
-    }
-
-    async fn tell_requester(
-        &self,
-        _response_url: &str,
-        _incident: &Incident,
-        _steps: &[StepRecord],
-    ) -> Result<(), NotifyError> {
-        Ok(())
-    }
-
-    async fn group_members(
-        &self,
-        _group: &str,
-        _fresh: bool,
-    ) -> Result<Vec<SlackUserId>, NotifyError> {
-        Ok(vec![])
-    }
-
-    async fn post_proposal(
-        &self,
-        _thread: Option<&ThreadRef>,
-        incident: &Incident,
-        proposal: &Proposal,
-    ) -> Result<MessageRef, NotifyError> {
-        say(&messages::proposal(incident, proposal).text);
-        Ok(MessageRef {
-            channel: "console".into(),
-            ts: proposal.id.to_string(),
-        })
-    }
-
-    async fn update_proposal(
-        &self,
-        _message: &MessageRef,
-        incident: &Incident,
-        proposal: &Proposal,
-    ) -> Result<(), NotifyError> {
-        say(&messages::proposal(incident, proposal).text);
-        Ok(())
-    }
-
-    async fn respond(&self, _response_url: &str, reply: Reply) -> Result<(), NotifyError> {
-        say(&reply.text);
-        Ok(())
-    }
-
-    async fn post_in_thread(
-        &self,
-        _thread: &ThreadRef,
-        _reply: Reply,
-    ) -> Result<MessageRef, NotifyError> {
-        // Progress is not drawn on a terminal; the final text is printed by `edit`.
-        Ok(MessageRef {
-            channel: "console".into(),
-            ts: "0".into(),
-        })
-    }
-
-    async fn edit(&self, _message: &MessageRef, reply: Reply) -> Result<(), NotifyError> {
-        if !reply.text.starts_with(messages::PROGRESS_PREFIX) {
-            println!("{}", reply.terminal_text());
-        }
-        Ok(())
-    }
-
-    /// A terminal has no thread to share files in; the timeline stays in the database.
-    async fn upload(
-        &self,
-        _thread: &ThreadRef,
-        _files: &[Attachment],
-        _comment: String,
-    ) -> Result<Vec<String>, NotifyError> {
-        Ok(vec![])
-    }
-
-    async fn delete_file(&self, _file: &str) -> Result<(), NotifyError> {
-        Ok(())
-    }
-
-    async fn file_link(&self, file: &str) -> Result<String, NotifyError> {
-        Ok(file.to_string())
-    }
-
-    async fn permalink(&self, message: &MessageRef) -> Result<String, NotifyError> {
-        Ok(format!("{}/{}", message.channel, message.ts))
-    }
 }

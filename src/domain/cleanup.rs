@@ -44,6 +44,24 @@ pub enum Target {
     LiftDenyAll,
 }
 
+impl Target {
+    /// Whether the target makes sense for an incident of this kind of key: a temporary key
+    /// has no key of its own to delete or reactivate (it expires by itself).
+    pub fn applies_to(&self, key: KeyKind) -> bool {
+        match self {
+            Target::LeakedKey | Target::Rollback => key == KeyKind::LongTerm,
+            Target::AccessKey { .. }
+            | Target::LoginProfile { .. }
+            | Target::User { .. }
+            | Target::Role { .. }
+            | Target::Policy { .. }
+            | Target::Instances { .. }
+            | Target::Function { .. }
+            | Target::LiftDenyAll => true,
+        }
+    }
+}
+
 /// Every way a cleanup target can be wrong. Rendered in `slack::messages`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {

@@ -1,14 +1,18 @@
 //! The pure core: no I/O, no clocks, no randomness. Everything here is tested without peers.
 
 pub mod action;
+pub mod answer;
 pub mod approval;
+pub mod audit;
 pub mod cleanup;
 pub mod command;
 pub mod ids;
 pub mod incident;
 pub mod policy;
 pub mod ratelimit;
+pub mod report;
 pub mod restore;
 pub mod room;
 pub mod secrets;
 pub mod trail;
+pub mod verbs;

@@ -1,6 +1,7 @@
 //! Approve and Reject clicks: judged by the pure two-person rule, recorded by compare-and-set,
 //! so two clicks, a redelivered click or two replicas decide a proposal once.
 
+use crate::domain::answer::ClickResult;
 use std::sync::PoisonError;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,26 +21,6 @@ pub struct ProposalClick<'a> {
     pub message: &'a MessageRef,
     /// Which verified request it came from, for the audit log.
     pub origin: String,
-}
-
-/// What a click came to; each is told to the clicker privately.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ClickResult {
-    /// Counted. `more_needed` is 0 when the proposal is approved and queued to run.
-    Approved {
-        proposal: Proposal,
-        more_needed: usize,
-    },
-    Rejected {
-        proposal: Proposal,
-    },
-    Refused {
-        refusal: Refusal,
-        proposal: Proposal,
-    },
-    UnknownProposal(ProposalId),
-    /// The approvers roster could not be checked (a user-group lookup failed): nothing done.
-    RosterUnavailable,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -2,6 +2,8 @@
 //! posts one proposal per action; an approved proposal is executed by a worker holding the
 //! execution right the store handed out once.
 
+use crate::domain::answer::{CleanupRefusal, Notice};
+use crate::domain::verbs::{Verb, allowed};
 use anyhow::Context as _;
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
@@ -15,7 +17,6 @@ use crate::domain::cleanup::Target;
 use crate::domain::ids::{IncidentId, ProposalId, SlackUserId};
 use crate::domain::incident::{Actor, Incident};
 use crate::notify::ThreadRef;
-use crate::slack::messages;
 use crate::store::{AuditEntry, ClaimedJob, JobKind, StoreError};
 
 /// How long a proposal waits for approval, and how many approvers it needs.
@@ -33,14 +34,6 @@ impl Default for ApprovalSettings {
             required: 1,
         }
     }
-}
-
-/// Why a cleanup request was not queued. Rendered in `slack::messages`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CleanupRefusal {
-    NoSuchIncident(IncidentId),
-    /// Containment has not yet found the key's account and user.
-    NotLocated(IncidentId),
 }
 
 /// What a propose job carries.
@@ -64,6 +57,9 @@ impl Engine {
         let Some(inc) = self.find_incident(incident).await? else {
             return Ok(Err(CleanupRefusal::NoSuchIncident(incident.clone())));
         };
+        if let Err(d) = allowed(Verb::Cleanup, inc.state, inc.key.kind()) {
+            return Ok(Err(CleanupRefusal::NotNow(inc.id, d)));
+        }
         if inc.account.is_none() || inc.user_name.is_none() {
             return Ok(Err(CleanupRefusal::NotLocated(inc.id)));
         }
@@ -189,12 +185,11 @@ pub async fn run_propose(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()
         Ok(a) => a,
         Err(problem) => {
             info!(problem = %problem, "cleanup target refused");
-            tell(
-                engine,
-                job,
-                messages::cleanup_not_proposed(&incident, &problem),
-            )
-            .await;
+            let notice = Notice::CleanupNotProposed {
+                incident: incident.clone(),
+                problem,
+            };
+            tell(engine, job, notice).await;
             return Ok(());
         }
     };
@@ -222,12 +217,12 @@ pub async fn run_propose(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()
         if let Some(pending) =
             post_proposal(engine, &incident, thread.as_ref(), p, &request.origin).await?
         {
-            tell(
-                engine,
-                job,
-                messages::cleanup_already_pending(&incident, &action, &pending),
-            )
-            .await;
+            let notice = Notice::CleanupAlreadyPending {
+                incident: incident.clone(),
+                action,
+                pending,
+            };
+            tell(engine, job, notice).await;
         }
     }
     Ok(())
@@ -300,9 +295,9 @@ pub(super) async fn keep_lease(engine: &Engine, job: i64, lease: Duration) -> St
 }
 
 /// Tells the requester privately when the request came with a `response_url`; logs otherwise.
-pub(super) async fn tell(engine: &Engine, job: &ClaimedJob, reply: messages::Reply) {
+pub(super) async fn tell(engine: &Engine, job: &ClaimedJob, notice: Notice) {
     if let Some(url) = &job.response_url
-        && let Err(e) = engine.notifier.respond(url, reply).await
+        && let Err(e) = engine.notifier.respond(url, &notice).await
     {
         warn!(error = %e, "could not answer the requester");
     }

@@ -1,21 +1,14 @@
 //! Closing an incident: the record is kept, monitoring ends, nothing in AWS or Slack is
 //! archived or deleted. The thread says who closed it and links the final report.
 
+use crate::domain::answer::{CloseRefusal, Notice};
+use crate::domain::verbs::{Disallowed, NotNow, Verb, allowed};
 use tracing::{info, warn};
 
 use super::{Engine, thread_of};
 use crate::domain::ids::IncidentId;
 use crate::domain::incident::{Actor, Incident, IncidentState};
-use crate::slack::messages;
 use crate::store::{AuditEntry, ClaimedJob, JobKind, NewJob, StoreError};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CloseRefusal {
-    NoSuchIncident,
-    AlreadyClosed,
-    /// Containment is still running: closing now would hide a half-done playbook.
-    StillContaining,
-}
 
 impl Engine {
     pub async fn close(
@@ -27,10 +20,8 @@ impl Engine {
         let Some(inc) = self.find_incident(incident).await? else {
             return Ok(Err(CloseRefusal::NoSuchIncident));
         };
-        match inc.state {
-            IncidentState::Closed => return Ok(Err(CloseRefusal::AlreadyClosed)),
-            IncidentState::Containing => return Ok(Err(CloseRefusal::StillContaining)),
-            _ => {}
+        if let Err(d) = allowed(Verb::Close, inc.state, inc.key.kind()) {
+            return Ok(Err(CloseRefusal::NotNow(d)));
         }
         let audit = AuditEntry {
             at: self.clock.now(),
@@ -47,7 +38,12 @@ impl Engine {
             response_url: None,
         };
         if !self.store.close_incident(&inc.id, audit, job).await? {
-            return Ok(Err(CloseRefusal::AlreadyClosed));
+            let d = Disallowed {
+                verb: Verb::Close,
+                state: IncidentState::Closed,
+                why: NotNow::Closed,
+            };
+            return Ok(Err(CloseRefusal::NotNow(d)));
         }
         self.wake.notify_one();
         info!(incident = %inc.id, "incident closed");
@@ -72,8 +68,12 @@ pub async fn run_close(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> 
         Some(file) => engine.notifier.file_link(file).await.ok(),
         None => None,
     };
-    let note = messages::closed_note(&incident, by.as_ref(), report.as_deref());
-    if let Err(e) = engine.notifier.post_in_thread(&thread, note).await {
+    let note = Notice::Closed {
+        incident: incident.clone(),
+        by,
+        report,
+    };
+    if let Err(e) = engine.notifier.post_in_thread(&thread, &note).await {
         warn!(error = %e, "could not say the incident is closed");
     }
     let steps = engine.store.steps(id).await?;

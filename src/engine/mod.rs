@@ -10,6 +10,7 @@ mod contain;
 mod investigate;
 mod monitor;
 mod plan;
+mod queries;
 mod report;
 mod restore;
 mod room;
@@ -20,38 +21,59 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use crate::aws::Aws;
+use crate::domain::answer::Cause;
 use crate::domain::ids::{AccessKeyId, IncidentId, ProposalId, RosterEntry, SlackUserId};
 use crate::domain::incident::{Actor, Incident};
 use crate::notify::{Notifier, NotifyError, ThreadRef};
 use crate::store::{AuditEntry, JobKind, NewIncident, NewJob, Opened, Store, StoreError};
 use clock::Clock;
 
-pub use approve::{ClickResult, ProposalClick};
-pub use cleanup::{ApprovalSettings, CleanupRefusal};
-pub use close::CloseRefusal;
+pub use crate::domain::answer::{
+    CleanupRefusal, ClickResult, CloseRefusal, InvestigateRefusal, PlanProblem, ReportRefusal,
+    RestoreRefusal,
+};
+pub use approve::ProposalClick;
+pub use cleanup::ApprovalSettings;
 pub use contain::run_contain;
-pub use investigate::{ForensicsSettings, InvestigateRefusal, Progress};
+pub use investigate::{ForensicsSettings, Progress};
 pub use monitor::MonitorSettings;
-pub use plan::PlanProblem;
-pub use report::ReportRefusal;
-pub use restore::RestoreRefusal;
+pub use queries::{Status, StatusOf};
 pub use room::RoomSettings;
 pub use worker::{Worker, WorkerSettings};
 
+/// A failed job's cause as people are told it; the worker logs the whole chain.
+pub(crate) fn cause_of(e: &anyhow::Error) -> Cause {
+    for c in e.chain() {
+        if let Some(a) = c.downcast_ref::<crate::aws::AwsError>() {
+            return Cause::Aws(a.to_string());
+        }
+        if c.downcast_ref::<StoreError>().is_some() {
+            return Cause::Store;
+        }
+        if let Some(n) = c.downcast_ref::<NotifyError>() {
+            return Cause::Slack(match n {
+                NotifyError::Refused(code) => code.clone(),
+                NotifyError::Transport(_) => "no answer".into(),
+            });
+        }
+    }
+    Cause::Internal
+}
+
 #[derive(Clone)]
 pub struct Engine {
-    pub store: Arc<dyn Store>,
-    pub aws: Arc<dyn Aws>,
-    pub notifier: Arc<dyn Notifier>,
-    pub clock: Arc<dyn Clock>,
+    store: Arc<dyn Store>,
+    aws: Arc<dyn Aws>,
+    notifier: Arc<dyn Notifier>,
+    clock: Arc<dyn Clock>,
     /// Wakes this process's workers at once when it queues a job; other replicas poll.
-    pub wake: Arc<Notify>,
-    pub approvals: ApprovalSettings,
+    wake: Arc<Notify>,
+    approvals: ApprovalSettings,
     /// Each proposal's message redraws, kept in order.
     redraws: Arc<std::sync::Mutex<std::collections::HashMap<ProposalId, Arc<approve::Redraw>>>>,
-    pub forensics: ForensicsSettings,
-    pub rooms: RoomSettings,
-    pub monitoring: MonitorSettings,
+    forensics: ForensicsSettings,
+    rooms: RoomSettings,
+    monitoring: MonitorSettings,
 }
 
 impl Engine {

@@ -9,10 +9,10 @@ use tracing::warn;
 
 use super::{Engine, thread_of};
 use crate::aws::{RegionLog, TrailAttribute, TrailQuery};
+use crate::domain::answer::Notice;
 use crate::domain::ids::{AccessKeyId, AccountId};
 use crate::domain::incident::{Incident, IncidentState};
 use crate::domain::trail::TrailEvent;
-use crate::slack::messages;
 use crate::store::{ClaimedJob, StoreError};
 
 #[derive(Debug, Clone, Copy)]
@@ -94,8 +94,11 @@ pub async fn run_monitor(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()
     let Some(thread) = thread_of(&incident) else {
         return Ok(());
     };
-    let note = messages::late_activity(&incident, &fresh);
-    if let Err(e) = engine.notifier.post_in_thread(&thread, note).await {
+    let note = Notice::LateActivity {
+        incident: incident.clone(),
+        events: fresh,
+    };
+    if let Err(e) = engine.notifier.post_in_thread(&thread, &note).await {
         warn!(error = %e, "could not report activity after containment");
     }
     let steps = store.steps(&incident.id).await?;

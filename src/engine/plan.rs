@@ -5,21 +5,16 @@ use super::Engine;
 use crate::aws::AwsError;
 use crate::domain::approval::Action;
 use crate::domain::cleanup::Target;
-use crate::domain::ids::{AccessKeyId, AccountId, KeyKind};
+use crate::domain::ids::{AccessKeyId, AccountId};
 use crate::domain::incident::Incident;
 use crate::domain::policy;
 
-/// Why a target cannot become a proposal, in words for the requester.
-#[derive(Debug, thiserror::Error)]
-pub enum PlanProblem {
-    #[error("{0}")]
-    Refused(String),
-    #[error("AWS answered: {0}")]
-    Aws(#[from] AwsError),
-}
+use crate::domain::answer::PlanProblem;
 
-fn refused<T>(why: impl Into<String>) -> Result<T, PlanProblem> {
-    Err(PlanProblem::Refused(why.into()))
+impl From<AwsError> for PlanProblem {
+    fn from(e: AwsError) -> Self {
+        PlanProblem::Aws(e.to_string())
+    }
 }
 
 /// Turns a target into the exact actions to propose, from what AWS holds now.
@@ -29,25 +24,19 @@ pub(super) async fn plan(
     target: &Target,
 ) -> Result<Vec<Action>, PlanProblem> {
     let (Some(account), Some(user)) = (&incident.account, &incident.user_name) else {
-        return refused("containment has not found the key's account and user yet");
+        return Err(PlanProblem::NotLocated);
     };
+    if !target.applies_to(incident.key.kind()) {
+        return Err(PlanProblem::TemporaryKey);
+    }
     let acct = account.to_string();
     let aws = &engine.aws;
-    let leaked_key = || {
-        if incident.key.kind() == KeyKind::Temporary {
-            return refused("the incident's key is temporary: it expires by itself");
-        }
-        Ok(incident.key.to_string())
-    };
     Ok(match target {
-        Target::LeakedKey => {
-            leaked_key()?;
-            vec![Action::delete_access_key(account, user, &incident.key)]
-        }
+        Target::LeakedKey => vec![Action::delete_access_key(account, user, &incident.key)],
         Target::AccessKey { key } => vec![key_action(engine, account, key).await?],
         Target::LoginProfile { user } => {
             if !aws.snapshot_user(account, user).await?.has_login_profile {
-                return refused(format!("user `{user}` has no console password"));
+                return Err(PlanProblem::NoConsolePassword { user: user.clone() });
             }
             vec![Action::DeleteLoginProfile {
                 account: acct,
@@ -64,9 +53,7 @@ pub(super) async fn plan(
         }
         Target::Role { role } => {
             if role.starts_with("AWSServiceRoleFor") {
-                return refused(format!(
-                    "`{role}` is a service-linked role; it is removed through its service"
-                ));
+                return Err(PlanProblem::ServiceLinkedRole { role: role.clone() });
             }
             vec![Action::DeleteRole {
                 account: acct,
@@ -76,9 +63,7 @@ pub(super) async fn plan(
         }
         Target::Policy { arn } => {
             if !arn.contains(&format!(":{account}:")) {
-                return refused(format!(
-                    "the policy is not in the incident's account {account}"
-                ));
+                return Err(PlanProblem::PolicyElsewhere { account: acct });
             }
             vec![Action::DeletePolicy {
                 account: acct,
@@ -95,9 +80,10 @@ pub(super) async fn plan(
                 .map(|i| i.id)
                 .collect();
             if live.is_empty() {
-                return refused(format!(
-                    "none of those instances is running or stopped in {region} of account {account}"
-                ));
+                return Err(PlanProblem::NoLiveInstances {
+                    region: region.clone(),
+                    account: acct,
+                });
             }
             vec![Action::TerminateInstances {
                 account: acct,
@@ -107,9 +93,11 @@ pub(super) async fn plan(
         }
         Target::Function { region, name } => {
             if !aws.function_exists(account, region, name).await? {
-                return refused(format!(
-                    "there is no Lambda function `{name}` in {region} of account {account}"
-                ));
+                return Err(PlanProblem::NoSuchFunction {
+                    name: name.clone(),
+                    region: region.clone(),
+                    account: acct,
+                });
             }
             vec![Action::DeleteFunction {
                 account: acct,
@@ -123,7 +111,7 @@ pub(super) async fn plan(
             policy_name: policy::deny_all(&incident.id).name,
         }],
         Target::Rollback => {
-            let key = leaked_key()?;
+            let key = incident.key.to_string();
             vec![
                 Action::ReactivateKey {
                     account: acct.clone(),
@@ -147,13 +135,16 @@ async fn key_action(
     raw: &str,
 ) -> Result<Action, PlanProblem> {
     let Ok(key) = AccessKeyId::parse(raw) else {
-        return refused(format!("`{raw}` is not an access key id"));
+        return Err(PlanProblem::NotAKeyId {
+            raw: raw.to_string(),
+        });
     };
     let usage = engine.aws.key_usage(account, &key).await?;
     let Some(owner) = usage.value.user_name else {
-        return refused(format!(
-            "`{key}` belongs to no IAM user of account {account} (a root key cannot be deleted by keyleak)"
-        ));
+        return Err(PlanProblem::NoOwner {
+            key: key.to_string(),
+            account: account.to_string(),
+        });
     };
     Ok(Action::delete_access_key(account, &owner, &key))
 }

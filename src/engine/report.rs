@@ -1,6 +1,8 @@
 //! The post-incident report: Markdown and an activity chart from stored state, shared in the
 //! incident's thread. Writing it again deletes the previous files, so the thread holds one.
 
+use crate::domain::answer::{Notice, ReportRefusal};
+use crate::domain::verbs::{Verb, allowed};
 use std::collections::HashMap;
 
 use anyhow::Context as _;
@@ -13,9 +15,9 @@ use crate::domain::approval::MessageRef;
 use crate::domain::approval::Proposal;
 use crate::domain::ids::IncidentId;
 use crate::domain::incident::{Actor, Incident, StepRecord};
+use crate::domain::report::ReportInput;
 use crate::domain::trail::activity;
 use crate::notify::Attachment;
-use crate::slack::messages::{self, ReportInput};
 use crate::store::{ClaimedJob, JobKind, StoreError};
 
 /// Permalinks asked for at most: Slack answers each in a call of its own.
@@ -33,6 +35,9 @@ impl Engine {
         let Some(inc) = self.find_incident(incident).await? else {
             return Ok(Err(ReportRefusal::NoSuchIncident));
         };
+        if let Err(d) = allowed(Verb::Report, inc.state, inc.key.kind()) {
+            return Ok(Err(ReportRefusal::NotNow(d)));
+        }
         if thread_of(&inc).is_none() {
             return Ok(Err(ReportRefusal::NoThread));
         }
@@ -51,19 +56,15 @@ impl Engine {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReportRefusal {
-    NoSuchIncident,
-    /// The incident message was never posted (Slack was down throughout).
-    NoThread,
-}
-
 /// Writes and shares the report; a failure is told to the requester, not only logged.
 pub async fn run_report(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
     let outcome = report(engine, job).await;
     if let Err(e) = &outcome {
-        let reply = messages::report_failed(&job.incident_id, &format!("{e:#}"));
-        tell(engine, job, reply).await;
+        let notice = Notice::ReportFailed {
+            incident: job.incident_id.clone(),
+            cause: super::cause_of(e),
+        };
+        tell(engine, job, notice).await;
     }
     outcome
 }
@@ -81,7 +82,7 @@ async fn report(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
     let snapshot = store.snapshot(id).await?;
     let links = permalinks(engine, &incident, &steps, &proposals).await;
     let chart_name = format!("{id}-activity.png");
-    let markdown = messages::report_markdown(&ReportInput {
+    let report = ReportInput {
         incident: &incident,
         steps: &steps,
         proposals: &proposals,
@@ -92,34 +93,22 @@ async fn report(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
         links: &links,
         chart: &chart_name,
         now: engine.clock.now(),
-    });
+    };
     let activity = activity::hourly(&events, incident.contained_at);
     let title = format!("{id}: calls per hour by category (UTC)");
     let png = tokio::task::spawn_blocking(move || chart::activity_png(&activity, &title))
         .await
         .context("drawing the chart")??;
-    let files = [
-        Attachment {
-            filename: format!("{id}-report.md"),
-            title: format!("Post-incident report {id}"),
-            content_type: "text/markdown",
-            bytes: markdown.into_bytes(),
-        },
-        Attachment {
-            filename: chart_name,
-            title: format!("{id} activity"),
-            content_type: "image/png",
-            bytes: png,
-        },
-    ];
+    let chart = Attachment {
+        filename: chart_name.clone(),
+        title: format!("{id} activity"),
+        content_type: "image/png",
+        bytes: png,
+    };
     let previous = store.report_files(id).await?;
     let shared = engine
         .notifier
-        .upload(
-            &thread,
-            &files,
-            messages::report_comment(&incident, !previous.is_empty()),
-        )
+        .share_report(&thread, &report, chart, !previous.is_empty())
         .await
         .context("sharing the report")?;
     store
@@ -131,7 +120,7 @@ async fn report(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
         }
     }
     info!(incident = %id, "report shared");
-    tell(engine, job, messages::report_shared(&incident)).await;
+    tell(engine, job, Notice::ReportShared { incident }).await;
     Ok(())
 }
 

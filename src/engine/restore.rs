@@ -2,6 +2,8 @@
 //! tried; the deny-all lifted behind approval; the session fence kept; and the list of places
 //! that used the old key, which need the new one.
 
+use crate::domain::answer::{Notice, RestoreOutcome, RestoreRefusal};
+use crate::domain::verbs::{Verb, allowed};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
@@ -11,19 +13,9 @@ use super::{Engine, JobRequest, thread_of};
 use crate::domain::approval::{Action, ProposalState};
 use crate::domain::cleanup::Target;
 use crate::domain::ids::{AccountId, IncidentId, SlackUserId};
-use crate::domain::incident::{Actor, Incident, IncidentState};
+use crate::domain::incident::{Actor, Incident};
 use crate::domain::restore::{Handover, KEYS_PER_USER, secret_name};
-use crate::slack::messages::{self, RestoreOutcome};
 use crate::store::{AuditEntry, ClaimedJob, JobKind, RestoreClaim, StoreError};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RestoreRefusal {
-    NoSuchIncident,
-    /// Only a contained incident is restored: anything else would undo an unfinished job.
-    NotContained(IncidentState),
-    /// A root key or a temporary key: there is no IAM user to restore.
-    NoUser,
-}
 
 #[derive(Serialize, Deserialize)]
 struct RestoreRequest {
@@ -43,8 +35,8 @@ impl Engine {
         let Some(inc) = self.find_incident(incident).await? else {
             return Ok(Err(RestoreRefusal::NoSuchIncident));
         };
-        if inc.state != IncidentState::Contained {
-            return Ok(Err(RestoreRefusal::NotContained(inc.state)));
+        if let Err(d) = allowed(Verb::Restore, inc.state, inc.key.kind()) {
+            return Ok(Err(RestoreRefusal::NotNow(d)));
         }
         if inc.account.is_none() || inc.user_name.is_none() {
             return Ok(Err(RestoreRefusal::NoUser));
@@ -70,8 +62,11 @@ impl Engine {
 pub async fn run_restore(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
     let outcome = restore(engine, job).await;
     if let Err(e) = &outcome {
-        let reply = messages::restore_failed(&job.incident_id, &format!("{e:#}"));
-        tell(engine, job, reply).await;
+        let notice = Notice::RestoreFailed {
+            incident: job.incident_id.clone(),
+            cause: super::cause_of(e),
+        };
+        tell(engine, job, notice).await;
     }
     outcome
 }
@@ -108,19 +103,20 @@ async fn restore(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
         .map(|f| f.summary)
         .unwrap_or_default();
     let outcome = RestoreOutcome {
-        handover: key.as_ref(),
+        handover: key,
         lift_proposed: lifting,
-        places: &places,
+        places,
+    };
+    let summary = Notice::RestoreSummary {
+        incident: incident.clone(),
+        outcome: outcome.clone(),
     };
     if let Some(thread) = thread_of(&incident)
-        && let Err(e) = engine
-            .notifier
-            .post_in_thread(&thread, messages::restore_summary(&incident, &outcome))
-            .await
+        && let Err(e) = engine.notifier.post_in_thread(&thread, &summary).await
     {
         warn!(error = %e, "could not post the restore summary");
     }
-    tell(engine, job, messages::restore_done(&incident, &outcome)).await;
+    tell(engine, job, Notice::RestoreDone { incident, outcome }).await;
     Ok(())
 }
 
@@ -148,7 +144,10 @@ impl KeyIssue<'_> {
             RestoreClaim::Issued(h) => return Ok(Some(h)),
             // That job finishes the whole restore; this one only says so.
             RestoreClaim::Busy => {
-                tell(engine, job, messages::restore_busy(incident)).await;
+                let notice = Notice::RestoreBusy {
+                    incident: incident.clone(),
+                };
+                tell(engine, job, notice).await;
                 return Ok(None);
             }
             RestoreClaim::Mine => {}
@@ -191,12 +190,11 @@ impl KeyIssue<'_> {
                     )
                     .await?;
             }
-            tell(
-                engine,
-                job,
-                messages::restore_at_key_limit(incident, leaked_there),
-            )
-            .await;
+            let notice = Notice::RestoreAtKeyLimit {
+                incident: (*incident).clone(),
+                leaked_key_there: leaked_there,
+            };
+            tell(engine, job, notice).await;
             info!(incident = %id, "restore stopped at the key limit");
             return Ok(None);
         }

@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use tracing::warn;
 
 use super::Engine;
+use crate::domain::answer::Notice;
 use crate::domain::ids::{RosterEntry, SlackUserId};
 use crate::domain::incident::{Actor, Incident, StepRecord};
 use crate::domain::room;
 use crate::notify::{NotifyError, ThreadRef};
-use crate::slack::messages;
 
 #[derive(Debug, Clone, Default)]
 pub struct RoomSettings {
@@ -48,10 +48,8 @@ pub(super) async fn open(
         Err(NotifyError::Refused(code)) => {
             warn!(error = %code, incident = %incident.id, "no incident room; using the shared channel");
             let thread = notifier.open_thread(None, incident, steps).await?;
-            if let Err(e) = notifier
-                .post_in_thread(&thread, messages::room_unavailable(&code))
-                .await
-            {
+            let notice = Notice::RoomUnavailable { slack_error: code };
+            if let Err(e) = notifier.post_in_thread(&thread, &notice).await {
                 warn!(error = %e, "could not say why there is no incident room");
             }
             return Ok(thread);
@@ -61,10 +59,11 @@ pub(super) async fn open(
     let thread = notifier.open_thread(Some(&room), incident, steps).await?;
     for (code, users) in refused {
         warn!(error = %code, count = users.len(), "could not invite people to the incident room");
-        if let Err(e) = notifier
-            .post_in_thread(&thread, messages::invite_failed(&users, &code))
-            .await
-        {
+        let notice = Notice::InviteFailed {
+            users,
+            slack_error: code,
+        };
+        if let Err(e) = notifier.post_in_thread(&thread, &notice).await {
             warn!(error = %e, "could not say who was not invited");
         }
     }

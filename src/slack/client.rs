@@ -13,9 +13,11 @@ use tracing::warn;
 
 use super::messages;
 use crate::config::{Secret, SlackTimeouts};
+use crate::domain::answer::Notice;
 use crate::domain::approval::{MessageRef, Proposal};
 use crate::domain::ids::SlackUserId;
 use crate::domain::incident::{Incident, StepRecord};
+use crate::domain::report::ReportInput;
 use crate::notify::{Attachment, Notifier, NotifyError, ThreadRef};
 use crate::store::JobKind;
 
@@ -131,6 +133,98 @@ impl SlackNotifier {
     fn is_room(&self, channel: &str) -> bool {
         channel != self.channel.as_ref()
     }
+
+    /// Answers one person privately through Slack's `response_url`.
+    pub async fn respond_reply(
+        &self,
+        response_url: &str,
+        reply: messages::Reply,
+    ) -> Result<(), NotifyError> {
+        let url = url::Url::parse(response_url)
+            .map_err(|_| NotifyError::Refused("invalid response_url".into()))?;
+        // Without `response_type` Slack shows it to that person only; and it never replaces
+        // the message the button sat on.
+        let req = SlackApiPostWebhookMessageRequest::new(reply.into_content())
+            .with_replace_original(false);
+        self.call(
+            self.responder
+                .respond_to_event(&SlackResponseUrl::new(url), &req),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn post_reply(
+        &self,
+        thread: &ThreadRef,
+        reply: messages::Reply,
+    ) -> Result<MessageRef, NotifyError> {
+        let session = self.client.open_session(&self.token);
+        let req = SlackApiChatPostMessageRequest::new(
+            thread.channel.clone().into(),
+            reply.into_content(),
+        )
+        .with_thread_ts(thread.ts.clone().into());
+        let out = self.call(session.chat_post_message(&req)).await?;
+        Ok(MessageRef {
+            channel: out.channel.to_string(),
+            ts: out.ts.to_string(),
+        })
+    }
+
+    async fn edit_reply(
+        &self,
+        message: &MessageRef,
+        reply: messages::Reply,
+    ) -> Result<(), NotifyError> {
+        let session = self.client.open_session(&self.token);
+        let req = SlackApiChatUpdateRequest::new(
+            message.channel.clone().into(),
+            reply.into_content(),
+            message.ts.clone().into(),
+        );
+        self.call(session.chat_update(&req)).await?;
+        Ok(())
+    }
+
+    /// Slack's upload flow: an upload URL per file, the bytes to it, then one completion
+    /// that shares them all in the thread.
+    pub async fn upload_files(
+        &self,
+        thread: &ThreadRef,
+        files: &[Attachment],
+        comment: String,
+    ) -> Result<Vec<String>, NotifyError> {
+        let session = self.client.open_session(&self.token);
+        let mut uploaded = vec![];
+        for f in files {
+            let target = self
+                .call(session.get_upload_url_external(
+                    &SlackApiFilesGetUploadUrlExternalRequest::new(
+                        f.filename.clone(),
+                        f.bytes.len(),
+                    ),
+                ))
+                .await?;
+            self.call(
+                session.files_upload_via_url(&SlackApiFilesUploadViaUrlRequest::new(
+                    target.upload_url,
+                    f.bytes.clone(),
+                    f.content_type.to_string(),
+                )),
+            )
+            .await?;
+            uploaded.push(SlackApiFilesComplete::new(target.file_id).with_title(f.title.clone()));
+        }
+        let req = SlackApiFilesCompleteUploadExternalRequest::new(uploaded)
+            .with_channel_id(thread.channel.clone().into())
+            .with_thread_ts(thread.ts.clone().into())
+            .with_initial_comment(comment);
+        let done = self
+            .call(session.files_complete_upload_external(&req))
+            .await?;
+        Ok(done.files.into_iter().map(|f| f.id.to_string()).collect())
+    }
 }
 
 #[async_trait]
@@ -242,7 +336,7 @@ impl Notifier for SlackNotifier {
         attempts: i64,
     ) -> Result<(), NotifyError> {
         let note = messages::job_abandoned(incident, kind, attempts);
-        self.post_in_thread(thread, note).await.map(|_| ())
+        self.post_reply(thread, note).await.map(|_| ())
     }
 
     async fn tell_requester(
@@ -251,23 +345,13 @@ impl Notifier for SlackNotifier {
         incident: &Incident,
         steps: &[StepRecord],
     ) -> Result<(), NotifyError> {
-        self.respond(response_url, messages::contain_outcome(incident, steps))
+        self.respond_reply(response_url, messages::contain_outcome(incident, steps))
             .await
     }
 
-    async fn respond(&self, response_url: &str, reply: messages::Reply) -> Result<(), NotifyError> {
-        let url = url::Url::parse(response_url)
-            .map_err(|_| NotifyError::Refused("invalid response_url".into()))?;
-        // Without `response_type` Slack shows it to that person only; and it never replaces
-        // the message the button sat on.
-        let req = SlackApiPostWebhookMessageRequest::new(reply.into_content())
-            .with_replace_original(false);
-        self.call(
-            self.responder
-                .respond_to_event(&SlackResponseUrl::new(url), &req),
-        )
-        .await?;
-        Ok(())
+    async fn respond(&self, response_url: &str, notice: &Notice) -> Result<(), NotifyError> {
+        self.respond_reply(response_url, messages::notice(notice))
+            .await
     }
 
     async fn post_proposal(
@@ -311,69 +395,41 @@ impl Notifier for SlackNotifier {
     async fn post_in_thread(
         &self,
         thread: &ThreadRef,
-        reply: messages::Reply,
+        notice: &Notice,
     ) -> Result<MessageRef, NotifyError> {
-        let session = self.client.open_session(&self.token);
-        let req = SlackApiChatPostMessageRequest::new(
-            thread.channel.clone().into(),
-            reply.into_content(),
-        )
-        .with_thread_ts(thread.ts.clone().into());
-        let out = self.call(session.chat_post_message(&req)).await?;
-        Ok(MessageRef {
-            channel: out.channel.to_string(),
-            ts: out.ts.to_string(),
-        })
+        self.post_reply(thread, messages::notice(notice)).await
     }
 
-    async fn edit(&self, message: &MessageRef, reply: messages::Reply) -> Result<(), NotifyError> {
-        let session = self.client.open_session(&self.token);
-        let req = SlackApiChatUpdateRequest::new(
-            message.channel.clone().into(),
-            reply.into_content(),
-            message.ts.clone().into(),
-        );
-        self.call(session.chat_update(&req)).await?;
-        Ok(())
+    async fn edit(&self, message: &MessageRef, notice: &Notice) -> Result<(), NotifyError> {
+        self.edit_reply(message, messages::notice(notice)).await
     }
 
-    /// Slack's upload flow: an upload URL per file, the bytes to it, then one completion
-    /// that shares them all in the thread.
     async fn upload(
         &self,
         thread: &ThreadRef,
         files: &[Attachment],
-        comment: String,
+        comment: &Notice,
     ) -> Result<Vec<String>, NotifyError> {
-        let session = self.client.open_session(&self.token);
-        let mut uploaded = vec![];
-        for f in files {
-            let target = self
-                .call(session.get_upload_url_external(
-                    &SlackApiFilesGetUploadUrlExternalRequest::new(
-                        f.filename.clone(),
-                        f.bytes.len(),
-                    ),
-                ))
-                .await?;
-            self.call(
-                session.files_upload_via_url(&SlackApiFilesUploadViaUrlRequest::new(
-                    target.upload_url,
-                    f.bytes.clone(),
-                    f.content_type.to_string(),
-                )),
-            )
-            .await?;
-            uploaded.push(SlackApiFilesComplete::new(target.file_id).with_title(f.title.clone()));
-        }
-        let req = SlackApiFilesCompleteUploadExternalRequest::new(uploaded)
-            .with_channel_id(thread.channel.clone().into())
-            .with_thread_ts(thread.ts.clone().into())
-            .with_initial_comment(comment);
-        let done = self
-            .call(session.files_complete_upload_external(&req))
-            .await?;
-        Ok(done.files.into_iter().map(|f| f.id.to_string()).collect())
+        self.upload_files(thread, files, messages::notice(comment).text)
+            .await
+    }
+
+    async fn share_report(
+        &self,
+        thread: &ThreadRef,
+        report: &ReportInput<'_>,
+        chart: Attachment,
+        replacing: bool,
+    ) -> Result<Vec<String>, NotifyError> {
+        let id = &report.incident.id;
+        let markdown = Attachment {
+            filename: format!("{id}-report.md"),
+            title: format!("Post-incident report {id}"),
+            content_type: "text/markdown",
+            bytes: messages::report_markdown(report).into_bytes(),
+        };
+        let comment = messages::report_comment(report.incident, replacing);
+        self.upload_files(thread, &[markdown, chart], comment).await
     }
 
     async fn delete_file(&self, file: &str) -> Result<(), NotifyError> {

@@ -14,9 +14,7 @@ use super::routes::{AppState, bad_request, is_slack_response_url, run_command, v
 use crate::domain::approval::MessageRef;
 use crate::domain::command;
 use crate::domain::ids::{IncidentId, ProposalId, SlackUserId};
-use crate::domain::incident::Actor;
-use crate::engine::{ProposalClick, on_roster};
-use crate::store::AuditEntry;
+use crate::engine::ProposalClick;
 
 #[derive(Deserialize)]
 struct InteractionForm {
@@ -169,8 +167,11 @@ async fn card_click(state: &AppState, c: Clicked, action_id: &str, value: &str) 
     let Some(command) = messages::card_command(action_id, incident) else {
         return bad_request("unknown action");
     };
-    let notifier = state.engine.notifier.as_ref();
-    let reply = match on_roster(&c.user, &state.slack.responders, notifier, false).await {
+    let reply = match state
+        .engine
+        .on_roster(&c.user, &state.slack.responders)
+        .await
+    {
         Ok(true) => {
             let parsed = command::Parsed {
                 command: Ok(command),
@@ -185,17 +186,8 @@ async fn card_click(state: &AppState, c: Clicked, action_id: &str, value: &str) 
             }
         }
         Ok(false) => {
-            let entry = AuditEntry {
-                at: state.engine.clock.now(),
-                actor: Actor::Slack(c.user.clone()).to_stored(),
-                action: "command.refused".into(),
-                incident_id: None,
-                detail: format!("not a responder; pressed {action_id}"),
-                origin: c.origin,
-            };
-            if let Err(e) = state.engine.store.audit(entry).await {
-                error!(error = %e, "could not record a refusal");
-            }
+            let what = format!("pressed {action_id}");
+            state.engine.refuse_outsider(&c.user, &what, c.origin).await;
             messages::not_a_responder()
         }
         Err(e) => {
@@ -211,9 +203,9 @@ async fn card_click(state: &AppState, c: Clicked, action_id: &str, value: &str) 
 /// clicker is told through `response_url`, off the request path.
 fn answer_privately(state: &AppState, url: Option<String>, reply: Reply) {
     let Some(url) = url else { return };
-    let notifier = state.engine.notifier.clone();
+    let client = state.client.clone();
     tokio::spawn(async move {
-        if let Err(e) = notifier.respond(&url, reply).await {
+        if let Err(e) = client.respond_reply(&url, reply).await {
             warn!(error = %e, "could not answer a click");
         }
     });

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Json, Response};
 use serde::Deserialize;
 use tracing::{error, info, warn};
 
+use super::client::SlackNotifier;
 use super::messages::{self, Reply};
 use super::verify::verify;
 use crate::config::SlackConfig;
@@ -18,33 +19,36 @@ use crate::domain::command::{self, Command, StatusTarget};
 use crate::domain::ids::{IncidentId, SlackUserId};
 use crate::domain::incident::Actor;
 use crate::domain::ratelimit::PerMinute;
-use crate::engine::{Engine, on_roster};
-use crate::store::{AuditEntry, StoreError};
+use crate::engine::{Engine, Status, StatusOf};
+use crate::store::StoreError;
 
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Engine,
     pub slack: Arc<SlackConfig>,
+    /// Answers people privately through `response_url`, in the edge's own words.
+    pub client: Arc<SlackNotifier>,
     /// Each responder's commands in the last minute. Per process: with several replicas
     /// behind one URL a person's limit is shared out among them.
     pub commands: Arc<std::sync::Mutex<PerMinute>>,
 }
 
 impl AppState {
-    pub fn new(engine: Engine, slack: Arc<SlackConfig>) -> Self {
+    pub fn new(engine: Engine, slack: Arc<SlackConfig>, client: Arc<SlackNotifier>) -> Self {
         let commands = Arc::new(std::sync::Mutex::new(PerMinute::new(
             slack.commands_per_minute,
         )));
         Self {
             engine,
             slack,
+            client,
             commands,
         }
     }
 
     /// Counts a responder's command; the refusal to send when they are over the limit.
     fn over_limit(&self, user: &SlackUserId) -> Option<Reply> {
-        let now = self.engine.clock.now();
+        let now = self.engine.now();
         // A poisoned lock only means another request panicked mid-count; the counts stand.
         let mut commands = self
             .commands
@@ -85,7 +89,7 @@ pub(super) fn verified(
 ) -> Result<i64, Unverified> {
     let ts = header(headers, "x-slack-request-timestamp");
     let sig = header(headers, "x-slack-signature");
-    let now = state.engine.clock.now().timestamp();
+    let now = state.engine.now().timestamp();
     match verify(&state.slack.signing_secrets, ts, sig, body, now) {
         Ok(()) => Ok(ts.and_then(|t| t.parse().ok()).unwrap_or(now)),
         Err(e) => {
@@ -129,14 +133,7 @@ pub async fn commands(State(state): State<AppState>, headers: HeaderMap, body: B
         form.team_id, form.channel_id
     );
     let parsed = command::parse(&form.text);
-    match on_roster(
-        &user,
-        &state.slack.responders,
-        state.engine.notifier.as_ref(),
-        false,
-    )
-    .await
-    {
+    match state.engine.on_roster(&user, &state.slack.responders).await {
         Ok(true) => {}
         Ok(false) => return refuse(&state, &user, &parsed, origin).await,
         Err(e) => {
@@ -170,17 +167,8 @@ async fn refuse(
     origin: String,
 ) -> Response {
     info!(user = %user, "refused a command from a non-responder");
-    let entry = AuditEntry {
-        at: state.engine.clock.now(),
-        actor: Actor::Slack(user.clone()).to_stored(),
-        action: "command.refused".into(),
-        incident_id: None,
-        detail: format!("not a responder; asked for {}", verb_name(&parsed.command)),
-        origin,
-    };
-    if let Err(e) = state.engine.store.audit(entry).await {
-        error!(error = %e, "could not record a refusal");
-    }
+    let what = format!("asked for {}", verb_name(&parsed.command));
+    state.engine.refuse_outsider(user, &what, origin).await;
     reply(messages::with_secret_warning(
         messages::not_a_responder(),
         parsed.secret_pasted,
@@ -316,7 +304,7 @@ async fn investigate(
 ) -> Result<Reply, StoreError> {
     let id = match target {
         StatusTarget::Incident(id) => id,
-        StatusTarget::Key(k) => match state.engine.store.open_incident_for_key(&k).await? {
+        StatusTarget::Key(k) => match state.engine.open_incident_for_key(&k).await? {
             Some(i) => i.id,
             None => return Ok(messages::no_incident_for(&k)),
         },
@@ -332,30 +320,18 @@ async fn investigate(
 }
 
 async fn status(state: &AppState, target: Option<StatusTarget>) -> Result<Reply, StoreError> {
-    let store = &state.engine.store;
-    let incident = match target {
-        None => {
-            let open = store.open_incidents(messages::OPEN_LIST_MAX).await?;
-            return Ok(if open.is_empty() {
-                messages::no_open_incidents()
-            } else {
-                messages::open_incidents(&open, store.count_open().await?)
-            });
-        }
-        Some(StatusTarget::Key(k)) => match store.open_incident_for_key(&k).await? {
-            Some(i) => i,
-            None => return Ok(messages::no_incident_for(&k)),
-        },
-        Some(StatusTarget::Incident(id)) => match store.incident(&id).await {
-            Ok(i) => i,
-            Err(StoreError::NoSuchIncident(_)) => {
-                return Ok(messages::no_such_incident(id.as_str()));
-            }
-            Err(e) => return Err(e),
-        },
+    let of = match target {
+        None => StatusOf::Open(messages::OPEN_LIST_MAX),
+        Some(StatusTarget::Key(k)) => StatusOf::Key(k),
+        Some(StatusTarget::Incident(id)) => StatusOf::Incident(id),
     };
-    let steps = store.steps(&incident.id).await?;
-    Ok(messages::incident_card(&incident, &steps))
+    Ok(match state.engine.status(of).await? {
+        Status::Open { newest, .. } if newest.is_empty() => messages::no_open_incidents(),
+        Status::Open { newest, total } => messages::open_incidents(&newest, total),
+        Status::One { incident, steps } => messages::incident_card(&incident, &steps),
+        Status::NoIncidentFor(k) => messages::no_incident_for(&k),
+        Status::NoSuchIncident(id) => messages::no_such_incident(id.as_str()),
+    })
 }
 
 /// The bot later POSTs to the `response_url` a request names, so only Slack's own hooks

@@ -161,15 +161,7 @@ pub struct ClaimedJob {
     pub payload: Option<String>,
 }
 
-#[derive(Debug, Clone)]
-pub struct AuditEntry {
-    pub at: DateTime<Utc>,
-    pub actor: String,
-    pub action: String,
-    pub incident_id: Option<IncidentId>,
-    pub detail: String,
-    pub origin: String,
-}
+pub use crate::domain::audit::AuditEntry;
 
 /// Incident facts learnt by the playbook.
 #[derive(Debug, Clone, Default)]

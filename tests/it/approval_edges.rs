@@ -89,13 +89,7 @@ async fn expired_rejected_and_changed_proposals_never_run() {
         .await;
     let said = answer_to(&app, APPROVER, 4).await;
     assert!(said.contains("parameters changed"), "{said}");
-    let p = app
-        .engine
-        .store
-        .proposal(&changed.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let p = app.store.proposal(&changed.id).await.unwrap().unwrap();
     assert_eq!(p.state, ProposalState::Pending);
 
     assert_eq!(
@@ -103,7 +97,7 @@ async fn expired_rejected_and_changed_proposals_never_run() {
         2,
         "no key was deleted by any of this"
     );
-    assert_eq!(app.engine.store.pending_jobs(None).await.unwrap(), 0);
+    assert_eq!(app.store.pending_jobs(None).await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -165,14 +159,14 @@ async fn bad_unknown_and_forged_clicks_are_refused_and_change_nothing() {
     assert!(said.contains("approvers roster"), "{said}");
 
     for p in [&pa, &pb] {
-        let now = app.engine.store.proposal(&p.id).await.unwrap().unwrap();
+        let now = app.store.proposal(&p.id).await.unwrap().unwrap();
         assert_eq!(now.state, ProposalState::Pending, "{} untouched", p.id);
         assert!(now.approvals.is_empty());
     }
-    assert_eq!(app.engine.store.pending_jobs(None).await.unwrap(), 0);
+    assert_eq!(app.store.pending_jobs(None).await.unwrap(), 0);
     assert_eq!(key_ids(&iam, "ci-a").await.len(), 2);
     assert_eq!(key_ids(&iam, "ci-b").await.len(), 2);
-    let log = app.engine.store.audit_log(Some(&b)).await.unwrap();
+    let log = app.store.audit_log(Some(&b)).await.unwrap();
     let forged_row = log
         .iter()
         .find(|e| e.action == "proposal.refused")
@@ -193,5 +187,5 @@ async fn bad_unknown_and_forged_clicks_are_refused_and_change_nothing() {
     assert!(said.contains("Checking AWS"), "{said}");
     let told = requester_told(&app, "No proposal was made").await;
     assert!(told.contains("none of those instances"), "{told}");
-    assert_eq!(app.engine.store.proposals(&a).await.unwrap().len(), 1);
+    assert_eq!(app.store.proposals(&a).await.unwrap().len(), 1);
 }

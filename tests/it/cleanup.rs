@@ -82,7 +82,7 @@ async fn a_backdoor_user_is_deleted_only_after_a_second_person_approves() {
     assert!(ack.contains("Checking AWS"), "{ack}");
     let p = proposals(&app, &id, 1).await.remove(0);
     let m = message_of(&app, &p);
-    let incident = app.engine.store.incident(&id).await.unwrap();
+    let incident = app.store.incident(&id).await.unwrap();
     assert_eq!(
         m.thread_ts, incident.slack_ts,
         "the proposal is in the incident thread"
@@ -126,7 +126,7 @@ async fn a_backdoor_user_is_deleted_only_after_a_second_person_approves() {
     assert!(said.contains("approvers roster"), "{said}");
     assert!(user_exists(&iam, "backdoor-admin").await);
     assert_eq!(
-        app.engine.store.pending_jobs(None).await.unwrap(),
+        app.store.pending_jobs(None).await.unwrap(),
         0,
         "nothing was queued by refused clicks"
     );
@@ -166,7 +166,7 @@ async fn a_backdoor_user_is_deleted_only_after_a_second_person_approves() {
     );
 
     // The audit log holds every decision with both people and the request it came from.
-    let log = app.engine.store.audit_log(Some(&id)).await.unwrap();
+    let log = app.store.audit_log(Some(&id)).await.unwrap();
     let actions: Vec<&str> = log
         .iter()
         .filter(|a| a.action.starts_with("proposal."))
@@ -217,7 +217,7 @@ async fn twenty_simultaneous_approvals_delete_the_leaked_key_once_and_only_that_
     app.slack.add_group(APPROVERS_GROUP, &names);
 
     // "Propose cleanup" on the incident message: responders only.
-    let incident = app.engine.store.incident(&id).await.unwrap();
+    let incident = app.store.incident(&id).await.unwrap();
     let card = app
         .slack
         .message(incident.slack_ts.as_deref().unwrap())
@@ -256,7 +256,7 @@ async fn twenty_simultaneous_approvals_delete_the_leaked_key_once_and_only_that_
         vec![seeded.other.id.clone()],
         "the leaked key is deleted; the user's other key is not"
     );
-    let log = app.engine.store.audit_log(Some(&id)).await.unwrap();
+    let log = app.store.audit_log(Some(&id)).await.unwrap();
     let count = |a: &str| log.iter().filter(|e| e.action == a).count();
     assert_eq!(count("proposal.approved"), 1);
     assert_eq!(count("proposal.executing"), 1);
@@ -330,7 +330,7 @@ async fn simultaneous_approvals_of_a_two_approval_proposal_run_it_once() {
         approve_together(&app, &names, &m).await;
         let done = wait_proposal(&app, &p, ProposalState::Done).await;
         assert_eq!(done.approvals.len(), 2, "round {round}");
-        let log = app.engine.store.audit_log(Some(&id)).await.unwrap();
+        let log = app.store.audit_log(Some(&id)).await.unwrap();
         let count = |a: &str| log.iter().filter(|e| e.action == a).count();
         assert_eq!(count("proposal.approved"), 1, "round {round}");
         assert_eq!(count("proposal.approval_counted"), 1, "round {round}");

@@ -52,7 +52,7 @@ async fn contain_deactivates_only_the_leaked_key_and_denies_the_user() {
     assert_eq!(incident.account.as_ref().unwrap().as_str(), OWN_ACCOUNT);
     assert_eq!(incident.user_name.as_deref(), Some("ci-deploy"));
     assert!(incident.contained_at.is_some());
-    let steps = app.engine.store.steps(&id).await.unwrap();
+    let steps = app.store.steps(&id).await.unwrap();
     assert_eq!(steps.len(), StepKind::ALL.len());
     assert!(steps.iter().all(|s| s.status == StepStatus::Done));
     for k in [
@@ -63,7 +63,7 @@ async fn contain_deactivates_only_the_leaked_key_and_denies_the_user() {
         let s = steps.iter().find(|s| s.kind == k).unwrap();
         assert!(s.request_id.is_some(), "{k:?} has an AWS request id");
     }
-    let snap = app.engine.store.snapshot(&id).await.unwrap().unwrap();
+    let snap = app.store.snapshot(&id).await.unwrap().unwrap();
     assert_eq!(snap.access_keys.len(), 2);
     assert!(
         snap.access_keys.iter().all(|k| k.active),
@@ -71,7 +71,7 @@ async fn contain_deactivates_only_the_leaked_key_and_denies_the_user() {
     );
     assert_eq!(snap.inline_policies, vec!["app-read"]);
     assert_eq!(snap.groups, vec!["ci-deploy-group"]);
-    let audit = app.engine.store.audit_log(Some(&id)).await.unwrap();
+    let audit = app.store.audit_log(Some(&id)).await.unwrap();
     assert_eq!(audit[0].action, "contain.open");
     assert_eq!(audit[0].actor, format!("slack:{RESPONDER}"));
     for k in StepKind::ALL {
@@ -246,7 +246,7 @@ async fn double_submit_reuses_the_incident_and_runs_each_step_once() {
     for r in [a, b, c] {
         assert_eq!(r.status(), 200);
     }
-    let open = app.engine.store.open_incidents(50).await.unwrap();
+    let open = app.store.open_incidents(50).await.unwrap();
     assert_eq!(open.len(), 1, "one incident for one key");
     app.wait_for_state(&open[0].id, IncidentState::Contained)
         .await;
@@ -266,7 +266,7 @@ async fn double_submit_reuses_the_incident_and_runs_each_step_once() {
         StepKind::ALL.len() + 1,
         "the steps and one forensics message"
     );
-    let audit = app.engine.store.audit_log(None).await.unwrap();
+    let audit = app.store.audit_log(None).await.unwrap();
     assert_eq!(
         audit.iter().filter(|a| a.action == "contain.open").count(),
         1
@@ -288,7 +288,7 @@ async fn a_temporary_key_whose_issuer_cannot_be_looked_up_fails_without_pretendi
     let app = App::start(moto.own_config().await, Options::default()).await;
     let id = app.contain(&creds.access_key_id, "").await;
     app.wait_for_state(&id, IncidentState::Failed).await;
-    let steps = app.engine.store.steps(&id).await.unwrap();
+    let steps = app.store.steps(&id).await.unwrap();
     let kinds: Vec<StepKind> = steps.iter().map(|s| s.kind).collect();
     assert_eq!(kinds, [StepKind::LocateAccount, StepKind::FindOrigin]);
     assert_eq!(steps[1].status, StepStatus::Failed);
@@ -350,7 +350,7 @@ async fn a_slack_that_never_answers_holds_no_key_active() {
         app.contain(&k.leaked.id, "found in a build log").await;
     }
 
-    let store = app.engine.store.clone();
+    let store = app.store.clone();
     let settled = wait_until(std::time::Duration::from_secs(60), move || {
         let store = store.clone();
         async move {
@@ -373,7 +373,7 @@ async fn a_slack_that_never_answers_holds_no_key_active() {
 
     // Slack is back: the announcements are tried again and each incident is said once.
     app.slack.hang_all(false);
-    let store = app.engine.store.clone();
+    let store = app.store.clone();
     let said = wait_until(std::time::Duration::from_secs(150), move || {
         let store = store.clone();
         async move {
@@ -402,7 +402,7 @@ async fn a_slack_that_never_answers_holds_no_key_active() {
         10,
         "one room per incident, however often it was tried"
     );
-    for i in app.engine.store.open_incidents(50).await.unwrap() {
+    for i in app.store.open_incidents(50).await.unwrap() {
         let ts = i.slack_ts.clone().unwrap();
         let replies = app.slack.replies_to(&ts);
         for k in StepKind::ALL {
@@ -446,7 +446,6 @@ async fn junk_contains_end_at_once_and_a_real_one_does_not_queue_behind_them() {
     app.start_worker(keyleak::engine::WorkerSettings::default());
     let key = keyleak::domain::ids::AccessKeyId::parse(&seeded.leaked.id).unwrap();
     let id = app
-        .engine
         .store
         .open_incident_for_key(&key)
         .await
@@ -455,7 +454,7 @@ async fn junk_contains_end_at_once_and_a_real_one_does_not_queue_behind_them() {
         .id;
     app.wait_for_state(&id, IncidentState::Contained).await;
     // The order the keys were located in: the real one among the first, not the 151st.
-    let log = app.engine.store.audit_log(None).await.unwrap();
+    let log = app.store.audit_log(None).await.unwrap();
     let located: Vec<_> = log
         .iter()
         .filter(|a| a.action == "contain.locate_account.done")
@@ -476,7 +475,7 @@ async fn junk_contains_end_at_once_and_a_real_one_does_not_queue_behind_them() {
         StatusType::Inactive
     );
 
-    let open = app.engine.store.open_incidents(500).await.unwrap();
+    let open = app.store.open_incidents(500).await.unwrap();
     assert_eq!(open.len(), 1, "only the real incident stays open");
     let created = app
         .slack
@@ -523,7 +522,7 @@ async fn a_responder_over_the_per_minute_limit_is_refused() {
         text.contains("sent 5 keyleak commands in the last minute"),
         "{text}"
     );
-    assert_eq!(app.engine.store.open_incidents(50).await.unwrap().len(), 5);
+    assert_eq!(app.store.open_incidents(50).await.unwrap().len(), 5);
     // Another responder is not held back by the first one's flood.
     let r = app.command_as(ONCALLER, "status").await;
     let v: Value = r.json().await.unwrap();

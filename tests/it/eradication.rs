@@ -48,7 +48,7 @@ async fn a_target_already_gone_or_grown_since_proposed_ends_cleanly_and_runs_onc
     wait_message(&app, &failed, "Not run").await;
 
     // Each approval ran exactly once: no retry storm after an unhappy outcome.
-    let log = app.engine.store.audit_log(Some(&id)).await.unwrap();
+    let log = app.store.audit_log(Some(&id)).await.unwrap();
     assert_eq!(
         log.iter()
             .filter(|e| e.action == "proposal.executing")
@@ -100,7 +100,7 @@ async fn rollback_reactivates_the_key_and_lifts_the_deny_all_but_keeps_the_fence
             .any(|p| p.starts_with("keyleak-session-fence-")),
         "sessions minted before containment stay cut off: {policies:?}"
     );
-    let log = app.engine.store.audit_log(Some(&id)).await.unwrap();
+    let log = app.store.audit_log(Some(&id)).await.unwrap();
     let done: Vec<_> = log.iter().filter(|e| e.action == "proposal.done").collect();
     assert_eq!(done.len(), 2);
     assert!(
@@ -445,7 +445,7 @@ async fn cleanup_and_rollback_asked_twice_propose_each_action_once() {
     for verb in ["cleanup", "rollback", "cleanup", "rollback"] {
         let said = ask(&app, RESPONDER, &format!("{verb} {id}")).await;
         assert!(!said.contains("couldn't"), "{said}");
-        let store = app.engine.store.clone();
+        let store = app.store.clone();
         wait_until(std::time::Duration::from_secs(20), move || {
             let store = store.clone();
             async move { (store.pending_jobs(None).await.ok()? == 0).then_some(()) }
@@ -453,7 +453,7 @@ async fn cleanup_and_rollback_asked_twice_propose_each_action_once() {
         .await
         .expect("the request is handled");
     }
-    let ps = app.engine.store.proposals(&id).await.unwrap();
+    let ps = app.store.proposals(&id).await.unwrap();
     let pending = ps
         .iter()
         .filter(|p| p.state == ProposalState::Pending)

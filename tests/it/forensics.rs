@@ -215,7 +215,7 @@ async fn ops_admin_fence(s: &Scene, id: &IncidentId) -> String {
 
 /// Waits for the investigation to be recorded and every job (proposals too) to finish.
 async fn findings(app: &App, id: &IncidentId) -> Findings {
-    let store = app.engine.store.clone();
+    let store = app.store.clone();
     let id = id.clone();
     wait_until(Duration::from_secs(60), move || {
         let store = store.clone();
@@ -319,7 +319,7 @@ async fn containment_is_followed_by_forensics_that_finds_the_whole_path() {
             (ResourceKind::Instance, "i-0a1b2c3d4e5f60002"),
         ]
     );
-    let proposals = s.app.engine.store.proposals(&id).await.unwrap();
+    let proposals = s.app.store.proposals(&id).await.unwrap();
     assert_eq!(proposals.len(), 1);
     let described = serde_json::to_string(&proposals[0].action).unwrap();
     assert!(described.contains("backdoor-admin"), "{described}");
@@ -352,10 +352,7 @@ async fn containment_is_followed_by_forensics_that_finds_the_whole_path() {
     ] {
         assert!(text.contains(needle), "{needle} not in {text}");
     }
-    assert_eq!(
-        s.app.engine.store.trail_events(&id).await.unwrap().len(),
-        13
-    );
+    assert_eq!(s.app.store.trail_events(&id).await.unwrap().len(), 13);
 
     // The timeline, as two files in the thread: every event, oldest first.
     let files = s.app.slack.files();
@@ -399,7 +396,7 @@ async fn containment_is_followed_by_forensics_that_finds_the_whole_path() {
 
 /// Waits until no job is left and returns every incident, oldest first.
 async fn settled_incidents(app: &App) -> Vec<keyleak::domain::incident::Incident> {
-    let store = app.engine.store.clone();
+    let store = app.store.clone();
     wait_until(Duration::from_secs(90), move || {
         let store = store.clone();
         async move {
@@ -467,7 +464,7 @@ async fn a_role_session_key_is_contained_through_its_whole_chain() {
     assert_eq!(leaked.status().map(|s| s.as_str()), Some("Inactive"));
 
     // The first incident's thread says who issued the key and where the chain went.
-    let steps = s.app.engine.store.steps(&id).await.unwrap();
+    let steps = s.app.store.steps(&id).await.unwrap();
     let kinds: Vec<StepKind> = steps.iter().map(|s| s.kind).collect();
     assert_eq!(kinds, StepKind::TEMPORARY);
     let top = s.app.slack.top_level();
@@ -531,7 +528,7 @@ async fn a_service_linked_roles_session_is_handed_to_a_person() {
     );
     let id = app.contain(key, "").await;
     app.wait_for_state(&id, IncidentState::Escalated).await;
-    let steps = app.engine.store.steps(&id).await.unwrap();
+    let steps = app.store.steps(&id).await.unwrap();
     assert!(matches!(
         steps.last().map(|s| &s.fact),
         Some(StepFact::Escalated(Escalation::ServiceLinkedRole))

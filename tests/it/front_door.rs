@@ -20,15 +20,8 @@ async fn text_of(r: reqwest::Response) -> String {
 }
 
 async fn assert_no_incident(app: &App) {
-    assert!(
-        app.engine
-            .store
-            .open_incidents(50)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert_eq!(app.engine.store.pending_jobs(None).await.unwrap(), 0);
+    assert!(app.store.open_incidents(50).await.unwrap().is_empty());
+    assert_eq!(app.store.pending_jobs(None).await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -163,7 +156,7 @@ async fn a_pasted_secret_is_warned_about_and_never_kept_or_echoed() {
     assert!(got.contains("Containing"), "{got}");
     assert!(got.contains("secret access key"), "{got}");
     assert!(!got.contains(SECRET_KEY));
-    let open = app.engine.store.open_incidents(50).await.unwrap();
+    let open = app.store.open_incidents(50).await.unwrap();
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].reason.as_deref(), Some("oops [redacted]"));
 
@@ -181,7 +174,7 @@ async fn a_pasted_secret_is_warned_about_and_never_kept_or_echoed() {
         assert!(got.contains("secret access key"), "{text}: {got}");
         assert!(!got.contains(&SECRET_KEY[..10]), "{text}: {got}");
     }
-    for i in app.engine.store.open_incidents(50).await.unwrap() {
+    for i in app.store.open_incidents(50).await.unwrap() {
         let reason = i.reason.unwrap_or_default();
         assert!(!reason.contains(&SECRET_KEY[..10]), "{reason}");
     }
@@ -217,7 +210,7 @@ async fn non_responders_are_refused_politely_and_audited() {
     .await;
     assert!(got.contains("only responders"), "{got}");
     assert_no_incident(&app).await;
-    let audit = app.engine.store.audit_log(None).await.unwrap();
+    let audit = app.store.audit_log(None).await.unwrap();
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].actor, format!("slack:{OUTSIDER}"));
     assert_eq!(audit[0].action, "command.refused");

@@ -122,7 +122,7 @@ impl Bench {
 
     /// The findings of the `n`th investigation of the incident, once every job is done.
     async fn findings(&self, id: &IncidentId) -> Findings {
-        let store = self.app.engine.store.clone();
+        let store = self.app.store.clone();
         let id = id.clone();
         wait_until(Duration::from_secs(60), move || {
             let store = store.clone();
@@ -153,7 +153,6 @@ async fn every_page_is_read_and_throttling_is_ridden_out() {
     assert_eq!(b.emulator.counters(|c| c.throttled), 2);
     let ids: std::collections::HashSet<String> = b
         .app
-        .engine
         .store
         .trail_events(&id)
         .await
@@ -215,7 +214,7 @@ async fn since_bounds_the_window_and_a_second_look_adds_nothing_twice() {
 
     let f = b.investigate_again(&id, 2, 2).await;
     assert!(Utc::now() - f.since < chrono::Duration::days(2) + chrono::Duration::minutes(1));
-    assert_eq!(b.app.engine.store.trail_events(&id).await.unwrap().len(), 3);
+    assert_eq!(b.app.store.trail_events(&id).await.unwrap().len(), 3);
     let forensics_messages = b
         .app
         .slack
@@ -296,7 +295,7 @@ async fn an_account_out_of_reach_is_reported_not_skipped() {
         &f.roles[0].outcome,
         FenceOutcome::Failed { error } if error.contains("KEYLEAK_ROLE_ARN_TEMPLATE")
     ));
-    let audit = b.app.engine.store.audit_log(Some(&id)).await.unwrap();
+    let audit = b.app.store.audit_log(Some(&id)).await.unwrap();
     assert!(audit.iter().any(|a| a.action == "role.fence_failed"));
 }
 
@@ -332,14 +331,14 @@ async fn the_investigate_command_answers_every_bad_input() {
     );
     let id = b.contain().await;
     b.findings(&id).await;
-    let jobs = b.app.engine.store.pending_jobs(None).await.unwrap();
+    let jobs = b.app.store.pending_jobs(None).await.unwrap();
     assert!(
         ask(format!("investigate {id} --since 400d"))
             .await
             .contains("event history keeps 90 days, and no archive is configured")
     );
     assert_eq!(
-        b.app.engine.store.pending_jobs(None).await.unwrap(),
+        b.app.store.pending_jobs(None).await.unwrap(),
         jobs,
         "nothing queued"
     );
@@ -365,7 +364,6 @@ async fn the_investigate_command_answers_every_bad_input() {
     b.findings(&id).await;
     let requested = b
         .app
-        .engine
         .store
         .audit_log(Some(&id))
         .await
@@ -451,7 +449,7 @@ async fn the_archive_adds_what_lookup_events_lacks_and_reports_what_it_cannot_re
     }
     let id = b.contain().await;
     let f = b.findings(&id).await;
-    let stored = b.app.engine.store.trail_events(&id).await.unwrap();
+    let stored = b.app.store.trail_events(&id).await.unwrap();
     let names: Vec<&str> = stored.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names, ["ListUsers", "GetObject"], "each event once");
     assert_eq!(f.summary.events, 2);
@@ -534,7 +532,7 @@ async fn a_role_assumed_only_in_the_archive_is_not_fenced_and_a_misplaced_record
         on_role.is_empty(),
         "nothing was written on the role: {on_role:?}"
     );
-    let audit = b.app.engine.store.audit_log(Some(&id)).await.unwrap();
+    let audit = b.app.store.audit_log(Some(&id)).await.unwrap();
     assert!(audit.iter().any(|a| a.action == "role.fence_archive_only"));
     assert!(
         f.skipped_reasons
@@ -670,7 +668,7 @@ async fn signed_digests_vouch_for_archive_files_and_expose_changed_deleted_and_f
     noted("20261201T020000Z.json.gz", "its signature does not verify");
     assert!(!f.complete());
 
-    let stored = b.app.engine.store.trail_events(&id).await.unwrap();
+    let stored = b.app.store.trail_events(&id).await.unwrap();
     let sources: Vec<(&str, Provenance)> = stored
         .iter()
         .map(|e| (e.name.as_str(), e.provenance))

@@ -77,7 +77,7 @@ async fn a_call_after_containment_is_caught_once_and_raises_the_card() {
     );
     assert!(!note.text.contains(&seeded.leaked.secret));
 
-    let raised = app.engine.store.incident(&id).await.unwrap();
+    let raised = app.store.incident(&id).await.unwrap();
     assert!(raised.late_activity.unwrap() >= incident.contained_at.unwrap());
     let card = wait_until(Duration::from_secs(10), || {
         let card = app.slack.message(&thread);

@@ -44,7 +44,7 @@ fn png_size(bytes: &[u8]) -> (u32, u32) {
 }
 
 async fn findings_stored(app: &App, id: &IncidentId) {
-    let store = app.engine.store.clone();
+    let store = app.store.clone();
     let id = id.clone();
     wait_until(Duration::from_secs(30), move || {
         let (store, id) = (store.clone(), id.clone());
@@ -183,7 +183,7 @@ async fn the_report_holds_every_action_and_approval_and_closing_links_it() {
             .contains("only responders")
     );
     assert_eq!(
-        app.engine.store.incident(&id).await.unwrap().state,
+        app.store.incident(&id).await.unwrap().state,
         IncidentState::Contained
     );
     app.click(RESPONDER, &card, "incident.close").await;
@@ -225,7 +225,7 @@ async fn the_report_holds_every_action_and_approval_and_closing_links_it() {
             .await
             .contains("No open incidents")
     );
-    let audit = app.engine.store.audit_log(Some(&id)).await.unwrap();
+    let audit = app.store.audit_log(Some(&id)).await.unwrap();
     assert_eq!(
         audit
             .iter()

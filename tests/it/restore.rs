@@ -19,7 +19,7 @@ use support::trail::{Record, start_with_trail};
 use support::*;
 
 async fn handover(app: &App, id: &IncidentId) -> Handover {
-    let store = app.engine.store.clone();
+    let store = app.store.clone();
     let id = id.clone();
     wait_until(Duration::from_secs(30), move || {
         let (store, id) = (store.clone(), id.clone());
@@ -100,7 +100,7 @@ async fn restore_respects_the_key_limit_hands_the_new_key_over_once_and_lifts_on
     let delete = proposals(&app, &id, 1).await.remove(0);
     assert!(message_of(&app, &delete).text.contains(&key));
     assert_eq!(key_ids(&iam, "ci-deploy").await.len(), 2);
-    assert!(app.engine.store.handover(&id).await.unwrap().is_none());
+    assert!(app.store.handover(&id).await.unwrap().is_none());
     assert_eq!(approve(&app, &delete).await.state, ProposalState::Done);
 
     // Now there is room. Pressed twice: one key.
@@ -160,7 +160,7 @@ async fn restore_respects_the_key_limit_hands_the_new_key_over_once_and_lifts_on
     let left = user_policies(&iam, "ci-deploy").await;
     assert!(!left.contains(&deny), "{left:?}");
     assert!(left.contains(&fence), "{left:?}");
-    let audit = app.engine.store.audit_log(Some(&id)).await.unwrap();
+    let audit = app.store.audit_log(Some(&id)).await.unwrap();
     assert_eq!(
         audit
             .iter()
@@ -192,7 +192,7 @@ async fn restore_refuses_what_it_cannot_do_and_changes_nothing() {
     app.wait_for_state(&id, IncidentState::Failed).await;
     let said = ask(&app, RESPONDER, &format!("restore {id} new-key")).await;
     assert!(said.contains("not contained"), "{said}");
-    assert_eq!(app.engine.store.pending_jobs(Some(&id)).await.unwrap(), 0);
+    assert_eq!(app.store.pending_jobs(Some(&id)).await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -220,7 +220,7 @@ async fn a_key_whose_secret_cannot_be_stored_is_deleted_again_and_a_retry_can_wo
         vec![leaked.id.clone()],
         "no key left behind"
     );
-    assert!(app.engine.store.handover(&id).await.unwrap().is_none());
+    assert!(app.store.handover(&id).await.unwrap().is_none());
     let kept = secrets
         .get_secret_value()
         .secret_id(&name)
@@ -279,7 +279,7 @@ async fn a_half_made_handover_is_never_handed_over() {
             .await
             .is_err()
     );
-    assert!(app.engine.store.handover(&id).await.unwrap().is_none());
+    assert!(app.store.handover(&id).await.unwrap().is_none());
 
     // A run that died after making the secret and before its policy and value.
     let tag = |k: &str, v: &str| {

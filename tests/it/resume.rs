@@ -19,7 +19,7 @@ fn settings() -> WorkerSettings {
 }
 
 async fn audit_count(app: &App, action: &str) -> usize {
-    let log = app.engine.store.audit_log(None).await.unwrap();
+    let log = app.store.audit_log(None).await.unwrap();
     log.iter().filter(|a| a.action == action).count()
 }
 
@@ -36,7 +36,7 @@ async fn a_worker_killed_between_steps_is_taken_over_without_repeating_any() {
     let id = s.app.only_incident().await;
 
     // Wait until the key is deactivated while both deny policies hang, then "crash".
-    let store = s.app.engine.store.clone();
+    let store = s.app.store.clone();
     let id2 = id.clone();
     wait_until(Duration::from_secs(30), move || {
         let store = store.clone();
@@ -52,7 +52,7 @@ async fn a_worker_killed_between_steps_is_taken_over_without_repeating_any() {
     .await
     .expect("the key deactivation was recorded");
     s.app.kill_worker();
-    let recorded = s.app.engine.store.steps(&id).await.unwrap();
+    let recorded = s.app.store.steps(&id).await.unwrap();
     assert_eq!(
         recorded.len(),
         4,
@@ -64,7 +64,7 @@ async fn a_worker_killed_between_steps_is_taken_over_without_repeating_any() {
     s.proxy.hold(None);
     s.app.start_worker(settings());
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(s.app.engine.store.steps(&id).await.unwrap().len(), 4);
+    assert_eq!(s.app.store.steps(&id).await.unwrap().len(), 4);
 
     // …and takes over once it has run out.
     s.clock.advance(chrono::Duration::seconds(61));
@@ -147,7 +147,7 @@ async fn a_failed_containment_is_retried_by_containing_again() {
     s.app.command(&format!("contain {bogus}")).await;
     let id = s.app.only_incident().await;
     s.app.wait_for_state(&id, IncidentState::Failed).await;
-    let first = s.app.engine.store.steps(&id).await.unwrap();
+    let first = s.app.store.steps(&id).await.unwrap();
     assert_eq!(first.len(), 2, "located, then last-used failed");
 
     let r: serde_json::Value = s
@@ -206,13 +206,13 @@ async fn a_stopping_worker_waits_for_a_hung_job_only_as_long_as_its_drain() {
         .await
         .expect("the worker stopped although its job hung")
         .unwrap();
-    let held = s.app.engine.store.incident(&id).await.unwrap();
+    let held = s.app.store.incident(&id).await.unwrap();
     assert_eq!(
         held.state,
         IncidentState::Containing,
         "the job is left unfinished"
     );
-    assert!(s.app.engine.store.pending_jobs(None).await.unwrap() >= 1);
+    assert!(s.app.store.pending_jobs(None).await.unwrap() >= 1);
 
     // The job was left to its lease: the next worker finishes it.
     s.proxy.hold(None);
@@ -238,7 +238,7 @@ async fn a_job_whose_worker_keeps_dying_is_given_up_and_said_so() {
     for round in 1..=3 {
         s.app.start_worker(limited.clone());
         let proxy = s.proxy.clone();
-        let store = s.app.engine.store.clone();
+        let store = s.app.store.clone();
         let probe = id.clone();
         // The incident's card is out before the first death: only containment dies here.
         wait_until(Duration::from_secs(30), move || {
@@ -256,7 +256,7 @@ async fn a_job_whose_worker_keeps_dying_is_given_up_and_said_so() {
         s.clock.advance(chrono::Duration::seconds(61));
     }
     s.app.start_worker(limited);
-    let store = s.app.engine.store.clone();
+    let store = s.app.store.clone();
     let probe = id.clone();
     let failed = wait_until(Duration::from_secs(30), move || {
         let (store, id) = (store.clone(), probe.clone());

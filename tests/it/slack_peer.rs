@@ -38,7 +38,7 @@ async fn with_slack_unreachable_the_key_is_still_contained() {
 
     app.command(&format!("contain {}", seeded.leaked.id)).await;
     let id = app.only_incident().await;
-    let store = app.engine.store.clone();
+    let store = app.store.clone();
     let probe = id.clone();
     wait_until(std::time::Duration::from_secs(30), move || {
         let (store, id) = (store.clone(), probe.clone());
@@ -54,13 +54,13 @@ async fn with_slack_unreachable_the_key_is_still_contained() {
         StatusType::Inactive
     );
     assert!(app.slack.messages().is_empty());
-    let incident = app.engine.store.incident(&id).await.unwrap();
+    let incident = app.store.incident(&id).await.unwrap();
     assert!(
         incident.slack_ts.is_none(),
         "no message was recorded as posted"
     );
     assert!(
-        app.engine.store.announcement_pending(&id).await.unwrap(),
+        app.store.announcement_pending(&id).await.unwrap(),
         "what is to be said waits for Slack"
     );
 

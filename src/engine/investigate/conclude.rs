@@ -230,8 +230,11 @@ pub(super) async fn share_timeline(
             return;
         }
     };
-    let comment = messages::timeline_comment(incident, events.len());
-    if let Err(e) = engine.notifier.upload(thread, &files, comment).await {
+    let comment = Notice::Timeline {
+        incident: incident.clone(),
+        events: events.len(),
+    };
+    if let Err(e) = engine.notifier.upload(thread, &files, &comment).await {
         warn!(error = %e, "could not share the timeline files");
     }
 }

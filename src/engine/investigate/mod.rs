@@ -3,6 +3,8 @@
 //! from are fenced; what the attacker created becomes cleanup proposals. Lookups are
 //! read-only, so a job taken over after a crash simply looks again.
 
+use crate::domain::answer::{Cause, InvestigateRefusal, Notice, ProgressCounts};
+use crate::domain::verbs::{Verb, allowed};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,7 +41,6 @@ use crate::domain::trail::pivot::{AssumedRole, Frontier, Minted, RoleKind, assum
 use crate::domain::trail::summary::summarize;
 use crate::domain::trail::timeline;
 use crate::notify::{Attachment, ThreadRef};
-use crate::slack::messages;
 use crate::store::{AuditEntry, ClaimedJob, JobKind, StoreError};
 
 /// How long an investigation that follows containment waits for the incident's thread
@@ -82,16 +83,6 @@ struct InvestigateRequest {
     origin: String,
 }
 
-/// Why an investigation was not queued. Rendered in `slack::messages`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InvestigateRefusal {
-    NoSuchIncident(IncidentId),
-    /// Beyond CloudTrail's event history, with no archive to read instead.
-    BeyondHistory {
-        days: u32,
-    },
-}
-
 /// Counters the progress message shows.
 #[derive(Debug, Default)]
 pub struct Progress {
@@ -99,6 +90,17 @@ pub struct Progress {
     pub lookups: AtomicUsize,
     pub lookups_done: AtomicUsize,
     pub events: AtomicUsize,
+}
+
+impl Progress {
+    pub fn counts(&self) -> ProgressCounts {
+        ProgressCounts {
+            keys: self.keys.load(Ordering::Relaxed),
+            lookups: self.lookups.load(Ordering::Relaxed),
+            lookups_done: self.lookups_done.load(Ordering::Relaxed),
+            events: self.events.load(Ordering::Relaxed),
+        }
+    }
 }
 
 impl Engine {
@@ -135,6 +137,9 @@ impl Engine {
         let Some(inc) = self.find_incident(incident).await? else {
             return Ok(Err(InvestigateRefusal::NoSuchIncident(incident.clone())));
         };
+        if let Err(d) = allowed(Verb::Investigate, inc.state, inc.key.kind()) {
+            return Ok(Err(InvestigateRefusal::NotNow(inc.id, d)));
+        }
         self.queue_investigation(&inc.id, days, by, origin, response_url)
             .await?;
         Ok(Ok(inc))
@@ -181,8 +186,11 @@ pub async fn run_investigate(
         None => match engine.aws.locate_key(&incident.key).await {
             Ok(l) => l.account,
             Err(e) => {
-                let reply = messages::investigation_failed(&incident, &e.to_string());
-                tell(engine, job, reply).await;
+                let notice = Notice::InvestigationFailed {
+                    incident: incident.clone(),
+                    cause: Cause::Aws(e.to_string()),
+                };
+                tell(engine, job, notice).await;
                 return Ok(());
             }
         },
@@ -205,9 +213,12 @@ pub async fn run_investigate(
     let regions = match engine.search_regions(&account).await {
         Ok(r) => r,
         Err(e) => {
-            let reply = messages::investigation_failed(&incident, &e.to_string());
-            show(engine, posting.await.as_ref(), reply.clone()).await;
-            tell(engine, job, reply).await;
+            let notice = Notice::InvestigationFailed {
+                incident: incident.clone(),
+                cause: Cause::Aws(e.to_string()),
+            };
+            show(engine, posting.await.as_ref(), &notice).await;
+            tell(engine, job, notice).await;
             return Ok(());
         }
     };
@@ -239,10 +250,13 @@ pub async fn run_investigate(
         complete = findings.0.complete(),
         "investigation finished"
     );
-    let reply = messages::investigation_summary(incident.id.as_str(), &findings.0);
-    show(engine, message.as_ref(), reply.clone()).await;
+    let summary = Notice::InvestigationSummary {
+        about: incident.id.to_string(),
+        findings: Box::new(findings.0.clone()),
+    };
+    show(engine, message.as_ref(), &summary).await;
     if message.is_none() {
-        tell(engine, job, reply).await;
+        tell(engine, job, summary).await;
     }
     let now = engine.find_incident(&incident.id).await?;
     if let Some(thread) = now.as_ref().and_then(super::thread_of) {
@@ -314,7 +328,11 @@ async fn with_progress<T>(
                     && now != shown
                 {
                     shown = now;
-                    show(engine, Some(m), messages::investigation_progress(incident, progress)).await;
+                    let notice = Notice::InvestigationProgress {
+                        incident: incident.clone(),
+                        progress: progress.counts(),
+                    };
+                    show(engine, Some(m), &notice).await;
                 }
             }
         }
@@ -329,8 +347,11 @@ async fn post_progress(
     progress: &Progress,
 ) -> Option<MessageRef> {
     let thread = thread?;
-    let reply = messages::investigation_progress(incident, progress);
-    match engine.notifier.post_in_thread(thread, reply).await {
+    let notice = Notice::InvestigationProgress {
+        incident: incident.clone(),
+        progress: progress.counts(),
+    };
+    match engine.notifier.post_in_thread(thread, &notice).await {
         Ok(m) => {
             if let Err(e) = engine
                 .store
@@ -349,9 +370,9 @@ async fn post_progress(
 }
 
 /// Redraws the investigation message; the store, not the message, is the record.
-async fn show(engine: &Engine, message: Option<&MessageRef>, reply: messages::Reply) {
+async fn show(engine: &Engine, message: Option<&MessageRef>, notice: &Notice) {
     if let Some(m) = message
-        && let Err(e) = engine.notifier.edit(m, reply).await
+        && let Err(e) = engine.notifier.edit(m, notice).await
     {
         warn!(error = %e, "could not update the investigation message");
     }

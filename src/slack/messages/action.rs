@@ -173,7 +173,12 @@ pub(super) fn details(a: &Action) -> Option<String> {
             ("Groups", &holds.groups),
             ("Older versions", &holds.other_versions),
         ],
-        _ => vec![],
+        Action::DeleteAccessKey { .. }
+        | Action::DeleteLoginProfile { .. }
+        | Action::TerminateInstances { .. }
+        | Action::DeleteFunction { .. }
+        | Action::ReactivateKey { .. }
+        | Action::RemoveDenyAll { .. } => vec![],
     };
     let text: Vec<String> = lines
         .into_iter()

@@ -2,17 +2,15 @@
 //! summary. Everything quoted from CloudTrail (user agents, names, errors) is attacker
 //! controlled, so it is escaped and cut before it reaches Slack.
 
-use std::sync::atomic::Ordering;
-
 use super::action::count;
 use super::*;
+use crate::domain::answer::{Cause, InvestigateRefusal, ProgressCounts};
 use crate::domain::command::HISTORY_DAYS;
 use crate::domain::trail::findings::{FenceOutcome, Findings};
 use crate::domain::trail::guardduty::{by_severity, families};
 use crate::domain::trail::pivot::RoleKind;
 use crate::domain::trail::summary::Tally;
 use crate::domain::trail::{Category, Provenance};
-use crate::engine::{InvestigateRefusal, Progress};
 
 /// The progress text starts so; the console prints only the final summary.
 pub const PROGRESS_PREFIX: &str = ":mag: Investigating";
@@ -26,25 +24,25 @@ fn quote(s: &str) -> String {
     format!("`{}`", cut(&sanitize(s), QUOTE_MAX))
 }
 
-pub fn investigation_progress(incident: &Incident, p: &Progress) -> Reply {
-    let lookups = p.lookups.load(Ordering::Relaxed);
-    let done = p.lookups_done.load(Ordering::Relaxed);
+pub fn investigation_progress(incident: &Incident, p: &ProgressCounts) -> Reply {
     Reply::plain(format!(
-        "{PROGRESS_PREFIX} `{}` ({}): {} looked up, {done} of {lookups} region lookups done, {} found so far.",
+        "{PROGRESS_PREFIX} `{}` ({}): {} looked up, {} of {} region lookups done, {} found so far.",
         incident.key,
         incident.id,
-        count(p.keys.load(Ordering::Relaxed), "key", "keys"),
-        count(p.events.load(Ordering::Relaxed), "event", "events"),
+        count(p.keys, "key", "keys"),
+        p.lookups_done,
+        p.lookups,
+        count(p.events, "event", "events"),
     ))
 }
 
-pub fn investigation_failed(incident: &Incident, error: &str) -> Reply {
+pub fn investigation_failed(incident: &Incident, why: &Cause) -> Reply {
     Reply::plain(format!(
         ":x: Forensics for `{}` ({}) could not start: {}. Nothing was looked up; \
          `/keyleak investigate {}` tries again.",
         incident.key,
         incident.id,
-        sanitize(error),
+        cause(why),
         incident.id
     ))
 }
@@ -61,6 +59,7 @@ pub fn investigation_queued(incident: &Incident, days: Option<u32>) -> Reply {
 pub fn investigation_refused(r: &InvestigateRefusal) -> Reply {
     match r {
         InvestigateRefusal::NoSuchIncident(id) => no_such_incident(id.as_str()),
+        InvestigateRefusal::NotNow(id, d) => Reply::plain(not_now(id, d)),
         InvestigateRefusal::BeyondHistory { days } => Reply::plain(format!(
             "CloudTrail's event history keeps {HISTORY_DAYS} days, and no archive is configured, so \
              `--since {days}d` cannot be searched. Use `--since {HISTORY_DAYS}d`, set \

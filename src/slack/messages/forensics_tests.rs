@@ -1,9 +1,8 @@
 //! The forensics message in each of its states, built from the published-format records.
 
-use std::sync::atomic::Ordering;
-
 use super::tests::{assert_within_limits, incident, render, t};
 use super::*;
+use crate::domain::answer::ProgressCounts;
 use crate::domain::trail::TrailEvent;
 use crate::domain::trail::findings::{
     FenceOutcome, Findings, KeySearched, LookupFailure, RoleFence,
@@ -13,7 +12,6 @@ use crate::domain::trail::guardduty::{GuardDutyFinding, GuardDutyReport};
 use crate::domain::trail::inventory::created;
 use crate::domain::trail::pivot::{RoleKind, assumed_roles, minted};
 use crate::domain::trail::summary::summarize;
-use crate::engine::Progress;
 
 pub(super) fn events() -> Vec<TrailEvent> {
     let mut all: Vec<TrailEvent> = [
@@ -137,11 +135,12 @@ fn guardduty_finding(kind: &str, severity: f64) -> GuardDutyFinding {
 #[test]
 fn progress_then_summary_then_a_partial_one() {
     let inc = incident(IncidentState::Contained);
-    let p = Progress::default();
-    p.keys.store(2, Ordering::Relaxed);
-    p.lookups.store(34, Ordering::Relaxed);
-    p.lookups_done.store(20, Ordering::Relaxed);
-    p.events.store(1234, Ordering::Relaxed);
+    let p = ProgressCounts {
+        keys: 2,
+        lookups: 34,
+        lookups_done: 20,
+        events: 1234,
+    };
     let progress = investigation_progress(&inc, &p);
     let full = investigation_summary(inc.id.as_str(), &findings());
     let mut partial = findings();
@@ -222,7 +221,10 @@ fn command_answers() {
     let inc = incident(IncidentState::Contained);
     let mut out = vec![
         render(&investigation_queued(&inc, Some(7))),
-        render(&investigation_failed(&inc, "AccessDenied: <nope>")),
+        render(&investigation_failed(
+            &inc,
+            &crate::domain::answer::Cause::Aws("AccessDenied: <nope>".into()),
+        )),
         render(&investigation_refused(
             &crate::engine::InvestigateRefusal::NoSuchIncident(inc.id.clone()),
         )),

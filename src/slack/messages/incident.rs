@@ -6,6 +6,7 @@ use crate::domain::cleanup::Target;
 use crate::domain::command::{Command, StatusTarget};
 use crate::domain::ids::{AccountId, IncidentId, KeyKind};
 use crate::domain::incident::{Actor, KeyUsage, UserSnapshot};
+use crate::domain::verbs::{Verb, allowed};
 
 /// The incident message: posted once, then edited in place as steps complete.
 pub fn incident_card(i: &Incident, steps: &[StepRecord]) -> Reply {
@@ -74,6 +75,9 @@ pub const REPORT: &str = "incident.report";
 pub const RESTORE: &str = "incident.restore";
 pub const CLOSE: &str = "incident.close";
 
+/// What the card's cleanup button proposes.
+const CARD_CLEANUP: Target = Target::LeakedKey;
+
 /// The command a card button stands for.
 pub fn card_command(action_id: &str, incident: IncidentId) -> Option<Command> {
     Some(match action_id {
@@ -83,7 +87,7 @@ pub fn card_command(action_id: &str, incident: IncidentId) -> Option<Command> {
         },
         PROPOSE_CLEANUP => Command::Cleanup {
             incident,
-            target: Target::LeakedKey,
+            target: CARD_CLEANUP,
         },
         REPORT => Command::Report { incident },
         RESTORE => Command::Restore {
@@ -95,31 +99,46 @@ pub fn card_command(action_id: &str, incident: IncidentId) -> Option<Command> {
     })
 }
 
-/// Buttons for what makes sense in the incident's state: nothing while containment runs,
-/// only the report once closed.
-fn card_buttons(i: &Incident) -> Vec<SlackActionBlockElement> {
-    let button = |label: &str, action: &str| {
-        SlackBlockButtonElement::new(pt!(label))
-            .with_action_id(action.into())
-            .with_value(i.id.to_string())
-    };
-    let mut out: Vec<SlackActionBlockElement> = vec![];
-    match i.state {
-        IncidentState::Containing => return out,
-        IncidentState::Closed => {
-            out.push(button("Report", REPORT).into());
-            return out;
-        }
-        _ => {}
+/// The card's button for each verb: its label and action id.
+pub(super) fn button_of(verb: Verb) -> (&'static str, &'static str) {
+    match verb {
+        Verb::Investigate => ("Investigate", INVESTIGATE),
+        Verb::Cleanup => ("Propose cleanup", PROPOSE_CLEANUP),
+        Verb::Restore => ("Restore", RESTORE),
+        Verb::Report => ("Report", REPORT),
+        Verb::Close => ("Close", CLOSE),
     }
-    out.push(button("Investigate", INVESTIGATE).into());
-    // A temporary key expires by itself: there is no key of its own to clean up.
-    if i.state == IncidentState::Contained && i.key.kind() == KeyKind::LongTerm {
-        out.push(button("Propose cleanup", PROPOSE_CLEANUP).into());
-        out.push(button("Restore", RESTORE).into());
-    }
-    out.push(button("Report", REPORT).into());
-    let confirm = SlackBlockConfirmItem::new(
+}
+
+/// A button for each verb the table allows in the incident's state. The cleanup button
+/// proposes deleting the leaked key, so it is offered only where that target applies and
+/// containment found the key's IAM user (a root key has none).
+pub(super) fn card_buttons(i: &Incident) -> Vec<SlackActionBlockElement> {
+    let kind = i.key.kind();
+    Verb::ALL
+        .into_iter()
+        .filter(|v| allowed(*v, i.state, kind).is_ok())
+        .filter(|v| *v != Verb::Cleanup || card_cleans_up(i))
+        .map(|v| {
+            let (label, action) = button_of(v);
+            let button = SlackBlockButtonElement::new(pt!(label))
+                .with_action_id(action.into())
+                .with_value(i.id.to_string());
+            if v == Verb::Close {
+                button.with_confirm(close_confirm()).into()
+            } else {
+                button.into()
+            }
+        })
+        .collect()
+}
+
+pub(super) fn card_cleans_up(i: &Incident) -> bool {
+    CARD_CLEANUP.applies_to(i.key.kind()) && i.user_name.is_some()
+}
+
+fn close_confirm() -> SlackBlockConfirmItem {
+    SlackBlockConfirmItem::new(
         pt!("Close this incident?"),
         SlackBlockText::MarkDown(SlackBlockMarkDownText::new(
             "Monitoring ends. Nothing in AWS or Slack is deleted or archived; the record stays."
@@ -127,9 +146,7 @@ fn card_buttons(i: &Incident) -> Vec<SlackActionBlockElement> {
         )),
         pt!("Close it"),
         pt!("Keep it open"),
-    );
-    out.push(button("Close", CLOSE).with_confirm(confirm).into());
-    out
+    )
 }
 
 pub(super) fn requester(i: &Incident) -> String {

@@ -3,11 +3,11 @@
 
 use super::action::{code_list, count, describe, details};
 use super::*;
+use crate::domain::answer::{CleanupRefusal, ClickResult, PlanProblem};
 use crate::domain::approval::{Action, Outcome, Proposal, ProposalState, Refusal};
 use crate::domain::cleanup::{KINDS, MAX_INSTANCES, Target, TargetError};
 use crate::domain::ids::ProposalId;
 use crate::domain::incident::Actor;
-use crate::engine::{CleanupRefusal, ClickResult, PlanProblem};
 
 pub const APPROVE: &str = "proposal.approve";
 pub const REJECT: &str = "proposal.reject";
@@ -270,7 +270,14 @@ pub fn cleanup_queued(i: &Incident, target: &Target) -> Reply {
     let what = match target {
         Target::Rollback => "rollback proposals",
         Target::LiftDenyAll => "a proposal to lift the deny-all",
-        _ => "a cleanup proposal",
+        Target::LeakedKey
+        | Target::AccessKey { .. }
+        | Target::LoginProfile { .. }
+        | Target::User { .. }
+        | Target::Role { .. }
+        | Target::Policy { .. }
+        | Target::Instances { .. }
+        | Target::Function { .. } => "a cleanup proposal",
     };
     Reply::plain(format!(
         ":mag: Checking AWS, then posting {what} for *{}* in its thread. A second person from \
@@ -286,6 +293,7 @@ pub fn cleanup_refused(r: &CleanupRefusal) -> Reply {
             "Incident *{id}* has not found the key's account and user yet, so there is nothing \
              to clean up. `/keyleak status {id}` shows where containment is."
         ),
+        CleanupRefusal::NotNow(id, d) => not_now(id, d),
     })
 }
 
@@ -293,8 +301,57 @@ pub fn cleanup_not_proposed(i: &Incident, problem: &PlanProblem) -> Reply {
     Reply::plain(format!(
         ":x: No proposal was made for *{}*: {}.",
         i.id,
-        sanitize(&problem.to_string())
+        plan_problem(problem)
     ))
+}
+
+fn plan_problem(p: &PlanProblem) -> String {
+    match p {
+        PlanProblem::NotLocated => {
+            "containment has not found the key's account and user yet".into()
+        }
+        PlanProblem::TemporaryKey => "the incident's key is temporary: it expires by itself".into(),
+        PlanProblem::NoConsolePassword { user } => {
+            format!("user {} has no console password", code(user))
+        }
+        PlanProblem::ServiceLinkedRole { role } => format!(
+            "{} is a service-linked role; it is removed through its service",
+            code(role)
+        ),
+        PlanProblem::PolicyElsewhere { account } => {
+            format!(
+                "the policy is not in the incident's account {}",
+                sanitize(account)
+            )
+        }
+        PlanProblem::NoLiveInstances { region, account } => format!(
+            "none of those instances is running or stopped in {} of account {}",
+            sanitize(region),
+            sanitize(account)
+        ),
+        PlanProblem::NoSuchFunction {
+            name,
+            region,
+            account,
+        } => format!(
+            "there is no Lambda function {} in {} of account {}",
+            code(name),
+            sanitize(region),
+            sanitize(account)
+        ),
+        PlanProblem::NotAKeyId { raw } => format!("{} is not an access key id", code(raw)),
+        PlanProblem::NoOwner { key, account } => format!(
+            "{} belongs to no IAM user of account {} (a root key cannot be deleted by keyleak)",
+            code(key),
+            sanitize(account)
+        ),
+        PlanProblem::Aws(words) => format!("AWS answered: {}", sanitize(words)),
+    }
+}
+
+/// A name in code style, escaped (`sanitize` leaves no backtick to break out with).
+fn code(s: &str) -> String {
+    format!("`{}`", sanitize(s))
 }
 
 /// The same action asked for again while its proposal waits: nothing new is proposed.

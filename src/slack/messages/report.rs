@@ -1,37 +1,20 @@
 //! The post-incident report: a Markdown file for the record, built from stored state only.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use chrono::TimeDelta;
 
 use super::*;
 use crate::domain::approval::{Outcome, Proposal, ProposalState};
-use crate::domain::incident::{Actor, UserSnapshot};
+use crate::domain::incident::Actor;
+use crate::domain::report::ReportInput;
 use crate::domain::trail::classify::{Category, classify};
-use crate::domain::trail::findings::Findings;
 use crate::domain::trail::{Provenance, TrailEvent};
-use crate::store::AuditEntry;
 
 /// Keys older than this are a follow-up, as AWS's `access-keys-rotated` rule would flag them.
 pub const KEY_AGE_DAYS: i64 = 90;
 /// Attacker calls listed one by one; the rest are counted by category.
 const CALLS_LISTED: usize = 100;
-
-/// Everything the report says, read from the store, and the permalinks of the bot's messages
-/// by their `ts`.
-pub struct ReportInput<'a> {
-    pub incident: &'a Incident,
-    pub steps: &'a [StepRecord],
-    pub proposals: &'a [Proposal],
-    pub findings: Option<&'a Findings>,
-    pub events: &'a [TrailEvent],
-    pub audit: &'a [AuditEntry],
-    pub snapshot: Option<&'a UserSnapshot>,
-    pub links: &'a HashMap<String, String>,
-    pub chart: &'a str,
-    pub now: DateTime<Utc>,
-}
 
 pub fn report_markdown(r: &ReportInput) -> String {
     let mut md = String::new();

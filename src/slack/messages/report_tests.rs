@@ -3,13 +3,16 @@
 use std::collections::HashMap;
 
 use super::forensics_tests::{events, findings};
+use super::incident::{button_of, card_buttons, card_cleans_up};
 use super::tests::{assert_within_limits, incident, render, snapshot, steps, t};
 use super::*;
+use crate::domain::answer::{Cause, CloseRefusal, ReportRefusal, RestoreOutcome, RestoreRefusal};
 use crate::domain::approval::{Action, MessageRef, Outcome, Proposal, ProposalState};
 use crate::domain::ids::{IncidentId, ProposalId, SlackUserId};
 use crate::domain::incident::{Actor, KeySnapshot};
+use crate::domain::report::ReportInput;
 use crate::domain::restore::Handover;
-use crate::engine::{CloseRefusal, ReportRefusal, RestoreRefusal};
+use crate::domain::trail::summary::Summary;
 use crate::store::AuditEntry;
 
 fn user(s: &str) -> SlackUserId {
@@ -199,8 +202,22 @@ fn the_room_and_its_answers() {
         report_refused(&id, &ReportRefusal::NoThread),
         report_shared(&i),
         closed(&i),
-        close_refused(&id, &CloseRefusal::StillContaining),
-        close_refused(&id, &CloseRefusal::AlreadyClosed),
+        close_refused(
+            &id,
+            &CloseRefusal::NotNow(crate::domain::verbs::Disallowed {
+                verb: crate::domain::verbs::Verb::Close,
+                state: IncidentState::Containing,
+                why: crate::domain::verbs::NotNow::Containing,
+            }),
+        ),
+        close_refused(
+            &id,
+            &CloseRefusal::NotNow(crate::domain::verbs::Disallowed {
+                verb: crate::domain::verbs::Verb::Close,
+                state: IncidentState::Closed,
+                why: crate::domain::verbs::NotNow::Closed,
+            }),
+        ),
         closed_note(
             &i,
             Some(&by),
@@ -248,10 +265,10 @@ fn restores_in_words() {
         ..good.clone()
     };
     let nothing = crate::domain::trail::summary::Summary::default();
-    let outcome = |h, lift, places| RestoreOutcome {
-        handover: h,
+    let outcome = |h: Option<&Handover>, lift, places: &Summary| RestoreOutcome {
+        handover: h.cloned(),
         lift_proposed: lift,
-        places,
+        places: places.clone(),
     };
     let replies = [
         restore_queued(&i, true),
@@ -263,16 +280,32 @@ fn restores_in_words() {
         restore_busy(&i),
         restore_at_key_limit(&i, true),
         restore_at_key_limit(&i, false),
-        restore_refused(&id, &RestoreRefusal::NotContained(IncidentState::Failed)),
+        restore_refused(
+            &id,
+            &RestoreRefusal::NotNow(crate::domain::verbs::Disallowed {
+                verb: crate::domain::verbs::Verb::Restore,
+                state: IncidentState::Failed,
+                why: crate::domain::verbs::NotNow::NotContained,
+            }),
+        ),
+        restore_refused(
+            &id,
+            &RestoreRefusal::NotNow(crate::domain::verbs::Disallowed {
+                verb: crate::domain::verbs::Verb::Restore,
+                state: IncidentState::Contained,
+                why: crate::domain::verbs::NotNow::TemporaryKey,
+            }),
+        ),
         restore_refused(&id, &RestoreRefusal::NoUser),
         restore_failed(
             &id,
-            "access denied: not authorized to perform secretsmanager:CreateSecret",
+            &Cause::Aws(
+                "access denied: not authorized to perform secretsmanager:CreateSecret".into(),
+            ),
         ),
-        report_failed(
-            &id,
-            "sharing the report: Slack refused the call: not_in_channel",
-        ),
+        report_failed(&id, &Cause::Slack("not_in_channel".into())),
+        report_failed(&id, &Cause::Store),
+        restore_failed(&id, &Cause::Internal),
     ];
     for r in &replies {
         assert_within_limits(r);
@@ -289,6 +322,7 @@ fn the_card_offers_what_the_state_allows() {
     let shown: Vec<String> = [
         IncidentState::Containing,
         IncidentState::Contained,
+        IncidentState::Escalated,
         IncidentState::Failed,
         IncidentState::Closed,
     ]
@@ -310,6 +344,37 @@ fn the_card_offers_what_the_state_allows() {
         assert!(card_command(action, id).is_some(), "{action}");
     }
     assert!(card_command("incident.nope", IncidentId::parse("KL-00C0FFEE").unwrap()).is_none());
+}
+
+/// Every button the card offers is a verb the table allows in that state for that key, and
+/// every verb it allows has its button (but the leaked key's cleanup where it cannot apply).
+#[test]
+fn the_card_and_the_table_agree_in_every_state() {
+    use crate::domain::verbs::{Verb, allowed};
+    let states = [
+        IncidentState::Containing,
+        IncidentState::Contained,
+        IncidentState::Escalated,
+        IncidentState::Failed,
+        IncidentState::Closed,
+    ];
+    for key in ["AKIAIOSFODNN7EXAMPLE", "ASIAI44QH8DHBEXAMPLE"] {
+        for state in states {
+            let mut i = incident(state);
+            i.key = crate::domain::ids::AccessKeyId::parse(key).unwrap();
+            let shown: Vec<String> = card_buttons(&i)
+                .iter()
+                .map(|b| serde_json::to_value(b).unwrap()["action_id"].to_string())
+                .collect();
+            let wanted: Vec<String> = Verb::ALL
+                .into_iter()
+                .filter(|v| allowed(*v, state, i.key.kind()).is_ok())
+                .filter(|v| *v != Verb::Cleanup || card_cleans_up(&i))
+                .map(|v| format!("{:?}", button_of(v).1))
+                .collect();
+            assert_eq!(shown, wanted, "{key} {state:?}");
+        }
+    }
 }
 
 #[test]

@@ -1,22 +1,13 @@
 //! Restore's words: the answer to the command, the summary in the thread, and the refusals.
 
 use super::*;
+use crate::domain::answer::{Cause, RestoreOutcome, RestoreRefusal};
 use crate::domain::ids::IncidentId;
-use crate::domain::restore::{Handover, KEYS_PER_USER};
+use crate::domain::restore::KEYS_PER_USER;
 use crate::domain::trail::summary::Summary;
-use crate::engine::RestoreRefusal;
 
 /// Places listed by name before the rest are counted.
 const PLACES_MAX: usize = 10;
-
-/// What a restore did, for the thread and the requester.
-pub struct RestoreOutcome<'a> {
-    pub handover: Option<&'a Handover>,
-    /// False when a proposal to lift the deny-all was already open.
-    pub lift_proposed: bool,
-    /// Forensics' view of where the old key was used from.
-    pub places: &'a Summary,
-}
 
 pub fn restore_queued(i: &Incident, new_key: bool) -> Reply {
     let key = if new_key {
@@ -42,11 +33,7 @@ pub fn restore_queued(i: &Incident, new_key: bool) -> Reply {
 pub fn restore_refused(id: &IncidentId, r: &RestoreRefusal) -> Reply {
     Reply::plain(match r {
         RestoreRefusal::NoSuchIncident => format!("There is no incident `{id}`."),
-        RestoreRefusal::NotContained(s) => format!(
-            "*{id}* is not contained (its state: {}), and restore would undo an unfinished \
-             response. Nothing was changed. `/keyleak status {id}` shows where it stands.",
-            state_label(*s)
-        ),
+        RestoreRefusal::NotNow(d) => not_now(id, d),
         RestoreRefusal::NoUser => format!(
             "*{id}* has no IAM user to restore (a root or temporary key). Nothing was changed."
         ),
@@ -84,7 +71,7 @@ pub fn restore_at_key_limit(i: &Incident, leaked_key_there: bool) -> Reply {
 }
 
 pub fn restore_done(i: &Incident, o: &RestoreOutcome) -> Reply {
-    let key = match o.handover {
+    let key = match &o.handover {
         Some(h) => format!(
             " New key `{}` is in secret `{}`, readable only by the user.",
             h.key_id, h.secret_arn
@@ -101,7 +88,7 @@ pub fn restore_done(i: &Incident, o: &RestoreOutcome) -> Reply {
 pub fn restore_summary(i: &Incident, o: &RestoreOutcome) -> Reply {
     let user = i.user_name.as_deref().map(sanitize).unwrap_or_default();
     let mut lines = vec![format!(":arrows_counterclockwise: *Restore of {}*", i.id)];
-    if let Some(h) = o.handover {
+    if let Some(h) = &o.handover {
         lines.push(format!(
             "• New access key `{}` for `{user}`, stored in Secrets Manager secret `{}`. Its resource \
              policy lets only `{user}` read it; the key itself is never posted or kept by keyleak.",
@@ -129,25 +116,21 @@ pub fn restore_summary(i: &Incident, o: &RestoreOutcome) -> Reply {
         "• The session fence stays: sessions issued before {} remain denied.",
         when(i.fence_time)
     ));
-    lines.push(places(&o.places_text()));
+    lines.push(places(&places_text(&o.places)));
     Reply::plain(lines.join("\n"))
 }
 
-impl RestoreOutcome<'_> {
-    /// Source IPs and user agents the old key was seen from, busiest first.
-    fn places_text(&self) -> Vec<String> {
-        let ips = self
-            .places
-            .source_ips
-            .iter()
-            .map(|t| format!("from `{}` ({})", sanitize(&t.value), calls(t.count)));
-        let agents = self
-            .places
-            .user_agents
-            .iter()
-            .map(|t| format!("as `{}` ({})", sanitize(&cut(&t.value, 60)), calls(t.count)));
-        ips.chain(agents).collect()
-    }
+/// Source IPs and user agents the old key was seen from, busiest first.
+fn places_text(seen: &Summary) -> Vec<String> {
+    let ips = seen
+        .source_ips
+        .iter()
+        .map(|t| format!("from `{}` ({})", sanitize(&t.value), calls(t.count)));
+    let agents = seen
+        .user_agents
+        .iter()
+        .map(|t| format!("as `{}` ({})", sanitize(&cut(&t.value, 60)), calls(t.count)));
+    ips.chain(agents).collect()
 }
 
 fn calls(n: usize) -> String {
@@ -176,11 +159,11 @@ fn places(list: &[String]) -> String {
     )
 }
 
-pub fn restore_failed(id: &IncidentId, error: &str) -> Reply {
+pub fn restore_failed(id: &IncidentId, why: &Cause) -> Reply {
     Reply::plain(format!(
         ":x: Restore of *{id}* stopped: {}. Whatever it had not reached was not changed; \
          the same `/keyleak restore {id}` command again picks up where it stopped, and never makes a \
          second key.",
-        sanitize(&cut(error, 500))
+        cause(why)
     ))
 }

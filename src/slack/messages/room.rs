@@ -2,10 +2,10 @@
 //! say when a room could not be made as asked.
 
 use super::*;
+use crate::domain::answer::{Cause, CloseRefusal, ReportRefusal};
 use crate::domain::ids::{IncidentId, SlackUserId};
 use crate::domain::incident::Actor;
 use crate::domain::trail::TrailEvent;
-use crate::engine::{CloseRefusal, ReportRefusal};
 
 /// Slack's longest channel topic.
 const TOPIC_MAX: usize = 250;
@@ -84,6 +84,7 @@ pub fn report_refused(id: &IncidentId, r: &ReportRefusal) -> Reply {
             "*{id}* has no incident message in Slack yet (Slack was unreachable when it opened), so \
              there is no thread to share the report in. `/keyleak contain` on its key posts it."
         ),
+        ReportRefusal::NotNow(d) => not_now(id, d),
     })
 }
 
@@ -101,11 +102,11 @@ pub fn report_comment(i: &Incident, replacing: bool) -> String {
     )
 }
 
-pub fn report_failed(id: &IncidentId, error: &str) -> Reply {
+pub fn report_failed(id: &IncidentId, why: &Cause) -> Reply {
     Reply::plain(format!(
         ":x: The report for *{id}* could not be shared: {}. Nothing was deleted; \
          `/keyleak report {id}` tries again.",
-        sanitize(&cut(error, 500))
+        cause(why)
     ))
 }
 
@@ -127,11 +128,7 @@ pub fn closed(i: &Incident) -> Reply {
 pub fn close_refused(id: &IncidentId, r: &CloseRefusal) -> Reply {
     Reply::plain(match r {
         CloseRefusal::NoSuchIncident => format!("There is no incident `{id}`."),
-        CloseRefusal::AlreadyClosed => format!("*{id}* is already closed. Nothing changed."),
-        CloseRefusal::StillContaining => format!(
-            "*{id}* is still being contained. Close it once containment has finished \
-             (`/keyleak status {id}`)."
-        ),
+        CloseRefusal::NotNow(d) => not_now(id, d),
     })
 }
 

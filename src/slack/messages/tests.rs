@@ -303,11 +303,11 @@ pub(super) fn render(r: &Reply) -> String {
 
 mod proposals {
     use super::*;
+    use crate::domain::answer::{CleanupRefusal, ClickResult};
     use crate::domain::approval::{
         Action, MessageRef, Outcome, Proposal, ProposalState, Refusal, UserHoldings,
     };
     use crate::domain::ids::ProposalId;
-    use crate::engine::{CleanupRefusal, ClickResult};
 
     fn user(s: &str) -> SlackUserId {
         SlackUserId::parse(s).unwrap()

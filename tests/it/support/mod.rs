@@ -91,6 +91,9 @@ pub struct App {
     pub url: String,
     pub slack: FakeSlack,
     pub engine: Engine,
+    /// The engine's store and clock, for assertions: the engine keeps its own private.
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
     pub db_path: std::path::PathBuf,
     pub http: reqwest::Client,
     worker: Option<tokio::task::JoinHandle<()>>,
@@ -152,7 +155,7 @@ impl App {
             .unwrap(),
         );
         let aws = Arc::new(SdkAws::new(aws, opts.role_arn_template.clone()));
-        let engine = Engine::new(store, aws, notifier, opts.clock.clone())
+        let engine = Engine::new(store.clone(), aws, notifier.clone(), opts.clock.clone())
             .with_approvals(opts.approvals)
             .with_forensics(opts.forensics)
             .with_monitoring(opts.monitoring)
@@ -163,7 +166,7 @@ impl App {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let limits = cfg.listener;
-        let router = keyleak::http::router(engine.clone(), Arc::new(cfg));
+        let router = keyleak::http::router(engine.clone(), Arc::new(cfg), notifier);
         tokio::spawn(keyleak::listener::serve(
             listener,
             router,
@@ -174,6 +177,8 @@ impl App {
             url,
             slack,
             engine,
+            store,
+            clock: opts.clock,
             db_path,
             http: reqwest::Client::new(),
             worker: None,
@@ -240,7 +245,7 @@ impl App {
         path: &str,
         body: String,
     ) -> reqwest::Response {
-        let ts = self.engine.clock.now().timestamp().to_string();
+        let ts = self.clock.now().timestamp().to_string();
         let sig = sign(SIGNING_SECRET, &ts, body.as_bytes());
         client
             .post(format!("{}{path}", self.url))
@@ -286,14 +291,14 @@ impl App {
 
     /// The id of the one open incident (tests that contain a single key).
     pub async fn only_incident(&self) -> IncidentId {
-        let open = self.engine.store.open_incidents(50).await.unwrap();
+        let open = self.store.open_incidents(50).await.unwrap();
         assert_eq!(open.len(), 1, "exactly one open incident");
         open[0].id.clone()
     }
 
     /// Waits until the incident is in `want` and no job is left: its reporting is done too.
     pub async fn wait_for_state(&self, id: &IncidentId, want: IncidentState) -> Incident {
-        let store = self.engine.store.clone();
+        let store = self.store.clone();
         let id2 = id.clone();
         wait_until(Duration::from_secs(30), move || {
             let store = store.clone();
@@ -310,7 +315,7 @@ impl App {
 
     /// When the incident's last cut-off step (key deactivated, deny policies put) finished.
     pub async fn cut_off_at(&self, id: &IncidentId) -> chrono::DateTime<chrono::Utc> {
-        let steps = self.engine.store.steps(id).await.unwrap();
+        let steps = self.store.steps(id).await.unwrap();
         steps
             .iter()
             .filter(|s| keyleak::domain::incident::StepKind::CUT_OFF.contains(&s.kind))

@@ -32,7 +32,7 @@ pub async fn ask(app: &App, user: &str, text: &str) -> String {
 
 /// Waits for the incident to have `n` proposals, each posted; returns them oldest first.
 pub async fn proposals(app: &App, id: &IncidentId, n: usize) -> Vec<Proposal> {
-    let store = app.engine.store.clone();
+    let store = app.store.clone();
     let id = id.clone();
     wait_until(Duration::from_secs(30), move || {
         let (store, id) = (store.clone(), id.clone());
@@ -59,7 +59,7 @@ async fn wait_state(
     p: &Proposal,
     done: impl Fn(ProposalState) -> bool + Clone + Send + 'static,
 ) -> Proposal {
-    let store = app.engine.store.clone();
+    let store = app.store.clone();
     let id = p.id.clone();
     wait_until(Duration::from_secs(30), move || {
         let (store, id, done) = (store.clone(), id.clone(), done.clone());
@@ -107,7 +107,7 @@ pub async fn key_ids(iam: &aws_sdk_iam::Client, user: &str) -> Vec<String> {
 
 /// `/keyleak cleanup <incident> <args>` by the responder; waits for the new proposal.
 pub async fn propose(app: &App, id: &IncidentId, args: &str) -> Proposal {
-    let before = app.engine.store.proposals(id).await.unwrap().len();
+    let before = app.store.proposals(id).await.unwrap().len();
     let said = ask(app, RESPONDER, &format!("cleanup {id} {args}")).await;
     assert!(said.contains("Checking AWS"), "{said}");
     proposals(app, id, before + 1).await.pop().unwrap()

@@ -1,5 +1,7 @@
 //! The command line: the same engine as Slack, for when Slack itself is unavailable.
 
+mod console;
+
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -7,6 +9,7 @@ use clap::{Parser, Subcommand};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
 
+use self::console::Console;
 use crate::aws::{Aws, SdkAws};
 use crate::config::{ConfigErrors, CoreConfig, SlackConfig};
 use crate::domain::command::MAX_DAYS;
@@ -15,10 +18,9 @@ use crate::domain::incident::{Actor, IncidentState, StepFact};
 use crate::domain::trail::timeline;
 use crate::engine::clock::SystemClock;
 use crate::engine::{
-    ApprovalSettings, Engine, ForensicsSettings, MonitorSettings, RoomSettings, Worker,
-    WorkerSettings,
+    ApprovalSettings, Engine, ForensicsSettings, MonitorSettings, RoomSettings, Status, StatusOf,
+    Worker, WorkerSettings,
 };
-use crate::notify::Console;
 use crate::slack::client::SlackNotifier;
 use crate::slack::messages;
 use crate::store;
@@ -159,7 +161,7 @@ async fn serve() -> anyhow::Result<()> {
         ttl: chrono::Duration::minutes(i64::from(slack.proposal_ttl_minutes)),
         required: slack.approvals_required,
     };
-    let engine = Engine::new(store, aws, notifier, Arc::new(SystemClock))
+    let engine = Engine::new(store, aws, notifier.clone(), Arc::new(SystemClock))
         .with_approvals(approvals)
         .with_forensics(forensics(&core))
         .with_rooms(rooms(&slack))
@@ -178,7 +180,7 @@ async fn serve() -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", slack.listen))?;
     info!(addr = %slack.listen, "keyleak listening");
     let limits = slack.listener;
-    let app = crate::http::router(engine, Arc::new(slack));
+    let app = crate::http::router(engine, Arc::new(slack), notifier);
     let mut http_stop = stop_rx;
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -285,7 +287,10 @@ async fn contain(raw_key: &str, reason: Vec<String>, dry_run: bool) -> anyhow::R
     let mut outcome = Ok(());
     while let Some(id) = next.take() {
         run_incident(&engine, &worker, &id).await?;
-        let incident = engine.store.incident(&id).await?;
+        let Status::One { incident, steps } = engine.status(StatusOf::Incident(id.clone())).await?
+        else {
+            bail!("incident {id} is not in the database");
+        };
         if incident.state != IncidentState::Contained && outcome.is_ok() {
             outcome = Err(anyhow::anyhow!(
                 "incident {} is {}",
@@ -293,15 +298,10 @@ async fn contain(raw_key: &str, reason: Vec<String>, dry_run: bool) -> anyhow::R
                 messages::state_label(incident.state)
             ));
         }
-        next = engine
-            .store
-            .steps(&id)
-            .await?
-            .into_iter()
-            .find_map(|s| match s.fact {
-                StepFact::ParentQueued { incident, .. } => IncidentId::parse(&incident).ok(),
-                _ => None,
-            });
+        next = steps.into_iter().find_map(|s| match s.fact {
+            StepFact::ParentQueued { incident, .. } => IncidentId::parse(&incident).ok(),
+            _ => None,
+        });
     }
     outcome
 }
@@ -309,7 +309,7 @@ async fn contain(raw_key: &str, reason: Vec<String>, dry_run: bool) -> anyhow::R
 /// Only this incident's jobs: a server sharing the database keeps its own jobs, which must
 /// report to Slack, not to this terminal.
 async fn run_incident(engine: &Engine, worker: &Worker, id: &IncidentId) -> anyhow::Result<()> {
-    while engine.store.pending_jobs(Some(id)).await? > 0 {
+    while engine.pending_jobs(id).await? > 0 {
         if !worker.run_one(Some(id)).await? {
             // Another process holds the job; wait for it.
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;

@@ -1,0 +1,111 @@
+//! What the edges (Slack, the CLI) may ask of the engine besides submitting work: where
+//! incidents stand, whether someone is on a roster, and the one way an outsider is refused.
+//! The edges never reach the store themselves.
+
+use chrono::{DateTime, Utc};
+
+use super::{Engine, on_roster};
+use crate::domain::audit::AuditEntry;
+use crate::domain::ids::{AccessKeyId, IncidentId, RosterEntry, SlackUserId};
+use crate::domain::incident::{Actor, Incident, StepRecord};
+use crate::notify::NotifyError;
+use crate::store::StoreError;
+
+/// What `status` finds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    /// The newest open incidents, and how many are open in all.
+    Open {
+        newest: Vec<Incident>,
+        total: i64,
+    },
+    One {
+        incident: Box<Incident>,
+        steps: Vec<StepRecord>,
+    },
+    NoIncidentFor(AccessKeyId),
+    NoSuchIncident(IncidentId),
+}
+
+/// What `status` is asked about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusOf {
+    /// The open incidents, at most this many listed.
+    Open(u32),
+    Key(AccessKeyId),
+    Incident(IncidentId),
+}
+
+impl Engine {
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub async fn status(&self, of: StatusOf) -> Result<Status, StoreError> {
+        let incident = match of {
+            StatusOf::Open(max) => {
+                return Ok(Status::Open {
+                    newest: self.store.open_incidents(max).await?,
+                    total: self.store.count_open().await?,
+                });
+            }
+            StatusOf::Key(k) => match self.store.open_incident_for_key(&k).await? {
+                Some(i) => i,
+                None => return Ok(Status::NoIncidentFor(k)),
+            },
+            StatusOf::Incident(id) => match self.find_incident(&id).await? {
+                Some(i) => i,
+                None => return Ok(Status::NoSuchIncident(id)),
+            },
+        };
+        let steps = self.store.steps(&incident.id).await?;
+        Ok(Status::One {
+            incident: Box::new(incident),
+            steps,
+        })
+    }
+
+    /// The open incident of a key, if there is one.
+    pub async fn open_incident_for_key(
+        &self,
+        key: &AccessKeyId,
+    ) -> Result<Option<Incident>, StoreError> {
+        self.store.open_incident_for_key(key).await
+    }
+
+    /// Jobs of the incident not yet finished.
+    pub async fn pending_jobs(&self, incident: &IncidentId) -> Result<i64, StoreError> {
+        self.store.pending_jobs(Some(incident)).await
+    }
+
+    /// Whether the database answers: the readiness probe.
+    pub async fn ready(&self) -> Result<(), StoreError> {
+        self.store.ping().await
+    }
+
+    /// Whether `user` is on `roster`, asking Slack for user groups' members.
+    pub async fn on_roster(
+        &self,
+        user: &SlackUserId,
+        roster: &[RosterEntry],
+    ) -> Result<bool, NotifyError> {
+        on_roster(user, roster, self.notifier.as_ref(), false).await
+    }
+
+    /// Records that someone not on the responders roster asked for `what`: the one refusal
+    /// path, for commands and card buttons alike. A failure to record is logged, not raised:
+    /// the person is refused either way.
+    pub async fn refuse_outsider(&self, user: &SlackUserId, what: &str, origin: String) {
+        let entry = AuditEntry {
+            at: self.clock.now(),
+            actor: Actor::Slack(user.clone()).to_stored(),
+            action: "command.refused".into(),
+            incident_id: None,
+            detail: format!("not a responder; {what}"),
+            origin,
+        };
+        if let Err(e) = self.store.audit(entry).await {
+            tracing::error!(error = %e, "could not record a refusal");
+        }
+    }
+}
