@@ -7,12 +7,10 @@
 
 pub mod archive;
 pub mod aws;
-pub mod chart;
 pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod engine;
-pub mod http;
 pub mod inflight;
 pub mod listener;
 pub mod notify;

@@ -133,13 +133,12 @@ pub trait Notifier: Send + Sync {
         files: &[Attachment],
         comment: &Notice,
     ) -> Result<Vec<String>, NotifyError>;
-    /// Shares the post-incident report, written from `report`, and its chart in the thread;
+    /// Shares the post-incident report, written and drawn from `report`, in the thread;
     /// `replacing` when it replaces an earlier one. Returns the files' ids.
     async fn share_report(
         &self,
         thread: &ThreadRef,
         report: &ReportInput<'_>,
-        chart: Attachment,
         replacing: bool,
     ) -> Result<Vec<String>, NotifyError>;
     /// Deletes a file the bot shared; one already gone is not an error.

@@ -13,11 +13,8 @@ use crate::domain::ids::AccessKeyId;
 use crate::domain::trail::TrailEvent;
 use crate::domain::trail::findings::{ArchiveScanned, Findings, KeySearched};
 use crate::domain::trail::inventory::created;
-use crate::domain::trail::pivot::minted;
+use crate::domain::trail::pivot::{MAX_KEYS, minted};
 use crate::domain::trail::summary::{Tally, summarize};
-
-/// The most keys followed, as online.
-const MAX_KEYS: usize = 100;
 
 pub struct Offline {
     pub findings: Findings,

@@ -170,7 +170,6 @@ impl Notifier for Console {
         &self,
         _thread: &ThreadRef,
         _report: &ReportInput<'_>,
-        _chart: Attachment,
         _replacing: bool,
     ) -> Result<Vec<String>, NotifyError> {
         Ok(vec![])

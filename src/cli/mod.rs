@@ -180,7 +180,7 @@ async fn serve() -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", slack.listen))?;
     info!(addr = %slack.listen, "keyleak listening");
     let limits = slack.listener;
-    let app = crate::http::router(engine, Arc::new(slack), notifier);
+    let app = crate::slack::server::router(engine, Arc::new(slack), notifier);
     let mut http_stop = stop_rx;
     tokio::spawn(async move {
         shutdown_signal().await;

@@ -21,7 +21,5 @@ pub struct ReportInput<'a> {
     pub audit: &'a [AuditEntry],
     pub snapshot: Option<&'a UserSnapshot>,
     pub links: &'a HashMap<String, String>,
-    /// The chart's file name, shared beside the report.
-    pub chart: &'a str,
     pub now: DateTime<Utc>,
 }

@@ -1,13 +1,13 @@
 //! Approve and Reject clicks: judged by the pure two-person rule, recorded by compare-and-set,
 //! so two clicks, a redelivered click or two replicas decide a proposal once.
 
-use crate::domain::answer::ClickResult;
 use std::sync::PoisonError;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tracing::{info, warn};
 
 use super::{Engine, on_roster};
+use crate::domain::answer::ClickResult;
 use crate::domain::approval::ProposalState;
 use crate::domain::approval::{self, Click, Decision, MessageRef, Outcome, Proposal, Refusal};
 use crate::domain::ids::{ProposalId, RosterEntry, SlackUserId};

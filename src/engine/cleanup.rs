@@ -2,8 +2,6 @@
 //! posts one proposal per action; an approved proposal is executed by a worker holding the
 //! execution right the store handed out once.
 
-use crate::domain::answer::{CleanupRefusal, Notice};
-use crate::domain::verbs::{Verb, allowed};
 use anyhow::Context as _;
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
@@ -12,10 +10,13 @@ use tracing::{info, warn};
 
 use super::Engine;
 use super::JobRequest;
+use super::jobs::{keep_lease, tell};
+use crate::domain::answer::{CleanupRefusal, Notice};
 use crate::domain::approval::{Outcome, Proposal, ProposalState};
 use crate::domain::cleanup::Target;
 use crate::domain::ids::{IncidentId, ProposalId, SlackUserId};
 use crate::domain::incident::{Actor, Incident};
+use crate::domain::verbs::{Verb, allowed};
 use crate::notify::ThreadRef;
 use crate::store::{AuditEntry, ClaimedJob, JobKind, StoreError};
 
@@ -274,33 +275,6 @@ fn proposal_id(job: i64, n: usize) -> ProposalId {
     let mut bits = [0u8; 8];
     bits.copy_from_slice(&digest[..8]);
     ProposalId::from_random(u64::from_be_bytes(bits))
-}
-
-/// Renews the job's lease while a long action runs (a user with many keys and policies), so
-/// no other worker takes the job over and runs it beside this one. Returns only on failure.
-pub(super) async fn keep_lease(engine: &Engine, job: i64, lease: Duration) -> StoreError {
-    let every = (lease / 3)
-        .to_std()
-        .unwrap_or(std::time::Duration::from_secs(10));
-    loop {
-        tokio::time::sleep(every).await;
-        if let Err(e) = engine
-            .store
-            .extend_lease(job, engine.clock.now() + lease)
-            .await
-        {
-            return e;
-        }
-    }
-}
-
-/// Tells the requester privately when the request came with a `response_url`; logs otherwise.
-pub(super) async fn tell(engine: &Engine, job: &ClaimedJob, notice: Notice) {
-    if let Some(url) = &job.response_url
-        && let Err(e) = engine.notifier.respond(url, &notice).await
-    {
-        warn!(error = %e, "could not answer the requester");
-    }
 }
 
 /// The execute job: runs an approved proposal once, records the outcome with both people,

@@ -1,13 +1,13 @@
 //! Closing an incident: the record is kept, monitoring ends, nothing in AWS or Slack is
 //! archived or deleted. The thread says who closed it and links the final report.
 
-use crate::domain::answer::{CloseRefusal, Notice};
-use crate::domain::verbs::{Disallowed, NotNow, Verb, allowed};
 use tracing::{info, warn};
 
 use super::{Engine, thread_of};
+use crate::domain::answer::{CloseRefusal, Notice};
 use crate::domain::ids::IncidentId;
 use crate::domain::incident::{Actor, Incident, IncidentState};
+use crate::domain::verbs::{Disallowed, NotNow, Verb, allowed};
 use crate::store::{AuditEntry, ClaimedJob, JobKind, NewJob, StoreError};
 
 impl Engine {

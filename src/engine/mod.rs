@@ -8,6 +8,7 @@ pub mod clock;
 mod close;
 mod contain;
 mod investigate;
+mod jobs;
 mod monitor;
 mod plan;
 mod queries;

@@ -1,23 +1,20 @@
 //! The post-incident report: Markdown and an activity chart from stored state, shared in the
 //! incident's thread. Writing it again deletes the previous files, so the thread holds one.
 
-use crate::domain::answer::{Notice, ReportRefusal};
-use crate::domain::verbs::{Verb, allowed};
 use std::collections::HashMap;
 
 use anyhow::Context as _;
 use tracing::{info, warn};
 
-use super::cleanup::tell;
+use super::jobs::tell;
 use super::{Engine, JobRequest, thread_of};
-use crate::chart;
+use crate::domain::answer::{Notice, ReportRefusal};
 use crate::domain::approval::MessageRef;
 use crate::domain::approval::Proposal;
 use crate::domain::ids::IncidentId;
 use crate::domain::incident::{Actor, Incident, StepRecord};
 use crate::domain::report::ReportInput;
-use crate::domain::trail::activity;
-use crate::notify::Attachment;
+use crate::domain::verbs::{Verb, allowed};
 use crate::store::{ClaimedJob, JobKind, StoreError};
 
 /// Permalinks asked for at most: Slack answers each in a call of its own.
@@ -81,7 +78,6 @@ async fn report(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
     let audit = store.audit_log(Some(id)).await?;
     let snapshot = store.snapshot(id).await?;
     let links = permalinks(engine, &incident, &steps, &proposals).await;
-    let chart_name = format!("{id}-activity.png");
     let report = ReportInput {
         incident: &incident,
         steps: &steps,
@@ -91,24 +87,12 @@ async fn report(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
         audit: &audit,
         snapshot: snapshot.as_ref(),
         links: &links,
-        chart: &chart_name,
         now: engine.clock.now(),
-    };
-    let activity = activity::hourly(&events, incident.contained_at);
-    let title = format!("{id}: calls per hour by category (UTC)");
-    let png = tokio::task::spawn_blocking(move || chart::activity_png(&activity, &title))
-        .await
-        .context("drawing the chart")??;
-    let chart = Attachment {
-        filename: chart_name.clone(),
-        title: format!("{id} activity"),
-        content_type: "image/png",
-        bytes: png,
     };
     let previous = store.report_files(id).await?;
     let shared = engine
         .notifier
-        .share_report(&thread, &report, chart, !previous.is_empty())
+        .share_report(&thread, &report, !previous.is_empty())
         .await
         .context("sharing the report")?;
     store

@@ -2,19 +2,19 @@
 //! tried; the deny-all lifted behind approval; the session fence kept; and the list of places
 //! that used the old key, which need the new one.
 
-use crate::domain::answer::{Notice, RestoreOutcome, RestoreRefusal};
-use crate::domain::verbs::{Verb, allowed};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use super::cleanup::tell;
+use super::jobs::tell;
 use super::{Engine, JobRequest, thread_of};
+use crate::domain::answer::{Notice, RestoreOutcome, RestoreRefusal};
 use crate::domain::approval::{Action, ProposalState};
 use crate::domain::cleanup::Target;
 use crate::domain::ids::{AccountId, IncidentId, SlackUserId};
 use crate::domain::incident::{Actor, Incident};
 use crate::domain::restore::{Handover, KEYS_PER_USER, secret_name};
+use crate::domain::verbs::{Verb, allowed};
 use crate::store::{AuditEntry, ClaimedJob, JobKind, RestoreClaim, StoreError};
 
 #[derive(Serialize, Deserialize)]

@@ -11,13 +11,14 @@ use slack_morphism::prelude::*;
 use tokio::sync::Mutex;
 use tracing::warn;
 
-use super::messages;
+use super::messages::{self, chart};
 use crate::config::{Secret, SlackTimeouts};
 use crate::domain::answer::Notice;
 use crate::domain::approval::{MessageRef, Proposal};
 use crate::domain::ids::SlackUserId;
 use crate::domain::incident::{Incident, StepRecord};
 use crate::domain::report::ReportInput;
+use crate::domain::trail::activity::hourly;
 use crate::notify::{Attachment, Notifier, NotifyError, ThreadRef};
 use crate::store::JobKind;
 
@@ -418,18 +419,35 @@ impl Notifier for SlackNotifier {
         &self,
         thread: &ThreadRef,
         report: &ReportInput<'_>,
-        chart: Attachment,
         replacing: bool,
     ) -> Result<Vec<String>, NotifyError> {
         let id = &report.incident.id;
+        let chart_name = format!("{id}-activity.png");
         let markdown = Attachment {
             filename: format!("{id}-report.md"),
             title: format!("Post-incident report {id}"),
             content_type: "text/markdown",
-            bytes: messages::report_markdown(report).into_bytes(),
+            bytes: messages::report_markdown(report, &chart_name).into_bytes(),
         };
+        let activity = hourly(report.events, report.incident.contained_at);
+        let title = format!("{id}: calls per hour by category (UTC)");
+        let drawn = tokio::task::spawn_blocking(move || chart::activity_png(&activity, &title))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|png| png.map_err(|e| e.to_string()));
+        let mut files = vec![markdown];
+        // The report stands without its picture.
+        match drawn {
+            Ok(png) => files.push(Attachment {
+                filename: chart_name,
+                title: format!("{id} activity"),
+                content_type: "image/png",
+                bytes: png,
+            }),
+            Err(e) => warn!(error = %e, "could not draw the activity chart"),
+        }
         let comment = messages::report_comment(report.incident, replacing);
-        self.upload_files(thread, &[markdown, chart], comment).await
+        self.upload_files(thread, &files, comment).await
     }
 
     async fn delete_file(&self, file: &str) -> Result<(), NotifyError> {

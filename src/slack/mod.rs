@@ -4,4 +4,5 @@ pub mod client;
 pub mod interactions;
 pub mod messages;
 pub mod routes;
+pub mod server;
 pub mod verify;

@@ -259,7 +259,9 @@ async fn double_submit_reuses_the_incident_and_runs_each_step_once() {
             .unwrap()
             .contains("already has an open incident")
     );
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Settled again, with no job queued by the second command.
+    app.wait_for_state(&open[0].id, IncidentState::Contained)
+        .await;
     assert_eq!(app.slack.top_level().len(), 1);
     assert_eq!(
         app.slack.replies_to(&app.slack.top_level()[0].ts).len(),
@@ -316,8 +318,8 @@ async fn a_response_url_off_slacks_hosts_is_never_called() {
         .await;
     assert_eq!(r.status(), 200);
     let id = app.only_incident().await;
+    // Contained with no job left: the requester's answer has gone wherever it was going.
     app.wait_for_state(&id, IncidentState::Contained).await;
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert!(elsewhere.calls().is_empty() && elsewhere.responses().is_empty());
     assert!(app.slack.responses().is_empty());
 }

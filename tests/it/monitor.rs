@@ -92,14 +92,34 @@ async fn a_call_after_containment_is_caught_once_and_raises_the_card() {
     .await;
     assert!(topic.is_some(), "the topic is raised");
 
-    // More polls: the same calls are not news, and the old one never was.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Two more polls: the same calls are not news, and the old one never was.
+    let read_to = app.store.checked_to(&id).await.unwrap().unwrap();
+    let store = app.store.clone();
+    let polled = wait_until(Duration::from_secs(30), || {
+        let (store, id) = (store.clone(), id.clone());
+        async move {
+            let now = store.checked_to(&id).await.ok()??;
+            (now >= read_to + chrono::Duration::seconds(2)).then_some(())
+        }
+    })
+    .await;
+    assert!(polled.is_some(), "the polls went on");
     assert_eq!(notes(&app, &thread).len(), 1);
 
     // Closed: the polls stop.
     ask(&app, RESPONDER, &format!("close {id}")).await;
     app.wait_for_state(&id, IncidentState::Closed).await;
     emulator.log(&by_key("list_users", Utc::now()).value());
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let later = Utc::now() + chrono::Duration::hours(1);
+    let queued = app
+        .store
+        .queue_due_monitors(
+            later,
+            chrono::Duration::seconds(1),
+            chrono::Duration::hours(48),
+        )
+        .await
+        .unwrap();
+    assert_eq!(queued, 0, "no poll is ever due for a closed incident");
     assert_eq!(notes(&app, &thread).len(), 1);
 }

@@ -60,11 +60,12 @@ async fn a_worker_killed_between_steps_is_taken_over_without_repeating_any() {
     );
     assert_eq!(s.proxy.count("GetAccessKeyLastUsed"), 1);
 
-    // A new worker does nothing while the dead one's lease holds…
+    // A new worker finds nothing to claim while the dead one's lease holds…
     s.proxy.hold(None);
-    s.app.start_worker(settings());
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let worker = keyleak::engine::Worker::new(s.app.engine.clone(), settings());
+    assert!(!worker.run_one(None).await.unwrap(), "nothing claimable");
     assert_eq!(s.app.store.steps(&id).await.unwrap().len(), 4);
+    s.app.start_worker(settings());
 
     // …and takes over once it has run out.
     s.clock.advance(chrono::Duration::seconds(61));
@@ -107,12 +108,11 @@ async fn a_worker_killed_while_reporting_resumes_the_replies_only() {
     let id = s.app.only_incident().await;
     let slack = s.app.slack.clone();
     wait_until(Duration::from_secs(30), move || {
-        let n = slack.messages().len();
-        async move { (n == 3).then_some(()) }
+        let (n, held) = (slack.messages().len(), slack.held_posts());
+        async move { (n == 3 && held > 0).then_some(()) }
     })
     .await
-    .expect("two replies posted");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    .expect("two replies posted, the third held");
     s.app.kill_worker();
     let calls_before = s.proxy.count("UpdateAccessKey") + s.proxy.count("PutUserPolicy");
 

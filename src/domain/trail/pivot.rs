@@ -43,6 +43,10 @@ impl MintedBy {
     }
 }
 
+/// The most keys an investigation follows, the leaked one included: a bound on a runaway
+/// chain of sessions.
+pub const MAX_KEYS: usize = 100;
+
 /// A temporary key minted by a call the investigated keys made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Minted {

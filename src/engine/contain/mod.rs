@@ -115,7 +115,7 @@ impl Run<'_> {
         };
         let account = AccountId::parse(&account).context("stored account id")?;
         self.set_facts(Some(account.clone()), None).await?;
-        self.keep_lease(job, lease).await?;
+        self.renew_lease(job, lease).await?;
 
         if key.kind() == KeyKind::Temporary {
             self.reveal_owner().await?;
@@ -142,7 +142,7 @@ impl Run<'_> {
         };
         self.set_facts(None, Some(user.clone())).await?;
         self.reveal_owner().await?;
-        self.keep_lease(job, lease).await?;
+        self.renew_lease(job, lease).await?;
 
         let Some(StepFact::Snapshot(snapshot)) = self
             .step(StepKind::Snapshot, || async {
@@ -158,7 +158,7 @@ impl Run<'_> {
         else {
             return Ok(());
         };
-        self.keep_lease(job, lease).await?;
+        self.renew_lease(job, lease).await?;
 
         // Steps 4–6 together: IAM is eventually consistent, so every second between them is
         // a second the attacker keeps.
@@ -291,7 +291,8 @@ impl Run<'_> {
         Ok(())
     }
 
-    async fn keep_lease(&self, job: i64, lease: Duration) -> anyhow::Result<()> {
+    /// Extends the job's lease once, between steps.
+    async fn renew_lease(&self, job: i64, lease: Duration) -> anyhow::Result<()> {
         let until = self.engine.clock.now() + lease;
         self.engine.store.extend_lease(job, until).await?;
         Ok(())

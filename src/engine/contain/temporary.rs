@@ -29,7 +29,7 @@ impl Run<'_> {
         else {
             return Ok(());
         };
-        self.keep_lease(job, lease).await?;
+        self.renew_lease(job, lease).await?;
         let Some(StepFact::SessionsFenced { .. }) = self
             .step(StepKind::FenceSessions, || self.fence(&found.issuer))
             .await?

@@ -3,8 +3,6 @@
 //! from are fenced; what the attacker created becomes cleanup proposals. Lookups are
 //! read-only, so a job taken over after a crash simply looks again.
 
-use crate::domain::answer::{Cause, InvestigateRefusal, Notice, ProgressCounts};
-use crate::domain::verbs::{Verb, allowed};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,9 +21,10 @@ use gather::gather;
 
 use super::Engine;
 use super::JobRequest;
-use super::cleanup::tell;
+use super::jobs::tell;
 use crate::archive::layout::ArchiveLocation;
 use crate::aws::{ArchiveQuery, RegionLog, TrailQuery};
+use crate::domain::answer::{Cause, InvestigateRefusal, Notice, ProgressCounts};
 use crate::domain::approval::MessageRef;
 use crate::domain::command::HISTORY_DAYS;
 use crate::domain::ids::{AccessKeyId, AccountId, IncidentId, SlackUserId};
@@ -37,9 +36,12 @@ use crate::domain::trail::findings::{
 };
 use crate::domain::trail::guardduty::GuardDutyReport;
 use crate::domain::trail::inventory::{cleanup_targets, created};
-use crate::domain::trail::pivot::{AssumedRole, Frontier, Minted, RoleKind, assumed_roles, minted};
+use crate::domain::trail::pivot::{
+    AssumedRole, Frontier, MAX_KEYS, Minted, RoleKind, assumed_roles, minted,
+};
 use crate::domain::trail::summary::summarize;
 use crate::domain::trail::timeline;
+use crate::domain::verbs::{Verb, allowed};
 use crate::notify::{Attachment, ThreadRef};
 use crate::store::{AuditEntry, ClaimedJob, JobKind, StoreError};
 
@@ -69,8 +71,6 @@ impl Default for ForensicsSettings {
     }
 }
 
-/// The most keys one investigation follows: a bound on a runaway chain of sessions.
-const MAX_KEYS: usize = 100;
 /// How often the progress message is redrawn (chat.update allows about one a second).
 const PROGRESS_EVERY: StdDuration = StdDuration::from_secs(2);
 /// Reasons kept for unreadable records; the count is always complete.
@@ -305,7 +305,7 @@ async fn with_progress<T>(
 ) -> anyhow::Result<(T, Option<MessageRef>)> {
     tokio::pin!(work);
     tokio::pin!(posting);
-    let keep = super::cleanup::keep_lease(engine, job.id, lease);
+    let keep = super::jobs::keep_lease(engine, job.id, lease);
     tokio::pin!(keep);
     let mut tick = tokio::time::interval(PROGRESS_EVERY);
     tick.tick().await;

@@ -469,6 +469,7 @@ pub fn notice(n: &Notice) -> Reply {
 }
 
 mod action;
+pub mod chart;
 mod forensics;
 mod incident;
 mod proposal;

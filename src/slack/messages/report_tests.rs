@@ -154,36 +154,40 @@ fn the_report_in_full() {
     if let Some(last) = events.last_mut() {
         last.provenance = crate::domain::trail::Provenance::ArchiveVerified;
     }
-    let md = report_markdown(&ReportInput {
-        incident: &i,
-        steps: &steps,
-        proposals: &proposals,
-        findings: Some(&findings),
-        events: &events,
-        audit: &audit,
-        snapshot: Some(&snap),
-        links: &links,
-        chart: "KL-00C0FFEE-activity.png",
-        now: t(10, 0),
-    });
+    let md = report_markdown(
+        &ReportInput {
+            incident: &i,
+            steps: &steps,
+            proposals: &proposals,
+            findings: Some(&findings),
+            events: &events,
+            audit: &audit,
+            snapshot: Some(&snap),
+            links: &links,
+            now: t(10, 0),
+        },
+        "KL-00C0FFEE-activity.png",
+    );
     insta::assert_snapshot!(md);
 }
 
 #[test]
 fn a_report_before_forensics_says_so() {
     let i = incident(IncidentState::Failed);
-    let md = report_markdown(&ReportInput {
-        incident: &i,
-        steps: &[],
-        proposals: &[],
-        findings: None,
-        events: &[],
-        audit: &[],
-        snapshot: None,
-        links: &HashMap::new(),
-        chart: "c.png",
-        now: t(10, 0),
-    });
+    let md = report_markdown(
+        &ReportInput {
+            incident: &i,
+            steps: &[],
+            proposals: &[],
+            findings: None,
+            events: &[],
+            audit: &[],
+            snapshot: None,
+            links: &HashMap::new(),
+            now: t(10, 0),
+        },
+        "KL-00C0FFEE-activity.png",
+    );
     assert!(md.contains("Not investigated: run `/keyleak investigate KL-00C0FFEE`"));
     assert!(md.contains("| Contained | not yet | — |"));
     assert!(md.contains("it has not been fully contained"));

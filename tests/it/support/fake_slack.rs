@@ -82,6 +82,8 @@ struct Inner {
     throttle: usize,
     /// After this many successful posts, further posts never answer.
     hang_after_posts: Option<usize>,
+    /// Posts being held unanswered now.
+    held_posts: usize,
     /// Every call, response URLs included, is accepted and never answered.
     hang_all: bool,
     /// Calls of these methods are answered only after this long (Slack's own latency).
@@ -169,6 +171,11 @@ impl FakeSlack {
 
     pub fn remove_user(&self, id: &str) {
         lock(self).missing_users.push(id.into());
+    }
+
+    /// Posts held unanswered since the fake started (`hang_after_posts`).
+    pub fn held_posts(&self) -> usize {
+        lock(self).held_posts
     }
 
     pub fn hang_after_posts(&self, n: Option<usize>) {
@@ -432,8 +439,10 @@ async fn api(
 
 async fn post_message(fake: &FakeSlack, args: &Value) -> Response {
     let hang = {
-        let s = lock(fake);
-        s.hang_after_posts.is_some_and(|n| s.messages.len() >= n)
+        let mut s = lock(fake);
+        let hang = s.hang_after_posts.is_some_and(|n| s.messages.len() >= n);
+        s.held_posts += usize::from(hang);
+        hang
     };
     if hang {
         std::future::pending::<()>().await;

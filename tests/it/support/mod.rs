@@ -166,7 +166,7 @@ impl App {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let limits = cfg.listener;
-        let router = keyleak::http::router(engine.clone(), Arc::new(cfg), notifier);
+        let router = keyleak::slack::server::router(engine.clone(), Arc::new(cfg), notifier);
         tokio::spawn(keyleak::listener::serve(
             listener,
             router,

@@ -1,4 +1,4 @@
-//! The HTTP server: Slack routes and health probes (DESIGN.md §6).
+//! The HTTP server: Slack's routes and the health probes (DESIGN.md §6).
 
 use std::sync::Arc;
 
@@ -8,11 +8,11 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use tracing::warn;
 
+use super::client::SlackNotifier;
+use super::interactions;
+use super::routes::{self, AppState};
 use crate::config::SlackConfig;
 use crate::engine::Engine;
-use crate::slack::client::SlackNotifier;
-use crate::slack::interactions;
-use crate::slack::routes::{self, AppState};
 
 /// Slack's own payloads are a few kilobytes; anything far larger is not from Slack.
 pub const BODY_LIMIT: usize = 64 * 1024;

@@ -13,7 +13,7 @@ use crate::domain::trail::classify::Category;
 pub const WIDTH: u32 = 1200;
 pub const HEIGHT: u32 = 600;
 
-const FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+const FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 
 #[derive(Debug, thiserror::Error)]
 #[error("could not draw the activity chart: {0}")]
