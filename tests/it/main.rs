@@ -20,3 +20,4 @@ mod restore;
 mod resume;
 mod room;
 mod slack_peer;
+mod transcripts;

@@ -224,6 +224,41 @@ impl FakeSlack {
         lock(self).calls.clone()
     }
 
+    /// What people could read, as text: each top-level message with its blocks, then its
+    /// thread's replies and files, and the private answers. Replies are in a stable order
+    /// (by their text), not arrival order, which depends on which job ran first.
+    pub fn transcript(&self) -> String {
+        let mut out = vec![];
+        let messages = self.messages();
+        for top in messages.iter().filter(|m| m.thread_ts.is_none()) {
+            out.push(format!("#{}", top.channel));
+            out.push(render_message(top, ""));
+            let mut replies: Vec<String> = messages
+                .iter()
+                .filter(|m| m.thread_ts.as_deref() == Some(&top.ts))
+                .map(|m| render_message(m, "    "))
+                .collect();
+            replies.extend(
+                self.files()
+                    .iter()
+                    .filter(|f| f.thread_ts.as_deref() == Some(&top.ts))
+                    .map(|f| {
+                        let comment = f.comment.clone().unwrap_or_default();
+                        format!("    file {}: {comment}", f.filename)
+                    }),
+            );
+            replies.sort();
+            out.extend(replies);
+        }
+        for r in self.responses() {
+            out.push(format!(
+                "privately: {}",
+                r["text"].as_str().unwrap_or_default()
+            ));
+        }
+        out.join("\n")
+    }
+
     pub fn top_level(&self) -> Vec<Posted> {
         self.messages()
             .into_iter()
@@ -818,4 +853,45 @@ fn delete_file(fake: &FakeSlack, args: &Value) -> Response {
         return slack_error("file_not_found");
     }
     Json(json!({"ok": true})).into_response()
+}
+
+/// A message's blocks as the text a person reads, each line indented by `indent`.
+fn render_message(m: &Posted, indent: &str) -> String {
+    let mut lines = vec![];
+    for b in m.blocks.as_array().into_iter().flatten() {
+        match b["type"].as_str().unwrap_or_default() {
+            "section" | "header" => {
+                lines.push(b["text"]["text"].as_str().unwrap_or_default().to_string())
+            }
+            "context" => lines.push(
+                b["elements"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(" · "),
+            ),
+            "actions" => lines.push(
+                b["elements"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|e| format!("[{}]", e["text"]["text"].as_str().unwrap_or_default()))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            "divider" => lines.push("---".into()),
+            other => lines.push(format!("({other})")),
+        }
+    }
+    if lines.is_empty() {
+        lines.push(m.text.clone());
+    }
+    lines
+        .join("\n")
+        .lines()
+        .map(|l| format!("{indent}{l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
