@@ -12,6 +12,9 @@
 //! - the scanner on one worker with each file checked against the SHA-256 a signed digest
 //!   gives for it, against the plain scan, and the RSA verification of one digest.
 
+#[path = "../tests/it/support/mod.rs"]
+mod support;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,6 +24,7 @@ use keyleak::archive::digest::{self, Found, PublicKey};
 use keyleak::archive::scan::{Needles, Scanner};
 use keyleak::archive::scan_dir;
 use serde_json::json;
+use support::trail;
 
 const KEY: &str = "AKIAIOSFODNN7BENCH01";
 const RECORDS_PER_FILE: usize = 900;
@@ -227,74 +231,37 @@ fn digest_checks(files: &[PathBuf], mb_raw: f64) {
         mb_raw / checked,
         checked / plain
     );
-    let (found, key) = signed_digest(&hashes);
+    // One digest listing an hour of a busy region's files, signed as the tests sign.
+    let key = "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/11/20/\
+               111122223333_CloudTrail-Digest_us-east-1_org_us-east-1_20261120T160000Z.json.gz";
+    let listed: Vec<(String, Vec<u8>)> = blobs
+        .iter()
+        .take(24)
+        .enumerate()
+        .map(|(i, b)| (format!("f{i}.json.gz"), b.clone()))
+        .collect();
+    let (gz, metadata) = trail::signed_digest("org-trail-logs", key, &listed, None);
+    let public = PublicKey {
+        fingerprint: trail::DIGEST_KEY_FINGERPRINT.into(),
+        der: trail::digest_public_key(),
+    };
     let n = 1000;
     let start = Instant::now();
     for _ in 0..n {
         let f = Found {
             bucket: "org-trail-logs",
-            key: &found.0,
-            gz: &found.1,
-            signature: Some(&found.2),
-            algorithm: Some("SHA256withRSA"),
+            key,
+            gz: &gz,
+            signature: Some(&metadata[0].1),
+            algorithm: Some(&metadata[1].1),
         };
-        digest::verify(&f, std::slice::from_ref(&key)).unwrap();
+        digest::verify(&f, std::slice::from_ref(&public)).unwrap();
     }
     println!(
         "digest verification (listing {} files): {:.0} µs each",
-        hashes.len().min(DIGEST_FILES),
+        listed.len(),
         start.elapsed().as_secs_f64() * 1e6 / f64::from(n)
     );
-}
-
-/// Files one digest lists: an hour of one busy region.
-const DIGEST_FILES: usize = 24;
-
-/// A digest over the first files, signed with the tests' key as CloudTrail signs: its S3 key,
-/// gzipped body and signature, and the public key.
-fn signed_digest(hashes: &[[u8; 32]]) -> ((String, Vec<u8>, String), PublicKey) {
-    use ring::signature::KeyPair;
-    let pair = ring::signature::RsaKeyPair::from_der(include_bytes!(
-        "../tests/fixtures/cloudtrail/digest-signing-key.der"
-    ))
-    .unwrap();
-    let key = "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/11/20/\
-               111122223333_CloudTrail-Digest_us-east-1_org_us-east-1_20261120T160000Z.json.gz";
-    let end = "2026-11-20T16:00:00Z";
-    let files: Vec<serde_json::Value> = hashes
-        .iter()
-        .take(DIGEST_FILES)
-        .enumerate()
-        .map(|(i, h)| {
-            json!({"s3Bucket": "org-trail-logs", "s3Object": format!("f{i}.json.gz"),
-                   "hashValue": hex::encode(h), "hashAlgorithm": "SHA-256"})
-        })
-        .collect();
-    let text = json!({"digestEndTime": end, "digestS3Bucket": "org-trail-logs",
-        "digestS3Object": key, "digestPublicKeyFingerprint": "bench",
-        "previousDigestSignature": null, "logFiles": files})
-    .to_string();
-    let to_sign = format!(
-        "{end}\norg-trail-logs/{key}\n{}\nnull",
-        hex::encode(digest::sha256(text.as_bytes()))
-    );
-    let mut sig = vec![0; pair.public().modulus_len()];
-    pair.sign(
-        &ring::signature::RSA_PKCS1_SHA256,
-        &ring::rand::SystemRandom::new(),
-        to_sign.as_bytes(),
-        &mut sig,
-    )
-    .unwrap();
-    let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::default());
-    let mut gz = vec![0; c.gzip_compress_bound(text.len())];
-    let n = c.gzip_compress(text.as_bytes(), &mut gz).unwrap();
-    gz.truncate(n);
-    let public = PublicKey {
-        fingerprint: "bench".into(),
-        der: pair.public_key().as_ref().to_vec(),
-    };
-    ((key.to_string(), gz, hex::encode(sig)), public)
 }
 
 fn main() {

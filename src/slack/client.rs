@@ -190,7 +190,7 @@ impl SlackNotifier {
 
     /// Slack's upload flow: an upload URL per file, the bytes to it, then one completion
     /// that shares them all in the thread.
-    pub async fn upload_files(
+    async fn upload_files(
         &self,
         thread: &ThreadRef,
         files: &[Attachment],

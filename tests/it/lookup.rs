@@ -99,6 +99,18 @@ impl Bench {
         }
     }
 
+    /// A production role, `prod-admin`, in the bot's own account; the IAM client made it.
+    async fn prod_admin_role(&self) -> aws_sdk_iam::Client {
+        let iam = aws_sdk_iam::Client::new(&self.moto.own_config().await);
+        iam.create_role()
+            .role_name("prod-admin")
+            .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[]}"#)
+            .send()
+            .await
+            .unwrap();
+        iam
+    }
+
     /// The organization trail's bucket, `org-trail-logs`, made empty in moto.
     async fn archive_bucket(&self) -> aws_sdk_s3::Client {
         let s3 = aws_sdk_s3::Client::from_conf(
@@ -486,13 +498,7 @@ async fn the_archive_adds_what_lookup_events_lacks_and_reports_what_it_cannot_re
 #[tokio::test]
 async fn a_role_assumed_only_in_the_archive_is_not_fenced_and_a_misplaced_record_is_flagged() {
     let b = start_with(true, &["us-east-1"], Some("s3://org-trail-logs/ct")).await;
-    let iam = aws_sdk_iam::Client::new(&b.moto.own_config().await);
-    iam.create_role()
-        .role_name("prod-admin")
-        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[]}"#)
-        .send()
-        .await
-        .unwrap();
+    let iam = b.prod_admin_role().await;
     let at = Utc::now() - chrono::Duration::hours(2);
     let role = format!("arn:aws:iam::{OWN_ACCOUNT}:role/prod-admin");
     let forged = Record::from("assume_role")
@@ -555,13 +561,7 @@ async fn a_role_assumed_only_in_the_archive_is_not_fenced_and_a_misplaced_record
 #[tokio::test]
 async fn signed_digests_vouch_for_archive_files_and_expose_changed_deleted_and_forged_ones() {
     let b = start_with(true, &["us-east-1"], Some("s3://org-trail-logs/ct")).await;
-    let iam = aws_sdk_iam::Client::new(&b.moto.own_config().await);
-    iam.create_role()
-        .role_name("prod-admin")
-        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[]}"#)
-        .send()
-        .await
-        .unwrap();
+    b.prod_admin_role().await;
     let at = Utc::now() - chrono::Duration::hours(2);
     let day = at.format("%Y/%m/%d");
     let logs = format!("ct/AWSLogs/{OWN_ACCOUNT}/CloudTrail/us-east-1/{day}");

@@ -5,13 +5,11 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use slack_morphism::prelude::*;
 
-use crate::domain::answer::{Cause, Notice};
 use crate::domain::command::CommandParseError;
-use crate::domain::ids::{AccessKeyId, IncidentId, KeyIdError};
+use crate::domain::ids::{AccessKeyId, KeyIdError};
 use crate::domain::incident::{
     Escalation, Incident, IncidentState, StepFact, StepKind, StepRecord, StepStatus,
 };
-use crate::domain::verbs::{Disallowed, NotNow, Verb};
 use crate::store::Opened;
 
 /// Slack's limit for a section's text.
@@ -83,6 +81,20 @@ fn cut(text: &str, max: usize) -> String {
     }
     let kept: String = text.chars().take(max - 1).collect();
     format!("{kept}…")
+}
+
+/// Cuts from the middle: user agents differ at their ends (`… command/iam.list-users`) as
+/// often as at their starts.
+fn cut_middle(text: &str, max: usize) -> String {
+    let n = text.chars().count();
+    if n <= max {
+        return text.to_string();
+    }
+    let head = (max - 1) / 2;
+    let tail = max - 1 - head;
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(n - tail).collect();
+    format!("{start}…{end}")
 }
 
 fn section(text: &str) -> SlackBlock {
@@ -385,93 +397,11 @@ pub fn open_incidents(newest: &[Incident], total: i64) -> Reply {
     Reply::plain(lines.join("\n"))
 }
 
-/// A verb the table refuses in the incident's state, in words.
-fn not_now(id: &IncidentId, d: &Disallowed) -> String {
-    let status = format!("`/keyleak status {id}` shows where it stands.");
-    match d.why {
-        NotNow::Containing => format!(
-            "*{id}* is still being contained; {} once containment has finished. {status}",
-            match d.verb {
-                Verb::Investigate => "forensics starts by itself",
-                Verb::Cleanup => "propose cleanup",
-                Verb::Restore => "restore",
-                Verb::Report => "ask for the report",
-                Verb::Close => "close it",
-            }
-        ),
-        NotNow::Closed => match d.verb {
-            Verb::Close => format!("*{id}* is already closed. Nothing changed."),
-            Verb::Investigate | Verb::Cleanup | Verb::Restore | Verb::Report => format!(
-                "*{id}* is closed: nothing more is changed for it. If the key is still a \
-                 problem, `/keyleak contain` it again."
-            ),
-        },
-        NotNow::NotContained => format!(
-            "*{id}* is not contained (its state: {}), and restore would undo an unfinished \
-             response. Nothing was changed. {status}",
-            state_label(d.state)
-        ),
-        NotNow::TemporaryKey => format!(
-            "*{id}* is about a temporary key, which expires by itself: there is no key of its \
-             own to restore. Nothing was changed."
-        ),
-    }
-}
-
-/// A failure's cause in plain words; the log has the chain.
-fn cause(c: &Cause) -> String {
-    match c {
-        Cause::Aws(words) => format!("AWS answered: {}", sanitize(&cut(words, 400))),
-        Cause::Slack(code) => format!("Slack answered `{}`", sanitize(&cut(code, 80))),
-        Cause::Store => "keyleak's database could not be read or written".into(),
-        Cause::Internal => "an internal error (the log has the details)".into(),
-    }
-}
-
-/// What the engine tells people, in words.
-pub fn notice(n: &Notice) -> Reply {
-    match n {
-        Notice::InvestigationProgress { incident, progress } => {
-            investigation_progress(incident, progress)
-        }
-        Notice::InvestigationFailed { incident, cause } => investigation_failed(incident, cause),
-        Notice::InvestigationSummary { about, findings } => investigation_summary(about, findings),
-        Notice::Timeline { incident, events } => Reply::plain(timeline_comment(incident, *events)),
-        Notice::RestoreFailed { incident, cause } => restore_failed(incident, cause),
-        Notice::RestoreSummary { incident, outcome } => restore_summary(incident, outcome),
-        Notice::RestoreDone { incident, outcome } => restore_done(incident, outcome),
-        Notice::RestoreBusy { incident } => restore_busy(incident),
-        Notice::RestoreAtKeyLimit {
-            incident,
-            leaked_key_there,
-        } => restore_at_key_limit(incident, *leaked_key_there),
-        Notice::Closed {
-            incident,
-            by,
-            report,
-        } => closed_note(incident, by.as_ref(), report.as_deref()),
-        Notice::CleanupNotProposed { incident, problem } => cleanup_not_proposed(incident, problem),
-        Notice::CleanupAlreadyPending {
-            incident,
-            action,
-            pending,
-        } => cleanup_already_pending(incident, action, pending),
-        Notice::ReportFailed { incident, cause } => report_failed(incident, cause),
-        Notice::Report {
-            incident,
-            replacing,
-        } => Reply::plain(report_comment(incident, *replacing)),
-        Notice::ReportShared { incident } => report_shared(incident),
-        Notice::RoomUnavailable { slack_error } => room_unavailable(slack_error),
-        Notice::InviteFailed { users, slack_error } => invite_failed(users, slack_error),
-        Notice::LateActivity { incident, events } => late_activity(incident, events),
-    }
-}
-
 mod action;
 pub mod chart;
 mod forensics;
 mod incident;
+mod notice;
 mod proposal;
 mod report;
 mod restore;
@@ -487,6 +417,8 @@ pub use incident::{
     CLOSE, INVESTIGATE, PROPOSE_CLEANUP, REPORT, RESTORE, card_command, contain_outcome,
     incident_card, plan, plan_blocked, plan_temporary, step_reply, step_title,
 };
+pub use notice::notice;
+use notice::{cause, not_now};
 pub use proposal::{
     APPROVE, REJECT, cleanup_already_pending, cleanup_not_proposed, cleanup_queued,
     cleanup_refused, click_result, proposal,

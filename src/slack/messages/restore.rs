@@ -126,10 +126,13 @@ fn places_text(seen: &Summary) -> Vec<String> {
         .source_ips
         .iter()
         .map(|t| format!("from `{}` ({})", sanitize(&t.value), calls(t.count)));
-    let agents = seen
-        .user_agents
-        .iter()
-        .map(|t| format!("as `{}` ({})", sanitize(&cut(&t.value, 60)), calls(t.count)));
+    let agents = seen.user_agents.iter().map(|t| {
+        format!(
+            "as `{}` ({})",
+            sanitize(&cut_middle(&t.value, 60)),
+            calls(t.count)
+        )
+    });
     ips.chain(agents).collect()
 }
 

@@ -494,3 +494,15 @@ mod proposals {
         insta::assert_snapshot!("cleanup_parse_errors", out.join("\n\n"));
     }
 }
+
+#[test]
+fn a_middle_cut_keeps_both_ends() {
+    let agent = "aws-cli/2.15.30 Python/3.11.8 Linux/6.1 exe/x86_64.debian.12 prompt/off command/iam.list-users";
+    let cut = cut_middle(agent, 60);
+    assert_eq!(cut.chars().count(), 60);
+    assert!(
+        cut.starts_with("aws-cli/2.15.30") && cut.ends_with("command/iam.list-users"),
+        "{cut}"
+    );
+    assert_eq!(cut_middle("short", 40), "short");
+}
