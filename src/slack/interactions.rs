@@ -2,15 +2,14 @@
 //! and recorded before answering. The clicker is answered privately through `response_url`;
 //! slow work is queued for the workers.
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tracing::{error, warn};
 
 use super::messages::{self, Reply};
-use super::routes::{AppState, bad_request, is_slack_response_url, run_command, verified};
+use super::routes::{AppState, SignedBySlack, bad_request, is_slack_response_url, run_command};
 use crate::domain::approval::MessageRef;
 use crate::domain::command;
 use crate::domain::ids::{IncidentId, ProposalId, SlackUserId};
@@ -76,13 +75,8 @@ impl BlockActions {
 
 pub async fn interactions(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
+    SignedBySlack { body, signed_at }: SignedBySlack,
 ) -> Response {
-    let signed_at = match verified(&state, &headers, &body) {
-        Ok(t) => t,
-        Err(r) => return r.into_response(),
-    };
     let Ok(form) = serde_urlencoded::from_bytes::<InteractionForm>(&body) else {
         return bad_request("malformed interaction form");
     };

@@ -80,21 +80,38 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Checks the signature before anything in the body is looked at. The log line names the
-/// reason only: never the signature, the secret or the body.
-pub(super) fn verified(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<i64, Unverified> {
-    let ts = header(headers, "x-slack-request-timestamp");
-    let sig = header(headers, "x-slack-signature");
-    let now = state.engine.now().timestamp();
-    match verify(&state.slack.signing_secrets, ts, sig, body, now) {
-        Ok(()) => Ok(ts.and_then(|t| t.parse().ok()).unwrap_or(now)),
-        Err(e) => {
-            warn!(reason = %e, "rejected an unverified Slack request");
-            Err(Unverified)
+/// A request body whose Slack signature checked out, and when Slack signed it. The only
+/// way a handler gets at a body: the signature is checked before anything in it is looked
+/// at, and no handler can forget to. The log line names the reason only: never the
+/// signature, the secret or the body.
+pub struct SignedBySlack {
+    pub body: Bytes,
+    pub signed_at: i64,
+}
+
+impl axum::extract::FromRequest<AppState> for SignedBySlack {
+    type Rejection = Response;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let headers = req.headers().clone();
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let ts = header(&headers, "x-slack-request-timestamp");
+        let sig = header(&headers, "x-slack-signature");
+        let now = state.engine.now().timestamp();
+        match verify(&state.slack.signing_secrets, ts, sig, &body, now) {
+            Ok(()) => Ok(Self {
+                signed_at: ts.and_then(|t| t.parse().ok()).unwrap_or(now),
+                body,
+            }),
+            Err(e) => {
+                warn!(reason = %e, "rejected an unverified Slack request");
+                Err(Unverified.into_response())
+            }
         }
     }
 }
@@ -117,11 +134,10 @@ fn reply(r: Reply) -> Response {
     Json(r.to_slash_response()).into_response()
 }
 
-pub async fn commands(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let signed_at = match verified(&state, &headers, &body) {
-        Ok(t) => t,
-        Err(r) => return r.into_response(),
-    };
+pub async fn commands(
+    State(state): State<AppState>,
+    SignedBySlack { body, signed_at }: SignedBySlack,
+) -> Response {
     let Ok(form) = serde_urlencoded::from_bytes::<SlashForm>(&body) else {
         return bad_request("malformed slash command form");
     };
