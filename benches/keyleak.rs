@@ -364,7 +364,10 @@ async fn approval() {
         );
         proposals::wait_proposal(&app, &p, keyleak::domain::approval::ProposalState::Done).await;
         let log = app.store.audit_log(Some(&id)).await.unwrap();
-        let done = log.iter().find(|e| e.action == "proposal.done").unwrap();
+        let done = log
+            .iter()
+            .find(|e| e.action.name() == "proposal.done")
+            .unwrap();
         to_gone.push((done.at - sent).to_std().unwrap());
 
         let spare = seed::create_key(&iam, &user).await;

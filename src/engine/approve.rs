@@ -10,6 +10,7 @@ use super::{Engine, on_roster};
 use crate::domain::answer::ClickResult;
 use crate::domain::approval::ProposalState;
 use crate::domain::approval::{self, Click, Decision, MessageRef, Outcome, Proposal, Refusal};
+use crate::domain::audit::AuditAction;
 use crate::domain::ids::{ProposalId, RosterEntry, SlackUserId};
 use crate::domain::incident::Actor;
 use crate::store::StoreError;
@@ -130,7 +131,7 @@ impl Engine {
         let mut audit = self.proposal_audit(
             &p,
             &Actor::Slack(click.by.clone()).to_stored(),
-            "proposal.refused",
+            AuditAction::ProposalRefused,
             refusal.to_string(),
         );
         audit.origin = click.origin.clone();
@@ -153,7 +154,7 @@ impl Engine {
         let mut audit = self.proposal_audit(
             &after,
             &Actor::Slack(click.by.clone()).to_stored(),
-            "proposal.approval_counted",
+            AuditAction::ProposalApprovalCounted,
             String::new(),
         );
         audit.origin = click.origin.clone();
@@ -191,7 +192,7 @@ impl Engine {
         let mut audit = self.proposal_audit(
             &p,
             &Actor::Slack(click.by.clone()).to_stored(),
-            "proposal.rejected",
+            AuditAction::ProposalRejected,
             reason.clone().unwrap_or_default(),
         );
         audit.origin = click.origin.clone();

@@ -13,6 +13,7 @@ use super::JobRequest;
 use super::jobs::{keep_lease, tell};
 use crate::domain::answer::{CleanupRefusal, Notice};
 use crate::domain::approval::{Outcome, Proposal, ProposalState};
+use crate::domain::audit::AuditAction;
 use crate::domain::cleanup::Target;
 use crate::domain::ids::{IncidentId, ProposalId, SlackUserId};
 use crate::domain::incident::{Actor, Incident};
@@ -87,7 +88,7 @@ impl Engine {
             kind: JobKind::Propose,
             incident,
             actor: Actor::Slack(by.clone()),
-            action: "cleanup.requested",
+            action: AuditAction::CleanupRequested,
             origin,
             response_url,
         };
@@ -104,7 +105,7 @@ impl Engine {
     }
 
     pub(super) async fn expire(&self, p: &Proposal) -> Result<(), StoreError> {
-        let audit = self.proposal_audit(p, "keyleak", "proposal.expired", String::new());
+        let audit = self.proposal_audit(p, "keyleak", AuditAction::ProposalExpired, String::new());
         let moved = self
             .store
             .move_proposal(
@@ -127,7 +128,7 @@ impl Engine {
         &self,
         p: &Proposal,
         actor: &str,
-        action: &str,
+        action: AuditAction,
         extra: String,
     ) -> AuditEntry {
         let approvers: Vec<&str> = p.approvals.iter().map(|a| a.as_str()).collect();
@@ -145,7 +146,7 @@ impl Engine {
         AuditEntry {
             at: self.clock.now(),
             actor: actor.to_string(),
-            action: action.to_string(),
+            action,
             incident_id: Some(p.incident.clone()),
             detail,
             origin: "keyleak".into(),
@@ -242,7 +243,7 @@ async fn post_proposal(
             let mut audit = engine.proposal_audit(
                 &p,
                 &Actor::Slack(p.requested_by.clone()).to_stored(),
-                "proposal.created",
+                AuditAction::ProposalCreated,
                 String::new(),
             );
             audit.origin = origin.to_string();
@@ -288,7 +289,7 @@ pub async fn run_execute(engine: &Engine, job: &ClaimedJob, lease: Duration) -> 
         .proposal(&id)
         .await?
         .with_context(|| format!("no proposal {id}"))?;
-    let audit = engine.proposal_audit(&p, "keyleak", "proposal.executing", String::new());
+    let audit = engine.proposal_audit(&p, "keyleak", AuditAction::ProposalExecuting, String::new());
     let Some(right) = engine.store.claim_execution(&id, job.id, audit).await? else {
         info!(proposal = %id, "not executed: another job holds it or it is not approved");
         return Ok(());
@@ -310,8 +311,7 @@ pub async fn run_execute(engine: &Engine, job: &ClaimedJob, lease: Duration) -> 
     };
     let to = outcome.final_state();
     let extra = serde_json::to_string(&outcome).unwrap_or_default();
-    let action = format!("proposal.{}", to.as_str());
-    let audit = engine.proposal_audit(&p, "keyleak", &action, extra);
+    let audit = engine.proposal_audit(&p, "keyleak", AuditAction::ProposalFinished(to), extra);
     engine
         .store
         .move_proposal(&id, ProposalState::Executing, to, Some(&outcome), audit)

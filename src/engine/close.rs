@@ -5,6 +5,7 @@ use tracing::{info, warn};
 
 use super::{Engine, thread_of};
 use crate::domain::answer::{CloseRefusal, Notice};
+use crate::domain::audit::AuditAction;
 use crate::domain::ids::IncidentId;
 use crate::domain::incident::{Actor, Incident, IncidentState};
 use crate::domain::verbs::{Disallowed, NotNow, Verb, allowed};
@@ -26,7 +27,7 @@ impl Engine {
         let audit = AuditEntry {
             at: self.clock.now(),
             actor: by.to_stored(),
-            action: "incident.close".into(),
+            action: AuditAction::IncidentClose,
             incident_id: Some(inc.id.clone()),
             detail: format!("closed from {}", inc.state.as_str()),
             origin,

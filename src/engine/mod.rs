@@ -23,6 +23,7 @@ use tokio::sync::Notify;
 
 use crate::aws::Aws;
 use crate::domain::answer::Cause;
+use crate::domain::audit::AuditAction;
 use crate::domain::ids::{AccessKeyId, IncidentId, ProposalId, RosterEntry, SlackUserId};
 use crate::domain::incident::{Actor, Incident};
 use crate::notify::{Notifier, NotifyError, ThreadRef};
@@ -156,7 +157,7 @@ pub(super) struct JobRequest<'a> {
     pub kind: JobKind,
     pub incident: &'a IncidentId,
     pub actor: Actor,
-    pub action: &'static str,
+    pub action: AuditAction,
     pub origin: String,
     pub response_url: Option<String>,
 }
@@ -174,7 +175,7 @@ impl Engine {
         let audit = AuditEntry {
             at: self.clock.now(),
             actor: job.actor.to_stored(),
-            action: job.action.into(),
+            action: job.action,
             incident_id: Some(job.incident.clone()),
             detail: payload.clone(),
             origin: job.origin,

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Engine, on_roster};
-use crate::domain::audit::AuditEntry;
+use crate::domain::audit::{AuditAction, AuditEntry};
 use crate::domain::ids::{AccessKeyId, IncidentId, RosterEntry, SlackUserId};
 use crate::domain::incident::{Actor, Incident, StepRecord};
 use crate::notify::NotifyError;
@@ -99,7 +99,7 @@ impl Engine {
         let entry = AuditEntry {
             at: self.clock.now(),
             actor: Actor::Slack(user.clone()).to_stored(),
-            action: "command.refused".into(),
+            action: AuditAction::CommandRefused,
             incident_id: None,
             detail: format!("not a responder; {what}"),
             origin,

@@ -11,6 +11,7 @@ use super::{Engine, JobRequest, thread_of};
 use crate::domain::answer::{Notice, ReportRefusal};
 use crate::domain::approval::MessageRef;
 use crate::domain::approval::Proposal;
+use crate::domain::audit::AuditAction;
 use crate::domain::ids::IncidentId;
 use crate::domain::incident::{Actor, Incident, StepRecord};
 use crate::domain::report::ReportInput;
@@ -42,7 +43,7 @@ impl Engine {
             kind: JobKind::Report,
             incident,
             actor: by.clone(),
-            action: "report.requested",
+            action: AuditAction::ReportRequested,
             origin,
             response_url,
         };

@@ -10,6 +10,7 @@ use super::jobs::tell;
 use super::{Engine, JobRequest, thread_of};
 use crate::domain::answer::{Notice, RestoreOutcome, RestoreRefusal};
 use crate::domain::approval::{Action, ProposalState};
+use crate::domain::audit::AuditAction;
 use crate::domain::cleanup::Target;
 use crate::domain::ids::{AccountId, IncidentId, SlackUserId};
 use crate::domain::incident::{Actor, Incident};
@@ -49,7 +50,7 @@ impl Engine {
             kind: JobKind::Restore,
             incident,
             actor: Actor::Slack(by.clone()),
-            action: "restore.requested",
+            action: AuditAction::RestoreRequested,
             origin,
             response_url,
         };
@@ -211,7 +212,7 @@ async fn record(engine: &Engine, incident: &Incident, h: &Handover) -> Result<()
     let audit = AuditEntry {
         at: engine.clock.now(),
         actor: "keyleak".into(),
-        action: "restore.key_issued".into(),
+        action: AuditAction::RestoreKeyIssued,
         incident_id: Some(incident.id.clone()),
         detail: format!("new key {} in {}", h.key_id, h.secret_arn),
         origin: format!("job for {}", incident.id),

@@ -10,6 +10,7 @@ use tokio::task::JoinSet;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::Engine;
+use crate::domain::audit::AuditAction;
 use crate::domain::ids::IncidentId;
 use crate::domain::incident::IncidentState;
 use crate::inflight::InFlight;
@@ -244,7 +245,7 @@ impl super::Engine {
         let audit = AuditEntry {
             at: self.clock.now(),
             actor: "keyleak".into(),
-            action: "job.abandoned".into(),
+            action: AuditAction::JobAbandoned,
             incident_id: Some(job.incident_id.clone()),
             detail: format!(
                 "{} job {} after {} attempts",

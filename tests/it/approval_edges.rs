@@ -169,7 +169,7 @@ async fn bad_unknown_and_forged_clicks_are_refused_and_change_nothing() {
     let log = app.store.audit_log(Some(&b)).await.unwrap();
     let forged_row = log
         .iter()
-        .find(|e| e.action == "proposal.refused")
+        .find(|e| e.action.name() == "proposal.refused")
         .expect("the forged click is in incident B's audit log");
     assert!(forged_row.detail.contains("not on that proposal's message"));
 

@@ -7,6 +7,7 @@ use chrono::{Duration, Utc};
 use keyleak::domain::approval::{
     self, Action, Click, Decision, MessageRef, Outcome, Proposal, ProposalState,
 };
+use keyleak::domain::audit::AuditAction;
 use keyleak::domain::ids::{AccessKeyId, AccountId, IncidentId, ProposalId, SlackUserId};
 use keyleak::domain::incident::Actor;
 use keyleak::store::{AuditEntry, NewIncident, SqliteStore, Store};
@@ -73,7 +74,7 @@ fn audit(actor: &str, action: &str) -> AuditEntry {
     AuditEntry {
         at: Utc::now(),
         actor: format!("slack:{actor}"),
-        action: action.into(),
+        action: AuditAction::from_name(action),
         incident_id: None,
         detail: "P-1".into(),
         origin: "test".into(),
@@ -137,13 +138,13 @@ async fn twenty_simultaneous_approvals_execute_once() {
     let log = store.audit_log(None).await.unwrap();
     assert_eq!(
         log.iter()
-            .filter(|a| a.action.starts_with("proposal.approv"))
+            .filter(|a| a.action.name().starts_with("proposal.approv"))
             .count(),
         1
     );
     assert_eq!(
         log.iter()
-            .filter(|a| a.action == "proposal.execute")
+            .filter(|a| a.action.name() == "proposal.execute")
             .count(),
         1
     );

@@ -167,10 +167,10 @@ async fn a_backdoor_user_is_deleted_only_after_a_second_person_approves() {
 
     // The audit log holds every decision with both people and the request it came from.
     let log = app.store.audit_log(Some(&id)).await.unwrap();
-    let actions: Vec<&str> = log
+    let actions: Vec<String> = log
         .iter()
-        .filter(|a| a.action.starts_with("proposal."))
-        .map(|a| a.action.as_str())
+        .filter(|a| a.action.name().starts_with("proposal."))
+        .map(|a| a.action.name())
         .collect();
     assert_eq!(
         actions,
@@ -185,7 +185,7 @@ async fn a_backdoor_user_is_deleted_only_after_a_second_person_approves() {
     );
     let approved = log
         .iter()
-        .find(|a| a.action == "proposal.approved")
+        .find(|a| a.action.name() == "proposal.approved")
         .unwrap();
     assert_eq!(approved.actor, format!("slack:{APPROVER}"));
     assert!(
@@ -194,7 +194,10 @@ async fn a_backdoor_user_is_deleted_only_after_a_second_person_approves() {
             .contains(&format!("requested by {RESPONDER}"))
     );
     assert!(approved.origin.starts_with("slack interaction"));
-    let done_row = log.iter().find(|a| a.action == "proposal.done").unwrap();
+    let done_row = log
+        .iter()
+        .find(|a| a.action.name() == "proposal.done")
+        .unwrap();
     assert!(done_row.detail.contains(&request_ids[0]));
 
     // No secret reached the database or Slack.
@@ -257,7 +260,7 @@ async fn twenty_simultaneous_approvals_delete_the_leaked_key_once_and_only_that_
         "the leaked key is deleted; the user's other key is not"
     );
     let log = app.store.audit_log(Some(&id)).await.unwrap();
-    let count = |a: &str| log.iter().filter(|e| e.action == a).count();
+    let count = |a: &str| log.iter().filter(|e| e.action.name() == a).count();
     assert_eq!(count("proposal.approved"), 1);
     assert_eq!(count("proposal.executing"), 1);
     assert_eq!(count("proposal.done"), 1);
@@ -331,7 +334,7 @@ async fn simultaneous_approvals_of_a_two_approval_proposal_run_it_once() {
         let done = wait_proposal(&app, &p, ProposalState::Done).await;
         assert_eq!(done.approvals.len(), 2, "round {round}");
         let log = app.store.audit_log(Some(&id)).await.unwrap();
-        let count = |a: &str| log.iter().filter(|e| e.action == a).count();
+        let count = |a: &str| log.iter().filter(|e| e.action.name() == a).count();
         assert_eq!(count("proposal.approved"), 1, "round {round}");
         assert_eq!(count("proposal.approval_counted"), 1, "round {round}");
         assert_eq!(count("proposal.done"), 1, "round {round}");

@@ -72,12 +72,12 @@ async fn contain_deactivates_only_the_leaked_key_and_denies_the_user() {
     assert_eq!(snap.inline_policies, vec!["app-read"]);
     assert_eq!(snap.groups, vec!["ci-deploy-group"]);
     let audit = app.store.audit_log(Some(&id)).await.unwrap();
-    assert_eq!(audit[0].action, "contain.open");
+    assert_eq!(audit[0].action.name(), "contain.open");
     assert_eq!(audit[0].actor, format!("slack:{RESPONDER}"));
     for k in StepKind::ALL {
         let action = format!("contain.{}.done", k.as_str());
         assert_eq!(
-            audit.iter().filter(|a| a.action == action).count(),
+            audit.iter().filter(|a| a.action.name() == action).count(),
             1,
             "{action}"
         );
@@ -270,11 +270,17 @@ async fn double_submit_reuses_the_incident_and_runs_each_step_once() {
     );
     let audit = app.store.audit_log(None).await.unwrap();
     assert_eq!(
-        audit.iter().filter(|a| a.action == "contain.open").count(),
+        audit
+            .iter()
+            .filter(|a| a.action.name() == "contain.open")
+            .count(),
         1
     );
     assert_eq!(
-        audit.iter().filter(|a| a.action == "contain.reuse").count(),
+        audit
+            .iter()
+            .filter(|a| a.action.name() == "contain.reuse")
+            .count(),
         3
     );
 }
@@ -459,7 +465,7 @@ async fn junk_contains_end_at_once_and_a_real_one_does_not_queue_behind_them() {
     let log = app.store.audit_log(None).await.unwrap();
     let located: Vec<_> = log
         .iter()
-        .filter(|a| a.action == "contain.locate_account.done")
+        .filter(|a| a.action.name() == "contain.locate_account.done")
         .collect();
     assert_eq!(located.len(), 151);
     let real = located

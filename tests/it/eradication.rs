@@ -51,7 +51,7 @@ async fn a_target_already_gone_or_grown_since_proposed_ends_cleanly_and_runs_onc
     let log = app.store.audit_log(Some(&id)).await.unwrap();
     assert_eq!(
         log.iter()
-            .filter(|e| e.action == "proposal.executing")
+            .filter(|e| e.action.name() == "proposal.executing")
             .count(),
         2
     );
@@ -101,7 +101,10 @@ async fn rollback_reactivates_the_key_and_lifts_the_deny_all_but_keeps_the_fence
         "sessions minted before containment stay cut off: {policies:?}"
     );
     let log = app.store.audit_log(Some(&id)).await.unwrap();
-    let done: Vec<_> = log.iter().filter(|e| e.action == "proposal.done").collect();
+    let done: Vec<_> = log
+        .iter()
+        .filter(|e| e.action.name() == "proposal.done")
+        .collect();
     assert_eq!(done.len(), 2);
     assert!(
         done.iter()

@@ -213,7 +213,7 @@ async fn non_responders_are_refused_politely_and_audited() {
     let audit = app.store.audit_log(None).await.unwrap();
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0].actor, format!("slack:{OUTSIDER}"));
-    assert_eq!(audit[0].action, "command.refused");
+    assert_eq!(audit[0].action.name(), "command.refused");
     assert!(audit[0].origin.contains("T0TEAM0001"));
 }
 

@@ -308,7 +308,7 @@ async fn an_account_out_of_reach_is_reported_not_skipped() {
         FenceOutcome::Failed { error } if error.contains("KEYLEAK_ROLE_ARN_TEMPLATE")
     ));
     let audit = b.app.store.audit_log(Some(&id)).await.unwrap();
-    assert!(audit.iter().any(|a| a.action == "role.fence_failed"));
+    assert!(audit.iter().any(|a| a.action.name() == "role.fence_failed"));
 }
 
 #[tokio::test]
@@ -381,7 +381,7 @@ async fn the_investigate_command_answers_every_bad_input() {
         .await
         .unwrap()
         .into_iter()
-        .filter(|a| a.action == "investigation.requested")
+        .filter(|a| a.action.name() == "investigation.requested")
         .count();
     assert_eq!(
         requested, 2,
@@ -539,7 +539,11 @@ async fn a_role_assumed_only_in_the_archive_is_not_fenced_and_a_misplaced_record
         "nothing was written on the role: {on_role:?}"
     );
     let audit = b.app.store.audit_log(Some(&id)).await.unwrap();
-    assert!(audit.iter().any(|a| a.action == "role.fence_archive_only"));
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action.name() == "role.fence_archive_only")
+    );
     assert!(
         f.skipped_reasons
             .iter()

@@ -229,7 +229,7 @@ async fn the_report_holds_every_action_and_approval_and_closing_links_it() {
     assert_eq!(
         audit
             .iter()
-            .filter(|a| a.action == "incident.close")
+            .filter(|a| a.action.name() == "incident.close")
             .count(),
         1
     );

@@ -164,7 +164,7 @@ async fn restore_respects_the_key_limit_hands_the_new_key_over_once_and_lifts_on
     assert_eq!(
         audit
             .iter()
-            .filter(|a| a.action == "restore.key_issued")
+            .filter(|a| a.action.name() == "restore.key_issued")
             .count(),
         1
     );

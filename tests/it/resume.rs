@@ -20,7 +20,7 @@ fn settings() -> WorkerSettings {
 
 async fn audit_count(app: &App, action: &str) -> usize {
     let log = app.store.audit_log(None).await.unwrap();
-    log.iter().filter(|a| a.action == action).count()
+    log.iter().filter(|a| a.action.name() == action).count()
 }
 
 #[tokio::test]

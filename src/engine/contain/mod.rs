@@ -10,6 +10,7 @@ use tracing::{info, warn};
 
 use super::Engine;
 use crate::aws::{AwsError, Called, DenyPlacement};
+use crate::domain::audit::AuditAction;
 use crate::domain::ids::{AccountId, KeyKind};
 use crate::domain::incident::{
     Escalation, Incident, IncidentState, StepFact, StepKind, StepRecord, StepStatus, settle,
@@ -246,7 +247,7 @@ impl Run<'_> {
         let audit = AuditEntry {
             at: now,
             actor: "keyleak".into(),
-            action: format!("contain.{}.{}", kind.as_str(), status.as_str()),
+            action: AuditAction::ContainStep { kind, status },
             incident_id: Some(self.incident.id.clone()),
             detail: request_id
                 .map(|r| format!("aws request id {r}"))

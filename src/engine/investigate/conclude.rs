@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::aws::TrailAttribute;
+use crate::domain::audit::AuditAction;
 use crate::domain::trail::Provenance;
 use crate::domain::trail::findings::{QuarantineAttached, quarantine_attached};
 /// Fences the roles, queues cleanup proposals and assembles the findings.
@@ -17,7 +18,14 @@ pub(super) async fn conclude(
     let mut fences = vec![];
     for role in roles {
         let outcome = if unconfirmed(&role, &g) {
-            audit_role(engine, incident, &role, "role.fence_archive_only", "").await;
+            audit_role(
+                engine,
+                incident,
+                &role,
+                AuditAction::RoleFenceArchiveOnly,
+                "",
+            )
+            .await;
             FenceOutcome::ArchiveOnly
         } else {
             fence_role(engine, incident, &role).await
@@ -165,7 +173,7 @@ fn unconfirmed(role: &AssumedRole, g: &Gathered) -> bool {
 /// before now are denied. Service-linked and Identity Center roles cannot take it.
 async fn fence_role(engine: &Engine, incident: &Incident, role: &AssumedRole) -> FenceOutcome {
     if role.kind != RoleKind::Ordinary {
-        audit_role(engine, incident, role, "role.fence_manual", "").await;
+        audit_role(engine, incident, role, AuditAction::RoleFenceManual, "").await;
         return FenceOutcome::Manual { kind: role.kind };
     }
     let Some(account) = &role.account else {
@@ -177,14 +185,21 @@ async fn fence_role(engine: &Engine, incident: &Incident, role: &AssumedRole) ->
     match engine.aws.put_role_fence(account, &role.name, &fence).await {
         Ok(c) => {
             let rid = c.request_id.clone().unwrap_or_default();
-            audit_role(engine, incident, role, "role.fenced", &rid).await;
+            audit_role(engine, incident, role, AuditAction::RoleFenced, &rid).await;
             FenceOutcome::Fenced {
                 policy_name: fence.name,
                 request_id: c.request_id,
             }
         }
         Err(e) => {
-            audit_role(engine, incident, role, "role.fence_failed", &e.to_string()).await;
+            audit_role(
+                engine,
+                incident,
+                role,
+                AuditAction::RoleFenceFailed,
+                &e.to_string(),
+            )
+            .await;
             FenceOutcome::Failed {
                 error: e.to_string(),
             }
@@ -196,13 +211,13 @@ async fn audit_role(
     engine: &Engine,
     incident: &Incident,
     role: &AssumedRole,
-    action: &str,
+    action: AuditAction,
     extra: &str,
 ) {
     let entry = AuditEntry {
         at: engine.clock.now(),
         actor: "keyleak".into(),
-        action: action.into(),
+        action,
         incident_id: Some(incident.id.clone()),
         detail: format!("{} {extra}", role.arn).trim_end().to_string(),
         origin: "forensics".into(),

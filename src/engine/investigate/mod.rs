@@ -26,6 +26,7 @@ use crate::archive::layout::ArchiveLocation;
 use crate::aws::{ArchiveQuery, RegionLog, TrailQuery};
 use crate::domain::answer::{Cause, InvestigateRefusal, Notice, ProgressCounts};
 use crate::domain::approval::MessageRef;
+use crate::domain::audit::AuditAction;
 use crate::domain::command::HISTORY_DAYS;
 use crate::domain::ids::{AccessKeyId, AccountId, IncidentId, SlackUserId};
 use crate::domain::incident::{Actor, Incident};
@@ -165,7 +166,7 @@ impl Engine {
             kind: JobKind::Investigate,
             incident,
             actor: by.clone(),
-            action: "investigation.requested",
+            action: AuditAction::InvestigationRequested,
             origin,
             response_url,
         };

@@ -6,6 +6,7 @@ use chrono::TimeDelta;
 
 use super::*;
 use crate::domain::approval::{Outcome, Proposal, ProposalState};
+use crate::domain::audit::AuditAction;
 use crate::domain::incident::Actor;
 use crate::domain::report::ReportInput;
 use crate::domain::trail::classify::{Category, classify};
@@ -151,14 +152,17 @@ fn span(d: TimeDelta) -> String {
 /// The milestones and the spans between detection and each.
 fn times(md: &mut String, r: &ReportInput) {
     let i = r.incident;
-    let last = |action: &str| {
+    let last = |action: AuditAction| {
         r.audit
             .iter()
             .filter(|a| a.action == action)
             .map(|a| a.at)
             .max()
     };
-    let (eradicated, closed) = (last("proposal.done"), last("incident.close"));
+    let (eradicated, closed) = (
+        last(AuditAction::ProposalFinished(ProposalState::Done)),
+        last(AuditAction::IncidentClose),
+    );
     let rows = [
         ("Detected (reported to keyleak)", Some(i.opened_at), ""),
         ("Contained", i.contained_at, "time to contain"),
@@ -396,7 +400,7 @@ fn timeline(md: &mut String, r: &ReportInput) {
             "| {} | {} | {} | {} |",
             when(a.at),
             cell(&a.actor),
-            cell(&a.action),
+            cell(&a.action.name()),
             cell(&truncate(&a.detail, 200))
         );
     }

@@ -85,7 +85,7 @@ fn audit() -> Vec<AuditEntry> {
     let row = |min, actor: &str, action: &str, detail: &str| AuditEntry {
         at: t(min, 0),
         actor: actor.into(),
-        action: action.into(),
+        action: crate::domain::audit::AuditAction::from_name(action),
         incident_id: Some(IncidentId::parse("KL-00C0FFEE").unwrap()),
         detail: detail.into(),
         origin: "test".into(),

@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::rows::*;
 use super::{begin_write, insert_audit};
+use crate::domain::audit::AuditAction;
 use crate::domain::ids::IncidentId;
 use crate::domain::incident::{Incident, IncidentState};
 use crate::store::{AuditEntry, JobKind, NewIncident, Opened, StoreError};
@@ -173,10 +174,10 @@ async fn insert_created(
         "INSERT INTO audit (at, actor, action, incident_id, detail, origin) ",
     )
     .push_values(created, |mut b, n| {
-        let a = audit_for(n, &n.id, "contain.open");
+        let a = audit_for(n, &n.id, AuditAction::ContainOpen);
         b.push_bind(ms(a.at))
             .push_bind(a.actor)
-            .push_bind(a.action)
+            .push_bind(a.action.name())
             .push_bind(n.id.as_str().to_string())
             .push_bind(a.detail)
             .push_bind(a.origin);
@@ -212,9 +213,9 @@ async fn reuse(
         }
     }
     let action = if queued {
-        "contain.retry"
+        AuditAction::ContainRetry
     } else {
-        "contain.reuse"
+        AuditAction::ContainReuse
     };
     insert_audit(&mut **tx, &audit_for(new, &existing.id, action)).await?;
     let incident = if queued {
@@ -232,11 +233,11 @@ async fn reuse(
     })
 }
 
-fn audit_for(new: &NewIncident, id: &IncidentId, action: &str) -> AuditEntry {
+fn audit_for(new: &NewIncident, id: &IncidentId, action: AuditAction) -> AuditEntry {
     AuditEntry {
         at: new.now,
         actor: new.requested_by.to_stored(),
-        action: action.to_string(),
+        action,
         incident_id: Some(id.clone()),
         detail: format!("key {}", new.key),
         origin: new.origin.clone(),

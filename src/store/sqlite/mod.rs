@@ -53,7 +53,7 @@ where
     )
     .bind(ms(e.at))
     .bind(&e.actor)
-    .bind(&e.action)
+    .bind(e.action.name())
     .bind(e.incident_id.as_ref().map(IncidentId::as_str))
     .bind(&e.detail)
     .bind(&e.origin)

@@ -10,6 +10,7 @@ use super::{SqliteStore, begin_write, insert_audit, insert_job};
 use crate::domain::approval::{
     self, Action, Decision, MessageRef, Outcome, Proposal, ProposalState,
 };
+use crate::domain::audit::AuditAction;
 use crate::domain::ids::{IncidentId, ProposalId, SlackUserId};
 use crate::store::{AuditEntry, ExecutionRight, JobKind, NewJob, StoreError};
 
@@ -216,10 +217,9 @@ impl SqliteStore {
             usize::try_from(required).unwrap_or(usize::MAX),
         );
         audit.action = match decision {
-            Decision::Approved => "proposal.approved",
-            Decision::NeedsMore(_) => "proposal.approval_counted",
-        }
-        .into();
+            Decision::Approved => AuditAction::ProposalApproved,
+            Decision::NeedsMore(_) => AuditAction::ProposalApprovalCounted,
+        };
         if decision == Decision::Approved {
             set_state(
                 &mut tx,

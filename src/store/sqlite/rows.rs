@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
+use crate::domain::audit::AuditAction;
 use crate::domain::ids::{AccessKeyId, AccountId, IncidentId};
 use crate::domain::incident::{
     Actor, Incident, IncidentState, StepFact, StepKind, StepRecord, StepStatus,
@@ -72,7 +73,7 @@ pub(super) fn audit_from_row(row: &SqliteRow) -> Result<AuditEntry, StoreError> 
     Ok(AuditEntry {
         at: from_ms(row.try_get("at")?)?,
         actor: row.try_get("actor")?,
-        action: row.try_get("action")?,
+        action: AuditAction::from_name(&row.try_get::<String, _>("action")?),
         incident_id: incident.and_then(|i| IncidentId::parse(&i).ok()),
         detail: row.try_get("detail")?,
         origin: row.try_get("origin")?,
