@@ -645,6 +645,16 @@ async fn signed_digests_vouch_for_archive_files_and_expose_changed_deleted_and_f
         forged_metadata.to_vec(),
     )
     .await;
+    // A digest moved to Glacier by a lifecycle rule: S3 will not give it, which proves
+    // nothing either way.
+    s3.put_object()
+        .bucket("org-trail-logs")
+        .key(digest("20261201T030000Z"))
+        .body(b"archived".to_vec().into())
+        .storage_class(aws_sdk_s3::types::StorageClass::Glacier)
+        .send()
+        .await
+        .unwrap();
 
     let id = b.contain().await;
     let f = b.findings(&id).await;
@@ -670,6 +680,7 @@ async fn signed_digests_vouch_for_archive_files_and_expose_changed_deleted_and_f
     );
     noted("20261201T000000Z.json.gz", "the one after it names it");
     noted("20261201T020000Z.json.gz", "its signature does not verify");
+    noted("20261201T030000Z.json.gz", "could not be read");
     assert!(!f.complete());
 
     let stored = b.app.store.trail_events(&id).await.unwrap();

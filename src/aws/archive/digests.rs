@@ -63,19 +63,27 @@ pub(super) async fn read(
         })
         .buffer_unordered(FETCHES_AT_ONCE);
     while let Some((key, got)) = fetched.next().await {
-        let vouched = got.and_then(|o| {
-            let found = Found {
-                bucket,
-                key: &key,
-                gz: &o.bytes,
-                signature: o.metadata.get("signature").map(String::as_str),
-                algorithm: o.metadata.get("signature-algorithm").map(String::as_str),
-            };
-            let region = home_region(&key).unwrap_or_default();
-            let keys = keys.get(region).map(Vec::as_slice).unwrap_or_default();
-            verify(&found, keys).map_err(|e| e.to_string())
-        });
-        match vouched {
+        // A digest S3 would not give (throttling, a network fault) proves nothing either way:
+        // the files it lists stay unverified. Only one that fails its checks is tampering.
+        let o = match got {
+            Ok(o) => o,
+            Err(why) => {
+                let why =
+                    format!("a digest that could not be read ({why}); its files stay unverified");
+                ledger.integrity.note(Some(&key), why);
+                continue;
+            }
+        };
+        let found = Found {
+            bucket,
+            key: &key,
+            gz: &o.bytes,
+            signature: o.metadata.get("signature").map(String::as_str),
+            algorithm: o.metadata.get("signature-algorithm").map(String::as_str),
+        };
+        let region = home_region(&key).unwrap_or_default();
+        let keys = keys.get(region).map(Vec::as_slice).unwrap_or_default();
+        match verify(&found, keys) {
             Ok(v) => ledger.take(v, prefixes, &present),
             Err(why) => {
                 ledger.integrity.bad_digests += 1;
