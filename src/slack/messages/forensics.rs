@@ -12,8 +12,6 @@ use crate::domain::trail::pivot::RoleKind;
 use crate::domain::trail::summary::Tally;
 use crate::domain::trail::{Category, Provenance};
 
-/// The progress text starts so; the console prints only the final summary.
-pub const PROGRESS_PREFIX: &str = ":mag: Investigating";
 /// How many of each list a summary shows; the rest are counted.
 const TOP: usize = 5;
 const LIST_MAX: usize = 15;
@@ -26,7 +24,7 @@ fn quote(s: &str) -> String {
 
 pub fn investigation_progress(incident: &Incident, p: &ProgressCounts) -> Reply {
     Reply::plain(format!(
-        "{PROGRESS_PREFIX} `{}` ({}): {} looked up, {} of {} region lookups done, {} found so far.",
+        ":mag: Investigating `{}` ({}): {} looked up, {} of {} region lookups done, {} found so far.",
         incident.key,
         incident.id,
         count(p.keys, "key", "keys"),

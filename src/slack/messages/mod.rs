@@ -410,8 +410,8 @@ mod temporary;
 
 pub use action::describe;
 pub use forensics::{
-    PROGRESS_PREFIX, investigation_failed, investigation_progress, investigation_queued,
-    investigation_refused, investigation_summary, timeline_comment,
+    investigation_failed, investigation_progress, investigation_queued, investigation_refused,
+    investigation_summary, timeline_comment,
 };
 pub use incident::{
     CLOSE, INVESTIGATE, PROPOSE_CLEANUP, REPORT, RESTORE, card_command, contain_outcome,
