@@ -7,7 +7,6 @@ use crate::domain::approval::{MessageRef, Proposal};
 use crate::domain::ids::SlackUserId;
 use crate::domain::incident::{Incident, StepRecord};
 use crate::domain::report::ReportInput;
-use crate::store::JobKind;
 
 /// Where an incident's message lives; replies are threaded under it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,14 +79,6 @@ pub trait Notifier: Send + Sync {
         thread: &ThreadRef,
         incident: &Incident,
         steps: &[StepRecord],
-    ) -> Result<(), NotifyError>;
-    /// Says in the incident's thread that keyleak gave up a job whose worker kept dying.
-    async fn job_given_up(
-        &self,
-        thread: &ThreadRef,
-        incident: &Incident,
-        kind: JobKind,
-        attempts: i64,
     ) -> Result<(), NotifyError>;
     /// Tells the person who asked, privately, how containment ended.
     async fn tell_requester(

@@ -10,7 +10,6 @@ use crate::domain::incident::{Incident, IncidentState, StepRecord};
 use crate::domain::report::ReportInput;
 use crate::notify::{Attachment, Notifier, NotifyError, ThreadRef};
 use crate::slack::messages;
-use crate::store::JobKind;
 
 /// Reports to standard output.
 pub struct Console;
@@ -81,17 +80,6 @@ impl Notifier for Console {
         Ok(())
     }
 
-    async fn job_given_up(
-        &self,
-        _thread: &ThreadRef,
-        incident: &Incident,
-        kind: JobKind,
-        attempts: i64,
-    ) -> Result<(), NotifyError> {
-        say(&messages::job_abandoned(incident, kind, attempts).text);
-        Ok(())
-    }
-
     async fn tell_requester(
         &self,
         _response_url: &str,
@@ -140,9 +128,12 @@ impl Notifier for Console {
     async fn post_in_thread(
         &self,
         _thread: &ThreadRef,
-        _notice: &Notice,
+        notice: &Notice,
     ) -> Result<MessageRef, NotifyError> {
         // Progress is not drawn on a terminal; the final text is printed by `edit`.
+        if !matches!(notice, Notice::InvestigationProgress { .. }) {
+            say(&messages::notice(notice).text);
+        }
         Ok(MessageRef {
             channel: "console".into(),
             ts: "0".into(),

@@ -5,6 +5,7 @@
 use crate::domain::approval::{Action, Proposal, Refusal};
 use crate::domain::ids::{IncidentId, ProposalId, SlackUserId};
 use crate::domain::incident::{Actor, Incident};
+use crate::domain::job::JobKind;
 use crate::domain::restore::Handover;
 use crate::domain::trail::TrailEvent;
 use crate::domain::trail::findings::Findings;
@@ -229,5 +230,11 @@ pub enum Notice {
     LateActivity {
         incident: Incident,
         events: Vec<TrailEvent>,
+    },
+    /// keyleak gave up a job whose worker kept dying while running it.
+    JobAbandoned {
+        incident: Incident,
+        kind: JobKind,
+        attempts: i64,
     },
 }

@@ -8,6 +8,7 @@ pub mod cleanup;
 pub mod command;
 pub mod ids;
 pub mod incident;
+pub mod job;
 pub mod policy;
 pub mod ratelimit;
 pub mod report;

@@ -10,6 +10,7 @@ use tokio::task::JoinSet;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::Engine;
+use crate::domain::answer::Notice;
 use crate::domain::audit::AuditAction;
 use crate::domain::ids::IncidentId;
 use crate::domain::incident::IncidentState;
@@ -263,9 +264,12 @@ impl super::Engine {
                 .await?;
         }
         if let Some(thread) = super::thread_of(&incident) {
-            self.notifier
-                .job_given_up(&thread, &incident, job.kind, job.attempts)
-                .await?;
+            let note = Notice::JobAbandoned {
+                incident,
+                kind: job.kind,
+                attempts: job.attempts,
+            };
+            self.notifier.post_in_thread(&thread, &note).await?;
         }
         Ok(())
     }

@@ -20,7 +20,6 @@ use crate::domain::incident::{Incident, StepRecord};
 use crate::domain::report::ReportInput;
 use crate::domain::trail::activity::hourly;
 use crate::notify::{Attachment, Notifier, NotifyError, ThreadRef};
-use crate::store::JobKind;
 
 type Connector = SlackClientHyperConnector<HttpsConnector<HttpConnector>>;
 
@@ -327,17 +326,6 @@ impl Notifier for SlackNotifier {
             self.show_state(&thread.channel, incident).await;
         }
         Ok(())
-    }
-
-    async fn job_given_up(
-        &self,
-        thread: &ThreadRef,
-        incident: &Incident,
-        kind: JobKind,
-        attempts: i64,
-    ) -> Result<(), NotifyError> {
-        let note = messages::job_abandoned(incident, kind, attempts);
-        self.post_reply(thread, note).await.map(|_| ())
     }
 
     async fn tell_requester(

@@ -10,6 +10,7 @@ use crate::domain::ids::{AccessKeyId, KeyIdError};
 use crate::domain::incident::{
     Escalation, Incident, IncidentState, StepFact, StepKind, StepRecord, StepStatus,
 };
+use crate::domain::job::JobKind;
 use crate::store::Opened;
 
 /// Slack's limit for a section's text.
@@ -262,8 +263,8 @@ pub fn roster_unavailable() -> Reply {
 }
 
 /// A job whose worker kept stopping while running it (a crash, the memory limit) is given up.
-pub fn job_abandoned(i: &Incident, kind: crate::store::JobKind, attempts: i64) -> Reply {
-    let retry = if kind == crate::store::JobKind::Contain {
+pub fn job_abandoned(i: &Incident, kind: JobKind, attempts: i64) -> Reply {
+    let retry = if kind == JobKind::Contain {
         format!(
             " The incident is marked failed: `/keyleak contain {}` retries the steps that did \
              not complete.",

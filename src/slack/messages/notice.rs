@@ -86,5 +86,10 @@ pub fn notice(n: &Notice) -> Reply {
         Notice::RoomUnavailable { slack_error } => room_unavailable(slack_error),
         Notice::InviteFailed { users, slack_error } => invite_failed(users, slack_error),
         Notice::LateActivity { incident, events } => late_activity(incident, events),
+        Notice::JobAbandoned {
+            incident,
+            kind,
+            attempts,
+        } => job_abandoned(incident, *kind, *attempts),
     }
 }
