@@ -210,11 +210,6 @@ pub enum Notice {
         incident: IncidentId,
         cause: Cause,
     },
-    /// Introduces the report files; `replacing` when an earlier report is replaced.
-    Report {
-        incident: Incident,
-        replacing: bool,
-    },
     ReportShared {
         incident: Incident,
     },

@@ -78,10 +78,6 @@ pub fn notice(n: &Notice) -> Reply {
             pending,
         } => cleanup_already_pending(incident, action, pending),
         Notice::ReportFailed { incident, cause } => report_failed(incident, cause),
-        Notice::Report {
-            incident,
-            replacing,
-        } => Reply::plain(report_comment(incident, *replacing)),
         Notice::ReportShared { incident } => report_shared(incident),
         Notice::RoomUnavailable { slack_error } => room_unavailable(slack_error),
         Notice::InviteFailed { users, slack_error } => invite_failed(users, slack_error),
