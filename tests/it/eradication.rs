@@ -86,13 +86,7 @@ async fn rollback_reactivates_the_key_and_lifts_the_deny_all_but_keeps_the_fence
         StatusType::Active
     );
     let deny = policy::deny_all(&id).name;
-    let policies = iam
-        .list_user_policies()
-        .user_name("ci-deploy")
-        .send()
-        .await
-        .unwrap()
-        .policy_names;
+    let policies = seed::inline_policies(&iam, "ci-deploy").await;
     assert!(!policies.contains(&deny), "{policies:?}");
     assert!(
         policies

@@ -93,14 +93,7 @@ async fn access_denied_fails_the_step_and_says_why() {
         failed[0].text
     );
     // The deny policies, which did not fail, are in place all the same.
-    let names = s
-        .iam
-        .list_user_policies()
-        .user_name("ci-deploy")
-        .send()
-        .await
-        .unwrap()
-        .policy_names;
+    let names = seed::inline_policies(&s.iam, "ci-deploy").await;
     assert_eq!(names.len(), 3, "{names:?}");
 }
 

@@ -10,7 +10,7 @@ use chrono::Utc;
 use keyleak::domain::ids::IncidentId;
 use keyleak::domain::incident::{Escalation, IncidentState, StepFact, StepKind};
 use keyleak::domain::trail::Category;
-use keyleak::domain::trail::findings::{FenceOutcome, Findings};
+use keyleak::domain::trail::findings::FenceOutcome;
 use keyleak::domain::trail::inventory::ResourceKind;
 use keyleak::engine::ForensicsSettings;
 use serde_json::json;
@@ -213,29 +213,12 @@ async fn ops_admin_fence(s: &Scene, id: &IncidentId) -> String {
         .into_owned()
 }
 
-/// Waits for the investigation to be recorded and every job (proposals too) to finish.
-async fn findings(app: &App, id: &IncidentId) -> Findings {
-    let store = app.store.clone();
-    let id = id.clone();
-    wait_until(Duration::from_secs(60), move || {
-        let store = store.clone();
-        let id = id.clone();
-        async move {
-            let idle = store.pending_jobs(None).await.ok()? == 0;
-            let f = store.findings(&id).await.ok()??;
-            idle.then_some(f)
-        }
-    })
-    .await
-    .expect("the investigation finished")
-}
-
 #[tokio::test]
 async fn containment_is_followed_by_forensics_that_finds_the_whole_path() {
     let s = attacked().await;
     let id = s.app.contain(&s.leaked, "found in a public repo").await;
     s.app.wait_for_state(&id, IncidentState::Contained).await;
-    let f = findings(&s.app, &id).await;
+    let f = s.app.findings(&id).await;
 
     assert!(f.complete(), "{:?} {:?}", f.failures, f.skipped_reasons);
     assert_eq!(
@@ -439,14 +422,7 @@ async fn a_role_session_key_is_contained_through_its_whole_chain() {
             .contains("aws:TokenIssueTime")
     );
     // ... the user's sessions by the second incident, and the leaked key is inactive.
-    let user_policies = s
-        .iam
-        .list_user_policies()
-        .user_name("ci-deploy")
-        .send()
-        .await
-        .unwrap();
-    let names = user_policies.policy_names();
+    let names = seed::inline_policies(&s.iam, "ci-deploy").await;
     assert!(names.contains(&format!("keyleak-session-fence-{}", incidents[1].id)));
     assert!(names.contains(&format!("keyleak-deny-all-{}", incidents[2].id)));
     let keys = s

@@ -81,7 +81,7 @@ impl Bench {
         let said = r["text"].as_str().unwrap();
         assert!(said.contains(&format!("last {days} days")), "{r}");
         wait_until(Duration::from_secs(60), || async move {
-            let f = self.findings(id).await;
+            let f = self.app.findings(id).await;
             (f.summary.events == events).then_some(f)
         })
         .await
@@ -131,23 +131,6 @@ impl Bench {
         self.app.wait_for_state(&id, IncidentState::Contained).await;
         id
     }
-
-    /// The findings of the `n`th investigation of the incident, once every job is done.
-    async fn findings(&self, id: &IncidentId) -> Findings {
-        let store = self.app.store.clone();
-        let id = id.clone();
-        wait_until(Duration::from_secs(60), move || {
-            let store = store.clone();
-            let id = id.clone();
-            async move {
-                let idle = store.pending_jobs(None).await.ok()? == 0;
-                let f = store.findings(&id).await.ok()??;
-                idle.then_some(f)
-            }
-        })
-        .await
-        .expect("the investigation finished")
-    }
 }
 
 #[tokio::test]
@@ -157,7 +140,7 @@ async fn every_page_is_read_and_throttling_is_ridden_out() {
     b.calls(3, "us-east-1", 2);
     b.emulator.throttle_next(2);
     let id = b.contain().await;
-    let f = b.findings(&id).await;
+    let f = b.app.findings(&id).await;
     assert!(f.complete(), "{:?}", f.failures);
     assert_eq!(f.summary.events, 123);
     assert_eq!(f.pages, 4, "50 + 50 + 20 in eu-west-1, 3 in us-east-1");
@@ -192,7 +175,7 @@ async fn guardduty_findings_are_read_page_by_page_and_a_refusal_is_reported() {
         g.deny(OWN_ACCOUNT, "eu-west-1");
     });
     let id = b.contain().await;
-    let f = b.findings(&id).await;
+    let f = b.app.findings(&id).await;
     assert!(
         f.complete(),
         "GuardDuty's refusal leaves CloudTrail's answer whole"
@@ -222,7 +205,7 @@ async fn since_bounds_the_window_and_a_second_look_adds_nothing_twice() {
     b.calls(2, "us-east-1", 1);
     b.calls(1, "us-east-1", 72);
     let id = b.contain().await;
-    assert_eq!(b.findings(&id).await.summary.events, 3);
+    assert_eq!(b.app.findings(&id).await.summary.events, 3);
 
     let f = b.investigate_again(&id, 2, 2).await;
     assert!(Utc::now() - f.since < chrono::Duration::days(2) + chrono::Duration::minutes(1));
@@ -262,7 +245,7 @@ async fn unreadable_records_are_counted_skipped_and_called_partial() {
         .log_raw(OWN_ACCOUNT, region, &b.key, &huge.to_string());
 
     let id = b.contain().await;
-    let f = b.findings(&id).await;
+    let f = b.app.findings(&id).await;
     assert_eq!(f.summary.events, 2);
     assert_eq!(f.skipped, 3);
     assert!(!f.complete());
@@ -298,7 +281,7 @@ async fn an_account_out_of_reach_is_reported_not_skipped() {
         .set("/requestParameters/roleArn", json!(role));
     b.emulator.log(&r.value());
     let id = b.contain().await;
-    let f = b.findings(&id).await;
+    let f = b.app.findings(&id).await;
     assert_eq!(f.failures.len(), 1, "{:?}", f.failures);
     assert_eq!(f.failures[0].region, "every region");
     assert_eq!(f.failures[0].account, "444455556666");
@@ -342,7 +325,7 @@ async fn the_investigate_command_answers_every_bad_input() {
             .contains("What should be investigated")
     );
     let id = b.contain().await;
-    b.findings(&id).await;
+    b.app.findings(&id).await;
     let jobs = b.app.store.pending_jobs(None).await.unwrap();
     assert!(
         ask(format!("investigate {id} --since 400d"))
@@ -373,7 +356,7 @@ async fn the_investigate_command_answers_every_bad_input() {
             .contains("only responders"),
         "{outsider}"
     );
-    b.findings(&id).await;
+    b.app.findings(&id).await;
     let requested = b
         .app
         .store
@@ -460,7 +443,7 @@ async fn the_archive_adds_what_lookup_events_lacks_and_reports_what_it_cannot_re
             .unwrap();
     }
     let id = b.contain().await;
-    let f = b.findings(&id).await;
+    let f = b.app.findings(&id).await;
     let stored = b.app.store.trail_events(&id).await.unwrap();
     let names: Vec<&str> = stored.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names, ["ListUsers", "GetObject"], "each event once");
@@ -524,7 +507,7 @@ async fn a_role_assumed_only_in_the_archive_is_not_fenced_and_a_misplaced_record
         .unwrap();
 
     let id = b.contain().await;
-    let f = b.findings(&id).await;
+    let f = b.app.findings(&id).await;
     assert_eq!(f.roles.len(), 1, "{:?}", f.roles);
     assert_eq!(f.roles[0].outcome, FenceOutcome::ArchiveOnly);
     let on_role = iam
@@ -657,7 +640,7 @@ async fn signed_digests_vouch_for_archive_files_and_expose_changed_deleted_and_f
         .unwrap();
 
     let id = b.contain().await;
-    let f = b.findings(&id).await;
+    let f = b.app.findings(&id).await;
     let archive = f.archive.clone().expect("the archive was scanned");
     let i = &archive.integrity;
     assert_eq!(

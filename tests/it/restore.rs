@@ -68,16 +68,6 @@ async fn solo_contained(app: &App, iam: &aws_sdk_iam::Client) -> (seed::Key, Inc
     (leaked, id)
 }
 
-async fn user_policies(iam: &aws_sdk_iam::Client, user: &str) -> Vec<String> {
-    iam.list_user_policies()
-        .user_name(user)
-        .send()
-        .await
-        .unwrap()
-        .policy_names()
-        .to_vec()
-}
-
 #[tokio::test]
 async fn restore_respects_the_key_limit_hands_the_new_key_over_once_and_lifts_only_the_deny_all() {
     let (moto, emulator, app) = start_with_trail(Options::default()).await;
@@ -155,9 +145,13 @@ async fn restore_respects_the_key_limit_hands_the_new_key_over_once_and_lifts_on
     // The deny-all goes only when approved; the fence stays.
     let deny = policy::deny_all(&id).name;
     let fence = policy::session_fence(&id, incident.fence_time).name;
-    assert!(user_policies(&iam, "ci-deploy").await.contains(&deny));
+    assert!(
+        seed::inline_policies(&iam, "ci-deploy")
+            .await
+            .contains(&deny)
+    );
     assert_eq!(approve(&app, &lift).await.state, ProposalState::Done);
-    let left = user_policies(&iam, "ci-deploy").await;
+    let left = seed::inline_policies(&iam, "ci-deploy").await;
     assert!(!left.contains(&deny), "{left:?}");
     assert!(left.contains(&fence), "{left:?}");
     let audit = app.store.audit_log(Some(&id)).await.unwrap();

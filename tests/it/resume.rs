@@ -28,12 +28,7 @@ async fn a_worker_killed_between_steps_is_taken_over_without_repeating_any() {
     let mut s = Proxied::start().await;
     s.proxy.hold(Some("PutUserPolicy"));
     s.app.start_worker(settings());
-    let r = s
-        .app
-        .command(&format!("contain {}", s.seeded.leaked.id))
-        .await;
-    assert_eq!(r.status(), 200);
-    let id = s.app.only_incident().await;
+    let id = s.app.contain(&s.seeded.leaked.id, "").await;
 
     // Wait until the key is deactivated while both deny policies hang, then "crash".
     let store = s.app.store.clone();
@@ -102,10 +97,7 @@ async fn a_worker_killed_while_reporting_resumes_the_replies_only() {
     // The incident message and two replies go through; the third reply never answers.
     s.app.slack.hang_after_posts(Some(3));
     s.app.start_worker(settings());
-    s.app
-        .command(&format!("contain {}", s.seeded.leaked.id))
-        .await;
-    let id = s.app.only_incident().await;
+    let id = s.app.contain(&s.seeded.leaked.id, "").await;
     let slack = s.app.slack.clone();
     wait_until(Duration::from_secs(30), move || {
         let (n, held) = (slack.messages().len(), slack.held_posts());
@@ -187,12 +179,7 @@ async fn a_stopping_worker_waits_for_a_hung_job_only_as_long_as_its_drain() {
     let running = tokio::spawn(worker.run(async {
         let _ = stopped.await;
     }));
-    let r = s
-        .app
-        .command(&format!("contain {}", s.seeded.leaked.id))
-        .await;
-    assert_eq!(r.status(), 200);
-    let id = s.app.only_incident().await;
+    let id = s.app.contain(&s.seeded.leaked.id, "").await;
     let proxy = s.proxy.clone();
     wait_until(Duration::from_secs(30), move || {
         let held = proxy.count("PutUserPolicy") > 0;
@@ -231,10 +218,7 @@ async fn a_job_whose_worker_keeps_dying_is_given_up_and_said_so() {
         max_attempts: 3,
         ..settings()
     };
-    s.app
-        .command(&format!("contain {}", s.seeded.leaked.id))
-        .await;
-    let id = s.app.only_incident().await;
+    let id = s.app.contain(&s.seeded.leaked.id, "").await;
     for round in 1..=3 {
         s.app.start_worker(limited.clone());
         let proxy = s.proxy.clone();
@@ -295,10 +279,7 @@ async fn a_restarted_worker_resumes_containment_once_the_old_one_is_silent() {
     let mut s = Proxied::start().await;
     s.proxy.hold(Some("PutUserPolicy"));
     s.app.start_worker(settings());
-    s.app
-        .command(&format!("contain {}", s.seeded.leaked.id))
-        .await;
-    let id = s.app.only_incident().await;
+    let id = s.app.contain(&s.seeded.leaked.id, "").await;
     let proxy = s.proxy.clone();
     wait_until(Duration::from_secs(30), move || {
         let held = proxy.count("PutUserPolicy") >= 2;

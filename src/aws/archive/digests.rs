@@ -39,6 +39,7 @@ pub(super) async fn read(
         .try_collect()
         .await?;
     let present: HashSet<String> = listed.into_iter().flatten().map(|(k, _)| k).collect();
+    let folders: HashSet<&str> = prefixes.iter().map(String::as_str).collect();
     let mut ledger = Ledger::default();
     if present.is_empty() {
         return Ok(ledger);
@@ -84,7 +85,7 @@ pub(super) async fn read(
         let region = home_region(&key).unwrap_or_default();
         let keys = keys.get(region).map(Vec::as_slice).unwrap_or_default();
         match verify(&found, keys) {
-            Ok(v) => ledger.take(v, prefixes, &present),
+            Ok(v) => ledger.take(v, &folders, &present),
             Err(why) => {
                 ledger.integrity.bad_digests += 1;
                 ledger
@@ -97,12 +98,12 @@ pub(super) async fn read(
 }
 
 impl Ledger {
-    fn take(&mut self, v: Vouched, prefixes: &[String], present: &HashSet<String>) {
+    fn take(&mut self, v: Vouched, folders: &HashSet<&str>, present: &HashSet<String>) {
         self.integrity.digests += 1;
         // A digest names the one before it; one missing from a folder that was listed was
         // deleted, and with it the only word on the files it listed.
         if let Some(previous) = v.previous
-            && prefixes.iter().any(|p| previous.starts_with(p.as_str()))
+            && folders.contains(folder_of(&previous))
             && !present.contains(&previous)
         {
             self.integrity.bad_digests += 1;
@@ -114,13 +115,14 @@ impl Ledger {
         self.hashes.extend(v.files);
     }
 
-    /// Counts the files a verified digest lists under `prefixes` that the listing did not
-    /// find: deleted after delivery, or expired by a lifecycle rule.
+    /// Counts the files a verified digest lists in the day folders `prefixes` that the
+    /// listing did not find: deleted after delivery, or expired by a lifecycle rule.
     pub fn missing(&mut self, prefixes: &[String], listed: &HashSet<&str>) {
+        let folders: HashSet<&str> = prefixes.iter().map(String::as_str).collect();
         let mut gone: Vec<&String> = self
             .hashes
             .keys()
-            .filter(|k| prefixes.iter().any(|p| k.starts_with(p.as_str())))
+            .filter(|k| folders.contains(folder_of(k)))
             .filter(|k| !listed.contains(k.as_str()))
             .collect();
         gone.sort();
@@ -133,6 +135,12 @@ impl Ledger {
             );
         }
     }
+}
+
+/// The day folder an object sits in, with its trailing `/`, as the listed prefixes are:
+/// looked up, not searched, since a long window lists hundreds of thousands of files.
+fn folder_of(key: &str) -> &str {
+    key.rfind('/').map_or("", |i| &key[..=i])
 }
 
 /// CloudTrail's signing keys of the window, for each home region the digests name.

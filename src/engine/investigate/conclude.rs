@@ -1,11 +1,14 @@
 //! Concluding: roles fenced, GuardDuty asked, cleanup proposed, the findings assembled and
 //! the timeline shared.
 
+use std::collections::HashSet;
+
 use super::*;
 use crate::aws::TrailAttribute;
 use crate::domain::audit::AuditAction;
 use crate::domain::trail::Provenance;
 use crate::domain::trail::findings::{QuarantineAttached, quarantine_attached};
+
 /// Fences the roles, queues cleanup proposals and assembles the findings.
 pub(super) async fn conclude(
     engine: &Engine,
@@ -15,9 +18,10 @@ pub(super) async fn conclude(
     g: Gathered,
 ) -> Result<(Findings, Vec<TrailEvent>), StoreError> {
     let roles = assumed_roles(&g.minted);
+    let unverified = unverified_events(&g.events);
     let mut fences = vec![];
     for role in roles {
-        let outcome = if unconfirmed(&role, &g) {
+        let outcome = if unconfirmed(&role, &g.minted, &unverified) {
             audit_role(
                 engine,
                 incident,
@@ -156,17 +160,20 @@ async fn guardduty(engine: &Engine, w: &Window, searched: &[KeySearched]) -> Gua
 
 /// Whether every session of the role was minted by an event that only an archive file no
 /// signed digest vouches for shows: evidence a person weighs before anything is written on it.
-fn unconfirmed(role: &AssumedRole, g: &Gathered) -> bool {
-    let unverified: std::collections::HashSet<&str> = g
-        .events
-        .iter()
-        .filter(|e| e.provenance == Provenance::ArchiveUnverified)
-        .map(|e| e.event_id.as_str())
-        .collect();
-    g.minted
+fn unconfirmed(role: &AssumedRole, minted: &[Minted], unverified: &HashSet<&str>) -> bool {
+    minted
         .iter()
         .filter(|m| m.role_arn.as_deref() == Some(role.arn.as_str()))
         .all(|m| unverified.contains(m.event_id.as_str()))
+}
+
+/// The ids of the events only an archive file no signed digest vouches for shows.
+fn unverified_events(events: &[TrailEvent]) -> HashSet<&str> {
+    events
+        .iter()
+        .filter(|e| e.provenance == Provenance::ArchiveUnverified)
+        .map(|e| e.event_id.as_str())
+        .collect()
 }
 
 /// The console's "Revoke active sessions", written by the bot: sessions of the role issued

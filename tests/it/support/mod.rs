@@ -289,6 +289,23 @@ impl App {
         self.post_signed("/slack/interactions", body).await
     }
 
+    /// The incident's findings once its investigation is recorded and every job (proposals
+    /// too) has finished.
+    pub async fn findings(&self, id: &IncidentId) -> keyleak::domain::trail::findings::Findings {
+        let store = self.store.clone();
+        let id = id.clone();
+        wait_until(Duration::from_secs(60), move || {
+            let (store, id) = (store.clone(), id.clone());
+            async move {
+                let idle = store.pending_jobs(None).await.ok()? == 0;
+                let f = store.findings(&id).await.ok()??;
+                idle.then_some(f)
+            }
+        })
+        .await
+        .expect("the investigation finished")
+    }
+
     /// The id of the one open incident (tests that contain a single key).
     pub async fn only_incident(&self) -> IncidentId {
         let open = self.store.open_incidents(50).await.unwrap();

@@ -118,3 +118,13 @@ pub async fn managed_policy(iam: &aws_sdk_iam::Client, name: &str) -> String {
         .arn
         .unwrap()
 }
+
+/// The names of the user's inline policies.
+pub async fn inline_policies(iam: &aws_sdk_iam::Client, user: &str) -> Vec<String> {
+    iam.list_user_policies()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap()
+        .policy_names
+}
