@@ -10,6 +10,11 @@
 //! (c) Approval: the answer to 20 simultaneous signed Approve clicks on one proposal, beside
 //!     `GET /healthz` under the same 20-way burst; and from the clicks to the key deleted in
 //!     moto, beside one plain SDK `DeleteAccessKey` call.
+//! (d) The card: from the key inactive (the deactivation step's end) to the incident card in
+//!     its room saying so, as people in the room see it, while the room's step replies and the
+//!     forensics that follows containment go out too; beside the end of containment itself
+//!     (the floor the card cannot beat). Once with the fake Slack answering at once, once with
+//!     every Slack call taking 150 ms, as Slack's own answers do.
 
 #[path = "../tests/it/support/mod.rs"]
 mod support;
@@ -233,13 +238,7 @@ async fn contain_timed(app: &App, key: &str) -> Duration {
     let sent = chrono::Utc::now();
     let r = app.command(&format!("contain {key}")).await;
     assert_eq!(r.status(), 200);
-    let id = app
-        .store
-        .open_incident_for_key(&keyleak::domain::ids::AccessKeyId::parse(key).unwrap())
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let id = app.incident_for(key).await;
     app.wait_for_state(&id, IncidentState::Contained).await;
     (app.cut_off_at(&id).await - sent).to_std().unwrap()
 }
@@ -292,6 +291,100 @@ async fn time_to_contain() {
         |v: &[Duration]| percentile(v, 0.5).as_secs_f64() / percentile(&script, 0.5).as_secs_f64();
     println!("keyleak / script (median)    {:.2}x", ratio(&bot));
     println!("room / script (median)       {:.2}x", ratio(&roomed));
+}
+
+const CARD_RUNS: usize = 20;
+/// Slack's Web API methods keyleak calls while containing, each slowed in the second pass.
+const SLACK_METHODS: [&str; 6] = [
+    "chat.postMessage",
+    "chat.update",
+    "conversations.create",
+    "conversations.invite",
+    "conversations.setTopic",
+    "pins.add",
+];
+
+/// When the card of `id` first said the key was deactivated, and when that step ended.
+async fn card_said(app: &App, id: &keyleak::domain::ids::IncidentId) -> (Duration, Duration) {
+    let incident = app.wait_for_state(id, IncidentState::Contained).await;
+    let card = incident.slack_ts.expect("the incident has a card");
+    let steps = app.store.steps(id).await.unwrap();
+    let deactivated = steps
+        .iter()
+        .find(|s| s.kind == keyleak::domain::incident::StepKind::DeactivateKey)
+        .expect("the key was deactivated")
+        .finished_at;
+    let said = app
+        .slack
+        .history()
+        .into_iter()
+        .find(|(_, m)| {
+            m.ts == card
+                && m.blocks
+                    .to_string()
+                    .contains(":white_check_mark: Key deactivated")
+        })
+        .expect("the card said the key is deactivated")
+        .0;
+    let inactive = std::time::SystemTime::from(deactivated);
+    let lag = said.duration_since(inactive).unwrap_or_default();
+    let floor = (app.cut_off_at(id).await - deactivated)
+        .to_std()
+        .unwrap_or_default();
+    (lag, floor)
+}
+
+async fn card_latency() {
+    println!(
+        "(d) key inactive -> card says so, {CARD_RUNS} incidents each with a room and forensics"
+    );
+    let moto = Moto::start().await;
+    let cfg = moto.own_config().await;
+    let iam = aws_sdk_iam::Client::new(&cfg);
+    for slack_ms in [0, 150] {
+        let app = App::start(
+            cfg.clone(),
+            Options {
+                rooms: true,
+                ..Options::default()
+            },
+        )
+        .await;
+        for m in SLACK_METHODS {
+            app.slack.slow_method(m, Duration::from_millis(slack_ms));
+        }
+        let (mut lags, mut floors) = (vec![], vec![]);
+        for run in 0..CARD_RUNS {
+            let s = seed::ci_user(&iam, &format!("card-{slack_ms}-{run}")).await;
+            let r = app.command(&format!("contain {}", s.leaked.id)).await;
+            assert_eq!(r.status(), 200);
+            let id = app.incident_for(&s.leaked.id).await;
+            let (lag, floor) = card_said(&app, &id).await;
+            lags.push(lag);
+            floors.push(floor);
+            // Incidents one after another at Slack's pace for opening rooms (Tier 2, about
+            // 20 a minute), not a flood of them.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        }
+        lags.sort();
+        floors.sort();
+        let line = |name: &str, v: &[Duration]| {
+            println!(
+                "{name:<44} p50 {:>7.1} ms  p99 {:>7.1} ms  max {:>7.1} ms",
+                ms(percentile(v, 0.5)),
+                ms(percentile(v, 0.99)),
+                ms(v[v.len() - 1])
+            )
+        };
+        line(
+            &format!("Slack +{slack_ms} ms: inactive -> contained (floor)"),
+            &floors,
+        );
+        line(
+            &format!("Slack +{slack_ms} ms: inactive -> card says so"),
+            &lags,
+        );
+    }
 }
 
 const APPROVE_RUNS: usize = 10;
@@ -406,7 +499,7 @@ async fn store_floor() {
     ))
     .await
     .unwrap();
-    use keyleak::store::Store;
+    use keyleak::store::{Incidents, Store};
     let n = 2000;
     let t = Instant::now();
     for i in 0..n {
@@ -453,5 +546,8 @@ async fn main() {
     }
     if only.as_deref().is_none_or(|o| o == "approve") {
         approval().await;
+    }
+    if only.as_deref().is_none_or(|o| o == "card") {
+        card_latency().await;
     }
 }

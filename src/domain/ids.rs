@@ -216,8 +216,22 @@ impl fmt::Display for IncidentId {
 pub struct ProposalIdError;
 
 /// `PR-` followed by 10 upper-case hex digits; carried by the Approve and Reject buttons.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct ProposalId(String);
+
+impl TryFrom<String> for ProposalId {
+    type Error = ProposalIdError;
+    fn try_from(s: String) -> Result<Self, ProposalIdError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<ProposalId> for String {
+    fn from(id: ProposalId) -> String {
+        id.0
+    }
+}
 
 impl ProposalId {
     /// Builds an id from random bits supplied by the caller (40 of them are used).

@@ -24,7 +24,7 @@ pub(super) fn retry_after(job: &ClaimedJob, e: &anyhow::Error) -> Option<Duratio
     let transient = e
         .downcast_ref::<NotifyError>()
         .is_some_and(NotifyError::is_transient);
-    (job.kind == JobKind::Announce && transient)
+    (job.kind() == JobKind::Announce && transient)
         .then(|| backoff(job.attempts))
         .flatten()
 }
@@ -34,7 +34,11 @@ fn backoff(attempts: i64) -> Option<Duration> {
     (attempts < ANNOUNCE_TRIES).then(|| Duration::seconds(doubled.min(MAX_BACKOFF_SECONDS)))
 }
 
-pub(super) async fn run_announce(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
+pub(super) async fn run_announce(
+    engine: &Engine,
+    job: &ClaimedJob,
+    last: bool,
+) -> anyhow::Result<()> {
     let id = &job.incident_id;
     let incident = engine
         .store
@@ -42,12 +46,14 @@ pub(super) async fn run_announce(engine: &Engine, job: &ClaimedJob) -> anyhow::R
         .await
         .context("loading the incident")?;
     let steps = engine.store.steps(id).await.context("loading the steps")?;
-    let last = job.payload.as_deref() == Some("last");
     // A key IAM does not have is no incident to work on: no room, only the requester's answer.
     if !steps.iter().any(|s| s.fact == StepFact::UnknownKey) {
-        let thread = thread(engine, &incident, &steps).await?;
+        // The card first: it is what people watch, and the replies only detail it.
+        let (thread, fresh) = thread(engine, &incident, &steps).await?;
+        if !fresh {
+            engine.notifier.refresh(&thread, &incident, &steps).await?;
+        }
         post_missing_replies(engine, &thread, &incident, &steps).await?;
-        engine.notifier.refresh(&thread, &incident, &steps).await?;
     }
     if last && let Some(url) = &job.response_url {
         engine
@@ -58,21 +64,22 @@ pub(super) async fn run_announce(engine: &Engine, job: &ClaimedJob) -> anyhow::R
     Ok(())
 }
 
-/// The incident's thread: the one it has, or a new room (or shared thread) recorded at once.
+/// The incident's thread: the one it has, or a new room (or shared thread) recorded at once,
+/// whose card is then fresh (`true`).
 async fn thread(
     engine: &Engine,
     incident: &Incident,
     steps: &[StepRecord],
-) -> anyhow::Result<ThreadRef> {
+) -> anyhow::Result<(ThreadRef, bool)> {
     if let Some(t) = thread_of(incident) {
-        return Ok(t);
+        return Ok((t, false));
     }
     let t = super::room::open(engine, incident, steps).await?;
     engine
         .store
         .set_slack_message(&incident.id, &t.channel, &t.ts)
         .await?;
-    Ok(t)
+    Ok((t, true))
 }
 
 /// Threaded replies, in playbook order, for every recorded step not yet said.

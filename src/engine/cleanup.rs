@@ -4,7 +4,6 @@
 
 use anyhow::Context as _;
 use chrono::Duration;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
@@ -17,9 +16,10 @@ use crate::domain::audit::AuditAction;
 use crate::domain::cleanup::Target;
 use crate::domain::ids::{IncidentId, ProposalId, SlackUserId};
 use crate::domain::incident::{Actor, Incident};
+use crate::domain::job::ProposeRequest;
 use crate::domain::verbs::{Verb, allowed};
 use crate::notify::ThreadRef;
-use crate::store::{AuditEntry, ClaimedJob, JobKind, StoreError};
+use crate::store::{AuditEntry, ClaimedJob, StoreError, Work};
 
 /// How long a proposal waits for approval, and how many approvers it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,14 +36,6 @@ impl Default for ApprovalSettings {
             required: 1,
         }
     }
-}
-
-/// What a propose job carries.
-#[derive(Debug, Serialize, Deserialize)]
-struct ProposeRequest {
-    target: Target,
-    requested_by: String,
-    origin: String,
 }
 
 impl Engine {
@@ -85,14 +77,14 @@ impl Engine {
             origin: origin.clone(),
         };
         let job = JobRequest {
-            kind: JobKind::Propose,
+            work: Work::Propose(request),
             incident,
             actor: Actor::Slack(by.clone()),
             action: AuditAction::CleanupRequested,
             origin,
             response_url,
         };
-        self.queue_job(job, &request).await
+        self.queue_job(job).await
     }
 
     /// Moves pending proposals whose time ran out to expired and updates their messages.
@@ -178,9 +170,11 @@ impl Engine {
 
 /// The propose job: looks up each target in AWS and posts one proposal per action. Proposal
 /// ids derive from the job, so a job taken over after a crash posts nothing twice.
-pub async fn run_propose(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
-    let request: ProposeRequest = serde_json::from_str(job.payload.as_deref().unwrap_or(""))
-        .context("reading the cleanup request")?;
+pub async fn run_propose(
+    engine: &Engine,
+    job: &ClaimedJob,
+    request: &ProposeRequest,
+) -> anyhow::Result<()> {
     let requester = SlackUserId::parse(&request.requested_by).context("reading the requester")?;
     let incident = engine.store.incident(&job.incident_id).await?;
     let actions = match super::plan::plan(engine, &incident, &request.target).await {
@@ -280,21 +274,23 @@ fn proposal_id(job: i64, n: usize) -> ProposalId {
 
 /// The execute job: runs an approved proposal once, records the outcome with both people,
 /// and shows it on the proposal's message.
-pub async fn run_execute(engine: &Engine, job: &ClaimedJob, lease: Duration) -> anyhow::Result<()> {
-    let raw: String = serde_json::from_str(job.payload.as_deref().unwrap_or(""))
-        .context("reading the proposal id")?;
-    let id = ProposalId::parse(&raw).map_err(|e| anyhow::anyhow!("{e}"))?;
+pub async fn run_execute(
+    engine: &Engine,
+    job: &ClaimedJob,
+    id: &ProposalId,
+    lease: Duration,
+) -> anyhow::Result<()> {
     let p = engine
         .store
-        .proposal(&id)
+        .proposal(id)
         .await?
         .with_context(|| format!("no proposal {id}"))?;
     let audit = engine.proposal_audit(&p, "keyleak", AuditAction::ProposalExecuting, String::new());
-    let Some(right) = engine.store.claim_execution(&id, job.id, audit).await? else {
+    let Some(right) = engine.store.claim_execution(id, job.id, audit).await? else {
         info!(proposal = %id, "not executed: another job holds it or it is not approved");
         return Ok(());
     };
-    engine.redraw_proposal(&id).await;
+    engine.redraw_proposal(id).await;
     let outcome = if p.action.params_hash() == p.hash {
         tokio::select! {
             outcome = engine.aws.execute(&right, &p.action) => outcome,
@@ -314,9 +310,9 @@ pub async fn run_execute(engine: &Engine, job: &ClaimedJob, lease: Duration) -> 
     let audit = engine.proposal_audit(&p, "keyleak", AuditAction::ProposalFinished(to), extra);
     engine
         .store
-        .move_proposal(&id, ProposalState::Executing, to, Some(&outcome), audit)
+        .move_proposal(id, ProposalState::Executing, to, Some(&outcome), audit)
         .await?;
     info!(proposal = %id, state = to.as_str(), "proposal executed");
-    engine.redraw_proposal(&id).await;
+    engine.redraw_proposal(id).await;
     Ok(())
 }

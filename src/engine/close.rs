@@ -9,7 +9,7 @@ use crate::domain::audit::AuditAction;
 use crate::domain::ids::IncidentId;
 use crate::domain::incident::{Actor, Incident, IncidentState};
 use crate::domain::verbs::{Disallowed, NotNow, Verb, allowed};
-use crate::store::{AuditEntry, ClaimedJob, JobKind, NewJob, StoreError};
+use crate::store::{AuditEntry, ClaimedJob, NewJob, StoreError, Work};
 
 impl Engine {
     pub async fn close(
@@ -33,9 +33,10 @@ impl Engine {
             origin,
         };
         let job = NewJob {
-            kind: JobKind::Close,
+            work: Work::Close {
+                by: Some(by.to_stored()),
+            },
             incident: inc.id.clone(),
-            payload: serde_json::json!({ "by": by.to_stored() }).to_string(),
             response_url: None,
         };
         if !self.store.close_incident(&inc.id, audit, job).await? {
@@ -56,15 +57,13 @@ impl Engine {
 }
 
 /// Says in the thread that the incident is closed, with the report's link, and redraws the card.
-pub async fn run_close(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
+pub async fn run_close(engine: &Engine, job: &ClaimedJob, by: Option<&str>) -> anyhow::Result<()> {
     let id = &job.incident_id;
     let incident = engine.store.incident(id).await?;
     let Some(thread) = thread_of(&incident) else {
         return Ok(());
     };
-    let by: serde_json::Value =
-        serde_json::from_str(job.payload.as_deref().unwrap_or("{}")).unwrap_or_default();
-    let by = by["by"].as_str().and_then(Actor::from_stored);
+    let by = by.and_then(Actor::from_stored);
     let report = match engine.store.report_files(id).await?.first() {
         Some(file) => engine.notifier.file_link(file).await.ok(),
         None => None,

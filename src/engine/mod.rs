@@ -27,7 +27,7 @@ use crate::domain::audit::AuditAction;
 use crate::domain::ids::{AccessKeyId, IncidentId, ProposalId, RosterEntry, SlackUserId};
 use crate::domain::incident::{Actor, Incident};
 use crate::notify::{Notifier, NotifyError, ThreadRef};
-use crate::store::{AuditEntry, JobKind, NewIncident, NewJob, Opened, Store, StoreError};
+use crate::store::{AuditEntry, NewIncident, NewJob, Opened, Store, StoreError, Work};
 use clock::Clock;
 
 pub use crate::domain::answer::{
@@ -154,7 +154,7 @@ impl Engine {
 
 /// A job to queue, and who asked for it and how, for its audit row.
 pub(super) struct JobRequest<'a> {
-    pub kind: JobKind,
+    pub work: Work,
     pub incident: &'a IncidentId,
     pub actor: Actor,
     pub action: AuditAction,
@@ -163,27 +163,20 @@ pub(super) struct JobRequest<'a> {
 }
 
 impl Engine {
-    /// Queues the job with `request` as its payload, and its audit row, in one transaction;
-    /// then wakes this process's workers.
-    pub(super) async fn queue_job(
-        &self,
-        job: JobRequest<'_>,
-        request: &impl serde::Serialize,
-    ) -> Result<(), StoreError> {
-        let payload =
-            serde_json::to_string(request).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    /// Queues the job and its audit row (the work is its detail) in one transaction; then
+    /// wakes this process's workers.
+    pub(super) async fn queue_job(&self, job: JobRequest<'_>) -> Result<(), StoreError> {
         let audit = AuditEntry {
             at: self.clock.now(),
             actor: job.actor.to_stored(),
             action: job.action,
             incident_id: Some(job.incident.clone()),
-            detail: payload.clone(),
+            detail: serde_json::to_string(&job.work).map_err(StoreError::corrupt)?,
             origin: job.origin,
         };
         let new = NewJob {
-            kind: job.kind,
+            work: job.work,
             incident: job.incident.clone(),
-            payload,
             response_url: job.response_url,
         };
         self.store.enqueue_job(new, audit).await?;

@@ -16,7 +16,7 @@ use crate::domain::ids::IncidentId;
 use crate::domain::incident::{Actor, Incident, StepRecord};
 use crate::domain::report::ReportInput;
 use crate::domain::verbs::{Verb, allowed};
-use crate::store::{ClaimedJob, JobKind, StoreError};
+use crate::store::{ClaimedJob, StoreError, Work};
 
 /// Permalinks asked for at most: Slack answers each in a call of its own.
 const LINKS_MAX: usize = 60;
@@ -40,16 +40,14 @@ impl Engine {
             return Ok(Err(ReportRefusal::NoThread));
         }
         let job = JobRequest {
-            kind: JobKind::Report,
+            work: Work::Report,
             incident,
             actor: by.clone(),
             action: AuditAction::ReportRequested,
             origin,
             response_url,
         };
-        // The payload is also the audit row's detail: it names the incident, not `null`.
-        self.queue_job(job, &serde_json::json!({ "incident": incident.as_str() }))
-            .await?;
+        self.queue_job(job).await?;
         Ok(Ok(inc))
     }
 }

@@ -2,8 +2,6 @@
 //! tried; the deny-all lifted behind approval; the session fence kept; and the list of places
 //! that used the old key, which need the new one.
 
-use anyhow::Context as _;
-use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use super::jobs::tell;
@@ -14,15 +12,10 @@ use crate::domain::audit::AuditAction;
 use crate::domain::cleanup::Target;
 use crate::domain::ids::{AccountId, IncidentId, SlackUserId};
 use crate::domain::incident::{Actor, Incident};
+use crate::domain::job::RestoreRequest;
 use crate::domain::restore::{Handover, KEYS_PER_USER, secret_name};
 use crate::domain::verbs::{Verb, allowed};
-use crate::store::{AuditEntry, ClaimedJob, JobKind, RestoreClaim, StoreError};
-
-#[derive(Serialize, Deserialize)]
-struct RestoreRequest {
-    new_key: bool,
-    requested_by: String,
-}
+use crate::store::{AuditEntry, ClaimedJob, RestoreClaim, StoreError, Work};
 
 impl Engine {
     pub async fn submit_restore(
@@ -47,21 +40,25 @@ impl Engine {
             requested_by: by.to_string(),
         };
         let job = JobRequest {
-            kind: JobKind::Restore,
+            work: Work::Restore(request),
             incident,
             actor: Actor::Slack(by.clone()),
             action: AuditAction::RestoreRequested,
             origin,
             response_url,
         };
-        self.queue_job(job, &request).await?;
+        self.queue_job(job).await?;
         Ok(Ok(inc))
     }
 }
 
 /// Runs the restore; a failure is told to the requester in AWS's words, not only logged.
-pub async fn run_restore(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
-    let outcome = restore(engine, job).await;
+pub async fn run_restore(
+    engine: &Engine,
+    job: &ClaimedJob,
+    request: &RestoreRequest,
+) -> anyhow::Result<()> {
+    let outcome = restore(engine, job, request).await;
     if let Err(e) = &outcome {
         let notice = Notice::RestoreFailed {
             incident: job.incident_id.clone(),
@@ -72,9 +69,11 @@ pub async fn run_restore(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()
     outcome
 }
 
-async fn restore(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
-    let request: RestoreRequest = serde_json::from_str(job.payload.as_deref().unwrap_or(""))
-        .context("reading the restore request")?;
+async fn restore(
+    engine: &Engine,
+    job: &ClaimedJob,
+    request: &RestoreRequest,
+) -> anyhow::Result<()> {
     let by = SlackUserId::parse(&request.requested_by).map_err(|e| anyhow::anyhow!("{e}"))?;
     let incident = engine.store.incident(&job.incident_id).await?;
     let (Some(account), Some(user)) = (incident.account.clone(), incident.user_name.clone()) else {

@@ -15,7 +15,7 @@ use crate::domain::audit::AuditAction;
 use crate::domain::ids::IncidentId;
 use crate::domain::incident::IncidentState;
 use crate::inflight::InFlight;
-use crate::store::{AbandonedJob, AuditEntry, Claim, ClaimedJob, JobKind, StoreError};
+use crate::store::{AbandonedJob, AuditEntry, Claim, ClaimedJob, JobKind, StoreError, Work};
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -183,7 +183,7 @@ impl Worker {
             };
             let engine = self.engine.clone();
             let lease = self.settings.lease;
-            let others = (job.kind != JobKind::Contain).then(|| InFlight::start(&self.others));
+            let others = (job.kind() != JobKind::Contain).then(|| InFlight::start(&self.others));
             running.spawn(async move {
                 if let Err(e) = execute(&engine, job, lease).await {
                     error!(error = %e, "could not record a job's end");
@@ -281,19 +281,21 @@ async fn execute(
     lease: chrono::Duration,
 ) -> Result<(), StoreError> {
     let span =
-        info_span!("job", id = job.id, kind = job.kind.as_str(), incident = %job.incident_id);
+        info_span!("job", id = job.id, kind = job.kind().as_str(), incident = %job.incident_id);
     async {
         info!(attempt = job.attempts, "running");
-        let outcome = match job.kind {
-            JobKind::Contain => super::run_contain(engine, &job, lease).await,
-            JobKind::Propose => super::cleanup::run_propose(engine, &job).await,
-            JobKind::Execute => super::cleanup::run_execute(engine, &job, lease).await,
-            JobKind::Investigate => super::investigate::run_investigate(engine, &job, lease).await,
-            JobKind::Report => super::report::run_report(engine, &job).await,
-            JobKind::Close => super::close::run_close(engine, &job).await,
-            JobKind::Restore => super::restore::run_restore(engine, &job).await,
-            JobKind::Monitor => super::monitor::run_monitor(engine, &job).await,
-            JobKind::Announce => super::announce::run_announce(engine, &job).await,
+        let outcome = match &job.work {
+            Work::Contain => super::run_contain(engine, &job, lease).await,
+            Work::Propose(r) => super::cleanup::run_propose(engine, &job, r).await,
+            Work::Execute { proposal } => {
+                super::cleanup::run_execute(engine, &job, proposal, lease).await
+            }
+            Work::Investigate(r) => super::investigate::run_investigate(engine, &job, r, lease).await,
+            Work::Report => super::report::run_report(engine, &job).await,
+            Work::Close { by } => super::close::run_close(engine, &job, by.as_deref()).await,
+            Work::Restore(r) => super::restore::run_restore(engine, &job, r).await,
+            Work::Monitor => super::monitor::run_monitor(engine, &job).await,
+            Work::Announce { last } => super::announce::run_announce(engine, &job, *last).await,
         };
         let now = engine.clock.now();
         match outcome {

@@ -12,6 +12,7 @@ use tokio::sync::Mutex;
 use tracing::warn;
 
 use super::messages::{self, chart};
+use super::outbox::{Method, Outbox};
 use crate::config::{Secret, SlackTimeouts};
 use crate::domain::answer::Notice;
 use crate::domain::approval::{MessageRef, Proposal};
@@ -27,8 +28,12 @@ type Connector = SlackClientHyperConnector<HttpsConnector<HttpConnector>>;
 /// Tier 2 method (about 20 calls a minute), so it cannot run on every command.
 const GROUP_TTL: Duration = Duration::from_secs(30);
 
+/// How often a call Slack answered with 429 is tried again, each after the wait it asked.
+const RATE_LIMIT_RETRIES: u32 = 3;
+
 pub struct SlackNotifier {
     client: SlackClient<Connector>,
+    outbox: Outbox,
     timeouts: SlackTimeouts,
     /// For `response_url` answers. Without rate control: the library paces every webhook
     /// post at one a second across all URLs, while each response URL is its own (five uses
@@ -66,6 +71,21 @@ fn classify(e: SlackClientError) -> NotifyError {
     }
 }
 
+/// A call that is not paced (a response URL, an upload URL), given up after `total`.
+async fn within<T>(
+    total: Duration,
+    call: impl std::future::Future<Output = Result<T, SlackClientError>>,
+) -> Result<T, NotifyError> {
+    match tokio::time::timeout(total, call).await {
+        Ok(answer) => answer.map_err(classify),
+        Err(_) => Err(timed_out(total)),
+    }
+}
+
+fn timed_out(total: Duration) -> NotifyError {
+    NotifyError::Transport(format!("no answer within {} s", total.as_secs()))
+}
+
 impl SlackNotifier {
     /// `api_url` may be plain HTTP (a fake Slack on loopback in tests); Slack itself is HTTPS.
     pub fn new(
@@ -84,12 +104,12 @@ impl SlackNotifier {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let rate = SlackApiRateControlConfig::new().with_max_retries(3);
-        let connector = SlackClientHyperConnector::with_connector(https.clone())
-            .with_slack_api_url(api_url)
-            .with_rate_control(rate);
+        // Paced by the outbox, not by the library (see outbox.rs).
+        let connector =
+            SlackClientHyperConnector::with_connector(https.clone()).with_slack_api_url(api_url);
         Ok(Self {
             client: SlackClient::new(connector),
+            outbox: Outbox::new(),
             timeouts,
             responder: SlackClient::new(SlackClientHyperConnector::with_connector(https)),
             token: SlackApiToken::new(bot_token.expose().to_string().into()),
@@ -99,18 +119,73 @@ impl SlackNotifier {
         })
     }
 
-    /// One Slack call, given up after the total timeout.
-    async fn call<T>(
+    /// One Slack call, when the outbox lets `method` go (in `channel`, for a post), given
+    /// up after the total timeout, its wait included. A 429 holds the method back as long as
+    /// Slack asks, and the call is tried again, a few times at most.
+    async fn call<T, F>(
         &self,
-        call: impl std::future::Future<Output = Result<T, SlackClientError>>,
-    ) -> Result<T, NotifyError> {
-        match tokio::time::timeout(self.timeouts.total, call).await {
-            Ok(answer) => answer.map_err(classify),
-            Err(_) => Err(NotifyError::Transport(format!(
-                "no answer within {} s",
-                self.timeouts.total.as_secs()
-            ))),
-        }
+        method: Method,
+        channel: Option<&str>,
+        make: impl Fn() -> F,
+    ) -> Result<T, NotifyError>
+    where
+        F: std::future::Future<Output = Result<T, SlackClientError>>,
+    {
+        self.call_unless(method, channel, make, || false)
+            .await?
+            .ok_or_else(|| NotifyError::Transport("not sent".into()))
+    }
+
+    /// As `call`, but not sent (`None`) when `stale` says, once the outbox lets it go, that
+    /// a newer call has made it pointless.
+    async fn call_unless<T, F>(
+        &self,
+        method: Method,
+        channel: Option<&str>,
+        make: impl Fn() -> F,
+        stale: impl Fn() -> bool,
+    ) -> Result<Option<T>, NotifyError>
+    where
+        F: std::future::Future<Output = Result<T, SlackClientError>>,
+    {
+        let paced = async {
+            let mut tries = 0;
+            loop {
+                self.outbox.ready(method, channel).await;
+                if stale() {
+                    return Ok(None);
+                }
+                match make().await {
+                    Err(SlackClientError::RateLimitError(e)) if tries < RATE_LIMIT_RETRIES => {
+                        tries += 1;
+                        let wait = e.retry_after.unwrap_or(Duration::from_secs(1));
+                        warn!(
+                            ?method,
+                            wait_ms = wait.as_millis(),
+                            "Slack asked to slow down"
+                        );
+                        self.outbox.pause(method, wait);
+                    }
+                    answer => return answer.map(Some).map_err(classify),
+                }
+            }
+        };
+        // The wait for its turn counts: a call never takes longer than the total timeout.
+        tokio::time::timeout(self.timeouts.total, paced)
+            .await
+            .unwrap_or_else(|_| Err(timed_out(self.timeouts.total)))
+    }
+
+    /// `chat.postMessage`, paced in its channel as well as across the workspace.
+    async fn post(
+        &self,
+        req: &SlackApiChatPostMessageRequest,
+    ) -> Result<SlackApiChatPostMessageResponse, NotifyError> {
+        let session = self.client.open_session(&self.token);
+        self.call(Method::PostMessage, Some(req.channel.as_ref()), || {
+            session.chat_post_message(req)
+        })
+        .await
     }
 
     /// Shows the incident's state in its room's topic; a failure costs only the topic.
@@ -122,7 +197,12 @@ impl SlackNotifier {
         let session = self.client.open_session(&self.token);
         let req =
             SlackApiConversationsSetTopicRequest::new(channel.to_string().into(), topic.clone());
-        match self.call(session.conversations_set_topic(&req)).await {
+        match self
+            .call(Method::ConversationsSetTopic, None, || {
+                session.conversations_set_topic(&req)
+            })
+            .await
+        {
             Ok(_) => {
                 self.topics.lock().await.insert(channel.to_string(), topic);
             }
@@ -146,9 +226,10 @@ impl SlackNotifier {
         // the message the button sat on.
         let req = SlackApiPostWebhookMessageRequest::new(reply.into_content())
             .with_replace_original(false);
-        self.call(
-            self.responder
-                .respond_to_event(&SlackResponseUrl::new(url), &req),
+        let url = SlackResponseUrl::new(url);
+        within(
+            self.timeouts.total,
+            self.responder.respond_to_event(&url, &req),
         )
         .await?;
         Ok(())
@@ -159,13 +240,12 @@ impl SlackNotifier {
         thread: &ThreadRef,
         reply: messages::Reply,
     ) -> Result<MessageRef, NotifyError> {
-        let session = self.client.open_session(&self.token);
         let req = SlackApiChatPostMessageRequest::new(
             thread.channel.clone().into(),
             reply.into_content(),
         )
         .with_thread_ts(thread.ts.clone().into());
-        let out = self.call(session.chat_post_message(&req)).await?;
+        let out = self.post(&req).await?;
         Ok(MessageRef {
             channel: out.channel.to_string(),
             ts: out.ts.to_string(),
@@ -183,7 +263,8 @@ impl SlackNotifier {
             reply.into_content(),
             message.ts.clone().into(),
         );
-        self.call(session.chat_update(&req)).await?;
+        self.call(Method::Update, None, || session.chat_update(&req))
+            .await?;
         Ok(())
     }
 
@@ -198,22 +279,20 @@ impl SlackNotifier {
         let session = self.client.open_session(&self.token);
         let mut uploaded = vec![];
         for f in files {
+            let ask =
+                SlackApiFilesGetUploadUrlExternalRequest::new(f.filename.clone(), f.bytes.len());
             let target = self
-                .call(session.get_upload_url_external(
-                    &SlackApiFilesGetUploadUrlExternalRequest::new(
-                        f.filename.clone(),
-                        f.bytes.len(),
-                    ),
-                ))
+                .call(Method::GetUploadUrl, None, || {
+                    session.get_upload_url_external(&ask)
+                })
                 .await?;
-            self.call(
-                session.files_upload_via_url(&SlackApiFilesUploadViaUrlRequest::new(
-                    target.upload_url,
-                    f.bytes.clone(),
-                    f.content_type.to_string(),
-                )),
-            )
-            .await?;
+            // The bytes go to the upload URL Slack gave, which is no Web API method.
+            let bytes = SlackApiFilesUploadViaUrlRequest::new(
+                target.upload_url,
+                f.bytes.clone(),
+                f.content_type.to_string(),
+            );
+            within(self.timeouts.total, session.files_upload_via_url(&bytes)).await?;
             uploaded.push(SlackApiFilesComplete::new(target.file_id).with_title(f.title.clone()));
         }
         let req = SlackApiFilesCompleteUploadExternalRequest::new(uploaded)
@@ -221,7 +300,9 @@ impl SlackNotifier {
             .with_thread_ts(thread.ts.clone().into())
             .with_initial_comment(comment);
         let done = self
-            .call(session.files_complete_upload_external(&req))
+            .call(Method::CompleteUpload, None, || {
+                session.files_complete_upload_external(&req)
+            })
             .await?;
         Ok(done.files.into_iter().map(|f| f.id.to_string()).collect())
     }
@@ -235,13 +316,12 @@ impl Notifier for SlackNotifier {
         incident: &Incident,
         steps: &[StepRecord],
     ) -> Result<ThreadRef, NotifyError> {
-        let session = self.client.open_session(&self.token);
         let channel = room.map_or_else(|| self.channel.clone(), |r| r.to_string().into());
         let req = SlackApiChatPostMessageRequest::new(
             channel,
             messages::incident_card(incident, steps).into_content(),
         );
-        let out = self.call(session.chat_post_message(&req)).await?;
+        let out = self.post(&req).await?;
         if let Some(r) = room {
             self.show_state(r, incident).await;
         }
@@ -254,7 +334,11 @@ impl Notifier for SlackNotifier {
     async fn create_room(&self, name: &str) -> Result<String, NotifyError> {
         let session = self.client.open_session(&self.token);
         let req = SlackApiConversationsCreateRequest::new(name.to_string()).with_is_private(true);
-        let out = self.call(session.conversations_create(&req)).await?;
+        let out = self
+            .call(Method::ConversationsCreate, None, || {
+                session.conversations_create(&req)
+            })
+            .await?;
         Ok(out.channel.id.to_string())
     }
 
@@ -266,11 +350,11 @@ impl Notifier for SlackNotifier {
             users: users.join(","),
         };
         let _: serde_json::Value = self
-            .call(session.http_session_api.http_post(
-                "conversations.invite",
-                &req,
-                Some(&SLACK_TIER3_METHOD_CONFIG),
-            ))
+            .call(Method::ConversationsInvite, None, || {
+                session
+                    .http_session_api
+                    .http_post("conversations.invite", &req, None)
+            })
             .await?;
         Ok(())
     }
@@ -279,17 +363,17 @@ impl Notifier for SlackNotifier {
         let session = self.client.open_session(&self.token);
         let req =
             SlackApiPinsAddRequest::new(message.channel.clone().into(), message.ts.clone().into());
-        self.call(session.pins_add(&req)).await?;
+        self.call(Method::PinsAdd, None, || session.pins_add(&req))
+            .await?;
         Ok(())
     }
 
     async fn announce(&self, incident: &Incident, room: &str) -> Result<(), NotifyError> {
-        let session = self.client.open_session(&self.token);
         let req = SlackApiChatPostMessageRequest::new(
             self.channel.clone(),
             messages::room_announcement(incident, room).into_content(),
         );
-        self.call(session.chat_post_message(&req)).await?;
+        self.post(&req).await?;
         Ok(())
     }
 
@@ -299,13 +383,12 @@ impl Notifier for SlackNotifier {
         incident: &Incident,
         step: &StepRecord,
     ) -> Result<String, NotifyError> {
-        let session = self.client.open_session(&self.token);
         let req = SlackApiChatPostMessageRequest::new(
             thread.channel.clone().into(),
             messages::step_reply(incident, step).into_content(),
         )
         .with_thread_ts(thread.ts.clone().into());
-        let out = self.call(session.chat_post_message(&req)).await?;
+        let out = self.post(&req).await?;
         Ok(out.ts.to_string())
     }
 
@@ -321,7 +404,17 @@ impl Notifier for SlackNotifier {
             messages::incident_card(incident, steps).into_content(),
             thread.ts.clone().into(),
         );
-        self.call(session.chat_update(&req)).await?;
+        // Only the latest state of a card is worth sending: an edit overtaken while it
+        // waited for its turn is dropped.
+        let n = self.outbox.card_edit(&thread.ts);
+        let overtaken = || self.outbox.overtaken(&thread.ts, n);
+        self.call_unless(
+            Method::Update,
+            None,
+            || session.chat_update(&req),
+            overtaken,
+        )
+        .await?;
         if self.is_room(&thread.channel) {
             self.show_state(&thread.channel, incident).await;
         }
@@ -349,7 +442,6 @@ impl Notifier for SlackNotifier {
         incident: &Incident,
         proposal: &Proposal,
     ) -> Result<MessageRef, NotifyError> {
-        let session = self.client.open_session(&self.token);
         let channel = thread.map_or_else(|| self.channel.clone(), |t| t.channel.clone().into());
         let mut req = SlackApiChatPostMessageRequest::new(
             channel,
@@ -358,7 +450,7 @@ impl Notifier for SlackNotifier {
         if let Some(t) = thread {
             req = req.with_thread_ts(t.ts.clone().into());
         }
-        let out = self.call(session.chat_post_message(&req)).await?;
+        let out = self.post(&req).await?;
         Ok(MessageRef {
             channel: out.channel.to_string(),
             ts: out.ts.to_string(),
@@ -377,7 +469,8 @@ impl Notifier for SlackNotifier {
             messages::proposal(incident, proposal).into_content(),
             message.ts.clone().into(),
         );
-        self.call(session.chat_update(&req)).await?;
+        self.call(Method::Update, None, || session.chat_update(&req))
+            .await?;
         Ok(())
     }
 
@@ -441,7 +534,10 @@ impl Notifier for SlackNotifier {
     async fn delete_file(&self, file: &str) -> Result<(), NotifyError> {
         let session = self.client.open_session(&self.token);
         let req = SlackApiFilesDeleteRequest::new(file.to_string().into());
-        match self.call(session.files_delete(&req)).await {
+        match self
+            .call(Method::FilesDelete, None, || session.files_delete(&req))
+            .await
+        {
             Err(NotifyError::Refused(code))
                 if code == "file_deleted" || code == "file_not_found" =>
             {
@@ -454,7 +550,9 @@ impl Notifier for SlackNotifier {
     async fn file_link(&self, file: &str) -> Result<String, NotifyError> {
         let session = self.client.open_session(&self.token);
         let req = SlackApiFilesInfoRequest::new(file.to_string().into());
-        let info = self.call(session.files_info(&req)).await?;
+        let info = self
+            .call(Method::FilesInfo, None, || session.files_info(&req))
+            .await?;
         info.file
             .permalink
             .map(|u| u.to_string())
@@ -467,7 +565,11 @@ impl Notifier for SlackNotifier {
             message.channel.clone().into(),
             message.ts.clone().into(),
         );
-        let out = self.call(session.chat_get_permalink(&req)).await?;
+        let out = self
+            .call(Method::GetPermalink, None, || {
+                session.chat_get_permalink(&req)
+            })
+            .await?;
         Ok(out.permalink.to_string())
     }
 
@@ -484,7 +586,11 @@ impl Notifier for SlackNotifier {
         }
         let session = self.client.open_session(&self.token);
         let req = SlackApiUserGroupsUsersListRequest::new(group.to_string().into());
-        let out = self.call(session.usergroups_users_list(&req)).await?;
+        let out = self
+            .call(Method::UserGroupsUsersList, None, || {
+                session.usergroups_users_list(&req)
+            })
+            .await?;
         let members: Vec<SlackUserId> = out
             .users
             .iter()

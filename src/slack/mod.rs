@@ -3,6 +3,7 @@
 pub mod client;
 pub mod interactions;
 pub mod messages;
+mod outbox;
 pub mod routes;
 pub mod server;
 pub mod verify;

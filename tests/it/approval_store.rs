@@ -10,7 +10,7 @@ use keyleak::domain::approval::{
 use keyleak::domain::audit::AuditAction;
 use keyleak::domain::ids::{AccessKeyId, AccountId, IncidentId, ProposalId, SlackUserId};
 use keyleak::domain::incident::Actor;
-use keyleak::store::{AuditEntry, NewIncident, SqliteStore, Store};
+use keyleak::store::{AuditEntry, Incidents, JobQueue, NewIncident, SqliteStore, Store};
 
 async fn store_with_proposal(required: usize) -> (Arc<dyn Store>, Proposal, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();

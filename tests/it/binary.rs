@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_iam::types::StatusType;
-use keyleak::store::Store;
+use keyleak::store::{Incidents, JobQueue};
 use support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_keyleak");

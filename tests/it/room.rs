@@ -198,3 +198,42 @@ async fn a_key_whose_owner_is_unknown_gets_a_room_named_after_the_key() {
     .expect("the topic shows containment incomplete");
     assert!(room.name.contains("-key-wxyz-"), "{}", room.name);
 }
+
+/// The card is what people watch: it says the key is deactivated no later than the thread
+/// reply that details it, and one busy room's replies hold back no other room's card.
+#[tokio::test]
+async fn the_card_says_the_key_is_inactive_before_its_reply_does() {
+    let moto = Moto::start().await;
+    let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
+    let app = App::start(moto.own_config().await, rooms()).await;
+    let mut cards = vec![];
+    for user in ["ci-deploy", "ci-release"] {
+        let seeded = seed::ci_user(&iam, user).await;
+        let r = app.command(&format!("contain {}", seeded.leaked.id)).await;
+        assert_eq!(r.status(), 200);
+        let id = app.incident_for(&seeded.leaked.id).await;
+        cards.push(id);
+    }
+    for id in &cards {
+        let incident = app.wait_for_state(id, IncidentState::Contained).await;
+        let card = incident.slack_ts.expect("a card");
+        let history = app.slack.history();
+        let said = |m: &fake_slack::Posted| {
+            m.blocks
+                .to_string()
+                .contains(":white_check_mark: Key deactivated")
+        };
+        let card_said = history
+            .iter()
+            .position(|(_, m)| m.ts == card && said(m))
+            .expect("the card says the key is deactivated");
+        let reply_said = history
+            .iter()
+            .position(|(_, m)| {
+                m.thread_ts.as_deref() == Some(card.as_str())
+                    && m.blocks.to_string().contains("to *Inactive*")
+            })
+            .expect("a reply details the deactivation");
+        assert!(card_said < reply_said, "{history:#?}");
+    }
+}

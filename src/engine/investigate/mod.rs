@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration as StdDuration;
 
-use anyhow::Context as _;
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 mod conclude;
@@ -30,6 +28,7 @@ use crate::domain::audit::AuditAction;
 use crate::domain::command::HISTORY_DAYS;
 use crate::domain::ids::{AccessKeyId, AccountId, IncidentId, SlackUserId};
 use crate::domain::incident::{Actor, Incident};
+use crate::domain::job::InvestigateRequest;
 use crate::domain::policy;
 use crate::domain::trail::TrailEvent;
 use crate::domain::trail::findings::{
@@ -44,7 +43,7 @@ use crate::domain::trail::summary::summarize;
 use crate::domain::trail::timeline;
 use crate::domain::verbs::{Verb, allowed};
 use crate::notify::{Attachment, ThreadRef};
-use crate::store::{AuditEntry, ClaimedJob, JobKind, StoreError};
+use crate::store::{AuditEntry, ClaimedJob, StoreError, Work};
 
 /// How long an investigation that follows containment waits for the incident's thread
 /// before it says its progress nowhere but the store: about one Slack call's time limit.
@@ -76,13 +75,6 @@ impl Default for ForensicsSettings {
 const PROGRESS_EVERY: StdDuration = StdDuration::from_secs(2);
 /// Reasons kept for unreadable records; the count is always complete.
 const MAX_REASONS: usize = 5;
-
-#[derive(Debug, Serialize, Deserialize)]
-struct InvestigateRequest {
-    days: u32,
-    requested_by: Option<String>,
-    origin: String,
-}
 
 /// Counters the progress message shows.
 #[derive(Debug, Default)]
@@ -163,24 +155,23 @@ impl Engine {
             origin: origin.clone(),
         };
         let job = JobRequest {
-            kind: JobKind::Investigate,
+            work: Work::Investigate(request),
             incident,
             actor: by.clone(),
             action: AuditAction::InvestigationRequested,
             origin,
             response_url,
         };
-        self.queue_job(job, &request).await
+        self.queue_job(job).await
     }
 }
 
 pub async fn run_investigate(
     engine: &Engine,
     job: &ClaimedJob,
+    request: &InvestigateRequest,
     lease: Duration,
 ) -> anyhow::Result<()> {
-    let request: InvestigateRequest = serde_json::from_str(job.payload.as_deref().unwrap_or(""))
-        .context("reading the investigation request")?;
     let incident = engine.store.incident(&job.incident_id).await?;
     let account = match &incident.account {
         Some(a) => a.clone(),
@@ -240,7 +231,7 @@ pub async fn run_investigate(
         gather(engine, &window, &progress),
     )
     .await?;
-    let findings = conclude(engine, &incident, &window, &request, gathered).await?;
+    let findings = conclude(engine, &incident, &window, request, gathered).await?;
     engine
         .store
         .save_findings(&incident.id, job.id, &findings.0, &findings.1)

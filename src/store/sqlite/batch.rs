@@ -53,7 +53,9 @@ async fn open_one(write: &SqlitePool, new: &NewIncident) -> Result<Opened, Store
     let first = open_batch(write, one).await;
     let opened = match first {
         // Another process opened one for this key after our look-up: reuse theirs.
-        Err(StoreError::Db(e)) if is_unique_violation(&e) => open_batch(write, one).await?,
+        Err(StoreError::Refused(e)) if is_unique_violation(e.as_ref()) => {
+            open_batch(write, one).await?
+        }
         other => other?,
     };
     opened
@@ -262,6 +264,6 @@ async fn enqueue(
     Ok(())
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+fn is_unique_violation(e: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    matches!(e.downcast_ref(), Some(sqlx::Error::Database(d)) if d.is_unique_violation())
 }

@@ -1,6 +1,7 @@
 //! Investigations and the CloudTrail timeline. Findings and events are written in one
 //! transaction, so a report never sees one without the other.
 
+use async_trait::async_trait;
 use sqlx::Row;
 
 use super::rows::*;
@@ -9,17 +10,11 @@ use crate::domain::approval::MessageRef;
 use crate::domain::ids::IncidentId;
 use crate::domain::trail::TrailEvent;
 use crate::domain::trail::findings::Findings;
-use crate::store::StoreError;
+use crate::store::{Forensics, StoreError};
 
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-impl SqliteStore {
-    pub(super) async fn investigation_message_of(
-        &self,
-        job: i64,
-    ) -> Result<Option<MessageRef>, StoreError> {
+#[async_trait]
+impl Forensics for SqliteStore {
+    async fn investigation_message(&self, job: i64) -> Result<Option<MessageRef>, StoreError> {
         let row =
             sqlx::query("SELECT message_channel, message_ts FROM investigations WHERE job_id = ?")
                 .bind(job)
@@ -33,7 +28,7 @@ impl SqliteStore {
             .map(|(channel, ts)| MessageRef { channel, ts }))
     }
 
-    pub(super) async fn record_investigation_message(
+    async fn set_investigation_message(
         &self,
         incident: &IncidentId,
         job: i64,
@@ -53,7 +48,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(super) async fn write_findings(
+    async fn save_findings(
         &self,
         incident: &IncidentId,
         job: i64,
@@ -88,10 +83,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(super) async fn latest_findings(
-        &self,
-        incident: &IncidentId,
-    ) -> Result<Option<Findings>, StoreError> {
+    async fn findings(&self, incident: &IncidentId) -> Result<Option<Findings>, StoreError> {
         let text: Option<String> = sqlx::query_scalar(
             "SELECT findings FROM investigations WHERE incident_id = ? AND findings IS NOT NULL \
              ORDER BY finished_at DESC, job_id DESC LIMIT 1",
@@ -103,10 +95,7 @@ impl SqliteStore {
             .transpose()
     }
 
-    pub(super) async fn timeline(
-        &self,
-        incident: &IncidentId,
-    ) -> Result<Vec<TrailEvent>, StoreError> {
+    async fn trail_events(&self, incident: &IncidentId) -> Result<Vec<TrailEvent>, StoreError> {
         let rows: Vec<String> = sqlx::query_scalar(
             "SELECT event FROM trail_events WHERE incident_id = ? ORDER BY event_time, event_id",
         )

@@ -2,13 +2,16 @@
 //! run one at a time per incident, retried later when Slack did not take them, and given up
 //! when their workers keep dying.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::rows::*;
 use super::{SqliteStore, begin_write, insert_audit};
 use crate::domain::ids::IncidentId;
-use crate::store::{AbandonedJob, AuditEntry, Claim, ClaimedJob, JobKind, NewJob, StoreError};
+use crate::store::{
+    AbandonedJob, AuditEntry, Claim, ClaimedJob, JobKind, JobQueue, NewJob, StoreError, Work,
+};
 
 /// A job row's kind and incident.
 fn job_of(row: &sqlx::sqlite::SqliteRow) -> Result<(JobKind, IncidentId), StoreError> {
@@ -20,28 +23,43 @@ fn job_of(row: &sqlx::sqlite::SqliteRow) -> Result<(JobKind, IncidentId), StoreE
     ))
 }
 
+fn claimed_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ClaimedJob, StoreError> {
+    let (_, incident_id) = job_of(row)?;
+    let kind: String = row.try_get("kind")?;
+    let payload: Option<String> = row.try_get("payload")?;
+    Ok(ClaimedJob {
+        id: row.try_get("id")?,
+        work: work_from(&kind, payload.as_deref())?,
+        incident_id,
+        attempts: row.try_get("attempts")?,
+        response_url: row.try_get("response_url")?,
+    })
+}
+
 /// Inserts a queued job inside the caller's transaction.
 pub(in crate::store::sqlite) async fn insert_job(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     job: &NewJob,
     now: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
+    let (kind, payload) = work_columns(&job.work)?;
     let id = sqlx::query_scalar(
         "INSERT INTO jobs (kind, incident_id, state, created_at, response_url, payload) \
          VALUES (?, ?, 'queued', ?, ?, ?) RETURNING id",
     )
-    .bind(job.kind.as_str())
+    .bind(kind)
     .bind(job.incident.as_str())
     .bind(ms(now))
     .bind(&job.response_url)
-    .bind(&job.payload)
+    .bind(payload)
     .fetch_one(&mut **tx)
     .await?;
     Ok(id)
 }
 
-impl SqliteStore {
-    pub(super) async fn claim(
+#[async_trait]
+impl JobQueue for SqliteStore {
+    async fn claim_job(
         &self,
         now: DateTime<Utc>,
         lease: chrono::Duration,
@@ -85,19 +103,10 @@ impl SqliteStore {
         .bind(ms(now))
         .fetch_optional(&self.write)
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        let (kind, incident_id) = job_of(&row)?;
-        Ok(Some(ClaimedJob {
-            id: row.try_get("id")?,
-            kind,
-            incident_id,
-            attempts: row.try_get("attempts")?,
-            response_url: row.try_get("response_url")?,
-            payload: row.try_get("payload")?,
-        }))
+        row.as_ref().map(claimed_from_row).transpose()
     }
 
-    pub(super) async fn abandon_dead(
+    async fn abandon_dead_jobs(
         &self,
         now: DateTime<Utc>,
         max_attempts: i64,
@@ -128,7 +137,7 @@ impl SqliteStore {
             .collect()
     }
 
-    pub(super) async fn forget_urls(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+    async fn forget_response_urls(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "UPDATE jobs SET response_url = NULL \
              WHERE response_url IS NOT NULL AND created_at < ?",
@@ -139,11 +148,7 @@ impl SqliteStore {
         Ok(done.rows_affected())
     }
 
-    pub(super) async fn record_beat(
-        &self,
-        owner: &str,
-        at: Option<DateTime<Utc>>,
-    ) -> Result<(), StoreError> {
+    async fn beat(&self, owner: &str, at: Option<DateTime<Utc>>) -> Result<(), StoreError> {
         // A stopped worker's beat is the epoch: silent since for ever.
         let at = at.map_or(0, ms);
         sqlx::query(
@@ -157,7 +162,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(super) async fn requeue(
+    async fn retry_job(
         &self,
         job: i64,
         not_before: DateTime<Utc>,
@@ -175,30 +180,32 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(super) async fn fold_announcement(
+    async fn queue_announcement(
         &self,
         incident: &IncidentId,
         last: bool,
         response_url: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let payload = if last { "last" } else { "progress" };
+        let work = Work::Announce { last };
+        let (_, payload) = work_columns(&work)?;
         let mut tx = begin_write(&self.write).await?;
+        // Folded into a queued one, the last announcement's answer is kept.
         let folded: Option<i64> = sqlx::query_scalar(
-            "UPDATE jobs SET payload = CASE WHEN ? = 'last' THEN 'last' ELSE payload END, \
+            "UPDATE jobs SET payload = CASE WHEN ? THEN ? ELSE payload END, \
              response_url = COALESCE(?, response_url), not_before = NULL \
              WHERE incident_id = ? AND kind = 'announce' AND state = 'queued' RETURNING id",
         )
-        .bind(payload)
+        .bind(last)
+        .bind(&payload)
         .bind(response_url)
         .bind(incident.as_str())
         .fetch_optional(&mut *tx)
         .await?;
         if folded.is_none() {
             let job = NewJob {
-                kind: JobKind::Announce,
+                work,
                 incident: incident.clone(),
-                payload: payload.into(),
                 response_url: response_url.map(str::to_string),
             };
             insert_job(&mut tx, &job, now).await?;
@@ -207,7 +214,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(super) async fn announcing(&self, incident: &IncidentId) -> Result<bool, StoreError> {
+    async fn announcement_pending(&self, incident: &IncidentId) -> Result<bool, StoreError> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM jobs WHERE incident_id = ? AND kind = 'announce' \
              AND state IN ('queued', 'running')",
@@ -218,11 +225,7 @@ impl SqliteStore {
         Ok(n > 0)
     }
 
-    pub(super) async fn lengthen_lease(
-        &self,
-        job: i64,
-        until: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    async fn extend_lease(&self, job: i64, until: DateTime<Utc>) -> Result<(), StoreError> {
         sqlx::query("UPDATE jobs SET locked_until = ? WHERE id = ? AND state = 'running'")
             .bind(ms(until))
             .bind(job)
@@ -231,7 +234,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(super) async fn end_job(
+    async fn finish_job(
         &self,
         job: i64,
         now: DateTime<Utc>,
@@ -253,7 +256,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub(super) async fn count_pending(&self, only: Option<&IncidentId>) -> Result<i64, StoreError> {
+    async fn pending_jobs(&self, only: Option<&IncidentId>) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(
             "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running') \
              AND (? IS NULL OR incident_id = ?)",
@@ -264,11 +267,7 @@ impl SqliteStore {
         .await?)
     }
 
-    pub(super) async fn enqueue_with_audit(
-        &self,
-        job: NewJob,
-        audit: AuditEntry,
-    ) -> Result<i64, StoreError> {
+    async fn enqueue_job(&self, job: NewJob, audit: AuditEntry) -> Result<i64, StoreError> {
         let mut tx = begin_write(&self.write).await?;
         let id = insert_job(&mut tx, &job, audit.at).await?;
         insert_audit(&mut *tx, &audit).await?;

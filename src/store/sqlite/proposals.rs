@@ -2,6 +2,7 @@
 //! the same transaction as its audit row, so two clicks, two replicas or a retried request
 //! move a proposal once.
 
+use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -12,7 +13,7 @@ use crate::domain::approval::{
 };
 use crate::domain::audit::AuditAction;
 use crate::domain::ids::{IncidentId, ProposalId, SlackUserId};
-use crate::store::{AuditEntry, ExecutionRight, JobKind, NewJob, StoreError};
+use crate::store::{AuditEntry, ExecutionRight, NewJob, Proposals, StoreError, Work};
 
 const COLUMNS: &str = "id, incident_id, action, params_hash, requested_by, created_at, \
     expires_at, required, state, decided_by, decided_at, outcome, message_channel, message_ts";
@@ -53,14 +54,11 @@ fn proposal_from_row(row: &SqliteRow, approvals: Vec<SlackUserId>) -> Result<Pro
     })
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-impl SqliteStore {
+#[async_trait]
+impl Proposals for SqliteStore {
     /// Inserts the proposal unless the same action on the incident is pending already: one
     /// pending proposal per incident and parameters, however often it is asked for.
-    pub(super) async fn insert_proposal(
+    async fn create_proposal(
         &self,
         p: &Proposal,
         audit: AuditEntry,
@@ -102,10 +100,7 @@ impl SqliteStore {
         Ok(None)
     }
 
-    pub(super) async fn load_proposal(
-        &self,
-        id: &ProposalId,
-    ) -> Result<Option<Proposal>, StoreError> {
+    async fn proposal(&self, id: &ProposalId) -> Result<Option<Proposal>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM proposals WHERE id = ?"
         )))
@@ -118,10 +113,7 @@ impl SqliteStore {
         }
     }
 
-    pub(super) async fn load_proposals(
-        &self,
-        incident: &IncidentId,
-    ) -> Result<Vec<Proposal>, StoreError> {
+    async fn proposals(&self, incident: &IncidentId) -> Result<Vec<Proposal>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM proposals WHERE incident_id = ? ORDER BY created_at, rowid"
         )))
@@ -131,7 +123,7 @@ impl SqliteStore {
         self.all_with_approvals(&rows).await
     }
 
-    pub(super) async fn load_expired_pending(
+    async fn expired_pending(
         &self,
         now: chrono::DateTime<chrono::Utc>,
         limit: u32,
@@ -147,27 +139,18 @@ impl SqliteStore {
         self.all_with_approvals(&rows).await
     }
 
-    async fn all_with_approvals(&self, rows: &[SqliteRow]) -> Result<Vec<Proposal>, StoreError> {
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            out.push(self.with_approvals(row).await?);
-        }
-        Ok(out)
-    }
-
-    async fn with_approvals(&self, row: &SqliteRow) -> Result<Proposal, StoreError> {
-        let id: String = row.try_get("id")?;
-        let approvers: Vec<String> = sqlx::query_scalar(
-            "SELECT approver FROM proposal_approvals WHERE proposal_id = ? ORDER BY at, approver",
-        )
-        .bind(&id)
-        .fetch_all(&self.read)
-        .await?;
-        let approvals = approvers
-            .iter()
-            .map(|a| SlackUserId::parse(a).map_err(|_| corrupt("approver", a)))
-            .collect::<Result<Vec<_>, _>>()?;
-        proposal_from_row(row, approvals)
+    async fn set_proposal_message(
+        &self,
+        id: &ProposalId,
+        message: &MessageRef,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE proposals SET message_channel = ?, message_ts = ? WHERE id = ?")
+            .bind(&message.channel)
+            .bind(&message.ts)
+            .bind(id.as_str())
+            .execute(&self.write)
+            .await?;
+        Ok(())
     }
 
     /// Records one approval; when it completes the approvals, moves the proposal from pending
@@ -178,7 +161,7 @@ impl SqliteStore {
     /// clicks at once (or on two replicas) cannot both read "one more needed" and leave the
     /// proposal pending with enough approvals. `BEGIN IMMEDIATE` takes the write lock first,
     /// so another process cannot change the proposal between this read and this write.
-    pub(super) async fn insert_approval(
+    async fn record_approval(
         &self,
         id: &ProposalId,
         approver: &SlackUserId,
@@ -230,10 +213,11 @@ impl SqliteStore {
             )
             .await?;
             let job = NewJob {
-                kind: JobKind::Execute,
+                work: Work::Execute {
+                    proposal: id.clone(),
+                },
                 incident: IncidentId::parse(&incident)
                     .map_err(|_| corrupt("incident id", &incident))?,
-                payload: to_json(&id.as_str())?,
                 response_url: None,
             };
             insert_job(&mut tx, &job, audit.at).await?;
@@ -246,7 +230,7 @@ impl SqliteStore {
     /// approved → executing for `job`. Only the job that wins this gets the right to run the
     /// action; the same job may take it up again after its worker died (its lease is the
     /// proof that no one else runs it now).
-    pub(super) async fn claim_proposal_execution(
+    async fn claim_execution(
         &self,
         id: &ProposalId,
         job: i64,
@@ -273,7 +257,7 @@ impl SqliteStore {
     }
 
     /// A compare-and-set from one state to another; other columns record who and when.
-    pub(super) async fn set_proposal_state(
+    async fn move_proposal(
         &self,
         id: &ProposalId,
         from: ProposalState,
@@ -326,4 +310,29 @@ async fn set_state(
     .await?
     .rows_affected();
     Ok(changed == 1)
+}
+
+impl SqliteStore {
+    async fn all_with_approvals(&self, rows: &[SqliteRow]) -> Result<Vec<Proposal>, StoreError> {
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(self.with_approvals(row).await?);
+        }
+        Ok(out)
+    }
+
+    async fn with_approvals(&self, row: &SqliteRow) -> Result<Proposal, StoreError> {
+        let id: String = row.try_get("id")?;
+        let approvers: Vec<String> = sqlx::query_scalar(
+            "SELECT approver FROM proposal_approvals WHERE proposal_id = ? ORDER BY at, approver",
+        )
+        .bind(&id)
+        .fetch_all(&self.read)
+        .await?;
+        let approvals = approvers
+            .iter()
+            .map(|a| SlackUserId::parse(a).map_err(|_| corrupt("approver", a)))
+            .collect::<Result<Vec<_>, _>>()?;
+        proposal_from_row(row, approvals)
+    }
 }

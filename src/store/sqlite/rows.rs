@@ -9,7 +9,7 @@ use crate::domain::ids::{AccessKeyId, AccountId, IncidentId};
 use crate::domain::incident::{
     Actor, Incident, IncidentState, StepFact, StepKind, StepRecord, StepStatus,
 };
-use crate::store::{AuditEntry, StoreError};
+use crate::store::{AuditEntry, StoreError, Work};
 
 pub(super) fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -21,6 +21,30 @@ pub(super) fn from_ms(v: i64) -> Result<DateTime<Utc>, StoreError> {
 
 pub(super) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what} `{value}`"))
+}
+
+pub(super) fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(StoreError::corrupt)
+}
+
+/// A job's work as the queue keeps it: the kind in a column of its own (what scheduling
+/// reads), the rest as a JSON object.
+pub(super) fn work_columns(work: &Work) -> Result<(&'static str, String), StoreError> {
+    let mut v = serde_json::to_value(work).map_err(StoreError::corrupt)?;
+    if let Some(fields) = v.as_object_mut() {
+        fields.remove("kind");
+    }
+    Ok((work.kind().as_str(), v.to_string()))
+}
+
+pub(super) fn work_from(kind: &str, payload: Option<&str>) -> Result<Work, StoreError> {
+    let mut fields = match payload {
+        Some(p) => serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(p)
+            .map_err(|e| corrupt("job payload", &e.to_string()))?,
+        None => serde_json::Map::new(),
+    };
+    fields.insert("kind".into(), kind.into());
+    serde_json::from_value(fields.into()).map_err(|e| corrupt("job", &e.to_string()))
 }
 
 pub(super) const INCIDENT_COLUMNS: &str = "id, access_key_id, state, reason, requested_by, opened_at, \

@@ -75,6 +75,8 @@ struct Inner {
     next_file: usize,
     files: Vec<SharedFile>,
     messages: Vec<Posted>,
+    /// Each message as it was after each post or edit, with when Slack took it.
+    history: Vec<(std::time::SystemTime, Posted)>,
     calls: Vec<(String, String)>,
     groups: HashMap<String, Vec<String>>,
     next_ts: u64,
@@ -219,14 +221,19 @@ impl FakeSlack {
         texts.join("\n")
     }
 
+    /// Every version of every message, oldest first, with when it was posted or edited.
+    pub fn history(&self) -> Vec<(std::time::SystemTime, Posted)> {
+        lock(self).history.clone()
+    }
+
     /// Every request body received, as text, with its method name.
     pub fn calls(&self) -> Vec<(String, String)> {
         lock(self).calls.clone()
     }
 
     /// What people could read, as text: each top-level message with its blocks, then its
-    /// thread's replies and files, and the private answers. Replies are in a stable order
-    /// (by their text), not arrival order, which depends on which job ran first.
+    /// thread's replies and files, and the private answers. Replies and answers are in a
+    /// stable order (by their text), not arrival order, which depends on which job ran first.
     pub fn transcript(&self) -> String {
         let mut out = vec![];
         let messages = self.messages();
@@ -250,12 +257,13 @@ impl FakeSlack {
             replies.sort();
             out.extend(replies);
         }
-        for r in self.responses() {
-            out.push(format!(
-                "privately: {}",
-                r["text"].as_str().unwrap_or_default()
-            ));
-        }
+        let mut answers: Vec<String> = self
+            .responses()
+            .iter()
+            .map(|r| format!("privately: {}", r["text"].as_str().unwrap_or_default()))
+            .collect();
+        answers.sort();
+        out.extend(answers);
         out.join("\n")
     }
 
@@ -522,6 +530,7 @@ async fn post_message(fake: &FakeSlack, args: &Value) -> Response {
         blocks,
         updates: 0,
     });
+    remember(&mut s);
     Json(json!({"ok": true, "channel": channel, "ts": ts, "message": {"ts": ts, "text": ""}}))
         .into_response()
 }
@@ -544,11 +553,18 @@ fn update(fake: &FakeSlack, args: &Value) -> Response {
     m.text = args["text"].as_str().unwrap_or_default().to_string();
     m.blocks = blocks;
     m.updates += 1;
-    Json(
-        json!({"ok": true, "channel": channel, "ts": ts, "text": m.text,
-        "message": {"type": "message", "text": m.text, "bot_id": "B0KEYLEAK", "user": BOT_USER}}),
-    )
-    .into_response()
+    let answer = json!({"ok": true, "channel": channel, "ts": ts, "text": m.text,
+        "message": {"type": "message", "text": m.text, "bot_id": "B0KEYLEAK", "user": BOT_USER}});
+    let edited = m.clone();
+    s.history.push((std::time::SystemTime::now(), edited));
+    Json(answer).into_response()
+}
+
+/// Keeps the message just posted (the last) in the history.
+fn remember(s: &mut Inner) {
+    if let Some(m) = s.messages.last().cloned() {
+        s.history.push((std::time::SystemTime::now(), m));
+    }
 }
 
 fn group_members(fake: &FakeSlack, args: &Value) -> Response {

@@ -313,6 +313,13 @@ impl App {
         open[0].id.clone()
     }
 
+    /// The id of the open incident of `key`.
+    pub async fn incident_for(&self, key: &str) -> IncidentId {
+        let key = keyleak::domain::ids::AccessKeyId::parse(key).unwrap();
+        let open = self.store.open_incident_for_key(&key).await.unwrap();
+        open.expect("the key has an open incident").id
+    }
+
     /// Waits until the incident is in `want` and no job is left: its reporting is done too.
     pub async fn wait_for_state(&self, id: &IncidentId, want: IncidentState) -> Incident {
         let store = self.store.clone();

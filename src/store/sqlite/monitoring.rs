@@ -1,16 +1,18 @@
 //! Monitoring after containment: which incidents are due a CloudTrail poll, and what each
 //! poll found.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 use super::rows::*;
 use super::{SqliteStore, begin_write, insert_job};
 use crate::domain::ids::IncidentId;
 use crate::domain::trail::TrailEvent;
-use crate::store::{JobKind, NewJob, StoreError};
+use crate::store::{Monitoring, NewJob, StoreError, Work};
 
-impl SqliteStore {
-    pub(super) async fn queue_monitors(
+#[async_trait]
+impl Monitoring for SqliteStore {
+    async fn queue_due_monitors(
         &self,
         now: DateTime<Utc>,
         every: Duration,
@@ -39,9 +41,8 @@ impl SqliteStore {
             .await?;
             let incident = IncidentId::parse(id).map_err(|_| corrupt("incident id", id))?;
             let job = NewJob {
-                kind: JobKind::Monitor,
+                work: Work::Monitor,
                 incident,
-                payload: String::new(),
                 response_url: None,
             };
             insert_job(&mut tx, &job, now).await?;
@@ -50,10 +51,7 @@ impl SqliteStore {
         Ok(due.len())
     }
 
-    pub(super) async fn monitor_checked_to(
-        &self,
-        id: &IncidentId,
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+    async fn checked_to(&self, id: &IncidentId) -> Result<Option<DateTime<Utc>>, StoreError> {
         let at: Option<i64> =
             sqlx::query_scalar("SELECT checked_to FROM monitors WHERE incident_id = ?")
                 .bind(id.as_str())
@@ -64,7 +62,7 @@ impl SqliteStore {
 
     /// Stores the events not seen before and returns them; moves the checked mark; marks the
     /// incident at its first late call.
-    pub(super) async fn write_watch(
+    async fn record_watch(
         &self,
         id: &IncidentId,
         checked_to: DateTime<Utc>,

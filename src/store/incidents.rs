@@ -1,0 +1,126 @@
+//! Incidents: their opening, state and room; the steps of their containment and the
+//! snapshot taken before it; the files of their latest report.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{AuditEntry, NewJob, StoreError};
+use crate::domain::ids::{AccessKeyId, AccountId, IncidentId};
+use crate::domain::incident::{Actor, Incident, IncidentState, StepKind, StepRecord, UserSnapshot};
+
+/// What to record when a responder asks to contain a key.
+#[derive(Debug, Clone)]
+pub struct NewIncident {
+    pub id: IncidentId,
+    pub key: AccessKeyId,
+    pub reason: Option<String>,
+    pub requested_by: Actor,
+    pub now: DateTime<Utc>,
+    /// Which verified request this came from, for the audit log.
+    pub origin: String,
+    /// Where to tell the requester privately how containment ended (Slack's `response_url`).
+    pub response_url: Option<String>,
+}
+
+/// The answer to a contain request: the incident, and whether this request opened it.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    pub incident: Incident,
+    pub created: bool,
+    /// True when a containment job was queued by this request (new, or a retry of a failure).
+    pub queued: bool,
+}
+
+/// Incident facts learnt by the playbook.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentFacts {
+    pub account: Option<AccountId>,
+    pub user_name: Option<String>,
+}
+
+#[async_trait]
+pub trait Incidents: Send + Sync {
+    /// Opens an incident for the key and queues its containment, or returns the open one.
+    /// A failed incident gets a new containment job unless one is already pending.
+    /// One transaction with the audit row.
+    async fn open_incident(&self, new: NewIncident) -> Result<Opened, StoreError>;
+
+    async fn incident(&self, id: &IncidentId) -> Result<Incident, StoreError>;
+    async fn open_incident_for_key(
+        &self,
+        key: &AccessKeyId,
+    ) -> Result<Option<Incident>, StoreError>;
+    /// The most recently opened `limit` open incidents, newest first.
+    async fn open_incidents(&self, limit: u32) -> Result<Vec<Incident>, StoreError>;
+    async fn count_open(&self) -> Result<i64, StoreError>;
+
+    async fn set_facts(&self, id: &IncidentId, facts: &IncidentFacts) -> Result<(), StoreError>;
+    async fn set_slack_message(
+        &self,
+        id: &IncidentId,
+        channel: &str,
+        ts: &str,
+    ) -> Result<(), StoreError>;
+    /// Records the incident's room as soon as Slack made it, before its card is posted, so
+    /// that an announcement tried again uses it instead of making another.
+    async fn set_room(&self, id: &IncidentId, channel: &str) -> Result<(), StoreError>;
+    async fn set_state(
+        &self,
+        id: &IncidentId,
+        state: IncidentState,
+        contained_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+
+    /// Closes an open incident with its audit row and the job that says so, in one
+    /// transaction; false when it was closed already (nothing is written).
+    async fn close_incident(
+        &self,
+        id: &IncidentId,
+        audit: AuditEntry,
+        job: NewJob,
+    ) -> Result<bool, StoreError>;
+}
+
+/// The record of a containment: the user as it was before, and each step's outcome.
+#[async_trait]
+pub trait Steps: Send + Sync {
+    /// Keeps the first snapshot only: it is the pre-incident state, which a retry must not
+    /// overwrite.
+    async fn save_snapshot(
+        &self,
+        id: &IncidentId,
+        snapshot: &UserSnapshot,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    async fn snapshot(&self, id: &IncidentId) -> Result<Option<UserSnapshot>, StoreError>;
+
+    /// Records a step's outcome and its audit row together. Recording a step that is already
+    /// done is refused (returns false) so a step's effect is recorded once.
+    async fn record_step(
+        &self,
+        id: &IncidentId,
+        step: &StepRecord,
+        audit: AuditEntry,
+    ) -> Result<bool, StoreError>;
+    async fn set_step_reply(
+        &self,
+        id: &IncidentId,
+        kind: StepKind,
+        ts: &str,
+    ) -> Result<(), StoreError>;
+    /// The incident's steps, in the playbook's order.
+    async fn steps(&self, id: &IncidentId) -> Result<Vec<StepRecord>, StoreError>;
+}
+
+/// The Slack files of an incident's latest report.
+#[async_trait]
+pub trait Reports: Send + Sync {
+    /// The file ids of the incident's latest report, to be replaced by the next.
+    async fn report_files(&self, id: &IncidentId) -> Result<Vec<String>, StoreError>;
+    async fn set_report_files(
+        &self,
+        id: &IncidentId,
+        files: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+}

@@ -1,0 +1,277 @@
+//! Incidents, the steps of their containment, and the files of their latest report.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::sync::oneshot;
+
+// Dynamic SQL here only splices the constant INCIDENT_COLUMNS; values are always bound.
+
+use super::rows::*;
+use super::{SqliteStore, begin_write, insert_audit, insert_job};
+use crate::domain::ids::{AccessKeyId, AccountId, IncidentId};
+use crate::domain::incident::{Incident, IncidentState, StepKind, StepRecord, UserSnapshot};
+use crate::store::{
+    AuditEntry, IncidentFacts, Incidents, NewIncident, NewJob, Opened, Reports, Steps, StoreError,
+};
+
+#[async_trait]
+impl Incidents for SqliteStore {
+    async fn open_incident(&self, new: NewIncident) -> Result<Opened, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let closed = || StoreError::Unsupported("the store's writer has stopped".into());
+        self.opener.send((new, reply)).await.map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+
+    async fn incident(&self, id: &IncidentId) -> Result<Incident, StoreError> {
+        let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.as_str())
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or_else(|| StoreError::NoSuchIncident(id.clone()))?;
+        incident_from_row(&row)
+    }
+
+    async fn open_incident_for_key(
+        &self,
+        key: &AccessKeyId,
+    ) -> Result<Option<Incident>, StoreError> {
+        let sql = format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE access_key_id = ? AND state <> 'closed'"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(key.as_str())
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref().map(incident_from_row).transpose()
+    }
+
+    async fn open_incidents(&self, limit: u32) -> Result<Vec<Incident>, StoreError> {
+        let sql = format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE state <> 'closed' \
+             ORDER BY opened_at DESC, id LIMIT ?"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(incident_from_row).collect()
+    }
+
+    async fn count_open(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM incidents WHERE state <> 'closed'")
+                .fetch_one(&self.read)
+                .await?,
+        )
+    }
+
+    async fn set_facts(&self, id: &IncidentId, facts: &IncidentFacts) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE incidents SET account_id = COALESCE(?, account_id), \
+             user_name = COALESCE(?, user_name) WHERE id = ?",
+        )
+        .bind(facts.account.as_ref().map(AccountId::as_str))
+        .bind(&facts.user_name)
+        .bind(id.as_str())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_slack_message(
+        &self,
+        id: &IncidentId,
+        channel: &str,
+        ts: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE incidents SET slack_channel = ?, slack_ts = ? WHERE id = ?")
+            .bind(channel)
+            .bind(ts)
+            .bind(id.as_str())
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_room(&self, id: &IncidentId, channel: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE incidents SET slack_channel = ? WHERE id = ? AND slack_ts IS NULL")
+            .bind(channel)
+            .bind(id.as_str())
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_state(
+        &self,
+        id: &IncidentId,
+        state: IncidentState,
+        contained_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE incidents SET state = ?, contained_at = COALESCE(contained_at, ?) WHERE id = ?",
+        )
+        .bind(state.as_str())
+        .bind(contained_at.map(ms))
+        .bind(id.as_str())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn close_incident(
+        &self,
+        id: &IncidentId,
+        audit: AuditEntry,
+        job: NewJob,
+    ) -> Result<bool, StoreError> {
+        let mut tx = begin_write(&self.write).await?;
+        let changed =
+            sqlx::query("UPDATE incidents SET state = 'closed' WHERE id = ? AND state <> 'closed'")
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if changed == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut *tx, &audit).await?;
+        insert_job(&mut tx, &job, audit.at).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl Steps for SqliteStore {
+    async fn save_snapshot(
+        &self,
+        id: &IncidentId,
+        snapshot: &UserSnapshot,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(snapshot).map_err(StoreError::corrupt)?;
+        // The first snapshot is the pre-incident state; a retry must not overwrite it.
+        sqlx::query(
+            "INSERT INTO snapshots (incident_id, snapshot, taken_at) VALUES (?, ?, ?) \
+             ON CONFLICT (incident_id) DO NOTHING",
+        )
+        .bind(id.as_str())
+        .bind(json)
+        .bind(ms(at))
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn snapshot(&self, id: &IncidentId) -> Result<Option<UserSnapshot>, StoreError> {
+        let json: Option<String> =
+            sqlx::query_scalar("SELECT snapshot FROM snapshots WHERE incident_id = ?")
+                .bind(id.as_str())
+                .fetch_optional(&self.read)
+                .await?;
+        json.map(|j| serde_json::from_str(&j).map_err(|e| corrupt("snapshot", &e.to_string())))
+            .transpose()
+    }
+
+    async fn record_step(
+        &self,
+        id: &IncidentId,
+        step: &StepRecord,
+        audit: AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let fact = serde_json::to_string(&step.fact).map_err(StoreError::corrupt)?;
+        let mut tx = begin_write(&self.write).await?;
+        // A failed step may be recorded again by a retry; a done step never changes.
+        let changed = sqlx::query(
+            "INSERT INTO steps (incident_id, kind, status, fact, request_id, finished_at) \
+             VALUES (?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (incident_id, kind) DO UPDATE SET status = excluded.status, \
+             fact = excluded.fact, request_id = excluded.request_id, \
+             finished_at = excluded.finished_at, reply_ts = NULL \
+             WHERE steps.status <> 'done'",
+        )
+        .bind(id.as_str())
+        .bind(step.kind.as_str())
+        .bind(step.status.as_str())
+        .bind(fact)
+        .bind(&step.request_id)
+        .bind(ms(step.finished_at))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut *tx, &audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn set_step_reply(
+        &self,
+        id: &IncidentId,
+        kind: StepKind,
+        ts: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE steps SET reply_ts = ? WHERE incident_id = ? AND kind = ?")
+            .bind(ts)
+            .bind(id.as_str())
+            .bind(kind.as_str())
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn steps(&self, id: &IncidentId) -> Result<Vec<StepRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, status, fact, request_id, finished_at, reply_ts FROM steps \
+             WHERE incident_id = ?",
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.read)
+        .await?;
+        let mut steps = rows
+            .iter()
+            .map(step_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        steps.sort_by_key(|s| StepKind::EVERY.iter().position(|k| *k == s.kind));
+        Ok(steps)
+    }
+}
+
+#[async_trait]
+impl Reports for SqliteStore {
+    async fn report_files(&self, id: &IncidentId) -> Result<Vec<String>, StoreError> {
+        let files: Option<String> =
+            sqlx::query_scalar("SELECT files FROM reports WHERE incident_id = ?")
+                .bind(id.as_str())
+                .fetch_optional(&self.read)
+                .await?;
+        files
+            .map(|f| serde_json::from_str(&f).map_err(StoreError::corrupt))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
+    async fn set_report_files(
+        &self,
+        id: &IncidentId,
+        files: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let files = serde_json::to_string(files).map_err(StoreError::corrupt)?;
+        sqlx::query(
+            "INSERT INTO reports (incident_id, files, made_at) VALUES (?, ?, ?) \
+             ON CONFLICT (incident_id) DO UPDATE SET files = excluded.files, made_at = excluded.made_at",
+        )
+        .bind(id.as_str())
+        .bind(files)
+        .bind(ms(at))
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+}
