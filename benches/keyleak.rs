@@ -293,7 +293,7 @@ async fn time_to_contain() {
     println!("room / script (median)       {:.2}x", ratio(&roomed));
 }
 
-const CARD_RUNS: usize = 20;
+const CARD_RUNS: usize = 10;
 /// Slack's Web API methods keyleak calls while containing, each slowed in the second pass.
 const SLACK_METHODS: [&str; 6] = [
     "chat.postMessage",

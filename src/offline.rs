@@ -2,7 +2,6 @@
 //! archive, with no AWS and no Slack: the key's calls, then breadth first the calls of the
 //! keys it minted, summarised as in Slack, and the timeline written as files.
 
-use std::collections::HashSet;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -13,7 +12,7 @@ use crate::domain::ids::AccessKeyId;
 use crate::domain::trail::TrailEvent;
 use crate::domain::trail::findings::{ArchiveScanned, Findings, KeySearched};
 use crate::domain::trail::inventory::created;
-use crate::domain::trail::pivot::{MAX_KEYS, minted};
+use crate::domain::trail::pivot::{Frontier, MAX_KEYS, minted};
 use crate::domain::trail::summary::{Tally, summarize};
 
 pub struct Offline {
@@ -29,13 +28,18 @@ pub fn investigate(
     until: DateTime<Utc>,
     workers: usize,
 ) -> std::io::Result<Offline> {
-    let mut queued = vec![key.clone()];
-    let mut seen: HashSet<AccessKeyId> = HashSet::from([key.clone()]);
+    let mut frontier = Frontier::new(key.clone(), None);
     let mut all = ArchiveLog::default();
     let mut minted_keys = vec![];
     let mut searched = vec![];
-    while !queued.is_empty() {
-        let round = std::mem::take(&mut queued);
+    loop {
+        // A scan reads every file, so each round looks for all the keys the last one found.
+        let round: Vec<AccessKeyId> = std::iter::from_fn(|| frontier.pop())
+            .map(|(k, _)| k)
+            .collect();
+        if round.is_empty() {
+            break;
+        }
         let mut log = scan_dir(
             dir,
             &Needles::new(round.iter().map(|k| k.to_string())),
@@ -60,8 +64,7 @@ pub fn investigate(
             });
         }
         for m in log.events.iter().filter_map(minted) {
-            if seen.len() < MAX_KEYS && seen.insert(m.key.clone()) {
-                queued.push(m.key.clone());
+            if frontier.seen() < MAX_KEYS && frontier.push(m.key.clone(), m.account.clone()) {
                 minted_keys.push(m);
             }
         }

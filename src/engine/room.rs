@@ -56,7 +56,16 @@ pub(super) async fn open(
         }
     };
     let refused = invite_everyone(engine, incident, &room).await;
-    let thread = notifier.open_thread(Some(&room), incident, steps).await?;
+    // Making the room took Slack a few calls, while containment went on: the card shows
+    // the incident as it is now, not as it was when the announcement began.
+    let (now, now_steps) = match (
+        engine.store.incident(&incident.id).await,
+        engine.store.steps(&incident.id).await,
+    ) {
+        (Ok(i), Ok(s)) => (i, s),
+        _ => (incident.clone(), steps.to_vec()),
+    };
+    let thread = notifier.open_thread(Some(&room), &now, &now_steps).await?;
     for (code, users) in refused {
         warn!(error = %code, count = users.len(), "could not invite people to the incident room");
         let notice = Notice::InviteFailed {

@@ -41,6 +41,7 @@ pub struct SlackNotifier {
     responder: SlackClient<Connector>,
     token: SlackApiToken,
     channel: SlackChannelId,
+    /// Each user group's members, with when the look-up that found them began.
     groups: Mutex<HashMap<String, (Instant, Vec<SlackUserId>)>>,
     /// The topic last set per incident room: Slack announces every change in the channel, so
     /// an unchanged topic is not set again.
@@ -578,12 +579,21 @@ impl Notifier for SlackNotifier {
         group: &str,
         fresh: bool,
     ) -> Result<Vec<SlackUserId>, NotifyError> {
-        if !fresh
-            && let Some((at, members)) = self.groups.lock().await.get(group)
-            && at.elapsed() < GROUP_TTL
-        {
-            return Ok(members.clone());
+        let asked = Instant::now();
+        // Held across the look-up (a Tier 2 method): clicks that arrive together share one
+        // look-up begun after them all, instead of queueing for a call each.
+        let mut groups = self.groups.lock().await;
+        if let Some((started, members)) = groups.get(group) {
+            let recent = if fresh {
+                *started >= asked
+            } else {
+                started.elapsed() < GROUP_TTL
+            };
+            if recent {
+                return Ok(members.clone());
+            }
         }
+        let started = Instant::now();
         let session = self.client.open_session(&self.token);
         let req = SlackApiUserGroupsUsersListRequest::new(group.to_string().into());
         let out = self
@@ -596,10 +606,7 @@ impl Notifier for SlackNotifier {
             .iter()
             .filter_map(|u| SlackUserId::parse(u.as_ref()).ok())
             .collect();
-        self.groups
-            .lock()
-            .await
-            .insert(group.to_string(), (Instant::now(), members.clone()));
+        groups.insert(group.to_string(), (started, members.clone()));
         Ok(members)
     }
 }
