@@ -12,7 +12,7 @@ use crate::domain::ids::AccessKeyId;
 use crate::domain::trail::TrailEvent;
 use crate::domain::trail::findings::{ArchiveScanned, Findings, KeySearched};
 use crate::domain::trail::inventory::created;
-use crate::domain::trail::pivot::{Frontier, MAX_KEYS, minted};
+use crate::domain::trail::pivot::{Frontier, Pushed, minted};
 use crate::domain::trail::summary::{Tally, summarize};
 
 pub struct Offline {
@@ -64,7 +64,7 @@ pub fn investigate(
             });
         }
         for m in log.events.iter().filter_map(minted) {
-            if frontier.seen() < MAX_KEYS && frontier.push(m.key.clone(), m.account.clone()) {
+            if frontier.push(m.key.clone(), m.account.clone()) == Pushed::New {
                 minted_keys.push(m);
             }
         }

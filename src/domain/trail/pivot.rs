@@ -159,6 +159,15 @@ pub fn assumed_roles<'a>(minted: impl IntoIterator<Item = &'a Minted>) -> Vec<As
         .collect()
 }
 
+/// What became of a key offered to the frontier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    New,
+    Seen,
+    /// Not followed: `MAX_KEYS` keys are followed already.
+    Full,
+}
+
 /// Which keys are left to look up: breadth first from the leaked key, each key once, so a
 /// role chain that loops (A assumes B assumes A) ends.
 #[derive(Debug, Default)]
@@ -174,13 +183,17 @@ impl Frontier {
         f
     }
 
-    /// Adds a key unless it was seen; returns whether it was new.
-    pub fn push(&mut self, key: AccessKeyId, account: Option<AccountId>) -> bool {
-        let new = self.seen.insert(key.as_str().to_string());
-        if new {
-            self.queue.push_back((key, account));
+    /// Adds a key unless it was seen, or `MAX_KEYS` were followed already.
+    pub fn push(&mut self, key: AccessKeyId, account: Option<AccountId>) -> Pushed {
+        if self.seen.contains(key.as_str()) {
+            return Pushed::Seen;
         }
-        new
+        if self.seen.len() >= MAX_KEYS {
+            return Pushed::Full;
+        }
+        self.seen.insert(key.as_str().to_string());
+        self.queue.push_back((key, account));
+        Pushed::New
     }
 
     pub fn pop(&mut self) -> Option<(AccessKeyId, Option<AccountId>)> {
@@ -261,11 +274,27 @@ mod tests {
         let b = AccessKeyId::parse("ASIAI44QH8DHBEXAMPLE").unwrap();
         let mut f = Frontier::new(a.clone(), None);
         assert_eq!(f.pop().unwrap().0, a);
-        assert!(f.push(b.clone(), None));
-        assert!(!f.push(a, None), "the root comes back through a cycle");
-        assert!(!f.push(b.clone(), None));
+        assert_eq!(f.push(b.clone(), None), Pushed::New);
+        assert_eq!(
+            f.push(a, None),
+            Pushed::Seen,
+            "the root comes back through a cycle"
+        );
+        assert_eq!(f.push(b.clone(), None), Pushed::Seen);
         assert_eq!(f.pop().unwrap().0, b);
         assert!(f.pop().is_none());
         assert_eq!(f.seen(), 2);
+    }
+
+    #[test]
+    fn the_frontier_follows_at_most_max_keys() {
+        let key = |n: usize| AccessKeyId::parse(&format!("ASIA{n:016}")).unwrap();
+        let mut f = Frontier::new(key(0), None);
+        for n in 1..MAX_KEYS {
+            assert_eq!(f.push(key(n), None), Pushed::New);
+        }
+        assert_eq!(f.push(key(MAX_KEYS), None), Pushed::Full);
+        assert_eq!(f.push(key(1), None), Pushed::Seen);
+        assert_eq!(f.seen(), MAX_KEYS);
     }
 }

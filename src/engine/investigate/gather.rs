@@ -87,10 +87,8 @@ pub(super) async fn gather(engine: &Engine, w: &Window, progress: &Progress) -> 
             if out.minted.iter().any(|x| x.key == m.key) {
                 continue;
             }
-            if frontier.seen() >= MAX_KEYS {
+            if frontier.push(m.key.clone(), m.account.clone()) == Pushed::Full {
                 out.capped = true;
-            } else {
-                frontier.push(m.key.clone(), m.account.clone());
             }
             out.minted.push(m);
         }

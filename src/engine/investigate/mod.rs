@@ -37,7 +37,7 @@ use crate::domain::trail::findings::{
 use crate::domain::trail::guardduty::GuardDutyReport;
 use crate::domain::trail::inventory::{cleanup_targets, created};
 use crate::domain::trail::pivot::{
-    AssumedRole, Frontier, MAX_KEYS, Minted, RoleKind, assumed_roles, minted,
+    AssumedRole, Frontier, MAX_KEYS, Minted, Pushed, RoleKind, assumed_roles, minted,
 };
 use crate::domain::trail::summary::summarize;
 use crate::domain::trail::timeline;

@@ -24,13 +24,13 @@ fn job_of(row: &sqlx::sqlite::SqliteRow) -> Result<(JobKind, IncidentId), StoreE
 }
 
 fn claimed_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ClaimedJob, StoreError> {
-    let (_, incident_id) = job_of(row)?;
     let kind: String = row.try_get("kind")?;
     let payload: Option<String> = row.try_get("payload")?;
+    let incident: String = row.try_get("incident_id")?;
     Ok(ClaimedJob {
         id: row.try_get("id")?,
         work: work_from(&kind, payload.as_deref())?,
-        incident_id,
+        incident_id: IncidentId::parse(&incident).map_err(|_| corrupt("incident id", &incident))?,
         attempts: row.try_get("attempts")?,
         response_url: row.try_get("response_url")?,
     })
