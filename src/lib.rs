@@ -14,6 +14,5 @@ pub mod engine;
 pub mod inflight;
 pub mod listener;
 pub mod notify;
-pub mod offline;
 pub mod slack;
 pub mod store;

@@ -85,11 +85,11 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             archive,
             since,
             out,
-        } => investigate_archive(&key, &archive, since, &out),
+        } => investigate_archive(&key, &archive, since, &out).await,
     }
 }
 
-fn investigate_archive(
+async fn investigate_archive(
     raw_key: &str,
     dir: &std::path::Path,
     days: u32,
@@ -105,26 +105,23 @@ fn investigate_archive(
     let until = chrono::Utc::now();
     let since = until - chrono::Duration::days(i64::from(days));
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let found = crate::offline::investigate(dir, &key, since, until, workers)
-        .with_context(|| format!("reading {}", dir.display()))?;
+    let (findings, events) =
+        crate::engine::investigate_copy(dir, &key, since, until, workers).await;
     let about = format!("archive {}", dir.display());
     println!(
         "{}",
-        messages::investigation_summary(&about, &found.findings).terminal_text()
+        messages::investigation_summary(&about, &findings).terminal_text()
     );
-    if found.events.is_empty() {
+    if events.is_empty() {
         return Ok(());
     }
     let name = out.join(format!("{key}-timeline"));
     let csv = name.with_extension("csv");
     let json = name.with_extension("json");
-    replace_file(&csv, &timeline::to_csv(&found.events)?)
+    replace_file(&csv, &timeline::to_csv(&events)?)
         .with_context(|| format!("writing {}", csv.display()))?;
-    replace_file(
-        &json,
-        &timeline::to_json(&about, key.as_str(), &found.events)?,
-    )
-    .with_context(|| format!("writing {}", json.display()))?;
+    replace_file(&json, &timeline::to_json(&about, key.as_str(), &events)?)
+        .with_context(|| format!("writing {}", json.display()))?;
     println!("Timeline: {} and {}", csv.display(), json.display());
     Ok(())
 }

@@ -37,7 +37,7 @@ pub use crate::domain::answer::{
 pub use approve::ProposalClick;
 pub use cleanup::ApprovalSettings;
 pub use contain::run_contain;
-pub use investigate::{ForensicsSettings, Progress};
+pub use investigate::{ForensicsSettings, Progress, investigate_copy};
 pub use monitor::MonitorSettings;
 pub use queries::{Status, StatusOf};
 pub use room::RoomSettings;

@@ -9,19 +9,19 @@ use crate::domain::audit::AuditAction;
 use crate::domain::trail::Provenance;
 use crate::domain::trail::findings::{QuarantineAttached, quarantine_attached};
 
-/// Fences the roles, queues cleanup proposals and assembles the findings.
+/// Fences the roles, queues cleanup proposals and completes the findings.
 pub(super) async fn conclude(
     engine: &Engine,
     incident: &Incident,
+    account: &AccountId,
     w: &Window,
     request: &InvestigateRequest,
     g: Gathered,
 ) -> Result<(Findings, Vec<TrailEvent>), StoreError> {
-    let roles = assumed_roles(&g.minted);
-    let unverified = unverified_events(&g.events);
-    let mut fences = vec![];
-    for role in roles {
-        let outcome = if unconfirmed(&role, &g.minted, &unverified) {
+    let (mut findings, events) = g.findings(w, engine.clock.now());
+    let unverified = unverified_events(&events);
+    for role in assumed_roles(&findings.minted) {
+        let outcome = if unconfirmed(&role, &findings.minted, &unverified) {
             audit_role(
                 engine,
                 incident,
@@ -34,18 +34,17 @@ pub(super) async fn conclude(
         } else {
             fence_role(engine, incident, &role).await
         };
-        fences.push(RoleFence { role, outcome });
+        findings.roles.push(RoleFence { role, outcome });
     }
-    let created: Vec<_> = g.events.iter().flat_map(created).collect();
-    let (targets, manual) = cleanup_targets(&created, w.account.as_str());
-    let manual = manual.len();
+    let (targets, manual) = cleanup_targets(&findings.created, account.as_str());
+    findings.manual = manual.len();
     let requester = request
         .requested_by
         .as_deref()
         .and_then(|u| SlackUserId::parse(u).ok());
     // A target proposed by an earlier investigation of the incident is not proposed again;
     // the findings list every target proposed so far.
-    let mut proposed = engine
+    findings.proposed = engine
         .store
         .findings(&incident.id)
         .await?
@@ -53,60 +52,37 @@ pub(super) async fn conclude(
         .unwrap_or_default();
     if let Some(by) = &requester {
         for t in targets {
-            if proposed.contains(&t) {
+            if findings.proposed.contains(&t) {
                 continue;
             }
             engine
                 .queue_proposal(&incident.id, t.clone(), by, "forensics".into(), None)
                 .await?;
-            proposed.push(t);
+            findings.proposed.push(t);
         }
     }
-    let (guardduty, quarantined) = tokio::join!(
-        guardduty(engine, w, &g.searched),
-        quarantined(engine, incident, w)
+    (findings.guardduty, findings.quarantined) = tokio::join!(
+        guardduty(engine, w, &findings.searched),
+        quarantined(engine, incident, account, w)
     );
-    let quarantine = engine
+    findings.quarantine = engine
         .store
         .snapshot(&incident.id)
         .await?
         .map(|s| s.quarantine_policies())
         .unwrap_or_default();
-    let mut skipped_reasons = g.skipped.clone();
-    skipped_reasons.truncate(MAX_REASONS);
-    if g.capped {
-        warn!(max = MAX_KEYS, "stopped following minted keys at the limit");
-    }
-    let findings = Findings {
-        key: w.root.to_string(),
-        since: w.since,
-        until: w.until,
-        finished_at: engine.clock.now(),
-        regions: w.regions.clone(),
-        searched: g.searched,
-        summary: summarize(&g.events),
-        minted: g.minted,
-        roles: fences,
-        created,
-        proposed,
-        manual,
-        failures: g.failures,
-        skipped: g.skipped.len() + g.skipped_more,
-        skipped_reasons,
-        archive: g.archive,
-        pages: g.pages,
-        throttled: g.throttled,
-        quarantine,
-        guardduty,
-        quarantined,
-    };
-    Ok((findings, g.events))
+    Ok((findings, events))
 }
 
 /// When AWS quarantined the user: its `AttachUserPolicy` is an IAM event, logged in
 /// us-east-1 and made by AWS, not by the key, so the key's own lookups never see it. A
 /// failed lookup leaves the answer to the snapshot, which says whether but not when.
-async fn quarantined(engine: &Engine, incident: &Incident, w: &Window) -> Vec<QuarantineAttached> {
+async fn quarantined(
+    engine: &Engine,
+    incident: &Incident,
+    account: &AccountId,
+    w: &Window,
+) -> Vec<QuarantineAttached> {
     let Some(user) = &incident.user_name else {
         return vec![];
     };
@@ -116,7 +92,7 @@ async fn quarantined(engine: &Engine, incident: &Incident, w: &Window) -> Vec<Qu
     let attach = TrailAttribute::EventName("AttachUserPolicy");
     match engine
         .aws
-        .events_with(&w.account, "us-east-1", attach, since, w.until)
+        .events_with(account, "us-east-1", attach, since, w.until)
         .await
     {
         Ok(log) => quarantine_attached(user, &log.events),

@@ -1,48 +1,52 @@
 //! Gathering: every region's LookupEvents for each round of keys, and the archive beside it.
 
+use std::collections::HashSet;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
+use crate::archive::scan::Needles;
+use crate::archive::{ArchiveLog, scan_dir};
+use crate::aws::{Aws, AwsError};
+/// Where a round's events are read.
+pub(super) struct Sources<'a> {
+    /// LookupEvents in every region of the window; none offline.
+    pub trail: Option<&'a dyn Aws>,
+    pub archive: Option<Archive<'a>>,
+}
+
+/// The archive port: the S3 archive, read through the AWS port, or a local copy of it.
+pub(super) enum Archive<'a> {
+    S3(&'a dyn Aws, &'a ArchiveLocation),
+    Local { dir: &'a Path, workers: usize },
+}
+
 /// Breadth first from the leaked key: each round looks up every queued key in every region
-/// at once (the pacer holds each region to its budget), then queues the keys they minted.
-pub(super) async fn gather(engine: &Engine, w: &Window, progress: &Progress) -> Gathered {
+/// at once (the pacer holds each region to its budget) and in the archive, then queues the
+/// keys they minted.
+pub(super) async fn gather(src: &Sources<'_>, w: &Window, progress: &Progress) -> Gathered {
     let mut out = Gathered::default();
-    let mut frontier = Frontier::new(w.root.clone(), Some(w.account.clone()));
-    let mut seen_events = std::collections::HashSet::new();
+    let mut frontier = Frontier::new(w.root.clone(), w.account.clone());
+    let mut seen_events = HashSet::new();
     loop {
         let mut round = vec![];
         while let Some((key, account)) = frontier.pop() {
-            round.push((key, account.unwrap_or_else(|| w.account.clone())));
+            round.push((key, account.or_else(|| w.account.clone())));
         }
         if round.is_empty() {
             return out;
         }
         progress.keys.fetch_add(round.len(), Ordering::Relaxed);
-        progress
-            .lookups
-            .fetch_add(round.len() * w.regions.len(), Ordering::Relaxed);
-        let lookups = round.iter().flat_map(|(key, account)| {
-            w.regions.iter().map(move |region| {
-                let q = TrailQuery {
-                    account: account.clone(),
-                    region: region.clone(),
-                    key: key.clone(),
-                    // Older than the event history is the archive's part of the window.
-                    since: w
-                        .since
-                        .max(w.until - Duration::days(i64::from(HISTORY_DAYS))),
-                    until: w.until,
-                };
-                lookup_one(engine, q, progress)
-            })
-        });
-        let results = futures_util::future::join_all(lookups).await;
+        let results = match src.trail {
+            Some(aws) => look_up(aws, w, &round, progress).await,
+            None => vec![],
+        };
         // Region errors of each key of the round, in the round's order.
         let mut errors_by_key = Vec::with_capacity(round.len());
         for (key, account) in &round {
             let mine = results
                 .iter()
-                .filter(|(q, _)| &q.key == key && &q.account == account);
+                .filter(|(q, _)| &q.key == key && Some(&q.account) == account.as_ref());
             let mut errors = vec![];
             for (q, r) in mine {
                 match r {
@@ -61,21 +65,28 @@ pub(super) async fn gather(engine: &Engine, w: &Window, progress: &Progress) -> 
             }
             errors_by_key.push(errors);
         }
-        if let Some(at) = &engine.forensics.archive {
-            scan_archive(engine, at, w, &round, &mut out, &mut seen_events).await;
+        if let Some(archive) = &src.archive {
+            scan_archive(archive, w, &round, &mut out, &mut seen_events).await;
         }
         for ((key, account), errors) in round.iter().zip(errors_by_key) {
-            let count = out
-                .events
-                .iter()
-                .filter(|e| e.identity.access_key_id.as_deref() == Some(key.as_str()))
-                .count();
+            let mine = || {
+                out.events
+                    .iter()
+                    .filter(|e| e.identity.access_key_id.as_deref() == Some(key.as_str()))
+            };
+            // Offline, a key's account is what its own calls say.
+            let account = match account {
+                Some(a) => a.to_string(),
+                None => mine()
+                    .find_map(|e| e.account().map(str::to_string))
+                    .unwrap_or_default(),
+            };
             out.failures
-                .extend(fold_failures(key, account, errors, w.regions.len()));
+                .extend(fold_failures(key, &account, errors, w.regions.len()));
             out.searched.push(KeySearched {
                 key: key.to_string(),
-                account: account.to_string(),
-                events: count,
+                account,
+                events: mine().count(),
             });
         }
         out.events.sort_by(|a, b| {
@@ -95,72 +106,160 @@ pub(super) async fn gather(engine: &Engine, w: &Window, progress: &Progress) -> 
     }
 }
 
-/// The round's keys in the archive, account by account, merged with what LookupEvents gave
-/// by `eventID`.
-async fn scan_archive(
-    engine: &Engine,
-    at: &ArchiveLocation,
+/// Every key of the round whose account is known, in every region, at once.
+async fn look_up(
+    aws: &dyn Aws,
     w: &Window,
-    round: &[(AccessKeyId, AccountId)],
+    round: &[(AccessKeyId, Option<AccountId>)],
+    progress: &Progress,
+) -> Vec<(TrailQuery, Result<RegionLog, AwsError>)> {
+    let lookups: Vec<_> = round
+        .iter()
+        .filter_map(|(key, account)| Some((key, account.as_ref()?)))
+        .flat_map(|(key, account)| {
+            w.regions.iter().map(move |region| TrailQuery {
+                account: account.clone(),
+                region: region.clone(),
+                key: key.clone(),
+                // Older than the event history is the archive's part of the window.
+                since: w
+                    .since
+                    .max(w.until - Duration::days(i64::from(HISTORY_DAYS))),
+                until: w.until,
+            })
+        })
+        .collect();
+    progress.lookups.fetch_add(lookups.len(), Ordering::Relaxed);
+    futures_util::future::join_all(lookups.into_iter().map(|q| lookup_one(aws, q, progress))).await
+}
+
+/// The round's keys in the archive, merged with what LookupEvents gave by `eventID`: the S3
+/// archive account by account, a local copy all at once.
+async fn scan_archive(
+    archive: &Archive<'_>,
+    w: &Window,
+    round: &[(AccessKeyId, Option<AccountId>)],
     out: &mut Gathered,
-    seen_events: &mut std::collections::HashSet<String>,
+    seen_events: &mut HashSet<String>,
 ) {
-    let mut accounts: Vec<&AccountId> = round.iter().map(|(_, a)| a).collect();
-    accounts.sort();
-    accounts.dedup();
-    for account in accounts {
-        let query = ArchiveQuery {
-            accounts: vec![account.clone()],
-            regions: w.regions.clone(),
-            keys: round
-                .iter()
-                .filter(|(_, a)| a == account)
-                .map(|(k, _)| k.clone())
-                .collect(),
-            since: w.since,
-            until: w.until,
-        };
-        let location = format!("s3://{}/{}", at.bucket, at.prefix);
-        match engine.aws.archive_events(at, &query).await {
-            Ok(log) => {
-                let stats = out.archive.get_or_insert_with(|| ArchiveScanned {
-                    location,
-                    files: 0,
-                    bytes: 0,
-                    integrity: Default::default(),
-                });
-                // A later round reads the account's files again for its new keys: the files,
-                // and what the digests say of them, count once.
-                if out.archive_accounts.insert(account.clone()) {
-                    stats.files += log.files;
-                    stats.bytes += log.bytes;
-                    stats.integrity.merge(log.integrity);
-                }
-                out.skipped_more += log.skipped - log.reasons.len();
-                out.skipped.extend(log.reasons);
-                for e in log.events {
-                    if seen_events.insert(e.event_id.clone()) {
-                        out.events.push(e);
-                    }
-                }
+    let keys = |pick: &dyn Fn(&Option<AccountId>) -> bool| -> Vec<AccessKeyId> {
+        round
+            .iter()
+            .filter(|(_, a)| pick(a))
+            .map(|(k, _)| k.clone())
+            .collect()
+    };
+    match archive {
+        Archive::S3(aws, at) => {
+            let mut accounts: Vec<&AccountId> =
+                round.iter().filter_map(|(_, a)| a.as_ref()).collect();
+            accounts.sort();
+            accounts.dedup();
+            for account in accounts {
+                let query = ArchiveQuery {
+                    accounts: vec![account.clone()],
+                    regions: w.regions.clone(),
+                    keys: keys(&|a| a.as_ref() == Some(account)),
+                    since: w.since,
+                    until: w.until,
+                };
+                let read = aws
+                    .archive_events(at, &query)
+                    .await
+                    .map_err(|e| e.to_string());
+                let place = Place {
+                    scope: account.to_string(),
+                    location: format!("s3://{}/{}", at.bucket, at.prefix),
+                };
+                record(out, seen_events, place, &query.keys, read);
             }
-            Err(e) => out.failures.push(LookupFailure {
-                key: query
-                    .keys
-                    .iter()
-                    .map(|k| k.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                account: location,
-                region: "the archive".into(),
-                error: e.to_string(),
-            }),
+        }
+        Archive::Local { dir, workers } => {
+            let keys = keys(&|_| true);
+            let read = scan_copy(dir, &keys, w, *workers).await;
+            let place = Place {
+                scope: String::new(),
+                location: dir.display().to_string(),
+            };
+            record(out, seen_events, place, &keys, read);
         }
     }
 }
 
+/// Which files one read of the archive covered: a later round reads them again for its new
+/// keys.
+struct Place {
+    /// The account whose folders were read; empty for the whole of a local copy.
+    scope: String,
+    location: String,
+}
+
+fn record(
+    out: &mut Gathered,
+    seen_events: &mut HashSet<String>,
+    place: Place,
+    keys: &[AccessKeyId],
+    read: Result<ArchiveLog, String>,
+) {
+    let log = match read {
+        Ok(log) => log,
+        Err(error) => {
+            out.failures.push(LookupFailure {
+                key: keys
+                    .iter()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                account: place.location,
+                region: "the archive".into(),
+                error,
+            });
+            return;
+        }
+    };
+    let stats = out.archive.get_or_insert_with(|| ArchiveScanned {
+        location: place.location,
+        files: 0,
+        bytes: 0,
+        integrity: Default::default(),
+    });
+    // The files, what the digests say of them and the unreadable ones count once.
+    if out.archive_read.insert(place.scope) {
+        stats.files += log.files;
+        stats.bytes += log.bytes;
+        stats.integrity.merge(log.integrity);
+        out.skipped_more += log.skipped - log.reasons.len();
+        out.skipped.extend(log.reasons);
+    }
+    for e in log.events {
+        if seen_events.insert(e.event_id.clone()) {
+            out.events.push(e);
+        }
+    }
+}
+
+/// A local copy, scanned on blocking threads (one per core), kept to the window.
+async fn scan_copy(
+    dir: &Path,
+    keys: &[AccessKeyId],
+    w: &Window,
+    workers: usize,
+) -> Result<ArchiveLog, String> {
+    let dir = dir.to_path_buf();
+    let needles = Needles::new(keys.iter().map(|k| k.to_string()));
+    let (since, until) = (w.since, w.until);
+    match tokio::task::spawn_blocking(move || scan_dir(&dir, &needles, workers)).await {
+        Ok(Ok(mut log)) => {
+            log.events.retain(|e| e.time >= since && e.time <= until);
+            Ok(log)
+        }
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(format!("the scan stopped: {e}")),
+    }
+}
+
 async fn lookup_one(
-    engine: &Engine,
+    aws: &dyn Aws,
     q: TrailQuery,
     progress: &Progress,
 ) -> (TrailQuery, Result<RegionLog, crate::aws::AwsError>) {
@@ -171,7 +270,7 @@ async fn lookup_one(
             .events
             .fetch_add(n.saturating_sub(before), Ordering::Relaxed);
     };
-    let r = engine.aws.lookup_events(&q, &count).await;
+    let r = aws.lookup_events(&q, &count).await;
     progress.lookups_done.fetch_add(1, Ordering::Relaxed);
     (q, r)
 }
@@ -179,7 +278,7 @@ async fn lookup_one(
 /// One line when every region failed alike (no route to the account, say), else one per region.
 fn fold_failures(
     key: &AccessKeyId,
-    account: &AccountId,
+    account: &str,
     errors: Vec<(String, String)>,
     regions: usize,
 ) -> Vec<LookupFailure> {

@@ -13,9 +13,11 @@ use tracing::{info, warn};
 
 mod conclude;
 mod gather;
+mod offline;
 
 use conclude::{conclude, share_timeline};
-use gather::gather;
+use gather::{Archive, Sources, gather};
+pub use offline::investigate_copy;
 
 use super::Engine;
 use super::JobRequest;
@@ -216,10 +218,18 @@ pub async fn run_investigate(
     };
     let window = Window {
         root: incident.key.clone(),
-        account: account.clone(),
+        account: Some(account.clone()),
         regions,
         since,
         until,
+    };
+    let sources = Sources {
+        trail: Some(engine.aws.as_ref()),
+        archive: engine
+            .forensics
+            .archive
+            .as_ref()
+            .map(|at| Archive::S3(engine.aws.as_ref(), at)),
     };
     let (gathered, message) = with_progress(
         engine,
@@ -228,10 +238,10 @@ pub async fn run_investigate(
         &incident,
         posting,
         &progress,
-        gather(engine, &window, &progress),
+        gather(&sources, &window, &progress),
     )
     .await?;
-    let findings = conclude(engine, &incident, &window, request, gathered).await?;
+    let findings = conclude(engine, &incident, &account, &window, request, gathered).await?;
     engine
         .store
         .save_findings(&incident.id, job.id, &findings.0, &findings.1)
@@ -260,7 +270,8 @@ pub async fn run_investigate(
 /// The question, fixed for the whole run.
 struct Window {
     root: AccessKeyId,
-    account: AccountId,
+    /// The leaked key's account; offline, what its calls say.
+    account: Option<AccountId>,
     regions: Vec<String>,
     since: DateTime<Utc>,
     until: DateTime<Utc>,
@@ -280,8 +291,43 @@ struct Gathered {
     throttled: usize,
     capped: bool,
     archive: Option<ArchiveScanned>,
-    /// The accounts whose archive folders have been read.
-    archive_accounts: std::collections::HashSet<AccountId>,
+    /// The parts of the archive read so far (see `gather::Place`).
+    archive_read: std::collections::HashSet<String>,
+}
+
+impl Gathered {
+    /// The findings of what was read, before anything is done about it.
+    fn findings(self, w: &Window, finished_at: DateTime<Utc>) -> (Findings, Vec<TrailEvent>) {
+        if self.capped {
+            warn!(max = MAX_KEYS, "stopped following minted keys at the limit");
+        }
+        let mut skipped_reasons = self.skipped.clone();
+        skipped_reasons.truncate(MAX_REASONS);
+        let findings = Findings {
+            key: w.root.to_string(),
+            since: w.since,
+            until: w.until,
+            finished_at,
+            regions: w.regions.clone(),
+            searched: self.searched,
+            summary: summarize(&self.events),
+            minted: self.minted,
+            roles: vec![],
+            created: self.events.iter().flat_map(created).collect(),
+            proposed: vec![],
+            manual: 0,
+            failures: self.failures,
+            skipped: self.skipped.len() + self.skipped_more,
+            skipped_reasons,
+            archive: self.archive,
+            pages: self.pages,
+            throttled: self.throttled,
+            quarantine: vec![],
+            guardduty: Default::default(),
+            quarantined: vec![],
+        };
+        (findings, self.events)
+    }
 }
 
 /// Runs `work` while the progress message is posted, then redrawn, and the job's lease is
