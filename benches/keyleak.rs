@@ -493,12 +493,10 @@ async fn approval() {
 /// The store's floor: opening incidents one after another, without HTTP.
 async fn store_floor() {
     let dir = tempfile::tempdir().unwrap();
-    let store = keyleak::store::SqliteStore::connect(&format!(
-        "sqlite://{}/floor.db",
-        dir.path().display()
-    ))
-    .await
-    .unwrap();
+    let store =
+        keyleak::store::SqlStore::connect(&format!("sqlite://{}/floor.db", dir.path().display()))
+            .await
+            .unwrap();
     use keyleak::store::{Incidents, Store};
     let n = 2000;
     let t = Instant::now();

@@ -8,11 +8,24 @@ async fn main() -> std::process::ExitCode {
     let filter = EnvFilter::try_from_env("KEYLEAK_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match std::env::var("KEYLEAK_LOG_FORMAT").as_deref() {
+        Err(_) | Ok("text") => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        // One object per line, with the job's span (incident, key) on every line of a playbook.
+        Ok("json") => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        Ok(other) => {
+            eprintln!("keyleak: KEYLEAK_LOG_FORMAT must be text or json, not {other:?}");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
     let cli = keyleak::cli::Cli::parse();
     match keyleak::cli::main(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -120,6 +120,7 @@ impl Worker {
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = self.engine.wake.notified() => {}
+                _ = self.engine.store.queued_elsewhere() => {}
                 Some(_) = running.join_next(), if !running.is_empty() => {}
                 _ = tokio::time::sleep(self.settings.poll) => {}
             }
@@ -280,8 +281,18 @@ async fn execute(
     job: ClaimedJob,
     lease: chrono::Duration,
 ) -> Result<(), StoreError> {
-    let span =
-        info_span!("job", id = job.id, kind = job.kind().as_str(), incident = %job.incident_id);
+    // Every line of a playbook names its incident and its key as `AKIA…WXYZ`: enough to tell
+    // incidents apart in a log without copying whole key ids around.
+    let span = info_span!(
+        "job",
+        id = job.id,
+        kind = job.kind().as_str(),
+        incident = %job.incident_id,
+        key = tracing::field::Empty,
+    );
+    if let Ok(i) = engine.store.incident(&job.incident_id).await {
+        span.record("key", i.key.short());
+    }
     async {
         info!(attempt = job.attempts, "running");
         let outcome = match &job.work {

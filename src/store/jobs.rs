@@ -66,6 +66,9 @@ pub trait JobQueue: Send + Sync {
         lease: chrono::Duration,
         which: Claim<'_>,
     ) -> Result<Option<ClaimedJob>, StoreError>;
+    /// Resolves when another process may have queued a job (PostgreSQL's LISTEN/NOTIFY). A
+    /// store that cannot tell never resolves: the worker polls.
+    async fn queued_elsewhere(&self);
     async fn extend_lease(&self, job: i64, until: DateTime<Utc>) -> Result<(), StoreError>;
     /// Puts a running job back in the queue, to be claimed again from `not_before`.
     async fn retry_job(

@@ -11,7 +11,7 @@ mod jobs;
 mod monitoring;
 mod proposals;
 mod restores;
-mod sqlite;
+mod sql;
 
 use std::error::Error as StdError;
 
@@ -28,7 +28,7 @@ pub use jobs::{AbandonedJob, Claim, ClaimedJob, JobQueue, NewJob};
 pub use monitoring::Monitoring;
 pub use proposals::{ExecutionRight, Proposals};
 pub use restores::{RestoreClaim, Restores};
-pub use sqlite::SqliteStore;
+pub use sql::SqlStore;
 
 /// Why the store could not do what was asked, in terms that hold for every adapter; the
 /// database's own error is the source, for the log.
@@ -76,10 +76,5 @@ pub trait Store:
 
 /// Opens the store named by `KEYLEAK_DATABASE_URL` and brings its schema up to date.
 pub async fn connect(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
-    if url.starts_with("postgres") {
-        return Err(StoreError::Unsupported(
-            "the PostgreSQL store is not available in this version; use sqlite://".into(),
-        ));
-    }
-    Ok(std::sync::Arc::new(SqliteStore::connect(url).await?))
+    Ok(std::sync::Arc::new(SqlStore::connect(url).await?))
 }

@@ -76,10 +76,8 @@ async fn expired_rejected_and_changed_proposals_never_run() {
         user: "ci-deploy".into(),
         key: seeded.other.id.clone(),
     };
-    let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.db_path.display()))
-        .await
-        .unwrap();
-    sqlx::query("UPDATE proposals SET action = ? WHERE id = ?")
+    let db = app.db.pool().await;
+    sqlx::query("UPDATE proposals SET action = $1 WHERE id = $2")
         .bind(serde_json::to_string(&other).unwrap())
         .bind(changed.id.as_str())
         .execute(&db)

@@ -10,15 +10,13 @@ use keyleak::domain::approval::{
 use keyleak::domain::audit::AuditAction;
 use keyleak::domain::ids::{AccessKeyId, AccountId, IncidentId, ProposalId, SlackUserId};
 use keyleak::domain::incident::Actor;
-use keyleak::store::{AuditEntry, Incidents, JobQueue, NewIncident, SqliteStore, Store};
+use keyleak::store::{AuditEntry, NewIncident, Store};
 
-async fn store_with_proposal(required: usize) -> (Arc<dyn Store>, Proposal, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::connect(&format!("sqlite://{}/a.db", dir.path().display()))
-            .await
-            .unwrap(),
-    );
+use crate::support::db::TestDb;
+
+async fn store_with_proposal(required: usize) -> (Arc<dyn Store>, Proposal, TestDb) {
+    let db = TestDb::new().await;
+    let store = db.store().await;
     let incident = IncidentId::from_random(0xC0FFEE);
     let key = AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE").unwrap();
     store
@@ -56,7 +54,7 @@ async fn store_with_proposal(required: usize) -> (Arc<dyn Store>, Proposal, temp
         .await
         .unwrap();
     store.set_proposal_message(&p.id, &message()).await.unwrap();
-    (store, p, dir)
+    (store, p, db)
 }
 
 fn pid() -> ProposalId {
@@ -114,7 +112,7 @@ async fn click(store: Arc<dyn Store>, who: String, job: i64) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_simultaneous_approvals_execute_once() {
-    let (store, _p, _dir) = store_with_proposal(1).await;
+    let (store, _p, _db) = store_with_proposal(1).await;
     let clicks: Vec<_> = (0..20)
         .map(|n| tokio::spawn(click(store.clone(), format!("U0APPROVER{n:02}"), n)))
         .collect();
@@ -152,7 +150,7 @@ async fn twenty_simultaneous_approvals_execute_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_execution_right_is_won_once_even_by_racing_claims() {
-    let (store, p, _dir) = store_with_proposal(1).await;
+    let (store, p, _db) = store_with_proposal(1).await;
     let approver = SlackUserId::parse("U0APPROVER").unwrap();
     assert!(
         store
@@ -225,7 +223,7 @@ async fn the_execution_right_is_won_once_even_by_racing_claims() {
 
 #[tokio::test]
 async fn a_rejected_proposal_cannot_be_approved_and_two_approvers_need_two() {
-    let (store, p, _dir) = store_with_proposal(2).await;
+    let (store, p, _db) = store_with_proposal(2).await;
     let a = SlackUserId::parse("U0APPROVERA").unwrap();
     assert!(
         store
@@ -290,12 +288,8 @@ async fn a_rejected_proposal_cannot_be_approved_and_two_approvers_need_two() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn simultaneous_approvals_on_two_replicas_complete_the_proposal_once() {
     for round in 0..20 {
-        let (first, _p, dir) = store_with_proposal(2).await;
-        let second: Arc<dyn Store> = Arc::new(
-            SqliteStore::connect(&format!("sqlite://{}/a.db", dir.path().display()))
-                .await
-                .unwrap(),
-        );
+        let (first, _p, db) = store_with_proposal(2).await;
+        let second = db.store().await;
         let barrier = Arc::new(tokio::sync::Barrier::new(12));
         let clicks: Vec<_> = (0..12)
             .map(|n| {
@@ -355,11 +349,8 @@ async fn simultaneous_approvals_on_two_replicas_complete_the_proposal_once() {
 /// not kept, in a finished job or a queued one.
 #[tokio::test]
 async fn response_urls_are_not_kept_past_their_thirty_minutes() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = format!("{}/u.db", dir.path().display());
-    let store = SqliteStore::connect(&format!("sqlite://{path}"))
-        .await
-        .unwrap();
+    let db = TestDb::new().await;
+    let store = db.store().await;
     let now = Utc::now();
     let url = |n: u32| format!("https://hooks.slack.com/commands/T0/{n}/secretpart{n}");
     for (n, at) in [(1, now - Duration::minutes(31)), (2, now)] {

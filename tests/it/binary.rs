@@ -8,7 +8,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_sdk_iam::types::StatusType;
-use keyleak::store::{Incidents, JobQueue};
 use support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_keyleak");
@@ -55,7 +54,7 @@ fn free_port() -> u16 {
 #[tokio::test]
 async fn serve_keeps_secrets_out_of_its_logs_and_stops_on_sigterm() {
     let slack = FakeSlack::start().await;
-    let dir = tempfile::tempdir().unwrap();
+    let db = support::db::TestDb::new().await;
     let port = free_port();
     let mut child = base_command()
         .arg("serve")
@@ -66,11 +65,9 @@ async fn serve_keeps_secrets_out_of_its_logs_and_stops_on_sigterm() {
         .env("KEYLEAK_RESPONDERS", RESPONDER)
         .env("KEYLEAK_APPROVERS", "U0APPROVER")
         .env("KEYLEAK_LISTEN", format!("127.0.0.1:{port}"))
-        .env(
-            "KEYLEAK_DATABASE_URL",
-            format!("sqlite://{}/k.db", dir.path().display()),
-        )
+        .env("KEYLEAK_DATABASE_URL", &db.url)
         .env("KEYLEAK_LOG", "debug")
+        .env("KEYLEAK_LOG_FORMAT", "json")
         .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "AKIAUNREACHABLE00000")
@@ -152,6 +149,21 @@ async fn serve_keeps_secrets_out_of_its_logs_and_stops_on_sigterm() {
         logs.contains("rejected an unverified Slack request"),
         "{logs}"
     );
+    // KEYLEAK_LOG_FORMAT=json: one object per line, and the playbook's lines name the
+    // incident and the key by its last four characters.
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let playbook: Vec<_> = lines
+        .iter()
+        .filter(|l| l["span"]["name"] == "job" && l["span"]["kind"] == "contain")
+        .collect();
+    assert!(!playbook.is_empty(), "{logs}");
+    for l in playbook {
+        assert_eq!(l["span"]["key"], "AKIA…MPLE", "{l}");
+        assert!(l["span"]["incident"].as_str().is_some(), "{l}");
+    }
     let mut forbidden = vec![
         SIGNING_SECRET.to_string(),
         support::fake_slack::TOKEN.to_string(),
@@ -176,7 +188,7 @@ async fn the_cli_plans_then_contains_without_slack() {
     let moto = Moto::start().await;
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
-    let dir = tempfile::tempdir().unwrap();
+    let db = support::db::TestDb::new().await;
     let run = |args: &[&str]| {
         base_command()
             .args(args)
@@ -185,10 +197,7 @@ async fn the_cli_plans_then_contains_without_slack() {
             .env("AWS_ACCESS_KEY_ID", "AKIAKEYLEAKTESTADMIN")
             .env("AWS_SECRET_ACCESS_KEY", "test-secret")
             .env("USER", "oncall")
-            .env(
-                "KEYLEAK_DATABASE_URL",
-                format!("sqlite://{}/cli.db", dir.path().display()),
-            )
+            .env("KEYLEAK_DATABASE_URL", &db.url)
             .output()
             .unwrap()
     };
@@ -208,8 +217,7 @@ async fn the_cli_plans_then_contains_without_slack() {
     );
 
     // A server sharing the database has queued a job of its own: the CLI must leave it.
-    let db = format!("sqlite://{}/cli.db", dir.path().display());
-    let shared = keyleak::store::SqliteStore::connect(&db).await.unwrap();
+    let shared = db.store().await;
     let theirs = keyleak::domain::ids::IncidentId::from_random(7);
     shared
         .open_incident(keyleak::store::NewIncident {

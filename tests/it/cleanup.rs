@@ -201,7 +201,7 @@ async fn a_backdoor_user_is_deleted_only_after_a_second_person_approves() {
     assert!(done_row.detail.contains(&request_ids[0]));
 
     // No secret reached the database or Slack.
-    let stored = String::from_utf8_lossy(&app.database_bytes()).into_owned();
+    let stored = app.stored_text().await;
     let said: String = app.slack.calls().into_iter().map(|(_, b)| b).collect();
     for secret in [seeded.leaked.secret.as_str(), &planted.secret, PASSWORD] {
         assert!(!stored.contains(secret), "a secret reached the database");

@@ -110,7 +110,7 @@ async fn contain_deactivates_only_the_leaked_key_and_denies_the_user() {
         "{told:?}"
     );
     assert!(
-        !String::from_utf8_lossy(&app.database_bytes()).contains(&seeded.leaked.secret),
+        !app.stored_text().await.contains(&seeded.leaked.secret),
         "a secret reached the database"
     );
 }

@@ -360,7 +360,7 @@ async fn containment_is_followed_by_forensics_that_finds_the_whole_path() {
     assert!(files[0].comment.as_deref().unwrap().contains("13 events"));
 
     // The session tokens CloudTrail logged never reach the store, Slack or the files.
-    let db = String::from_utf8_lossy(&s.app.database_bytes()).to_string();
+    let db = s.app.stored_text().await;
     for token in ["AQoDYXdzEPT", "IQoJb3JpZ2luX2VjEXAMPLE"] {
         assert!(!db.contains(token), "{token} stored");
         for (_, body) in s.app.slack.calls() {

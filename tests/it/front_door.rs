@@ -187,7 +187,7 @@ async fn a_pasted_secret_is_warned_about_and_never_kept_or_echoed() {
     .await;
     assert!(got.contains("secret access key"));
 
-    let db = String::from_utf8_lossy(&app.database_bytes()).into_owned();
+    let db = app.stored_text().await;
     assert!(
         !db.contains(&SECRET_KEY[..10]),
         "the secret reached the database"

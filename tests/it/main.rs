@@ -15,6 +15,7 @@ mod forensics;
 mod front_door;
 mod lookup;
 mod monitor;
+mod replicas;
 mod report;
 mod restore;
 mod resume;

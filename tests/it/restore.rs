@@ -124,8 +124,7 @@ async fn restore_respects_the_key_limit_hands_the_new_key_over_once_and_lifts_on
     for (_, body) in app.slack.calls() {
         assert!(!body.contains(&new_secret), "the new secret reached Slack");
     }
-    let db = std::fs::read(&app.db_path).unwrap();
-    assert!(!String::from_utf8_lossy(&db).contains(&new_secret));
+    assert!(!app.stored_text().await.contains(&new_secret));
 
     // The thread has the ARN, the verification, the places to update; the fence stays.
     let summary = wait_until(Duration::from_secs(20), || {

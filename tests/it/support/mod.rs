@@ -2,6 +2,7 @@
 //! loopback (moto, the fake Slack) and a SQLite file in a temporary directory.
 #![allow(dead_code)]
 
+pub mod db;
 pub mod fake_slack;
 pub mod guardduty_emu;
 pub mod moto;
@@ -28,7 +29,7 @@ use keyleak::engine::{
 };
 use keyleak::listener::ListenerLimits;
 use keyleak::slack::client::SlackNotifier;
-use keyleak::store::{SqliteStore, Store};
+use keyleak::store::Store;
 use sha2::Sha256;
 
 #[allow(unused_imports)]
@@ -94,10 +95,9 @@ pub struct App {
     /// The engine's store and clock, for assertions: the engine keeps its own private.
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
-    pub db_path: std::path::PathBuf,
+    pub db: db::TestDb,
     pub http: reqwest::Client,
     worker: Option<tokio::task::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
 }
 
 pub fn slack_config(api_url: &str) -> SlackConfig {
@@ -128,13 +128,8 @@ impl App {
     /// Starts the bot with AWS at `aws` (moto, or an unreachable address when a test must
     /// not touch AWS).
     pub async fn start(aws: aws_config::SdkConfig, opts: Options) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let db_path = dir.path().join("keyleak.db");
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::connect(&format!("sqlite://{}", db_path.display()))
-                .await
-                .unwrap(),
-        );
+        let db = db::TestDb::new().await;
+        let store = db.store().await;
         let slack = FakeSlack::start().await;
         slack.add_group(ONCALL_GROUP, &[ONCALLER]);
         slack.add_group(APPROVERS_GROUP, &[]);
@@ -179,10 +174,9 @@ impl App {
             engine,
             store,
             clock: opts.clock,
-            db_path,
+            db,
             http: reqwest::Client::new(),
             worker: None,
-            _dir: dir,
         };
         if opts.start_worker {
             app.start_worker(WorkerSettings::default());
@@ -348,16 +342,9 @@ impl App {
             .expect("a cut-off step finished")
     }
 
-    /// Every byte the bot persisted, for leak checks.
-    pub fn database_bytes(&self) -> Vec<u8> {
-        let mut all = vec![];
-        for suffix in ["", "-wal", "-shm"] {
-            let p = format!("{}{suffix}", self.db_path.display());
-            if let Ok(b) = std::fs::read(p) {
-                all.extend(b);
-            }
-        }
-        all
+    /// Everything the bot persisted, for leak checks.
+    pub async fn stored_text(&self) -> String {
+        self.db.stored_text().await
     }
 }
 

@@ -1,8 +1,9 @@
-//! Row mapping between SQLite and domain types. Times are Unix milliseconds.
+//! Row mapping between the database and domain types. Times are Unix milliseconds.
 
 use chrono::{DateTime, Utc};
+pub(super) use sqlx::Any;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+pub(super) use sqlx::any::AnyRow;
 
 use crate::domain::audit::AuditAction;
 use crate::domain::ids::{AccessKeyId, AccountId, IncidentId};
@@ -17,6 +18,23 @@ pub(super) fn ms(t: DateTime<Utc>) -> i64 {
 
 pub(super) fn from_ms(v: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(v).ok_or_else(|| StoreError::Corrupt(format!("time {v}")))
+}
+
+/// `$from+1, $from+2, …` for `n` values: numbered placeholders, which SQLite and PostgreSQL
+/// both read.
+pub(super) fn placeholders(from: usize, n: usize) -> String {
+    (from + 1..=from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `($1, …, $cols), ($cols+1, …), …` for a multi-row `VALUES`.
+pub(super) fn value_rows(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", placeholders(r * cols, cols)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub(super) fn corrupt(what: &str, value: &str) -> StoreError {
@@ -50,7 +68,7 @@ pub(super) fn work_from(kind: &str, payload: Option<&str>) -> Result<Work, Store
 pub(super) const INCIDENT_COLUMNS: &str = "id, access_key_id, state, reason, requested_by, opened_at, \
     fence_time, contained_at, account_id, user_name, slack_channel, slack_ts, late_activity";
 
-pub(super) fn incident_from_row(row: &SqliteRow) -> Result<Incident, StoreError> {
+pub(super) fn incident_from_row(row: &AnyRow) -> Result<Incident, StoreError> {
     let id: String = row.try_get("id")?;
     let key: String = row.try_get("access_key_id")?;
     let state: String = row.try_get("state")?;
@@ -77,7 +95,7 @@ pub(super) fn incident_from_row(row: &SqliteRow) -> Result<Incident, StoreError>
     })
 }
 
-pub(super) fn step_from_row(row: &SqliteRow) -> Result<StepRecord, StoreError> {
+pub(super) fn step_from_row(row: &AnyRow) -> Result<StepRecord, StoreError> {
     let kind: String = row.try_get("kind")?;
     let status: String = row.try_get("status")?;
     let fact: String = row.try_get("fact")?;
@@ -92,7 +110,7 @@ pub(super) fn step_from_row(row: &SqliteRow) -> Result<StepRecord, StoreError> {
     })
 }
 
-pub(super) fn audit_from_row(row: &SqliteRow) -> Result<AuditEntry, StoreError> {
+pub(super) fn audit_from_row(row: &AnyRow) -> Result<AuditEntry, StoreError> {
     let incident: Option<String> = row.try_get("incident_id")?;
     Ok(AuditEntry {
         at: from_ms(row.try_get("at")?)?,

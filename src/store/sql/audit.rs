@@ -2,17 +2,17 @@
 
 use async_trait::async_trait;
 
-use super::SqliteStore;
-use super::rows::{audit_from_row, ms};
+use super::SqlStore;
+use super::rows::{Any, audit_from_row, ms};
 use crate::domain::ids::IncidentId;
 use crate::store::{AuditEntry, AuditLog, StoreError};
 
 pub(super) async fn insert_audit<'e, E>(exec: E, e: &AuditEntry) -> Result<(), StoreError>
 where
-    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+    E: sqlx::Executor<'e, Database = Any>,
 {
     sqlx::query(
-        "INSERT INTO audit (at, actor, action, incident_id, detail, origin) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit (at, actor, action, incident_id, detail, origin) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(ms(e.at))
     .bind(&e.actor)
@@ -26,7 +26,7 @@ where
 }
 
 #[async_trait]
-impl AuditLog for SqliteStore {
+impl AuditLog for SqlStore {
     async fn audit(&self, entry: AuditEntry) -> Result<(), StoreError> {
         insert_audit(&self.write, &entry).await
     }
@@ -34,9 +34,8 @@ impl AuditLog for SqliteStore {
     async fn audit_log(&self, id: Option<&IncidentId>) -> Result<Vec<AuditEntry>, StoreError> {
         let rows = sqlx::query(
             "SELECT at, actor, action, incident_id, detail, origin FROM audit \
-             WHERE ? IS NULL OR incident_id = ? ORDER BY id",
+             WHERE $1 IS NULL OR incident_id = $1 ORDER BY id",
         )
-        .bind(id.map(IncidentId::as_str))
         .bind(id.map(IncidentId::as_str))
         .fetch_all(&self.read)
         .await?;

@@ -1,27 +1,28 @@
-//! Group commit for opening incidents. Every ack waits on this durable write, and SQLite has
-//! one writer, so acks that arrive together are written together: one transaction, one
+//! Group commit for opening incidents. Every ack waits on this durable write, and writes
+//! are one at a time (SQLite's lock, the store's on PostgreSQL), so acks that arrive together are written together: one transaction, one
 //! look-up and three multi-row inserts for the whole batch, instead of one transaction of
 //! five statements each.
 
 use std::collections::HashMap;
 
-use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
+use sqlx::{AnyPool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::rows::*;
-use super::{begin_write, insert_audit};
+use super::{Dialect, begin_write, insert_audit};
 use crate::domain::audit::AuditAction;
 use crate::domain::ids::IncidentId;
 use crate::domain::incident::{Incident, IncidentState};
 use crate::store::{AuditEntry, JobKind, NewIncident, Opened, StoreError};
 
-/// The most acks written in one transaction (SQLite binds at most 32,766 values).
+/// The most acks written in one transaction (SQLite binds at most 32,766 values, PostgreSQL
+/// 65,535).
 const MAX_BATCH: usize = 64;
 
 pub(super) type Request = (NewIncident, oneshot::Sender<Result<Opened, StoreError>>);
 
 /// Writes the requests queued on `rx` until every sender is gone.
-pub(super) async fn run_opener(write: SqlitePool, mut rx: mpsc::Receiver<Request>) {
+pub(super) async fn run_opener(write: AnyPool, dialect: Dialect, mut rx: mpsc::Receiver<Request>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -31,7 +32,7 @@ pub(super) async fn run_opener(write: SqlitePool, mut rx: mpsc::Receiver<Request
             }
         }
         let news: Vec<NewIncident> = batch.iter().map(|(n, _)| n.clone()).collect();
-        match open_batch(&write, &news).await {
+        match open_batch(&write, dialect, &news).await {
             Ok(opened) => {
                 for ((_, reply), o) in batch.into_iter().zip(opened) {
                     let _ = reply.send(Ok(o));
@@ -41,20 +42,24 @@ pub(super) async fn run_opener(write: SqlitePool, mut rx: mpsc::Receiver<Request
             // own so every request gets its own answer.
             Err(_) => {
                 for (new, reply) in batch {
-                    let _ = reply.send(open_one(&write, &new).await);
+                    let _ = reply.send(open_one(&write, dialect, &new).await);
                 }
             }
         }
     }
 }
 
-async fn open_one(write: &SqlitePool, new: &NewIncident) -> Result<Opened, StoreError> {
+async fn open_one(
+    write: &AnyPool,
+    dialect: Dialect,
+    new: &NewIncident,
+) -> Result<Opened, StoreError> {
     let one = std::slice::from_ref(new);
-    let first = open_batch(write, one).await;
+    let first = open_batch(write, dialect, one).await;
     let opened = match first {
         // Another process opened one for this key after our look-up: reuse theirs.
         Err(StoreError::Refused(e)) if is_unique_violation(e.as_ref()) => {
-            open_batch(write, one).await?
+            open_batch(write, dialect, one).await?
         }
         other => other?,
     };
@@ -83,8 +88,12 @@ fn fresh(new: &NewIncident) -> Incident {
 }
 
 /// Opens or reuses an incident for each request, in order, in one transaction.
-async fn open_batch(write: &SqlitePool, batch: &[NewIncident]) -> Result<Vec<Opened>, StoreError> {
-    let mut tx = begin_write(write).await?;
+async fn open_batch(
+    write: &AnyPool,
+    dialect: Dialect,
+    batch: &[NewIncident],
+) -> Result<Vec<Opened>, StoreError> {
+    let mut tx = begin_write(write, dialect).await?;
     let mut open = find_open_many(&mut tx, batch).await?;
     // First pass: which requests open a new incident (the first of each new key).
     let mut created = vec![];
@@ -119,18 +128,18 @@ async fn open_batch(write: &SqlitePool, batch: &[NewIncident]) -> Result<Vec<Ope
 }
 
 async fn find_open_many(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     batch: &[NewIncident],
 ) -> Result<HashMap<String, Incident>, StoreError> {
-    let mut q = QueryBuilder::<Sqlite>::new(format!(
-        "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE state <> 'closed' AND access_key_id IN ("
-    ));
-    let mut keys = q.separated(", ");
+    let sql = format!(
+        "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE state <> 'closed' AND access_key_id IN ({})",
+        placeholders(0, batch.len())
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for new in batch {
-        keys.push_bind(new.key.as_str().to_string());
+        q = q.bind(new.key.as_str().to_string());
     }
-    q.push(")");
-    let rows = q.build().fetch_all(&mut **tx).await?;
+    let rows = q.fetch_all(&mut **tx).await?;
     rows.iter()
         .map(|r| incident_from_row(r).map(|i| (i.key.as_str().to_string(), i)))
         .collect()
@@ -138,68 +147,72 @@ async fn find_open_many(
 
 /// The new incidents, their containment jobs and their audit rows: three statements.
 async fn insert_created(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     created: &[&NewIncident],
 ) -> Result<(), StoreError> {
     if created.is_empty() {
         return Ok(());
     }
-    QueryBuilder::<Sqlite>::new(
-        "INSERT INTO incidents (id, access_key_id, state, reason, requested_by, opened_at, fence_time) ",
-    )
-    .push_values(created, |mut b, n| {
-        b.push_bind(n.id.as_str().to_string())
-            .push_bind(n.key.as_str().to_string())
-            .push_bind(IncidentState::Containing.as_str())
-            .push_bind(n.reason.clone())
-            .push_bind(n.requested_by.to_stored())
-            .push_bind(ms(n.now))
-            .push_bind(ms(n.now));
-    })
-    .build()
-    .execute(&mut **tx)
-    .await?;
-    QueryBuilder::<Sqlite>::new(
-        "INSERT INTO jobs (kind, incident_id, state, created_at, response_url) ",
-    )
-    .push_values(created, |mut b, n| {
-        b.push_bind(JobKind::Contain.as_str())
-            .push_bind(n.id.as_str().to_string())
-            .push_bind("queued")
-            .push_bind(ms(n.now))
-            .push_bind(n.response_url.clone());
-    })
-    .build()
-    .execute(&mut **tx)
-    .await?;
-    QueryBuilder::<Sqlite>::new(
-        "INSERT INTO audit (at, actor, action, incident_id, detail, origin) ",
-    )
-    .push_values(created, |mut b, n| {
+    let sql = format!(
+        "INSERT INTO incidents (id, access_key_id, state, reason, requested_by, opened_at, \
+         fence_time) VALUES {}",
+        value_rows(created.len(), 7)
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for n in created {
+        q = q
+            .bind(n.id.as_str().to_string())
+            .bind(n.key.as_str().to_string())
+            .bind(IncidentState::Containing.as_str())
+            .bind(n.reason.clone())
+            .bind(n.requested_by.to_stored())
+            .bind(ms(n.now))
+            .bind(ms(n.now));
+    }
+    q.execute(&mut **tx).await?;
+    let sql = format!(
+        "INSERT INTO jobs (kind, incident_id, state, created_at, response_url) VALUES {}",
+        value_rows(created.len(), 5)
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for n in created {
+        q = q
+            .bind(JobKind::Contain.as_str())
+            .bind(n.id.as_str().to_string())
+            .bind("queued")
+            .bind(ms(n.now))
+            .bind(n.response_url.clone());
+    }
+    q.execute(&mut **tx).await?;
+    let sql = format!(
+        "INSERT INTO audit (at, actor, action, incident_id, detail, origin) VALUES {}",
+        value_rows(created.len(), 6)
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for n in created {
         let a = audit_for(n, &n.id, AuditAction::ContainOpen);
-        b.push_bind(ms(a.at))
-            .push_bind(a.actor)
-            .push_bind(a.action.name())
-            .push_bind(n.id.as_str().to_string())
-            .push_bind(a.detail)
-            .push_bind(a.origin);
-    })
-    .build()
-    .execute(&mut **tx)
-    .await?;
+        q = q
+            .bind(ms(a.at))
+            .bind(a.actor)
+            .bind(a.action.name())
+            .bind(n.id.as_str().to_string())
+            .bind(a.detail)
+            .bind(a.origin);
+    }
+    q.execute(&mut **tx).await?;
     Ok(())
 }
 
 /// Reuses the open incident; queues a retry when it failed and nothing is pending.
 async fn reuse(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     existing: Incident,
     new: &NewIncident,
 ) -> Result<Opened, StoreError> {
     let mut queued = false;
     if existing.state == IncidentState::Failed {
         let pending: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM jobs WHERE incident_id = ? AND kind = 'contain' \
+            "SELECT COUNT(*) FROM jobs WHERE incident_id = $1 AND kind = 'contain' \
              AND state IN ('queued', 'running')",
         )
         .bind(existing.id.as_str())
@@ -207,7 +220,7 @@ async fn reuse(
         .await?;
         if pending == 0 {
             enqueue(tx, &existing.id, new).await?;
-            sqlx::query("UPDATE incidents SET state = 'containing' WHERE id = ?")
+            sqlx::query("UPDATE incidents SET state = 'containing' WHERE id = $1")
                 .bind(existing.id.as_str())
                 .execute(&mut **tx)
                 .await?;
@@ -247,13 +260,13 @@ fn audit_for(new: &NewIncident, id: &IncidentId, action: AuditAction) -> AuditEn
 }
 
 async fn enqueue(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     id: &IncidentId,
     new: &NewIncident,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO jobs (kind, incident_id, state, created_at, response_url) \
-         VALUES (?, ?, 'queued', ?, ?)",
+         VALUES ($1, $2, 'queued', $3, $4)",
     )
     .bind(JobKind::Contain.as_str())
     .bind(id.as_str())

@@ -4,22 +4,22 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::rows::*;
-use super::{SqliteStore, begin_write, insert_audit};
+use super::{SqlStore, begin_write, insert_audit};
 use crate::domain::ids::IncidentId;
 use crate::domain::restore::Handover;
 use crate::store::{AuditEntry, RestoreClaim, Restores, StoreError};
 
 #[async_trait]
-impl Restores for SqliteStore {
+impl Restores for SqlStore {
     async fn claim_restore(
         &self,
         id: &IncidentId,
         job: i64,
         at: DateTime<Utc>,
     ) -> Result<RestoreClaim, StoreError> {
-        let mut tx = begin_write(&self.write).await?;
+        let mut tx = begin_write(&self.write, self.dialect).await?;
         let row: Option<(i64, String, Option<String>)> =
-            sqlx::query_as("SELECT job_id, state, handover FROM restores WHERE incident_id = ?")
+            sqlx::query_as("SELECT job_id, state, handover FROM restores WHERE incident_id = $1")
                 .bind(id.as_str())
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -27,7 +27,7 @@ impl Restores for SqliteStore {
             None => {
                 sqlx::query(
                     "INSERT INTO restores (incident_id, job_id, state, updated_at) \
-                     VALUES (?, ?, 'issuing', ?)",
+                     VALUES ($1, $2, 'issuing', $3)",
                 )
                 .bind(id.as_str())
                 .bind(job)
@@ -53,9 +53,9 @@ impl Restores for SqliteStore {
         audit: AuditEntry,
     ) -> Result<(), StoreError> {
         let json = serde_json::to_string(h).map_err(StoreError::corrupt)?;
-        let mut tx = begin_write(&self.write).await?;
+        let mut tx = begin_write(&self.write, self.dialect).await?;
         sqlx::query(
-            "UPDATE restores SET state = 'issued', handover = ?, updated_at = ? WHERE incident_id = ?",
+            "UPDATE restores SET state = 'issued', handover = $1, updated_at = $2 WHERE incident_id = $3",
         )
         .bind(json)
         .bind(ms(audit.at))
@@ -70,7 +70,7 @@ impl Restores for SqliteStore {
     /// Gives up a claim that issued nothing (the user had no free key slot).
     async fn release_restore(&self, id: &IncidentId, job: i64) -> Result<(), StoreError> {
         sqlx::query(
-            "DELETE FROM restores WHERE incident_id = ? AND job_id = ? AND state = 'issuing'",
+            "DELETE FROM restores WHERE incident_id = $1 AND job_id = $2 AND state = 'issuing'",
         )
         .bind(id.as_str())
         .bind(job)
@@ -81,7 +81,7 @@ impl Restores for SqliteStore {
 
     async fn handover(&self, id: &IncidentId) -> Result<Option<Handover>, StoreError> {
         let h: Option<Option<String>> = sqlx::query_scalar(
-            "SELECT handover FROM restores WHERE incident_id = ? AND state = 'issued'",
+            "SELECT handover FROM restores WHERE incident_id = $1 AND state = 'issued'",
         )
         .bind(id.as_str())
         .fetch_optional(&self.read)

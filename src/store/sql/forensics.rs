@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::rows::*;
-use super::{SqliteStore, begin_write};
+use super::{SqlStore, begin_write};
 use crate::domain::approval::MessageRef;
 use crate::domain::ids::IncidentId;
 use crate::domain::trail::TrailEvent;
@@ -13,10 +13,10 @@ use crate::domain::trail::findings::Findings;
 use crate::store::{Forensics, StoreError};
 
 #[async_trait]
-impl Forensics for SqliteStore {
+impl Forensics for SqlStore {
     async fn investigation_message(&self, job: i64) -> Result<Option<MessageRef>, StoreError> {
         let row =
-            sqlx::query("SELECT message_channel, message_ts FROM investigations WHERE job_id = ?")
+            sqlx::query("SELECT message_channel, message_ts FROM investigations WHERE job_id = $1")
                 .bind(job)
                 .fetch_optional(&self.read)
                 .await?;
@@ -36,7 +36,7 @@ impl Forensics for SqliteStore {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO investigations (job_id, incident_id, message_channel, message_ts) \
-             VALUES (?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (job_id) DO UPDATE SET \
              message_channel = excluded.message_channel, message_ts = excluded.message_ts",
         )
         .bind(job)
@@ -55,10 +55,10 @@ impl Forensics for SqliteStore {
         findings: &Findings,
         events: &[TrailEvent],
     ) -> Result<(), StoreError> {
-        let mut tx = begin_write(&self.write).await?;
+        let mut tx = begin_write(&self.write, self.dialect).await?;
         sqlx::query(
             "INSERT INTO investigations (job_id, incident_id, finished_at, findings) \
-             VALUES (?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (job_id) DO UPDATE SET \
              finished_at = excluded.finished_at, findings = excluded.findings",
         )
         .bind(job)
@@ -70,7 +70,7 @@ impl Forensics for SqliteStore {
         for e in events {
             sqlx::query(
                 "INSERT INTO trail_events (incident_id, event_id, event_time, event) \
-                 VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
             )
             .bind(incident.as_str())
             .bind(&e.event_id)
@@ -85,7 +85,7 @@ impl Forensics for SqliteStore {
 
     async fn findings(&self, incident: &IncidentId) -> Result<Option<Findings>, StoreError> {
         let text: Option<String> = sqlx::query_scalar(
-            "SELECT findings FROM investigations WHERE incident_id = ? AND findings IS NOT NULL \
+            "SELECT findings FROM investigations WHERE incident_id = $1 AND findings IS NOT NULL \
              ORDER BY finished_at DESC, job_id DESC LIMIT 1",
         )
         .bind(incident.as_str())
@@ -97,7 +97,7 @@ impl Forensics for SqliteStore {
 
     async fn trail_events(&self, incident: &IncidentId) -> Result<Vec<TrailEvent>, StoreError> {
         let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT event FROM trail_events WHERE incident_id = ? ORDER BY event_time, event_id",
+            "SELECT event FROM trail_events WHERE incident_id = $1 ORDER BY event_time, event_id",
         )
         .bind(incident.as_str())
         .fetch_all(&self.read)

@@ -4,10 +4,9 @@
 
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use super::rows::*;
-use super::{SqliteStore, begin_write, insert_audit, insert_job};
+use super::{SqlStore, begin_write, insert_audit, insert_job};
 use crate::domain::approval::{
     self, Action, Decision, MessageRef, Outcome, Proposal, ProposalState,
 };
@@ -18,7 +17,7 @@ use crate::store::{AuditEntry, ExecutionRight, NewJob, Proposals, StoreError, Wo
 const COLUMNS: &str = "id, incident_id, action, params_hash, requested_by, created_at, \
     expires_at, required, state, decided_by, decided_at, outcome, message_channel, message_ts";
 
-fn proposal_from_row(row: &SqliteRow, approvals: Vec<SlackUserId>) -> Result<Proposal, StoreError> {
+fn proposal_from_row(row: &AnyRow, approvals: Vec<SlackUserId>) -> Result<Proposal, StoreError> {
     let id: String = row.try_get("id")?;
     let incident: String = row.try_get("incident_id")?;
     let action: String = row.try_get("action")?;
@@ -55,7 +54,7 @@ fn proposal_from_row(row: &SqliteRow, approvals: Vec<SlackUserId>) -> Result<Pro
 }
 
 #[async_trait]
-impl Proposals for SqliteStore {
+impl Proposals for SqlStore {
     /// Inserts the proposal unless the same action on the incident is pending already: one
     /// pending proposal per incident and parameters, however often it is asked for.
     async fn create_proposal(
@@ -64,10 +63,10 @@ impl Proposals for SqliteStore {
         audit: AuditEntry,
     ) -> Result<Option<ProposalId>, StoreError> {
         let action = to_json(&p.action)?;
-        let mut tx = begin_write(&self.write).await?;
+        let mut tx = begin_write(&self.write, self.dialect).await?;
         let pending: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM proposals WHERE incident_id = ? AND params_hash = ? \
-             AND state = 'pending' AND expires_at > ? AND id <> ?",
+            "SELECT id FROM proposals WHERE incident_id = $1 AND params_hash = $2 \
+             AND state = 'pending' AND expires_at > $3 AND id <> $4",
         )
         .bind(p.incident.as_str())
         .bind(&p.hash)
@@ -82,7 +81,7 @@ impl Proposals for SqliteStore {
         }
         sqlx::query(
             "INSERT INTO proposals (id, incident_id, action, params_hash, requested_by, created_at, \
-             expires_at, required, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             expires_at, required, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(p.id.as_str())
         .bind(p.incident.as_str())
@@ -102,7 +101,7 @@ impl Proposals for SqliteStore {
 
     async fn proposal(&self, id: &ProposalId) -> Result<Option<Proposal>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM proposals WHERE id = ?"
+            "SELECT {COLUMNS} FROM proposals WHERE id = $1"
         )))
         .bind(id.as_str())
         .fetch_optional(&self.read)
@@ -115,7 +114,7 @@ impl Proposals for SqliteStore {
 
     async fn proposals(&self, incident: &IncidentId) -> Result<Vec<Proposal>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM proposals WHERE incident_id = ? ORDER BY created_at, rowid"
+            "SELECT {COLUMNS} FROM proposals WHERE incident_id = $1 ORDER BY created_at, rowid"
         )))
         .bind(incident.as_str())
         .fetch_all(&self.read)
@@ -129,11 +128,11 @@ impl Proposals for SqliteStore {
         limit: u32,
     ) -> Result<Vec<Proposal>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM proposals WHERE state = 'pending' AND expires_at <= ? \
-             ORDER BY expires_at LIMIT ?"
+            "SELECT {COLUMNS} FROM proposals WHERE state = 'pending' AND expires_at <= $1 \
+             ORDER BY expires_at LIMIT $2"
         )))
         .bind(ms(now))
-        .bind(limit)
+        .bind(i64::from(limit))
         .fetch_all(&self.read)
         .await?;
         self.all_with_approvals(&rows).await
@@ -144,7 +143,7 @@ impl Proposals for SqliteStore {
         id: &ProposalId,
         message: &MessageRef,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE proposals SET message_channel = ?, message_ts = ? WHERE id = ?")
+        sqlx::query("UPDATE proposals SET message_channel = $1, message_ts = $2 WHERE id = $3")
             .bind(&message.channel)
             .bind(&message.ts)
             .bind(id.as_str())
@@ -167,9 +166,9 @@ impl Proposals for SqliteStore {
         approver: &SlackUserId,
         mut audit: AuditEntry,
     ) -> Result<Option<Decision>, StoreError> {
-        let mut tx = begin_write(&self.write).await?;
+        let mut tx = begin_write(&self.write, self.dialect).await?;
         let pending: Option<(String, i64)> = sqlx::query_as(
-            "SELECT incident_id, required FROM proposals WHERE id = ? AND state = 'pending'",
+            "SELECT incident_id, required FROM proposals WHERE id = $1 AND state = 'pending'",
         )
         .bind(id.as_str())
         .fetch_optional(&mut *tx)
@@ -178,7 +177,7 @@ impl Proposals for SqliteStore {
             return Ok(None);
         };
         let added = sqlx::query(
-            "INSERT INTO proposal_approvals (proposal_id, approver, at) VALUES (?, ?, ?) \
+            "INSERT INTO proposal_approvals (proposal_id, approver, at) VALUES ($1, $2, $3) \
              ON CONFLICT DO NOTHING",
         )
         .bind(id.as_str())
@@ -191,7 +190,7 @@ impl Proposals for SqliteStore {
             return Ok(None);
         }
         let count: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM proposal_approvals WHERE proposal_id = ?")
+            sqlx::query_scalar("SELECT COUNT(*) FROM proposal_approvals WHERE proposal_id = $1")
                 .bind(id.as_str())
                 .fetch_one(&mut *tx)
                 .await?;
@@ -236,10 +235,10 @@ impl Proposals for SqliteStore {
         job: i64,
         audit: AuditEntry,
     ) -> Result<Option<ExecutionRight>, StoreError> {
-        let mut tx = begin_write(&self.write).await?;
+        let mut tx = begin_write(&self.write, self.dialect).await?;
         let won = sqlx::query(
-            "UPDATE proposals SET state = 'executing', executing_job = ? \
-             WHERE id = ? AND (state = 'approved' OR (state = 'executing' AND executing_job = ?))",
+            "UPDATE proposals SET state = 'executing', executing_job = $1 \
+             WHERE id = $2 AND (state = 'approved' OR (state = 'executing' AND executing_job = $3))",
         )
         .bind(job)
         .bind(id.as_str())
@@ -265,12 +264,12 @@ impl Proposals for SqliteStore {
         outcome: Option<&Outcome>,
         audit: AuditEntry,
     ) -> Result<bool, StoreError> {
-        let mut tx = begin_write(&self.write).await?;
+        let mut tx = begin_write(&self.write, self.dialect).await?;
         if !set_state(&mut tx, id, from, to, &audit).await? {
             return Ok(false);
         }
         if let Some(o) = outcome {
-            sqlx::query("UPDATE proposals SET outcome = ? WHERE id = ?")
+            sqlx::query("UPDATE proposals SET outcome = $1 WHERE id = $2")
                 .bind(to_json(o)?)
                 .bind(id.as_str())
                 .execute(&mut *tx)
@@ -284,7 +283,7 @@ impl Proposals for SqliteStore {
 
 /// Only moves out of pending record who decided: execution is not a decision.
 async fn set_state(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, Any>,
     id: &ProposalId,
     from: ProposalState,
     to: ProposalState,
@@ -295,9 +294,9 @@ async fn set_state(
     }
     let decides = from == ProposalState::Pending;
     let changed = sqlx::query(
-        "UPDATE proposals SET state = ?, \
-         decided_by = CASE WHEN ? THEN ? ELSE decided_by END, \
-         decided_at = CASE WHEN ? THEN ? ELSE decided_at END WHERE id = ? AND state = ?",
+        "UPDATE proposals SET state = $1, \
+         decided_by = CASE WHEN $2 THEN $3 ELSE decided_by END, \
+         decided_at = CASE WHEN $4 THEN $5 ELSE decided_at END WHERE id = $6 AND state = $7",
     )
     .bind(to.as_str())
     .bind(decides)
@@ -312,8 +311,8 @@ async fn set_state(
     Ok(changed == 1)
 }
 
-impl SqliteStore {
-    async fn all_with_approvals(&self, rows: &[SqliteRow]) -> Result<Vec<Proposal>, StoreError> {
+impl SqlStore {
+    async fn all_with_approvals(&self, rows: &[AnyRow]) -> Result<Vec<Proposal>, StoreError> {
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             out.push(self.with_approvals(row).await?);
@@ -321,10 +320,10 @@ impl SqliteStore {
         Ok(out)
     }
 
-    async fn with_approvals(&self, row: &SqliteRow) -> Result<Proposal, StoreError> {
+    async fn with_approvals(&self, row: &AnyRow) -> Result<Proposal, StoreError> {
         let id: String = row.try_get("id")?;
         let approvers: Vec<String> = sqlx::query_scalar(
-            "SELECT approver FROM proposal_approvals WHERE proposal_id = ? ORDER BY at, approver",
+            "SELECT approver FROM proposal_approvals WHERE proposal_id = $1 ORDER BY at, approver",
         )
         .bind(&id)
         .fetch_all(&self.read)

@@ -5,25 +5,25 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
 use super::rows::*;
-use super::{SqliteStore, begin_write, insert_job};
+use super::{SqlStore, begin_write, insert_job};
 use crate::domain::ids::IncidentId;
 use crate::domain::trail::TrailEvent;
 use crate::store::{Monitoring, NewJob, StoreError, Work};
 
 #[async_trait]
-impl Monitoring for SqliteStore {
+impl Monitoring for SqlStore {
     async fn queue_due_monitors(
         &self,
         now: DateTime<Utc>,
         every: Duration,
         window: Duration,
     ) -> Result<usize, StoreError> {
-        let mut tx = begin_write(&self.write).await?;
+        let mut tx = begin_write(&self.write, self.dialect).await?;
         let due: Vec<(String, i64)> = sqlx::query_as(
             "SELECT i.id, i.contained_at FROM incidents i \
              LEFT JOIN monitors m ON m.incident_id = i.id \
-             WHERE i.state <> 'closed' AND i.contained_at IS NOT NULL AND i.contained_at > ? \
-             AND (m.next_at IS NULL OR m.next_at <= ?)",
+             WHERE i.state <> 'closed' AND i.contained_at IS NOT NULL AND i.contained_at > $1 \
+             AND (m.next_at IS NULL OR m.next_at <= $2)",
         )
         .bind(ms(now - window))
         .bind(ms(now))
@@ -31,7 +31,7 @@ impl Monitoring for SqliteStore {
         .await?;
         for (id, contained_at) in &due {
             sqlx::query(
-                "INSERT INTO monitors (incident_id, next_at, checked_to) VALUES (?, ?, ?) \
+                "INSERT INTO monitors (incident_id, next_at, checked_to) VALUES ($1, $2, $3) \
                  ON CONFLICT (incident_id) DO UPDATE SET next_at = excluded.next_at",
             )
             .bind(id)
@@ -53,7 +53,7 @@ impl Monitoring for SqliteStore {
 
     async fn checked_to(&self, id: &IncidentId) -> Result<Option<DateTime<Utc>>, StoreError> {
         let at: Option<i64> =
-            sqlx::query_scalar("SELECT checked_to FROM monitors WHERE incident_id = ?")
+            sqlx::query_scalar("SELECT checked_to FROM monitors WHERE incident_id = $1")
                 .bind(id.as_str())
                 .fetch_optional(&self.read)
                 .await?;
@@ -68,14 +68,14 @@ impl Monitoring for SqliteStore {
         checked_to: DateTime<Utc>,
         events: &[TrailEvent],
     ) -> Result<Vec<TrailEvent>, StoreError> {
-        let mut tx = begin_write(&self.write).await?;
+        let mut tx = begin_write(&self.write, self.dialect).await?;
         let mut new = vec![];
         for e in events {
             let json =
                 serde_json::to_string(e).map_err(|err| StoreError::Corrupt(err.to_string()))?;
             let added = sqlx::query(
                 "INSERT INTO trail_events (incident_id, event_id, event_time, event) \
-                 VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
             )
             .bind(id.as_str())
             .bind(&e.event_id)
@@ -88,16 +88,20 @@ impl Monitoring for SqliteStore {
                 new.push(e.clone());
             }
         }
-        sqlx::query("UPDATE monitors SET checked_to = MAX(checked_to, ?) WHERE incident_id = ?")
-            .bind(ms(checked_to))
+        // CASE rather than the two-argument MAX and MIN, which PostgreSQL calls otherwise.
+        sqlx::query(
+            "UPDATE monitors SET checked_to = CASE WHEN checked_to > $1 THEN checked_to ELSE $1 END \
+             WHERE incident_id = $2",
+        )
+        .bind(ms(checked_to))
             .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
+        .execute(&mut *tx)
+        .await?;
         if let Some(first) = new.iter().map(|e| e.time).min() {
             sqlx::query(
-                "UPDATE incidents SET late_activity = MIN(COALESCE(late_activity, ?), ?) WHERE id = ?",
+                "UPDATE incidents SET late_activity = CASE WHEN late_activity < $1 \
+                 THEN late_activity ELSE $1 END WHERE id = $2",
             )
-            .bind(ms(first))
             .bind(ms(first))
             .bind(id.as_str())
             .execute(&mut *tx)

@@ -7,7 +7,7 @@ use tokio::sync::oneshot;
 // Dynamic SQL here only splices the constant INCIDENT_COLUMNS; values are always bound.
 
 use super::rows::*;
-use super::{SqliteStore, begin_write, insert_audit, insert_job};
+use super::{SqlStore, begin_write, insert_audit, insert_job};
 use crate::domain::ids::{AccessKeyId, AccountId, IncidentId};
 use crate::domain::incident::{Incident, IncidentState, StepKind, StepRecord, UserSnapshot};
 use crate::store::{
@@ -15,7 +15,7 @@ use crate::store::{
 };
 
 #[async_trait]
-impl Incidents for SqliteStore {
+impl Incidents for SqlStore {
     async fn open_incident(&self, new: NewIncident) -> Result<Opened, StoreError> {
         let (reply, answer) = oneshot::channel();
         let closed = || StoreError::Unsupported("the store's writer has stopped".into());
@@ -24,7 +24,7 @@ impl Incidents for SqliteStore {
     }
 
     async fn incident(&self, id: &IncidentId) -> Result<Incident, StoreError> {
-        let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?");
+        let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id.as_str())
             .fetch_optional(&self.read)
@@ -38,7 +38,7 @@ impl Incidents for SqliteStore {
         key: &AccessKeyId,
     ) -> Result<Option<Incident>, StoreError> {
         let sql = format!(
-            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE access_key_id = ? AND state <> 'closed'"
+            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE access_key_id = $1 AND state <> 'closed'"
         );
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(key.as_str())
@@ -50,7 +50,7 @@ impl Incidents for SqliteStore {
     async fn open_incidents(&self, limit: u32) -> Result<Vec<Incident>, StoreError> {
         let sql = format!(
             "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE state <> 'closed' \
-             ORDER BY opened_at DESC, id LIMIT ?"
+             ORDER BY opened_at DESC, id LIMIT $1"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(i64::from(limit))
@@ -69,8 +69,8 @@ impl Incidents for SqliteStore {
 
     async fn set_facts(&self, id: &IncidentId, facts: &IncidentFacts) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE incidents SET account_id = COALESCE(?, account_id), \
-             user_name = COALESCE(?, user_name) WHERE id = ?",
+            "UPDATE incidents SET account_id = COALESCE($1, account_id), \
+             user_name = COALESCE($2, user_name) WHERE id = $3",
         )
         .bind(facts.account.as_ref().map(AccountId::as_str))
         .bind(&facts.user_name)
@@ -86,7 +86,7 @@ impl Incidents for SqliteStore {
         channel: &str,
         ts: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE incidents SET slack_channel = ?, slack_ts = ? WHERE id = ?")
+        sqlx::query("UPDATE incidents SET slack_channel = $1, slack_ts = $2 WHERE id = $3")
             .bind(channel)
             .bind(ts)
             .bind(id.as_str())
@@ -96,7 +96,7 @@ impl Incidents for SqliteStore {
     }
 
     async fn set_room(&self, id: &IncidentId, channel: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE incidents SET slack_channel = ? WHERE id = ? AND slack_ts IS NULL")
+        sqlx::query("UPDATE incidents SET slack_channel = $1 WHERE id = $2 AND slack_ts IS NULL")
             .bind(channel)
             .bind(id.as_str())
             .execute(&self.write)
@@ -111,7 +111,7 @@ impl Incidents for SqliteStore {
         contained_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE incidents SET state = ?, contained_at = COALESCE(contained_at, ?) WHERE id = ?",
+            "UPDATE incidents SET state = $1, contained_at = COALESCE(contained_at, $2) WHERE id = $3",
         )
         .bind(state.as_str())
         .bind(contained_at.map(ms))
@@ -127,13 +127,14 @@ impl Incidents for SqliteStore {
         audit: AuditEntry,
         job: NewJob,
     ) -> Result<bool, StoreError> {
-        let mut tx = begin_write(&self.write).await?;
-        let changed =
-            sqlx::query("UPDATE incidents SET state = 'closed' WHERE id = ? AND state <> 'closed'")
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+        let mut tx = begin_write(&self.write, self.dialect).await?;
+        let changed = sqlx::query(
+            "UPDATE incidents SET state = 'closed' WHERE id = $1 AND state <> 'closed'",
+        )
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         if changed == 0 {
             return Ok(false);
         }
@@ -145,7 +146,7 @@ impl Incidents for SqliteStore {
 }
 
 #[async_trait]
-impl Steps for SqliteStore {
+impl Steps for SqlStore {
     async fn save_snapshot(
         &self,
         id: &IncidentId,
@@ -155,7 +156,7 @@ impl Steps for SqliteStore {
         let json = serde_json::to_string(snapshot).map_err(StoreError::corrupt)?;
         // The first snapshot is the pre-incident state; a retry must not overwrite it.
         sqlx::query(
-            "INSERT INTO snapshots (incident_id, snapshot, taken_at) VALUES (?, ?, ?) \
+            "INSERT INTO snapshots (incident_id, snapshot, taken_at) VALUES ($1, $2, $3) \
              ON CONFLICT (incident_id) DO NOTHING",
         )
         .bind(id.as_str())
@@ -168,7 +169,7 @@ impl Steps for SqliteStore {
 
     async fn snapshot(&self, id: &IncidentId) -> Result<Option<UserSnapshot>, StoreError> {
         let json: Option<String> =
-            sqlx::query_scalar("SELECT snapshot FROM snapshots WHERE incident_id = ?")
+            sqlx::query_scalar("SELECT snapshot FROM snapshots WHERE incident_id = $1")
                 .bind(id.as_str())
                 .fetch_optional(&self.read)
                 .await?;
@@ -183,11 +184,11 @@ impl Steps for SqliteStore {
         audit: AuditEntry,
     ) -> Result<bool, StoreError> {
         let fact = serde_json::to_string(&step.fact).map_err(StoreError::corrupt)?;
-        let mut tx = begin_write(&self.write).await?;
+        let mut tx = begin_write(&self.write, self.dialect).await?;
         // A failed step may be recorded again by a retry; a done step never changes.
         let changed = sqlx::query(
             "INSERT INTO steps (incident_id, kind, status, fact, request_id, finished_at) \
-             VALUES (?, ?, ?, ?, ?, ?) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (incident_id, kind) DO UPDATE SET status = excluded.status, \
              fact = excluded.fact, request_id = excluded.request_id, \
              finished_at = excluded.finished_at, reply_ts = NULL \
@@ -216,7 +217,7 @@ impl Steps for SqliteStore {
         kind: StepKind,
         ts: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE steps SET reply_ts = ? WHERE incident_id = ? AND kind = ?")
+        sqlx::query("UPDATE steps SET reply_ts = $1 WHERE incident_id = $2 AND kind = $3")
             .bind(ts)
             .bind(id.as_str())
             .bind(kind.as_str())
@@ -228,7 +229,7 @@ impl Steps for SqliteStore {
     async fn steps(&self, id: &IncidentId) -> Result<Vec<StepRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT kind, status, fact, request_id, finished_at, reply_ts FROM steps \
-             WHERE incident_id = ?",
+             WHERE incident_id = $1",
         )
         .bind(id.as_str())
         .fetch_all(&self.read)
@@ -243,10 +244,10 @@ impl Steps for SqliteStore {
 }
 
 #[async_trait]
-impl Reports for SqliteStore {
+impl Reports for SqlStore {
     async fn report_files(&self, id: &IncidentId) -> Result<Vec<String>, StoreError> {
         let files: Option<String> =
-            sqlx::query_scalar("SELECT files FROM reports WHERE incident_id = ?")
+            sqlx::query_scalar("SELECT files FROM reports WHERE incident_id = $1")
                 .bind(id.as_str())
                 .fetch_optional(&self.read)
                 .await?;
@@ -264,7 +265,7 @@ impl Reports for SqliteStore {
     ) -> Result<(), StoreError> {
         let files = serde_json::to_string(files).map_err(StoreError::corrupt)?;
         sqlx::query(
-            "INSERT INTO reports (incident_id, files, made_at) VALUES (?, ?, ?) \
+            "INSERT INTO reports (incident_id, files, made_at) VALUES ($1, $2, $3) \
              ON CONFLICT (incident_id) DO UPDATE SET files = excluded.files, made_at = excluded.made_at",
         )
         .bind(id.as_str())
