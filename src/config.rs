@@ -86,6 +86,8 @@ pub struct SlackConfig {
     pub commands_per_minute: u32,
     /// What the HTTP listener allows anyone who can reach it.
     pub listener: crate::listener::ListenerLimits,
+    /// `KEYLEAK_METRICS_TOKEN`: when set, `GET /metrics` wants it as a bearer token.
+    pub metrics_token: Option<Secret>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -355,6 +357,7 @@ impl SlackConfig {
             max_connections: r.number("KEYLEAK_MAX_CONNECTIONS", 256, 8..=65_536) as usize,
             shutdown_deadline: seconds(r.number("KEYLEAK_SHUTDOWN_SECONDS", 10, 1..=300)),
         };
+        let metrics_token = r.optional("KEYLEAK_METRICS_TOKEN").map(Secret::new);
         r.finish(Self {
             signing_secrets,
             bot_token: Secret::new(bot_token),
@@ -369,6 +372,7 @@ impl SlackConfig {
             slack_timeouts,
             commands_per_minute,
             listener,
+            metrics_token,
         })
     }
 }

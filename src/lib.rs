@@ -13,6 +13,7 @@ pub mod domain;
 pub mod engine;
 pub mod inflight;
 pub mod listener;
+pub mod metrics;
 pub mod notify;
 pub mod slack;
 pub mod store;

@@ -3,6 +3,7 @@
 
 mod actions;
 mod archive;
+pub(crate) mod calls;
 mod guardduty;
 mod handover;
 mod sdk;

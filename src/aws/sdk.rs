@@ -4,6 +4,8 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
+
+use super::calls::CountCalls;
 use aws_sdk_iam::config::http::HttpResponse;
 use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::operation::RequestId;
@@ -45,6 +47,7 @@ impl Clients {
     pub fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
         let conf = aws_sdk_ec2::config::Builder::from(&self.config)
             .region(aws_config::Region::new(region.to_string()))
+            .interceptor(CountCalls)
             .build();
         aws_sdk_ec2::Client::from_conf(conf)
     }
@@ -55,6 +58,7 @@ impl Clients {
         let conf = aws_sdk_cloudtrail::config::Builder::from(&self.config)
             .region(aws_config::Region::new(region.to_string()))
             .retry_config(aws_config::retry::RetryConfig::disabled())
+            .interceptor(CountCalls)
             .build();
         aws_sdk_cloudtrail::Client::from_conf(conf)
     }
@@ -62,13 +66,17 @@ impl Clients {
     pub fn guardduty(&self, region: &str) -> aws_sdk_guardduty::Client {
         let conf = aws_sdk_guardduty::config::Builder::from(&self.config)
             .region(aws_config::Region::new(region.to_string()))
+            .interceptor(CountCalls)
             .build();
         aws_sdk_guardduty::Client::from_conf(conf)
     }
 
     /// Secrets Manager in the bot's configured region, where restore hands keys over.
     pub fn secrets(&self) -> aws_sdk_secretsmanager::Client {
-        aws_sdk_secretsmanager::Client::new(&self.config)
+        let conf = aws_sdk_secretsmanager::config::Builder::from(&self.config)
+            .interceptor(CountCalls)
+            .build();
+        aws_sdk_secretsmanager::Client::from_conf(conf)
     }
 
     /// STS signed with another key: restore's check that a new key works.
@@ -77,6 +85,7 @@ impl Clients {
             aws_credential_types::Credentials::new(key_id, secret, None, None, "keyleak-restore");
         let conf = aws_sdk_sts::config::Builder::from(&self.config)
             .credentials_provider(creds)
+            .interceptor(CountCalls)
             .build();
         aws_sdk_sts::Client::from_conf(conf)
     }
@@ -84,6 +93,7 @@ impl Clients {
     pub fn lambda(&self, region: &str) -> aws_sdk_lambda::Client {
         let conf = aws_sdk_lambda::config::Builder::from(&self.config)
             .region(aws_config::Region::new(region.to_string()))
+            .interceptor(CountCalls)
             .build();
         aws_sdk_lambda::Client::from_conf(conf)
     }
@@ -165,7 +175,11 @@ impl SdkAws {
 
     pub fn new(base: SdkConfig, role_arn_template: Option<String>) -> Self {
         Self {
-            sts: aws_sdk_sts::Client::new(&base),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(&base)
+                    .interceptor(CountCalls)
+                    .build(),
+            ),
             base,
             role_arn_template,
             own_account: OnceCell::new(),
@@ -239,7 +253,11 @@ impl SdkAws {
                 .build()
         };
         let clients = Clients {
-            iam: aws_sdk_iam::Client::new(&config),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(&config)
+                    .interceptor(CountCalls)
+                    .build(),
+            ),
             config,
         };
         cache.insert(account.clone(), clients.clone());

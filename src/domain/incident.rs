@@ -54,16 +54,16 @@ impl IncidentState {
         }
     }
 
+    pub const ALL: [IncidentState; 5] = [
+        Self::Containing,
+        Self::Contained,
+        Self::Escalated,
+        Self::Failed,
+        Self::Closed,
+    ];
+
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Containing,
-            Self::Contained,
-            Self::Escalated,
-            Self::Failed,
-            Self::Closed,
-        ]
-        .into_iter()
-        .find(|st| st.as_str() == s)
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
     }
 
     pub fn is_open(self) -> bool {

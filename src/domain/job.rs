@@ -91,7 +91,7 @@ pub enum JobKind {
 }
 
 impl JobKind {
-    const ALL: [JobKind; 9] = [
+    pub const ALL: [JobKind; 9] = [
         Self::Contain,
         Self::Propose,
         Self::Execute,

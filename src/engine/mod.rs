@@ -194,8 +194,12 @@ pub(super) fn thread_of(incident: &Incident) -> Option<ThreadRef> {
         .map(|(channel, ts)| ThreadRef { channel, ts })
 }
 
-/// How long a user-group lookup may take: Slack wants an answer within 3 seconds.
+/// How long a user-group lookup may take for a command: Slack wants its answer within 3
+/// seconds.
 const ROSTER_LOOKUP_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long a fresh lookup may take for an approval, decided off the request: long enough to
+/// wait its turn at Slack's pace when many approvers click together.
+const FRESH_LOOKUP_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Whether a Slack user is on a roster; user groups are resolved now (`fresh`: without any
 /// cache), and a failed or slow lookup denies (fails closed).
@@ -213,10 +217,17 @@ pub async fn on_roster(
     }
     for entry in roster {
         if let RosterEntry::Group(g) = entry
-            && tokio::time::timeout(ROSTER_LOOKUP_LIMIT, notifier.group_members(g, fresh))
-                .await
-                .map_err(|_| NotifyError::Transport("user-group lookup timed out".into()))??
-                .contains(user)
+            && tokio::time::timeout(
+                if fresh {
+                    FRESH_LOOKUP_LIMIT
+                } else {
+                    ROSTER_LOOKUP_LIMIT
+                },
+                notifier.group_members(g, fresh),
+            )
+            .await
+            .map_err(|_| NotifyError::Transport("user-group lookup timed out".into()))??
+            .contains(user)
         {
             return Ok(true);
         }

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use super::{Engine, on_roster};
 use crate::domain::audit::{AuditAction, AuditEntry};
 use crate::domain::ids::{AccessKeyId, IncidentId, RosterEntry, SlackUserId};
-use crate::domain::incident::{Actor, Incident, StepRecord};
+use crate::domain::incident::{Actor, Incident, IncidentState, StepRecord};
+use crate::domain::job::JobKind;
 use crate::notify::NotifyError;
 use crate::store::StoreError;
 
@@ -79,6 +80,30 @@ impl Engine {
     }
 
     /// Whether the database answers: the readiness probe.
+    /// Sets the metrics' gauges from the store: open incidents by state, jobs queued and
+    /// running by kind, for the whole bot whichever replica is scraped.
+    pub async fn publish_gauges(&self) -> Result<(), StoreError> {
+        let open = self.store.open_by_state().await?;
+        for state in IncidentState::ALL.into_iter().filter(|s| s.is_open()) {
+            let n = open
+                .iter()
+                .find(|(s, _)| *s == state)
+                .map_or(0, |(_, n)| *n);
+            crate::metrics::incidents_open(state.as_str(), n);
+        }
+        let jobs = self.store.pending_by_kind().await?;
+        for kind in JobKind::ALL {
+            for (running, label) in [(false, "queued"), (true, "running")] {
+                let n = jobs
+                    .iter()
+                    .find(|(k, r, _)| *k == kind && *r == running)
+                    .map_or(0, |(_, _, n)| *n);
+                crate::metrics::jobs(kind.as_str(), label, n);
+            }
+        }
+        Ok(())
+    }
+
     pub async fn ready(&self) -> Result<(), StoreError> {
         self.store.ping().await
     }

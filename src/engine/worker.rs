@@ -295,6 +295,11 @@ async fn execute(
     }
     async {
         info!(attempt = job.attempts, "running");
+        // A job is claimed again only after its worker went silent or its lease ran out
+        // (a retried announcement is queued afresh, its attempts kept).
+        if job.attempts > 1 && !matches!(job.work, Work::Announce { .. }) {
+            crate::metrics::lease_expired(job.kind().as_str());
+        }
         let outcome = match &job.work {
             Work::Contain => super::run_contain(engine, &job, lease).await,
             Work::Propose(r) => super::cleanup::run_propose(engine, &job, r).await,
@@ -309,18 +314,24 @@ async fn execute(
             Work::Announce { last } => super::announce::run_announce(engine, &job, *last).await,
         };
         let now = engine.clock.now();
+        let kind = job.kind().as_str();
         match outcome {
-            Ok(()) => engine.store.finish_job(job.id, now, None).await,
+            Ok(()) => {
+                crate::metrics::job_finished(kind, "done");
+                engine.store.finish_job(job.id, now, None).await
+            }
             Err(e) => {
                 let why = format!("{e:#}");
                 let again = super::announce::retry_after(&job, &e);
                 match again {
                     Some(wait) => {
                         warn!(error = %why, retry_in = wait.num_seconds(), "Slack did not take the announcement");
+                        crate::metrics::job_retried(kind);
                         engine.store.retry_job(job.id, now + wait, &why).await
                     }
                     None => {
                         error!(error = %why, "job failed");
+                        crate::metrics::job_finished(kind, "failed");
                         engine.store.finish_job(job.id, now, Some(&why)).await
                     }
                 }

@@ -83,6 +83,16 @@ async fn within<T>(
     }
 }
 
+/// A call's outcome as the metrics count it: Slack's own error code, 429s apart.
+fn outcome<T>(answer: &Result<T, SlackClientError>) -> String {
+    match answer {
+        Ok(_) => "ok".into(),
+        Err(SlackClientError::RateLimitError(_)) => "ratelimited".into(),
+        Err(SlackClientError::ApiError(api)) => api.code.clone(),
+        Err(_) => "transport".into(),
+    }
+}
+
 fn timed_out(total: Duration) -> NotifyError {
     NotifyError::Transport(format!("no answer within {} s", total.as_secs()))
 }
@@ -156,7 +166,9 @@ impl SlackNotifier {
                 if stale() {
                     return Ok(None);
                 }
-                match make().await {
+                let answer = make().await;
+                crate::metrics::slack_call(method.name(), outcome(&answer));
+                match answer {
                     Err(SlackClientError::RateLimitError(e)) if tries < RATE_LIMIT_RETRIES => {
                         tries += 1;
                         let wait = e.retry_after.unwrap_or(Duration::from_secs(1));
@@ -174,7 +186,10 @@ impl SlackNotifier {
         // The wait for its turn counts: a call never takes longer than the total timeout.
         tokio::time::timeout(self.timeouts.total, paced)
             .await
-            .unwrap_or_else(|_| Err(timed_out(self.timeouts.total)))
+            .unwrap_or_else(|_| {
+                crate::metrics::slack_call(method.name(), "timeout".into());
+                Err(timed_out(self.timeouts.total))
+            })
     }
 
     /// `chat.postMessage`, paced in its channel as well as across the workspace.

@@ -10,6 +10,7 @@ use tracing::{error, warn};
 
 use super::messages::{self, Reply};
 use super::routes::{AppState, SignedBySlack, bad_request, is_slack_response_url, run_command};
+use crate::domain::answer::ClickResult;
 use crate::domain::approval::MessageRef;
 use crate::domain::command;
 use crate::domain::ids::{IncidentId, ProposalId, SlackUserId};
@@ -125,31 +126,53 @@ struct Clicked {
     url: Option<String>,
 }
 
+/// Approve and Reject are acknowledged at once and decided off the request: the approvers
+/// roster is looked up afresh for every decision, and when many approvers click together
+/// those look-ups wait their turn at Slack (a Tier 2 method) for longer than Slack waits for
+/// an acknowledgement. The clicker hears the decision privately, as always.
 async fn proposal_click(state: &AppState, c: Clicked, value: &str, approve: bool) -> Response {
     let Ok(proposal) = ProposalId::parse(value) else {
         return bad_request("malformed proposal id");
     };
-    let click = ProposalClick {
-        proposal: &proposal,
-        by: &c.user,
-        message: &c.message,
-        origin: c.origin.clone(),
-    };
-    let approvers = &state.slack.approvers;
-    let result = if approve {
-        state.engine.approve_click(click, approvers).await
-    } else {
-        state.engine.reject_click(click, approvers, None).await
-    };
-    match result {
-        Ok(r) => {
-            answer_privately(state, c.url, messages::click_result(&r));
-            StatusCode::OK.into_response()
-        }
-        Err(e) => {
-            error!(error = %e, "interaction failed");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
+    let state = state.clone();
+    tokio::spawn(async move {
+        let click = ProposalClick {
+            proposal: &proposal,
+            by: &c.user,
+            message: &c.message,
+            origin: c.origin.clone(),
+        };
+        let approvers = &state.slack.approvers;
+        let result = if approve {
+            state.engine.approve_click(click, approvers).await
+        } else {
+            state.engine.reject_click(click, approvers, None).await
+        };
+        let reply = match result {
+            Ok(r) => {
+                if approve {
+                    crate::metrics::approval(approval_outcome(&r));
+                }
+                messages::click_result(&r)
+            }
+            Err(e) => {
+                error!(error = %e, "interaction failed");
+                messages::internal_error()
+            }
+        };
+        answer_privately(&state, c.url, reply);
+    });
+    StatusCode::OK.into_response()
+}
+
+fn approval_outcome(r: &ClickResult) -> &'static str {
+    match r {
+        ClickResult::Approved { more_needed: 0, .. } => "approved",
+        ClickResult::Approved { .. } => "counted",
+        ClickResult::Rejected { .. } => "rejected",
+        ClickResult::Refused { .. } => "refused",
+        ClickResult::UnknownProposal(_) => "unknown_proposal",
+        ClickResult::RosterUnavailable => "roster_unavailable",
     }
 }
 

@@ -51,6 +51,24 @@ impl Method {
         Self::UserGroupsUsersList,
     ];
 
+    /// Slack's name for the method.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Self::PostMessage => "chat.postMessage",
+            Self::Update => "chat.update",
+            Self::GetPermalink => "chat.getPermalink",
+            Self::ConversationsCreate => "conversations.create",
+            Self::ConversationsInvite => "conversations.invite",
+            Self::ConversationsSetTopic => "conversations.setTopic",
+            Self::PinsAdd => "pins.add",
+            Self::GetUploadUrl => "files.getUploadURLExternal",
+            Self::CompleteUpload => "files.completeUploadExternal",
+            Self::FilesDelete => "files.delete",
+            Self::FilesInfo => "files.info",
+            Self::UserGroupsUsersList => "usergroups.users.list",
+        }
+    }
+
     /// Calls a minute for the whole workspace. `chat.postMessage` is "special": about one a
     /// second per channel, and "several hundred a minute" across the workspace.
     fn per_minute(self) -> u32 {

@@ -149,30 +149,36 @@ pub async fn commands(
         form.team_id, form.channel_id
     );
     let parsed = command::parse(&form.text);
+    let verb = verb_label(&parsed.command);
     match state.engine.on_roster(&user, &state.slack.responders).await {
         Ok(true) => {}
-        Ok(false) => return refuse(&state, &user, &parsed, origin).await,
+        Ok(false) => {
+            crate::metrics::command(verb, "not_a_responder");
+            return refuse(&state, &user, &parsed, origin).await;
+        }
         Err(e) => {
             warn!(error = %e, "responder roster lookup failed; denying");
+            crate::metrics::command(verb, "roster_unavailable");
             return reply(messages::roster_unavailable());
         }
     }
     let secret_pasted = parsed.secret_pasted;
-    let answer = match state.over_limit(&user) {
-        Some(refusal) => refusal,
+    let (answer, outcome) = match state.over_limit(&user) {
+        Some(refusal) => (refusal, "rate_limited"),
         None => {
             let response_url = form
                 .response_url
                 .filter(|u| is_slack_response_url(u, &state.slack.api_url));
             match run_command(&state, user, parsed, origin, response_url).await {
-                Ok(r) => r,
+                Ok(r) => (r, "answered"),
                 Err(e) => {
                     error!(error = %e, "command failed");
-                    messages::internal_error()
+                    (messages::internal_error(), "failed")
                 }
             }
         }
     };
+    crate::metrics::command(verb, outcome);
     reply(messages::with_secret_warning(answer, secret_pasted))
 }
 
@@ -183,7 +189,10 @@ async fn refuse(
     origin: String,
 ) -> Response {
     info!(user = %user, "refused a command from a non-responder");
-    let what = format!("asked for {}", verb_name(&parsed.command));
+    let what = match &parsed.command {
+        Ok(_) => format!("asked for {}", verb_label(&parsed.command)),
+        Err(_) => "asked for an invalid command".to_string(),
+    };
     state.engine.refuse_outsider(user, &what, origin).await;
     reply(messages::with_secret_warning(
         messages::not_a_responder(),
@@ -191,7 +200,8 @@ async fn refuse(
     ))
 }
 
-fn verb_name(c: &Result<Command, command::CommandParseError>) -> &'static str {
+/// The verb, as the audit log and the metrics name it.
+fn verb_label(c: &Result<Command, command::CommandParseError>) -> &'static str {
     match c {
         Ok(Command::Help) => "help",
         Ok(Command::Contain { .. }) => "contain",
@@ -203,7 +213,7 @@ fn verb_name(c: &Result<Command, command::CommandParseError>) -> &'static str {
         Ok(Command::Report { .. }) => "report",
         Ok(Command::Close { .. }) => "close",
         Ok(Command::Restore { .. }) => "restore",
-        Err(_) => "an invalid command",
+        Err(_) => "invalid",
     }
 }
 

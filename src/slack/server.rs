@@ -2,10 +2,15 @@
 
 use std::sync::Arc;
 
+use std::time::Instant;
+
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use subtle::ConstantTimeEq;
 use tracing::warn;
 
 use super::client::SlackNotifier;
@@ -19,14 +24,71 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// `client` is the engine's notifier too: the edge answers people through it directly.
 pub fn router(engine: Engine, slack: Arc<SlackConfig>, client: Arc<SlackNotifier>) -> Router {
+    // Installed before the first request, so nothing recorded is lost.
+    crate::metrics::handle();
     let state = AppState::new(engine, slack, client);
     Router::new()
         .route("/slack/commands", post(routes::commands))
         .route("/slack/interactions", post(interactions::interactions))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .route_layer(middleware::from_fn(measure))
         .with_state(state)
+}
+
+/// Every answer counted by route and status; Slack's requests timed, since Slack gives up
+/// on an answer after 3 s.
+async fn measure(path: MatchedPath, request: Request, next: Next) -> Response {
+    let route = match path.as_str() {
+        "/slack/commands" => "/slack/commands",
+        "/slack/interactions" => "/slack/interactions",
+        "/healthz" => "/healthz",
+        "/readyz" => "/readyz",
+        "/metrics" => "/metrics",
+        _ => "other",
+    };
+    let started = Instant::now();
+    let response = next.run(request).await;
+    if route.starts_with("/slack/") {
+        crate::metrics::ack(route, started.elapsed().as_secs_f64());
+    }
+    crate::metrics::http_request(route, response.status().as_u16());
+    response
+}
+
+/// The Prometheus text format (version 0.0.4); behind `KEYLEAK_METRICS_TOKEN` when set.
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &state.slack.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if !bool::from(given.as_bytes().ct_eq(token.expose().as_bytes())) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "a bearer token is needed",
+            )
+                .into_response();
+        }
+    }
+    if let Err(e) = state.engine.publish_gauges().await {
+        warn!(error = %e, "could not read the store's counts for the metrics");
+    }
+    let Some(handle) = crate::metrics::handle() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "metrics are not recorded").into_response();
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        handle.render(),
+    )
+        .into_response()
 }
 
 async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {

@@ -53,6 +53,8 @@ pub trait Incidents: Send + Sync {
     /// The most recently opened `limit` open incidents, newest first.
     async fn open_incidents(&self, limit: u32) -> Result<Vec<Incident>, StoreError>;
     async fn count_open(&self) -> Result<i64, StoreError>;
+    /// Open incidents by state (states with none left out).
+    async fn open_by_state(&self) -> Result<Vec<(IncidentState, i64)>, StoreError>;
 
     async fn set_facts(&self, id: &IncidentId, facts: &IncidentFacts) -> Result<(), StoreError>;
     async fn set_slack_message(

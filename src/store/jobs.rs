@@ -97,6 +97,8 @@ pub trait JobQueue: Send + Sync {
     async fn forget_response_urls(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Jobs queued or running, of every incident or only of `only`.
     async fn pending_jobs(&self, only: Option<&IncidentId>) -> Result<i64, StoreError>;
+    /// Jobs queued or running by kind: `(kind, running, count)`, kinds with none left out.
+    async fn pending_by_kind(&self) -> Result<Vec<(JobKind, bool, i64)>, StoreError>;
 
     /// Queues an announcement of the incident, or folds it into one already queued (the
     /// final one keeps its `response_url`).

@@ -146,6 +146,19 @@ async fn every_page_is_read_and_throttling_is_ridden_out() {
     assert_eq!(f.pages, 4, "50 + 50 + 20 in eu-west-1, 3 in us-east-1");
     assert_eq!(f.throttled, 2);
     assert_eq!(b.emulator.counters(|c| c.throttled), 2);
+    // The metrics count a throttled attempt apart from a failed one.
+    let metrics = b
+        .app
+        .http
+        .get(format!("{}/metrics", b.app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let throttled = r#"keyleak_aws_calls_total{service="CloudTrail",operation="LookupEvents",outcome="throttled"}"#;
+    assert!(metrics.contains(throttled), "{metrics}");
     let ids: std::collections::HashSet<String> = b
         .app
         .store

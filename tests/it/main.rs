@@ -14,6 +14,7 @@ mod faults;
 mod forensics;
 mod front_door;
 mod lookup;
+mod metrics;
 mod monitor;
 mod replicas;
 mod report;

@@ -96,4 +96,6 @@ async fn every_message_of_an_incident_from_contain_to_close() {
     ask(&app, RESPONDER, &format!("close {id}")).await;
     app.wait_for_state(&id, IncidentState::Closed).await;
     snapshot("5_closed", &app);
+
+    crate::metrics::check_scrape_after_a_full_flow(&app).await;
 }

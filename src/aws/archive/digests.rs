@@ -157,6 +157,7 @@ async fn public_keys(
     for region in regions {
         let conf = aws_sdk_cloudtrail::config::Builder::from(base)
             .region(aws_config::Region::new(region.to_string()))
+            .interceptor(crate::aws::calls::CountCalls)
             .build();
         let mut pages = aws_sdk_cloudtrail::Client::from_conf(conf)
             .list_public_keys()

@@ -61,7 +61,9 @@ impl Budget {
 /// `AWS_ENDPOINT_URL_S3`.
 pub async fn client(base: &SdkConfig, bucket: &str) -> aws_sdk_s3::Client {
     let build = |region: Option<String>| {
-        let mut conf = aws_sdk_s3::config::Builder::from(base).force_path_style(true);
+        let mut conf = aws_sdk_s3::config::Builder::from(base)
+            .force_path_style(true)
+            .interceptor(super::calls::CountCalls);
         if let Some(r) = region {
             conf = conf.region(aws_config::Region::new(r));
         }

@@ -224,7 +224,13 @@ impl Run<'_> {
         if let Some(fact) = self.prior_fact(kind) {
             return Ok(Some(fact.clone()));
         }
+        let started = std::time::Instant::now();
         let outcome = work().await;
+        crate::metrics::step(
+            kind.as_str(),
+            started.elapsed().as_secs_f64(),
+            outcome.is_err(),
+        );
         let (status, fact, request_id) = match outcome {
             Ok((fact, rid)) => (StepStatus::Done, fact, rid),
             Err(e) => {
@@ -236,6 +242,14 @@ impl Run<'_> {
             }
         };
         let now = self.engine.clock.now();
+        // The key is dead once it is inactive, or, for a temporary key, once its sessions
+        // are fenced.
+        if status == StepStatus::Done
+            && matches!(kind, StepKind::DeactivateKey | StepKind::FenceSessions)
+        {
+            let taken = (now - self.incident.opened_at).to_std().unwrap_or_default();
+            crate::metrics::time_to_contain(taken.as_secs_f64());
+        }
         let record = StepRecord {
             kind,
             status,

@@ -67,6 +67,22 @@ impl Incidents for SqlStore {
         )
     }
 
+    async fn open_by_state(&self) -> Result<Vec<(IncidentState, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT state, COUNT(*) FROM incidents WHERE state <> 'closed' GROUP BY state",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter()
+            .map(|(s, n)| {
+                Ok((
+                    IncidentState::parse(&s).ok_or_else(|| corrupt("state", &s))?,
+                    n,
+                ))
+            })
+            .collect()
+    }
+
     async fn set_facts(&self, id: &IncidentId, facts: &IncidentFacts) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE incidents SET account_id = COALESCE($1, account_id), \

@@ -275,6 +275,21 @@ impl JobQueue for SqlStore {
         .await?)
     }
 
+    async fn pending_by_kind(&self) -> Result<Vec<(JobKind, bool, i64)>, StoreError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT kind, state, COUNT(*) FROM jobs WHERE state IN ('queued', 'running') \
+             GROUP BY kind, state",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter()
+            .map(|(k, s, n)| {
+                let kind = JobKind::parse(&k).ok_or_else(|| corrupt("job kind", &k))?;
+                Ok((kind, s == "running", n))
+            })
+            .collect()
+    }
+
     async fn enqueue_job(&self, job: NewJob, audit: AuditEntry) -> Result<i64, StoreError> {
         let mut tx = begin_write(&self.write, self.dialect).await?;
         let id = insert_job(&mut tx, &job, audit.at).await?;

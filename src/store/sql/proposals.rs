@@ -158,8 +158,8 @@ impl Proposals for SqlStore {
     /// then.
     /// Counts the approval and decides on the count as it is inside the transaction: two
     /// clicks at once (or on two replicas) cannot both read "one more needed" and leave the
-    /// proposal pending with enough approvals. `BEGIN IMMEDIATE` takes the write lock first,
-    /// so another process cannot change the proposal between this read and this write.
+    /// proposal pending with enough approvals. `begin_write` takes the write lock first, so
+    /// another process cannot change the proposal between this read and this write.
     async fn record_approval(
         &self,
         id: &ProposalId,

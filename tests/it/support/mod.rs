@@ -61,6 +61,7 @@ pub struct Options {
     pub slack_timeouts: SlackTimeouts,
     pub commands_per_minute: u32,
     pub listener: ListenerLimits,
+    pub metrics_token: Option<&'static str>,
 }
 
 impl Default for Options {
@@ -84,6 +85,7 @@ impl Default for Options {
             slack_timeouts: SlackTimeouts::default(),
             commands_per_minute: 30,
             listener: ListenerLimits::default(),
+            metrics_token: None,
         }
     }
 }
@@ -121,6 +123,7 @@ pub fn slack_config(api_url: &str) -> SlackConfig {
         slack_timeouts: SlackTimeouts::default(),
         commands_per_minute: 30,
         listener: ListenerLimits::default(),
+        metrics_token: None,
     }
 }
 
@@ -138,6 +141,7 @@ impl App {
             slack_timeouts: opts.slack_timeouts,
             commands_per_minute: opts.commands_per_minute,
             listener: opts.listener,
+            metrics_token: opts.metrics_token.map(Secret::new),
             ..slack_config(&slack.url)
         };
         let notifier = Arc::new(
