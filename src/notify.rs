@@ -50,6 +50,9 @@ impl NotifyError {
 
 #[async_trait]
 pub trait Notifier: Send + Sync {
+    /// Whether the channel to people works with the credentials given (Slack's `auth.test`
+    /// with the bot token).
+    async fn verify(&self) -> Result<(), NotifyError>;
     /// Posts the incident message (the thread's parent) in `room`, or in the announcement
     /// channel when there is none.
     async fn open_thread(

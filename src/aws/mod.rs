@@ -127,6 +127,10 @@ pub struct ArchiveQuery {
 
 #[async_trait]
 pub trait Aws: Send + Sync {
+    /// The bot's own account, by `sts:GetCallerIdentity` (which needs no permission): proof
+    /// that its credentials work.
+    async fn identity(&self) -> Result<AccountId, AwsError>;
+
     /// `sts:GetAccessKeyInfo`, and whether the account is reachable by the bot.
     async fn locate_key(&self, key: &AccessKeyId) -> Result<Located, AwsError>;
 

@@ -197,19 +197,7 @@ impl SdkAws {
     }
 
     async fn own_account(&self) -> Result<&AccountId, AwsError> {
-        self.own_account
-            .get_or_try_init(|| async {
-                let out = self
-                    .sts
-                    .get_caller_identity()
-                    .send()
-                    .await
-                    .map_err(classify)?;
-                let acct = out.account().unwrap_or_default();
-                AccountId::parse(acct)
-                    .map_err(|_| AwsError::Other(format!("caller account `{acct}` is not valid")))
-            })
-            .await
+        self.own_account.get_or_try_init(|| self.identity()).await
     }
 
     async fn iam(&self, account: &AccountId) -> Result<aws_sdk_iam::Client, AwsError> {
@@ -267,6 +255,18 @@ impl SdkAws {
 
 #[async_trait]
 impl Aws for SdkAws {
+    async fn identity(&self) -> Result<AccountId, AwsError> {
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(classify)?;
+        let acct = out.account().unwrap_or_default();
+        AccountId::parse(acct)
+            .map_err(|_| AwsError::Other(format!("caller account `{acct}` is not valid")))
+    }
+
     async fn locate_key(&self, key: &AccessKeyId) -> Result<Located, AwsError> {
         let out = self
             .sts

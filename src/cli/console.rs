@@ -22,6 +22,10 @@ fn say(text: &str) {
 
 #[async_trait]
 impl Notifier for Console {
+    async fn verify(&self) -> Result<(), NotifyError> {
+        Ok(())
+    }
+
     async fn open_thread(
         &self,
         _room: Option<&str>,

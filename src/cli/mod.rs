@@ -18,8 +18,8 @@ use crate::domain::incident::{Actor, IncidentState, StepFact};
 use crate::domain::trail::timeline;
 use crate::engine::clock::SystemClock;
 use crate::engine::{
-    ApprovalSettings, Engine, ForensicsSettings, MonitorSettings, RoomSettings, Status, StatusOf,
-    Worker, WorkerSettings,
+    ApprovalSettings, Engine, ForensicsSettings, MonitorSettings, PeerProblem, RoomSettings,
+    Status, StatusOf, Worker, WorkerSettings,
 };
 use crate::slack::client::SlackNotifier;
 use crate::slack::messages;
@@ -45,6 +45,9 @@ pub enum Verb {
         /// Print what would be done without changing anything.
         #[arg(long)]
         dry_run: bool,
+        /// Who is acting, for the audit log (else `$USER`).
+        #[arg(long, env = "KEYLEAK_ACTOR", value_parser = actor)]
+        actor: Option<String>,
     },
     /// Forensics over a local copy of a CloudTrail archive: no AWS, no Slack.
     Investigate {
@@ -60,6 +63,18 @@ pub enum Verb {
         #[arg(long, default_value = ".")]
         out: std::path::PathBuf,
     },
+}
+
+/// A name for the audit log: what a person would type, not a paragraph or a terminal escape.
+fn actor(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    let plain = v
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@' | '+' | ' '));
+    if v.is_empty() || v.chars().count() > 64 || !plain {
+        return Err("1 to 64 letters, digits, spaces or . _ - @ +, like `jane@example.com`".into());
+    }
+    Ok(v.to_string())
 }
 
 /// `7d` or `7`: a number of days from 1 to ten years.
@@ -79,7 +94,8 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             key,
             reason,
             dry_run,
-        } => contain(&key, reason, dry_run).await,
+            actor,
+        } => contain(&key, reason, dry_run, actor).await,
         Verb::Investigate {
             key,
             archive,
@@ -139,7 +155,7 @@ fn load_all() -> Result<(CoreConfig, SlackConfig), ConfigErrors> {
 
 async fn serve() -> anyhow::Result<()> {
     let (core, slack) = load_all()?;
-    let store = store::connect(&core.database_url).await?;
+    let store = open_store(&core.database_url).await?;
     let aws = Arc::new(
         SdkAws::from_env(core.role_arn_template.clone())
             .await
@@ -165,7 +181,20 @@ async fn serve() -> anyhow::Result<()> {
         .with_monitoring(MonitorSettings {
             window: chrono::Duration::hours(i64::from(core.monitor_hours)),
             every: chrono::Duration::minutes(i64::from(core.monitor_every_minutes)),
-        });
+        })
+        .with_peer_checks();
+    // A token Slack refuses or credentials AWS refuses would otherwise surface only on the
+    // first incident, at the worst moment: say so now, naming what to fix.
+    match engine.check_peers().await {
+        Ok(()) => info!("Slack and AWS accept keyleak"),
+        Err(PeerProblem::Slack(e)) => bail!(
+            "Slack did not accept keyleak ({e}): check SLACK_BOT_TOKEN, and KEYLEAK_SLACK_API_URL if set"
+        ),
+        Err(PeerProblem::Aws(e)) => bail!(
+            "AWS did not accept keyleak's credentials ({e}): check the AWS_* settings \
+             (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or the role the process runs as)"
+        ),
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = Worker::new(engine.clone(), WorkerSettings::default());
     let mut worker_stop = stop_rx.clone();
@@ -190,6 +219,14 @@ async fn serve() -> anyhow::Result<()> {
     worker_task.await?;
     info!("keyleak stopped");
     Ok(())
+}
+
+/// The store, or an error that names the setting to fix (never the URL, which may hold a
+/// password).
+async fn open_store(url: &str) -> anyhow::Result<Arc<dyn store::Store>> {
+    store::connect(url)
+        .await
+        .context("KEYLEAK_DATABASE_URL: the database could not be opened")
 }
 
 fn rooms(slack: &SlackConfig) -> RoomSettings {
@@ -252,7 +289,12 @@ fn redacted_reason(words: &[String]) -> Option<String> {
     (!clean.text.is_empty()).then_some(clean.text)
 }
 
-async fn contain(raw_key: &str, reason: Vec<String>, dry_run: bool) -> anyhow::Result<()> {
+async fn contain(
+    raw_key: &str,
+    reason: Vec<String>,
+    dry_run: bool,
+    actor: Option<String>,
+) -> anyhow::Result<()> {
     let key = match AccessKeyId::parse(raw_key) {
         Ok(k) => k,
         Err(e) => bail!("not an access key id: {e}"),
@@ -270,10 +312,12 @@ async fn contain(raw_key: &str, reason: Vec<String>, dry_run: bool) -> anyhow::R
         );
         return Ok(());
     }
-    let store = store::connect(&core.database_url).await?;
+    let store = open_store(&core.database_url).await?;
     let engine = Engine::new(store, aws, Arc::new(Console), Arc::new(SystemClock))
         .with_forensics(forensics(&core));
-    let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let who = actor
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".into());
     let reason = redacted_reason(&reason);
     let opened = engine
         .submit_contain(key, reason, Actor::Cli(who), "cli".into(), None)

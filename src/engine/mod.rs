@@ -39,7 +39,7 @@ pub use cleanup::ApprovalSettings;
 pub use contain::run_contain;
 pub use investigate::{ForensicsSettings, Progress, investigate_copy};
 pub use monitor::MonitorSettings;
-pub use queries::{Status, StatusOf};
+pub use queries::{NotReady, PeerProblem, Status, StatusOf};
 pub use room::RoomSettings;
 pub use worker::{Worker, WorkerSettings};
 
@@ -76,6 +76,8 @@ pub struct Engine {
     forensics: ForensicsSettings,
     rooms: RoomSettings,
     monitoring: MonitorSettings,
+    /// When set (`serve`), readiness includes Slack and AWS, checked at most this often.
+    peers: Option<Arc<queries::PeerChecks>>,
 }
 
 impl Engine {
@@ -96,7 +98,14 @@ impl Engine {
             forensics: ForensicsSettings::default(),
             rooms: RoomSettings::default(),
             monitoring: MonitorSettings::default(),
+            peers: None,
         }
+    }
+
+    /// Readiness includes Slack and AWS, not only the database.
+    pub fn with_peer_checks(mut self) -> Self {
+        self.peers = Some(Arc::default());
+        self
     }
 
     pub fn with_rooms(mut self, rooms: RoomSettings) -> Self {

@@ -5,12 +5,39 @@
 use chrono::{DateTime, Utc};
 
 use super::{Engine, on_roster};
+use crate::aws::AwsError;
 use crate::domain::audit::{AuditAction, AuditEntry};
 use crate::domain::ids::{AccessKeyId, IncidentId, RosterEntry, SlackUserId};
 use crate::domain::incident::{Actor, Incident, IncidentState, StepRecord};
 use crate::domain::job::JobKind;
 use crate::notify::NotifyError;
 use crate::store::StoreError;
+
+/// How often readiness asks Slack and AWS again.
+const PEER_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The last answer of Slack and AWS, and when it came.
+#[derive(Default)]
+pub(super) struct PeerChecks {
+    last: tokio::sync::Mutex<Option<(std::time::Instant, Result<(), String>)>>,
+}
+
+/// Slack or AWS refused the bot, or could not be reached.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerProblem {
+    #[error("Slack: {0}")]
+    Slack(#[source] NotifyError),
+    #[error("AWS: {0}")]
+    Aws(#[source] AwsError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotReady {
+    #[error("the database is unreachable")]
+    Database(#[source] StoreError),
+    #[error("{0}")]
+    Peer(String),
+}
 
 /// What `status` finds.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,8 +131,32 @@ impl Engine {
         Ok(())
     }
 
-    pub async fn ready(&self) -> Result<(), StoreError> {
-        self.store.ping().await
+    /// Whether requests can be served: the database answers and, once `with_peer_checks`,
+    /// Slack takes the bot token and AWS the bot's credentials (checked at most every
+    /// `PEER_CHECK_EVERY`, so a probe every few seconds costs Slack and AWS nothing much).
+    pub async fn ready(&self) -> Result<(), NotReady> {
+        self.store.ping().await.map_err(NotReady::Database)?;
+        let Some(peers) = &self.peers else {
+            return Ok(());
+        };
+        let mut last = peers.last.lock().await;
+        if let Some((at, ok)) = &*last
+            && at.elapsed() < PEER_CHECK_EVERY
+        {
+            return ok.clone().map_err(NotReady::Peer);
+        }
+        let outcome = self.check_peers().await.map_err(|p| p.to_string());
+        *last = Some((std::time::Instant::now(), outcome.clone()));
+        outcome.map_err(NotReady::Peer)
+    }
+
+    /// What `serve` depends on besides the database: Slack's `auth.test` with the bot token
+    /// and AWS's `GetCallerIdentity`, both at once.
+    pub async fn check_peers(&self) -> Result<(), PeerProblem> {
+        let (slack, aws) = tokio::join!(self.notifier.verify(), self.aws.identity());
+        slack.map_err(PeerProblem::Slack)?;
+        aws.map_err(PeerProblem::Aws)?;
+        Ok(())
     }
 
     /// Whether `user` is on `roster`, asking Slack for user groups' members.

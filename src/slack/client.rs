@@ -326,6 +326,13 @@ impl SlackNotifier {
 
 #[async_trait]
 impl Notifier for SlackNotifier {
+    async fn verify(&self) -> Result<(), NotifyError> {
+        let session = self.client.open_session(&self.token);
+        self.call(Method::AuthTest, None, || session.auth_test())
+            .await
+            .map(|_| ())
+    }
+
     async fn open_thread(
         &self,
         room: Option<&str>,

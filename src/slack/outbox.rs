@@ -28,6 +28,7 @@ pub(super) enum Method {
     FilesDelete,
     FilesInfo,
     UserGroupsUsersList,
+    AuthTest,
 }
 
 /// Slack's tiers, in calls a minute (Tier 2 "20+", Tier 3 "50+", Tier 4 "100+").
@@ -36,7 +37,7 @@ const TIER_3: u32 = 50;
 const TIER_4: u32 = 100;
 
 impl Method {
-    const ALL: [Method; 12] = [
+    const ALL: [Method; 13] = [
         Self::PostMessage,
         Self::Update,
         Self::GetPermalink,
@@ -49,6 +50,7 @@ impl Method {
         Self::FilesDelete,
         Self::FilesInfo,
         Self::UserGroupsUsersList,
+        Self::AuthTest,
     ];
 
     /// Slack's name for the method.
@@ -66,6 +68,7 @@ impl Method {
             Self::FilesDelete => "files.delete",
             Self::FilesInfo => "files.info",
             Self::UserGroupsUsersList => "usergroups.users.list",
+            Self::AuthTest => "auth.test",
         }
     }
 
@@ -85,6 +88,8 @@ impl Method {
             Self::FilesDelete => TIER_3,
             Self::FilesInfo => TIER_4,
             Self::UserGroupsUsersList => TIER_2,
+            // "Special": many hundreds a minute.
+            Self::AuthTest => TIER_4,
         }
     }
 }

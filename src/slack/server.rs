@@ -17,7 +17,7 @@ use super::client::SlackNotifier;
 use super::interactions;
 use super::routes::{self, AppState};
 use crate::config::SlackConfig;
-use crate::engine::Engine;
+use crate::engine::{Engine, NotReady};
 
 /// Slack's own payloads are a few kilobytes; anything far larger is not from Slack.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -91,12 +91,17 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
         .into_response()
 }
 
+/// Anyone who reaches the port may ask: the answer says which dependency, the log why.
 async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
     match state.engine.ready().await {
         Ok(()) => (StatusCode::OK, "ready"),
         Err(e) => {
-            warn!(error = %e, "database not reachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+            warn!(error = %e, "not ready");
+            let what = match e {
+                NotReady::Database(_) => "database unreachable",
+                NotReady::Peer(_) => "Slack or AWS refuses keyleak or cannot be reached",
+            };
+            (StatusCode::SERVICE_UNAVAILABLE, what)
         }
     }
 }

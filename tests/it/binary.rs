@@ -54,6 +54,10 @@ fn free_port() -> u16 {
 #[tokio::test]
 async fn serve_keeps_secrets_out_of_its_logs_and_stops_on_sigterm() {
     let slack = FakeSlack::start().await;
+    let moto = Moto::start().await;
+    let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
+    let seeded = seed::ci_user(&iam, "ci-deploy").await;
+    let short_key = format!("AKIA…{}", &seeded.leaked.id[16..]);
     let db = support::db::TestDb::new().await;
     let port = free_port();
     let mut child = base_command()
@@ -68,7 +72,7 @@ async fn serve_keeps_secrets_out_of_its_logs_and_stops_on_sigterm() {
         .env("KEYLEAK_DATABASE_URL", &db.url)
         .env("KEYLEAK_LOG", "debug")
         .env("KEYLEAK_LOG_FORMAT", "json")
-        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ENDPOINT_URL", &moto.url)
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "AKIAUNREACHABLE00000")
         .env("AWS_SECRET_ACCESS_KEY", "bot-secret-access-key-value")
@@ -104,7 +108,7 @@ async fn serve_keeps_secrets_out_of_its_logs_and_stops_on_sigterm() {
         ("user_id", RESPONDER),
         (
             "text",
-            &format!("contain AKIAIOSFODNN7EXAMPLE leaked {PASTED}"),
+            &format!("contain {} leaked {PASTED}", seeded.leaked.id),
         ),
     ])
     .unwrap();
@@ -122,13 +126,13 @@ async fn serve_keeps_secrets_out_of_its_logs_and_stops_on_sigterm() {
             .unwrap();
         assert!(r.status() == 200 || r.status() == 401);
     }
-    // Let the worker try (and fail to reach) AWS, and post to Slack.
-    wait_until(Duration::from_secs(30), || {
+    // Let the worker contain the key and post to Slack.
+    let posted = wait_until(Duration::from_secs(60), || {
         let n = slack.messages().len();
         async move { (n >= 2).then_some(()) }
     })
-    .await
-    .expect("the failure was reported to Slack");
+    .await;
+    posted.expect("the containment was reported to Slack");
 
     let term = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -149,6 +153,9 @@ async fn serve_keeps_secrets_out_of_its_logs_and_stops_on_sigterm() {
         logs.contains("rejected an unverified Slack request"),
         "{logs}"
     );
+    // Credentials from the environment: the SDK never looks for instance metadata.
+    assert!(!logs.to_lowercase().contains("imds"), "{logs}");
+    assert!(!logs.contains("169.254.169.254"), "{logs}");
     // KEYLEAK_LOG_FORMAT=json: one object per line, and the playbook's lines name the
     // incident and the key by its last four characters.
     let lines: Vec<serde_json::Value> = logs
@@ -161,13 +168,14 @@ async fn serve_keeps_secrets_out_of_its_logs_and_stops_on_sigterm() {
         .collect();
     assert!(!playbook.is_empty(), "{logs}");
     for l in playbook {
-        assert_eq!(l["span"]["key"], "AKIA…MPLE", "{l}");
+        assert_eq!(l["span"]["key"], short_key.as_str(), "{l}");
         assert!(l["span"]["incident"].as_str().is_some(), "{l}");
     }
     let mut forbidden = vec![
         SIGNING_SECRET.to_string(),
         support::fake_slack::TOKEN.to_string(),
         "bot-secret-access-key-value".to_string(),
+        seeded.leaked.secret.clone(),
         PASTED.to_string(),
         PASTED.replace('/', "%2F"),
     ];
@@ -181,6 +189,61 @@ async fn serve_keeps_secrets_out_of_its_logs_and_stops_on_sigterm() {
             f.len()
         );
     }
+}
+
+/// `serve` checks what it depends on before it says ready: a bot token Slack refuses, or no
+/// AWS credentials, is a start-up error that names the setting, and nothing is served.
+#[tokio::test]
+async fn serve_refuses_to_start_with_a_token_or_credentials_refused() {
+    let slack = FakeSlack::start().await;
+    let moto = Moto::start().await;
+    let db = support::db::TestDb::new().await;
+    let start = |token: &str, aws_key: Option<&str>| {
+        let mut c = base_command();
+        c.arg("serve")
+            .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+            .env("SLACK_BOT_TOKEN", token)
+            .env("KEYLEAK_SLACK_API_URL", &slack.url)
+            .env("KEYLEAK_INCIDENT_CHANNEL", support::fake_slack::CHANNEL)
+            .env("KEYLEAK_RESPONDERS", RESPONDER)
+            .env("KEYLEAK_APPROVERS", "U0APPROVER")
+            .env("KEYLEAK_LISTEN", format!("127.0.0.1:{}", free_port()))
+            .env("KEYLEAK_DATABASE_URL", &db.url)
+            .env("AWS_ENDPOINT_URL", &moto.url)
+            .env("AWS_REGION", "us-east-1")
+            // Never the instance metadata service: nothing here leaves loopback.
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        if let Some(k) = aws_key {
+            c.env("AWS_ACCESS_KEY_ID", k)
+                .env("AWS_SECRET_ACCESS_KEY", "test-secret-access-key");
+        }
+        // Off this runtime's thread: the fake Slack answers on it.
+        tokio::task::spawn_blocking(move || c.output().unwrap())
+    };
+    let refused = start(
+        "xoxb-a-token-slack-does-not-know",
+        Some("AKIAKEYLEAKTESTADMIN"),
+    )
+    .await
+    .unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{said}");
+    assert!(
+        said.contains("SLACK_BOT_TOKEN") && said.contains("invalid_auth"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("xoxb-a-token-slack-does-not-know"),
+        "the token is not printed"
+    );
+
+    let no_credentials = start(support::fake_slack::TOKEN, None).await.unwrap();
+    let said = String::from_utf8_lossy(&no_credentials.stderr);
+    assert!(!no_credentials.status.success(), "{said}");
+    assert!(
+        said.contains("AWS did not accept") && said.contains("AWS_ACCESS_KEY_ID"),
+        "{said}"
+    );
 }
 
 #[tokio::test]

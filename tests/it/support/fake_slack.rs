@@ -476,6 +476,7 @@ async fn api(
         "chat.getPermalink" => permalink(&fake, &args),
         "files.info" => file_info(&fake, &args),
         "files.delete" => delete_file(&fake, &args),
+        "auth.test" => auth_test(),
         _ => slack_error("unknown_method"),
     }
 }
@@ -573,6 +574,21 @@ fn group_members(fake: &FakeSlack, args: &Value) -> Response {
         Some(users) => Json(json!({"ok": true, "users": users})).into_response(),
         None => slack_error("no_such_subteam"),
     }
+}
+
+/// As api.slack.com/methods/auth.test documents its answer for a bot token.
+fn auth_test() -> Response {
+    Json(json!({
+        "ok": true,
+        "url": "https://keyleak-test.slack.com/",
+        "team": "keyleak test",
+        "user": "keyleak",
+        "team_id": "T0KEYLEAK",
+        "user_id": "U0KEYLEAKBOT",
+        "bot_id": "B0KEYLEAK",
+        "is_enterprise_install": false
+    }))
+    .into_response()
 }
 
 /// Slack's response URLs take a message as JSON and need no token.
