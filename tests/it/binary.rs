@@ -53,12 +53,26 @@ fn free_port() -> u16 {
 
 #[tokio::test]
 async fn serve_keeps_secrets_out_of_its_logs_and_stops_on_sigterm() {
+    // Everything at trace level, the libraries' own logs included: still no secret.
     let slack = FakeSlack::start().await;
     let moto = Moto::start().await;
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
+    // One key left, so that restore may make a new one.
+    iam.delete_access_key()
+        .user_name("ci-deploy")
+        .access_key_id(&seeded.other.id)
+        .send()
+        .await
+        .unwrap();
     let short_key = format!("AKIA…{}", &seeded.leaked.id[16..]);
     let db = support::db::TestDb::new().await;
+    // On PostgreSQL the URL carries a password (the local server trusts loopback, so any
+    // password does): it must not reach the logs either.
+    const DB_PASSWORD: &str = "db-password-for-the-log-test";
+    let db_url = db
+        .url
+        .replacen("://postgres@", &format!("://postgres:{DB_PASSWORD}@"), 1);
     let port = free_port();
     let mut child = base_command()
         .arg("serve")
@@ -69,8 +83,8 @@ async fn serve_keeps_secrets_out_of_its_logs_and_stops_on_sigterm() {
         .env("KEYLEAK_RESPONDERS", RESPONDER)
         .env("KEYLEAK_APPROVERS", "U0APPROVER")
         .env("KEYLEAK_LISTEN", format!("127.0.0.1:{port}"))
-        .env("KEYLEAK_DATABASE_URL", &db.url)
-        .env("KEYLEAK_LOG", "debug")
+        .env("KEYLEAK_DATABASE_URL", &db_url)
+        .env("KEYLEAK_LOG", "trace")
         .env("KEYLEAK_LOG_FORMAT", "json")
         .env("AWS_ENDPOINT_URL", &moto.url)
         .env("AWS_REGION", "us-east-1")
@@ -103,36 +117,57 @@ async fn serve_keeps_secrets_out_of_its_logs_and_stops_on_sigterm() {
     .await
     .expect("keyleak serve came up");
 
-    let mut signatures = vec![];
-    let body = serde_urlencoded::to_string([
-        ("user_id", RESPONDER),
-        (
-            "text",
-            &format!("contain {} leaked {PASTED}", seeded.leaked.id),
-        ),
-    ])
-    .unwrap();
-    let ts = chrono::Utc::now().timestamp().to_string();
-    for secret in [SIGNING_SECRET, "a-forger-guess"] {
+    // Signed as Slack signs (and once forged), each answer's text returned.
+    let signatures = std::sync::Mutex::new(vec![]);
+    let command = |text: String, secret: &'static str| {
+        let (http, url) = (http.clone(), url.clone());
+        let body = serde_urlencoded::to_string([("user_id", RESPONDER), ("text", &text)]).unwrap();
+        let ts = chrono::Utc::now().timestamp().to_string();
         let sig = sign(secret, &ts, body.as_bytes());
-        signatures.push(sig.clone());
-        let r = http
-            .post(format!("{url}/slack/commands"))
-            .header("x-slack-request-timestamp", &ts)
-            .header("x-slack-signature", sig)
-            .body(body.clone())
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status() == 200 || r.status() == 401);
-    }
-    // Let the worker contain the key and post to Slack.
-    let posted = wait_until(Duration::from_secs(60), || {
-        let n = slack.messages().len();
-        async move { (n >= 2).then_some(()) }
+        signatures.lock().unwrap().push(sig.clone());
+        async move {
+            let r = http
+                .post(format!("{url}/slack/commands"))
+                .header("x-slack-request-timestamp", &ts)
+                .header("x-slack-signature", sig)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            r.text().await.unwrap()
+        }
+    };
+    let contain = format!("contain {} leaked {PASTED}", seeded.leaked.id);
+    command(contain.clone(), "a-forger-guess").await;
+    let ack = command(contain, SIGNING_SECRET).await;
+    let at = ack.find("KL-").expect("the ack names the incident");
+    let incident = ack[at..at + 11].to_string();
+    // Restore hands a new key over: its secret passes through the bot, at trace level too.
+    let restoring = wait_until(Duration::from_secs(60), || {
+        let said = command(format!("restore {incident} new-key"), SIGNING_SECRET);
+        async move { said.await.contains("Restoring").then_some(()) }
     })
     .await;
-    posted.expect("the containment was reported to Slack");
+    restoring.expect("the key was contained and its restore began");
+    let secrets = aws_sdk_secretsmanager::Client::new(&moto.own_config().await);
+    let new_secret = wait_until(Duration::from_secs(60), || {
+        let secrets = secrets.clone();
+        async move {
+            let listed = secrets.list_secrets().send().await.ok()?;
+            let name = listed.secret_list().first()?.name()?.to_string();
+            let value = secrets
+                .get_secret_value()
+                .secret_id(name)
+                .send()
+                .await
+                .ok()?;
+            let handed: serde_json::Value = serde_json::from_str(value.secret_string()?).ok()?;
+            handed["SecretAccessKey"].as_str().map(str::to_string)
+        }
+    })
+    .await
+    .expect("the new key was handed over");
+    let signatures = signatures.into_inner().unwrap();
 
     let term = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -167,6 +202,10 @@ async fn serve_keeps_secrets_out_of_its_logs_and_stops_on_sigterm() {
         .filter(|l| l["span"]["name"] == "job" && l["span"]["kind"] == "contain")
         .collect();
     assert!(!playbook.is_empty(), "{logs}");
+    assert!(
+        lines.iter().any(|l| l["level"] == "TRACE"),
+        "the logs are at trace level"
+    );
     for l in playbook {
         assert_eq!(l["span"]["key"], short_key.as_str(), "{l}");
         assert!(l["span"]["incident"].as_str().is_some(), "{l}");
@@ -176,6 +215,8 @@ async fn serve_keeps_secrets_out_of_its_logs_and_stops_on_sigterm() {
         support::fake_slack::TOKEN.to_string(),
         "bot-secret-access-key-value".to_string(),
         seeded.leaked.secret.clone(),
+        new_secret,
+        DB_PASSWORD.to_string(),
         PASTED.to_string(),
         PASTED.replace('/', "%2F"),
     ];
