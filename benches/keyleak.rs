@@ -91,10 +91,15 @@ fn report(name: &str, lat: &[Duration], wall: Duration) {
 
 /// The case: 200 signed commands arriving at the same instant, each timed.
 async fn burst(app: &Arc<App>, offset: usize) -> Vec<Duration> {
+    burst_over(std::slice::from_ref(app), offset).await
+}
+
+/// A burst spread over replicas: request n goes to replica n mod their number.
+async fn burst_over(apps: &[Arc<App>], offset: usize) -> Vec<Duration> {
     let mut tasks = vec![];
     let gate = Arc::new(tokio::sync::Barrier::new(CONCURRENCY));
     for n in 0..CONCURRENCY {
-        let (app, gate) = (app.clone(), gate.clone());
+        let (app, gate) = (apps[n % apps.len()].clone(), gate.clone());
         tasks.push(tokio::spawn(async move {
             gate.wait().await;
             let t = Instant::now();
@@ -178,6 +183,68 @@ async fn ack_latency() {
     })
     .await;
     report("signed status", &lat, wall);
+}
+
+/// (e) The same bursts on each store, one run: the median of 5 bursts of 200 simultaneous
+/// signed contain commands on SQLite, on PostgreSQL with one replica and with two sharing the
+/// database (the commands alternate between them), beside `GET /healthz` under the same burst.
+async fn ack_on_stores() {
+    println!("(e) ack latency by store, bursts of {CONCURRENCY} simultaneous signed commands");
+    let start = |database: support::db::TestDb| async move {
+        let opts = Options {
+            start_worker: false,
+            commands_per_minute: 1_000_000,
+            database: Some(database),
+            ..Options::default()
+        };
+        Arc::new(App::start(no_aws().await, opts).await)
+    };
+    let sqlite = start(support::db::TestDb::sqlite()).await;
+    let postgres = start(support::db::TestDb::postgres().await).await;
+    let second = start(postgres.db.shared()).await;
+    // The commands' own client, so that its connections are the ones the listener keeps.
+    let gate = Arc::new(tokio::sync::Barrier::new(CONCURRENCY));
+    let probes: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let (c, gate, url) = (sqlite.http.clone(), gate.clone(), sqlite.url.clone());
+            tokio::spawn(async move {
+                gate.wait().await;
+                let t = Instant::now();
+                let r = c.get(format!("{url}/healthz")).send().await.unwrap();
+                assert_eq!(r.status(), 200);
+                t.elapsed()
+            })
+        })
+        .collect();
+    let mut health = vec![];
+    for p in probes {
+        health.push(p.await.unwrap());
+    }
+    health.sort();
+    println!(
+        "{:<28} p50 {:>7.2} ms  p99 {:>7.2} ms  (one burst)",
+        "GET /healthz (baseline)",
+        ms(percentile(&health, 0.5)),
+        ms(percentile(&health, 0.99))
+    );
+    for (name, apps) in [
+        ("SQLite, one process", vec![sqlite]),
+        ("PostgreSQL, one replica", vec![postgres.clone()]),
+        ("PostgreSQL, two replicas", vec![postgres, second]),
+    ] {
+        burst_over(&apps, 1_000_000).await;
+        let mut rounds = vec![];
+        for round in 0..5 {
+            let lat = burst_over(&apps, 2_000_000 + round * CONCURRENCY).await;
+            rounds.push((percentile(&lat, 0.5), percentile(&lat, 0.99)));
+        }
+        rounds.sort();
+        println!(
+            "{name:<28} p50 {:>7.2} ms  p99 {:>7.2} ms  (median of 5 bursts)",
+            ms(rounds[2].0),
+            ms(rounds[2].1)
+        );
+    }
 }
 
 /// The same AWS calls as the playbook, one after another, as a runbook script would make them.
@@ -547,5 +614,8 @@ async fn main() {
     }
     if only.as_deref().is_none_or(|o| o == "card") {
         card_latency().await;
+    }
+    if only.as_deref().is_none_or(|o| o == "stores") {
+        ack_on_stores().await;
     }
 }

@@ -23,6 +23,10 @@ enum Place {
         server: String,
         name: String,
     },
+    /// Another handle's database: left for its owner to drop.
+    Shared {
+        sqlite: Option<std::path::PathBuf>,
+    },
 }
 
 pub fn on_postgres() -> bool {
@@ -63,6 +67,19 @@ impl TestDb {
         }
     }
 
+    /// The same database, for a second replica; the first handle still owns it.
+    pub fn shared(&self) -> Self {
+        let sqlite = match &self.place {
+            Place::Sqlite { path, .. } => Some(path.clone()),
+            Place::Shared { sqlite } => sqlite.clone(),
+            Place::Postgres { .. } => None,
+        };
+        Self {
+            url: self.url.clone(),
+            place: Place::Shared { sqlite },
+        }
+    }
+
     pub async fn store(&self) -> Arc<dyn Store> {
         Arc::new(SqlStore::connect(&self.url).await.unwrap())
     }
@@ -77,7 +94,7 @@ impl TestDb {
     /// byte of the SQLite file and its log, or every row of every PostgreSQL table.
     pub async fn stored_text(&self) -> String {
         match &self.place {
-            Place::Sqlite { path, .. } => {
+            Place::Sqlite { path, .. } | Place::Shared { sqlite: Some(path) } => {
                 let mut all = vec![];
                 for suffix in ["", "-wal", "-shm"] {
                     if let Ok(b) = std::fs::read(format!("{}{suffix}", path.display())) {
@@ -86,7 +103,7 @@ impl TestDb {
                 }
                 String::from_utf8_lossy(&all).into_owned()
             }
-            Place::Postgres { .. } => {
+            Place::Postgres { .. } | Place::Shared { sqlite: None } => {
                 use sqlx::Row as _;
                 let pool = self.pool().await;
                 let tables: Vec<String> = sqlx::query_scalar(

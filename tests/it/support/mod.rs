@@ -62,6 +62,8 @@ pub struct Options {
     pub commands_per_minute: u32,
     pub listener: ListenerLimits,
     pub metrics_token: Option<&'static str>,
+    /// The database, when not a fresh one on the run's store: another replica's, say.
+    pub database: Option<db::TestDb>,
 }
 
 impl Default for Options {
@@ -86,6 +88,7 @@ impl Default for Options {
             commands_per_minute: 30,
             listener: ListenerLimits::default(),
             metrics_token: None,
+            database: None,
         }
     }
 }
@@ -131,7 +134,10 @@ impl App {
     /// Starts the bot with AWS at `aws` (moto, or an unreachable address when a test must
     /// not touch AWS).
     pub async fn start(aws: aws_config::SdkConfig, opts: Options) -> Self {
-        let db = db::TestDb::new().await;
+        let db = match opts.database {
+            Some(db) => db,
+            None => db::TestDb::new().await,
+        };
         let store = db.store().await;
         let slack = FakeSlack::start().await;
         slack.add_group(ONCALL_GROUP, &[ONCALLER]);
