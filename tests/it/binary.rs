@@ -74,26 +74,30 @@ async fn serve_keeps_secrets_out_of_its_logs_and_stops_on_sigterm() {
         .url
         .replacen("://postgres@", &format!("://postgres:{DB_PASSWORD}@"), 1);
     let port = free_port();
-    let mut child = base_command()
-        .arg("serve")
-        .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
-        .env("SLACK_BOT_TOKEN", support::fake_slack::TOKEN)
-        .env("KEYLEAK_SLACK_API_URL", &slack.url)
-        .env("KEYLEAK_INCIDENT_CHANNEL", support::fake_slack::CHANNEL)
-        .env("KEYLEAK_RESPONDERS", RESPONDER)
-        .env("KEYLEAK_APPROVERS", "U0APPROVER")
-        .env("KEYLEAK_LISTEN", format!("127.0.0.1:{port}"))
-        .env("KEYLEAK_DATABASE_URL", &db_url)
-        .env("KEYLEAK_LOG", "trace")
-        .env("KEYLEAK_LOG_FORMAT", "json")
-        .env("AWS_ENDPOINT_URL", &moto.url)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "AKIAUNREACHABLE00000")
-        .env("AWS_SECRET_ACCESS_KEY", "bot-secret-access-key-value")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut serving = Killed(vec![
+        base_command()
+            .arg("serve")
+            .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+            .env("SLACK_BOT_TOKEN", support::fake_slack::TOKEN)
+            .env("KEYLEAK_SLACK_API_URL", &slack.url)
+            .env("KEYLEAK_INCIDENT_CHANNEL", support::fake_slack::CHANNEL)
+            .env("KEYLEAK_RESPONDERS", RESPONDER)
+            .env("KEYLEAK_APPROVERS", "U0APPROVER")
+            .env("KEYLEAK_LISTEN", format!("127.0.0.1:{port}"))
+            .env("KEYLEAK_DATABASE_URL", &db_url)
+            .env("KEYLEAK_LOG", "trace")
+            .env("KEYLEAK_LOG_FORMAT", "json")
+            .env("AWS_ENDPOINT_URL", &moto.url)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "AKIAKEYLEAKTESTADMIN")
+            .env("AWS_SECRET_ACCESS_KEY", "bot-secret-access-key-value")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ]);
+    // Killed when the test ends, however it ends; stopped by SIGTERM below when it passes.
+    let child = &mut serving.0[0];
     // Read the logs as they come: at debug level they outgrow a pipe's buffer, and a child
     // blocked writing to a full pipe cannot stop.
     let mut stderr = child.stderr.take().unwrap();
@@ -438,5 +442,178 @@ fn the_cli_investigates_a_local_archive_copy_and_writes_the_timeline() {
         let out = base_command().args(&args).output().unwrap();
         assert!(!out.status.success(), "{args:?}");
         assert!(!out.stderr.is_empty(), "{args:?} said why");
+    }
+}
+
+/// Two real `keyleak serve` processes on one PostgreSQL database behave as one bot: twenty
+/// approvers press Approve at once, their clicks spread over both processes, and the key is
+/// deleted once, by one execution.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_serve_processes_on_one_database_execute_an_approval_once() {
+    let slack = FakeSlack::start().await;
+    let moto = Moto::start().await;
+    let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
+    let seeded = seed::ci_user(&iam, "ci-deploy").await;
+    let db = support::db::TestDb::postgres().await;
+    let approvers: Vec<String> = (0..20).map(|n| format!("U0APPR{n:04}")).collect();
+    let ports = [free_port(), free_port()];
+    let _replicas: Killed = Killed(
+        ports
+            .iter()
+            .map(|port| {
+                base_command()
+                    .arg("serve")
+                    .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+                    .env("SLACK_BOT_TOKEN", support::fake_slack::TOKEN)
+                    .env("KEYLEAK_SLACK_API_URL", &slack.url)
+                    .env("KEYLEAK_INCIDENT_CHANNEL", support::fake_slack::CHANNEL)
+                    .env("KEYLEAK_INCIDENT_CHANNEL_MODE", "shared")
+                    .env("KEYLEAK_RESPONDERS", RESPONDER)
+                    .env("KEYLEAK_APPROVERS", approvers.join(","))
+                    .env("KEYLEAK_REGIONS", "us-east-1")
+                    .env("KEYLEAK_LISTEN", format!("127.0.0.1:{port}"))
+                    .env("KEYLEAK_DATABASE_URL", &db.url)
+                    .env("AWS_ENDPOINT_URL", &moto.url)
+                    .env("AWS_REGION", "us-east-1")
+                    .env("AWS_ACCESS_KEY_ID", "AKIAKEYLEAKTESTADMIN")
+                    .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect(),
+    );
+    let urls: Vec<String> = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
+    let http = reqwest::Client::new();
+    for url in &urls {
+        wait_until(Duration::from_secs(30), || {
+            let r = http.get(format!("{url}/readyz")).send();
+            async move { (r.await.ok()?.status() == 200).then_some(()) }
+        })
+        .await
+        .expect("both replicas came up");
+    }
+    let post = |url: &str, path: &str, body: String| {
+        let ts = chrono::Utc::now().timestamp().to_string();
+        let sig = sign(SIGNING_SECRET, &ts, body.as_bytes());
+        http.post(format!("{url}{path}"))
+            .header("x-slack-request-timestamp", ts)
+            .header("x-slack-signature", sig)
+            .body(body)
+            .send()
+    };
+    let command = |url: &str, text: String| {
+        let body = serde_urlencoded::to_string([("user_id", RESPONDER), ("text", &text)]).unwrap();
+        post(url, "/slack/commands", body)
+    };
+    let store = db.store().await;
+    let ack = command(&urls[0], format!("contain {}", seeded.leaked.id))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at = ack.find("KL-").expect("the ack names the incident");
+    let id = keyleak::domain::ids::IncidentId::parse(&ack[at..at + 11]).unwrap();
+    wait_until(Duration::from_secs(60), || {
+        let (store, id) = (store.clone(), id.clone());
+        async move {
+            let i = store.incident(&id).await.ok()?;
+            (i.state == keyleak::domain::incident::IncidentState::Contained).then_some(())
+        }
+    })
+    .await
+    .expect("contained");
+    let said = command(
+        &urls[1],
+        format!("cleanup {id} delete-key {}", seeded.leaked.id),
+    )
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(said.contains("Checking AWS"), "{said}");
+    let proposal = wait_until(Duration::from_secs(60), || {
+        let (store, id) = (store.clone(), id.clone());
+        async move {
+            let p = store.proposals(&id).await.ok()?.pop()?;
+            p.message.is_some().then_some(p)
+        }
+    })
+    .await
+    .expect("the proposal was posted");
+    let message = slack
+        .message(&proposal.message.as_ref().unwrap().ts)
+        .unwrap();
+    let clicks: Vec<_> = approvers
+        .iter()
+        .enumerate()
+        .map(|(n, who)| {
+            let payload = slack.click_payload(who, &message, "proposal.approve");
+            let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+            post(&urls[n % 2], "/slack/interactions", body)
+        })
+        .collect();
+    for r in futures::future::join_all(clicks).await {
+        assert_eq!(r.unwrap().status(), 200);
+    }
+    let done = wait_until(Duration::from_secs(60), || {
+        let (store, id) = (store.clone(), proposal.id.clone());
+        async move {
+            let p = store.proposal(&id).await.ok()??;
+            (p.state == keyleak::domain::approval::ProposalState::Done).then_some(p)
+        }
+    })
+    .await
+    .expect("the proposal ran");
+    assert!(done.outcome.is_some());
+    let keys = iam
+        .list_access_keys()
+        .user_name("ci-deploy")
+        .send()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = keys
+        .access_key_metadata()
+        .iter()
+        .filter_map(|k| k.access_key_id())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![seeded.other.id.as_str()],
+        "only the leaked key is gone"
+    );
+    // Every click answered; one approval, one execution, whichever replica each reached.
+    wait_until(Duration::from_secs(30), || {
+        let n = approvers
+            .iter()
+            .filter(|a| !slack.responses_to(a).is_empty())
+            .count();
+        async move { (n == 20).then_some(()) }
+    })
+    .await
+    .expect("every approver was answered");
+    let log = store.audit_log(Some(&id)).await.unwrap();
+    let count = |a: &str| log.iter().filter(|e| e.action.name() == a).count();
+    assert_eq!(count("proposal.approved"), 1);
+    assert_eq!(count("proposal.executing"), 1);
+    assert_eq!(count("proposal.done"), 1);
+    assert_eq!(count("proposal.refused"), 19);
+}
+
+/// Child processes killed when the test ends, however it ends.
+struct Killed(Vec<std::process::Child>);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
