@@ -445,9 +445,10 @@ fn the_cli_investigates_a_local_archive_copy_and_writes_the_timeline() {
     }
 }
 
-/// Two real `keyleak serve` processes on one PostgreSQL database behave as one bot: twenty
-/// approvers press Approve at once, their clicks spread over both processes, and the key is
-/// deleted once, by one execution.
+/// Two real `keyleak serve` processes on one PostgreSQL database behave as one bot: started
+/// together on an empty database, they migrate it once; twenty approvers press Approve at
+/// once, their clicks spread over both processes, and the key is deleted once, by one
+/// execution.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_serve_processes_on_one_database_execute_an_approval_once() {
     let slack = FakeSlack::start().await;
@@ -497,6 +498,12 @@ async fn two_serve_processes_on_one_database_execute_an_approval_once() {
         .await
         .expect("both replicas came up");
     }
+    // Both started together on an empty database: the schema was made once, not fought over.
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
+        .fetch_all(&db.pool().await)
+        .await
+        .unwrap();
+    assert_eq!(applied, vec![1], "one migration, applied once");
     let post = |url: &str, path: &str, body: String| {
         let ts = chrono::Utc::now().timestamp().to_string();
         let sig = sign(SIGNING_SECRET, &ts, body.as_bytes());
