@@ -51,6 +51,22 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `keyleak serve` on loopback: Slack at the fake, AWS at moto, the database at `db_url`;
+/// each test adds its roster, logging and credentials.
+fn serve(slack: &FakeSlack, moto: &Moto, db_url: &str, port: u16) -> Command {
+    let mut c = base_command();
+    c.arg("serve")
+        .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+        .env("KEYLEAK_SLACK_API_URL", &slack.url)
+        .env("KEYLEAK_INCIDENT_CHANNEL", support::fake_slack::CHANNEL)
+        .env("KEYLEAK_RESPONDERS", RESPONDER)
+        .env("KEYLEAK_LISTEN", format!("127.0.0.1:{port}"))
+        .env("KEYLEAK_DATABASE_URL", db_url)
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_REGION", "us-east-1");
+    c
+}
+
 #[tokio::test]
 async fn serve_keeps_secrets_out_of_its_logs_and_stops_on_sigterm() {
     // Everything at trace level, the libraries' own logs included: still no secret.
@@ -75,20 +91,11 @@ async fn serve_keeps_secrets_out_of_its_logs_and_stops_on_sigterm() {
         .replacen("://postgres@", &format!("://postgres:{DB_PASSWORD}@"), 1);
     let port = free_port();
     let mut serving = Killed(vec![
-        base_command()
-            .arg("serve")
-            .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+        serve(&slack, &moto, &db_url, port)
             .env("SLACK_BOT_TOKEN", support::fake_slack::TOKEN)
-            .env("KEYLEAK_SLACK_API_URL", &slack.url)
-            .env("KEYLEAK_INCIDENT_CHANNEL", support::fake_slack::CHANNEL)
-            .env("KEYLEAK_RESPONDERS", RESPONDER)
             .env("KEYLEAK_APPROVERS", "U0APPROVER")
-            .env("KEYLEAK_LISTEN", format!("127.0.0.1:{port}"))
-            .env("KEYLEAK_DATABASE_URL", &db_url)
             .env("KEYLEAK_LOG", "trace")
             .env("KEYLEAK_LOG_FORMAT", "json")
-            .env("AWS_ENDPOINT_URL", &moto.url)
-            .env("AWS_REGION", "us-east-1")
             .env("AWS_ACCESS_KEY_ID", "AKIAKEYLEAKTESTADMIN")
             .env("AWS_SECRET_ACCESS_KEY", "bot-secret-access-key-value")
             .stdout(Stdio::null())
@@ -244,18 +251,9 @@ async fn serve_refuses_to_start_with_a_token_or_credentials_refused() {
     let moto = Moto::start().await;
     let db = support::db::TestDb::new().await;
     let start = |token: &str, aws_key: Option<&str>| {
-        let mut c = base_command();
-        c.arg("serve")
-            .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
-            .env("SLACK_BOT_TOKEN", token)
-            .env("KEYLEAK_SLACK_API_URL", &slack.url)
-            .env("KEYLEAK_INCIDENT_CHANNEL", support::fake_slack::CHANNEL)
-            .env("KEYLEAK_RESPONDERS", RESPONDER)
+        let mut c = serve(&slack, &moto, &db.url, free_port());
+        c.env("SLACK_BOT_TOKEN", token)
             .env("KEYLEAK_APPROVERS", "U0APPROVER")
-            .env("KEYLEAK_LISTEN", format!("127.0.0.1:{}", free_port()))
-            .env("KEYLEAK_DATABASE_URL", &db.url)
-            .env("AWS_ENDPOINT_URL", &moto.url)
-            .env("AWS_REGION", "us-east-1")
             // Never the instance metadata service: nothing here leaves loopback.
             .env("AWS_EC2_METADATA_DISABLED", "true");
         if let Some(k) = aws_key {
@@ -462,20 +460,11 @@ async fn two_serve_processes_on_one_database_execute_an_approval_once() {
         ports
             .iter()
             .map(|port| {
-                base_command()
-                    .arg("serve")
-                    .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+                serve(&slack, &moto, &db.url, *port)
                     .env("SLACK_BOT_TOKEN", support::fake_slack::TOKEN)
-                    .env("KEYLEAK_SLACK_API_URL", &slack.url)
-                    .env("KEYLEAK_INCIDENT_CHANNEL", support::fake_slack::CHANNEL)
                     .env("KEYLEAK_INCIDENT_CHANNEL_MODE", "shared")
-                    .env("KEYLEAK_RESPONDERS", RESPONDER)
                     .env("KEYLEAK_APPROVERS", approvers.join(","))
                     .env("KEYLEAK_REGIONS", "us-east-1")
-                    .env("KEYLEAK_LISTEN", format!("127.0.0.1:{port}"))
-                    .env("KEYLEAK_DATABASE_URL", &db.url)
-                    .env("AWS_ENDPOINT_URL", &moto.url)
-                    .env("AWS_REGION", "us-east-1")
                     .env("AWS_ACCESS_KEY_ID", "AKIAKEYLEAKTESTADMIN")
                     .env("AWS_SECRET_ACCESS_KEY", "test-secret")
                     .stdout(Stdio::null())
