@@ -49,15 +49,11 @@ fn install() -> Option<PrometheusHandle> {
         .and_then(|b| {
             b.set_buckets_for_metric(Matcher::Full(TIME_TO_CONTAIN.into()), CONTAIN_BUCKETS)
         })
-        .map(|b| b.install_recorder());
+        .and_then(PrometheusBuilder::install_recorder);
     match built {
-        Ok(Ok(handle)) => {
+        Ok(handle) => {
             describe();
             Some(handle)
-        }
-        Ok(Err(e)) => {
-            warn!(error = %e, "metrics are not exposed");
-            None
         }
         Err(e) => {
             warn!(error = %e, "metrics are not exposed");

@@ -106,7 +106,6 @@ impl Engine {
         self.store.pending_jobs(Some(incident)).await
     }
 
-    /// Whether the database answers: the readiness probe.
     /// Sets the metrics' gauges from the store: open incidents by state, jobs queued and
     /// running by kind, for the whole bot whichever replica is scraped.
     pub async fn publish_gauges(&self) -> Result<(), StoreError> {
@@ -139,24 +138,30 @@ impl Engine {
         let Some(peers) = &self.peers else {
             return Ok(());
         };
-        let mut last = peers.last.lock().await;
-        if let Some((at, ok)) = &*last
-            && at.elapsed() < PEER_CHECK_EVERY
-        {
-            return ok.clone().map_err(NotReady::Peer);
+        let recent = match &*peers.last.lock().await {
+            Some((at, outcome)) if at.elapsed() < PEER_CHECK_EVERY => Some(outcome.clone()),
+            _ => None,
+        };
+        match recent {
+            Some(outcome) => outcome,
+            None => self.check_peers().await.map_err(|p| p.to_string()),
         }
-        let outcome = self.check_peers().await.map_err(|p| p.to_string());
-        *last = Some((std::time::Instant::now(), outcome.clone()));
-        outcome.map_err(NotReady::Peer)
+        .map_err(NotReady::Peer)
     }
 
     /// What `serve` depends on besides the database: Slack's `auth.test` with the bot token
-    /// and AWS's `GetCallerIdentity`, both at once.
+    /// and AWS's `GetCallerIdentity`, both at once. Readiness reuses the answer, so the probe
+    /// that follows start-up does not ask again.
     pub async fn check_peers(&self) -> Result<(), PeerProblem> {
         let (slack, aws) = tokio::join!(self.notifier.verify(), self.aws.identity());
-        slack.map_err(PeerProblem::Slack)?;
-        aws.map_err(PeerProblem::Aws)?;
-        Ok(())
+        let outcome = slack
+            .map_err(PeerProblem::Slack)
+            .and_then(|()| aws.map(|_| ()).map_err(PeerProblem::Aws));
+        if let Some(peers) = &self.peers {
+            let kept = outcome.as_ref().map(|_| ()).map_err(ToString::to_string);
+            *peers.last.lock().await = Some((std::time::Instant::now(), kept));
+        }
+        outcome
     }
 
     /// Whether `user` is on `roster`, asking Slack for user groups' members.

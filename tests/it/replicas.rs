@@ -123,8 +123,7 @@ async fn replicas_started_together_migrate_once() {
             .fetch_all(&pool)
             .await
             .unwrap();
-    let mut once = applied.clone();
-    once.dedup();
-    assert_eq!(applied, once, "each migration recorded once");
-    assert!(!applied.is_empty());
+    // The version is the table's key: what can go wrong is a start that fails, or a
+    // migration missing.
+    assert_eq!(applied, vec![1], "the one migration, applied");
 }

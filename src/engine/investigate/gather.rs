@@ -142,13 +142,6 @@ async fn scan_archive(
     out: &mut Gathered,
     seen_events: &mut HashSet<String>,
 ) {
-    let keys = |pick: &dyn Fn(&Option<AccountId>) -> bool| -> Vec<AccessKeyId> {
-        round
-            .iter()
-            .filter(|(_, a)| pick(a))
-            .map(|(k, _)| k.clone())
-            .collect()
-    };
     match archive {
         Archive::S3(aws, at) => {
             let mut accounts: Vec<&AccountId> =
@@ -159,7 +152,7 @@ async fn scan_archive(
                 let query = ArchiveQuery {
                     accounts: vec![account.clone()],
                     regions: w.regions.clone(),
-                    keys: keys(&|a| a.as_ref() == Some(account)),
+                    keys: keys_in(round, Some(account)),
                     since: w.since,
                     until: w.until,
                 };
@@ -175,7 +168,7 @@ async fn scan_archive(
             }
         }
         Archive::Local { dir, workers } => {
-            let keys = keys(&|_| true);
+            let keys = keys_in(round, None);
             let read = scan_copy(dir, &keys, w, *workers).await;
             let place = Place {
                 scope: String::new(),
@@ -184,6 +177,18 @@ async fn scan_archive(
             record(out, seen_events, place, &keys, read);
         }
     }
+}
+
+/// The round's keys of one account, or (`None`) all of them.
+fn keys_in(
+    round: &[(AccessKeyId, Option<AccountId>)],
+    account: Option<&AccountId>,
+) -> Vec<AccessKeyId> {
+    round
+        .iter()
+        .filter(|(_, a)| account.is_none_or(|x| a.as_ref() == Some(x)))
+        .map(|(k, _)| k.clone())
+        .collect()
 }
 
 /// Which files one read of the archive covered: a later round reads them again for its new
