@@ -66,8 +66,11 @@ pub struct CoreConfig {
 /// Settings of `keyleak serve`: the Slack side.
 #[derive(Debug, Clone)]
 pub struct SlackConfig {
+    /// Empty in Socket Mode without HTTP: then every request to Slack's routes is refused.
     pub signing_secrets: Vec<Secret>,
     pub bot_token: Secret,
+    /// `SLACK_APP_TOKEN`: when set, keyleak opens Socket Mode connections to Slack itself.
+    pub socket_mode: Option<SocketModeConfig>,
     pub api_url: String,
     pub listen: SocketAddr,
     pub incident_channel: String,
@@ -88,6 +91,14 @@ pub struct SlackConfig {
     pub listener: crate::listener::ListenerLimits,
     /// `KEYLEAK_METRICS_TOKEN`: when set, `GET /metrics` wants it as a bearer token.
     pub metrics_token: Option<Secret>,
+}
+
+/// Socket Mode: the app-level token and how many connections to hold open.
+#[derive(Debug, Clone)]
+pub struct SocketModeConfig {
+    pub app_token: Secret,
+    /// `KEYLEAK_SOCKET_CONNECTIONS`: Slack allows an app ten at once, over all its replicas.
+    pub connections: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -130,6 +141,22 @@ impl<'a> Reader<'a> {
         (self.get)(var)
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
+    }
+
+    /// `SLACK_APP_TOKEN` and the connections to open with it, when Socket Mode is asked for.
+    fn socket_mode(&mut self) -> Option<SocketModeConfig> {
+        let token = self.optional("SLACK_APP_TOKEN")?;
+        if !token.starts_with("xapp-") {
+            self.problem(
+                "SLACK_APP_TOKEN",
+                "must be an app-level token starting with xapp- (with the connections:write scope)",
+            );
+        }
+        let connections = self.number("KEYLEAK_SOCKET_CONNECTIONS", 2, 1..=10) as usize;
+        Some(SocketModeConfig {
+            app_token: Secret::new(token),
+            connections,
+        })
     }
 
     fn required(&mut self, var: &'static str) -> Option<String> {
@@ -275,25 +302,23 @@ impl SlackConfig {
 
     pub fn load(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigErrors> {
         let mut r = Reader::new(get);
-        let signing_secrets: Vec<Secret> = r
-            .required("SLACK_SIGNING_SECRET")
-            .map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(Secret::new)
-                    .collect()
-            })
-            .unwrap_or_default();
+        let socket_mode = r.socket_mode();
+        // Over Socket Mode nothing reaches keyleak over HTTP but the probes and the metrics.
+        let signing_secrets: Vec<Secret> = match socket_mode {
+            Some(_) => r.optional("SLACK_SIGNING_SECRET"),
+            None => r.required("SLACK_SIGNING_SECRET"),
+        }
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(Secret::new)
+                .collect()
+        })
+        .unwrap_or_default();
         let bot_token = r.required("SLACK_BOT_TOKEN").unwrap_or_default();
         if !bot_token.is_empty() && !bot_token.starts_with("xoxb-") {
             r.problem("SLACK_BOT_TOKEN", "must be a bot token starting with xoxb-");
-        }
-        if r.optional("SLACK_APP_TOKEN").is_some() {
-            r.problem(
-                "SLACK_APP_TOKEN",
-                "Socket Mode is not available in this version; unset it and point the Slack app's request URLs at keyleak",
-            );
         }
         let api_url = r
             .optional("KEYLEAK_SLACK_API_URL")
@@ -361,6 +386,7 @@ impl SlackConfig {
         r.finish(Self {
             signing_secrets,
             bot_token: Secret::new(bot_token),
+            socket_mode,
             api_url,
             listen,
             incident_channel,
@@ -485,6 +511,48 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(core.0.len(), 6);
+    }
+
+    #[test]
+    fn socket_mode_needs_an_app_token_and_no_signing_secret() {
+        let no_secret: Vec<_> = GOOD
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != "SLACK_SIGNING_SECRET")
+            .collect();
+        let errs = SlackConfig::load(&env(&no_secret)).unwrap_err();
+        assert_eq!(
+            errs.0[0].var, "SLACK_SIGNING_SECRET",
+            "over HTTP it is needed"
+        );
+        let socket = [
+            &no_secret[..],
+            &[("SLACK_APP_TOKEN", "xapp-1-A1-2-secretpart")],
+        ]
+        .concat();
+        let c = SlackConfig::load(&env(&socket)).unwrap();
+        assert!(c.signing_secrets.is_empty());
+        let s = c.socket_mode.as_ref().unwrap();
+        assert_eq!(
+            (s.app_token.expose(), s.connections),
+            ("xapp-1-A1-2-secretpart", 2)
+        );
+        assert!(!format!("{c:?}").contains("secretpart"));
+        let bad = [
+            &no_secret[..],
+            &[
+                ("SLACK_APP_TOKEN", "xoxb-a-bot-token"),
+                ("KEYLEAK_SOCKET_CONNECTIONS", "11"),
+            ],
+        ]
+        .concat();
+        let vars: Vec<&str> = SlackConfig::load(&env(&bad))
+            .unwrap_err()
+            .0
+            .iter()
+            .map(|p| p.var)
+            .collect();
+        assert_eq!(vars, ["SLACK_APP_TOKEN", "KEYLEAK_SOCKET_CONNECTIONS"]);
     }
 
     #[test]

@@ -7,7 +7,11 @@ async fn main() -> std::process::ExitCode {
     // so log files and collectors get plain text.
     let filter = EnvFilter::try_from_env("KEYLEAK_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        // Whatever the level asked: the WebSocket library logs Socket Mode's frames (a secret
+        // pasted into a command among them) at trace, and the connection's URL at debug.
+        .add_directive("tungstenite=info".parse().expect("a valid directive"))
+        .add_directive("tokio_tungstenite=info".parse().expect("a valid directive"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

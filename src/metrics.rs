@@ -27,6 +27,8 @@ const SLACK_CALLS: &str = "keyleak_slack_calls_total";
 const APPROVALS: &str = "keyleak_approvals_total";
 const INCIDENTS_OPEN: &str = "keyleak_incidents_open";
 const TIME_TO_CONTAIN: &str = "keyleak_time_to_contain_seconds";
+const SOCKET_CONNECTIONS: &str = "keyleak_socket_connections";
+const SOCKET_ENVELOPES: &str = "keyleak_socket_envelopes_total";
 
 /// Slack wants an answer within 3 s: the buckets are fine below it.
 const ACK_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0];
@@ -107,6 +109,11 @@ fn describe() {
         Unit::Seconds,
         "From the contain request to the key inactive."
     );
+    describe_gauge!(SOCKET_CONNECTIONS, "Socket Mode connections open.");
+    describe_counter!(
+        SOCKET_ENVELOPES,
+        "Socket Mode envelopes acknowledged, by type and outcome (redelivered: not run again)."
+    );
 }
 
 pub fn http_request(route: &'static str, status: u16) {
@@ -168,4 +175,12 @@ pub fn incidents_open(state: &'static str, n: i64) {
 
 pub fn time_to_contain(seconds: f64) {
     histogram!(TIME_TO_CONTAIN).record(seconds);
+}
+
+pub fn socket_connections(n: usize) {
+    gauge!(SOCKET_CONNECTIONS).set(n as f64);
+}
+
+pub fn socket_envelope(kind: &'static str, outcome: &'static str) {
+    counter!(SOCKET_ENVELOPES, "type" => kind, "outcome" => outcome).increment(1);
 }

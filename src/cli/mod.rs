@@ -11,7 +11,7 @@ use tracing::info;
 
 use self::console::Console;
 use crate::aws::{Aws, SdkAws};
-use crate::config::{ConfigErrors, CoreConfig, SlackConfig};
+use crate::config::{ConfigErrors, CoreConfig, SlackConfig, SocketModeConfig};
 use crate::domain::command::MAX_DAYS;
 use crate::domain::ids::{AccessKeyId, IncidentId, KeyKind};
 use crate::domain::incident::{Actor, IncidentState, StepFact};
@@ -23,6 +23,8 @@ use crate::engine::{
 };
 use crate::slack::client::SlackNotifier;
 use crate::slack::messages;
+use crate::slack::routes::AppState;
+use crate::slack::socket::SocketMode;
 use crate::store;
 
 #[derive(Parser)]
@@ -195,6 +197,10 @@ async fn serve() -> anyhow::Result<()> {
              (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or the role the process runs as)"
         ),
     }
+    let socket = match &slack.socket_mode {
+        Some(config) => Some(open_socket_mode(config, &notifier).await?),
+        None => None,
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = Worker::new(engine.clone(), WorkerSettings::default());
     let mut worker_stop = stop_rx.clone();
@@ -206,7 +212,12 @@ async fn serve() -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", slack.listen))?;
     info!(addr = %slack.listen, "keyleak listening");
     let limits = slack.listener;
-    let app = crate::slack::server::router(engine, Arc::new(slack), notifier);
+    let mut state = AppState::new(engine, Arc::new(slack), notifier);
+    let socket_task = socket.map(|(socket, first)| {
+        state.socket = Some(socket.status());
+        tokio::spawn(socket.run(state.clone(), Some(first), stop_rx.clone()))
+    });
+    let app = crate::slack::server::router(state);
     let mut http_stop = stop_rx;
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -216,9 +227,27 @@ async fn serve() -> anyhow::Result<()> {
         let _ = http_stop.changed().await;
     })
     .await;
+    if let Some(t) = socket_task {
+        t.await?;
+    }
     worker_task.await?;
     info!("keyleak stopped");
     Ok(())
+}
+
+/// Socket Mode, its app token proven by the first connection URL Slack gives for it.
+async fn open_socket_mode(
+    config: &SocketModeConfig,
+    slack: &SlackNotifier,
+) -> anyhow::Result<(SocketMode, url::Url)> {
+    let socket = SocketMode::new(config.clone()).context("setting up TLS for Socket Mode")?;
+    match socket.check(slack).await {
+        Ok(first) => Ok((socket, first)),
+        Err(e) => bail!(
+            "Slack did not open a Socket Mode connection ({e}): check SLACK_APP_TOKEN (an \
+             app-level xapp- token with connections:write, of an app with Socket Mode on)"
+        ),
+    }
 }
 
 /// The store, or an error that names the setting to fix (never the URL, which may hold a

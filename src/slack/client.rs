@@ -230,6 +230,27 @@ impl SlackNotifier {
         channel != self.channel.as_ref()
     }
 
+    /// A fresh Socket Mode URL (`apps.connections.open`, asked with the app-level token). Not
+    /// paced by the outbox: it is called only to open a connection, and a refusal is one
+    /// more reason for the caller to back off.
+    pub async fn socket_url(&self, app_token: &Secret) -> Result<url::Url, NotifyError> {
+        let token = SlackApiToken::new(app_token.expose().to_string().into());
+        let session = self.client.open_session(&token);
+        let ask = SlackApiAppsConnectionOpenRequest::new();
+        let answer =
+            match tokio::time::timeout(self.timeouts.total, session.apps_connections_open(&ask))
+                .await
+            {
+                Ok(answer) => answer,
+                Err(_) => {
+                    crate::metrics::slack_call("apps.connections.open", "timeout".into());
+                    return Err(timed_out(self.timeouts.total));
+                }
+            };
+        crate::metrics::slack_call("apps.connections.open", outcome(&answer));
+        Ok(answer.map_err(classify)?.url.0)
+    }
+
     /// Answers one person privately through Slack's `response_url`.
     pub async fn respond_reply(
         &self,

@@ -9,7 +9,9 @@ use serde::Deserialize;
 use tracing::{error, warn};
 
 use super::messages::{self, Reply};
-use super::routes::{AppState, SignedBySlack, bad_request, is_slack_response_url, run_command};
+use super::routes::{
+    AppState, Malformed, SignedBySlack, Via, bad_request, is_slack_response_url, run_command,
+};
 use crate::domain::answer::ClickResult;
 use crate::domain::approval::MessageRef;
 use crate::domain::command;
@@ -21,9 +23,10 @@ struct InteractionForm {
     payload: String,
 }
 
-/// The parts of a `block_actions` payload keyleak reads (SLACK-FACTS.md).
+/// The parts of a `block_actions` payload keyleak reads (SLACK-FACTS.md). Over HTTP it is
+/// the form's `payload` field, over Socket Mode the envelope's payload.
 #[derive(Deserialize)]
-struct BlockActions {
+pub(super) struct BlockActions {
     #[serde(rename = "type")]
     kind: String,
     user: IdOnly,
@@ -84,17 +87,30 @@ pub async fn interactions(
     let Ok(payload) = serde_json::from_str::<BlockActions>(&form.payload) else {
         return bad_request("interaction payload is not a block_actions JSON object");
     };
+    match interaction(&state, payload, &Via::Http { signed_at }).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(Malformed(what)) => bad_request(what),
+    }
+}
+
+/// A button click, however it came. Slack wants no answer to it beyond the acknowledgement:
+/// the clicker is answered privately, once the click is judged.
+pub(super) async fn interaction(
+    state: &AppState,
+    payload: BlockActions,
+    via: &Via,
+) -> Result<(), Malformed> {
     if payload.kind != "block_actions" {
-        return bad_request("unsupported interaction type");
+        return Err(Malformed("unsupported interaction type"));
     }
     let Ok(user) = SlackUserId::parse(&payload.user.id) else {
-        return bad_request("malformed user id");
+        return Err(Malformed("malformed user id"));
     };
     let [action] = payload.actions.as_slice() else {
-        return bad_request("expected exactly one action");
+        return Err(Malformed("expected exactly one action"));
     };
     let Some(message) = payload.message() else {
-        return bad_request("interaction names no message");
+        return Err(Malformed("interaction names no message"));
     };
     let url = payload
         .response_url
@@ -102,7 +118,7 @@ pub async fn interactions(
         .filter(|u| is_slack_response_url(u, &state.slack.api_url));
     let click = Clicked {
         origin: format!(
-            "slack interaction channel={} message={} signed_at={signed_at}",
+            "slack interaction channel={} message={} {via}",
             message.channel, message.ts
         ),
         user,
@@ -111,9 +127,9 @@ pub async fn interactions(
     };
     let value = action.value.as_deref().unwrap_or_default();
     match action.action_id.as_str() {
-        messages::APPROVE => proposal_click(&state, click, value, true).await,
-        messages::REJECT => proposal_click(&state, click, value, false).await,
-        id => card_click(&state, click, id, value).await,
+        messages::APPROVE => proposal_click(state, click, value, true),
+        messages::REJECT => proposal_click(state, click, value, false),
+        id => card_click(state, click, id, value).await,
     }
 }
 
@@ -130,9 +146,14 @@ struct Clicked {
 /// roster is looked up afresh for every decision, and when many approvers click together
 /// those look-ups wait their turn at Slack (a Tier 2 method) for longer than Slack waits for
 /// an acknowledgement. The clicker hears the decision privately, as always.
-async fn proposal_click(state: &AppState, c: Clicked, value: &str, approve: bool) -> Response {
+fn proposal_click(
+    state: &AppState,
+    c: Clicked,
+    value: &str,
+    approve: bool,
+) -> Result<(), Malformed> {
     let Ok(proposal) = ProposalId::parse(value) else {
-        return bad_request("malformed proposal id");
+        return Err(Malformed("malformed proposal id"));
     };
     let state = state.clone();
     tokio::spawn(async move {
@@ -162,7 +183,7 @@ async fn proposal_click(state: &AppState, c: Clicked, value: &str, approve: bool
         };
         answer_privately(&state, c.url, reply);
     });
-    StatusCode::OK.into_response()
+    Ok(())
 }
 
 fn approval_outcome(r: &ClickResult) -> &'static str {
@@ -177,12 +198,17 @@ fn approval_outcome(r: &ClickResult) -> &'static str {
 }
 
 /// A button on the incident card: the same as the command it stands for, for responders.
-async fn card_click(state: &AppState, c: Clicked, action_id: &str, value: &str) -> Response {
+async fn card_click(
+    state: &AppState,
+    c: Clicked,
+    action_id: &str,
+    value: &str,
+) -> Result<(), Malformed> {
     let Ok(incident) = IncidentId::parse(value) else {
-        return bad_request("malformed incident id");
+        return Err(Malformed("malformed incident id"));
     };
     let Some(command) = messages::card_command(action_id, incident) else {
-        return bad_request("unknown action");
+        return Err(Malformed("unknown action"));
     };
     let reply = match state
         .engine
@@ -213,7 +239,7 @@ async fn card_click(state: &AppState, c: Clicked, action_id: &str, value: &str) 
         }
     };
     answer_privately(state, c.url, reply);
-    StatusCode::OK.into_response()
+    Ok(())
 }
 
 /// Slack expects the HTTP answer within 3 seconds and ignores its body for buttons; the

@@ -6,4 +6,5 @@ pub mod messages;
 mod outbox;
 pub mod routes;
 pub mod server;
+pub mod socket;
 pub mod verify;

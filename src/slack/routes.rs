@@ -31,6 +31,8 @@ pub struct AppState {
     /// Each responder's commands in the last minute. Per process: with several replicas
     /// behind one URL a person's limit is shared out among them.
     pub commands: Arc<std::sync::Mutex<PerMinute>>,
+    /// In Socket Mode, how many connections are open: no connection, no commands.
+    pub socket: Option<super::socket::SocketStatus>,
 }
 
 impl AppState {
@@ -43,6 +45,7 @@ impl AppState {
             slack,
             client,
             commands,
+            socket: None,
         }
     }
 
@@ -63,9 +66,10 @@ impl AppState {
     }
 }
 
-/// The slash-command form fields keyleak uses (SLACK-FACTS.md); others are ignored.
+/// The slash-command fields keyleak uses (SLACK-FACTS.md); others are ignored. Over HTTP
+/// they come as a form, over Socket Mode as the envelope's JSON payload.
 #[derive(Deserialize)]
-struct SlashForm {
+pub(super) struct SlashCommand {
     user_id: String,
     #[serde(default)]
     text: String,
@@ -73,7 +77,7 @@ struct SlashForm {
     team_id: String,
     #[serde(default)]
     channel_id: String,
-    response_url: Option<String>,
+    pub(super) response_url: Option<String>,
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -134,18 +138,51 @@ fn reply(r: Reply) -> Response {
     Json(r.to_slash_response()).into_response()
 }
 
+/// How a request reached keyleak, for the audit log's origin.
+pub(super) enum Via {
+    /// Over HTTP, signed by Slack at this Unix time.
+    Http { signed_at: i64 },
+    /// Over a Socket Mode connection, in this envelope.
+    Socket { envelope: String },
+}
+
+impl std::fmt::Display for Via {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Http { signed_at } => write!(f, "signed_at={signed_at}"),
+            Self::Socket { envelope } => write!(f, "socket_mode envelope={envelope}"),
+        }
+    }
+}
+
+/// What Slack sent is not what it sends: the reason, for a 400 or a log line.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Malformed(pub &'static str);
+
 pub async fn commands(
     State(state): State<AppState>,
     SignedBySlack { body, signed_at }: SignedBySlack,
 ) -> Response {
-    let Ok(form) = serde_urlencoded::from_bytes::<SlashForm>(&body) else {
+    let Ok(form) = serde_urlencoded::from_bytes::<SlashCommand>(&body) else {
         return bad_request("malformed slash command form");
     };
+    match slash_command(&state, form, &Via::Http { signed_at }).await {
+        Ok(answer) => reply(answer),
+        Err(Malformed(what)) => bad_request(what),
+    }
+}
+
+/// A slash command, however it came: judged, run or refused, and the person's answer.
+pub(super) async fn slash_command(
+    state: &AppState,
+    form: SlashCommand,
+    via: &Via,
+) -> Result<Reply, Malformed> {
     let Ok(user) = SlackUserId::parse(&form.user_id) else {
-        return bad_request("malformed user_id");
+        return Err(Malformed("malformed user_id"));
     };
     let origin = format!(
-        "slack command team={} channel={} signed_at={signed_at}",
+        "slack command team={} channel={} {via}",
         form.team_id, form.channel_id
     );
     let parsed = command::parse(&form.text);
@@ -154,12 +191,12 @@ pub async fn commands(
         Ok(true) => {}
         Ok(false) => {
             crate::metrics::command(verb, "not_a_responder");
-            return refuse(&state, &user, &parsed, origin).await;
+            return Ok(refuse(state, &user, &parsed, origin).await);
         }
         Err(e) => {
             warn!(error = %e, "responder roster lookup failed; denying");
             crate::metrics::command(verb, "roster_unavailable");
-            return reply(messages::roster_unavailable());
+            return Ok(messages::roster_unavailable());
         }
     }
     let secret_pasted = parsed.secret_pasted;
@@ -169,7 +206,7 @@ pub async fn commands(
             let response_url = form
                 .response_url
                 .filter(|u| is_slack_response_url(u, &state.slack.api_url));
-            match run_command(&state, user, parsed, origin, response_url).await {
+            match run_command(state, user, parsed, origin, response_url).await {
                 Ok(r) => (r, "answered"),
                 Err(e) => {
                     error!(error = %e, "command failed");
@@ -179,7 +216,7 @@ pub async fn commands(
         }
     };
     crate::metrics::command(verb, outcome);
-    reply(messages::with_secret_warning(answer, secret_pasted))
+    Ok(messages::with_secret_warning(answer, secret_pasted))
 }
 
 async fn refuse(
@@ -187,17 +224,14 @@ async fn refuse(
     user: &SlackUserId,
     parsed: &command::Parsed,
     origin: String,
-) -> Response {
+) -> Reply {
     info!(user = %user, "refused a command from a non-responder");
     let what = match &parsed.command {
         Ok(_) => format!("asked for {}", verb_label(&parsed.command)),
         Err(_) => "asked for an invalid command".to_string(),
     };
     state.engine.refuse_outsider(user, &what, origin).await;
-    reply(messages::with_secret_warning(
-        messages::not_a_responder(),
-        parsed.secret_pasted,
-    ))
+    messages::with_secret_warning(messages::not_a_responder(), parsed.secret_pasted)
 }
 
 /// The verb, as the audit log and the metrics name it.

@@ -1,7 +1,5 @@
 //! The HTTP server: Slack's routes and the health probes (DESIGN.md §6).
 
-use std::sync::Arc;
-
 use std::time::Instant;
 
 use axum::Router;
@@ -13,11 +11,9 @@ use axum::routing::{get, post};
 use subtle::ConstantTimeEq;
 use tracing::warn;
 
-use super::client::SlackNotifier;
 use super::interactions;
 use super::routes::{self, AppState};
-use crate::config::SlackConfig;
-use crate::engine::{Engine, NotReady};
+use crate::engine::NotReady;
 
 const ROUTES: [&str; 5] = [
     "/slack/commands",
@@ -30,11 +26,10 @@ const ROUTES: [&str; 5] = [
 /// Slack's own payloads are a few kilobytes; anything far larger is not from Slack.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
-/// `client` is the engine's notifier too: the edge answers people through it directly.
-pub fn router(engine: Engine, slack: Arc<SlackConfig>, client: Arc<SlackNotifier>) -> Router {
+/// The routes, on the same state as the Socket Mode connections when there are any.
+pub fn router(state: AppState) -> Router {
     // Installed before the first request, so nothing recorded is lost.
     crate::metrics::handle();
-    let state = AppState::new(engine, slack, client);
     Router::new()
         .route("/slack/commands", post(routes::commands))
         .route("/slack/interactions", post(interactions::interactions))
@@ -98,6 +93,13 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
 
 /// Anyone who reaches the port may ask: the answer says which dependency, the log why.
 async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    if state.socket.as_ref().is_some_and(|s| s.open() == 0) {
+        warn!("not ready: no Socket Mode connection is open");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no Socket Mode connection to Slack is open",
+        );
+    }
     match state.engine.ready().await {
         Ok(()) => (StatusCode::OK, "ready"),
         Err(e) => {

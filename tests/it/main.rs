@@ -22,4 +22,5 @@ mod restore;
 mod resume;
 mod room;
 mod slack_peer;
+mod socket_mode;
 mod transcripts;

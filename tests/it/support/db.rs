@@ -90,6 +90,23 @@ impl TestDb {
         sqlx::AnyPool::connect(&self.url).await.unwrap()
     }
 
+    /// Holds the store's write lock for `hold` (from when this returns), as a long write by
+    /// another process would: SQLite's write lock, or the store's advisory lock on
+    /// PostgreSQL (its key as src/store/sql/mod.rs has it).
+    pub async fn hold_writes(&self, hold: std::time::Duration) {
+        use sqlx::Executor as _;
+        let mut conn = self.pool().await.acquire().await.unwrap().detach();
+        let lock = match self.url.starts_with("postgres") {
+            true => "BEGIN; SELECT pg_advisory_xact_lock(30229394692071787)",
+            false => "BEGIN IMMEDIATE",
+        };
+        conn.execute(lock).await.unwrap();
+        tokio::spawn(async move {
+            tokio::time::sleep(hold).await;
+            let _ = conn.execute("ROLLBACK").await;
+        });
+    }
+
     /// Everything the bot persisted, as text, for checks that a secret is not in it: every
     /// byte of the SQLite file and its log, or every row of every PostgreSQL table.
     pub async fn stored_text(&self) -> String {

@@ -13,6 +13,8 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 
+use super::fake_socket::FakeSocket;
+
 pub const TOKEN: &str = "xoxb-test-bot-token";
 /// The announcement channel, where the bot is a member from the start.
 pub const CHANNEL: &str = "C0KEYLEAK01";
@@ -96,10 +98,12 @@ struct Inner {
     responses: Vec<(String, Value)>,
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct FakeSlack {
     inner: Arc<Mutex<Inner>>,
     pub url: String,
+    /// Socket Mode, its URLs handed out by `apps.connections.open` here.
+    pub socket: FakeSocket,
 }
 
 fn lock(f: &FakeSlack) -> std::sync::MutexGuard<'_, Inner> {
@@ -117,6 +121,7 @@ impl FakeSlack {
         let fake = FakeSlack {
             inner: Arc::default(),
             url: format!("http://{addr}/api"),
+            socket: FakeSocket::start().await,
         };
         lock(&fake).channels.push(Channel {
             id: CHANNEL.into(),
@@ -456,6 +461,9 @@ async fn api(
             )
                 .into_response();
         }
+    }
+    if method == "apps.connections.open" {
+        return fake.socket.open(&headers);
     }
     if let Some(e) = auth_error(&headers) {
         return slack_error(e);

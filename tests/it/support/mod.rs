@@ -4,6 +4,7 @@
 
 pub mod db;
 pub mod fake_slack;
+pub mod fake_socket;
 pub mod guardduty_emu;
 pub mod moto;
 pub mod proposals;
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 use hmac::{Hmac, KeyInit, Mac};
 use keyleak::aws::SdkAws;
 use keyleak::config::SlackTimeouts;
-use keyleak::config::{Secret, SlackConfig};
+use keyleak::config::{Secret, SlackConfig, SocketModeConfig};
 use keyleak::domain::ids::{IncidentId, RosterEntry};
 use keyleak::domain::incident::{Incident, IncidentState};
 use keyleak::engine::clock::{Clock, SystemClock};
@@ -29,6 +30,8 @@ use keyleak::engine::{
 };
 use keyleak::listener::ListenerLimits;
 use keyleak::slack::client::SlackNotifier;
+use keyleak::slack::routes::AppState;
+use keyleak::slack::socket::SocketMode;
 use keyleak::store::Store;
 use sha2::Sha256;
 
@@ -64,6 +67,8 @@ pub struct Options {
     pub metrics_token: Option<&'static str>,
     /// The database, when not a fresh one on the run's store: another replica's, say.
     pub database: Option<db::TestDb>,
+    /// Slack's requests over Socket Mode (two connections) as well as over HTTP.
+    pub socket_mode: bool,
 }
 
 impl Default for Options {
@@ -89,6 +94,7 @@ impl Default for Options {
             listener: ListenerLimits::default(),
             metrics_token: None,
             database: None,
+            socket_mode: false,
         }
     }
 }
@@ -103,12 +109,15 @@ pub struct App {
     pub db: db::TestDb,
     pub http: reqwest::Client,
     worker: Option<tokio::task::JoinHandle<()>>,
+    /// Held while Socket Mode runs: dropping it closes the connections.
+    socket_stop: Option<tokio::sync::watch::Sender<bool>>,
 }
 
 pub fn slack_config(api_url: &str) -> SlackConfig {
     SlackConfig {
         signing_secrets: vec![Secret::new(SIGNING_SECRET)],
         bot_token: Secret::new(fake_slack::TOKEN),
+        socket_mode: None,
         api_url: api_url.to_string(),
         listen: "127.0.0.1:0".parse().unwrap(),
         incident_channel: fake_slack::CHANNEL.into(),
@@ -128,6 +137,24 @@ pub fn slack_config(api_url: &str) -> SlackConfig {
         listener: ListenerLimits::default(),
         metrics_token: None,
     }
+}
+
+/// Socket Mode on the fake Slack, as `keyleak serve` starts it: the app token proven by the
+/// first URL, which opens the first connection.
+async fn start_socket_mode(
+    state: &mut AppState,
+    notifier: &SlackNotifier,
+) -> tokio::sync::watch::Sender<bool> {
+    let socket = SocketMode::new(SocketModeConfig {
+        app_token: Secret::new(fake_socket::APP_TOKEN),
+        connections: 2,
+    })
+    .unwrap();
+    let first = socket.check(notifier).await.unwrap();
+    state.socket = Some(socket.status());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(socket.run(state.clone(), Some(first), stopped));
+    stop
 }
 
 impl App {
@@ -171,7 +198,12 @@ impl App {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let limits = cfg.listener;
-        let router = keyleak::slack::server::router(engine.clone(), Arc::new(cfg), notifier);
+        let mut state = AppState::new(engine.clone(), Arc::new(cfg), notifier.clone());
+        let socket_stop = match opts.socket_mode {
+            true => Some(start_socket_mode(&mut state, &notifier).await),
+            false => None,
+        };
+        let router = keyleak::slack::server::router(state);
         tokio::spawn(keyleak::listener::serve(
             listener,
             router,
@@ -187,6 +219,7 @@ impl App {
             db,
             http: reqwest::Client::new(),
             worker: None,
+            socket_stop,
         };
         if opts.start_worker {
             app.start_worker(WorkerSettings::default());
@@ -274,6 +307,13 @@ impl App {
             .find(|s| s.starts_with("KL-"))
             .expect("the ack names the incident");
         IncidentId::parse(id).unwrap()
+    }
+
+    /// A slash command over Socket Mode as `user`: its acknowledgement.
+    pub async fn socket_command(&self, user: &str, text: &str) -> serde_json::Value {
+        let id = uuid::Uuid::new_v4().to_string();
+        let envelope = fake_socket::command_envelope(&id, user, text, &self.slack.response_url());
+        self.slack.socket.deliver(&envelope).await
     }
 
     /// Presses a button on a posted message as `user`, with the payload Slack would send.

@@ -1,0 +1,162 @@
+//! The command line without Slack: plan, contain, and investigate a local archive copy.
+
+use crate::support;
+
+use aws_sdk_iam::types::StatusType;
+use support::*;
+
+use super::base_command;
+
+#[tokio::test]
+async fn the_cli_plans_then_contains_without_slack() {
+    let moto = Moto::start().await;
+    let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
+    let seeded = seed::ci_user(&iam, "ci-deploy").await;
+    let db = support::db::TestDb::new().await;
+    let run = |args: &[&str]| {
+        base_command()
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &moto.url)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "AKIAKEYLEAKTESTADMIN")
+            .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+            .env("USER", "oncall")
+            .env("KEYLEAK_DATABASE_URL", &db.url)
+            .output()
+            .unwrap()
+    };
+
+    let plan = run(&["contain", &seeded.leaked.id, "--dry-run"]);
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(plan.status.success(), "{text}");
+    assert!(
+        text.contains("ci-deploy") && text.contains("123456789012"),
+        "{text}"
+    );
+    assert!(text.contains(&seeded.other.id), "{text}");
+    assert_eq!(
+        seed::key_status(&iam, "ci-deploy", &seeded.leaked.id).await,
+        StatusType::Active,
+        "a dry run changes nothing"
+    );
+
+    // A server sharing the database has queued a job of its own: the CLI must leave it.
+    let shared = db.store().await;
+    let theirs = keyleak::domain::ids::IncidentId::from_random(7);
+    shared
+        .open_incident(keyleak::store::NewIncident {
+            id: theirs.clone(),
+            key: keyleak::domain::ids::AccessKeyId::parse("AKIASERVERSJOB000000").unwrap(),
+            reason: None,
+            requested_by: keyleak::domain::incident::Actor::Cli("server".into()),
+            now: chrono::Utc::now(),
+            origin: "test".into(),
+            response_url: None,
+        })
+        .await
+        .unwrap();
+
+    let out = run(&["contain", &seeded.leaked.id, "leaked", "in", "CI"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Inactive"), "{text}");
+    assert!(text.contains("request id"), "{text}");
+    assert_eq!(
+        seed::key_status(&iam, "ci-deploy", &seeded.leaked.id).await,
+        StatusType::Inactive
+    );
+
+    assert_eq!(shared.pending_jobs(Some(&theirs)).await.unwrap(), 1);
+
+    let bad = run(&["contain", "AIDAJQABLZS4A3QDU576Q"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("IAM user id"));
+}
+
+#[test]
+fn the_cli_investigates_a_local_archive_copy_and_writes_the_timeline() {
+    use support::trail::{Record, trail_file};
+    let archive = tempfile::tempdir().unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let key = "AKIAIOSFODNN7EXAMPLE";
+    let session = "ASIAJ7VT3PZVOFFLINE1";
+    let at = chrono::Utc::now() - chrono::Duration::days(3);
+    let day = archive.path().join(format!(
+        "AWSLogs/111122223333/CloudTrail/us-east-1/{}",
+        at.format("%Y/%m/%d")
+    ));
+    std::fs::create_dir_all(&day).unwrap();
+    let rec = |fixture: &str, by: &str, minutes: i64| {
+        Record::from(fixture)
+            .by_user("111122223333", "ci-deploy", by)
+            .at(at + chrono::Duration::minutes(minutes))
+            .value()
+    };
+    let minting = Record::from("get_session_token")
+        .by_user("111122223333", "ci-deploy", key)
+        .at(at)
+        .set(
+            "/responseElements/credentials/accessKeyId",
+            serde_json::json!(session),
+        )
+        .value();
+    let records = [
+        minting,
+        rec("list_users", key, 1),
+        rec("create_user", session, 2),
+        rec("list_users", "AKIAUNRELATED0000000", 3),
+    ];
+    std::fs::write(day.join("a.json.gz"), trail_file(&records)).unwrap();
+    std::fs::write(day.join("b.json.gz"), &trail_file(&[])[..10]).unwrap();
+    let digest = archive
+        .path()
+        .join("AWSLogs/111122223333/CloudTrail-Digest");
+    std::fs::create_dir_all(&digest).unwrap();
+    std::fs::write(digest.join("d.json.gz"), b"digest").unwrap();
+
+    let out = base_command()
+        .args(["investigate", key, "--since", "30d", "--archive"])
+        .arg(archive.path())
+        .arg("--out")
+        .arg(out_dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [
+        &format!("*Forensics for `{key}`* — 3 calls"),
+        "2 keys",
+        "persistence: 1",
+        &format!("`{session}` in 111122223333: 1 call — GetSessionToken"),
+        // Read again in the minted session's round, the bad file still counts once.
+        "*Partial:* 1 record that could not be read (",
+        "b.json.gz: not a gzip file",
+        "Partial",
+    ] {
+        assert!(stdout.contains(needle), "{needle} not in {stdout}");
+    }
+    let csv = std::fs::read_to_string(out_dir.path().join(format!("{key}-timeline.csv"))).unwrap();
+    assert_eq!(csv.lines().count(), 4, "a header and three events: {csv}");
+    assert!(!csv.contains("AKIAUNRELATED"));
+    assert!(
+        !csv.contains("IQoJb3JpZ2luX2Vj"),
+        "the session token is not written"
+    );
+    assert!(out_dir.path().join(format!("{key}-timeline.json")).exists());
+
+    // Bad inputs: a clear error, nothing written.
+    for args in [
+        vec!["investigate", "AIDANOTAKEY000000000", "--archive", "."],
+        vec!["investigate", key, "--archive", "/nonexistent/keyleak"],
+        vec!["investigate", key, "--archive", ".", "--since", "0d"],
+        vec!["investigate", key],
+    ] {
+        let out = base_command().args(&args).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?} said why");
+    }
+}

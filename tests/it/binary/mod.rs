@@ -1,0 +1,58 @@
+//! The `keyleak` binary itself: start-up validation, graceful shutdown, logs free of
+//! secrets even at trace level, replicas on one database, and the CLI playbook against moto.
+//! This file holds what the tests share: how to start the binary, and to stop it.
+
+mod cli;
+mod logs;
+mod replicas;
+mod startup;
+
+use std::process::Command;
+
+use crate::support::{self, FakeSlack, Moto, RESPONDER, SIGNING_SECRET};
+
+const BIN: &str = env!("CARGO_BIN_EXE_keyleak");
+
+fn base_command() -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir());
+    c
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `keyleak serve` on loopback: Slack at the fake, AWS at moto, the database at `db_url`;
+/// each test adds its roster, logging and credentials.
+fn serve(slack: &FakeSlack, moto: &Moto, db_url: &str, port: u16) -> Command {
+    let mut c = base_command();
+    c.arg("serve")
+        .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+        .env("KEYLEAK_SLACK_API_URL", &slack.url)
+        .env("KEYLEAK_INCIDENT_CHANNEL", support::fake_slack::CHANNEL)
+        .env("KEYLEAK_RESPONDERS", RESPONDER)
+        .env("KEYLEAK_LISTEN", format!("127.0.0.1:{port}"))
+        .env("KEYLEAK_DATABASE_URL", db_url)
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_REGION", "us-east-1");
+    c
+}
+
+/// Child processes killed when the test ends, however it ends.
+struct Killed(Vec<std::process::Child>);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
