@@ -58,6 +58,42 @@ impl Default for WorkerSettings {
     }
 }
 
+/// How often a job's end is written again while the database cannot be reached.
+const STORE_RETRY_EVERY: Duration = Duration::from_secs(1);
+
+/// When a failed job is tried again: an announcement Slack did not take, after a backoff; any
+/// job that failed because the database could not be reached, as soon as its failure could be
+/// written (the database is back by then), resuming from its last recorded step.
+fn retry_wait(job: &ClaimedJob, e: &anyhow::Error) -> Option<chrono::Duration> {
+    let store_gone = e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<StoreError>(),
+            Some(StoreError::Unavailable(_))
+        )
+    });
+    super::announce::retry_after(job, e).or(store_gone.then(chrono::Duration::zero))
+}
+
+/// Runs `write` until the store takes it or the job's lease runs out: a database that went
+/// away for a few seconds must not leave a job claimed, and its incident waiting, for a whole
+/// lease.
+async fn persist<F, Fut>(lease: chrono::Duration, write: F) -> Result<(), StoreError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), StoreError>>,
+{
+    let give_up = tokio::time::Instant::now() + lease.to_std().unwrap_or_default();
+    loop {
+        match write().await {
+            Err(StoreError::Unavailable(e)) if tokio::time::Instant::now() < give_up => {
+                warn!(error = %e, "the database is unreachable; writing the job's end again shortly");
+                tokio::time::sleep(STORE_RETRY_EVERY).await;
+            }
+            done => return done,
+        }
+    }
+}
+
 /// How long Slack takes a `response_url` (SLACK-FACTS.md).
 const RESPONSE_URL_MINUTES: i64 = 30;
 
@@ -313,30 +349,32 @@ async fn execute(
             Work::Monitor => super::monitor::run_monitor(engine, &job).await,
             Work::Announce { last } => super::announce::run_announce(engine, &job, *last).await,
         };
-        let now = engine.clock.now();
         let kind = job.kind().as_str();
-        match outcome {
-            Ok(()) => {
-                crate::metrics::job_finished(kind, "done");
-                engine.store.finish_job(job.id, now, None).await
+        // Written even through a short database outage: the job is held until it is.
+        let ending = || async {
+            let now = engine.clock.now();
+            match &outcome {
+                Ok(()) => engine.store.finish_job(job.id, now, None).await,
+                Err(e) => match retry_wait(&job, e) {
+                    Some(wait) => engine.store.retry_job(job.id, now + wait, &format!("{e:#}")).await,
+                    None => engine.store.finish_job(job.id, now, Some(&format!("{e:#}"))).await,
+                },
             }
-            Err(e) => {
-                let why = format!("{e:#}");
-                let again = super::announce::retry_after(&job, &e);
-                match again {
-                    Some(wait) => {
-                        warn!(error = %why, retry_in = wait.num_seconds(), "Slack did not take the announcement");
-                        crate::metrics::job_retried(kind);
-                        engine.store.retry_job(job.id, now + wait, &why).await
-                    }
-                    None => {
-                        error!(error = %why, "job failed");
-                        crate::metrics::job_finished(kind, "failed");
-                        engine.store.finish_job(job.id, now, Some(&why)).await
-                    }
+        };
+        match &outcome {
+            Ok(()) => crate::metrics::job_finished(kind, "done"),
+            Err(e) => match retry_wait(&job, e) {
+                Some(wait) => {
+                    warn!(error = %format!("{e:#}"), retry_in = wait.num_seconds(), "the job will be tried again");
+                    crate::metrics::job_retried(kind);
                 }
-            }
+                None => {
+                    error!(error = %format!("{e:#}"), "job failed");
+                    crate::metrics::job_finished(kind, "failed");
+                }
+            },
         }
+        persist(lease, ending).await
     }
     .instrument(span)
     .await

@@ -2,7 +2,7 @@
 
 use crate::support;
 
-use keyleak::domain::incident::IncidentState;
+use keyleak::domain::incident::{IncidentState, StepKind};
 use keyleak::domain::policy;
 use keyleak::engine::WorkerSettings;
 use support::*;
@@ -125,4 +125,49 @@ async fn a_root_key_is_escalated_and_nothing_is_changed() {
     let last = s.app.slack.replies_to(&top.ts).pop().unwrap();
     assert!(last.text.contains("root user"), "{}", last.text);
     assert!(last.text.contains("assume-root"), "{}", last.text);
+}
+
+/// PostgreSQL restarted in the middle of a containment: every connection cut, and none taken
+/// for a few seconds while AWS answers the deny policies. The playbook finishes once the
+/// database is back, without repeating a recorded step, and `/readyz` tells the truth meanwhile.
+#[tokio::test]
+async fn a_database_restart_mid_containment_delays_it_and_repeats_nothing() {
+    let db = support::db::TestDb::postgres().await;
+    let server = support::tcp_proxy::TcpProxy::start(&db.server()).await;
+    let mut s = Proxied::on(Some(db.through(&server))).await;
+    s.proxy
+        .delay("PutUserPolicy", std::time::Duration::from_secs(3));
+    s.app.start_worker(WorkerSettings::default());
+    let id = s.app.contain(&s.seeded.leaked.id, "").await;
+    // The key's deactivation recorded, the deny policies (put beside it) still on their way.
+    let (proxy, store, incident) = (s.proxy.clone(), s.app.store.clone(), id.clone());
+    wait_until(std::time::Duration::from_secs(30), move || {
+        let n = proxy.count("PutUserPolicy");
+        let (store, incident) = (store.clone(), incident.clone());
+        async move {
+            let steps = store.steps(&incident).await.ok()?;
+            let deactivated = steps.iter().any(|x| x.kind == StepKind::DeactivateKey);
+            (n == 2 && deactivated).then_some(())
+        }
+    })
+    .await
+    .expect("the deny policies are on their way");
+
+    server.down();
+    assert_eq!(s.app.readyz().await, (503, "database unreachable".into()));
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    server.up();
+
+    s.app.wait_for_state(&id, IncidentState::Contained).await;
+    for (action, calls) in [("UpdateAccessKey", 1), ("GetUser", 1)] {
+        assert_eq!(s.proxy.count(action), calls, "{action} ran once");
+    }
+    let log = s.app.store.audit_log(Some(&id)).await.unwrap();
+    for k in StepKind::ALL {
+        let action = format!("contain.{}.done", k.as_str());
+        let n = log.iter().filter(|a| a.action.name() == action).count();
+        assert_eq!(n, 1, "{action}");
+    }
+    assert_eq!(s.app.readyz().await.0, 200);
+    assert_eq!(s.app.slack.top_level().len(), 1);
 }

@@ -39,23 +39,13 @@ fn incident_named(ack: &Value) -> keyleak::domain::ids::IncidentId {
     keyleak::domain::ids::IncidentId::parse(id).unwrap()
 }
 
-async fn readyz(app: &App) -> (u16, String) {
-    let r = app
-        .http
-        .get(format!("{}/readyz", app.url))
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
-
 #[tokio::test]
 async fn a_key_is_contained_and_its_cleanup_approved_over_socket_mode() {
     let moto = Moto::start().await;
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&iam, "socket-user").await;
     let app = socket_app(&moto).await;
-    assert_eq!(readyz(&app).await.0, 200);
+    assert_eq!(app.readyz().await.0, 200);
 
     let ack = app
         .socket_command(
@@ -176,30 +166,38 @@ async fn a_refresh_leaves_no_gap_and_every_connection_has_a_fresh_url() {
     let app = socket_app(&moto).await;
     let socket = &app.slack.socket;
 
-    socket.disconnect_all("refresh_requested", Duration::from_secs(1));
-    // Commands keep coming through the refresh: every one is acknowledged with its answer.
-    let until = Instant::now() + Duration::from_secs(3);
-    let mut answered = 0;
-    while Instant::now() < until {
-        let ack = app.socket_command(RESPONDER, "help").await;
-        assert!(text(&ack).contains("/keyleak contain"), "{ack}");
-        answered += 1;
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    // Slack's two kinds of notice before it closes a connection: a refresh, and a warning
+    // (sent about ten seconds ahead).
+    // A person each, to stay inside the per-minute limit on commands.
+    for (reason, who, connects) in [
+        ("refresh_requested", RESPONDER, 4),
+        ("warning", ONCALLER, 6),
+    ] {
+        socket.disconnect_all(reason, Duration::from_secs(1));
+        // Commands keep coming through: every one is acknowledged with its answer.
+        let until = Instant::now() + Duration::from_secs(3);
+        let mut answered = 0;
+        while Instant::now() < until {
+            let ack = app.socket_command(who, "help").await;
+            assert!(text(&ack).contains("/keyleak contain"), "{ack}");
+            answered += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(answered > 10, "{answered}");
+        socket.wait_connections(2).await;
+        assert_eq!(
+            socket.connects(),
+            (connects, 0),
+            "{reason}: no URL used twice"
+        );
     }
-    assert!(answered > 10, "{answered}");
-    socket.wait_connections(2).await;
-    assert_eq!(
-        socket.connects(),
-        (4, 0),
-        "four connections, no URL used twice"
-    );
     let opened = app
         .slack
         .calls()
         .iter()
         .filter(|(m, _)| m == "apps.connections.open")
         .count();
-    assert_eq!(opened, 4, "a fresh URL for every connection");
+    assert_eq!(opened, 6, "a fresh URL for every connection");
 }
 
 #[tokio::test]
@@ -211,7 +209,7 @@ async fn connections_lost_come_back_and_readyz_says_when_there_are_none() {
     socket.refuse_open(Some("internal_error"));
     socket.drop_all();
     socket.wait_connections(0).await;
-    let (status, body) = readyz(&app).await;
+    let (status, body) = app.readyz().await;
     assert_eq!(status, 503);
     assert!(body.contains("Socket Mode"), "{body}");
     let asked = || {
@@ -227,9 +225,15 @@ async fn connections_lost_come_back_and_readyz_says_when_there_are_none() {
 
     socket.refuse_open(None);
     socket.wait_connections(2).await;
-    assert_eq!(readyz(&app).await.0, 200);
+    assert_eq!(app.readyz().await.0, 200);
     let ack = app.socket_command(RESPONDER, "help").await;
     assert!(text(&ack).contains("/keyleak contain"), "{ack}");
+
+    // Socket Mode turned off for the app: keyleak closes the connections itself, without
+    // waiting for Slack to, and opens others only after its backoff.
+    socket.disconnect_all("link_disabled", Duration::from_secs(60));
+    socket.wait_connections(0).await;
+    socket.wait_connections(2).await;
 }
 
 #[tokio::test]

@@ -15,9 +15,9 @@ use crate::slack::interactions::{BlockActions, interaction};
 use crate::slack::messages::{self, Reply};
 use crate::slack::routes::{AppState, Malformed, SlashCommand, Via, slash_command};
 
-/// Slack waits 3 s for an acknowledgement; a command not answered by then is acknowledged
-/// bare and answered through its `response_url` when it is.
-const ANSWER_WITHIN: Duration = Duration::from_millis(2500);
+/// Slack waits 3 s for an acknowledgement; a command not answered within 2 s is acknowledged
+/// bare (a second to spare for the network) and answered through its `response_url` when it is.
+const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 /// How long an envelope is remembered, so one delivered again runs once.
 const REMEMBER_FOR: Duration = Duration::from_secs(15 * 60);
 

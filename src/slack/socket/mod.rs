@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::client::SlackNotifier;
 use super::routes::AppState;
@@ -152,6 +152,9 @@ impl Shared {
                 }
                 Err(e) => warn!(slot, error = %e, "could not open a Socket Mode connection"),
             }
+            if *stop.borrow() {
+                break;
+            }
             failures += 1;
             let wait = backoff(failures, rand::random());
             debug!(
@@ -243,6 +246,12 @@ impl Shared {
                                 self.status.change(true);
                                 info!(slot, "Socket Mode connection open");
                             }
+                        }
+                        // Socket Mode turned off for the app: no new connection will be
+                        // good until it is on again, so none is opened before the backoff.
+                        envelope::Control::Disconnect(reason) if reason == "link_disabled" => {
+                            error!(slot, "Slack turned Socket Mode off for this app; turn it on in the app's settings");
+                            break;
                         }
                         envelope::Control::Disconnect(reason) => {
                             info!(slot, reason, "Slack asked for a new Socket Mode connection");

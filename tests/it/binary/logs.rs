@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use support::fake_socket::{APP_TOKEN, command_envelope};
 use support::*;
 
-use super::{Killed, free_port, serve};
+use super::{Killed, free_port, incident_in, serve, wait_ready};
 
 const PASTED: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 
@@ -63,19 +63,7 @@ async fn serve_keeps_secrets_out_of_its_logs_and_stops_on_sigterm() {
     });
     let url = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    wait_until(Duration::from_secs(20), || {
-        let http = http.clone();
-        let url = url.clone();
-        async move {
-            http.get(format!("{url}/readyz"))
-                .send()
-                .await
-                .ok()
-                .map(|_| ())
-        }
-    })
-    .await
-    .expect("keyleak serve came up");
+    wait_ready(&http, &url).await;
 
     // Signed as Slack signs (and once forged), each answer's text returned.
     let signatures = std::sync::Mutex::new(vec![]);
@@ -100,8 +88,7 @@ async fn serve_keeps_secrets_out_of_its_logs_and_stops_on_sigterm() {
     let contain = format!("contain {} leaked {PASTED}", seeded.leaked.id);
     command(contain.clone(), "a-forger-guess").await;
     let ack = command(contain.clone(), SIGNING_SECRET).await;
-    let at = ack.find("KL-").expect("the ack names the incident");
-    let incident = ack[at..at + 11].to_string();
+    let incident = incident_in(&ack).to_string();
     // The same command over Socket Mode, pasted secret and all: the same incident.
     slack.socket.wait_connections(2).await;
     let envelope = command_envelope("trace-1", RESPONDER, &contain, &slack.response_url());
@@ -132,6 +119,66 @@ async fn serve_keeps_secrets_out_of_its_logs_and_stops_on_sigterm() {
     })
     .await
     .expect("the new key was handed over");
+
+    // Cleanup of the leaked key, approved by another person over Socket Mode; then the report
+    // and the close, which writes the final one.
+    let said = command(format!("cleanup {incident}"), SIGNING_SECRET).await;
+    assert!(said.contains("Checking AWS"), "{said}");
+    let proposal = wait_until(Duration::from_secs(60), || {
+        let found = slack
+            .messages()
+            .into_iter()
+            .map(|m| (m.blocks.to_string(), m))
+            // Not the restore's own proposal (lifting the deny-all): the cleanup's.
+            .find(|(b, _)| b.contains("proposal.approve") && b.contains("Delete access key"))
+            .map(|(_, m)| m);
+        async move { found }
+    })
+    .await
+    .expect("the cleanup was proposed");
+    let mut click = slack.click_payload("U0APPROVER", &proposal, "proposal.approve");
+    click["trigger_id"] = serde_json::json!("trace-approve-trigger");
+    let envelope = support::fake_socket::interactive_envelope("trace-approve", &click);
+    slack.socket.deliver(&envelope).await;
+    wait_until(Duration::from_secs(60), || {
+        let iam = iam.clone();
+        let leaked = seeded.leaked.id.clone();
+        async move {
+            let keys = iam
+                .list_access_keys()
+                .user_name("ci-deploy")
+                .send()
+                .await
+                .ok()?;
+            let ids: Vec<_> = keys
+                .access_key_metadata()
+                .iter()
+                .filter_map(|k| k.access_key_id())
+                .collect();
+            (!ids.contains(&leaked.as_str())).then_some(())
+        }
+    })
+    .await
+    .expect("the approved cleanup deleted the leaked key");
+    let said = command(format!("report {incident}"), SIGNING_SECRET).await;
+    assert!(said.contains(&incident), "{said}");
+    wait_until(Duration::from_secs(60), || {
+        let written = slack
+            .files()
+            .iter()
+            .any(|f| f.filename.ends_with("-report.md"));
+        async move { written.then_some(()) }
+    })
+    .await
+    .expect("the report was written");
+    let said = command(format!("close {incident}"), SIGNING_SECRET).await;
+    assert!(said.contains("is closed"), "{said}");
+    wait_until(Duration::from_secs(60), || {
+        let told = slack.all_text().contains("Final report");
+        async move { told.then_some(()) }
+    })
+    .await
+    .unwrap_or_else(|| panic!("the close wrote no final report: {}", slack.all_text()));
     let signatures = signatures.into_inner().unwrap();
 
     let term = Command::new("kill")

@@ -56,3 +56,35 @@ impl Drop for Killed {
         }
     }
 }
+
+/// Waits for `keyleak serve` at `url` to say it is ready.
+async fn wait_ready(http: &reqwest::Client, url: &str) {
+    let ready = support::wait_until(std::time::Duration::from_secs(30), || {
+        let r = http.get(format!("{url}/readyz")).send();
+        async move { (r.await.ok()?.status() == 200).then_some(()) }
+    })
+    .await;
+    assert!(ready.is_some(), "keyleak serve at {url} never became ready");
+}
+
+/// The incident an answer names.
+fn incident_in(answer: &str) -> keyleak::domain::ids::IncidentId {
+    let at = answer.find("KL-").expect("the answer names the incident");
+    keyleak::domain::ids::IncidentId::parse(&answer[at..at + 11]).unwrap()
+}
+
+/// Waits for the incident to be contained, reading the store directly.
+async fn wait_contained(
+    store: &std::sync::Arc<dyn keyleak::store::Store>,
+    id: &keyleak::domain::ids::IncidentId,
+) {
+    let contained = support::wait_until(std::time::Duration::from_secs(60), || {
+        let (store, id) = (store.clone(), id.clone());
+        async move {
+            let i = store.incident(&id).await.ok()?;
+            (i.state == keyleak::domain::incident::IncidentState::Contained).then_some(())
+        }
+    })
+    .await;
+    assert!(contained.is_some(), "{id} was never contained");
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_sdk_iam::types::StatusType;
 use support::*;
 
-use super::{Killed, free_port, serve};
+use super::{Killed, free_port, incident_in, serve, wait_contained, wait_ready};
 
 /// Two real `keyleak serve` processes on one PostgreSQL database behave as one bot: started
 /// together on an empty database, they migrate it once; twenty approvers press Approve at
@@ -47,12 +47,7 @@ async fn two_serve_processes_on_one_database_execute_an_approval_once() {
         .collect();
     let http = reqwest::Client::new();
     for url in &urls {
-        wait_until(Duration::from_secs(30), || {
-            let r = http.get(format!("{url}/readyz")).send();
-            async move { (r.await.ok()?.status() == 200).then_some(()) }
-        })
-        .await
-        .expect("both replicas came up");
+        wait_ready(&http, url).await;
     }
     // Both started together on an empty database: the schema was made once, not fought over.
     let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations")
@@ -80,17 +75,8 @@ async fn two_serve_processes_on_one_database_execute_an_approval_once() {
         .text()
         .await
         .unwrap();
-    let at = ack.find("KL-").expect("the ack names the incident");
-    let id = keyleak::domain::ids::IncidentId::parse(&ack[at..at + 11]).unwrap();
-    wait_until(Duration::from_secs(60), || {
-        let (store, id) = (store.clone(), id.clone());
-        async move {
-            let i = store.incident(&id).await.ok()?;
-            (i.state == keyleak::domain::incident::IncidentState::Contained).then_some(())
-        }
-    })
-    .await
-    .expect("contained");
+    let id = incident_in(&ack);
+    wait_contained(&store, &id).await;
     let said = command(
         &urls[1],
         format!("cleanup {id} delete-key {}", seeded.leaked.id),
@@ -197,21 +183,10 @@ async fn a_replica_killed_mid_containment_is_finished_by_another() {
             .unwrap()
     };
     let http = reqwest::Client::new();
-    let ready = |url: String| {
-        let http = http.clone();
-        async move {
-            wait_until(Duration::from_secs(30), || {
-                let r = http.get(format!("{url}/readyz")).send();
-                async move { (r.await.ok()?.status() == 200).then_some(()) }
-            })
-            .await
-            .expect("the replica came up");
-        }
-    };
     let first_port = free_port();
     let mut first = Killed(vec![replica(first_port)]);
     let first_url = format!("http://127.0.0.1:{first_port}");
-    ready(first_url.clone()).await;
+    wait_ready(&http, &first_url).await;
     let body = serde_urlencoded::to_string([
         ("user_id", RESPONDER),
         ("text", &format!("contain {}", seeded.leaked.id)),
@@ -232,8 +207,7 @@ async fn a_replica_killed_mid_containment_is_finished_by_another() {
         .text()
         .await
         .unwrap();
-    let at = ack.find("KL-").expect("the ack names the incident");
-    let id = keyleak::domain::ids::IncidentId::parse(&ack[at..at + 11]).unwrap();
+    let id = incident_in(&ack);
     wait_until(Duration::from_secs(30), || {
         let held = proxy.count("PutUserPolicy") == 2;
         async move { held.then_some(()) }
@@ -243,21 +217,13 @@ async fn a_replica_killed_mid_containment_is_finished_by_another() {
 
     let second_port = free_port();
     let _second = Killed(vec![replica(second_port)]);
-    ready(format!("http://127.0.0.1:{second_port}")).await;
+    wait_ready(&http, &format!("http://127.0.0.1:{second_port}")).await;
     first.0[0].kill().unwrap();
     first.0[0].wait().unwrap();
     proxy.hold(None);
 
     let store = db.store().await;
-    wait_until(Duration::from_secs(60), || {
-        let (store, id) = (store.clone(), id.clone());
-        async move {
-            let i = store.incident(&id).await.ok()?;
-            (i.state == keyleak::domain::incident::IncidentState::Contained).then_some(())
-        }
-    })
-    .await
-    .expect("the second replica finished the containment");
+    wait_contained(&store, &id).await;
     for (action, calls) in [
         ("GetAccessKeyInfo", 1),
         ("GetAccessKeyLastUsed", 1),

@@ -4,12 +4,11 @@
 use crate::support;
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use support::fake_socket::{APP_TOKEN, command_envelope};
 use support::*;
 
-use super::{Killed, base_command, free_port, serve};
+use super::{Killed, base_command, free_port, serve, wait_ready};
 
 #[test]
 fn serve_names_every_missing_or_malformed_setting_and_no_secret() {
@@ -118,12 +117,7 @@ async fn serve_over_socket_mode_alone_needs_no_signing_secret() {
     let _serving = Killed(vec![c.spawn().unwrap()]);
     let url = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let ready = wait_until(Duration::from_secs(20), || {
-        let r = http.get(format!("{url}/readyz")).send();
-        async move { (r.await.ok()?.status() == 200).then_some(()) }
-    })
-    .await;
-    assert!(ready.is_some(), "ready once Socket Mode is connected");
+    wait_ready(&http, &url).await;
     slack.socket.wait_connections(3).await;
 
     let envelope = command_envelope("alone-1", RESPONDER, "help", &slack.response_url());

@@ -80,6 +80,21 @@ impl TestDb {
         }
     }
 
+    /// The same database reached through `proxy`, which stands for its server.
+    pub fn through(&self, proxy: &super::tcp_proxy::TcpProxy) -> Self {
+        let mut url = url::Url::parse(&self.url).unwrap();
+        url.set_port(Some(proxy.addr.port())).unwrap();
+        let mut shared = self.shared();
+        shared.url = url.to_string();
+        shared
+    }
+
+    /// Where the server is, as `host:port`.
+    pub fn server(&self) -> String {
+        let url = url::Url::parse(&self.url).unwrap();
+        format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432))
+    }
+
     pub async fn store(&self) -> Arc<dyn Store> {
         Arc::new(SqlStore::connect(&self.url).await.unwrap())
     }

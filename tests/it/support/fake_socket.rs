@@ -40,7 +40,13 @@ struct Inner {
     /// Handshakes refused for a ticket unknown or used before.
     refused: usize,
     refuse_open: Option<String>,
-    acks: Vec<Value>,
+    /// Each acknowledgement, with when it arrived.
+    acks: Vec<(std::time::Instant, Value)>,
+    /// When each envelope was sent, by envelope id: Slack counts an acknowledgement later than
+    /// 3 s as none.
+    sent: HashMap<String, std::time::Instant>,
+    /// Frames go to the open connections in turn, as Slack spreads envelopes over them.
+    turn: usize,
 }
 
 #[derive(Clone)]
@@ -158,7 +164,7 @@ impl FakeSocket {
                     frame = frames.next() => match frame {
                         Some(Ok(Message::Text(t))) => {
                             if let Ok(ack) = serde_json::from_str::<Value>(t.as_str()) {
-                                lock(&self).acks.push(ack);
+                                lock(&self).acks.push((std::time::Instant::now(), ack));
                                 self.acked.notify_waiters();
                             }
                         }
@@ -197,34 +203,56 @@ impl FakeSocket {
         );
     }
 
-    /// Sends a frame on one open connection (the newest), unparsed.
+    /// Sends a frame, unparsed, on the open connections in turn, as Slack spreads envelopes.
     pub fn send_raw(&self, text: &str) {
-        let s = lock(self);
-        let newest = s
-            .open
-            .keys()
-            .max()
-            .expect("no Socket Mode connection is open");
-        let _ = s.open[newest].send(Order::Send(text.to_string()));
+        self.send(text, false);
     }
 
-    /// Sends an envelope and waits for its acknowledgement.
+    /// Sends a frame on the oldest open connection.
+    pub fn send_first(&self, text: &str) {
+        self.send(text, true);
+    }
+
+    fn send(&self, text: &str, first: bool) {
+        let mut s = lock(self);
+        if let Some(id) = serde_json::from_str::<Value>(text)
+            .ok()
+            .and_then(|v| v["envelope_id"].as_str().map(String::from))
+        {
+            s.sent.insert(id, std::time::Instant::now());
+        }
+        let mut open: Vec<u64> = s.open.keys().copied().collect();
+        open.sort();
+        assert!(!open.is_empty(), "no Socket Mode connection is open");
+        s.turn += 1;
+        let to = if first {
+            open[0]
+        } else {
+            open[s.turn % open.len()]
+        };
+        let _ = s.open[&to].send(Order::Send(text.to_string()));
+    }
+
+    /// Sends an envelope and waits for its acknowledgement, which must come within Slack's 3 s.
     pub async fn deliver(&self, envelope: &Value) -> Value {
         let id = envelope["envelope_id"].as_str().unwrap().to_string();
         self.send_raw(&envelope.to_string());
         self.ack_for(&id, 1)
             .await
-            .unwrap_or_else(|| panic!("envelope {id} was not acknowledged"))
+            .unwrap_or_else(|| panic!("envelope {id} was not acknowledged within 3 s"))
     }
 
-    /// The `nth` acknowledgement of an envelope, once it comes (within 5 s).
+    /// The `nth` acknowledgement of an envelope, if it comes within 3 s of the envelope's
+    /// last sending, as Slack waits for one.
     pub async fn ack_for(&self, envelope_id: &str, nth: usize) -> Option<Value> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let sent = lock(self).sent.get(envelope_id).copied()?;
+        let deadline = tokio::time::Instant::from_std(sent) + Duration::from_secs(3);
         loop {
             let waiting = self.acked.notified();
             let found = lock(self)
                 .acks
                 .iter()
+                .map(|(_, a)| a)
                 .filter(|a| a["envelope_id"] == envelope_id)
                 .nth(nth - 1)
                 .cloned();
@@ -237,8 +265,14 @@ impl FakeSocket {
         }
     }
 
-    pub fn acks(&self) -> Vec<Value> {
-        lock(self).acks.clone()
+    /// When each envelope was first acknowledged, by envelope id.
+    pub fn acked_at(&self) -> HashMap<String, std::time::Instant> {
+        let mut at = HashMap::new();
+        for (t, a) in &lock(self).acks {
+            let id = a["envelope_id"].as_str().unwrap_or_default().to_string();
+            at.entry(id).or_insert(*t);
+        }
+        at
     }
 
     /// Slack's `disconnect` on every open connection, each closed `after` that. Slack sends

@@ -10,6 +10,7 @@ pub mod moto;
 pub mod proposals;
 pub mod proxy;
 pub mod seed;
+pub mod tcp_proxy;
 pub mod trail;
 pub mod trail_emu;
 
@@ -309,6 +310,17 @@ impl App {
         IncidentId::parse(id).unwrap()
     }
 
+    /// `GET /readyz`: its status and what it says.
+    pub async fn readyz(&self) -> (u16, String) {
+        let r = self
+            .http
+            .get(format!("{}/readyz", self.url))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
     /// A slash command over Socket Mode as `user`: its acknowledgement.
     pub async fn socket_command(&self, user: &str, text: &str) -> serde_json::Value {
         let id = uuid::Uuid::new_v4().to_string();
@@ -449,30 +461,41 @@ pub struct Proxied {
     pub app: App,
 }
 
+/// The bot's AWS settings, with every call going to `url` (a proxy in front of moto).
+pub async fn aws_through(url: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "AKIAKEYLEAKTESTADMIN",
+            "test-secret",
+            None,
+            None,
+            "test",
+        ))
+        .load()
+        .await
+}
+
 impl Proxied {
     pub async fn start() -> Self {
+        Self::on(None).await
+    }
+
+    /// On `database` (a fresh one on the run's store when `None`).
+    pub async fn on(database: Option<db::TestDb>) -> Self {
         let moto = Moto::start().await;
         let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
         let seeded = seed::ci_user(&iam, "ci-deploy").await;
         let proxy = proxy::AwsProxy::start(&moto.url).await;
         let clock = Arc::new(keyleak::engine::clock::ManualClock::new(chrono::Utc::now()));
-        let bot_aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&proxy.url)
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_credential_types::Credentials::new(
-                "AKIAKEYLEAKTESTADMIN",
-                "test-secret",
-                None,
-                None,
-                "test",
-            ))
-            .load()
-            .await;
+        let bot_aws = aws_through(&proxy.url).await;
         let app = App::start(
             bot_aws,
             Options {
                 clock: clock.clone(),
                 start_worker: false,
+                database,
                 ..Options::default()
             },
         )

@@ -1,6 +1,5 @@
 //! A moto server on a free loopback port, one per test, stopped when dropped.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,11 +23,28 @@ fn moto_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server")
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+/// The port moto bound, from the line Werkzeug prints once it listens. moto picks it (port
+/// 0): a port chosen here and bound later could be taken meanwhile by another test's server,
+/// and two tests would share one moto.
+fn bound_port(stderr: std::process::ChildStderr) -> std::sync::mpsc::Receiver<u16> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        // Read to the end, so that moto never blocks on a full pipe.
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(port) = line
+                .split("Running on http://127.0.0.1:")
+                .nth(1)
+                .and_then(|p| p.trim().parse().ok())
+            {
+                let _ = tx.send(port);
+            }
+        }
+    });
+    rx
 }
 
 impl Moto {
@@ -39,13 +55,17 @@ impl Moto {
             "moto server not found at {} — run .ci/run (or set KEYLEAK_MOTO_SERVER)",
             bin.display()
         );
-        let port = free_port();
-        let child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let mut child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", "0"])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("moto server starts");
+        let ports = bound_port(child.stderr.take().expect("moto's stderr"));
+        let port = tokio::task::spawn_blocking(move || ports.recv_timeout(Duration::from_secs(30)))
+            .await
+            .unwrap()
+            .expect("moto said where it listens within 30 s");
         let url = format!("http://127.0.0.1:{port}");
         let moto = Self { child, url };
         let deadline = Instant::now() + Duration::from_secs(30);

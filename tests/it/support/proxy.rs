@@ -21,6 +21,8 @@ pub struct AwsProxy {
     /// Fail the next request for this action only.
     fail_once: Arc<Mutex<Option<(String, String)>>>,
     answer: Arc<Mutex<Option<(String, String)>>>,
+    /// Requests for this action reach moto only after this long.
+    delay: Arc<Mutex<Option<(String, std::time::Duration)>>>,
 }
 
 /// The AWS action of a request: `Action=` in a query-protocol body, or the operation named
@@ -47,6 +49,7 @@ impl AwsProxy {
             fail: Arc::default(),
             fail_once: Arc::default(),
             answer: Arc::default(),
+            delay: Arc::default(),
         };
         let app = Router::new().fallback(forward).with_state(proxy.clone());
         tokio::spawn(async move {
@@ -77,6 +80,11 @@ impl AwsProxy {
         *self.answer.lock().unwrap() = Some((action.to_string(), xml.to_string()));
     }
 
+    /// Requests for `action` wait `d` before they go on, as a slow AWS would answer.
+    pub fn delay(&self, action: &str, d: std::time::Duration) {
+        *self.delay.lock().unwrap() = Some((action.to_string(), d));
+    }
+
     pub fn count(&self, action: &str) -> usize {
         self.counts
             .lock()
@@ -99,6 +107,10 @@ async fn forward(
     let held = p.hold.lock().unwrap().as_deref() == Some(action.as_str());
     if held {
         std::future::pending::<()>().await;
+    }
+    let delayed = p.delay.lock().unwrap().clone();
+    if let Some((_, d)) = delayed.filter(|(a, _)| *a == action) {
+        tokio::time::sleep(d).await;
     }
     let answering = p.answer.lock().unwrap().clone();
     if let Some((_, xml)) = answering.filter(|(a, _)| *a == action) {
