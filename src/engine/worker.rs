@@ -342,7 +342,9 @@ async fn execute(
             Work::Execute { proposal } => {
                 super::cleanup::run_execute(engine, &job, proposal, lease).await
             }
-            Work::Investigate(r) => super::investigate::run_investigate(engine, &job, r, lease).await,
+            Work::Investigate(r) => {
+                super::investigate::run_investigate(engine, &job, r, lease).await
+            }
             Work::Report => super::report::run_report(engine, &job).await,
             Work::Close { by } => super::close::run_close(engine, &job, by.as_deref()).await,
             Work::Restore(r) => super::restore::run_restore(engine, &job, r).await,
@@ -350,31 +352,30 @@ async fn execute(
             Work::Announce { last } => super::announce::run_announce(engine, &job, *last).await,
         };
         let kind = job.kind().as_str();
-        // Written even through a short database outage: the job is held until it is.
-        let ending = || async {
-            let now = engine.clock.now();
-            match &outcome {
-                Ok(()) => engine.store.finish_job(job.id, now, None).await,
-                Err(e) => match retry_wait(&job, e) {
-                    Some(wait) => engine.store.retry_job(job.id, now + wait, &format!("{e:#}")).await,
-                    None => engine.store.finish_job(job.id, now, Some(&format!("{e:#}"))).await,
-                },
-            }
+        let (why, again) = match &outcome {
+            Ok(()) => (None, None),
+            Err(e) => (Some(format!("{e:#}")), retry_wait(&job, e)),
         };
-        match &outcome {
-            Ok(()) => crate::metrics::job_finished(kind, "done"),
-            Err(e) => match retry_wait(&job, e) {
-                Some(wait) => {
-                    warn!(error = %format!("{e:#}"), retry_in = wait.num_seconds(), "the job will be tried again");
-                    crate::metrics::job_retried(kind);
-                }
-                None => {
-                    error!(error = %format!("{e:#}"), "job failed");
-                    crate::metrics::job_finished(kind, "failed");
-                }
-            },
+        match (&why, again) {
+            (None, _) => crate::metrics::job_finished(kind, "done"),
+            (Some(why), Some(wait)) => {
+                warn!(error = %why, retry_in = wait.num_seconds(), "the job will be tried again");
+                crate::metrics::job_retried(kind);
+            }
+            (Some(why), None) => {
+                error!(error = %why, "job failed");
+                crate::metrics::job_finished(kind, "failed");
+            }
         }
-        persist(lease, ending).await
+        // Written even through a short database outage: the job stays claimed until it is.
+        persist(lease, || async {
+            let now = engine.clock.now();
+            match (again, why.as_deref()) {
+                (Some(wait), Some(why)) => engine.store.retry_job(job.id, now + wait, why).await,
+                (_, why) => engine.store.finish_job(job.id, now, why).await,
+            }
+        })
+        .await
     }
     .instrument(span)
     .await

@@ -155,7 +155,7 @@ impl std::fmt::Display for Via {
     }
 }
 
-/// What Slack sent is not what it sends: the reason, for a 400 or a log line.
+/// A request not in the shape Slack sends: the reason, for a 400 or a log line.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Malformed(pub &'static str);
 

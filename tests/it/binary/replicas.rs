@@ -2,13 +2,28 @@
 
 use crate::support;
 
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use aws_sdk_iam::types::StatusType;
 use support::*;
 
 use super::{Killed, free_port, incident_in, serve, wait_contained, wait_ready};
+
+/// `keyleak serve` as a replica here: the shared channel mode, one region, the bot's own AWS
+/// credentials, its output dropped.
+fn replica(slack: &FakeSlack, moto: &Moto, db_url: &str, port: u16, approvers: &str) -> Command {
+    let mut c = serve(slack, moto, db_url, port);
+    c.env("SLACK_BOT_TOKEN", support::fake_slack::TOKEN)
+        .env("KEYLEAK_INCIDENT_CHANNEL_MODE", "shared")
+        .env("KEYLEAK_APPROVERS", approvers)
+        .env("KEYLEAK_REGIONS", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "AKIAKEYLEAKTESTADMIN")
+        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    c
+}
 
 /// Two real `keyleak serve` processes on one PostgreSQL database behave as one bot: started
 /// together on an empty database, they migrate it once; twenty approvers press Approve at
@@ -27,15 +42,7 @@ async fn two_serve_processes_on_one_database_execute_an_approval_once() {
         ports
             .iter()
             .map(|port| {
-                serve(&slack, &moto, &db.url, *port)
-                    .env("SLACK_BOT_TOKEN", support::fake_slack::TOKEN)
-                    .env("KEYLEAK_INCIDENT_CHANNEL_MODE", "shared")
-                    .env("KEYLEAK_APPROVERS", approvers.join(","))
-                    .env("KEYLEAK_REGIONS", "us-east-1")
-                    .env("AWS_ACCESS_KEY_ID", "AKIAKEYLEAKTESTADMIN")
-                    .env("AWS_SECRET_ACCESS_KEY", "test-secret")
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
+                replica(&slack, &moto, &db.url, *port, &approvers.join(","))
                     .spawn()
                     .unwrap()
             })
@@ -168,23 +175,16 @@ async fn a_replica_killed_mid_containment_is_finished_by_another() {
     // The deny policies (put together) never get an answer: the playbook stops there.
     proxy.hold(Some("PutUserPolicy"));
     let db = support::db::TestDb::postgres().await;
-    let replica = |port: u16| {
-        serve(&slack, &moto, &db.url, port)
+    // AWS through the proxy, where the calls are counted.
+    let through_proxy = |port: u16| {
+        replica(&slack, &moto, &db.url, port, "U0APPROVER")
             .env("AWS_ENDPOINT_URL", &proxy.url)
-            .env("SLACK_BOT_TOKEN", support::fake_slack::TOKEN)
-            .env("KEYLEAK_INCIDENT_CHANNEL_MODE", "shared")
-            .env("KEYLEAK_APPROVERS", "U0APPROVER")
-            .env("KEYLEAK_REGIONS", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "AKIAKEYLEAKTESTADMIN")
-            .env("AWS_SECRET_ACCESS_KEY", "test-secret")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
             .spawn()
             .unwrap()
     };
     let http = reqwest::Client::new();
     let first_port = free_port();
-    let mut first = Killed(vec![replica(first_port)]);
+    let mut first = Killed(vec![through_proxy(first_port)]);
     let first_url = format!("http://127.0.0.1:{first_port}");
     wait_ready(&http, &first_url).await;
     let body = serde_urlencoded::to_string([
@@ -216,7 +216,7 @@ async fn a_replica_killed_mid_containment_is_finished_by_another() {
     .expect("the first replica is waiting on AWS");
 
     let second_port = free_port();
-    let _second = Killed(vec![replica(second_port)]);
+    let _second = Killed(vec![through_proxy(second_port)]);
     wait_ready(&http, &format!("http://127.0.0.1:{second_port}")).await;
     first.0[0].kill().unwrap();
     first.0[0].wait().unwrap();
