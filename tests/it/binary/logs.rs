@@ -159,7 +159,13 @@ async fn serve_keeps_secrets_out_of_its_logs_and_stops_on_sigterm() {
         }
     })
     .await
-    .expect("the approved cleanup deleted the leaked key");
+    .unwrap_or_else(|| {
+        panic!(
+            "the approved cleanup did not delete the leaked key; the approver was told {:?}; Slack shows: {}",
+            slack.responses_to("U0APPROVER"),
+            slack.all_text()
+        )
+    });
     let said = command(format!("report {incident}"), SIGNING_SECRET).await;
     assert!(said.contains(&incident), "{said}");
     wait_until(Duration::from_secs(60), || {

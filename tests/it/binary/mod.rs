@@ -88,3 +88,31 @@ async fn wait_contained(
     .await;
     assert!(contained.is_some(), "{id} was never contained");
 }
+
+/// Posts `body` to `path` as Slack signs it, now.
+async fn post_signed(
+    http: &reqwest::Client,
+    url: &str,
+    path: &str,
+    body: String,
+) -> reqwest::Response {
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let sig = support::sign(SIGNING_SECRET, &ts, body.as_bytes());
+    http.post(format!("{url}{path}"))
+        .header("x-slack-request-timestamp", ts)
+        .header("x-slack-signature", sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `/keyleak <text>` from the responder, signed: the answer's text.
+async fn command(http: &reqwest::Client, url: &str, text: &str) -> String {
+    let body = serde_urlencoded::to_string([("user_id", RESPONDER), ("text", text)]).unwrap();
+    post_signed(http, url, "/slack/commands", body)
+        .await
+        .text()
+        .await
+        .unwrap()
+}

@@ -8,7 +8,9 @@ use std::time::Duration;
 use aws_sdk_iam::types::StatusType;
 use support::*;
 
-use super::{Killed, free_port, incident_in, serve, wait_contained, wait_ready};
+use super::{
+    Killed, command, free_port, incident_in, post_signed, serve, wait_contained, wait_ready,
+};
 
 /// `keyleak serve` as a replica here: the shared channel mode, one region, the bot's own AWS
 /// credentials, its output dropped.
@@ -62,37 +64,12 @@ async fn two_serve_processes_on_one_database_execute_an_approval_once() {
         .await
         .unwrap();
     assert_eq!(applied, vec![1], "one migration, applied once");
-    let post = |url: &str, path: &str, body: String| {
-        let ts = chrono::Utc::now().timestamp().to_string();
-        let sig = sign(SIGNING_SECRET, &ts, body.as_bytes());
-        http.post(format!("{url}{path}"))
-            .header("x-slack-request-timestamp", ts)
-            .header("x-slack-signature", sig)
-            .body(body)
-            .send()
-    };
-    let command = |url: &str, text: String| {
-        let body = serde_urlencoded::to_string([("user_id", RESPONDER), ("text", &text)]).unwrap();
-        post(url, "/slack/commands", body)
-    };
     let store = db.store().await;
-    let ack = command(&urls[0], format!("contain {}", seeded.leaked.id))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ack = command(&http, &urls[0], &format!("contain {}", seeded.leaked.id)).await;
     let id = incident_in(&ack);
     wait_contained(&store, &id).await;
-    let said = command(
-        &urls[1],
-        format!("cleanup {id} delete-key {}", seeded.leaked.id),
-    )
-    .await
-    .unwrap()
-    .text()
-    .await
-    .unwrap();
+    let cleanup = format!("cleanup {id} delete-key {}", seeded.leaked.id);
+    let said = command(&http, &urls[1], &cleanup).await;
     assert!(said.contains("Checking AWS"), "{said}");
     let proposal = wait_until(Duration::from_secs(60), || {
         let (store, id) = (store.clone(), id.clone());
@@ -112,11 +89,11 @@ async fn two_serve_processes_on_one_database_execute_an_approval_once() {
         .map(|(n, who)| {
             let payload = slack.click_payload(who, &message, "proposal.approve");
             let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
-            post(&urls[n % 2], "/slack/interactions", body)
+            post_signed(&http, &urls[n % 2], "/slack/interactions", body)
         })
         .collect();
     for r in futures::future::join_all(clicks).await {
-        assert_eq!(r.unwrap().status(), 200);
+        assert_eq!(r.status(), 200);
     }
     let done = wait_until(Duration::from_secs(60), || {
         let (store, id) = (store.clone(), proposal.id.clone());
@@ -187,26 +164,7 @@ async fn a_replica_killed_mid_containment_is_finished_by_another() {
     let mut first = Killed(vec![through_proxy(first_port)]);
     let first_url = format!("http://127.0.0.1:{first_port}");
     wait_ready(&http, &first_url).await;
-    let body = serde_urlencoded::to_string([
-        ("user_id", RESPONDER),
-        ("text", &format!("contain {}", seeded.leaked.id)),
-    ])
-    .unwrap();
-    let ts = chrono::Utc::now().timestamp().to_string();
-    let ack = http
-        .post(format!("{first_url}/slack/commands"))
-        .header("x-slack-request-timestamp", &ts)
-        .header(
-            "x-slack-signature",
-            sign(SIGNING_SECRET, &ts, body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ack = command(&http, &first_url, &format!("contain {}", seeded.leaked.id)).await;
     let id = incident_in(&ack);
     wait_until(Duration::from_secs(30), || {
         let held = proxy.count("PutUserPolicy") == 2;
