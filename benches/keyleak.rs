@@ -577,6 +577,9 @@ async fn store_floor() {
                 now: chrono::Utc::now(),
                 origin: "bench".into(),
                 response_url: None,
+                opening: keyleak::store::Opening::Contain,
+                hold: None,
+                signal: None,
             })
             .await
             .unwrap();

@@ -29,6 +29,7 @@ const INCIDENTS_OPEN: &str = "keyleak_incidents_open";
 const TIME_TO_CONTAIN: &str = "keyleak_time_to_contain_seconds";
 const SOCKET_CONNECTIONS: &str = "keyleak_socket_connections";
 const SOCKET_ENVELOPES: &str = "keyleak_socket_envelopes_total";
+const SIGNALS: &str = "keyleak_signals_total";
 
 /// Slack wants an answer within 3 s: the buckets are fine below it.
 const ACK_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0];
@@ -75,6 +76,11 @@ fn describe() {
         "Time to answer Slack's commands and clicks."
     );
     describe_counter!(COMMANDS, "Slash commands, by verb and outcome.");
+    describe_counter!(
+        SIGNALS,
+        "Signals from AWS and GitHub, by source and outcome (opened, joined, duplicate, \
+         sample, ignored, refused, failed)."
+    );
     describe_gauge!(
         JOBS,
         "Jobs queued or running in the store, by kind and state."
@@ -183,4 +189,8 @@ pub fn socket_connections(n: usize) {
 
 pub fn socket_envelope(kind: &'static str, outcome: &'static str) {
     counter!(SOCKET_ENVELOPES, "type" => kind, "outcome" => outcome).increment(1);
+}
+
+pub fn signal(source: &'static str, outcome: &'static str) {
+    counter!(SIGNALS, "source" => source, "outcome" => outcome).increment(1);
 }

@@ -176,15 +176,21 @@ async fn serve() -> anyhow::Result<()> {
         ttl: chrono::Duration::minutes(i64::from(slack.proposal_ttl_minutes)),
         required: slack.approvals_required,
     };
-    let engine = Engine::new(store, aws, notifier.clone(), Arc::new(SystemClock))
+    let mut engine = Engine::new(store, aws, notifier.clone(), Arc::new(SystemClock))
         .with_approvals(approvals)
         .with_forensics(forensics(&core))
         .with_rooms(rooms(&slack))
+        .with_contain_policy(slack.intake.policy.clone())
         .with_monitoring(MonitorSettings {
             window: chrono::Duration::hours(i64::from(core.monitor_hours)),
             every: chrono::Duration::minutes(i64::from(core.monitor_every_minutes)),
         })
         .with_peer_checks();
+    if let Some(gh) = &slack.intake.github {
+        let client = crate::github::RestGitHub::new(&gh.api_url, gh.token.clone())
+            .context("building the GitHub client")?;
+        engine = engine.with_alerts(Arc::new(client));
+    }
     // A token Slack refuses or credentials AWS refuses would otherwise surface only on the
     // first incident, at the worst moment: say so now, naming what to fix.
     match engine.check_peers().await {

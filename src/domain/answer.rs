@@ -196,6 +196,8 @@ pub enum Notice {
         incident: Incident,
         by: Option<Actor>,
         report: Option<String>,
+        /// Ended in triage without containment, for this reason.
+        dismissed: Option<String>,
     },
     CleanupNotProposed {
         incident: Incident,

@@ -105,6 +105,9 @@ pub enum Refusal {
     Changed,
     #[error("the button is not on that proposal's message")]
     NotItsMessage,
+    /// The proposal's message is posted but not yet recorded: a click within that moment.
+    #[error("the proposal's message is still being recorded")]
+    StillPosting,
 }
 
 /// What an approval click does when it counts.
@@ -129,8 +132,10 @@ pub struct Click<'a> {
 /// Whether the proposal can still be decided from this button at all. Checked before the
 /// clicker's own standing, so a stale or decided proposal says so to anyone.
 fn still_open(p: &Proposal, click: &Click<'_>) -> Result<(), Refusal> {
-    if p.message.as_ref() != Some(click.message) {
-        return Err(Refusal::NotItsMessage);
+    match &p.message {
+        None => return Err(Refusal::StillPosting),
+        Some(m) if m != click.message => return Err(Refusal::NotItsMessage),
+        Some(_) => {}
     }
     if p.state != ProposalState::Pending {
         return Err(Refusal::NotPending(p.state));
@@ -276,6 +281,13 @@ mod tests {
             approve(&proposal(1), &click(&a, &other, 1)),
             Err(Refusal::NotItsMessage),
             "a button value naming a proposal other than the message's"
+        );
+        let mut unrecorded = proposal(1);
+        unrecorded.message = None;
+        assert_eq!(
+            approve(&unrecorded, &click(&a, &i, 1)),
+            Err(Refusal::StillPosting),
+            "clicked before the message's ts was recorded: press again, not a forgery"
         );
     }
 

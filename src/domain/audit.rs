@@ -22,6 +22,20 @@ pub enum AuditAction {
     /// Someone not on the responders roster asked for something.
     CommandRefused,
     ContainOpen,
+    /// An incident opened in triage: nothing is changed until a person decides.
+    TriageOpen,
+    /// Containment of an incident in triage decided, by a person or a signal.
+    ContainStart,
+    /// A signal about a key whose incident is open, added to it as evidence.
+    SignalJoined,
+    /// A signal's containment stopped before any change: the key's owner is excepted.
+    SignalHeld,
+    /// An incident in triage ended without containment, with a reason.
+    IncidentDismiss,
+    /// A GitHub secret scanning alert resolved as revoked once its key was contained.
+    AlertResolved,
+    /// The same, refused or not answered by GitHub.
+    AlertNotResolved,
     /// A contain for a key with an open incident: the incident is reused.
     ContainReuse,
     /// The same, for a failed incident: containment is queued again.
@@ -56,9 +70,16 @@ pub enum AuditAction {
 }
 
 /// The actions with a fixed name, for naming and reading back.
-const NAMED: [(AuditAction, &str); 22] = [
+const NAMED: [(AuditAction, &str); 29] = [
+    (AuditAction::AlertResolved, "github.alert_resolved"),
+    (AuditAction::AlertNotResolved, "github.alert_not_resolved"),
     (AuditAction::CommandRefused, "command.refused"),
     (AuditAction::ContainOpen, "contain.open"),
+    (AuditAction::TriageOpen, "triage.open"),
+    (AuditAction::ContainStart, "contain.start"),
+    (AuditAction::SignalJoined, "signal.joined"),
+    (AuditAction::SignalHeld, "signal.held"),
+    (AuditAction::IncidentDismiss, "incident.dismiss"),
     (AuditAction::ContainReuse, "contain.reuse"),
     (AuditAction::ContainRetry, "contain.retry"),
     (AuditAction::CleanupRequested, "cleanup.requested"),
@@ -98,6 +119,13 @@ impl AuditAction {
             Self::Other(name) => name.clone(),
             Self::CommandRefused
             | Self::ContainOpen
+            | Self::TriageOpen
+            | Self::ContainStart
+            | Self::SignalJoined
+            | Self::SignalHeld
+            | Self::IncidentDismiss
+            | Self::AlertResolved
+            | Self::AlertNotResolved
             | Self::ContainReuse
             | Self::ContainRetry
             | Self::CleanupRequested

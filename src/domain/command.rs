@@ -43,6 +43,11 @@ pub enum Command {
     Close {
         incident: IncidentId,
     },
+    /// End an incident in triage without containment: a false positive, a honeytoken.
+    Dismiss {
+        incident: IncidentId,
+        reason: String,
+    },
     /// Recovery: a new key only when asked, and the deny-all lifted behind approval.
     Restore {
         incident: IncidentId,
@@ -70,6 +75,8 @@ pub enum CommandParseError {
         verb: &'static str,
         got: Option<String>,
     },
+    #[error("`dismiss` needs a reason after the incident id")]
+    NeedsDismissReason,
     #[error("`reject` needs a proposal id (PR-…)")]
     NeedsProposal { got: Option<String> },
     #[error("`investigate` needs a key id or an incident id")]
@@ -155,6 +162,13 @@ fn parse_verb(
             }),
         },
         "reject" => parse_reject(args),
+        "dismiss" => match incident_first("dismiss", args)? {
+            (_, []) => Err(CommandParseError::NeedsDismissReason),
+            (incident, reason) => Ok(Command::Dismiss {
+                incident,
+                reason: truncate(&reason.join(" "), MAX_REASON_CHARS),
+            }),
+        },
         "investigate" => parse_investigate(args),
         _ => Err(CommandParseError::UnknownVerb(truncate(verb, 40))),
     }

@@ -4,12 +4,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ids::{AccessKeyId, AccountId, IncidentId, KeyKind, SlackUserId};
+use super::signal::{Hold, Signal};
 
-/// Who asked for something: a verified Slack user, or a person at the CLI.
+/// Who asked for something: a verified Slack user, a person at the CLI, or a machine-made
+/// signal (`aws-health:<event arn>`, `github:<alert url>`) that started it on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Actor {
     Slack(SlackUserId),
     Cli(String),
+    Signal(String),
 }
 
 impl Actor {
@@ -17,20 +20,34 @@ impl Actor {
         match self {
             Actor::Slack(u) => format!("slack:{u}"),
             Actor::Cli(name) => format!("cli:{name}"),
+            Actor::Signal(what) => format!("signal:{what}"),
         }
     }
 
     pub fn from_stored(s: &str) -> Option<Self> {
         if let Some(u) = s.strip_prefix("slack:") {
             SlackUserId::parse(u).ok().map(Actor::Slack)
+        } else if let Some(what) = s.strip_prefix("signal:") {
+            Some(Actor::Signal(what.to_string()))
         } else {
             s.strip_prefix("cli:").map(|n| Actor::Cli(n.to_string()))
+        }
+    }
+
+    /// The Slack user, when a person in Slack asked.
+    pub fn slack_user(&self) -> Option<&SlackUserId> {
+        match self {
+            Actor::Slack(u) => Some(u),
+            Actor::Cli(_) | Actor::Signal(_) => None,
         }
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IncidentState {
+    /// Open without containment: the owner, last use and forensics are gathered, nothing is
+    /// changed, and a person decides to contain or dismiss.
+    Triage,
     /// The containment playbook is running or waiting for a worker.
     Containing,
     /// Every containment step succeeded.
@@ -46,6 +63,7 @@ pub enum IncidentState {
 impl IncidentState {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Triage => "triage",
             Self::Containing => "containing",
             Self::Contained => "contained",
             Self::Escalated => "escalated",
@@ -54,7 +72,8 @@ impl IncidentState {
         }
     }
 
-    pub const ALL: [IncidentState; 5] = [
+    pub const ALL: [IncidentState; 6] = [
+        Self::Triage,
         Self::Containing,
         Self::Contained,
         Self::Escalated,
@@ -337,7 +356,7 @@ pub struct StepRecord {
     pub reply_ts: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Incident {
     pub id: IncidentId,
     pub key: AccessKeyId,
@@ -356,6 +375,54 @@ pub struct Incident {
     pub slack_ts: Option<String>,
     /// When monitoring first saw the key, its offspring or its user act after containment.
     pub late_activity: Option<DateTime<Utc>>,
+    /// Why a signal did not contain the key on its own, once that was decided.
+    pub hold: Option<Hold>,
+    /// Every signal about the key, in the order they arrived.
+    pub signals: Vec<Signal>,
+    /// The key's previous incident, closed before this one opened.
+    pub follows: Option<IncidentId>,
+}
+
+/// The times that matter to a responder, read from the record: what told keyleak first, when
+/// the key was exposed if a signal says so, and when containment started, turned the key
+/// inactive and fenced its sessions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Milestones {
+    pub first_signal: Option<(DateTime<Utc>, super::signal::Source)>,
+    pub exposed: Option<DateTime<Utc>>,
+    pub containment_started: Option<DateTime<Utc>>,
+    pub key_inactive: Option<DateTime<Utc>>,
+    pub sessions_fenced: Option<DateTime<Utc>>,
+}
+
+pub fn milestones(i: &Incident, steps: &[StepRecord]) -> Milestones {
+    let done = |kinds: &[StepKind]| {
+        steps
+            .iter()
+            .filter(|s| kinds.contains(&s.kind) && s.status == StepStatus::Done)
+            .map(|s| s.finished_at)
+            .min()
+    };
+    let cut_off_recorded = steps.iter().any(|s| StepKind::CUT_OFF.contains(&s.kind));
+    let containing = match i.state {
+        IncidentState::Triage => false,
+        IncidentState::Closed => cut_off_recorded,
+        IncidentState::Containing
+        | IncidentState::Contained
+        | IncidentState::Escalated
+        | IncidentState::Failed => true,
+    };
+    Milestones {
+        first_signal: i
+            .signals
+            .iter()
+            .min_by_key(|s| s.received_at)
+            .map(|s| (s.received_at, s.source)),
+        exposed: i.signals.iter().filter_map(|s| s.exposed_at).min(),
+        containment_started: containing.then_some(i.fence_time),
+        key_inactive: done(&[StepKind::DeactivateKey]),
+        sessions_fenced: done(&[StepKind::SessionFence, StepKind::FenceSessions]),
+    }
 }
 
 /// The incident's state once the key's playbook has run as far as it could.

@@ -22,9 +22,12 @@ pub enum Work {
     Investigate(InvestigateRequest),
     /// The post-incident report and its chart, uploaded to the incident's thread.
     Report,
-    /// Says in the thread that the incident is closed, and redraws the card.
+    /// Says in the thread that the incident is closed (or dismissed, with the reason), and
+    /// redraws the card.
     Close {
         by: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dismissed: Option<String>,
     },
     /// A new key through Secrets Manager when asked, and the deny-all's lifting proposed.
     Restore(RestoreRequest),
@@ -149,7 +152,10 @@ mod tests {
                 origin: "o".into(),
             }),
             Work::Report,
-            Work::Close { by: None },
+            Work::Close {
+                by: None,
+                dismissed: Some("a honeytoken".into()),
+            },
             Work::Restore(RestoreRequest {
                 new_key: true,
                 requested_by: "U1".into(),

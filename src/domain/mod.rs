@@ -15,5 +15,6 @@ pub mod report;
 pub mod restore;
 pub mod room;
 pub mod secrets;
+pub mod signal;
 pub mod trail;
 pub mod verbs;

@@ -7,6 +7,10 @@ use crate::domain::incident::IncidentState;
 /// What a person can ask of an existing incident (besides its status).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verb {
+    /// Start (or retry) containment of an incident's key.
+    Contain,
+    /// End a triage incident without containment, with a reason.
+    Dismiss,
     Investigate,
     /// Cleanup and rollback proposals.
     Cleanup,
@@ -16,7 +20,9 @@ pub enum Verb {
 }
 
 impl Verb {
-    pub const ALL: [Verb; 5] = [
+    pub const ALL: [Verb; 7] = [
+        Verb::Contain,
+        Verb::Dismiss,
         Verb::Investigate,
         Verb::Cleanup,
         Verb::Restore,
@@ -36,6 +42,10 @@ pub enum NotNow {
     NotContained,
     /// A temporary key has no IAM user of its own to restore.
     TemporaryKey,
+    /// The incident is in triage: someone must contain or dismiss it first.
+    Undecided,
+    /// Containment has started: the incident is no longer in triage.
+    Decided,
 }
 
 /// A refusal by the table, with what was asked and where the incident stood.
@@ -51,19 +61,34 @@ pub fn allowed(verb: Verb, state: IncidentState, key: KeyKind) -> Result<(), Dis
     use IncidentState as S;
     let why = match (verb, state) {
         (
-            Verb::Investigate | Verb::Cleanup | Verb::Restore | Verb::Report | Verb::Close,
+            Verb::Contain
+            | Verb::Dismiss
+            | Verb::Investigate
+            | Verb::Cleanup
+            | Verb::Restore
+            | Verb::Report
+            | Verb::Close,
             S::Containing,
         ) => NotNow::Containing,
-        (Verb::Investigate | Verb::Report, S::Contained | S::Escalated | S::Failed | S::Closed) => {
+        (Verb::Contain, S::Triage | S::Failed) => return Ok(()),
+        (Verb::Contain | Verb::Dismiss, S::Contained | S::Escalated) => NotNow::Decided,
+        (Verb::Dismiss, S::Failed) => NotNow::Decided,
+        (Verb::Dismiss, S::Triage) => return Ok(()),
+        (Verb::Contain | Verb::Dismiss, S::Closed) => NotNow::Closed,
+        (
+            Verb::Investigate | Verb::Report,
+            S::Triage | S::Contained | S::Escalated | S::Failed | S::Closed,
+        ) => {
             return Ok(());
         }
+        (Verb::Cleanup | Verb::Close, S::Triage) => NotNow::Undecided,
         (Verb::Cleanup | Verb::Close, S::Contained | S::Escalated | S::Failed) => return Ok(()),
         (Verb::Cleanup | Verb::Close, S::Closed) => NotNow::Closed,
         (Verb::Restore, S::Contained) => match key {
             KeyKind::LongTerm => return Ok(()),
             KeyKind::Temporary => NotNow::TemporaryKey,
         },
-        (Verb::Restore, S::Escalated | S::Failed | S::Closed) => NotNow::NotContained,
+        (Verb::Restore, S::Triage | S::Escalated | S::Failed | S::Closed) => NotNow::NotContained,
     };
     Err(Disallowed { verb, state, why })
 }
@@ -72,7 +97,8 @@ pub fn allowed(verb: Verb, state: IncidentState, key: KeyKind) -> Result<(), Dis
 mod tests {
     use super::*;
 
-    const STATES: [IncidentState; 5] = [
+    const STATES: [IncidentState; 6] = [
+        IncidentState::Triage,
         IncidentState::Containing,
         IncidentState::Contained,
         IncidentState::Escalated,
@@ -96,15 +122,17 @@ mod tests {
         assert_eq!(
             lines,
             [
+                "LongTerm Triage: Contain, Dismiss, Investigate, Report",
                 "LongTerm Containing: ",
                 "LongTerm Contained: Investigate, Cleanup, Restore, Report, Close",
                 "LongTerm Escalated: Investigate, Cleanup, Report, Close",
-                "LongTerm Failed: Investigate, Cleanup, Report, Close",
+                "LongTerm Failed: Contain, Investigate, Cleanup, Report, Close",
                 "LongTerm Closed: Investigate, Report",
+                "Temporary Triage: Contain, Dismiss, Investigate, Report",
                 "Temporary Containing: ",
                 "Temporary Contained: Investigate, Cleanup, Report, Close",
                 "Temporary Escalated: Investigate, Cleanup, Report, Close",
-                "Temporary Failed: Investigate, Cleanup, Report, Close",
+                "Temporary Failed: Contain, Investigate, Cleanup, Report, Close",
                 "Temporary Closed: Investigate, Report",
             ]
         );

@@ -12,36 +12,52 @@ use crate::domain::verbs::{Disallowed, NotNow, Verb, allowed};
 use crate::store::{AuditEntry, ClaimedJob, NewJob, StoreError, Work};
 
 impl Engine {
+    /// Closes the incident; with a reason given (`dismissed`), ends one in triage without
+    /// containment.
     pub async fn close(
         &self,
         incident: &IncidentId,
         by: &Actor,
+        dismissed: Option<String>,
         origin: String,
     ) -> Result<Result<Incident, CloseRefusal>, StoreError> {
         let Some(inc) = self.find_incident(incident).await? else {
             return Ok(Err(CloseRefusal::NoSuchIncident));
         };
-        if let Err(d) = allowed(Verb::Close, inc.state, inc.key.kind()) {
+        let (verb, action, detail) = match &dismissed {
+            Some(reason) => (
+                Verb::Dismiss,
+                AuditAction::IncidentDismiss,
+                format!("dismissed: {reason}"),
+            ),
+            None => (
+                Verb::Close,
+                AuditAction::IncidentClose,
+                format!("closed from {}", inc.state.as_str()),
+            ),
+        };
+        if let Err(d) = allowed(verb, inc.state, inc.key.kind()) {
             return Ok(Err(CloseRefusal::NotNow(d)));
         }
         let audit = AuditEntry {
             at: self.clock.now(),
             actor: by.to_stored(),
-            action: AuditAction::IncidentClose,
+            action,
             incident_id: Some(inc.id.clone()),
-            detail: format!("closed from {}", inc.state.as_str()),
+            detail,
             origin,
         };
         let job = NewJob {
             work: Work::Close {
                 by: Some(by.to_stored()),
+                dismissed,
             },
             incident: inc.id.clone(),
             response_url: None,
         };
         if !self.store.close_incident(&inc.id, audit, job).await? {
             let d = Disallowed {
-                verb: Verb::Close,
+                verb,
                 state: IncidentState::Closed,
                 why: NotNow::Closed,
             };
@@ -57,7 +73,12 @@ impl Engine {
 }
 
 /// Says in the thread that the incident is closed, with the report's link, and redraws the card.
-pub async fn run_close(engine: &Engine, job: &ClaimedJob, by: Option<&str>) -> anyhow::Result<()> {
+pub async fn run_close(
+    engine: &Engine,
+    job: &ClaimedJob,
+    by: Option<&str>,
+    dismissed: Option<&str>,
+) -> anyhow::Result<()> {
     let id = &job.incident_id;
     let incident = engine.store.incident(id).await?;
     let Some(thread) = thread_of(&incident) else {
@@ -72,6 +93,7 @@ pub async fn run_close(engine: &Engine, job: &ClaimedJob, by: Option<&str>) -> a
         incident: incident.clone(),
         by,
         report,
+        dismissed: dismissed.map(str::to_string),
     };
     if let Err(e) = engine.notifier.post_in_thread(&thread, &note).await {
         warn!(error = %e, "could not say the incident is closed");

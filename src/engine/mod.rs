@@ -7,6 +7,7 @@ mod cleanup;
 pub mod clock;
 mod close;
 mod contain;
+mod intake;
 mod investigate;
 mod jobs;
 mod monitor;
@@ -26,8 +27,9 @@ use crate::domain::answer::Cause;
 use crate::domain::audit::AuditAction;
 use crate::domain::ids::{AccessKeyId, IncidentId, ProposalId, RosterEntry, SlackUserId};
 use crate::domain::incident::{Actor, Incident};
+use crate::domain::signal::ContainPolicy;
 use crate::notify::{Notifier, NotifyError, ThreadRef};
-use crate::store::{AuditEntry, NewIncident, NewJob, Opened, Store, StoreError, Work};
+use crate::store::{AuditEntry, NewIncident, NewJob, Opened, Opening, Store, StoreError, Work};
 use clock::Clock;
 
 pub use crate::domain::answer::{
@@ -37,6 +39,7 @@ pub use crate::domain::answer::{
 pub use approve::ProposalClick;
 pub use cleanup::ApprovalSettings;
 pub use contain::run_contain;
+pub use intake::{AlertOutcome, GitHubAlert, QuarantineError};
 pub use investigate::{ForensicsSettings, Progress, investigate_copy};
 pub use monitor::MonitorSettings;
 pub use queries::{NotReady, PeerProblem, Status, StatusOf};
@@ -78,6 +81,10 @@ pub struct Engine {
     monitoring: MonitorSettings,
     /// When set (`serve`), readiness includes Slack and AWS, checked at most this often.
     peers: Option<Arc<queries::PeerChecks>>,
+    /// Which signals contain a key without a person.
+    policy: Arc<ContainPolicy>,
+    /// GitHub's secret scanning alerts, read and resolved, when configured.
+    alerts: Option<Arc<dyn crate::github::SecretAlerts>>,
 }
 
 impl Engine {
@@ -99,7 +106,19 @@ impl Engine {
             rooms: RoomSettings::default(),
             monitoring: MonitorSettings::default(),
             peers: None,
+            policy: Arc::default(),
+            alerts: None,
         }
+    }
+
+    pub fn with_alerts(mut self, alerts: Arc<dyn crate::github::SecretAlerts>) -> Self {
+        self.alerts = Some(alerts);
+        self
+    }
+
+    pub fn with_contain_policy(mut self, policy: ContainPolicy) -> Self {
+        self.policy = Arc::new(policy);
+        self
     }
 
     /// Readiness includes Slack and AWS, not only the database.
@@ -127,19 +146,64 @@ impl Engine {
         origin: String,
         response_url: Option<String>,
     ) -> Result<Opened, StoreError> {
-        let opened = self
-            .store
-            .open_incident(NewIncident {
-                id: IncidentId::from_random(rand::random()),
-                key,
-                reason,
-                requested_by,
-                now: self.clock.now(),
-                origin,
-                response_url,
-            })
-            .await?;
-        if opened.queued {
+        self.open(
+            Opening::Contain,
+            key,
+            reason,
+            requested_by,
+            origin,
+            response_url,
+        )
+        .await
+    }
+
+    /// Opens the key's incident in triage (or returns the open one): the owner, last use and
+    /// forensics are gathered, and nothing is changed until a person decides.
+    pub async fn submit_triage(
+        &self,
+        key: AccessKeyId,
+        requested_by: Actor,
+        origin: String,
+        response_url: Option<String>,
+    ) -> Result<Opened, StoreError> {
+        self.open(
+            Opening::Triage,
+            key,
+            None,
+            requested_by,
+            origin,
+            response_url,
+        )
+        .await
+    }
+
+    async fn open(
+        &self,
+        opening: Opening,
+        key: AccessKeyId,
+        reason: Option<String>,
+        requested_by: Actor,
+        origin: String,
+        response_url: Option<String>,
+    ) -> Result<Opened, StoreError> {
+        self.open_with(NewIncident {
+            opening,
+            hold: None,
+            signal: None,
+            id: IncidentId::from_random(rand::random()),
+            key,
+            reason,
+            requested_by,
+            now: self.clock.now(),
+            origin,
+            response_url,
+        })
+        .await
+    }
+
+    async fn open_with(&self, new: NewIncident) -> Result<Opened, StoreError> {
+        let opened = self.store.open_incident(new).await?;
+        if opened.created || opened.queued {
             self.wake.notify_one();
         }
         Ok(opened)

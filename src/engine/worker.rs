@@ -346,7 +346,9 @@ async fn execute(
                 super::investigate::run_investigate(engine, &job, r, lease).await
             }
             Work::Report => super::report::run_report(engine, &job).await,
-            Work::Close { by } => super::close::run_close(engine, &job, by.as_deref()).await,
+            Work::Close { by, dismissed } => {
+                super::close::run_close(engine, &job, by.as_deref(), dismissed.as_deref()).await
+            }
             Work::Restore(r) => super::restore::run_restore(engine, &job, r).await,
             Work::Monitor => super::monitor::run_monitor(engine, &job).await,
             Work::Announce { last } => super::announce::run_announce(engine, &job, *last).await,

@@ -15,7 +15,7 @@ use super::routes::{
 use crate::domain::answer::ClickResult;
 use crate::domain::approval::MessageRef;
 use crate::domain::command;
-use crate::domain::ids::{IncidentId, ProposalId, SlackUserId};
+use crate::domain::ids::{ProposalId, SlackUserId};
 use crate::engine::ProposalClick;
 
 #[derive(Deserialize)]
@@ -47,6 +47,13 @@ struct IdOnly {
 struct ActionItem {
     action_id: String,
     value: Option<String>,
+    /// A menu's choice (`static_select`), in place of a button's value.
+    selected_option: Option<SelectedOption>,
+}
+
+#[derive(Deserialize)]
+struct SelectedOption {
+    value: String,
 }
 
 #[derive(Deserialize)]
@@ -125,7 +132,11 @@ pub(super) async fn interaction(
         message,
         url,
     };
-    let value = action.value.as_deref().unwrap_or_default();
+    let value = action
+        .value
+        .as_deref()
+        .or(action.selected_option.as_ref().map(|o| o.value.as_str()))
+        .unwrap_or_default();
     match action.action_id.as_str() {
         messages::APPROVE => proposal_click(state, click, value, true),
         messages::REJECT => proposal_click(state, click, value, false),
@@ -204,11 +215,8 @@ async fn card_click(
     action_id: &str,
     value: &str,
 ) -> Result<(), Malformed> {
-    let Ok(incident) = IncidentId::parse(value) else {
-        return Err(Malformed("malformed incident id"));
-    };
-    let Some(command) = messages::card_command(action_id, incident) else {
-        return Err(Malformed("unknown action"));
+    let Some(command) = messages::card_command(action_id, value) else {
+        return Err(Malformed("unknown action or malformed value"));
     };
     let reply = match state
         .engine

@@ -246,6 +246,7 @@ fn verb_label(c: &Result<Command, command::CommandParseError>) -> &'static str {
         Ok(Command::Investigate { .. }) => "investigate",
         Ok(Command::Report { .. }) => "report",
         Ok(Command::Close { .. }) => "close",
+        Ok(Command::Dismiss { .. }) => "dismiss",
         Ok(Command::Restore { .. }) => "restore",
         Err(_) => "invalid",
     }
@@ -321,17 +322,28 @@ pub(super) async fn run_command(
                 Err(refusal) => messages::restore_refused(&incident, &refusal),
             })
         }
-        Command::Close { incident } => {
-            let closed = state
-                .engine
-                .close(&incident, &Actor::Slack(user), origin)
-                .await?;
-            Ok(match closed {
-                Ok(i) => messages::closed(&i),
-                Err(refusal) => messages::close_refused(&incident, &refusal),
-            })
+        Command::Close { incident } => close(state, &incident, user, None, origin).await,
+        Command::Dismiss { incident, reason } => {
+            close(state, &incident, user, Some(reason), origin).await
         }
     }
+}
+
+async fn close(
+    state: &AppState,
+    incident: &IncidentId,
+    user: SlackUserId,
+    dismissed: Option<String>,
+    origin: String,
+) -> Result<Reply, StoreError> {
+    let closed = state
+        .engine
+        .close(incident, &Actor::Slack(user), dismissed, origin)
+        .await?;
+    Ok(match closed {
+        Ok(i) => messages::closed(&i),
+        Err(refusal) => messages::close_refused(incident, &refusal),
+    })
 }
 
 /// Queues a cleanup request and says so, or says why not.
@@ -366,7 +378,16 @@ async fn investigate(
         StatusTarget::Incident(id) => id,
         StatusTarget::Key(k) => match state.engine.open_incident_for_key(&k).await? {
             Some(i) => i.id,
-            None => return Ok(messages::no_incident_for(&k)),
+            // DESIGN.md §2: forensics without containment. The triage run investigates once
+            // it knows the key's account.
+            None => {
+                let by = Actor::Slack(user);
+                let opened = state
+                    .engine
+                    .submit_triage(k, by, origin, response_url)
+                    .await?;
+                return Ok(messages::triage_ack(&opened, &state.slack.incident_channel));
+            }
         },
     };
     let queued = state

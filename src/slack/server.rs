@@ -15,9 +15,11 @@ use super::interactions;
 use super::routes::{self, AppState};
 use crate::engine::NotReady;
 
-const ROUTES: [&str; 5] = [
+const ROUTES: [&str; 7] = [
     "/slack/commands",
     "/slack/interactions",
+    "/aws/events",
+    "/github/webhook",
     "/healthz",
     "/readyz",
     "/metrics",
@@ -37,6 +39,16 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .route(
+            "/aws/events",
+            post(crate::intake::aws_events)
+                .layer(DefaultBodyLimit::max(crate::intake::AWS_BODY_LIMIT)),
+        )
+        .route(
+            "/github/webhook",
+            post(crate::intake::github::webhook)
+                .layer(DefaultBodyLimit::max(crate::intake::github::BODY_LIMIT)),
+        )
         .route_layer(middleware::from_fn(measure))
         .with_state(state)
 }

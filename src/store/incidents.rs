@@ -7,10 +7,27 @@ use chrono::{DateTime, Utc};
 use super::{AuditEntry, NewJob, StoreError};
 use crate::domain::ids::{AccessKeyId, AccountId, IncidentId};
 use crate::domain::incident::{Actor, Incident, IncidentState, StepKind, StepRecord, UserSnapshot};
+use crate::domain::signal::{Hold, Signal};
 
-/// What to record when a responder asks to contain a key.
+/// What a request does to the key: what a new incident starts as, and what an open one in
+/// triage becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    /// A new incident contains at once; one in triage starts containing.
+    Contain,
+    /// A new incident gathers the facts and changes nothing; an open one only gains the signal.
+    Triage,
+}
+
+/// What to record when a responder or a signal asks about a key.
 #[derive(Debug, Clone)]
 pub struct NewIncident {
+    pub opening: Opening,
+    /// Why a signal did not contain the key (or `Pending`: contain unless the owner turns out
+    /// to be excepted).
+    pub hold: Option<Hold>,
+    /// The signal this request carries: kept as evidence, its delivery recorded once.
+    pub signal: Option<Signal>,
     pub id: IncidentId,
     pub key: AccessKeyId,
     pub reason: Option<String>,
@@ -29,6 +46,10 @@ pub struct Opened {
     pub created: bool,
     /// True when a containment job was queued by this request (new, or a retry of a failure).
     pub queued: bool,
+    /// The signal's delivery was recorded before: nothing was written.
+    pub duplicate: bool,
+    /// This request started containment of an incident in triage.
+    pub from_triage: bool,
 }
 
 /// Incident facts learnt by the playbook.
@@ -50,6 +71,12 @@ pub trait Incidents: Send + Sync {
         &self,
         key: &AccessKeyId,
     ) -> Result<Option<Incident>, StoreError>;
+    /// The open incidents of an IAM user's keys, once containment or triage learnt the owner.
+    async fn open_incidents_of_user(
+        &self,
+        account: &AccountId,
+        user: &str,
+    ) -> Result<Vec<Incident>, StoreError>;
     /// The most recently opened `limit` open incidents, newest first.
     async fn open_incidents(&self, limit: u32) -> Result<Vec<Incident>, StoreError>;
     async fn count_open(&self) -> Result<i64, StoreError>;
@@ -71,6 +98,14 @@ pub trait Incidents: Send + Sync {
         id: &IncidentId,
         state: IncidentState,
         contained_at: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError>;
+    /// Records why a signal's containment stops before any change, and puts the incident
+    /// back in triage (with its audit row); or, with `None`, clears a pending hold.
+    async fn set_hold(
+        &self,
+        id: &IncidentId,
+        hold: Option<&Hold>,
+        audit: Option<AuditEntry>,
     ) -> Result<(), StoreError>;
 
     /// Closes an open incident with its audit row and the job that says so, in one

@@ -23,7 +23,7 @@ pub use crate::domain::audit::AuditEntry;
 pub use crate::domain::job::{JobKind, Work};
 pub use audit::AuditLog;
 pub use forensics::Forensics;
-pub use incidents::{IncidentFacts, Incidents, NewIncident, Opened, Reports, Steps};
+pub use incidents::{IncidentFacts, Incidents, NewIncident, Opened, Opening, Reports, Steps};
 pub use jobs::{AbandonedJob, Claim, ClaimedJob, JobQueue, NewJob};
 pub use monitoring::Monitoring;
 pub use proposals::{ExecutionRight, Proposals};

@@ -28,6 +28,9 @@ async fn store_with_proposal(required: usize) -> (Arc<dyn Store>, Proposal, Test
             now: Utc::now(),
             origin: "test".into(),
             response_url: None,
+            opening: keyleak::store::Opening::Contain,
+            hold: None,
+            signal: None,
         })
         .await
         .unwrap();
@@ -363,6 +366,9 @@ async fn response_urls_are_not_kept_past_their_thirty_minutes() {
                 now: at,
                 origin: "test".into(),
                 response_url: Some(url(n)),
+                opening: keyleak::store::Opening::Contain,
+                hold: None,
+                signal: None,
             })
             .await
             .unwrap();

@@ -322,10 +322,11 @@ async fn the_investigate_command_answers_every_bad_input() {
             .await
             .contains("There is no incident")
     );
+    // A key with no incident gets one in triage: forensics without containment.
     assert!(
         ask(format!("investigate {}", b.key))
             .await
-            .contains("No open incident for")
+            .contains("in triage")
     );
     assert!(
         ask("investigate KL-00000000 --since 0d".into())
@@ -380,8 +381,9 @@ async fn the_investigate_command_answers_every_bad_input() {
         .filter(|a| a.action.name() == "investigation.requested")
         .count();
     assert_eq!(
-        requested, 2,
-        "after containment, and the responder's; not the outsider's"
+        requested, 3,
+        "after triage (the key was first investigated without an incident), after \
+         containment, and the responder's; not the outsider's"
     );
 }
 

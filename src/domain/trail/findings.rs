@@ -46,6 +46,9 @@ pub enum FenceOutcome {
     /// Seen only in archive files no signed digest vouches for, which anyone who can write to
     /// the bucket can plant: no policy is written on that evidence alone; a person decides.
     ArchiveOnly,
+    /// The incident is in triage: nothing is changed until someone contains it, which
+    /// investigates again and fences the role then.
+    Deferred,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,6 +16,7 @@ use crate::domain::incident::{
     Escalation, Incident, IncidentState, StepFact, StepKind, StepRecord, StepStatus, settle,
 };
 use crate::domain::policy::{self, DenyPolicy};
+use crate::domain::signal::Hold;
 use crate::store::{AuditEntry, ClaimedJob, IncidentFacts};
 
 struct Run<'a> {
@@ -43,6 +44,9 @@ pub async fn run_contain(engine: &Engine, job: &ClaimedJob, lease: Duration) -> 
         prior,
     };
     run.playbook(job.id, lease).await?;
+    if run.incident.state == IncidentState::Triage {
+        return end_triage(engine, job).await;
+    }
 
     let (incident, _) = settle_incident(engine, job, run.incident.key.kind()).await?;
     engine
@@ -52,6 +56,7 @@ pub async fn run_contain(engine: &Engine, job: &ClaimedJob, lease: Duration) -> 
     engine.wake.notify_one();
     if incident.state == IncidentState::Contained && run.incident.state != IncidentState::Contained
     {
+        engine.resolve_alerts(&incident).await;
         // Forensics follows every containment: the sessions the key minted are only found
         // in CloudTrail, and their roles need fences of their own.
         engine
@@ -64,6 +69,40 @@ pub async fn run_contain(engine: &Engine, job: &ClaimedJob, lease: Duration) -> 
             )
             .await?;
     }
+    Ok(())
+}
+
+/// A triage run has gathered what it may without changing anything: the card shows it, the
+/// requester hears, and forensics looks at what the key did. A key IAM does not have ends the
+/// incident as containment would.
+async fn end_triage(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
+    let id = &job.incident_id;
+    let steps = engine.store.steps(id).await?;
+    let unknown = steps.iter().any(|s| s.fact == StepFact::UnknownKey);
+    if unknown {
+        engine
+            .store
+            .set_state(id, IncidentState::Closed, None)
+            .await?;
+    }
+    engine
+        .store
+        .queue_announcement(id, true, job.response_url.as_deref(), engine.clock.now())
+        .await?;
+    engine.wake.notify_one();
+    if !unknown {
+        let incident = engine.store.incident(id).await?;
+        engine
+            .queue_investigation(
+                &incident.id,
+                None,
+                &incident.requested_by,
+                "triage".into(),
+                None,
+            )
+            .await?;
+    }
+    info!(key = %job.incident_id, "triage gathered; nothing changed");
     Ok(())
 }
 
@@ -160,6 +199,9 @@ impl Run<'_> {
             return Ok(());
         };
         self.renew_lease(job, lease).await?;
+        if !self.decided().await? {
+            return Ok(());
+        }
 
         // Steps 4–6 together: IAM is eventually consistent, so every second between them is
         // a second the attacker keeps.
@@ -247,7 +289,9 @@ impl Run<'_> {
         if status == StepStatus::Done
             && matches!(kind, StepKind::DeactivateKey | StepKind::FenceSessions)
         {
-            let taken = (now - self.incident.opened_at).to_std().unwrap_or_default();
+            let taken = (now - self.incident.fence_time)
+                .to_std()
+                .unwrap_or_default();
             crate::metrics::time_to_contain(taken.as_secs_f64());
         }
         let record = StepRecord {
@@ -291,6 +335,43 @@ impl Run<'_> {
             .set_facts(&self.incident.id, &IncidentFacts { account, user_name })
             .await?;
         Ok(())
+    }
+
+    /// Whether the playbook may change anything now that the owner is known: not in triage,
+    /// nor when a signal started it and the owner is on the exception list (the incident
+    /// goes back to triage, saying why).
+    async fn decided(&mut self) -> anyhow::Result<bool> {
+        if self.incident.state == IncidentState::Triage {
+            return Ok(false);
+        }
+        if self.incident.hold != Some(Hold::Pending) {
+            return Ok(true);
+        }
+        let i = &self.incident;
+        let store = &self.engine.store;
+        let Some(exception) = self
+            .engine
+            .policy
+            .excepted(i.account.as_ref(), i.user_name.as_deref())
+        else {
+            store.set_hold(&i.id, None, None).await?;
+            self.incident.hold = None;
+            return Ok(true);
+        };
+        let audit = AuditEntry {
+            at: self.engine.clock.now(),
+            actor: i.requested_by.to_stored(),
+            action: AuditAction::SignalHeld,
+            incident_id: Some(i.id.clone()),
+            detail: format!("{exception} is on KEYLEAK_AUTO_CONTAIN_EXCEPT"),
+            origin: format!("job for {}", i.id),
+        };
+        info!(key = %i.key.short(), %exception, "not contained automatically: excepted");
+        let hold = Hold::Excepted { exception };
+        store.set_hold(&i.id, Some(&hold), Some(audit)).await?;
+        self.incident.hold = Some(hold);
+        self.incident.state = IncidentState::Triage;
+        Ok(false)
     }
 
     /// Queues the incident's first announcement, now that its room can be named.

@@ -30,6 +30,9 @@ impl Run<'_> {
             return Ok(());
         };
         self.renew_lease(job, lease).await?;
+        if !self.decided().await? {
+            return Ok(());
+        }
         let Some(StepFact::SessionsFenced { .. }) = self
             .step(StepKind::FenceSessions, || self.fence(&found.issuer))
             .await?

@@ -20,8 +20,12 @@ pub(super) async fn conclude(
 ) -> Result<(Findings, Vec<TrailEvent>), StoreError> {
     let (mut findings, events) = g.findings(w, engine.clock.now());
     let unverified = unverified_events(&events);
+    // Triage changes nothing: no fence, no proposal, until someone contains the key.
+    let triage = incident.state == IncidentState::Triage;
     for role in assumed_roles(&findings.minted) {
-        let outcome = if unconfirmed(&role, &findings.minted, &unverified) {
+        let outcome = if triage {
+            FenceOutcome::Deferred
+        } else if unconfirmed(&role, &findings.minted, &unverified) {
             audit_role(
                 engine,
                 incident,
@@ -50,7 +54,7 @@ pub(super) async fn conclude(
         .await?
         .map(|f| f.proposed)
         .unwrap_or_default();
-    if let Some(by) = &requester {
+    if let Some(by) = requester.as_ref().filter(|_| !triage) {
         for t in targets {
             if findings.proposed.contains(&t) {
                 continue;

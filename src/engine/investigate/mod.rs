@@ -29,7 +29,7 @@ use crate::domain::approval::MessageRef;
 use crate::domain::audit::AuditAction;
 use crate::domain::command::HISTORY_DAYS;
 use crate::domain::ids::{AccessKeyId, AccountId, IncidentId, SlackUserId};
-use crate::domain::incident::{Actor, Incident};
+use crate::domain::incident::{Actor, Incident, IncidentState};
 use crate::domain::job::InvestigateRequest;
 use crate::domain::policy;
 use crate::domain::trail::TrailEvent;
@@ -150,10 +150,7 @@ impl Engine {
     ) -> Result<(), StoreError> {
         let request = InvestigateRequest {
             days: days.unwrap_or(self.forensics.default_days),
-            requested_by: match by {
-                Actor::Slack(u) => Some(u.to_string()),
-                Actor::Cli(_) => None,
-            },
+            requested_by: by.slack_user().map(ToString::to_string),
             origin: origin.clone(),
         };
         let job = JobRequest {

@@ -217,6 +217,11 @@ fn roles(f: &Findings) -> Option<String> {
                     .into()
             }
             FenceOutcome::Failed { error } => format!(":x: *not fenced*: {}", sanitize(error)),
+            FenceOutcome::Deferred => {
+                ":hourglass: *not fenced yet*: the incident is in triage, and nothing is changed \
+                 until someone contains it; containment fences this role"
+                    .into()
+            }
             FenceOutcome::ArchiveOnly => {
                 ":grey_question: *not fenced*: only an S3 archive file shows this role assumed, \
                  no signed CloudTrail digest vouches for that file, and LookupEvents does not \

@@ -5,7 +5,8 @@ use super::*;
 use crate::domain::cleanup::Target;
 use crate::domain::command::{Command, StatusTarget};
 use crate::domain::ids::{AccountId, IncidentId, KeyKind};
-use crate::domain::incident::{Actor, KeyUsage, UserSnapshot};
+use crate::domain::incident::{KeyUsage, UserSnapshot, milestones};
+use crate::domain::signal::Hold;
 use crate::domain::verbs::{Verb, allowed};
 
 /// The incident message: posted once, then edited in place as steps complete.
@@ -29,11 +30,17 @@ pub fn incident_card(i: &Incident, steps: &[StepRecord]) -> Reply {
         facts.push(format!("*Reason:* {}", sanitize(r)));
     }
     facts.push(format!("*Opened:* {}", when(i.opened_at)));
+    if let Some(previous) = &i.follows {
+        facts.push(format!("*Follows:* {previous} (closed)"));
+    }
     if let Some(t) = i.contained_at {
         facts.push(format!(
             "*Contained:* {} ({secs:.1} s after the request)",
             when(t)
         ));
+    }
+    if let Some(times) = times_line(i, steps) {
+        facts.push(times);
     }
     if let Some(t) = i.late_activity {
         facts.push(format!(
@@ -55,12 +62,20 @@ pub fn incident_card(i: &Incident, steps: &[StepRecord]) -> Reply {
         })
         .collect();
     let text = format!("{header}\n{}", facts.join(" · "));
-    let mut blocks = vec![
-        section(&header),
-        section(&facts.join("\n")),
-        section(&checklist.join("\n")),
-        context("Each step is detailed in this thread with its AWS request id."),
-    ];
+    let mut blocks = vec![section(&header), section(&facts.join("\n"))];
+    if !i.signals.is_empty() {
+        blocks.push(section(&super::signal::evidence(&i.signals)));
+    }
+    if let Some(why) = hold_line(i) {
+        blocks.push(section(&why));
+    }
+    blocks.push(section(&checklist.join("\n")));
+    blocks.push(context(if i.state == IncidentState::Triage {
+        "Triage: the owner, last use and forensics are gathered, and nothing is changed until \
+         someone presses Contain. Each step is detailed in this thread."
+    } else {
+        "Each step is detailed in this thread with its AWS request id."
+    }));
     let buttons = card_buttons(i);
     if !buttons.is_empty() {
         blocks.push(SlackActionsBlock::new(buttons).into());
@@ -68,7 +83,70 @@ pub fn incident_card(i: &Incident, steps: &[StepRecord]) -> Reply {
     Reply { blocks, text }
 }
 
+/// When a signal opened the incident: what came first, and each milestone since.
+fn times_line(i: &Incident, steps: &[StepRecord]) -> Option<String> {
+    let m = milestones(i, steps);
+    let (first, source) = m.first_signal?;
+    let mut parts = vec![format!(
+        "first signal {} ({})",
+        when(first),
+        super::signal::source_name(source)
+    )];
+    let after = |t: DateTime<Utc>| {
+        let s = (t - first).num_milliseconds() as f64 / 1000.0;
+        format!("{} (+{s:.1} s)", when(t))
+    };
+    if let Some(t) = m.exposed {
+        parts.push(format!("exposed {}", when(t)));
+    }
+    for (name, at) in [
+        ("containment started", m.containment_started),
+        ("key inactive", m.key_inactive),
+        ("sessions fenced", m.sessions_fenced),
+    ] {
+        if let Some(t) = at {
+            parts.push(format!("{name} {}", after(t)));
+        }
+    }
+    Some(format!("*Times:* {}", parts.join(" · ")))
+}
+
+/// Why the signals did not contain the key on their own, while the incident is in triage.
+fn hold_line(i: &Incident) -> Option<String> {
+    if i.state != IncidentState::Triage {
+        return None;
+    }
+    let why = match i.hold.as_ref()? {
+        Hold::Pending => return None,
+        Hold::PolicyOff => "`KEYLEAK_AUTO_CONTAIN` is `off`: a person decides".to_string(),
+        Hold::OnlyConfirmed => {
+            "only confirmed exposures contain on their own (`KEYLEAK_AUTO_CONTAIN=confirmed`), \
+             and this is a suspicion"
+                .to_string()
+        }
+        Hold::BelowSeverity { severity, minimum } => format!(
+            "its severity {severity:.1} is below `KEYLEAK_AUTO_CONTAIN_MIN_SEVERITY` ({minimum:.1})"
+        ),
+        Hold::Excepted { exception } => format!(
+            "{} is on `KEYLEAK_AUTO_CONTAIN_EXCEPT` (a break-glass or honeytoken identity)",
+            sanitize(&exception.to_string())
+        ),
+        Hold::WhichKey { active_keys } => format!(
+            "AWS quarantined the user, not a key, and {} has {active_keys} active keys: which \
+             one is exposed is not known, so each has an incident of its own to contain or dismiss",
+            i.user_name
+                .as_deref()
+                .map_or("it".to_string(), |u| format!("`{u}`"))
+        ),
+    };
+    Some(format!(
+        ":pause_button: *Not contained automatically:* {why}."
+    ))
+}
+
 /// The card's buttons, each the same as a command on the incident.
+pub const CONTAIN: &str = "incident.contain";
+pub const DISMISS: &str = "incident.dismiss";
 pub const INVESTIGATE: &str = "incident.investigate";
 pub const PROPOSE_CLEANUP: &str = "incident.cleanup";
 pub const REPORT: &str = "incident.report";
@@ -78,8 +156,38 @@ pub const CLOSE: &str = "incident.close";
 /// What the card's cleanup button proposes.
 const CARD_CLEANUP: Target = Target::LeakedKey;
 
-/// The command a card button stands for.
-pub fn card_command(action_id: &str, incident: IncidentId) -> Option<Command> {
+/// What the card's Dismiss menu offers: the value it sends, and the reason kept.
+const DISMISS_REASONS: [(&str, &str); 3] = [
+    (
+        "false_positive",
+        "A false positive: the key was never exposed",
+    ),
+    (
+        "honeytoken",
+        "A honeytoken: a decoy key, expected to be used",
+    ),
+    ("owner", "Its owner's own use, confirmed with them"),
+];
+
+/// The command a card button (or menu) stands for, from its action id and value: an
+/// incident id, a key id for Contain, `KL-…|reason` for Dismiss.
+pub fn card_command(action_id: &str, value: &str) -> Option<Command> {
+    match action_id {
+        CONTAIN => {
+            let key = AccessKeyId::parse(value).ok()?;
+            return Some(Command::Contain { key, reason: None });
+        }
+        DISMISS => {
+            let (id, code) = value.split_once('|')?;
+            let (_, reason) = DISMISS_REASONS.iter().find(|(c, _)| *c == code)?;
+            return Some(Command::Dismiss {
+                incident: IncidentId::parse(id).ok()?,
+                reason: (*reason).to_string(),
+            });
+        }
+        _ => {}
+    }
+    let incident = IncidentId::parse(value).ok()?;
     Some(match action_id {
         INVESTIGATE => Command::Investigate {
             target: StatusTarget::Incident(incident),
@@ -102,6 +210,8 @@ pub fn card_command(action_id: &str, incident: IncidentId) -> Option<Command> {
 /// The card's button for each verb: its label and action id.
 pub(super) fn button_of(verb: Verb) -> (&'static str, &'static str) {
     match verb {
+        Verb::Contain => ("Contain", CONTAIN),
+        Verb::Dismiss => ("Dismiss…", DISMISS),
         Verb::Investigate => ("Investigate", INVESTIGATE),
         Verb::Cleanup => ("Propose cleanup", PROPOSE_CLEANUP),
         Verb::Restore => ("Restore", RESTORE),
@@ -121,16 +231,66 @@ pub(super) fn card_buttons(i: &Incident) -> Vec<SlackActionBlockElement> {
         .filter(|v| *v != Verb::Cleanup || card_cleans_up(i))
         .map(|v| {
             let (label, action) = button_of(v);
-            let button = SlackBlockButtonElement::new(pt!(label))
-                .with_action_id(action.into())
-                .with_value(i.id.to_string());
-            if v == Verb::Close {
-                button.with_confirm(close_confirm()).into()
-            } else {
-                button.into()
+            let button = SlackBlockButtonElement::new(pt!(label)).with_action_id(action.into());
+            match v {
+                Verb::Dismiss => dismiss_menu(i),
+                Verb::Close => button
+                    .with_value(i.id.to_string())
+                    .with_confirm(close_confirm())
+                    .into(),
+                Verb::Contain => button
+                    .with_value(i.key.to_string())
+                    .with_style(SlackBlockButtonStyle::Danger)
+                    .with_confirm(contain_confirm(i))
+                    .into(),
+                Verb::Investigate | Verb::Cleanup | Verb::Restore | Verb::Report => {
+                    button.with_value(i.id.to_string()).into()
+                }
             }
         })
         .collect()
+}
+
+/// Dismissing needs a reason: a menu of the usual ones (any other through
+/// `/keyleak dismiss`), confirmed before it is sent.
+fn dismiss_menu(i: &Incident) -> SlackActionBlockElement {
+    let options = DISMISS_REASONS
+        .iter()
+        .map(|(code, label)| SlackBlockChoiceItem::new(pt!(*label), format!("{}|{code}", i.id)))
+        .collect();
+    SlackBlockStaticSelectElement::new()
+        .with_action_id(DISMISS.into())
+        .with_placeholder(pt!("Dismiss…"))
+        .with_options(options)
+        .with_confirm(SlackBlockConfirmItem::new(
+            pt!("Dismiss this incident?"),
+            SlackBlockText::MarkDown(SlackBlockMarkDownText::new(format!(
+                "`{}` stays as it is, and the incident is closed with the reason you picked. \
+                 Another signal about the key opens a new incident.",
+                i.key
+            ))),
+            pt!("Dismiss it"),
+            pt!("Keep it open"),
+        ))
+        .into()
+}
+
+fn contain_confirm(i: &Incident) -> SlackBlockConfirmItem {
+    let user = i
+        .user_name
+        .as_deref()
+        .map(|u| format!("`{u}`"))
+        .unwrap_or_else(|| "its user".into());
+    SlackBlockConfirmItem::new(
+        pt!("Contain this key?"),
+        SlackBlockText::MarkDown(SlackBlockMarkDownText::new(format!(
+            "`{}` is set Inactive and {user} gets the deny-all and the session fence: whatever \
+             uses the key stops working. Rollback and restore undo it, with approval.",
+            i.key
+        ))),
+        pt!("Contain it"),
+        pt!("Not yet"),
+    )
 }
 
 pub(super) fn card_cleans_up(i: &Incident) -> bool {
@@ -150,10 +310,7 @@ fn close_confirm() -> SlackBlockConfirmItem {
 }
 
 pub(super) fn requester(i: &Incident) -> String {
-    match &i.requested_by {
-        Actor::Slack(u) => format!("<@{u}>"),
-        Actor::Cli(n) => format!("`{}` (CLI)", sanitize(n)),
-    }
+    actor(&i.requested_by)
 }
 
 pub fn step_title(k: StepKind) -> &'static str {
@@ -463,6 +620,6 @@ pub fn contain_outcome(i: &Incident, steps: &[StepRecord]) -> Reply {
 
 fn seconds_to_contain(i: &Incident) -> f64 {
     i.contained_at
-        .map(|t| (t - i.opened_at).num_milliseconds() as f64 / 1000.0)
+        .map(|t| (t - i.fence_time).num_milliseconds() as f64 / 1000.0)
         .unwrap_or_default()
 }

@@ -8,7 +8,7 @@ use slack_morphism::prelude::*;
 use crate::domain::command::CommandParseError;
 use crate::domain::ids::{AccessKeyId, KeyIdError};
 use crate::domain::incident::{
-    Escalation, Incident, IncidentState, StepFact, StepKind, StepRecord, StepStatus,
+    Actor, Escalation, Incident, IncidentState, StepFact, StepKind, StepRecord, StepStatus,
 };
 use crate::domain::job::JobKind;
 use crate::store::Opened;
@@ -127,7 +127,9 @@ delete-role ROLE | delete-policy ARN | terminate REGION i-… | delete-function 
 deleting what the attacker left (by default the leaked key); a second approver must approve each\n\
 • `/keyleak rollback <INCIDENT>` — propose reactivating the key and removing the deny-all, also behind approval\n\
 • `/keyleak reject <PROPOSAL> [reason]` — reject a pending proposal, with a reason\n\
-• `/keyleak investigate <KEY_ID|INCIDENT> [--since 7d]` — what the key did, from CloudTrail and GuardDuty\n\
+• `/keyleak investigate <KEY_ID|INCIDENT> [--since 7d]` — what the key did, from CloudTrail and GuardDuty; \
+for a key with no incident, opens one in triage: nothing is changed until someone presses Contain\n\
+• `/keyleak dismiss <INCIDENT> <reason…>` — end an incident in triage without containment (a false positive, a honeytoken)\n\
 • `/keyleak report <INCIDENT>` — the post-incident report and activity chart, shared in the incident's thread\n\
 • `/keyleak restore <INCIDENT> [new-key]` — propose lifting the deny-all (the session fence stays); with `new-key`, a new access key handed over in a Secrets Manager secret only the user can read\n\
 • `/keyleak close <INCIDENT>` — end the incident and its monitoring; nothing is deleted\n\
@@ -171,6 +173,11 @@ pub fn parse_error(err: &CommandParseError) -> Reply {
             ),
             None => "Which proposal? Usage: `/keyleak reject PR-… [reason]`.".into(),
         },
+        CommandParseError::NeedsDismissReason => {
+            "Why is it dismissed? Usage: `/keyleak dismiss KL-… <reason>`, for example \
+             `a honeytoken` or `a test key, never used`: the reason is kept in the record."
+                .into()
+        }
         CommandParseError::BadTarget(t) => proposal::target_error(t),
         CommandParseError::NeedsInvestigateTarget { got } => match got {
             Some(g) => format!(
@@ -224,6 +231,15 @@ pub fn escape_controls(s: &str) -> String {
             c => vec![c],
         })
         .collect()
+}
+
+/// Who did something, as a Slack message names them.
+fn actor(a: &Actor) -> String {
+    match a {
+        Actor::Slack(u) => format!("<@{u}>"),
+        Actor::Cli(n) => format!("`{}` (CLI)", sanitize(n)),
+        Actor::Signal(s) => format!("the signal `{}`", sanitize(s)),
+    }
 }
 
 /// Text from outside (people, AWS) is escaped as Slack asks, so it cannot mention, link or
@@ -316,6 +332,12 @@ pub fn contain_ack(opened: &Opened, announced_in: &str, room_coming: bool) -> Re
             i.id,
             i.slack_channel.as_deref().unwrap_or(announced_in)
         )
+    } else if opened.from_triage {
+        format!(
+            ":rotating_light: Containing `{}` — incident *{}* was in triage; what it gathered is \
+             kept, and containment goes on in its thread.",
+            i.key, i.id
+        )
     } else if opened.queued {
         format!(
             ":repeat: Incident *{}* for `{}` had failed steps; retrying the ones that did not complete.",
@@ -334,8 +356,22 @@ pub fn contain_ack(opened: &Opened, announced_in: &str, room_coming: bool) -> Re
     Reply::plain(text)
 }
 
+/// The answer to `/keyleak investigate KEY` for a key with no open incident.
+pub fn triage_ack(opened: &Opened, announced_in: &str) -> Reply {
+    let i = &opened.incident;
+    Reply::plain(format!(
+        ":mag: Incident *{}* opened for `{}` *in triage*: keyleak is finding its owner, its last \
+         use and what it did, and changes nothing. The card in <#{}> offers *Contain* and \
+         *Dismiss* when you have decided.",
+        i.id,
+        i.key,
+        i.slack_channel.as_deref().unwrap_or(announced_in)
+    ))
+}
+
 pub fn state_label(s: IncidentState) -> &'static str {
     match s {
+        IncidentState::Triage => "in triage: not contained",
         IncidentState::Containing => "containing",
         IncidentState::Contained => "contained",
         IncidentState::Escalated => "needs a person: cannot be contained by IAM policy",
@@ -346,6 +382,7 @@ pub fn state_label(s: IncidentState) -> &'static str {
 
 fn state_emoji(s: IncidentState) -> &'static str {
     match s {
+        IncidentState::Triage => ":mag:",
         IncidentState::Containing => ":hourglass_flowing_sand:",
         IncidentState::Contained => ":lock:",
         IncidentState::Escalated => ":sos:",
@@ -407,6 +444,7 @@ mod proposal;
 mod report;
 mod restore;
 mod room;
+mod signal;
 mod temporary;
 
 pub use action::describe;
@@ -415,8 +453,8 @@ pub use forensics::{
     investigation_summary, timeline_comment,
 };
 pub use incident::{
-    CLOSE, INVESTIGATE, PROPOSE_CLEANUP, REPORT, RESTORE, card_command, contain_outcome,
-    incident_card, plan, plan_blocked, plan_temporary, step_reply, step_title,
+    CLOSE, CONTAIN, DISMISS, INVESTIGATE, PROPOSE_CLEANUP, REPORT, RESTORE, card_command,
+    contain_outcome, incident_card, plan, plan_blocked, plan_temporary, step_reply, step_title,
 };
 pub use notice::notice;
 use notice::{cause, not_now};

@@ -13,6 +13,8 @@ pub(super) fn not_now(id: &IncidentId, d: &Disallowed) -> String {
         NotNow::Containing => format!(
             "*{id}* is still being contained; {} once containment has finished. {status}",
             match d.verb {
+                Verb::Contain => "nothing more is needed to contain it",
+                Verb::Dismiss => "it can be closed, not dismissed,",
                 Verb::Investigate => "forensics starts by itself",
                 Verb::Cleanup => "propose cleanup",
                 Verb::Restore => "restore",
@@ -21,12 +23,24 @@ pub(super) fn not_now(id: &IncidentId, d: &Disallowed) -> String {
             }
         ),
         NotNow::Closed => match d.verb {
-            Verb::Close => format!("*{id}* is already closed. Nothing changed."),
-            Verb::Investigate | Verb::Cleanup | Verb::Restore | Verb::Report => format!(
-                "*{id}* is closed: nothing more is changed for it. If the key is still a \
-                 problem, `/keyleak contain` it again."
-            ),
+            Verb::Close | Verb::Dismiss => format!("*{id}* is already closed. Nothing changed."),
+            Verb::Contain | Verb::Investigate | Verb::Cleanup | Verb::Restore | Verb::Report => {
+                format!(
+                    "*{id}* is closed: nothing more is changed for it. If the key is still a \
+                     problem, `/keyleak contain` it again: that opens a new incident."
+                )
+            }
         },
+        NotNow::Undecided => format!(
+            "*{id}* is in triage: its key has not been contained. Press *Contain* on its card \
+             (or `/keyleak contain` the key), or dismiss it with `/keyleak dismiss {id} <reason>`. \
+             Nothing was changed."
+        ),
+        NotNow::Decided => format!(
+            "*{id}* is no longer in triage (its state: {}): containment has started, so it is \
+             closed, not dismissed. Nothing was changed. {status}",
+            state_label(d.state)
+        ),
         NotNow::NotContained => format!(
             "*{id}* is not contained (its state: {}), and restore would undo an unfinished \
              response. Nothing was changed. {status}",
@@ -70,7 +84,13 @@ pub fn notice(n: &Notice) -> Reply {
             incident,
             by,
             report,
-        } => closed_note(incident, by.as_ref(), report.as_deref()),
+            dismissed,
+        } => closed_note(
+            incident,
+            by.as_ref(),
+            report.as_deref(),
+            dismissed.as_deref(),
+        ),
         Notice::CleanupNotProposed { incident, problem } => cleanup_not_proposed(incident, problem),
         Notice::CleanupAlreadyPending {
             incident,

@@ -35,8 +35,7 @@ fn people(ids: &[crate::domain::ids::SlackUserId]) -> String {
 /// The person a stored actor names: a Slack mention, or keyleak itself.
 fn decided_by(p: &Proposal) -> String {
     match p.decided_by.as_deref().and_then(Actor::from_stored) {
-        Some(Actor::Slack(u)) => format!("<@{u}>"),
-        Some(Actor::Cli(n)) => format!("`{}`", sanitize(&n)),
+        Some(a) => actor(&a),
         None => "keyleak".into(),
     }
 }
@@ -224,6 +223,11 @@ fn refusal_text(r: &Refusal, p: &Proposal) -> String {
         Refusal::NotItsMessage => "That button does not belong to this proposal's message. \
             Nothing ran; the attempt was recorded."
             .into(),
+        Refusal::StillPosting => format!(
+            "{} was posted a moment ago and is still being recorded. Nothing ran; press the \
+             button again.",
+            p.id
+        ),
     }
 }
 

@@ -7,7 +7,7 @@ use chrono::TimeDelta;
 use super::*;
 use crate::domain::approval::{Outcome, Proposal, ProposalState};
 use crate::domain::audit::AuditAction;
-use crate::domain::incident::Actor;
+use crate::domain::incident::{Actor, milestones};
 use crate::domain::report::ReportInput;
 use crate::domain::trail::classify::{Category, classify};
 use crate::domain::trail::{Provenance, TrailEvent};
@@ -64,6 +64,7 @@ fn person(a: &Actor) -> String {
     match a {
         Actor::Slack(u) => format!("Slack user {u}"),
         Actor::Cli(n) => format!("{} (CLI)", cell(n)),
+        Actor::Signal(s) => format!("signal {}", cell(s)),
     }
 }
 
@@ -163,8 +164,31 @@ fn times(md: &mut String, r: &ReportInput) {
         last(AuditAction::ProposalFinished(ProposalState::Done)),
         last(AuditAction::IncidentClose),
     );
-    let rows = [
-        ("Detected (reported to keyleak)", Some(i.opened_at), ""),
+    let m = milestones(i, r.steps);
+    let first_signal = m
+        .first_signal
+        .map(|(_, source)| format!("First signal ({})", super::signal::source_name(source)));
+    let mut rows = vec![(
+        "Detected (reported to keyleak)".to_string(),
+        Some(i.opened_at),
+        "",
+    )];
+    if let Some(name) = first_signal {
+        rows.push((name, m.first_signal.map(|(t, _)| t), ""));
+        rows.push((
+            "Key first exposed (as the signal says)".into(),
+            m.exposed,
+            "",
+        ));
+    }
+    let rest = [
+        (
+            "Containment started",
+            m.containment_started,
+            "time to decide",
+        ),
+        ("Key inactive", m.key_inactive, "time to deactivate"),
+        ("Sessions fenced", m.sessions_fenced, "time to fence"),
         ("Contained", i.contained_at, "time to contain"),
         (
             "Investigated",
@@ -178,6 +202,7 @@ fn times(md: &mut String, r: &ReportInput) {
         ),
         ("Closed", closed, "time to close"),
     ];
+    rows.extend(rest.into_iter().map(|(n, at, l)| (n.to_string(), at, l)));
     md.push_str("\n## Times (UTC)\n\n");
     table_head(md, &["milestone", "at", "after detection"]);
     for (name, at, label) in rows {

@@ -226,8 +226,10 @@ fn the_room_and_its_answers() {
             &i,
             Some(&by),
             Some("https://x.slack.com/files/U0BOT/F1/KL-00C0FFEE-report.md"),
+            None,
         ),
-        closed_note(&i, None, None),
+        closed_note(&i, None, None, None),
+        closed_note(&i, Some(&by), None, Some("A honeytoken: a decoy key")),
     ];
     for r in &replies {
         assert_within_limits(r);
@@ -324,6 +326,7 @@ fn restores_in_words() {
 #[test]
 fn the_card_offers_what_the_state_allows() {
     let shown: Vec<String> = [
+        IncidentState::Triage,
         IncidentState::Containing,
         IncidentState::Contained,
         IncidentState::Escalated,
@@ -344,10 +347,17 @@ fn the_card_offers_what_the_state_allows() {
     .collect();
     insta::assert_snapshot!(shown.join("\n"));
     for action in [INVESTIGATE, PROPOSE_CLEANUP, RESTORE, REPORT, CLOSE] {
-        let id = IncidentId::parse("KL-00C0FFEE").unwrap();
-        assert!(card_command(action, id).is_some(), "{action}");
+        assert!(card_command(action, "KL-00C0FFEE").is_some(), "{action}");
+        assert!(card_command(action, "KL-nope").is_none(), "{action}");
     }
-    assert!(card_command("incident.nope", IncidentId::parse("KL-00C0FFEE").unwrap()).is_none());
+    assert!(card_command("incident.nope", "KL-00C0FFEE").is_none());
+    assert!(card_command(CONTAIN, "AKIAIOSFODNN7EXAMPLE").is_some());
+    assert!(card_command(CONTAIN, "KL-00C0FFEE").is_none());
+    assert!(card_command(DISMISS, "KL-00C0FFEE|honeytoken").is_some());
+    assert!(
+        card_command(DISMISS, "KL-00C0FFEE|anything").is_none(),
+        "only the menu's reasons"
+    );
 }
 
 /// Every button the card offers is a verb the table allows in that state for that key, and
@@ -395,5 +405,70 @@ fn activity_after_containment_in_words() {
     assert!(card.text.contains("Activity after containment"));
     assert!(room_topic(&i).starts_with("ACTIVITY AFTER CONTAINMENT · CONTAINED"));
     let shown: Vec<String> = replies.iter().map(render).collect();
+    insta::assert_snapshot!(shown.join("\n---\n"));
+}
+
+/// A triage card: every signal with where it came from and when, why none contained the key,
+/// the key's previous incident, and Contain and Dismiss.
+#[test]
+fn a_triage_card_shows_the_signals_and_why_it_waits() {
+    use crate::domain::signal::{Exception, Hold, Signal, Source, Strength};
+    let signal = |source, kind: &str, strength, severity, evidence: &[(&str, &str)], at| Signal {
+        source,
+        delivery: "d".into(),
+        reference: "r".into(),
+        key: AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE").unwrap(),
+        account: None,
+        user: None,
+        strength,
+        kind: kind.into(),
+        severity,
+        evidence: evidence
+            .iter()
+            .map(|(l, v)| ((*l).into(), (*v).into()))
+            .collect(),
+        exposed_at: (source == Source::AwsHealth).then(|| t(0, 0) - chrono::Duration::hours(3)),
+        received_at: at,
+    };
+    let mut i = incident(IncidentState::Triage);
+    i.requested_by = Actor::Signal("aws-health:arn:aws:health:global::event/RISK/X".into());
+    i.follows = IncidentId::parse("KL-0000BEEF").ok();
+    i.signals = vec![
+        signal(
+            Source::AwsHealth,
+            "AWS_RISK_CREDENTIALS_EXPOSED",
+            Strength::Confirmed,
+            None,
+            &[("found at", "https://github.com/<org>/repo")],
+            t(0, 0),
+        ),
+        signal(
+            Source::GuardDuty,
+            "UnauthorizedAccess:IAMUser/TorIPCaller",
+            Strength::Suspected,
+            Some(5.0),
+            &[("remote IP", "198.51.100.7"), ("country", "NL")],
+            t(4, 10),
+        ),
+    ];
+    let mut shown = vec![];
+    for hold in [
+        Hold::PolicyOff,
+        Hold::OnlyConfirmed,
+        Hold::BelowSeverity {
+            severity: 5.0,
+            minimum: 7.0,
+        },
+        Hold::Excepted {
+            exception: Exception::User {
+                name: "break-glass".into(),
+            },
+        },
+    ] {
+        i.hold = Some(hold);
+        let card = incident_card(&i, &steps()[..2]);
+        assert_within_limits(&card);
+        shown.push(render(&card));
+    }
     insta::assert_snapshot!(shown.join("\n---\n"));
 }

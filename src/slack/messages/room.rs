@@ -133,12 +133,23 @@ pub fn close_refused(id: &IncidentId, r: &CloseRefusal) -> Reply {
 }
 
 /// Said in the thread when the incident is closed.
-pub fn closed_note(i: &Incident, by: Option<&Actor>, report: Option<&str>) -> Reply {
-    let who = match by {
-        Some(Actor::Slack(u)) => format!(" by <@{u}>"),
-        Some(Actor::Cli(n)) => format!(" by `{}` (CLI)", sanitize(n)),
-        None => String::new(),
-    };
+pub fn closed_note(
+    i: &Incident,
+    by: Option<&Actor>,
+    report: Option<&str>,
+    dismissed: Option<&str>,
+) -> Reply {
+    let who = by.map(|a| format!(" by {}", actor(a))).unwrap_or_default();
+    if let Some(reason) = dismissed {
+        return Reply::plain(format!(
+            ":leftwards_arrow_with_hook: Incident *{}* dismissed{who} without containment: {}. \
+             Nothing was changed in AWS; the record stays, and a new signal about `{}` opens a \
+             new incident.",
+            i.id,
+            sanitize(reason),
+            i.key
+        ));
+    }
     let report = match report {
         Some(link) => format!("Final report: <{link}|{}-report.md>.", i.id),
         None => format!(

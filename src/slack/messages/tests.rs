@@ -28,6 +28,9 @@ pub(super) fn incident(state: IncidentState) -> Incident {
         slack_channel: Some("C0KEYLEAK01".into()),
         slack_ts: None,
         late_activity: None,
+        hold: None,
+        signals: vec![],
+        follows: None,
     }
 }
 
@@ -286,6 +289,22 @@ pub(super) fn render(r: &Reply) -> String {
                         .as_str()
                         .map(|c| format!(" confirm: {c:?}"))
                         .unwrap_or_default();
+                    if e["type"] == "static_select" {
+                        let options: Vec<String> = e["options"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|o| format!("{}={}", o["text"]["text"], o["value"]))
+                            .collect();
+                        out.push(format!(
+                            "[menu {} → {}: {}{}]",
+                            e["placeholder"]["text"].as_str().unwrap(),
+                            e["action_id"].as_str().unwrap(),
+                            options.join(" | "),
+                            confirm
+                        ));
+                        continue;
+                    }
                     out.push(format!(
                         "[{} → {}={}{}]",
                         e["text"]["text"].as_str().unwrap(),
@@ -450,6 +469,7 @@ mod proposals {
             refused(Refusal::Expired, &expired),
             refused(Refusal::Changed, &pending),
             refused(Refusal::NotItsMessage, &pending),
+            refused(Refusal::StillPosting, &pending),
             ClickResult::UnknownProposal(pending.id.clone()),
             ClickResult::RosterUnavailable,
         ];

@@ -85,7 +85,7 @@ impl SocketMode {
         Ok(Self {
             config,
             status: SocketStatus::default(),
-            tls: tls()?,
+            tls: crate::tls::client_config()?,
         })
     }
 
@@ -304,21 +304,6 @@ fn backoff(failures: u32, jitter: f64) -> Duration {
         .saturating_mul(1 << failures.min(16))
         .min(Duration::from_secs(30));
     ceiling.mul_f64(0.5 + jitter.clamp(0.0, 1.0) / 2.0)
-}
-
-/// TLS for `wss://`, with ring named as the provider: both ring and aws-lc-rs are linked, so
-/// rustls cannot choose by itself.
-fn tls() -> std::io::Result<Arc<rustls::ClientConfig>> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(std::io::Error::other)?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Ok(Arc::new(config))
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+
 use sqlx::{AnyPool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
@@ -13,7 +15,8 @@ use super::{Dialect, begin_write, insert_audit};
 use crate::domain::audit::AuditAction;
 use crate::domain::ids::IncidentId;
 use crate::domain::incident::{Incident, IncidentState};
-use crate::store::{AuditEntry, JobKind, NewIncident, Opened, StoreError};
+use crate::domain::signal::Signal;
+use crate::store::{AuditEntry, JobKind, NewIncident, Opened, Opening, StoreError};
 
 /// The most acks written in one transaction (SQLite binds at most 32,766 values, PostgreSQL
 /// 65,535).
@@ -69,11 +72,14 @@ async fn open_one(
         .ok_or_else(|| StoreError::Corrupt("empty batch answer".into()))
 }
 
-fn fresh(new: &NewIncident) -> Incident {
+fn fresh(new: &NewIncident, follows: Option<&IncidentId>) -> Incident {
     Incident {
         id: new.id.clone(),
         key: new.key.clone(),
-        state: IncidentState::Containing,
+        state: match new.opening {
+            Opening::Contain => IncidentState::Containing,
+            Opening::Triage => IncidentState::Triage,
+        },
         reason: new.reason.clone(),
         requested_by: new.requested_by.clone(),
         opened_at: new.now,
@@ -84,10 +90,14 @@ fn fresh(new: &NewIncident) -> Incident {
         slack_channel: None,
         slack_ts: None,
         late_activity: None,
+        hold: new.hold.clone(),
+        signals: new.signal.iter().cloned().collect(),
+        follows: follows.cloned(),
     }
 }
 
-/// Opens or reuses an incident for each request, in order, in one transaction.
+/// Opens or reuses an incident for each request, in order, in one transaction. A signal's
+/// delivery seen before (or earlier in the batch) changes nothing.
 async fn open_batch(
     write: &AnyPool,
     dialect: Dialect,
@@ -95,36 +105,93 @@ async fn open_batch(
 ) -> Result<Vec<Opened>, StoreError> {
     let mut tx = begin_write(write, dialect).await?;
     let mut open = find_open_many(&mut tx, batch).await?;
+    let mut delivered = find_delivered(&mut tx, batch).await?;
+    let mut in_batch = std::collections::HashSet::new();
+    let duplicate: Vec<bool> = batch
+        .iter()
+        .map(|new| {
+            new.signal.as_ref().is_some_and(|s| {
+                let k = s.delivery_key();
+                delivered.contains_key(&k) || !in_batch.insert(k)
+            })
+        })
+        .collect();
     // First pass: which requests open a new incident (the first of each new key).
+    let follows = find_last_closed(&mut tx, batch).await?;
     let mut created = vec![];
-    for new in batch {
-        if !open.contains_key(new.key.as_str()) {
-            open.insert(new.key.as_str().to_string(), fresh(new));
+    for (new, dup) in batch.iter().zip(&duplicate) {
+        if !dup && !open.contains_key(new.key.as_str()) {
+            let incident = fresh(new, follows.get(new.key.as_str()));
+            open.insert(new.key.as_str().to_string(), incident);
             created.push(new);
         }
     }
-    insert_created(&mut tx, &created).await?;
+    insert_created(&mut tx, &created, &follows).await?;
     // Second pass, in request order: the rest reuse what is open.
     let mut out = Vec::with_capacity(batch.len());
-    for new in batch {
+    let mut signalled = vec![];
+    for (new, dup) in batch.iter().zip(duplicate) {
+        if dup {
+            out.push(repeated(&mut tx, &open, &delivered, new).await?);
+            continue;
+        }
+        let existing = open
+            .get(new.key.as_str())
+            .cloned()
+            .ok_or_else(|| StoreError::Corrupt("batch lost an open incident".into()))?;
+        if let Some(s) = &new.signal {
+            delivered.insert(s.delivery_key(), existing.id.clone());
+            signalled.push((s.delivery_key(), existing.id.clone(), new.now));
+        }
         if created.iter().any(|c| std::ptr::eq(*c, new)) {
             out.push(Opened {
-                incident: fresh(new),
+                incident: existing,
                 created: true,
                 queued: true,
+                duplicate: false,
+                from_triage: false,
             });
         } else {
-            let existing = open
-                .get(new.key.as_str())
-                .cloned()
-                .ok_or_else(|| StoreError::Corrupt("batch lost an open incident".into()))?;
             let reused = reuse(&mut tx, existing, new).await?;
             open.insert(new.key.as_str().to_string(), reused.incident.clone());
             out.push(reused);
         }
     }
+    insert_deliveries(&mut tx, &signalled).await?;
     tx.commit().await?;
     Ok(out)
+}
+
+/// The answer to a delivery recorded before: the incident it went to, unchanged.
+async fn repeated(
+    tx: &mut Transaction<'_, Any>,
+    open: &HashMap<String, Incident>,
+    delivered: &HashMap<String, IncidentId>,
+    new: &NewIncident,
+) -> Result<Opened, StoreError> {
+    let id = new
+        .signal
+        .as_ref()
+        .and_then(|s| delivered.get(&s.delivery_key()))
+        .ok_or_else(|| StoreError::Corrupt("a duplicate without its delivery".into()))?;
+    let incident = match open.values().find(|i| &i.id == id) {
+        Some(i) => i.clone(),
+        None => {
+            let sql = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1");
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id.as_str().to_string())
+                .fetch_one(&mut **tx)
+                .await?;
+            incident_from_row(&row)?
+        }
+    };
+    Ok(Opened {
+        incident,
+        created: false,
+        queued: false,
+        duplicate: true,
+        from_triage: false,
+    })
 }
 
 async fn find_open_many(
@@ -145,29 +212,112 @@ async fn find_open_many(
         .collect()
 }
 
-/// The new incidents, their containment jobs and their audit rows: three statements.
+/// The batch's signal deliveries already recorded, and the incident each went to.
+async fn find_delivered(
+    tx: &mut Transaction<'_, Any>,
+    batch: &[NewIncident],
+) -> Result<HashMap<String, IncidentId>, StoreError> {
+    let keys: Vec<String> = batch
+        .iter()
+        .filter_map(|n| n.signal.as_ref().map(Signal::delivery_key))
+        .collect();
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!(
+        "SELECT delivery, incident_id FROM deliveries WHERE delivery IN ({})",
+        placeholders(0, keys.len())
+    );
+    let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+    for k in keys {
+        q = q.bind(k);
+    }
+    q.fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .map(|(d, i)| {
+            let id = IncidentId::parse(&i).map_err(|_| corrupt("incident id", &i))?;
+            Ok((d, id))
+        })
+        .collect()
+}
+
+/// Each key's most recent closed incident, which a new one links to.
+async fn find_last_closed(
+    tx: &mut Transaction<'_, Any>,
+    batch: &[NewIncident],
+) -> Result<HashMap<String, IncidentId>, StoreError> {
+    let sql = format!(
+        "SELECT access_key_id, id FROM incidents WHERE state = 'closed' AND access_key_id IN ({}) \
+         ORDER BY opened_at",
+        placeholders(0, batch.len())
+    );
+    let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+    for new in batch {
+        q = q.bind(new.key.as_str().to_string());
+    }
+    // Ordered oldest first: the last one kept for a key is its newest.
+    q.fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .map(|(k, i)| {
+            let id = IncidentId::parse(&i).map_err(|_| corrupt("incident id", &i))?;
+            Ok((k, id))
+        })
+        .collect()
+}
+
+async fn insert_deliveries(
+    tx: &mut Transaction<'_, Any>,
+    rows: &[(String, IncidentId, DateTime<Utc>)],
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO deliveries (delivery, incident_id, received_at) VALUES {}",
+        value_rows(rows.len(), 3)
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (d, id, at) in rows {
+        q = q
+            .bind(d.clone())
+            .bind(id.as_str().to_string())
+            .bind(ms(*at));
+    }
+    q.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// The new incidents, their first jobs (containment, or the triage run of its read-only
+/// steps) and their audit rows: three statements.
 async fn insert_created(
     tx: &mut Transaction<'_, Any>,
     created: &[&NewIncident],
+    follows: &HashMap<String, IncidentId>,
 ) -> Result<(), StoreError> {
     if created.is_empty() {
         return Ok(());
     }
     let sql = format!(
         "INSERT INTO incidents (id, access_key_id, state, reason, requested_by, opened_at, \
-         fence_time) VALUES {}",
-        value_rows(created.len(), 7)
+         fence_time, hold, signals, follows) VALUES {}",
+        value_rows(created.len(), 10)
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for n in created {
+        let i = fresh(n, follows.get(n.key.as_str()));
         q = q
             .bind(n.id.as_str().to_string())
             .bind(n.key.as_str().to_string())
-            .bind(IncidentState::Containing.as_str())
+            .bind(i.state.as_str())
             .bind(n.reason.clone())
             .bind(n.requested_by.to_stored())
             .bind(ms(n.now))
-            .bind(ms(n.now));
+            .bind(ms(n.now))
+            .bind(i.hold.as_ref().map(to_json).transpose()?)
+            .bind(to_json(&i.signals)?)
+            .bind(i.follows.map(|f| f.as_str().to_string()));
     }
     q.execute(&mut **tx).await?;
     let sql = format!(
@@ -190,7 +340,11 @@ async fn insert_created(
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for n in created {
-        let a = audit_for(n, &n.id, AuditAction::ContainOpen);
+        let action = match n.opening {
+            Opening::Contain => AuditAction::ContainOpen,
+            Opening::Triage => AuditAction::TriageOpen,
+        };
+        let a = audit_for(n, &n.id, action);
         q = q
             .bind(ms(a.at))
             .bind(a.actor)
@@ -203,58 +357,97 @@ async fn insert_created(
     Ok(())
 }
 
-/// Reuses the open incident; queues a retry when it failed and nothing is pending.
+/// Reuses the open incident: a failed one is retried when nothing is pending, one in triage
+/// starts containing when asked to, and a signal is added to its evidence.
 async fn reuse(
     tx: &mut Transaction<'_, Any>,
     existing: Incident,
     new: &NewIncident,
 ) -> Result<Opened, StoreError> {
+    let mut incident = existing;
+    let from_triage = incident.state == IncidentState::Triage && new.opening == Opening::Contain;
     let mut queued = false;
-    if existing.state == IncidentState::Failed {
-        let pending: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM jobs WHERE incident_id = $1 AND kind = 'contain' \
-             AND state IN ('queued', 'running')",
-        )
-        .bind(existing.id.as_str())
-        .fetch_one(&mut **tx)
-        .await?;
-        if pending == 0 {
-            enqueue(tx, &existing.id, new).await?;
-            sqlx::query("UPDATE incidents SET state = 'containing' WHERE id = $1")
-                .bind(existing.id.as_str())
-                .execute(&mut **tx)
-                .await?;
+    let action = match (incident.state, new.opening) {
+        (IncidentState::Failed, Opening::Contain) => {
+            if pending_contain(tx, &incident.id, "('queued', 'running')").await? == 0 {
+                enqueue(tx, &incident.id, new).await?;
+                incident.state = IncidentState::Containing;
+                queued = true;
+                AuditAction::ContainRetry
+            } else {
+                AuditAction::ContainReuse
+            }
+        }
+        (IncidentState::Triage, Opening::Contain) => {
+            // A queued job will find the incident containing. A triage run under way may
+            // finish beside this one: it only reads, and stops before any change.
+            if pending_contain(tx, &incident.id, "('queued')").await? == 0 {
+                enqueue(tx, &incident.id, new).await?;
+            }
+            incident.state = IncidentState::Containing;
+            // Sessions minted while the key was in triage are the attacker's too.
+            incident.fence_time = new.now;
+            if new.hold.is_some() {
+                incident.hold = new.hold.clone();
+            }
             queued = true;
+            AuditAction::ContainStart
         }
+        (IncidentState::Triage, Opening::Triage) if new.hold.is_some() => {
+            incident.hold = new.hold.clone();
+            AuditAction::SignalJoined
+        }
+        _ if new.signal.is_some() => AuditAction::SignalJoined,
+        _ => AuditAction::ContainReuse,
+    };
+    if let Some(s) = &new.signal {
+        incident.signals.push(s.clone());
     }
-    let action = if queued {
-        AuditAction::ContainRetry
-    } else {
-        AuditAction::ContainReuse
-    };
-    insert_audit(&mut **tx, &audit_for(new, &existing.id, action)).await?;
-    let incident = if queued {
-        Incident {
-            state: IncidentState::Containing,
-            ..existing
-        }
-    } else {
-        existing
-    };
+    sqlx::query(
+        "UPDATE incidents SET state = $1, fence_time = $2, hold = $3, signals = $4 WHERE id = $5",
+    )
+    .bind(incident.state.as_str())
+    .bind(ms(incident.fence_time))
+    .bind(incident.hold.as_ref().map(to_json).transpose()?)
+    .bind(to_json(&incident.signals)?)
+    .bind(incident.id.as_str().to_string())
+    .execute(&mut **tx)
+    .await?;
+    insert_audit(&mut **tx, &audit_for(new, &incident.id, action)).await?;
     Ok(Opened {
         incident,
         created: false,
         queued,
+        duplicate: false,
+        from_triage,
     })
 }
 
+async fn pending_contain(
+    tx: &mut Transaction<'_, Any>,
+    id: &IncidentId,
+    states: &'static str,
+) -> Result<i64, StoreError> {
+    let sql = format!(
+        "SELECT COUNT(*) FROM jobs WHERE incident_id = $1 AND kind = 'contain' AND state IN {states}"
+    );
+    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(id.as_str().to_string())
+        .fetch_one(&mut **tx)
+        .await?)
+}
+
 fn audit_for(new: &NewIncident, id: &IncidentId, action: AuditAction) -> AuditEntry {
+    let detail = match &new.signal {
+        Some(s) => format!("key {} signal {} {}", new.key, s.source.as_str(), s.kind),
+        None => format!("key {}", new.key),
+    };
     AuditEntry {
         at: new.now,
         actor: new.requested_by.to_stored(),
         action,
         incident_id: Some(id.clone()),
-        detail: format!("key {}", new.key),
+        detail,
         origin: new.origin.clone(),
     }
 }

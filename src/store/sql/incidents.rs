@@ -10,6 +10,7 @@ use super::rows::*;
 use super::{SqlStore, begin_write, insert_audit, insert_job};
 use crate::domain::ids::{AccessKeyId, AccountId, IncidentId};
 use crate::domain::incident::{Incident, IncidentState, StepKind, StepRecord, UserSnapshot};
+use crate::domain::signal::Hold;
 use crate::store::{
     AuditEntry, IncidentFacts, Incidents, NewIncident, NewJob, Opened, Reports, Steps, StoreError,
 };
@@ -45,6 +46,23 @@ impl Incidents for SqlStore {
             .fetch_optional(&self.read)
             .await?;
         row.as_ref().map(incident_from_row).transpose()
+    }
+
+    async fn open_incidents_of_user(
+        &self,
+        account: &AccountId,
+        user: &str,
+    ) -> Result<Vec<Incident>, StoreError> {
+        let sql = format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE state <> 'closed' \
+             AND account_id = $1 AND user_name = $2 ORDER BY opened_at"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(account.as_str())
+            .bind(user)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(incident_from_row).collect()
     }
 
     async fn open_incidents(&self, limit: u32) -> Result<Vec<Incident>, StoreError> {
@@ -134,6 +152,38 @@ impl Incidents for SqlStore {
         .bind(id.as_str())
         .execute(&self.write)
         .await?;
+        Ok(())
+    }
+
+    async fn set_hold(
+        &self,
+        id: &IncidentId,
+        hold: Option<&Hold>,
+        audit: Option<AuditEntry>,
+    ) -> Result<(), StoreError> {
+        let mut tx = begin_write(&self.write, self.dialect).await?;
+        match hold {
+            Some(h) => {
+                sqlx::query(
+                    "UPDATE incidents SET hold = $1, state = 'triage' \
+                     WHERE id = $2 AND state = 'containing'",
+                )
+                .bind(to_json(h)?)
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                sqlx::query("UPDATE incidents SET hold = NULL WHERE id = $1")
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        if let Some(a) = &audit {
+            insert_audit(&mut *tx, a).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -66,7 +66,8 @@ pub(super) fn work_from(kind: &str, payload: Option<&str>) -> Result<Work, Store
 }
 
 pub(super) const INCIDENT_COLUMNS: &str = "id, access_key_id, state, reason, requested_by, opened_at, \
-    fence_time, contained_at, account_id, user_name, slack_channel, slack_ts, late_activity";
+    fence_time, contained_at, account_id, user_name, slack_channel, slack_ts, late_activity, \
+    hold, signals, follows";
 
 pub(super) fn incident_from_row(row: &AnyRow) -> Result<Incident, StoreError> {
     let id: String = row.try_get("id")?;
@@ -92,7 +93,24 @@ pub(super) fn incident_from_row(row: &AnyRow) -> Result<Incident, StoreError> {
         slack_channel: row.try_get("slack_channel")?,
         slack_ts: row.try_get("slack_ts")?,
         late_activity: late_activity.map(from_ms).transpose()?,
+        hold: json_column(row, "hold")?,
+        signals: json_column(row, "signals")?.unwrap_or_default(),
+        follows: {
+            let f: Option<String> = row.try_get("follows")?;
+            f.map(|f| IncidentId::parse(&f).map_err(|_| corrupt("incident id", &f)))
+                .transpose()?
+        },
     })
+}
+
+/// A nullable column holding JSON.
+fn json_column<T: serde::de::DeserializeOwned>(
+    row: &AnyRow,
+    column: &str,
+) -> Result<Option<T>, StoreError> {
+    let text: Option<String> = row.try_get(column)?;
+    text.map(|t| serde_json::from_str(&t).map_err(|e| corrupt(column, &e.to_string())))
+        .transpose()
 }
 
 pub(super) fn step_from_row(row: &AnyRow) -> Result<StepRecord, StoreError> {

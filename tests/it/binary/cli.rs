@@ -52,6 +52,9 @@ async fn the_cli_plans_then_contains_without_slack() {
             now: chrono::Utc::now(),
             origin: "test".into(),
             response_url: None,
+            opening: keyleak::store::Opening::Contain,
+            hold: None,
+            signal: None,
         })
         .await
         .unwrap();

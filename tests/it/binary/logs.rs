@@ -136,13 +136,25 @@ async fn serve_keeps_secrets_out_of_its_logs_and_stops_on_sigterm() {
     })
     .await
     .expect("the cleanup was proposed");
-    let mut click = slack.click_payload("U0APPROVER", &proposal, "proposal.approve");
-    click["trigger_id"] = serde_json::json!("trace-approve-trigger");
-    let envelope = support::fake_socket::interactive_envelope("trace-approve", &click);
-    slack.socket.deliver(&envelope).await;
+    // A click within the moment the proposal's message is posted but not yet recorded is
+    // answered "press again": the approver presses again, as a person would.
+    let mut presses = 0;
+    let earlier = slack.responses_to("U0APPROVER").len();
     wait_until(Duration::from_secs(60), || {
         let iam = iam.clone();
         let leaked = seeded.leaked.id.clone();
+        let told = slack.responses_to("U0APPROVER").split_off(earlier);
+        let press = told.len() == presses
+            && told.last().is_none_or(|t| t.contains("press the button again"));
+        if press {
+            presses += 1;
+            let mut click = slack.click_payload("U0APPROVER", &proposal, "proposal.approve");
+            click["trigger_id"] = serde_json::json!(format!("trace-approve-trigger-{presses}"));
+            let id = format!("trace-approve-{presses}");
+            let envelope = support::fake_socket::interactive_envelope(&id, &click);
+            let socket = slack.socket.clone();
+            tokio::spawn(async move { socket.deliver(&envelope).await });
+        }
         async move {
             let keys = iam
                 .list_access_keys()

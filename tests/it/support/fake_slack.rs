@@ -339,6 +339,47 @@ impl FakeSlack {
         })
     }
 
+    /// A choice in a menu (`static_select`) on a posted message, as Slack sends it: the
+    /// chosen option, whose value ends with `value_suffix`, in place of a button's value.
+    pub fn choose_payload(
+        &self,
+        user: &str,
+        message: &Posted,
+        action_id: &str,
+        value_suffix: &str,
+    ) -> Value {
+        let mut payload = self.click_payload(user, message, action_id);
+        let menu = message
+            .blocks
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|b| b["type"] == "actions")
+            .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+            .find(|e| e["action_id"] == action_id && e["type"] == "static_select")
+            .unwrap_or_else(|| panic!("no menu {action_id} on message {}", message.ts));
+        let option = menu["options"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|o| {
+                o["value"]
+                    .as_str()
+                    .is_some_and(|v| v.ends_with(value_suffix))
+            })
+            .unwrap_or_else(|| panic!("no option {value_suffix} in {menu}"))
+            .clone();
+        payload["actions"] = json!([{
+            "type": "static_select",
+            "action_id": action_id,
+            "block_id": "b1",
+            "selected_option": option,
+            "placeholder": menu["placeholder"],
+            "action_ts": "1763850000.000002"
+        }]);
+        payload
+    }
+
     /// What was said privately to one user through their response URL.
     pub fn responses_to(&self, user: &str) -> Vec<String> {
         lock(self)

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod db;
+pub mod fake_github;
 pub mod fake_slack;
 pub mod fake_socket;
 pub mod guardduty_emu;
@@ -21,14 +22,18 @@ use std::time::{Duration, Instant};
 use hmac::{Hmac, KeyInit, Mac};
 use keyleak::aws::SdkAws;
 use keyleak::config::SlackTimeouts;
-use keyleak::config::{Secret, SlackConfig, SocketModeConfig};
+use keyleak::config::{
+    AwsEventsConfig, GitHubConfig, IntakeConfig, Secret, SlackConfig, SocketModeConfig,
+};
 use keyleak::domain::ids::{IncidentId, RosterEntry};
 use keyleak::domain::incident::{Incident, IncidentState};
+use keyleak::domain::signal::ContainPolicy;
 use keyleak::engine::clock::{Clock, SystemClock};
 use keyleak::engine::{
     ApprovalSettings, Engine, ForensicsSettings, MonitorSettings, RoomSettings, Worker,
     WorkerSettings,
 };
+use keyleak::github::RestGitHub;
 use keyleak::listener::ListenerLimits;
 use keyleak::slack::client::SlackNotifier;
 use keyleak::slack::routes::AppState;
@@ -42,6 +47,10 @@ pub use fake_slack::FakeSlack;
 pub use moto::Moto;
 
 pub const SIGNING_SECRET: &str = "test-signing-secret-0123456789abcdef";
+/// What the EventBridge connection sends in `AWS_EVENTS_HEADER`.
+pub const AWS_EVENTS_SECRET: &str = "eventbridge-api-key-for-tests";
+pub const AWS_EVENTS_HEADER: &str = "x-keyleak-token";
+
 pub const RESPONDER: &str = "U0RESPONDER";
 pub const ONCALL_GROUP: &str = "S0ONCALL01";
 pub const ONCALLER: &str = "U0ONCALLER";
@@ -70,6 +79,8 @@ pub struct Options {
     pub database: Option<db::TestDb>,
     /// Slack's requests over Socket Mode (two connections) as well as over HTTP.
     pub socket_mode: bool,
+    /// `POST /aws/events` (on, with `AWS_EVENTS_SECRET`) and the containment policy (`off`).
+    pub intake: IntakeConfig,
 }
 
 impl Default for Options {
@@ -96,6 +107,15 @@ impl Default for Options {
             metrics_token: None,
             database: None,
             socket_mode: false,
+            intake: IntakeConfig {
+                aws_events: Some(AwsEventsConfig {
+                    header: AWS_EVENTS_HEADER.into(),
+                    secrets: vec![Secret::new(AWS_EVENTS_SECRET)],
+                }),
+                // Set by `App::start`, on the fake GitHub it starts.
+                github: None,
+                policy: ContainPolicy::default(),
+            },
         }
     }
 }
@@ -103,6 +123,7 @@ impl Default for Options {
 pub struct App {
     pub url: String,
     pub slack: FakeSlack,
+    pub github: fake_github::FakeGitHub,
     pub engine: Engine,
     /// The engine's store and clock, for assertions: the engine keeps its own private.
     pub store: Arc<dyn Store>,
@@ -137,6 +158,7 @@ pub fn slack_config(api_url: &str) -> SlackConfig {
         commands_per_minute: 30,
         listener: ListenerLimits::default(),
         metrics_token: None,
+        intake: IntakeConfig::default(),
     }
 }
 
@@ -170,12 +192,21 @@ impl App {
         let slack = FakeSlack::start().await;
         slack.add_group(ONCALL_GROUP, &[ONCALLER]);
         slack.add_group(APPROVERS_GROUP, &[]);
+        let github = fake_github::FakeGitHub::start().await;
+        let mut intake = opts.intake.clone();
+        intake.github = Some(GitHubConfig {
+            webhook_secrets: vec![Secret::new(fake_github::WEBHOOK_SECRET)],
+            token: Secret::new(fake_github::TOKEN),
+            api_url: github.url.clone(),
+        });
+        let alerts = RestGitHub::new(&github.url, Secret::new(fake_github::TOKEN)).unwrap();
         let cfg = SlackConfig {
             channel_per_incident: opts.rooms,
             slack_timeouts: opts.slack_timeouts,
             commands_per_minute: opts.commands_per_minute,
             listener: opts.listener,
             metrics_token: opts.metrics_token.map(Secret::new),
+            intake,
             ..slack_config(&slack.url)
         };
         let notifier = Arc::new(
@@ -192,6 +223,8 @@ impl App {
             .with_approvals(opts.approvals)
             .with_forensics(opts.forensics)
             .with_monitoring(opts.monitoring)
+            .with_contain_policy(opts.intake.policy.clone())
+            .with_alerts(Arc::new(alerts))
             .with_rooms(RoomSettings {
                 per_incident: opts.rooms,
                 invite: [cfg.responders.clone(), cfg.approvers.clone()].concat(),
@@ -214,6 +247,7 @@ impl App {
         let mut app = Self {
             url,
             slack,
+            github,
             engine,
             store,
             clock: opts.clock,
@@ -380,7 +414,7 @@ impl App {
     pub async fn wait_for_state(&self, id: &IncidentId, want: IncidentState) -> Incident {
         let store = self.store.clone();
         let id2 = id.clone();
-        wait_until(Duration::from_secs(30), move || {
+        let reached = wait_until(Duration::from_secs(30), move || {
             let store = store.clone();
             let id = id2.clone();
             async move {
@@ -389,8 +423,15 @@ impl App {
                 (i.state == want && idle).then_some(i)
             }
         })
-        .await
-        .unwrap_or_else(|| panic!("incident {id} never reached {want:?}"))
+        .await;
+        match reached {
+            Some(i) => i,
+            None => {
+                let now = self.store.incident(id).await.map(|i| i.state);
+                let pending = self.store.pending_by_kind().await;
+                panic!("incident {id} never reached {want:?}: it is {now:?}; jobs {pending:?}")
+            }
+        }
     }
 
     /// When the incident's last cut-off step (key deactivated, deny policies put) finished.
@@ -408,6 +449,13 @@ impl App {
     pub async fn stored_text(&self) -> String {
         self.db.stored_text().await
     }
+}
+
+/// A published example in `tests/fixtures`, by its path there without `.json`.
+pub fn fixture(name: &str) -> serde_json::Value {
+    let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap()
 }
 
 pub fn sign(secret: &str, ts: &str, body: &[u8]) -> String {

@@ -5,6 +5,10 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+mod intake;
+
+pub use intake::{AwsEventsConfig, GitHubConfig, IntakeConfig};
+
 use crate::archive::layout::ArchiveLocation;
 use crate::domain::ids::{RosterEntry, is_region_name};
 
@@ -91,6 +95,8 @@ pub struct SlackConfig {
     pub listener: crate::listener::ListenerLimits,
     /// `KEYLEAK_METRICS_TOKEN`: when set, `GET /metrics` wants it as a bearer token.
     pub metrics_token: Option<Secret>,
+    /// What AWS and GitHub may start, and how.
+    pub intake: IntakeConfig,
 }
 
 /// Socket Mode: the app-level token and how many connections to hold open.
@@ -383,6 +389,7 @@ impl SlackConfig {
             shutdown_deadline: seconds(r.number("KEYLEAK_SHUTDOWN_SECONDS", 10, 1..=300)),
         };
         let metrics_token = r.optional("KEYLEAK_METRICS_TOKEN").map(Secret::new);
+        let intake = r.intake();
         r.finish(Self {
             signing_secrets,
             bot_token: Secret::new(bot_token),
@@ -399,6 +406,7 @@ impl SlackConfig {
             commands_per_minute,
             listener,
             metrics_token,
+            intake,
         })
     }
 }
