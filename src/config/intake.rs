@@ -53,13 +53,10 @@ impl Reader<'_> {
     }
 
     fn github(&mut self) -> Option<GitHubConfig> {
-        let raw = self.optional("KEYLEAK_GITHUB_WEBHOOK_SECRET")?;
-        let webhook_secrets = raw
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(Secret::new)
-            .collect();
+        let webhook_secrets = self.secrets("KEYLEAK_GITHUB_WEBHOOK_SECRET")?;
+        if webhook_secrets.is_empty() {
+            self.problem("KEYLEAK_GITHUB_WEBHOOK_SECRET", "lists no secret");
+        }
         let Some(token) = self.optional("KEYLEAK_GITHUB_TOKEN") else {
             self.problem(
                 "KEYLEAK_GITHUB_TOKEN",
@@ -68,14 +65,7 @@ impl Reader<'_> {
             );
             return None;
         };
-        let api_url = self
-            .optional("KEYLEAK_GITHUB_API_URL")
-            .unwrap_or_else(|| "https://api.github.com".into())
-            .trim_end_matches('/')
-            .to_string();
-        if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
-            self.problem("KEYLEAK_GITHUB_API_URL", "must be an http(s) URL");
-        }
+        let api_url = self.base_url("KEYLEAK_GITHUB_API_URL", "https://api.github.com");
         Some(GitHubConfig {
             webhook_secrets,
             token: Secret::new(token),
@@ -84,14 +74,8 @@ impl Reader<'_> {
     }
 
     fn aws_events(&mut self) -> Option<AwsEventsConfig> {
-        let raw = self.optional("KEYLEAK_AWS_EVENTS_SECRET")?;
-        let secrets: Vec<Secret> = raw
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(Secret::new)
-            .collect();
-        if secrets.iter().any(|s| s.expose().len() < 16) {
+        let secrets = self.secrets("KEYLEAK_AWS_EVENTS_SECRET")?;
+        if secrets.is_empty() || secrets.iter().any(|s| s.expose().len() < 16) {
             self.problem(
                 "KEYLEAK_AWS_EVENTS_SECRET",
                 "each value must be at least 16 characters (the API destination's key)",

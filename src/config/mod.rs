@@ -165,6 +165,30 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// A comma list of secrets (several allow rotation), when set.
+    fn secrets(&self, var: &'static str) -> Option<Vec<Secret>> {
+        self.optional(var).map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(Secret::new)
+                .collect()
+        })
+    }
+
+    /// An http(s) base URL, without its trailing slash.
+    fn base_url(&mut self, var: &'static str, default: &str) -> String {
+        let url = self
+            .optional(var)
+            .unwrap_or_else(|| default.to_string())
+            .trim_end_matches('/')
+            .to_string();
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            self.problem(var, "must be an http(s) URL");
+        }
+        url
+    }
+
     fn required(&mut self, var: &'static str) -> Option<String> {
         let v = self.optional(var);
         if v.is_none() {
@@ -310,30 +334,15 @@ impl SlackConfig {
         let mut r = Reader::new(get);
         let socket_mode = r.socket_mode();
         // Over Socket Mode nothing reaches keyleak over HTTP but the probes and the metrics.
-        let signing_secrets: Vec<Secret> = match socket_mode {
-            Some(_) => r.optional("SLACK_SIGNING_SECRET"),
-            None => r.required("SLACK_SIGNING_SECRET"),
+        let signing_secrets = r.secrets("SLACK_SIGNING_SECRET").unwrap_or_default();
+        if signing_secrets.is_empty() && socket_mode.is_none() {
+            r.problem("SLACK_SIGNING_SECRET", "required but not set");
         }
-        .map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(Secret::new)
-                .collect()
-        })
-        .unwrap_or_default();
         let bot_token = r.required("SLACK_BOT_TOKEN").unwrap_or_default();
         if !bot_token.is_empty() && !bot_token.starts_with("xoxb-") {
             r.problem("SLACK_BOT_TOKEN", "must be a bot token starting with xoxb-");
         }
-        let api_url = r
-            .optional("KEYLEAK_SLACK_API_URL")
-            .unwrap_or_else(|| "https://slack.com/api".to_string())
-            .trim_end_matches('/')
-            .to_string();
-        if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
-            r.problem("KEYLEAK_SLACK_API_URL", "must be an http(s) URL");
-        }
+        let api_url = r.base_url("KEYLEAK_SLACK_API_URL", "https://slack.com/api");
         let listen_raw = r
             .optional("KEYLEAK_LISTEN")
             .unwrap_or_else(|| "0.0.0.0:3000".to_string());

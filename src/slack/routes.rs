@@ -338,11 +338,12 @@ async fn close(
 ) -> Result<Reply, StoreError> {
     let closed = state
         .engine
-        .close(incident, &Actor::Slack(user), dismissed, origin)
+        .close(incident, &Actor::Slack(user), dismissed.clone(), origin)
         .await?;
-    Ok(match closed {
-        Ok(i) => messages::closed(&i),
-        Err(refusal) => messages::close_refused(incident, &refusal),
+    Ok(match (closed, dismissed) {
+        (Ok(i), Some(reason)) => messages::dismissed(&i, &reason),
+        (Ok(i), None) => messages::closed(&i),
+        (Err(refusal), _) => messages::close_refused(incident, &refusal),
     })
 }
 

@@ -338,6 +338,9 @@ async fn the_investigate_command_answers_every_bad_input() {
             .await
             .contains("What should be investigated")
     );
+    // The triage's own look ends before the key is contained.
+    let triaged = b.app.incident_for(&b.key).await;
+    b.app.wait_for_state(&triaged, IncidentState::Triage).await;
     let id = b.contain().await;
     b.app.findings(&id).await;
     let jobs = b.app.store.pending_jobs(None).await.unwrap();

@@ -160,7 +160,19 @@ async fn dismiss_needs_a_reason_and_a_triage_incident() {
         let v: serde_json::Value = r.json().await.unwrap();
         answers.push(v["text"].as_str().unwrap().replace(id.as_str(), "KL-…"));
     }
-    insta::assert_snapshot!(answers.join("\n---\n"));
     let state = app.store.incident(&id).await.unwrap().state;
     assert_eq!(state, IncidentState::Contained, "nothing changed");
+    // The command form takes any reason, for a triage incident.
+    let triaged = triage(&app, &seeded.other.id).await;
+    let r = app
+        .command(&format!("dismiss {} a test key, never used", triaged.id))
+        .await;
+    let v: serde_json::Value = r.json().await.unwrap();
+    answers.push(
+        v["text"]
+            .as_str()
+            .unwrap()
+            .replace(triaged.id.as_str(), "KL-…"),
+    );
+    insta::assert_snapshot!(answers.join("\n---\n"));
 }

@@ -48,6 +48,9 @@ pub async fn run_contain(engine: &Engine, job: &ClaimedJob, lease: Duration) -> 
         return end_triage(engine, job).await;
     }
 
+    if run.incident.hold == Some(Hold::Pending) {
+        engine.store.set_hold(&job.incident_id, None, None).await?;
+    }
     let (incident, _) = settle_incident(engine, job, run.incident.key.kind()).await?;
     engine
         .store
@@ -102,7 +105,7 @@ async fn end_triage(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
             )
             .await?;
     }
-    info!(key = %job.incident_id, "triage gathered; nothing changed");
+    info!(incident = %job.incident_id, "triage gathered; nothing changed");
     Ok(())
 }
 
@@ -354,8 +357,7 @@ impl Run<'_> {
             .policy
             .excepted(i.account.as_ref(), i.user_name.as_deref())
         else {
-            store.set_hold(&i.id, None, None).await?;
-            self.incident.hold = None;
+            // Cleared once the key is cut off: a write here would delay the cut-off steps.
             return Ok(true);
         };
         let audit = AuditEntry {

@@ -468,7 +468,7 @@ pub use restore::{
     restore_refused, restore_summary,
 };
 pub use room::{
-    close_refused, closed, closed_note, invite_failed, late_activity, report_comment,
+    close_refused, closed, closed_note, dismissed, invite_failed, late_activity, report_comment,
     report_failed, report_queued, report_refused, report_shared, room_announcement, room_topic,
     room_unavailable,
 };

@@ -125,6 +125,15 @@ pub fn closed(i: &Incident) -> Reply {
     ))
 }
 
+pub fn dismissed(i: &Incident, reason: &str) -> Reply {
+    Reply::plain(format!(
+        ":leftwards_arrow_with_hook: *{}* is dismissed ({}). Nothing was changed in AWS; the \
+         record stays.",
+        i.id,
+        sanitize(reason)
+    ))
+}
+
 pub fn close_refused(id: &IncidentId, r: &CloseRefusal) -> Reply {
     Reply::plain(match r {
         CloseRefusal::NoSuchIncident => format!("There is no incident `{id}`."),

@@ -232,12 +232,15 @@ async fn find_delivered(
     for k in keys {
         q = q.bind(k);
     }
-    q.fetch_all(&mut **tx)
-        .await?
-        .into_iter()
-        .map(|(d, i)| {
+    ids_by(q.fetch_all(&mut **tx).await?)
+}
+
+/// `(name, incident id)` rows as a map; a later row for a name replaces an earlier one.
+fn ids_by(rows: Vec<(String, String)>) -> Result<HashMap<String, IncidentId>, StoreError> {
+    rows.into_iter()
+        .map(|(name, i)| {
             let id = IncidentId::parse(&i).map_err(|_| corrupt("incident id", &i))?;
-            Ok((d, id))
+            Ok((name, id))
         })
         .collect()
 }
@@ -257,14 +260,7 @@ async fn find_last_closed(
         q = q.bind(new.key.as_str().to_string());
     }
     // Ordered oldest first: the last one kept for a key is its newest.
-    q.fetch_all(&mut **tx)
-        .await?
-        .into_iter()
-        .map(|(k, i)| {
-            let id = IncidentId::parse(&i).map_err(|_| corrupt("incident id", &i))?;
-            Ok((k, id))
-        })
-        .collect()
+    ids_by(q.fetch_all(&mut **tx).await?)
 }
 
 async fn insert_deliveries(
