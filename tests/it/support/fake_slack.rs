@@ -297,15 +297,7 @@ impl FakeSlack {
     /// The `block_actions` payload Slack sends when `user` presses the button `action_id`
     /// on `message`: the button's value is taken from the rendered blocks, as Slack does.
     pub fn click_payload(&self, user: &str, message: &Posted, action_id: &str) -> Value {
-        let button = message
-            .blocks
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|b| b["type"] == "actions")
-            .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
-            .find(|e| e["action_id"] == action_id)
-            .unwrap_or_else(|| panic!("no button {action_id} on message {}", message.ts));
+        let button = element(message, action_id);
         json!({
             "type": "block_actions",
             "user": {"id": user, "username": "someone", "team_id": "T0TEAM0001"},
@@ -349,15 +341,8 @@ impl FakeSlack {
         value_suffix: &str,
     ) -> Value {
         let mut payload = self.click_payload(user, message, action_id);
-        let menu = message
-            .blocks
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|b| b["type"] == "actions")
-            .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
-            .find(|e| e["action_id"] == action_id && e["type"] == "static_select")
-            .unwrap_or_else(|| panic!("no menu {action_id} on message {}", message.ts));
+        let menu = element(message, action_id);
+        assert_eq!(menu["type"], "static_select", "{action_id} is not a menu");
         let option = menu["options"]
             .as_array()
             .into_iter()
@@ -975,4 +960,17 @@ fn render_message(m: &Posted, indent: &str) -> String {
         .map(|l| format!("{indent}{l}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The interactive element `action_id` in a posted message's actions blocks.
+fn element(message: &Posted, action_id: &str) -> Value {
+    message
+        .blocks
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|b| b["type"] == "actions")
+        .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+        .find(|e| e["action_id"] == action_id)
+        .unwrap_or_else(|| panic!("no element {action_id} on message {}", message.ts))
 }
