@@ -13,14 +13,13 @@ use serde_json::json;
 use sha2::Sha256;
 use tracing::{error, info, warn};
 
-use super::{answer, recorded_signals};
+use super::{IntakeState, answer, recorded_signals};
 use crate::config::GitHubConfig;
 use crate::engine::{AlertOutcome, GitHubAlert};
 use crate::github::{AlertRef, KEY_ID_TYPES};
-use crate::slack::routes::AppState;
 
 /// GitHub caps a delivery at 25 MB; an alert is a few kilobytes.
-pub const BODY_LIMIT: usize = 1024 * 1024;
+pub(super) const BODY_LIMIT: usize = 1024 * 1024;
 
 /// The alert actions that say a secret is exposed now.
 const EXPOSED: [&str; 3] = ["created", "reopened", "publicly_leaked"];
@@ -79,8 +78,12 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(cfg) = &state.slack.intake.github else {
+pub(super) async fn webhook(
+    State(state): State<IntakeState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(cfg) = &state.config.github else {
         return answer(
             StatusCode::NOT_FOUND,
             json!({"error": "GitHub webhooks are not enabled (KEYLEAK_GITHUB_WEBHOOK_SECRET)"}),
@@ -157,7 +160,7 @@ pub async fn webhook(State(state): State<AppState>, headers: HeaderMap, body: By
         // GitHub does not send a failed delivery again by itself: the log says what to fix,
         // and the delivery can be redelivered from the webhook's page.
         Ok(AlertOutcome::Unreadable(e)) => {
-            error!(error = %e, alert = shown, "could not read a secret scanning alert");
+            error!(error = %e, alert = shown, "could not read a GitHub alert through its REST API");
             crate::metrics::signal("github", "failed");
             answer(
                 StatusCode::BAD_GATEWAY,

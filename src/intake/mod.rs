@@ -8,31 +8,54 @@ pub mod aws;
 pub mod github;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::post;
 use serde_json::{Value, json};
 use tracing::{error, info, warn};
 
+use crate::config::IntakeConfig;
 use crate::domain::signal::{Quarantined, Source};
+use crate::engine::Engine;
 use crate::engine::QuarantineError;
-use crate::slack::routes::AppState;
 use crate::store::Opened;
 use aws::Recognised;
 
 /// EventBridge events are at most 256 KB.
-pub const AWS_BODY_LIMIT: usize = 256 * 1024;
+const AWS_BODY_LIMIT: usize = 256 * 1024;
+
+/// What the intake routes need: the engine to submit to, and their secrets and policy.
+#[derive(Clone)]
+pub struct IntakeState {
+    pub engine: Engine,
+    pub config: Arc<IntakeConfig>,
+}
+
+/// `POST /aws/events` and `POST /github/webhook`, each with its own body limit; the server
+/// merges them beside Slack's routes.
+pub fn router(state: IntakeState) -> Router {
+    Router::new()
+        .route(
+            "/aws/events",
+            post(aws_events).layer(DefaultBodyLimit::max(AWS_BODY_LIMIT)),
+        )
+        .route(
+            "/github/webhook",
+            post(github::webhook).layer(DefaultBodyLimit::max(github::BODY_LIMIT)),
+        )
+        .with_state(state)
+}
 
 fn answer(status: StatusCode, body: Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-pub async fn aws_events(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Some(cfg) = &state.slack.intake.aws_events else {
+async fn aws_events(State(state): State<IntakeState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(cfg) = &state.config.aws_events else {
         return answer(
             StatusCode::NOT_FOUND,
             json!({"error": "AWS events are not enabled (KEYLEAK_AWS_EVENTS_SECRET)"}),
@@ -93,7 +116,7 @@ pub async fn aws_events(
     recorded_signals(&opened)
 }
 
-async fn quarantine(state: &AppState, q: Quarantined) -> Response {
+async fn quarantine(state: &IntakeState, q: Quarantined) -> Response {
     let source = Source::Quarantine.as_str();
     let who = format!("{} of account {}", q.user, q.account);
     let origin = format!("aws event {}", q.delivery);

@@ -11,9 +11,12 @@ use axum::routing::{get, post};
 use subtle::ConstantTimeEq;
 use tracing::warn;
 
+use std::sync::Arc;
+
 use super::interactions;
 use super::routes::{self, AppState};
 use crate::engine::NotReady;
+use crate::intake::IntakeState;
 
 const ROUTES: [&str; 7] = [
     "/slack/commands",
@@ -39,18 +42,12 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .route(
-            "/aws/events",
-            post(crate::intake::aws_events)
-                .layer(DefaultBodyLimit::max(crate::intake::AWS_BODY_LIMIT)),
-        )
-        .route(
-            "/github/webhook",
-            post(crate::intake::github::webhook)
-                .layer(DefaultBodyLimit::max(crate::intake::github::BODY_LIMIT)),
-        )
+        .with_state(state.clone())
+        .merge(crate::intake::router(IntakeState {
+            engine: state.engine,
+            config: Arc::new(state.slack.intake.clone()),
+        }))
         .route_layer(middleware::from_fn(measure))
-        .with_state(state)
 }
 
 /// Every answer counted by route and status; Slack's requests timed, since Slack gives up
