@@ -23,7 +23,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keyleak::domain::incident::IncidentState;
-use keyleak::domain::policy;
 use support::*;
 
 const CONCURRENCY: usize = 200;
@@ -247,59 +246,6 @@ async fn ack_on_stores() {
     }
 }
 
-/// The same AWS calls as the playbook, one after another, as a runbook script would make them.
-async fn plain_script(iam: &aws_sdk_iam::Client, sts: &aws_sdk_sts::Client, user: &str, key: &str) {
-    sts.get_access_key_info()
-        .access_key_id(key)
-        .send()
-        .await
-        .unwrap();
-    iam.get_access_key_last_used()
-        .access_key_id(key)
-        .send()
-        .await
-        .unwrap();
-    iam.get_user().user_name(user).send().await.unwrap();
-    iam.list_access_keys().user_name(user).send().await.unwrap();
-    iam.list_user_policies()
-        .user_name(user)
-        .send()
-        .await
-        .unwrap();
-    iam.list_attached_user_policies()
-        .user_name(user)
-        .send()
-        .await
-        .unwrap();
-    iam.list_groups_for_user()
-        .user_name(user)
-        .send()
-        .await
-        .unwrap();
-    let _ = iam.get_login_profile().user_name(user).send().await;
-    iam.list_mfa_devices().user_name(user).send().await.unwrap();
-    iam.update_access_key()
-        .user_name(user)
-        .access_key_id(key)
-        .status(aws_sdk_iam::types::StatusType::Inactive)
-        .send()
-        .await
-        .unwrap();
-    let id = keyleak::domain::ids::IncidentId::from_random(0);
-    for p in [
-        policy::deny_all(&id),
-        policy::session_fence(&id, chrono::Utc::now()),
-    ] {
-        iam.put_user_policy()
-            .user_name(user)
-            .policy_name(p.name)
-            .policy_document(p.document)
-            .send()
-            .await
-            .unwrap();
-    }
-}
-
 /// Sends `contain` for the key and returns the time from sending to the last cut-off step.
 async fn contain_timed(app: &App, key: &str) -> Duration {
     let sent = chrono::Utc::now();
@@ -330,7 +276,7 @@ async fn time_to_contain() {
     for run in 0..CONTAIN_RUNS {
         let s = seed::ci_user(&iam, &format!("script-{run}")).await;
         let t = Instant::now();
-        plain_script(&iam, &sts, &s.user, &s.leaked.id).await;
+        runbook::plain_script(&iam, &sts, &s.user, &s.leaked.id).await;
         script.push(t.elapsed());
 
         let s = seed::ci_user(&iam, &format!("bot-{run}")).await;
@@ -570,6 +516,7 @@ async fn store_floor() {
     for i in 0..n {
         store
             .open_incident(keyleak::store::NewIncident {
+                investigate_days: None,
                 id: keyleak::domain::ids::IncidentId::from_random(i as u32),
                 key: keyleak::domain::ids::AccessKeyId::parse(&key_for(i)).unwrap(),
                 reason: None,

@@ -1,4 +1,4 @@
-//! Signals (issue 13), run with `cargo bench --bench signals [health|burst]`. Each figure is
+//! Signals (issue 13), run with `cargo bench --bench signals [health|latency|burst]`. Each figure is
 //! printed beside a baseline measured in the same run.
 //!
 //! (a) From an AWS Health `AWS_RISK_CREDENTIALS_EXPOSED` event arriving at `POST /aws/events`
@@ -7,6 +7,9 @@
 //! (b) 1,000 distinct signals in one burst (Health events and GuardDuty findings, one in ten
 //!     sent twice), 100 at a time: each answer's latency, how many took over EventBridge's 5 s,
 //!     and that every key ended in exactly one incident.
+//! (c) (a) again with AWS's round trips: through a proxy that delays every IAM call by 120 ms
+//!     and every STS call by 40 ms, beside a plain script making the playbook's calls one
+//!     after another and the critical path (the calls that cannot overlap, each group at once).
 
 #[path = "../tests/it/support/mod.rs"]
 mod support;
@@ -76,39 +79,111 @@ async fn post(http: &reqwest::Client, url: &str, event: &Value) -> u16 {
         .as_u16()
 }
 
-async fn health_to_contained() {
-    println!("(a) signal to contained against moto, {RUNS} runs each, interleaved");
-    let moto = Moto::start().await;
-    let cfg = moto.own_config().await;
-    let iam = aws_sdk_iam::Client::new(&cfg);
+/// A bot that contains on confirmed signals.
+async fn confirmed(aws: aws_config::SdkConfig) -> App {
     let mut opts = Options::default();
     opts.intake.policy = ContainPolicy {
         mode: AutoContain::Confirmed,
         ..ContainPolicy::default()
     };
-    let app = App::start(cfg, opts).await;
+    App::start(aws, opts).await
+}
+
+/// From sending to the key cut off: once for a Health event, once for a signed command, each
+/// about a fresh key seeded through `iam`.
+async fn event_and_command(app: &App, iam: &aws_sdk_iam::Client, run: usize) -> [Duration; 2] {
+    let s = seed::ci_user(iam, &format!("event-{run}")).await;
+    let sent = chrono::Utc::now();
+    assert_eq!(post(&app.http, &app.url, &health(&s.leaked.id)).await, 200);
+    let id = app.incident_for(&s.leaked.id).await;
+    app.wait_for_state(&id, IncidentState::Contained).await;
+    let by_event = (app.cut_off_at(&id).await - sent).to_std().unwrap();
+
+    let s = seed::ci_user(iam, &format!("command-{run}")).await;
+    let sent = chrono::Utc::now();
+    let r = app.command(&format!("contain {}", s.leaked.id)).await;
+    assert_eq!(r.status(), 200);
+    let id = app.incident_for(&s.leaked.id).await;
+    app.wait_for_state(&id, IncidentState::Contained).await;
+    [
+        by_event,
+        (app.cut_off_at(&id).await - sent).to_std().unwrap(),
+    ]
+}
+
+fn ratio(a: &[Duration], b: &[Duration]) -> f64 {
+    percentile(a, 0.5).as_secs_f64() / percentile(b, 0.5).as_secs_f64()
+}
+
+async fn health_to_contained() {
+    println!("(a) signal to contained against moto, {RUNS} runs each, interleaved");
+    let moto = Moto::start().await;
+    let cfg = moto.own_config().await;
+    let iam = aws_sdk_iam::Client::new(&cfg);
+    let app = confirmed(cfg).await;
     let (mut by_event, mut by_command) = (vec![], vec![]);
     for run in 0..RUNS {
-        let s = seed::ci_user(&iam, &format!("event-{run}")).await;
-        let sent = chrono::Utc::now();
-        assert_eq!(post(&app.http, &app.url, &health(&s.leaked.id)).await, 200);
-        let id = app.incident_for(&s.leaked.id).await;
-        app.wait_for_state(&id, IncidentState::Contained).await;
-        by_event.push((app.cut_off_at(&id).await - sent).to_std().unwrap());
-
-        let s = seed::ci_user(&iam, &format!("command-{run}")).await;
-        let sent = chrono::Utc::now();
-        let r = app.command(&format!("contain {}", s.leaked.id)).await;
-        assert_eq!(r.status(), 200);
-        let id = app.incident_for(&s.leaked.id).await;
-        app.wait_for_state(&id, IncidentState::Contained).await;
-        by_command.push((app.cut_off_at(&id).await - sent).to_std().unwrap());
+        let [e, c] = event_and_command(&app, &iam, run).await;
+        by_event.push(e);
+        by_command.push(c);
     }
     line("slash command (baseline)", &mut by_command);
     line("AWS Health event", &mut by_event);
-    let ratio =
-        percentile(&by_event, 0.5).as_secs_f64() / percentile(&by_command, 0.5).as_secs_f64();
-    println!("event / command (median)           {ratio:.2}x");
+    println!(
+        "event / command (median)           {:.2}x",
+        ratio(&by_event, &by_command)
+    );
+}
+
+const IAM_DELAY: Duration = Duration::from_millis(120);
+const STS_DELAY: Duration = Duration::from_millis(40);
+
+/// Times `f` once.
+async fn timed<F: std::future::Future<Output = ()>>(f: F) -> Duration {
+    let t = Instant::now();
+    f.await;
+    t.elapsed()
+}
+
+async fn with_latency() {
+    println!(
+        "(c) the same through a proxy adding {} ms per IAM call and {} ms per STS call, \
+         {RUNS} runs each, interleaved",
+        IAM_DELAY.as_millis(),
+        STS_DELAY.as_millis()
+    );
+    let moto = Moto::start().await;
+    let seeding = aws_sdk_iam::Client::new(&moto.own_config().await);
+    let proxy = proxy::AwsProxy::start(&moto.url).await;
+    proxy.delay_service("iam", IAM_DELAY);
+    proxy.delay_service("sts", STS_DELAY);
+    let slow = aws_through(&proxy.url).await;
+    let (iam, sts) = (
+        aws_sdk_iam::Client::new(&slow),
+        aws_sdk_sts::Client::new(&slow),
+    );
+    let app = confirmed(slow).await;
+    let [mut script, mut floor, mut by_event, mut by_command] = [vec![], vec![], vec![], vec![]];
+    for run in 0..RUNS {
+        let s = seed::ci_user(&seeding, &format!("script-{run}")).await;
+        script.push(timed(runbook::plain_script(&iam, &sts, &s.user, &s.leaked.id)).await);
+        let s = seed::ci_user(&seeding, &format!("floor-{run}")).await;
+        floor.push(timed(runbook::critical_path(&iam, &sts, &s.user, &s.leaked.id)).await);
+        let [e, c] = event_and_command(&app, &seeding, run).await;
+        by_event.push(e);
+        by_command.push(c);
+    }
+    line("plain SDK script (baseline)", &mut script);
+    line("critical path (floor)", &mut floor);
+    line("slash command", &mut by_command);
+    line("AWS Health event", &mut by_event);
+    for (name, v) in [("command", &by_command), ("event", &by_event)] {
+        println!(
+            "{name:<7} / script {:.2}x, / critical path {:.2}x (median)",
+            ratio(v, &script),
+            ratio(v, &floor)
+        );
+    }
 }
 
 async fn burst() {
@@ -180,6 +255,9 @@ async fn main() {
     let only = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
     if only.as_deref().is_none_or(|o| o == "health") {
         health_to_contained().await;
+    }
+    if only.as_deref().is_none_or(|o| o == "latency") {
+        with_latency().await;
     }
     if only.as_deref().is_none_or(|o| o == "burst") {
         burst().await;

@@ -7,6 +7,7 @@ use crate::domain::approval::{MessageRef, Proposal};
 use crate::domain::ids::SlackUserId;
 use crate::domain::incident::{Incident, StepRecord};
 use crate::domain::report::ReportInput;
+use crate::domain::signal::Signal;
 
 /// Where an incident's message lives; replies are threaded under it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,12 +70,23 @@ pub trait Notifier: Send + Sync {
     async fn pin(&self, message: &ThreadRef) -> Result<(), NotifyError>;
     /// One line in the announcement channel pointing at the incident's room.
     async fn announce(&self, incident: &Incident, room: &str) -> Result<(), NotifyError>;
+    /// Posts a notice in the announcement channel: for what has no incident thread.
+    async fn post_in_channel(&self, notice: &Notice) -> Result<(), NotifyError>;
     /// Posts one step's outcome in the thread; returns the reply's `ts`.
     async fn post_step(
         &self,
         thread: &ThreadRef,
         incident: &Incident,
         step: &StepRecord,
+    ) -> Result<String, NotifyError>;
+    /// Posts one signal's evidence in the thread (`number` from 1, in arrival order); returns
+    /// the reply's `ts`.
+    async fn post_signal(
+        &self,
+        thread: &ThreadRef,
+        incident: &Incident,
+        signal: &Signal,
+        number: usize,
     ) -> Result<String, NotifyError>;
     /// Edits the incident message in place.
     async fn refresh(

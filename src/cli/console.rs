@@ -8,6 +8,7 @@ use crate::domain::approval::{MessageRef, Proposal};
 use crate::domain::ids::SlackUserId;
 use crate::domain::incident::{Incident, IncidentState, StepRecord};
 use crate::domain::report::ReportInput;
+use crate::domain::signal::Signal;
 use crate::notify::{Attachment, Notifier, NotifyError, ThreadRef};
 use crate::slack::messages;
 
@@ -56,6 +57,11 @@ impl Notifier for Console {
         Ok(())
     }
 
+    async fn post_in_channel(&self, notice: &Notice) -> Result<(), NotifyError> {
+        say(&messages::notice(notice).text);
+        Ok(())
+    }
+
     async fn post_step(
         &self,
         _thread: &ThreadRef,
@@ -69,6 +75,20 @@ impl Notifier for Console {
             .map(|r| format!(" [request id {r}]"))
             .unwrap_or_default();
         say(&format!("- {}{request}", reply.text));
+        Ok("console".into())
+    }
+
+    async fn post_signal(
+        &self,
+        _thread: &ThreadRef,
+        incident: &Incident,
+        signal: &Signal,
+        number: usize,
+    ) -> Result<String, NotifyError> {
+        say(&format!(
+            "- {}",
+            messages::signal_reply(incident, signal, number).text
+        ));
         Ok("console".into())
     }
 

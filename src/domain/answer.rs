@@ -3,10 +3,11 @@
 //! sentence.
 
 use crate::domain::approval::{Action, Proposal, Refusal};
-use crate::domain::ids::{IncidentId, ProposalId, SlackUserId};
+use crate::domain::ids::{AccountId, IncidentId, ProposalId, SlackUserId};
 use crate::domain::incident::{Actor, Incident};
 use crate::domain::job::JobKind;
 use crate::domain::restore::Handover;
+use crate::domain::signal::Source;
 use crate::domain::trail::TrailEvent;
 use crate::domain::trail::findings::Findings;
 use crate::domain::trail::summary::Summary;
@@ -227,6 +228,15 @@ pub enum Notice {
     LateActivity {
         incident: Incident,
         events: Vec<TrailEvent>,
+    },
+    /// A signal said a key is exposed and keyleak could not act on it: no incident holds it,
+    /// so the announcement channel hears. `about` names it (the alert's page, the user);
+    /// `account` is set when keyleak has no way into it.
+    SignalNotActedOn {
+        source: Source,
+        about: String,
+        account: Option<AccountId>,
+        cause: String,
     },
     /// keyleak gave up a job whose worker kept dying while running it.
     JobAbandoned {

@@ -316,6 +316,13 @@ pub enum StepFact {
     NoParent,
     /// IAM in the key's account has no such key: the incident ends at once.
     UnknownKey,
+    /// keyleak has no way into the key's account: no responder role is configured
+    /// (`role_refused: None`), or the role could not be assumed. A person must act there,
+    /// or give keyleak the role and contain again. Recorded as a failed step.
+    Unreachable {
+        account: String,
+        role_refused: Option<String>,
+    },
     Failed {
         error: String,
     },
@@ -379,6 +386,8 @@ pub struct Incident {
     pub hold: Option<Hold>,
     /// Every signal about the key, in the order they arrived.
     pub signals: Vec<Signal>,
+    /// How many of `signals` (the first ones) have their own reply in the thread.
+    pub signals_said: usize,
     /// The key's previous incident, closed before this one opened.
     pub follows: Option<IncidentId>,
 }

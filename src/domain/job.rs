@@ -11,13 +11,16 @@ use super::ids::ProposalId;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Work {
-    Contain,
+    /// The containment playbook, or a triage run of its read-only steps; the forensics that
+    /// follows looks back `investigate_days` when the requester chose the window.
+    Contain {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        investigate_days: Option<u32>,
+    },
     /// Look up the target in AWS and post one proposal per action.
     Propose(ProposeRequest),
     /// Carry out an approved proposal.
-    Execute {
-        proposal: ProposalId,
-    },
+    Execute { proposal: ProposalId },
     /// Forensics: CloudTrail lookups, role fences, cleanup proposals.
     Investigate(InvestigateRequest),
     /// The post-incident report and its chart, uploaded to the incident's thread.
@@ -36,9 +39,7 @@ pub enum Work {
     /// Says containment in Slack: the room or thread, the steps not yet said, the card, and
     /// (when `last`) the requester's answer. Apart from the playbook, so that containment
     /// never waits on Slack; retried while Slack does not answer.
-    Announce {
-        last: bool,
-    },
+    Announce { last: bool },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,7 +66,7 @@ pub struct RestoreRequest {
 impl Work {
     pub fn kind(&self) -> JobKind {
         match self {
-            Self::Contain => JobKind::Contain,
+            Self::Contain { .. } => JobKind::Contain,
             Self::Propose(_) => JobKind::Propose,
             Self::Execute { .. } => JobKind::Execute,
             Self::Investigate(_) => JobKind::Investigate,
@@ -134,7 +135,12 @@ mod tests {
     #[test]
     fn the_tag_is_the_kind() {
         let every = [
-            Work::Contain,
+            Work::Contain {
+                investigate_days: None,
+            },
+            Work::Contain {
+                investigate_days: Some(400),
+            },
             Work::Propose(ProposeRequest {
                 target: Target::Instances {
                     region: "us-east-1".into(),

@@ -82,13 +82,26 @@ async fn thread(
     Ok((t, true))
 }
 
-/// Threaded replies, in playbook order, for every recorded step not yet said.
+/// Threaded replies for every signal not yet said, in arrival order, then for every recorded
+/// step not yet said, in playbook order.
 async fn post_missing_replies(
     engine: &Engine,
     thread: &ThreadRef,
     incident: &Incident,
     steps: &[StepRecord],
 ) -> anyhow::Result<()> {
+    for (n, s) in incident
+        .signals
+        .iter()
+        .enumerate()
+        .skip(incident.signals_said)
+    {
+        engine
+            .notifier
+            .post_signal(thread, incident, s, n + 1)
+            .await?;
+        engine.store.set_signals_said(&incident.id, n + 1).await?;
+    }
     for s in steps.iter().filter(|s| s.reply_ts.is_none()) {
         let ts = engine.notifier.post_step(thread, incident, s).await?;
         engine

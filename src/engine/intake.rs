@@ -6,6 +6,7 @@ use tracing::{info, warn};
 
 use super::Engine;
 use crate::aws::AwsError;
+use crate::domain::answer::Notice;
 use crate::domain::audit::AuditAction;
 use crate::domain::ids::{AccessKeyId, IncidentId};
 use crate::domain::incident::Incident;
@@ -50,6 +51,7 @@ impl Engine {
         };
         let opened = self
             .open_with(NewIncident {
+                investigate_days: None,
                 opening,
                 hold: Some(hold),
                 id: IncidentId::from_random(rand::random()),
@@ -123,7 +125,24 @@ impl Engine {
             .open_incidents_of_user(&q.account, &q.user)
             .await?;
         let keys: Vec<AccessKeyId> = if open.is_empty() {
-            self.active_keys(&q).await?
+            match self.active_keys(&q).await {
+                Err(QuarantineError::Unreachable(e)) => {
+                    let cause = match &e {
+                        AwsError::NoRouteToAccount(_) => "it has no responder role for accounts \
+                            other than its own (KEYLEAK_ROLE_ARN_TEMPLATE is not set)"
+                            .to_string(),
+                        e => e.to_string(),
+                    };
+                    self.say_not_acted_on(Notice::SignalNotActedOn {
+                        source: Source::Quarantine,
+                        about: format!("IAM user {} quarantined with {}", q.user, q.policy),
+                        account: Some(q.account.clone()),
+                        cause,
+                    });
+                    return Err(QuarantineError::Unreachable(e));
+                }
+                keys => keys?,
+            }
         } else {
             open.into_iter().map(|i| i.key).collect()
         };
@@ -141,6 +160,7 @@ impl Engine {
             let s = signal(key);
             out.push(
                 self.open_with(NewIncident {
+                    investigate_days: None,
                     opening: Opening::Triage,
                     hold: Some(hold.clone()),
                     id: IncidentId::from_random(rand::random()),
@@ -188,7 +208,18 @@ impl Engine {
         };
         let facts = match alerts.read_alert(&a.alert).await {
             Ok(f) => f,
-            Err(e) => return Ok(AlertOutcome::Unreadable(e)),
+            Err(e) => {
+                self.say_not_acted_on(Notice::SignalNotActedOn {
+                    source: Source::GitHub,
+                    about: format!(
+                        "{}/{} alert #{}",
+                        a.alert.owner, a.alert.repo, a.alert.number
+                    ),
+                    account: None,
+                    cause: e.to_string(),
+                });
+                return Ok(AlertOutcome::Unreadable(e));
+            }
         };
         let Some(key) = facts.key else {
             return Ok(AlertOutcome::NoKey);
@@ -214,6 +245,17 @@ impl Engine {
         self.submit_signal(signal, origin)
             .await
             .map(|o| AlertOutcome::Recorded(Box::new(o)))
+    }
+
+    /// Says in the announcement channel what a signal reported that no incident holds, beside
+    /// the answer to its sender, which does not wait for Slack.
+    fn say_not_acted_on(&self, notice: Notice) {
+        let notifier = self.notifier.clone();
+        tokio::spawn(async move {
+            if let Err(e) = notifier.post_in_channel(&notice).await {
+                warn!(error = %e, "could not say in Slack that a signal was not acted on");
+            }
+        });
     }
 
     /// Once the key is contained, its GitHub alerts are resolved as `revoked`, each audited;

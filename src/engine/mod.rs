@@ -158,22 +158,29 @@ impl Engine {
     }
 
     /// Opens the key's incident in triage (or returns the open one): the owner, last use and
-    /// forensics are gathered, and nothing is changed until a person decides.
+    /// forensics (over `investigate_days`, else the default window) are gathered, and nothing
+    /// is changed until a person decides.
     pub async fn submit_triage(
         &self,
         key: AccessKeyId,
+        investigate_days: Option<u32>,
         requested_by: Actor,
         origin: String,
         response_url: Option<String>,
     ) -> Result<Opened, StoreError> {
-        self.open(
-            Opening::Triage,
+        self.open_with(NewIncident {
+            opening: Opening::Triage,
+            investigate_days,
+            hold: None,
+            signal: None,
+            id: IncidentId::from_random(rand::random()),
             key,
-            None,
+            reason: None,
             requested_by,
+            now: self.clock.now(),
             origin,
             response_url,
-        )
+        })
         .await
     }
 
@@ -188,6 +195,7 @@ impl Engine {
     ) -> Result<Opened, StoreError> {
         self.open_with(NewIncident {
             opening,
+            investigate_days: None,
             hold: None,
             signal: None,
             id: IncidentId::from_random(rand::random()),

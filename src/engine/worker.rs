@@ -337,7 +337,9 @@ async fn execute(
             crate::metrics::lease_expired(job.kind().as_str());
         }
         let outcome = match &job.work {
-            Work::Contain => super::run_contain(engine, &job, lease).await,
+            Work::Contain { investigate_days } => {
+                super::run_contain(engine, &job, *investigate_days, lease).await
+            }
             Work::Propose(r) => super::cleanup::run_propose(engine, &job, r).await,
             Work::Execute { proposal } => {
                 super::cleanup::run_execute(engine, &job, proposal, lease).await

@@ -136,7 +136,8 @@ async fn quarantine(state: &IntakeState, q: Quarantined) -> Response {
             let tagged: Vec<_> = opened.into_iter().map(|o| (source, o)).collect();
             recorded_signals(&tagged)
         }
-        // Sending it again will not help: the log says what keyleak cannot reach.
+        // Sending it again will not help: the log and the channel say what keyleak cannot
+        // reach.
         Err(e @ QuarantineError::Unreachable(_)) => {
             error!(error = %e, user = who, "a quarantine attachment keyleak cannot act on");
             crate::metrics::signal(source, "failed");

@@ -19,6 +19,7 @@ use crate::domain::approval::{MessageRef, Proposal};
 use crate::domain::ids::SlackUserId;
 use crate::domain::incident::{Incident, StepRecord};
 use crate::domain::report::ReportInput;
+use crate::domain::signal::Signal;
 use crate::domain::trail::activity::hourly;
 use crate::notify::{Attachment, Notifier, NotifyError, ThreadRef};
 
@@ -421,6 +422,15 @@ impl Notifier for SlackNotifier {
         Ok(())
     }
 
+    async fn post_in_channel(&self, notice: &Notice) -> Result<(), NotifyError> {
+        let req = SlackApiChatPostMessageRequest::new(
+            self.channel.clone(),
+            messages::notice(notice).into_content(),
+        );
+        self.post(&req).await?;
+        Ok(())
+    }
+
     async fn post_step(
         &self,
         thread: &ThreadRef,
@@ -430,6 +440,22 @@ impl Notifier for SlackNotifier {
         let req = SlackApiChatPostMessageRequest::new(
             thread.channel.clone().into(),
             messages::step_reply(incident, step).into_content(),
+        )
+        .with_thread_ts(thread.ts.clone().into());
+        let out = self.post(&req).await?;
+        Ok(out.ts.to_string())
+    }
+
+    async fn post_signal(
+        &self,
+        thread: &ThreadRef,
+        incident: &Incident,
+        signal: &Signal,
+        number: usize,
+    ) -> Result<String, NotifyError> {
+        let req = SlackApiChatPostMessageRequest::new(
+            thread.channel.clone().into(),
+            messages::signal_reply(incident, signal, number).into_content(),
         )
         .with_thread_ts(thread.ts.clone().into());
         let out = self.post(&req).await?;
@@ -554,7 +580,13 @@ impl Notifier for SlackNotifier {
             content_type: "text/markdown",
             bytes: messages::report_markdown(report, &chart_name).into_bytes(),
         };
-        let activity = hourly(report.events, report.incident.contained_at);
+        let signals: Vec<_> = report
+            .incident
+            .signals
+            .iter()
+            .map(|s| s.received_at)
+            .collect();
+        let activity = hourly(report.events, report.incident.contained_at, &signals);
         let title = format!("{id}: calls per hour by category (UTC)");
         let drawn = tokio::task::spawn_blocking(move || chart::activity_png(&activity, &title))
             .await

@@ -385,7 +385,7 @@ async fn investigate(
                 let by = Actor::Slack(user);
                 let opened = state
                     .engine
-                    .submit_triage(k, by, origin, response_url)
+                    .submit_triage(k, days, by, origin, response_url)
                     .await?;
                 return Ok(messages::triage_ack(&opened, &state.slack.incident_channel));
             }

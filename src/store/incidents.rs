@@ -37,6 +37,8 @@ pub struct NewIncident {
     pub origin: String,
     /// Where to tell the requester privately how containment ended (Slack's `response_url`).
     pub response_url: Option<String>,
+    /// How far back the forensics that follows looks, when the requester said.
+    pub investigate_days: Option<u32>,
 }
 
 /// The answer to a contain request: the incident, and whether this request opened it.
@@ -145,6 +147,8 @@ pub trait Steps: Send + Sync {
         kind: StepKind,
         ts: &str,
     ) -> Result<(), StoreError>;
+    /// Records that the thread has a reply for the incident's first `said` signals.
+    async fn set_signals_said(&self, id: &IncidentId, said: usize) -> Result<(), StoreError>;
     /// The incident's steps, in the playbook's order.
     async fn steps(&self, id: &IncidentId) -> Result<Vec<StepRecord>, StoreError>;
 }

@@ -21,6 +21,7 @@ async fn store_with_proposal(required: usize) -> (Arc<dyn Store>, Proposal, Test
     let key = AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE").unwrap();
     store
         .open_incident(NewIncident {
+            investigate_days: None,
             id: incident.clone(),
             key: key.clone(),
             reason: None,
@@ -359,6 +360,7 @@ async fn response_urls_are_not_kept_past_their_thirty_minutes() {
     for (n, at) in [(1, now - Duration::minutes(31)), (2, now)] {
         store
             .open_incident(NewIncident {
+                investigate_days: None,
                 id: IncidentId::from_random(n),
                 key: AccessKeyId::parse(&format!("AKIAIOSFODNN7EXAMP{n:02}")).unwrap(),
                 reason: None,

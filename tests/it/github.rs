@@ -4,6 +4,8 @@
 
 use crate::support;
 
+use std::time::Duration;
+
 use aws_sdk_iam::types::StatusType;
 use hmac::{Hmac, KeyInit, Mac};
 use keyleak::domain::audit::AuditAction;
@@ -259,4 +261,32 @@ async fn bad_deliveries_are_refused_and_other_alerts_ignored_with_nothing_stored
     let stored = app.stored_text().await;
     assert!(!stored.contains("wJalrXUtnFEMI"), "a secret is never kept");
     assert!(!stored.contains(WEBHOOK_SECRET));
+    // GitHub does not send a failed delivery again by itself: the channel hears of each
+    // alert keyleak could not read, with what to do.
+    let said = wait_until(Duration::from_secs(10), || {
+        let said: Vec<String> = app
+            .slack
+            .top_level()
+            .into_iter()
+            .map(|m| m.text)
+            .filter(|t| t.contains("could not act on it"))
+            .collect();
+        async move { (said.len() == 2).then_some(said) }
+    })
+    .await
+    .expect("two unread alerts said in the channel");
+    assert!(
+        said.iter()
+            .any(|t| t.contains("alert #404") && t.contains("(404)")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|t| t.contains("alert #10") && t.contains("rate limit")),
+        "{said:?}"
+    );
+    assert!(
+        said.iter().all(|t| t.contains("/keyleak contain")),
+        "{said:?}"
+    );
 }

@@ -193,6 +193,30 @@ async fn confirmed_contains_at_once_and_later_signals_only_join() {
     .await
     .expect("the card shows the finding");
     assert!(card.blocks.to_string().contains("AWS Health"));
+    // Each signal has its own reply in the thread, as evidence, once.
+    let said = wait_until(Duration::from_secs(10), || {
+        let said: Vec<String> = app
+            .slack
+            .replies_to(&card.ts)
+            .into_iter()
+            .map(|r| r.text)
+            .filter(|t| t.starts_with("AWS Health `") || t.starts_with("GuardDuty `"))
+            .collect();
+        async move { (said.len() == 2).then_some(said) }
+    })
+    .await
+    .expect("a reply per signal");
+    assert!(
+        said[0].starts_with("AWS Health `AWS_RISK_CREDENTIALS_EXPOSED`"),
+        "{said:?}"
+    );
+    assert!(said[1].contains("TorIPCaller"), "{said:?}");
+    let card_replies = app.slack.replies_to(&card.ts);
+    let finding = card_replies
+        .iter()
+        .find(|r| r.text.starts_with("GuardDuty `"))
+        .unwrap();
+    assert!(finding.blocks.to_string().contains("also reported"));
 }
 
 #[tokio::test]
@@ -368,6 +392,84 @@ async fn the_quarantine_policy_joins_the_users_incident_or_finds_its_keys() {
         .map(|r| r["outcome"].as_str().unwrap())
         .collect();
     assert_eq!(outcomes, ["joined", "joined"]);
+}
+
+/// A signal about a key in an account keyleak has no way into: the incident opens, its thread
+/// gives the escalation, nothing changes and Contain stays offered; AWS quarantining a user
+/// there is said in the announcement channel.
+#[tokio::test]
+async fn a_signal_from_an_account_keyleak_cannot_reach_is_escalated() {
+    let (moto, _trail, app) = start_with_trail(policy(AutoContain::Confirmed, &[])).await;
+    let stranger = "333333333333";
+    let iam_c = aws_sdk_iam::Client::new(&moto.config_in(stranger).await);
+    let seeded = seed::ci_user(&iam_c, "stranger").await;
+    let key = seeded.leaked.id.as_str();
+    let mut event = health(key);
+    event["account"] = json!(stranger);
+    event["detail"]["affectedAccount"] = json!(stranger);
+    event["detail"]["eventMetadata"]["accountId"] = json!(stranger);
+
+    let (status, answer) = app.aws_event(&event).await;
+    assert_eq!(status, 200, "{answer}");
+    let id = app.incident_for(key).await;
+    let failed = app.wait_for_state(&id, IncidentState::Failed).await;
+    assert_eq!(
+        seed::key_status(&iam_c, "stranger", key).await,
+        StatusType::Active
+    );
+    let card = failed.slack_ts.unwrap();
+    let escalation = wait_until(Duration::from_secs(10), || {
+        let found = app
+            .slack
+            .replies_to(&card)
+            .into_iter()
+            .find(|r| r.text.contains("cannot act there"));
+        async move { found }
+    })
+    .await
+    .expect("the escalation in the thread");
+    assert!(escalation.text.contains(stranger), "{}", escalation.text);
+    assert!(
+        escalation.text.contains("update-access-key"),
+        "{}",
+        escalation.text
+    );
+    let replies = app.slack.replies_to(&card);
+    assert!(
+        replies[0]
+            .text
+            .starts_with("AWS Health `AWS_RISK_CREDENTIALS_EXPOSED`"),
+        "the signal's evidence comes first: {}",
+        replies[0].text
+    );
+    let shown = app.slack.message(&card).unwrap().blocks.to_string();
+    assert!(
+        shown.contains("incident.contain"),
+        "Contain is still offered: {shown}"
+    );
+
+    let mut q = quarantine("stranger");
+    q["account"] = json!(stranger);
+    q["detail"]["recipientAccountId"] = json!(stranger);
+    let (status, _) = app.aws_event(&q).await;
+    assert_eq!(status, 202);
+    let said = wait_until(Duration::from_secs(10), || {
+        let m = app
+            .slack
+            .top_level()
+            .into_iter()
+            .find(|m| m.text.contains("could not act on it"));
+        async move { m }
+    })
+    .await
+    .expect("the channel hears of the quarantine");
+    assert!(said.text.contains("IAM user stranger"), "{}", said.text);
+    assert!(
+        said.text.contains("KEYLEAK_ROLE_ARN_TEMPLATE"),
+        "{}",
+        said.text
+    );
+    assert!(said.text.contains(stranger), "{}", said.text);
 }
 
 #[tokio::test]

@@ -15,6 +15,7 @@ use crate::support::db::TestDb;
 
 fn new_incident(n: u32) -> NewIncident {
     NewIncident {
+        investigate_days: None,
         id: IncidentId::from_random(n),
         key: AccessKeyId::parse(&format!("AKIAREPLICAS{n:08}")).unwrap(),
         reason: None,
@@ -128,5 +129,5 @@ async fn replicas_started_together_migrate_once() {
             .unwrap();
     // The version is the table's key: what can go wrong is a start that fails, or a
     // migration missing.
-    assert_eq!(applied, vec![1, 2], "each migration, applied once");
+    assert_eq!(applied, vec![1, 2, 3], "each migration, applied once");
 }

@@ -11,9 +11,10 @@ use support::*;
 
 use aws_sdk_iam::types::StatusType;
 
-/// Opens a triage incident for the seeded key and waits for its run, card and forensics.
-async fn triage(app: &App, key: &str) -> keyleak::domain::incident::Incident {
-    let r = app.command(&format!("investigate {key}")).await;
+/// Opens a triage incident for the seeded key (`args` after it) and waits for its run, card
+/// and forensics.
+async fn triage(app: &App, key: &str, args: &str) -> keyleak::domain::incident::Incident {
+    let r = app.command(&format!("investigate {key} {args}")).await;
     assert_eq!(r.status(), 200);
     let ack: serde_json::Value = r.json().await.unwrap();
     let text = ack["text"].as_str().unwrap();
@@ -29,7 +30,7 @@ async fn investigate_opens_a_triage_incident_that_changes_nothing_until_contain_
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
     let key = seeded.leaked.id.as_str();
 
-    let incident = triage(&app, key).await;
+    let incident = triage(&app, key, "--since 3d").await;
     assert_eq!(incident.user_name.as_deref(), Some("ci-deploy"));
     assert_eq!(
         seed::key_status(&iam, "ci-deploy", key).await,
@@ -47,7 +48,13 @@ async fn investigate_opens_a_triage_incident_that_changes_nothing_until_contain_
         ],
         "only the read-only steps"
     );
-    assert!(app.findings(&incident.id).await.searched.len() == 1);
+    let findings = app.findings(&incident.id).await;
+    assert!(findings.searched.len() == 1);
+    let window = chrono::Utc::now() - findings.since;
+    assert!(
+        (window - chrono::Duration::days(3)).num_minutes().abs() < 5,
+        "the first look keeps the window asked for: {window}"
+    );
     let card = app
         .slack
         .message(incident.slack_ts.as_ref().unwrap())
@@ -98,7 +105,7 @@ async fn a_dismissed_triage_incident_is_closed_with_its_reason_and_a_new_one_lin
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
     let key = seeded.leaked.id.as_str();
 
-    let incident = triage(&app, key).await;
+    let incident = triage(&app, key, "").await;
     let card = app
         .slack
         .message(incident.slack_ts.as_ref().unwrap())
@@ -163,7 +170,7 @@ async fn dismiss_needs_a_reason_and_a_triage_incident() {
     let state = app.store.incident(&id).await.unwrap().state;
     assert_eq!(state, IncidentState::Contained, "nothing changed");
     // The command form takes any reason, for a triage incident.
-    let triaged = triage(&app, &seeded.other.id).await;
+    let triaged = triage(&app, &seeded.other.id, "").await;
     let r = app
         .command(&format!("dismiss {} a test key, never used", triaged.id))
         .await;

@@ -19,6 +19,8 @@ pub struct Activity {
     pub left_out: usize,
     /// Hours from `start` to the containment, when it is in the window.
     pub contained: Option<f64>,
+    /// Hours from `start` to each signal's arrival in the window, in order.
+    pub signals: Vec<f64>,
 }
 
 impl Activity {
@@ -35,20 +37,25 @@ impl Activity {
     }
 }
 
-/// Buckets every call by hour and by its first category; the window runs from the first call's
-/// hour to the hour after the last call or the containment, whichever is later.
-pub fn hourly(events: &[TrailEvent], contained_at: Option<DateTime<Utc>>) -> Activity {
+/// Buckets every call by hour and by its first category; the window runs from the hour of the
+/// first call or signal to the hour after the last call, signal or the containment.
+pub fn hourly(
+    events: &[TrailEvent],
+    contained_at: Option<DateTime<Utc>>,
+    signals: &[DateTime<Utc>],
+) -> Activity {
     let hour = TimeDelta::hours(1);
     let floor = |t: DateTime<Utc>| t.duration_trunc(hour).unwrap_or(t);
-    let first = events.iter().map(|e| e.time).min();
-    let last = events.iter().map(|e| e.time).max();
-    let end = [last, contained_at].into_iter().flatten().max();
+    let times = || events.iter().map(|e| e.time).chain(signals.iter().copied());
+    let first = times().min();
+    let end = times().chain(contained_at).max();
     let (Some(first), Some(end)) = (first.or(contained_at), end) else {
         return Activity {
             start: DateTime::<Utc>::UNIX_EPOCH,
             counts: vec![],
             left_out: 0,
             contained: None,
+            signals: vec![],
         };
     };
     let end = floor(end) + hour;
@@ -69,14 +76,13 @@ pub fn hourly(events: &[TrailEvent], contained_at: Option<DateTime<Utc>>) -> Act
             .unwrap_or(Category::ALL.len() - 1);
         row[column] += 1;
     }
-    let contained = contained_at
-        .filter(|t| *t >= start)
-        .map(|t| (t - start).num_seconds() as f64 / 3600.0);
+    let place = |t: DateTime<Utc>| (t >= start).then(|| (t - start).num_seconds() as f64 / 3600.0);
     Activity {
         start,
         counts,
         left_out,
-        contained,
+        contained: contained_at.and_then(place),
+        signals: signals.iter().filter_map(|t| place(*t)).collect(),
     }
 }
 
@@ -104,7 +110,7 @@ mod tests {
             event(LIST_USERS, at(9, 50)),
             event(CREATE_USER, at(11, 0)),
         ];
-        let a = hourly(&events, Some(at(11, 30)));
+        let a = hourly(&events, Some(at(11, 30)), &[]);
         assert_eq!(a.start, at(9, 0));
         assert_eq!(a.counts.len(), 3, "09:00, 10:00 and 11:00");
         assert_eq!(a.counts[0].iter().sum::<u32>(), 2);
@@ -122,7 +128,7 @@ mod tests {
     fn a_long_history_keeps_its_last_two_weeks() {
         let old = at(0, 0) - TimeDelta::days(40);
         let events = [event(LIST_USERS, old), event(LIST_USERS, at(8, 0))];
-        let a = hourly(&events, Some(at(9, 0)));
+        let a = hourly(&events, Some(at(9, 0)), &[]);
         assert_eq!(a.counts.len(), MAX_HOURS);
         assert_eq!((a.total(), a.left_out), (1, 1));
         assert!(a.contained.is_some());
@@ -130,10 +136,21 @@ mod tests {
 
     #[test]
     fn no_calls_at_all_draws_only_the_containment() {
-        let a = hourly(&[], Some(at(10, 15)));
+        let a = hourly(&[], Some(at(10, 15)), &[]);
         assert_eq!(a.counts.len(), 1);
         assert_eq!(a.total(), 0);
         assert_eq!(a.contained, Some(0.25));
-        assert!(hourly(&[], None).counts.is_empty());
+        assert!(hourly(&[], None, &[]).counts.is_empty());
+    }
+
+    #[test]
+    fn signals_are_placed_and_widen_the_window() {
+        let events = [event(LIST_USERS, at(9, 5))];
+        // GitHub saw the key an hour before any call; AWS Health said so later.
+        let a = hourly(&events, Some(at(10, 0)), &[at(8, 30), at(9, 45)]);
+        assert_eq!(a.start, at(8, 0));
+        assert_eq!(a.counts.len(), 3, "08:00 to 10:00");
+        assert_eq!(a.signals, vec![0.5, 1.75]);
+        assert_eq!(a.contained, Some(2.0));
     }
 }

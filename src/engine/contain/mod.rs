@@ -32,7 +32,12 @@ type StepResult = Result<(StepFact, Option<String>), AwsError>;
 
 /// The playbook's job ends when its AWS work ends: what is said in Slack is queued as
 /// announcements, so a Slack that does not answer never holds a key active.
-pub async fn run_contain(engine: &Engine, job: &ClaimedJob, lease: Duration) -> anyhow::Result<()> {
+pub async fn run_contain(
+    engine: &Engine,
+    job: &ClaimedJob,
+    investigate_days: Option<u32>,
+    lease: Duration,
+) -> anyhow::Result<()> {
     let id = &job.incident_id;
     let store = &engine.store;
     let incident = store.incident(id).await.context("loading the incident")?;
@@ -45,7 +50,7 @@ pub async fn run_contain(engine: &Engine, job: &ClaimedJob, lease: Duration) -> 
     };
     run.playbook(job.id, lease).await?;
     if run.incident.state == IncidentState::Triage {
-        return end_triage(engine, job).await;
+        return end_triage(engine, job, investigate_days).await;
     }
 
     if run.incident.hold == Some(Hold::Pending) {
@@ -78,10 +83,19 @@ pub async fn run_contain(engine: &Engine, job: &ClaimedJob, lease: Duration) -> 
 /// A triage run has gathered what it may without changing anything: the card shows it, the
 /// requester hears, and forensics looks at what the key did. A key IAM does not have ends the
 /// incident as containment would.
-async fn end_triage(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
+async fn end_triage(
+    engine: &Engine,
+    job: &ClaimedJob,
+    investigate_days: Option<u32>,
+) -> anyhow::Result<()> {
     let id = &job.incident_id;
     let steps = engine.store.steps(id).await?;
     let unknown = steps.iter().any(|s| s.fact == StepFact::UnknownKey);
+    // Forensics reads the key's account too: where keyleak has no way in, the card's
+    // escalation says what to do instead.
+    let unreachable = steps
+        .iter()
+        .any(|s| matches!(s.fact, StepFact::Unreachable { .. }));
     if unknown {
         engine
             .store
@@ -93,12 +107,12 @@ async fn end_triage(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
         .queue_announcement(id, true, job.response_url.as_deref(), engine.clock.now())
         .await?;
     engine.wake.notify_one();
-    if !unknown {
+    if !unknown && !unreachable {
         let incident = engine.store.incident(id).await?;
         engine
             .queue_investigation(
                 &incident.id,
-                None,
+                investigate_days,
                 &incident.requested_by,
                 "triage".into(),
                 None,
@@ -131,6 +145,23 @@ async fn settle_incident(
     let incident = engine.store.incident(id).await?;
     info!(state = state.as_str(), key = %incident.key.short(), "containment finished");
     Ok((incident, steps))
+}
+
+/// A failed step's fact: an account keyleak cannot reach is said as such, with what to do.
+fn failure(e: AwsError) -> StepFact {
+    match e {
+        AwsError::NoRouteToAccount(account) => StepFact::Unreachable {
+            account: account.to_string(),
+            role_refused: None,
+        },
+        AwsError::AssumeRoleFailed { account, message } => StepFact::Unreachable {
+            account: account.to_string(),
+            role_refused: Some(message),
+        },
+        e => StepFact::Failed {
+            error: e.to_string(),
+        },
+    }
 }
 
 impl Run<'_> {
@@ -280,10 +311,7 @@ impl Run<'_> {
             Ok((fact, rid)) => (StepStatus::Done, fact, rid),
             Err(e) => {
                 warn!(step = kind.as_str(), error = %e, "step failed");
-                let fact = StepFact::Failed {
-                    error: e.to_string(),
-                };
-                (StepStatus::Failed, fact, None)
+                (StepStatus::Failed, failure(e), None)
             }
         };
         let now = self.engine.clock.now();

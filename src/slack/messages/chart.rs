@@ -1,6 +1,6 @@
-//! The report's picture: calls per hour by category as stacked bars, the containment marked,
-//! drawn into a pixel buffer and encoded as PNG. The font is bundled so that no system font
-//! is needed.
+//! The report's picture: calls per hour by category as stacked bars, each signal and the
+//! containment marked, drawn into a pixel buffer and encoded as PNG. The font is bundled so
+//! that no system font is needed.
 
 use std::sync::OnceLock;
 
@@ -35,6 +35,9 @@ const COLORS: [RGBColor; 9] = [
     RGBColor(120, 120, 120),
     RGBColor(200, 200, 200),
 ];
+
+/// Each signal's arrival: a color no category uses.
+const SIGNAL: RGBColor = RGBColor(0, 150, 100);
 
 fn font_ready() -> Result<(), ChartError> {
     static READY: OnceLock<bool> = OnceLock::new();
@@ -111,6 +114,17 @@ fn draw(rgb: &mut [u8], a: &Activity, title: &str) -> Result<(), ChartError> {
             .label(category.as_str())
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], color.filled()));
     }
+    if !a.signals.is_empty() {
+        let marks = a
+            .signals
+            .iter()
+            .map(|x| PathElement::new(vec![(*x, 0.0), (*x, top)], SIGNAL.stroke_width(2)));
+        chart
+            .draw_series(marks)
+            .map_err(fail)?
+            .label("signal")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 12, y)], SIGNAL.stroke_width(2)));
+    }
     if let Some(x) = a.contained {
         let line = PathElement::new(vec![(x, 0.0), (x, top)], RED.stroke_width(3));
         chart
@@ -147,6 +161,7 @@ mod tests {
             counts,
             left_out: 0,
             contained: Some(4.5),
+            signals: vec![1.25],
         }
     }
 
@@ -168,6 +183,7 @@ mod tests {
         assert_eq!((info.width, info.height), (WIDTH, HEIGHT));
         let has = |rgb: RGBColor| pixels.chunks(3).any(|p| p == [rgb.0, rgb.1, rgb.2]);
         assert!(has(RED), "the containment line is drawn");
+        assert!(has(SIGNAL), "the signal is marked");
         assert!(has(COLORS[6]), "the reconnaissance bar is drawn");
         assert!(has(COLORS[0]), "the persistence bar is drawn");
         assert!(!has(COLORS[1]), "no bar for a category without calls");
@@ -178,6 +194,7 @@ mod tests {
         let empty = Activity {
             counts: vec![],
             contained: None,
+            signals: vec![],
             ..activity()
         };
         let (info, _) = decode(&activity_png(&empty, "nothing").unwrap());

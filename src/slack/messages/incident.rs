@@ -332,7 +332,7 @@ pub fn step_title(k: StepKind) -> &'static str {
 pub fn step_reply(i: &Incident, s: &StepRecord) -> Reply {
     let body = step_body(i, s);
     let title = match s.fact {
-        StepFact::Escalated(_) => "Needs a person",
+        StepFact::Escalated(_) | StepFact::Unreachable { .. } => "Needs a person",
         _ => step_title(s.kind),
     };
     let mut meta = format!("{title} · {}", when(s.finished_at));
@@ -459,6 +459,10 @@ fn step_body(i: &Incident, s: &StepRecord) -> String {
         StepFact::ParentQueued { key, incident } => temporary::parent_queued(i, key, incident),
         StepFact::NoParent => temporary::no_parent(i),
         StepFact::UnknownKey => unknown_key(i),
+        StepFact::Unreachable {
+            account,
+            role_refused,
+        } => unreachable_account(i, account, role_refused.as_deref()),
         StepFact::Failed { error } => format!(
             ":x: Failed: {}\nRun `/keyleak contain {key}` again to retry the steps that did not complete.",
             sanitize(error)
@@ -559,6 +563,37 @@ pub fn plan_blocked(key: &AccessKeyId, error: &str) -> String {
 
 /// The private follow-up to the person who asked: how containment ended, in one line.
 /// IAM's answer for a key it does not have, and what that leaves to check.
+/// The escalation for a key in an account keyleak cannot act in: what a person with access
+/// there does now, and how keyleak finishes the job once it has a way in.
+fn unreachable_account(i: &Incident, account: &str, role_refused: Option<&str>) -> String {
+    let why = match role_refused {
+        None => "it has no responder role for accounts other than its own \
+                 (`KEYLEAK_ROLE_ARN_TEMPLATE` is not set)"
+            .to_string(),
+        Some(m) => format!("assuming its responder role there failed: {}", sanitize(m)),
+    };
+    let key = &i.key;
+    let stop = match key.kind() {
+        KeyKind::LongTerm => format!(
+            "1. `aws iam get-access-key-last-used --access-key-id {key}` names the key's user.\n\
+             2. `aws iam update-access-key --user-name <user> --access-key-id {key} --status Inactive` \
+             turns it off (reversible; nothing deleted)."
+        ),
+        KeyKind::Temporary => format!(
+            "1. Find the role or user that issued `{key}` (CloudTrail in `{account}`) and revoke its \
+             older sessions: IAM console → the role → *Revoke active sessions*."
+        ),
+    };
+    format!(
+        ":sos: `{key}` belongs to account `{account}`, and keyleak *cannot act there*: {why}. \
+         Nothing was changed; the key still works.\n*Do now*, as someone who can sign in to \
+         `{account}`:\n{stop}\n*Then let keyleak finish* (deny policies, session fence, \
+         forensics): deploy the responder role in `{account}` (trust policy in \
+         `manifests/responder-role-trust.json`) and press *Contain* again, or run \
+         `/keyleak contain {key}`."
+    )
+}
+
 fn unknown_key(i: &Incident) -> String {
     let account = i
         .account
@@ -577,6 +612,16 @@ fn unknown_key(i: &Incident) -> String {
 pub fn contain_outcome(i: &Incident, steps: &[StepRecord]) -> Reply {
     if steps.iter().any(|s| s.fact == StepFact::UnknownKey) {
         return Reply::plain(unknown_key(i));
+    }
+    let unreachable = steps.iter().find_map(|s| match &s.fact {
+        StepFact::Unreachable {
+            account,
+            role_refused,
+        } => Some(unreachable_account(i, account, role_refused.as_deref())),
+        _ => None,
+    });
+    if let Some(text) = unreachable {
+        return Reply::plain(text);
     }
     let text = match i.state {
         IncidentState::Contained if i.key.kind() == KeyKind::Temporary => {

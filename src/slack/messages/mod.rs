@@ -472,6 +472,7 @@ pub use room::{
     report_failed, report_queued, report_refused, report_shared, room_announcement, room_topic,
     room_unavailable,
 };
+pub use signal::signal_reply;
 
 #[cfg(test)]
 mod forensics_tests;

@@ -70,6 +70,12 @@ pub fn notice(n: &Notice) -> Reply {
             investigation_progress(incident, progress)
         }
         Notice::InvestigationFailed { incident, cause } => investigation_failed(incident, cause),
+        Notice::SignalNotActedOn {
+            source,
+            about,
+            account,
+            cause,
+        } => super::signal::not_acted_on(*source, about, account.as_ref(), cause),
         Notice::InvestigationSummary { about, findings } => investigation_summary(about, findings),
         Notice::Timeline { incident, events } => Reply::plain(timeline_comment(incident, *events)),
         Notice::RestoreFailed { incident, cause } => restore_failed(incident, cause),

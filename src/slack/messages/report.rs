@@ -9,6 +9,7 @@ use crate::domain::approval::{Outcome, Proposal, ProposalState};
 use crate::domain::audit::AuditAction;
 use crate::domain::incident::{Actor, milestones};
 use crate::domain::report::ReportInput;
+use crate::domain::signal::Strength;
 use crate::domain::trail::classify::{Category, classify};
 use crate::domain::trail::{Provenance, TrailEvent};
 
@@ -22,6 +23,7 @@ pub fn report_markdown(r: &ReportInput, chart: &str) -> String {
     let mut md = String::new();
     header(&mut md, r);
     times(&mut md, r);
+    signals(&mut md, r);
     attacker(&mut md, r);
     actions(&mut md, r);
     timeline(&mut md, r);
@@ -212,6 +214,48 @@ fn times(md: &mut String, r: &ReportInput) {
             None => ("not yet".to_string(), "—".to_string()),
         };
         let _ = writeln!(md, "| {name} | {at} | {after} |");
+    }
+}
+
+/// Every signal about the key, as it arrived: the card lists only the first few.
+fn signals(md: &mut String, r: &ReportInput) {
+    let all = &r.incident.signals;
+    if all.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        md,
+        "\n## Signals\n\n{} told keyleak about this key (each is marked on the chart).\n",
+        match all.len() {
+            1 => "One signal".to_string(),
+            n => format!("{n} signals"),
+        }
+    );
+    table_head(md, &["arrived", "source", "what", "evidence", "reference"]);
+    for s in all {
+        let mut what = cell(&s.kind);
+        if s.strength == Strength::Suspected {
+            what.push_str(" (suspected)");
+        }
+        if let Some(sev) = s.severity {
+            what.push_str(&format!(", severity {sev:.1}"));
+        }
+        let mut evidence: Vec<String> = s
+            .evidence
+            .iter()
+            .map(|(k, v)| format!("{}: {}", cell(k), cell(v)))
+            .collect();
+        if let Some(t) = s.exposed_at {
+            evidence.push(format!("exposed {}", when(t)));
+        }
+        let _ = writeln!(
+            md,
+            "| {} | {} | {what} | {} | {} |",
+            when(s.received_at),
+            super::signal::source_name(s.source),
+            evidence.join("; "),
+            cell(&s.reference)
+        );
     }
 }
 

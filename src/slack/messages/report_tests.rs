@@ -171,13 +171,12 @@ fn the_report_in_full() {
     insta::assert_snapshot!(md);
 }
 
-#[test]
-fn a_report_before_forensics_says_so() {
-    let i = incident(IncidentState::Failed);
-    let md = report_markdown(
+/// The report of an incident with nothing but its steps: no forensics, proposals or audit.
+fn report_before_forensics(i: &Incident, steps: &[StepRecord]) -> String {
+    report_markdown(
         &ReportInput {
-            incident: &i,
-            steps: &[],
+            incident: i,
+            steps,
             proposals: &[],
             findings: None,
             events: &[],
@@ -187,7 +186,12 @@ fn a_report_before_forensics_says_so() {
             now: t(10, 0),
         },
         "KL-00C0FFEE-activity.png",
-    );
+    )
+}
+
+#[test]
+fn a_report_before_forensics_says_so() {
+    let md = report_before_forensics(&incident(IncidentState::Failed), &[]);
     assert!(md.contains("Not investigated: run `/keyleak investigate KL-00C0FFEE`"));
     assert!(md.contains("| Contained | not yet | — |"));
     assert!(md.contains("it has not been fully contained"));
@@ -408,11 +412,9 @@ fn activity_after_containment_in_words() {
     insta::assert_snapshot!(shown.join("\n---\n"));
 }
 
-/// A triage card: every signal with where it came from and when, why none contained the key,
-/// the key's previous incident, and Contain and Dismiss.
-#[test]
-fn a_triage_card_shows_the_signals_and_why_it_waits() {
-    use crate::domain::signal::{Exception, Hold, Signal, Source, Strength};
+/// A Health event that says where the key was found, then a GuardDuty finding.
+fn two_signals() -> Vec<crate::domain::signal::Signal> {
+    use crate::domain::signal::{Signal, Source, Strength};
     let signal = |source, kind: &str, strength, severity, evidence: &[(&str, &str)], at| Signal {
         source,
         delivery: "d".into(),
@@ -430,10 +432,7 @@ fn a_triage_card_shows_the_signals_and_why_it_waits() {
         exposed_at: (source == Source::AwsHealth).then(|| t(0, 0) - chrono::Duration::hours(3)),
         received_at: at,
     };
-    let mut i = incident(IncidentState::Triage);
-    i.requested_by = Actor::Signal("aws-health:arn:aws:health:global::event/RISK/X".into());
-    i.follows = IncidentId::parse("KL-0000BEEF").ok();
-    i.signals = vec![
+    vec![
         signal(
             Source::AwsHealth,
             "AWS_RISK_CREDENTIALS_EXPOSED",
@@ -450,7 +449,18 @@ fn a_triage_card_shows_the_signals_and_why_it_waits() {
             &[("remote IP", "198.51.100.7"), ("country", "NL")],
             t(4, 10),
         ),
-    ];
+    ]
+}
+
+/// A triage card: every signal with where it came from and when, why none contained the key,
+/// the key's previous incident, and Contain and Dismiss.
+#[test]
+fn a_triage_card_shows_the_signals_and_why_it_waits() {
+    use crate::domain::signal::{Exception, Hold};
+    let mut i = incident(IncidentState::Triage);
+    i.requested_by = Actor::Signal("aws-health:arn:aws:health:global::event/RISK/X".into());
+    i.follows = IncidentId::parse("KL-0000BEEF").ok();
+    i.signals = two_signals();
     let mut shown = vec![];
     for hold in [
         Hold::PolicyOff,
@@ -469,6 +479,64 @@ fn a_triage_card_shows_the_signals_and_why_it_waits() {
         let card = incident_card(&i, &steps()[..2]);
         assert_within_limits(&card);
         shown.push(render(&card));
+    }
+    insta::assert_snapshot!(shown.join("\n---\n"));
+}
+
+/// Each signal's own reply in the thread (the second says it joined), and the report's list
+/// of every signal.
+#[test]
+fn signals_in_the_thread_and_the_report() {
+    let mut i = incident(IncidentState::Contained);
+    i.signals = two_signals();
+    let mut shown = vec![];
+    for (n, s) in i.signals.iter().enumerate() {
+        let reply = signal_reply(&i, s, n + 1);
+        assert_within_limits(&reply);
+        shown.push(render(&reply));
+    }
+    let md = report_before_forensics(&i, &steps());
+    let section = md
+        .split("\n## ")
+        .find(|s| s.starts_with("Signals"))
+        .unwrap();
+    shown.push(section.to_string());
+    insta::assert_snapshot!(shown.join("\n---\n"));
+}
+
+/// A key in an account keyleak cannot reach: the step, the card and the requester's answer
+/// give the escalation, for both causes, and the card still offers Contain.
+#[test]
+fn an_unreachable_account_is_escalated_with_what_to_do() {
+    let mut i = incident(IncidentState::Failed);
+    i.account = None;
+    let mut shown = vec![];
+    for role_refused in [
+        None,
+        Some("AccessDenied: not authorized to perform sts:AssumeRole".into()),
+    ] {
+        let step = StepRecord {
+            kind: StepKind::LocateAccount,
+            status: StepStatus::Failed,
+            fact: StepFact::Unreachable {
+                account: "222222222222".into(),
+                role_refused,
+            },
+            request_id: None,
+            finished_at: t(0, 0),
+            reply_ts: None,
+        };
+        let reply = step_reply(&i, &step);
+        assert_within_limits(&reply);
+        shown.push(render(&reply));
+        let answer = contain_outcome(&i, std::slice::from_ref(&step));
+        assert!(
+            answer.text.contains("keyleak *cannot act there*"),
+            "{}",
+            answer.text
+        );
+        let card = render(&incident_card(&i, std::slice::from_ref(&step)));
+        assert!(card.contains("[Contain"), "{card}");
     }
     insta::assert_snapshot!(shown.join("\n---\n"));
 }

@@ -30,6 +30,7 @@ pub(super) fn incident(state: IncidentState) -> Incident {
         late_activity: None,
         hold: None,
         signals: vec![],
+        signals_said: 0,
         follows: None,
     }
 }

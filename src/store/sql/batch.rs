@@ -15,6 +15,7 @@ use super::{Dialect, begin_write, insert_audit};
 use crate::domain::audit::AuditAction;
 use crate::domain::ids::IncidentId;
 use crate::domain::incident::{Incident, IncidentState};
+use crate::domain::job::Work;
 use crate::domain::signal::Signal;
 use crate::store::{AuditEntry, JobKind, NewIncident, Opened, Opening, StoreError};
 
@@ -92,6 +93,7 @@ fn fresh(new: &NewIncident, follows: Option<&IncidentId>) -> Incident {
         late_activity: None,
         hold: new.hold.clone(),
         signals: new.signal.iter().cloned().collect(),
+        signals_said: 0,
         follows: follows.cloned(),
     }
 }
@@ -317,17 +319,21 @@ async fn insert_created(
     }
     q.execute(&mut **tx).await?;
     let sql = format!(
-        "INSERT INTO jobs (kind, incident_id, state, created_at, response_url) VALUES {}",
-        value_rows(created.len(), 5)
+        "INSERT INTO jobs (kind, incident_id, state, created_at, response_url, payload) VALUES {}",
+        value_rows(created.len(), 6)
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for n in created {
+        let (kind, payload) = work_columns(&Work::Contain {
+            investigate_days: n.investigate_days,
+        })?;
         q = q
-            .bind(JobKind::Contain.as_str())
+            .bind(kind)
             .bind(n.id.as_str().to_string())
             .bind("queued")
             .bind(ms(n.now))
-            .bind(n.response_url.clone());
+            .bind(n.response_url.clone())
+            .bind(payload);
     }
     q.execute(&mut **tx).await?;
     let sql = format!(

@@ -292,6 +292,16 @@ impl Steps for SqlStore {
         Ok(())
     }
 
+    async fn set_signals_said(&self, id: &IncidentId, said: usize) -> Result<(), StoreError> {
+        // Never backwards: two announcements racing each record how far they got.
+        sqlx::query("UPDATE incidents SET signals_said = $1 WHERE id = $2 AND signals_said < $1")
+            .bind(i64::try_from(said).unwrap_or(i64::MAX))
+            .bind(id.as_str())
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
     async fn steps(&self, id: &IncidentId) -> Result<Vec<StepRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT kind, status, fact, request_id, finished_at, reply_ts FROM steps \

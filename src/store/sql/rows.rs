@@ -67,7 +67,7 @@ pub(super) fn work_from(kind: &str, payload: Option<&str>) -> Result<Work, Store
 
 pub(super) const INCIDENT_COLUMNS: &str = "id, access_key_id, state, reason, requested_by, opened_at, \
     fence_time, contained_at, account_id, user_name, slack_channel, slack_ts, late_activity, \
-    hold, signals, follows";
+    hold, signals, signals_said, follows";
 
 pub(super) fn incident_from_row(row: &AnyRow) -> Result<Incident, StoreError> {
     let id: String = row.try_get("id")?;
@@ -95,6 +95,10 @@ pub(super) fn incident_from_row(row: &AnyRow) -> Result<Incident, StoreError> {
         late_activity: late_activity.map(from_ms).transpose()?,
         hold: json_column(row, "hold")?,
         signals: json_column(row, "signals")?.unwrap_or_default(),
+        signals_said: {
+            let n: i64 = row.try_get("signals_said")?;
+            usize::try_from(n).map_err(|_| corrupt("signals said", &n.to_string()))?
+        },
         follows: {
             let f: Option<String> = row.try_get("follows")?;
             f.map(|f| IncidentId::parse(&f).map_err(|_| corrupt("incident id", &f)))

@@ -45,6 +45,7 @@ async fn the_cli_plans_then_contains_without_slack() {
     let theirs = keyleak::domain::ids::IncidentId::from_random(7);
     shared
         .open_incident(keyleak::store::NewIncident {
+            investigate_days: None,
             id: theirs.clone(),
             key: keyleak::domain::ids::AccessKeyId::parse("AKIASERVERSJOB000000").unwrap(),
             reason: None,

@@ -10,6 +10,7 @@ pub mod guardduty_emu;
 pub mod moto;
 pub mod proposals;
 pub mod proxy;
+pub mod runbook;
 pub mod seed;
 pub mod tcp_proxy;
 pub mod trail;

@@ -23,6 +23,16 @@ pub struct AwsProxy {
     answer: Arc<Mutex<Option<(String, String)>>>,
     /// Requests for this action reach moto only after this long.
     delay: Arc<Mutex<Option<(String, std::time::Duration)>>>,
+    /// Every request to a service (`iam`, `sts`) reaches moto only after this long.
+    service_delays: Arc<Mutex<HashMap<String, std::time::Duration>>>,
+}
+
+/// The service a request is signed for: the fourth part of SigV4's credential scope
+/// (`Credential=AKID/20261202/us-east-1/iam/aws4_request`).
+fn service_of(headers: &HeaderMap) -> Option<String> {
+    let auth = headers.get("authorization")?.to_str().ok()?;
+    let scope = auth.split("Credential=").nth(1)?.split(',').next()?;
+    scope.split('/').nth(3).map(str::to_string)
 }
 
 /// The AWS action of a request: `Action=` in a query-protocol body, or the operation named
@@ -50,6 +60,7 @@ impl AwsProxy {
             fail_once: Arc::default(),
             answer: Arc::default(),
             delay: Arc::default(),
+            service_delays: Arc::default(),
         };
         let app = Router::new().fallback(forward).with_state(proxy.clone());
         tokio::spawn(async move {
@@ -85,6 +96,15 @@ impl AwsProxy {
         *self.delay.lock().unwrap() = Some((action.to_string(), d));
     }
 
+    /// Every request to `service` waits `d`, as AWS's round trip from a data centre would:
+    /// the benchmarks' latency proxy.
+    pub fn delay_service(&self, service: &str, d: std::time::Duration) {
+        self.service_delays
+            .lock()
+            .unwrap()
+            .insert(service.to_string(), d);
+    }
+
     pub fn count(&self, action: &str) -> usize {
         self.counts
             .lock()
@@ -110,6 +130,11 @@ async fn forward(
     }
     let delayed = p.delay.lock().unwrap().clone();
     if let Some((_, d)) = delayed.filter(|(a, _)| *a == action) {
+        tokio::time::sleep(d).await;
+    }
+    let slowed =
+        service_of(&headers).and_then(|s| p.service_delays.lock().unwrap().get(&s).copied());
+    if let Some(d) = slowed {
         tokio::time::sleep(d).await;
     }
     let answering = p.answer.lock().unwrap().clone();
