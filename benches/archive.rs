@@ -298,7 +298,14 @@ fn main() {
     let needles = Needles::new([KEY.to_string()]);
     for workers in [1, cores] {
         let start = Instant::now();
-        let log = scan_dir(&whole, &needles, workers).unwrap();
+        let log = scan_dir(
+            &whole,
+            &needles,
+            &keyleak::archive::layout::Delivered::ANY,
+            workers,
+            &keyleak::archive::ScanProgress::default(),
+        )
+        .unwrap();
         let s = start.elapsed().as_secs_f64();
         println!(
             "keyleak scanner, {workers} worker(s): {s:.2} s, {:.0} MB/s, {:.0} records/s, {:.0} \

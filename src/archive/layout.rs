@@ -104,6 +104,40 @@ pub fn is_digest_file(path: &str) -> bool {
     path.ends_with(".json.gz") && path.contains("/CloudTrail-Digest/")
 }
 
+/// When CloudTrail delivered a log file, from its name
+/// (`<account>_CloudTrail_<region>_<YYYYMMDDTHHmmZ>_<unique>.json.gz`): its events happened
+/// before then. `None` for a name not in that form.
+pub fn delivered_at(path: &str) -> Option<DateTime<Utc>> {
+    let name = path.rsplit('/').next()?;
+    let stamp = name.split('_').nth(3)?;
+    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%MZ")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+/// Which log files can hold a call made in a time span: those delivered from its start (a
+/// file holds only calls made before it was delivered) to its end, when it has one, plus a
+/// day for CloudTrail's delivery; and any file whose name does not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    pub from: DateTime<Utc>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl Delivered {
+    /// Every file.
+    pub const ANY: Self = Self {
+        from: DateTime::<Utc>::MIN_UTC,
+        until: None,
+    };
+
+    pub fn holds(&self, path: &str) -> bool {
+        delivered_at(path).is_none_or(|at| {
+            at >= self.from && self.until.is_none_or(|u| at <= u + Duration::days(1))
+        })
+    }
+}
+
 /// A log file, not a digest or anything else that lives beside them.
 pub fn is_log_file(path: &str) -> bool {
     path.ends_with(".json.gz") && !path.contains("CloudTrail-Digest/")
@@ -151,6 +185,33 @@ mod tests {
             digests[3],
             "AWSLogs/111122223333/CloudTrail-Digest/eu-west-1/2026/12/02/"
         );
+    }
+
+    #[test]
+    fn a_files_name_says_when_it_was_delivered() {
+        let name = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/22/\
+                    111122223333_CloudTrail_us-east-1_20261122T2305Z_EXAMPLEa1b2c3d4.json.gz";
+        let at = Utc.with_ymd_and_hms(2026, 11, 22, 23, 5, 0).unwrap();
+        assert_eq!(delivered_at(name), Some(at));
+        assert_eq!(delivered_at("copy/a.json.gz"), None);
+        let span = Delivered {
+            from: at,
+            until: Some(at + Duration::hours(36)),
+        };
+        assert!(span.holds(name));
+        assert!(
+            span.holds("copy/a.json.gz"),
+            "a name that does not say is read"
+        );
+        let before = name.replace("20261122T2305Z", "20261122T2259Z");
+        assert!(!span.holds(&before), "delivered before the span began");
+        let long_after = name.replace("20261122T2305Z", "20261126T0000Z");
+        assert!(!span.holds(&long_after));
+        let open = Delivered {
+            from: at,
+            until: None,
+        };
+        assert!(open.holds(&long_after));
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! number of cores, not the size of the archive.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use super::layout::Delivered;
 use super::scan::{Needles, Scanner};
 use super::{ArchiveLimits, ArchiveLog, MAX_OBJECT_BYTES, layout};
 
@@ -13,13 +14,32 @@ use super::{ArchiveLimits, ArchiveLog, MAX_OBJECT_BYTES, layout};
 /// folders down.
 pub const MAX_DEPTH: usize = 16;
 
-/// Scans every log file under `dir` for calls made by the needles' keys. Only regular files
-/// are read: a symlink, a FIFO or a device under the folder is counted and named as
-/// unreadable, as is a folder that cannot be listed or lies too deep.
-pub fn scan_dir(dir: &Path, needles: &Needles, workers: usize) -> std::io::Result<ArchiveLog> {
+/// How far scans have got, for a progress bar: files to read and read, compressed bytes
+/// read, calls of the keys found.
+#[derive(Debug, Default)]
+pub struct ScanProgress {
+    pub files: AtomicUsize,
+    pub read: AtomicUsize,
+    pub bytes: AtomicU64,
+    pub found: AtomicUsize,
+}
+
+/// Scans every log file under `dir` that can hold calls of the span `delivered` for calls
+/// made by the needles' keys. Only regular files are read: a symlink, a FIFO or a device
+/// under the folder is counted and named as unreadable, as is a folder that cannot be listed
+/// or lies too deep.
+pub fn scan_dir(
+    dir: &Path,
+    needles: &Needles,
+    delivered: &Delivered,
+    workers: usize,
+    progress: &ScanProgress,
+) -> std::io::Result<ArchiveLog> {
     let mut all = ArchiveLog::default();
     let mut files = walk(dir, &mut all)?;
+    files.retain(|f| delivered.holds(&f.to_string_lossy()));
     files.sort();
+    progress.files.fetch_add(files.len(), Ordering::Relaxed);
     let next = AtomicUsize::new(0);
     // One file per worker at a time: the process-wide budget of the server is not needed,
     // only the per-file cap.
@@ -29,10 +49,18 @@ pub fn scan_dir(dir: &Path, needles: &Needles, workers: usize) -> std::io::Resul
         let mut log = ArchiveLog::default();
         while let Some(path) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
             let name = shown(dir, path);
+            let before = log.events.len();
             match read(path) {
-                Ok(gz) => log.add(&name, scanner.scan(&gz, needles, max_file, None)),
+                Ok(gz) => {
+                    progress.bytes.fetch_add(gz.len() as u64, Ordering::Relaxed);
+                    log.add(&name, scanner.scan(&gz, needles, max_file, None));
+                }
                 Err(e) => log.unreadable(&name, e),
             }
+            progress.read.fetch_add(1, Ordering::Relaxed);
+            progress
+                .found
+                .fetch_add(log.events.len() - before, Ordering::Relaxed);
         }
         log
     };
@@ -162,7 +190,14 @@ mod tests {
         std::fs::create_dir_all(&deep).unwrap();
         std::fs::write(deep.join("buried.json.gz"), b"not read").unwrap();
 
-        let log = scan_dir(root, &needles(), 2).unwrap();
+        let log = scan_dir(
+            root,
+            &needles(),
+            &Delivered::ANY,
+            2,
+            &ScanProgress::default(),
+        )
+        .unwrap();
         assert_eq!(log.skipped, 3, "{:?}", log.reasons);
         let reasons = log.reasons.join("\n");
         assert!(
@@ -204,7 +239,14 @@ mod tests {
             deep.push("x");
         }
         std::fs::create_dir_all(&deep).unwrap();
-        let log = scan_dir(dir.path(), &needles(), 2).unwrap();
+        let log = scan_dir(
+            dir.path(),
+            &needles(),
+            &Delivered::ANY,
+            2,
+            &ScanProgress::default(),
+        )
+        .unwrap();
         assert_eq!(log.skipped, 1, "{:?}", log.reasons);
         assert!(log.reasons[0].contains("deeper than"), "{:?}", log.reasons);
     }

@@ -9,7 +9,7 @@ pub mod scan;
 
 use crate::domain::trail::findings::ArchiveIntegrity;
 use crate::domain::trail::{Provenance, TrailEvent};
-pub use local::scan_dir;
+pub use local::{ScanProgress, scan_dir};
 use scan::{FileError, FileScan};
 
 /// The largest compressed file fetched or read; CloudTrail's are far smaller.

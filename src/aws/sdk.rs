@@ -128,17 +128,38 @@ where
     }
 }
 
+/// Whether the SDK stopped for want of credentials, somewhere in the error's causes.
+fn no_credentials(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<aws_credential_types::provider::error::CredentialsError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
 /// An error the service's client could not decode (another service's XML shape, an HTML
 /// page): its `<Code>` and `<Message>` when it has them, else its HTTP status or the kind of
 /// failure. Never the whole response, which would be pasted into Slack.
 fn undecoded<E>(e: &SdkError<E, HttpResponse>) -> (String, Option<String>) {
     let Some(raw) = e.raw_response() else {
         let kind = match e {
-            SdkError::TimeoutError(_) => "the request timed out",
-            SdkError::DispatchFailure(_) => "AWS could not be reached",
-            _ => "the response could not be read",
+            SdkError::TimeoutError(_) => "the request timed out".to_string(),
+            // No request left this process: the SDK found no credentials to sign it with.
+            SdkError::DispatchFailure(d)
+                if d.as_connector_error().is_some_and(|c| no_credentials(c)) =>
+            {
+                "no AWS credentials were found \
+                (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where \
+                a role is attached)"
+                    .to_string()
+            }
+            SdkError::DispatchFailure(_) => "AWS could not be reached".to_string(),
+            _ => "the response could not be read".to_string(),
         };
-        return (String::new(), Some(kind.to_string()));
+        return (String::new(), Some(kind));
     };
     let body = String::from_utf8_lossy(raw.body().bytes().unwrap_or_default());
     let tag = |t: &str| {

@@ -18,7 +18,7 @@ pub struct Console;
 /// One message on standard output, its control characters escaped: records carry text an
 /// attacker chose.
 fn say(text: &str) {
-    println!("{}", messages::escape_controls(text));
+    println!("{}", messages::for_terminal(text));
 }
 
 #[async_trait]

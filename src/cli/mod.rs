@@ -10,6 +10,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
 
 use self::console::Console;
+use crate::archive::ScanProgress;
 use crate::aws::{Aws, SdkAws};
 use crate::config::{ConfigErrors, CoreConfig, SlackConfig, SocketModeConfig};
 use crate::domain::command::MAX_DAYS;
@@ -61,9 +62,12 @@ pub enum Verb {
         /// How far back, in days, like `400d`.
         #[arg(long, default_value = "90d", value_parser = days)]
         since: u32,
-        /// Where the timeline files go.
+        /// Where the timeline files go (made when missing).
         #[arg(long, default_value = ".")]
         out: std::path::PathBuf,
+        /// Print the findings as one JSON object, for scripts, instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -103,7 +107,8 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             archive,
             since,
             out,
-        } => investigate_archive(&key, &archive, since, &out).await,
+            json,
+        } => investigate_archive(&key, &archive, since, &out, json).await,
     }
 }
 
@@ -112,6 +117,7 @@ async fn investigate_archive(
     dir: &std::path::Path,
     days: u32,
     out: &std::path::Path,
+    as_json: bool,
 ) -> anyhow::Result<()> {
     let key = match AccessKeyId::parse(raw_key) {
         Ok(k) => k,
@@ -120,28 +126,86 @@ async fn investigate_archive(
     if !dir.is_dir() {
         bail!("{} is not a folder", dir.display());
     }
+    // Before the scan, which can take minutes: a folder that cannot be made fails now.
+    std::fs::create_dir_all(out).with_context(|| format!("making {}", out.display()))?;
     let until = chrono::Utc::now();
     let since = until - chrono::Duration::days(i64::from(days));
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let progress = Arc::new(ScanProgress::default());
+    let bar = tokio::spawn(draw_progress(progress.clone()));
     let (findings, events) =
-        crate::engine::investigate_copy(dir, &key, since, until, workers).await;
+        crate::engine::investigate_copy(dir, &key, since, until, workers, progress).await;
+    // Cleared before anything else is printed: awaiting the stopped task waits for that.
+    bar.abort();
+    let _ = bar.await;
+    // Nothing read is no finding: "0 calls" would read as "the key did nothing".
+    if findings.archive.as_ref().is_none_or(|a| a.files == 0) {
+        bail!(
+            "{} holds no CloudTrail log file (`*.json.gz`, as CloudTrail writes them under \
+             AWSLogs/<account>/CloudTrail/<region>/…) for the last {days} days",
+            dir.display()
+        );
+    }
     let about = format!("archive {}", dir.display());
+    let files = if events.is_empty() {
+        None
+    } else {
+        let name = out.join(format!("{key}-timeline"));
+        let (csv, json) = (name.with_extension("csv"), name.with_extension("json"));
+        replace_file(&csv, &timeline::to_csv(&events)?)
+            .with_context(|| format!("writing {}", csv.display()))?;
+        replace_file(&json, &timeline::to_json(&about, key.as_str(), &events)?)
+            .with_context(|| format!("writing {}", json.display()))?;
+        Some((csv, json))
+    };
+    if as_json {
+        let timeline = files.as_ref().map(|(csv, json)| {
+            serde_json::json!({"csv": csv.display().to_string(), "json": json.display().to_string()})
+        });
+        let answer = serde_json::json!({ "findings": findings, "timeline": timeline });
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(());
+    }
     println!(
         "{}",
         messages::investigation_summary(&about, &findings).terminal_text()
     );
-    if events.is_empty() {
-        return Ok(());
+    if let Some((csv, json)) = files {
+        println!("Timeline: {} and {}", csv.display(), json.display());
     }
-    let name = out.join(format!("{key}-timeline"));
-    let csv = name.with_extension("csv");
-    let json = name.with_extension("json");
-    replace_file(&csv, &timeline::to_csv(&events)?)
-        .with_context(|| format!("writing {}", csv.display()))?;
-    replace_file(&json, &timeline::to_json(&about, key.as_str(), &events)?)
-        .with_context(|| format!("writing {}", json.display()))?;
-    println!("Timeline: {} and {}", csv.display(), json.display());
     Ok(())
+}
+
+/// A progress bar on standard error while a long scan runs: files read of those to read,
+/// megabytes and calls found. Drawn only when standard error is a terminal; cleared when the
+/// task is stopped.
+async fn draw_progress(progress: Arc<ScanProgress>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let style = indicatif::ProgressStyle::with_template(
+        "{spinner} {bar:30} {pos}/{len} files · {msg} · {elapsed}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let bar = indicatif::ProgressBar::new(0).with_style(style);
+    let _clear = ClearOnDrop(bar.clone());
+    loop {
+        bar.set_length(progress.files.load(Relaxed) as u64);
+        bar.set_position(progress.read.load(Relaxed) as u64);
+        bar.set_message(format!(
+            "{:.1} MB · {} calls found",
+            progress.bytes.load(Relaxed) as f64 / 1e6,
+            progress.found.load(Relaxed)
+        ));
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// Clears the bar when its task is stopped, so the summary starts on a clean line.
+struct ClearOnDrop(indicatif::ProgressBar);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
 }
 
 fn load_all() -> Result<(CoreConfig, SlackConfig), ConfigErrors> {
@@ -341,11 +405,14 @@ async fn contain(
             .with_archive_limits(core.archive_limits),
     );
     if dry_run {
-        println!(
-            "{}",
-            messages::escape_controls(&plan(aws.as_ref(), &key).await)
-        );
-        return Ok(());
+        // A dry run that could not look is a failure, for a script as for a person.
+        return match plan(aws.as_ref(), &key).await {
+            Ok(plan) => {
+                println!("{}", messages::for_terminal(&plan));
+                Ok(())
+            }
+            Err(blocked) => bail!("{}", messages::for_terminal(&blocked)),
+        };
     }
     let store = open_store(&core.database_url).await?;
     let engine = Engine::new(store, aws, Arc::new(Console), Arc::new(SystemClock))
@@ -394,27 +461,33 @@ async fn run_incident(engine: &Engine, worker: &Worker, id: &IncidentId) -> anyh
     Ok(())
 }
 
-/// The read-only half of the playbook: what would be changed, and where.
-async fn plan(aws: &dyn Aws, key: &AccessKeyId) -> String {
-    let located = match aws.locate_key(key).await {
-        Ok(l) => l,
-        Err(e) => return messages::plan_blocked(key, &e.to_string()),
-    };
+/// The read-only half of the playbook: what would be changed, and where; or why it could
+/// not be seen.
+async fn plan(aws: &dyn Aws, key: &AccessKeyId) -> Result<String, String> {
+    let blocked = |e: crate::aws::AwsError| messages::plan_blocked(key, &e.to_string());
+    let located = aws.locate_key(key).await.map_err(blocked)?;
     if key.kind() == KeyKind::Temporary {
-        return messages::plan_temporary(key, &located.account);
+        return Ok(messages::plan_temporary(key, &located.account));
     }
-    let usage = match aws.key_usage(&located.account, key).await {
-        Ok(u) => u.value,
-        Err(e) => return messages::plan_blocked(key, &e.to_string()),
-    };
+    let usage = aws
+        .key_usage(&located.account, key)
+        .await
+        .map_err(blocked)?
+        .value;
     let snapshot = match &usage.user_name {
-        Some(user) => match aws.snapshot_user(&located.account, user).await {
-            Ok(s) => Some(s),
-            Err(e) => return messages::plan_blocked(key, &e.to_string()),
-        },
+        Some(user) => Some(
+            aws.snapshot_user(&located.account, user)
+                .await
+                .map_err(blocked)?,
+        ),
         None => None,
     };
-    messages::plan(key, &located.account, &usage, snapshot.as_ref())
+    Ok(messages::plan(
+        key,
+        &located.account,
+        &usage,
+        snapshot.as_ref(),
+    ))
 }
 
 #[cfg(test)]

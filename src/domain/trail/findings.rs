@@ -90,6 +90,21 @@ pub struct Findings {
     /// When AWS attached its quarantine policies to the user, as CloudTrail shows it.
     #[serde(default)]
     pub quarantined: Vec<QuarantineAttached>,
+    /// What was asked; absent from findings stored before a local copy could be read.
+    #[serde(default)]
+    pub scope: Scope,
+}
+
+/// Where the findings come from, and so what they can claim.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// AWS itself: CloudTrail region by region, GuardDuty, the user's policies.
+    #[default]
+    Aws,
+    /// Only a local copy of a CloudTrail archive: no region was searched, GuardDuty was not
+    /// asked and nobody's policies were read.
+    LocalCopy,
 }
 
 /// AWS attaching `AWSCompromisedKeyQuarantine*` to the user: it found the key exposed.

@@ -1,12 +1,13 @@
 //! Gathering: every region's LookupEvents for each round of keys, and the archive beside it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
+use crate::archive::layout::Delivered;
 use crate::archive::scan::Needles;
-use crate::archive::{ArchiveLog, scan_dir};
+use crate::archive::{ArchiveLog, ScanProgress, scan_dir};
 use crate::aws::{Aws, AwsError};
 /// Where a round's events are read.
 pub(super) struct Sources<'a> {
@@ -18,7 +19,11 @@ pub(super) struct Sources<'a> {
 /// The archive port: the S3 archive, read through the AWS port, or a local copy of it.
 pub(super) enum Archive<'a> {
     S3(&'a dyn Aws, &'a ArchiveLocation),
-    Local { dir: &'a Path, workers: usize },
+    Local {
+        dir: &'a Path,
+        workers: usize,
+        progress: Arc<ScanProgress>,
+    },
 }
 
 /// Breadth first from the leaked key: each round looks up every queued key in every region
@@ -28,6 +33,8 @@ pub(super) async fn gather(src: &Sources<'_>, w: &Window, progress: &Progress) -
     let mut out = Gathered::default();
     let mut frontier = Frontier::new(w.root.clone(), w.account.clone());
     let mut seen_events = HashSet::new();
+    // When each minted key was minted: its calls can only be in files delivered after.
+    let mut born: HashMap<AccessKeyId, DateTime<Utc>> = HashMap::new();
     loop {
         let mut round = vec![];
         while let Some((key, account)) = frontier.pop() {
@@ -66,7 +73,8 @@ pub(super) async fn gather(src: &Sources<'_>, w: &Window, progress: &Progress) -
             errors_by_key.push(errors);
         }
         if let Some(archive) = &src.archive {
-            scan_archive(archive, w, &round, &mut out, &mut seen_events).await;
+            let files = files_for(&round, &born, w);
+            scan_archive(archive, w, &round, &files, &mut out, &mut seen_events).await;
         }
         for ((key, account), errors) in round.iter().zip(errors_by_key) {
             let mine = || {
@@ -94,15 +102,49 @@ pub(super) async fn gather(src: &Sources<'_>, w: &Window, progress: &Progress) -
                 .cmp(&b.time)
                 .then_with(|| a.event_id.cmp(&b.event_id))
         });
-        for m in out.events.iter().filter_map(minted) {
+        for (m, at) in out
+            .events
+            .iter()
+            .filter_map(|e| minted(e).map(|m| (m, e.time)))
+        {
             if out.minted.iter().any(|x| x.key == m.key) {
                 continue;
             }
+            born.insert(m.key.clone(), at);
             if frontier.push(m.key.clone(), m.account.clone()) == Pushed::Full {
                 out.capped = true;
             }
             out.minted.push(m);
         }
+    }
+}
+
+/// The longest a temporary key lives: GetSessionToken and GetFederationToken sessions last
+/// up to 36 hours (AssumeRole's up to 12).
+const LONGEST_SESSION_HOURS: i64 = 36;
+
+/// The log files that can hold the round's calls: from the window's start for the leaked
+/// key; for keys it minted, from the first minting to the longest a session lives after the
+/// last, so a later round does not read the whole copy again.
+fn files_for(
+    round: &[(AccessKeyId, Option<AccountId>)],
+    born: &HashMap<AccessKeyId, DateTime<Utc>>,
+    w: &Window,
+) -> Delivered {
+    let minted: Option<Vec<DateTime<Utc>>> =
+        round.iter().map(|(k, _)| born.get(k).copied()).collect();
+    let (Some(first), Some(last)) = (
+        minted.as_ref().and_then(|t| t.iter().min()),
+        minted.as_ref().and_then(|t| t.iter().max()),
+    ) else {
+        return Delivered {
+            from: w.since,
+            until: None,
+        };
+    };
+    Delivered {
+        from: (*first).max(w.since),
+        until: Some(*last + Duration::hours(LONGEST_SESSION_HOURS)),
     }
 }
 
@@ -139,6 +181,7 @@ async fn scan_archive(
     archive: &Archive<'_>,
     w: &Window,
     round: &[(AccessKeyId, Option<AccountId>)],
+    files: &Delivered,
     out: &mut Gathered,
     seen_events: &mut HashSet<String>,
 ) {
@@ -167,9 +210,13 @@ async fn scan_archive(
                 record(out, seen_events, place, &query.keys, read);
             }
         }
-        Archive::Local { dir, workers } => {
+        Archive::Local {
+            dir,
+            workers,
+            progress,
+        } => {
             let keys = keys_in(round, None);
-            let read = scan_copy(dir, &keys, w, *workers).await;
+            let read = scan_copy(dir, &keys, w, *files, *workers, progress.clone()).await;
             let place = Place {
                 scope: String::new(),
                 location: dir.display().to_string(),
@@ -248,12 +295,16 @@ async fn scan_copy(
     dir: &Path,
     keys: &[AccessKeyId],
     w: &Window,
+    files: Delivered,
     workers: usize,
+    progress: Arc<ScanProgress>,
 ) -> Result<ArchiveLog, String> {
     let dir = dir.to_path_buf();
     let needles = Needles::new(keys.iter().map(|k| k.to_string()));
     let (since, until) = (w.since, w.until);
-    match tokio::task::spawn_blocking(move || scan_dir(&dir, &needles, workers)).await {
+    match tokio::task::spawn_blocking(move || scan_dir(&dir, &needles, &files, workers, &progress))
+        .await
+    {
         Ok(Ok(mut log)) => {
             log.events.retain(|e| e.time >= since && e.time <= until);
             Ok(log)

@@ -34,7 +34,7 @@ use crate::domain::job::InvestigateRequest;
 use crate::domain::policy;
 use crate::domain::trail::TrailEvent;
 use crate::domain::trail::findings::{
-    ArchiveScanned, FenceOutcome, Findings, KeySearched, LookupFailure, RoleFence,
+    ArchiveScanned, FenceOutcome, Findings, KeySearched, LookupFailure, RoleFence, Scope,
 };
 use crate::domain::trail::guardduty::GuardDutyReport;
 use crate::domain::trail::inventory::{cleanup_targets, created};
@@ -322,6 +322,7 @@ impl Gathered {
             quarantine: vec![],
             guardduty: Default::default(),
             quarantined: vec![],
+            scope: Scope::Aws,
         };
         (findings, self.events)
     }

@@ -5,14 +5,17 @@
 use std::path::Path;
 
 use super::*;
+use crate::archive::ScanProgress;
 
-/// Reads `dir` for `key` and what it minted, keeping events in `[since, until]`.
+/// Reads `dir` for `key` and what it minted, keeping events in `[since, until]`; `progress`
+/// counts the files as they are read.
 pub async fn investigate_copy(
     dir: &Path,
     key: &AccessKeyId,
     since: DateTime<Utc>,
     until: DateTime<Utc>,
     workers: usize,
+    progress: Arc<ScanProgress>,
 ) -> (Findings, Vec<TrailEvent>) {
     let window = Window {
         root: key.clone(),
@@ -23,10 +26,15 @@ pub async fn investigate_copy(
     };
     let sources = Sources {
         trail: None,
-        archive: Some(Archive::Local { dir, workers }),
+        archive: Some(Archive::Local {
+            dir,
+            workers,
+            progress,
+        }),
     };
     let gathered = gather(&sources, &window, &Progress::default()).await;
     let (mut findings, events) = gathered.findings(&window, Utc::now());
+    findings.scope = Scope::LocalCopy;
     // Nothing was searched region by region: the regions are those the calls came from.
     findings.regions = findings
         .summary

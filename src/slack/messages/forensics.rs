@@ -6,7 +6,7 @@ use super::action::count;
 use super::*;
 use crate::domain::answer::{Cause, InvestigateRefusal, ProgressCounts};
 use crate::domain::command::HISTORY_DAYS;
-use crate::domain::trail::findings::{FenceOutcome, Findings};
+use crate::domain::trail::findings::{FenceOutcome, Findings, Scope};
 use crate::domain::trail::guardduty::{by_severity, families};
 use crate::domain::trail::pivot::RoleKind;
 use crate::domain::trail::summary::Tally;
@@ -90,7 +90,13 @@ fn headline(f: &Findings) -> String {
         _ => String::new(),
     };
     let completeness = if f.complete() {
-        ":white_check_mark: Every region was read in full.".to_string()
+        match f.scope {
+            Scope::Aws => ":white_check_mark: Every region was read in full.".to_string(),
+            Scope::LocalCopy => ":white_check_mark: Every file of the copy was read in full. \
+                 It holds only what was copied: regions and days missing from it are not \
+                 searched."
+                .to_string(),
+        }
     } else {
         let mut gaps: Vec<String> = f
             .failures
@@ -123,13 +129,19 @@ fn headline(f: &Findings) -> String {
         }
         format!(":warning: *Partial:* {}.", gaps.join("; "))
     };
+    let regions = match f.scope {
+        Scope::Aws => count(f.regions.len(), "region", "regions"),
+        Scope::LocalCopy => format!(
+            "{} of a local copy",
+            count(f.regions.len(), "region", "regions")
+        ),
+    };
     format!(
-        "*Forensics for `{}`* — {}{span}, over {} back to {} in {}.\n{completeness}",
+        "*Forensics for `{}`* — {}{span}, over {} back to {} in {regions}.\n{completeness}",
         f.key,
         count(s.events, "call", "calls"),
         count(f.searched.len(), "key", "keys"),
         when(f.since),
-        count(f.regions.len(), "region", "regions"),
     )
 }
 
@@ -173,10 +185,14 @@ fn keys(f: &Findings) -> String {
                 None => format!(" — {}", m.by.event_name()),
             })
             .unwrap_or_else(|| " — the leaked key".into());
+        let account = if k.account.is_empty() {
+            "an account its calls do not name".to_string()
+        } else {
+            format!("account {}", k.account)
+        };
         lines.push(format!(
-            "• `{}` in {}: {}{origin}",
+            "• `{}` in {account}: {}{origin}",
             k.key,
-            k.account,
             count(k.events, "call", "calls")
         ));
     }
@@ -436,7 +452,12 @@ fn quarantine(f: &Findings) -> String {
     )
 }
 
+/// What was proposed and what is left to do by hand: nothing of it for a local copy, which
+/// proposes nothing and read nobody's policies.
 fn cleanup(f: &Findings) -> String {
+    if f.scope == Scope::LocalCopy {
+        return String::new();
+    }
     let quarantine = quarantine(f);
     let proposals = match f.proposed.len() {
         0 if f.created.is_empty() => String::new(),
@@ -484,9 +505,18 @@ pub fn investigation_summary(about: &str, f: &Findings) -> Reply {
     if let Some(a) = archive_integrity(f) {
         blocks.push(section(&a));
     }
-    blocks.push(section(&guardduty(f)));
+    match f.scope {
+        Scope::Aws => blocks.push(section(&guardduty(f))),
+        Scope::LocalCopy => blocks.push(section(
+            "*Not checked:* GuardDuty and the user's policies (AWS's quarantine among them): \
+             only the copy was read.",
+        )),
+    }
     blocks.push(section(&created(f)));
-    blocks.push(section(&cleanup(f)));
+    let cleanup = cleanup(f);
+    if !cleanup.is_empty() {
+        blocks.push(section(&cleanup));
+    }
     let archive = f
         .archive
         .as_ref()
@@ -499,12 +529,19 @@ pub fn investigation_summary(about: &str, f: &Findings) -> Reply {
             )
         })
         .unwrap_or_default();
+    // A local copy asks AWS nothing: no pages, nothing throttled.
+    let asked = match f.scope {
+        Scope::Aws => format!(
+            " · {} read · {} throttled and retried",
+            count(f.pages, "page", "pages"),
+            f.throttled
+        ),
+        Scope::LocalCopy => String::new(),
+    };
     blocks.push(context(&format!(
-        "{} · {} · {} read · {} throttled and retried{archive} · finished {}",
+        "{} · {}{asked}{archive} · finished {}",
         sanitize(about),
         f.key,
-        count(f.pages, "page", "pages"),
-        f.throttled,
         when(f.finished_at)
     )));
     Reply {

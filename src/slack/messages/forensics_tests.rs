@@ -113,6 +113,7 @@ pub(super) fn findings() -> Findings {
             policy: "AWSCompromisedKeyQuarantineV3".into(),
             at: t(1, 30),
         }],
+        scope: crate::domain::trail::findings::Scope::Aws,
     }
 }
 

@@ -561,8 +561,6 @@ pub fn plan_blocked(key: &AccessKeyId, error: &str) -> String {
     format!("Dry run for {key} stopped: {error}. Nothing was changed.")
 }
 
-/// The private follow-up to the person who asked: how containment ended, in one line.
-/// IAM's answer for a key it does not have, and what that leaves to check.
 /// The escalation for a key in an account keyleak cannot act in: what a person with access
 /// there does now, and how keyleak finishes the job once it has a way in.
 fn unreachable_account(i: &Incident, account: &str, role_refused: Option<&str>) -> String {
@@ -594,6 +592,7 @@ fn unreachable_account(i: &Incident, account: &str, role_refused: Option<&str>) 
     )
 }
 
+/// IAM's answer for a key it does not have, and what that leaves to check.
 fn unknown_key(i: &Incident) -> String {
     let account = i
         .account
@@ -609,6 +608,7 @@ fn unknown_key(i: &Incident) -> String {
     )
 }
 
+/// The private follow-up to the person who asked: how containment ended, in one line.
 pub fn contain_outcome(i: &Incident, steps: &[StepRecord]) -> Reply {
     if steps.iter().any(|s| s.fact == StepFact::UnknownKey) {
         return Reply::plain(unknown_key(i));

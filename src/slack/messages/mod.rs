@@ -41,12 +41,12 @@ impl Reply {
         })
     }
 
-    /// The blocks' text, for a terminal: what the CLI prints when Slack is not there.
-    /// The message as lines for a terminal. Control characters (which records from an
-    /// attacker's calls may carry, to move the cursor or recolour the screen) are shown
-    /// escaped, never sent to the terminal; newlines and tabs are kept.
+    /// The blocks' text as lines for a terminal, where the CLI prints what Slack would show:
+    /// without Slack's mark-up, and with control characters (which records from an attacker's
+    /// calls may carry, to move the cursor or recolour the screen) shown escaped, never sent
+    /// to the terminal; newlines and tabs are kept.
     pub fn terminal_text(&self) -> String {
-        escape_controls(&self.lines())
+        for_terminal(&self.lines())
     }
 
     fn lines(&self) -> String {
@@ -446,6 +446,7 @@ mod restore;
 mod room;
 mod signal;
 mod temporary;
+mod terminal;
 
 pub use action::describe;
 pub use forensics::{
@@ -473,6 +474,7 @@ pub use room::{
     room_unavailable,
 };
 pub use signal::signal_reply;
+pub use terminal::for_terminal;
 
 #[cfg(test)]
 mod forensics_tests;

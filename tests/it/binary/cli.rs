@@ -75,6 +75,25 @@ async fn the_cli_plans_then_contains_without_slack() {
     let bad = run(&["contain", "AIDAJQABLZS4A3QDU576Q"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("IAM user id"));
+
+    // No credentials: named as such, and a dry run that could not look fails.
+    let out = base_command()
+        .args(["contain", &seeded.leaked.id, "--dry-run"])
+        .env("AWS_CONFIG_FILE", "/nonexistent/keyleak-config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/keyleak-credentials",
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_REGION", "us-east-1")
+        .env("KEYLEAK_DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("no AWS credentials were found"), "{said}");
+    assert!(said.contains("Nothing was changed"), "{said}");
 }
 
 #[test]
@@ -112,19 +131,31 @@ fn the_cli_investigates_a_local_archive_copy_and_writes_the_timeline() {
     ];
     std::fs::write(day.join("a.json.gz"), trail_file(&records)).unwrap();
     std::fs::write(day.join("b.json.gz"), &trail_file(&[])[..10]).unwrap();
+    // Delivered (its name says) years before the window: never opened, so never unreadable.
+    std::fs::write(
+        day.join("111122223333_CloudTrail_us-east-1_20200101T0000Z_old.json.gz"),
+        b"not gzip",
+    )
+    .unwrap();
     let digest = archive
         .path()
         .join("AWSLogs/111122223333/CloudTrail-Digest");
     std::fs::create_dir_all(&digest).unwrap();
     std::fs::write(digest.join("d.json.gz"), b"digest").unwrap();
 
-    let out = base_command()
-        .args(["investigate", key, "--since", "30d", "--archive"])
-        .arg(archive.path())
-        .arg("--out")
-        .arg(out_dir.path())
-        .output()
-        .unwrap();
+    // `--out` is made when missing.
+    let out_dir = out_dir.path().join("made/for/it");
+    let investigate = |extra: &[&str]| {
+        base_command()
+            .args(["investigate", key, "--since", "30d", "--archive"])
+            .arg(archive.path())
+            .arg("--out")
+            .arg(&out_dir)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = investigate(&[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -132,25 +163,66 @@ fn the_cli_investigates_a_local_archive_copy_and_writes_the_timeline() {
         String::from_utf8_lossy(&out.stderr)
     );
     for needle in [
-        &format!("*Forensics for `{key}`* — 3 calls"),
+        &format!("Forensics for {key} — 3 calls"),
         "2 keys",
+        "of a local copy",
         "persistence: 1",
-        &format!("`{session}` in 111122223333: 1 call — GetSessionToken"),
+        &format!("{session} in account 111122223333: 1 call — GetSessionToken"),
         // Read again in the minted session's round, the bad file still counts once.
-        "*Partial:* 1 record that could not be read (",
+        "Partial: 1 record that could not be read (",
         "b.json.gz: not a gzip file",
-        "Partial",
+        "2 files, ",
+        // Only what was checked is claimed.
+        "Not checked: GuardDuty and the user's policies",
     ] {
         assert!(stdout.contains(needle), "{needle} not in {stdout}");
     }
-    let csv = std::fs::read_to_string(out_dir.path().join(format!("{key}-timeline.csv"))).unwrap();
+    // A terminal gets text, not Slack's mark-up.
+    for slack in ["*", "`", ":warning:", ":white_check_mark:", "&lt;"] {
+        assert!(!stdout.contains(slack), "{slack} in {stdout}");
+    }
+    for unchecked in [
+        "no findings",
+        "had not attached",
+        "Every region",
+        "pages read",
+        "_(",
+    ] {
+        assert!(!stdout.contains(unchecked), "{unchecked} in {stdout}");
+    }
+    let csv = std::fs::read_to_string(out_dir.join(format!("{key}-timeline.csv"))).unwrap();
     assert_eq!(csv.lines().count(), 4, "a header and three events: {csv}");
     assert!(!csv.contains("AKIAUNRELATED"));
     assert!(
         !csv.contains("IQoJb3JpZ2luX2Vj"),
         "the session token is not written"
     );
-    assert!(out_dir.path().join(format!("{key}-timeline.json")).exists());
+    assert!(out_dir.join(format!("{key}-timeline.json")).exists());
+
+    // For scripts: one JSON object, the findings and where the timeline went.
+    let out = investigate(&["--json"]);
+    assert!(out.status.success());
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["findings"]["summary"]["events"], 3, "{answer}");
+    assert_eq!(answer["findings"]["scope"], "local_copy");
+    assert!(
+        answer["timeline"]["csv"]
+            .as_str()
+            .unwrap()
+            .ends_with("-timeline.csv")
+    );
+
+    // A folder with no CloudTrail file is an error, not "0 calls".
+    let empty = tempfile::tempdir().unwrap();
+    let out = base_command()
+        .args(["investigate", key, "--archive"])
+        .arg(empty.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("holds no CloudTrail log file"), "{said}");
+    assert!(out.stdout.is_empty(), "no summary is printed");
 
     // Bad inputs: a clear error, nothing written.
     for args in [
