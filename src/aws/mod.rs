@@ -4,6 +4,7 @@
 mod actions;
 mod archive;
 pub(crate) mod calls;
+mod credentials;
 mod guardduty;
 mod handover;
 mod sdk;

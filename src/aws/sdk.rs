@@ -584,7 +584,7 @@ pub(super) async fn user_snapshot(
     iam: &aws_sdk_iam::Client,
     user: &str,
 ) -> Result<UserSnapshot, AwsError> {
-    let (u, keys, inline, attached, groups, profile, mfa) = tokio::join!(
+    let (u, keys, inline, attached, groups, profile, mfa, mut other) = tokio::join!(
         iam.get_user().user_name(user).send(),
         iam.list_access_keys().user_name(user).send(),
         iam.list_user_policies()
@@ -612,12 +612,14 @@ pub(super) async fn user_snapshot(
             .items()
             .send()
             .collect::<Result<Vec<_>, _>>(),
+        super::credentials::other_credentials(iam, user),
     );
-    let user_arn = u
-        .map_err(classify)?
+    let u = u.map_err(classify)?;
+    let user_arn = u.user().map(|u| u.arn().to_string()).unwrap_or_default();
+    other.password_last_used = u
         .user()
-        .map(|u| u.arn().to_string())
-        .unwrap_or_default();
+        .and_then(|u| u.password_last_used())
+        .and_then(to_chrono);
     let has_login_profile = match profile.map_err(classify) {
         Ok(_) => true,
         Err(AwsError::NoSuchEntity(_)) => false,
@@ -656,5 +658,6 @@ pub(super) async fn user_snapshot(
             .iter()
             .map(|d| d.serial_number().to_string())
             .collect(),
+        other,
     })
 }

@@ -204,6 +204,9 @@ pub struct UserSnapshot {
     pub groups: Vec<String>,
     pub has_login_profile: bool,
     pub mfa_devices: Vec<String>,
+    /// Absent from snapshots stored before they were listed.
+    #[serde(default)]
+    pub other: super::credentials::OtherCredentials,
 }
 
 impl UserSnapshot {
@@ -564,6 +567,7 @@ mod tests {
             groups: vec![],
             has_login_profile: false,
             mfa_devices: vec![],
+            other: Default::default(),
         };
         assert_eq!(
             snap.quarantine_policies(),

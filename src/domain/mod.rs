@@ -6,6 +6,7 @@ pub mod approval;
 pub mod audit;
 pub mod cleanup;
 pub mod command;
+pub mod credentials;
 pub mod ids;
 pub mod incident;
 pub mod job;

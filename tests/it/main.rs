@@ -9,6 +9,7 @@ mod approval_store;
 mod binary;
 mod cleanup;
 mod contain;
+mod credentials;
 mod eradication;
 mod faults;
 mod forensics;

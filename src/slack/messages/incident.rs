@@ -4,6 +4,7 @@ use super::temporary;
 use super::*;
 use crate::domain::cleanup::Target;
 use crate::domain::command::{Command, StatusTarget};
+use crate::domain::credentials::OtherKind;
 use crate::domain::ids::{AccountId, IncidentId, KeyKind};
 use crate::domain::incident::{KeyUsage, UserSnapshot, milestones};
 use crate::domain::signal::Hold;
@@ -70,6 +71,16 @@ pub fn incident_card(i: &Incident, steps: &[StepRecord]) -> Reply {
         blocks.push(section(&why));
     }
     blocks.push(section(&checklist.join("\n")));
+    let snapshot = steps.iter().find_map(|s| match &s.fact {
+        StepFact::Snapshot(snap) => Some(snap),
+        _ => None,
+    });
+    if let Some(snap) = snapshot {
+        let deny_all_on = steps
+            .iter()
+            .any(|s| s.kind == StepKind::DenyAll && s.status == StepStatus::Done);
+        blocks.push(section(&super::credentials::section(i, snap, deny_all_on)));
+    }
     blocks.push(context(if i.state == IncidentState::Triage {
         "Triage: the owner, last use and forensics are gathered, and nothing is changed until \
          someone presses Contain. Each step is detailed in this thread."
@@ -379,17 +390,22 @@ fn step_body(i: &Incident, s: &StepRecord) -> String {
                 .iter()
                 .map(|k| format!("`{}` {}", k.id, if k.active { "active" } else { "inactive" }))
                 .collect();
+            let o = &snap.other;
             format!(
                 ":camera: Recorded `{}` before any change — keys: {} · inline policies: {} · \
-                 attached policies: {} · groups: {} · console password: {} · MFA devices: {}. \
-                 Restore and rollback use this record.",
+                 attached policies: {} · groups: {} · console password: {} · MFA devices: {} · \
+                 SSH keys: {} · service-specific credentials: {} · signing certificates: {}. \
+                 Restore and rollback use this record; the card lists every credential.",
                 snap.user_name,
                 keys.join(", "),
                 snap.inline_policies.len(),
                 snap.attached_policies.len(),
                 if snap.groups.is_empty() { "none".to_string() } else { snap.groups.join(", ") },
                 if snap.has_login_profile { "yes" } else { "no" },
-                snap.mfa_devices.len()
+                snap.mfa_devices.len(),
+                super::credentials::how_many(o, OtherKind::SshKeys, o.ssh_keys.len()),
+                super::credentials::how_many(o, OtherKind::Service, o.service.len()),
+                super::credentials::how_many(o, OtherKind::Certificates, o.certificates.len())
             )
         }
         StepFact::KeyDeactivated {

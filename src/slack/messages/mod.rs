@@ -437,6 +437,7 @@ pub fn open_incidents(newest: &[Incident], total: i64) -> Reply {
 
 mod action;
 pub mod chart;
+mod credentials;
 mod forensics;
 mod incident;
 mod notice;

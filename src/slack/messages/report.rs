@@ -24,6 +24,7 @@ pub fn report_markdown(r: &ReportInput, chart: &str) -> String {
     header(&mut md, r);
     times(&mut md, r);
     signals(&mut md, r);
+    credentials(&mut md, r);
     attacker(&mut md, r);
     actions(&mut md, r);
     timeline(&mut md, r);
@@ -256,6 +257,27 @@ fn signals(md: &mut String, r: &ReportInput) {
             evidence.join("; "),
             cell(&s.reference)
         );
+    }
+}
+
+/// Every credential the user had before any change, from the snapshot.
+fn credentials(md: &mut String, r: &ReportInput) {
+    let Some(snap) = r.snapshot else { return };
+    let _ = writeln!(
+        md,
+        "\n## Every credential of `{}`\n\nAs recorded before any change. The deny-all stops \
+         each of them while it is on (IAM checks the user's policies at every use); sessions of \
+         roles the key assumed act as the role, and are fenced role by role.\n",
+        cell(&snap.user_name)
+    );
+    table_head(md, &["kind", "id", "state", ""]);
+    for [kind, id, state, detail] in super::credentials::rows(r.incident, snap) {
+        let id = if id.is_empty() {
+            "—".to_string()
+        } else {
+            format!("`{}`", cell(&id))
+        };
+        let _ = writeln!(md, "| {kind} | {id} | {state} | {} |", cell(&detail));
     }
 }
 
@@ -523,6 +545,15 @@ fn follow_ups(md: &mut String, r: &ReportInput) {
                     when(created)
                 );
             }
+        }
+        let others = snap.other.active();
+        if others > 0 {
+            let _ = writeln!(
+                md,
+                "- [ ] Review the {others} other active credential(s) of `{}` (SSH keys, \
+                 service-specific credentials, signing certificates): delete what nobody uses",
+                cell(&snap.user_name)
+            );
         }
         if snap.has_login_profile && snap.mfa_devices.is_empty() {
             let _ = writeln!(

@@ -59,6 +59,7 @@ pub(super) fn snapshot() -> UserSnapshot {
         groups: vec!["deployers".into()],
         has_login_profile: false,
         mfa_devices: vec![],
+        other: Default::default(),
     }
 }
 
