@@ -40,9 +40,7 @@ pub enum AwsError {
     LimitExceeded(String),
     #[error("throttled by AWS: {0}")]
     Throttled(String),
-    #[error(
-        "the key belongs to account {0}, which is not this bot's account, and KEYLEAK_ROLE_ARN_TEMPLATE is not set"
-    )]
+    #[error("account {0} is not this bot's account, and KEYLEAK_ROLE_ARN_TEMPLATE is not set")]
     NoRouteToAccount(AccountId),
     #[error("could not assume the responder role in account {account}: {message}")]
     AssumeRoleFailed { account: AccountId, message: String },

@@ -127,17 +127,11 @@ impl Engine {
         let keys: Vec<AccessKeyId> = if open.is_empty() {
             match self.active_keys(&q).await {
                 Err(QuarantineError::Unreachable(e)) => {
-                    let cause = match &e {
-                        AwsError::NoRouteToAccount(_) => "it has no responder role for accounts \
-                            other than its own (KEYLEAK_ROLE_ARN_TEMPLATE is not set)"
-                            .to_string(),
-                        e => e.to_string(),
-                    };
                     self.say_not_acted_on(Notice::SignalNotActedOn {
                         source: Source::Quarantine,
                         about: format!("IAM user {} quarantined with {}", q.user, q.policy),
                         account: Some(q.account.clone()),
-                        cause,
+                        cause: e.to_string(),
                     });
                     return Err(QuarantineError::Unreachable(e));
                 }

@@ -437,13 +437,10 @@ impl Notifier for SlackNotifier {
         incident: &Incident,
         step: &StepRecord,
     ) -> Result<String, NotifyError> {
-        let req = SlackApiChatPostMessageRequest::new(
-            thread.channel.clone().into(),
-            messages::step_reply(incident, step).into_content(),
-        )
-        .with_thread_ts(thread.ts.clone().into());
-        let out = self.post(&req).await?;
-        Ok(out.ts.to_string())
+        let posted = self
+            .post_reply(thread, messages::step_reply(incident, step))
+            .await?;
+        Ok(posted.ts)
     }
 
     async fn post_signal(
@@ -453,13 +450,10 @@ impl Notifier for SlackNotifier {
         signal: &Signal,
         number: usize,
     ) -> Result<String, NotifyError> {
-        let req = SlackApiChatPostMessageRequest::new(
-            thread.channel.clone().into(),
-            messages::signal_reply(incident, signal, number).into_content(),
-        )
-        .with_thread_ts(thread.ts.clone().into());
-        let out = self.post(&req).await?;
-        Ok(out.ts.to_string())
+        let posted = self
+            .post_reply(thread, messages::signal_reply(incident, signal, number))
+            .await?;
+        Ok(posted.ts)
     }
 
     async fn refresh(
