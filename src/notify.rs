@@ -6,6 +6,7 @@ use crate::domain::answer::Notice;
 use crate::domain::approval::{MessageRef, Proposal};
 use crate::domain::ids::SlackUserId;
 use crate::domain::incident::{Incident, StepRecord};
+use crate::domain::reach::Reach;
 use crate::domain::report::ReportInput;
 use crate::domain::signal::Signal;
 
@@ -87,6 +88,13 @@ pub trait Notifier: Send + Sync {
         incident: &Incident,
         signal: &Signal,
         number: usize,
+    ) -> Result<String, NotifyError>;
+    /// Posts the list of what the key could do in the thread; returns the reply's `ts`.
+    async fn post_reach(
+        &self,
+        thread: &ThreadRef,
+        incident: &Incident,
+        reach: &Reach,
     ) -> Result<String, NotifyError>;
     /// Edits the incident message in place.
     async fn refresh(

@@ -7,6 +7,7 @@ pub(crate) mod calls;
 mod credentials;
 mod guardduty;
 mod handover;
+mod reach;
 mod sdk;
 mod trail;
 
@@ -19,6 +20,7 @@ use crate::domain::approval::{Action, Outcome, PolicyHoldings, RoleHoldings};
 use crate::domain::ids::{AccessKeyId, AccountId, IncidentId};
 use crate::domain::incident::{KeyUsage, UserSnapshot};
 use crate::domain::policy::DenyPolicy;
+use crate::domain::reach::{ActionVerdict, PolicySource, ServiceUse};
 use crate::domain::restore::Handover;
 use crate::domain::trail::TrailEvent;
 use crate::domain::trail::guardduty::GuardDutyFinding;
@@ -124,6 +126,16 @@ pub struct ArchiveQuery {
     pub until: DateTime<Utc>,
 }
 
+/// The documents of a user's policies, as IAM holds them now, for the policy simulator.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyDocuments {
+    pub policies: Vec<(PolicySource, String)>,
+    /// The permissions boundary's ARN and document.
+    pub boundary: Option<(String, String)>,
+    /// Policies the snapshot named that IAM no longer has, by label.
+    pub gone: Vec<String>,
+}
+
 #[async_trait]
 pub trait Aws: Send + Sync {
     /// The bot's own account, by `sts:GetCallerIdentity` (which needs no permission): proof
@@ -146,6 +158,30 @@ pub trait Aws: Send + Sync {
         account: &AccountId,
         user: &str,
     ) -> Result<UserSnapshot, AwsError>;
+
+    /// The documents of the policies the snapshot names (the user's own, its groups', and its
+    /// permissions boundary), but those named in `leave_out`.
+    async fn policy_documents(
+        &self,
+        account: &AccountId,
+        snapshot: &UserSnapshot,
+        leave_out: &[String],
+    ) -> Result<PolicyDocuments, AwsError>;
+
+    /// IAM's policy simulator (`SimulateCustomPolicy`) over the documents, for `actions`.
+    async fn simulate(
+        &self,
+        account: &AccountId,
+        documents: &PolicyDocuments,
+        actions: &[&str],
+    ) -> Result<Vec<ActionVerdict>, AwsError>;
+
+    /// IAM Access Advisor's last-accessed services for the user.
+    async fn services_used(
+        &self,
+        account: &AccountId,
+        user_arn: &str,
+    ) -> Result<Vec<ServiceUse>, AwsError>;
 
     /// `iam:UpdateAccessKey Status=Inactive` for this key only.
     async fn deactivate_key(

@@ -17,6 +17,7 @@ use super::actions;
 use super::archive;
 use super::guardduty;
 use super::handover;
+use super::reach;
 use super::trail;
 use super::*;
 use crate::archive::ArchiveLimits;
@@ -342,6 +343,32 @@ impl Aws for SdkAws {
         user: &str,
     ) -> Result<UserSnapshot, AwsError> {
         user_snapshot(&self.iam(account).await?, user).await
+    }
+
+    async fn policy_documents(
+        &self,
+        account: &AccountId,
+        snapshot: &UserSnapshot,
+        leave_out: &[String],
+    ) -> Result<PolicyDocuments, AwsError> {
+        reach::policy_documents(&self.iam(account).await?, snapshot, leave_out).await
+    }
+
+    async fn simulate(
+        &self,
+        account: &AccountId,
+        documents: &PolicyDocuments,
+        actions: &[&str],
+    ) -> Result<Vec<ActionVerdict>, AwsError> {
+        reach::simulate(&self.iam(account).await?, documents, actions).await
+    }
+
+    async fn services_used(
+        &self,
+        account: &AccountId,
+        user_arn: &str,
+    ) -> Result<Vec<ServiceUse>, AwsError> {
+        reach::services_used(&self.iam(account).await?, user_arn).await
     }
 
     async fn deactivate_key(

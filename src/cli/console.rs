@@ -7,6 +7,7 @@ use crate::domain::answer::Notice;
 use crate::domain::approval::{MessageRef, Proposal};
 use crate::domain::ids::SlackUserId;
 use crate::domain::incident::{Incident, IncidentState, StepRecord};
+use crate::domain::reach::Reach;
 use crate::domain::report::ReportInput;
 use crate::domain::signal::Signal;
 use crate::notify::{Attachment, Notifier, NotifyError, ThreadRef};
@@ -60,6 +61,16 @@ impl Notifier for Console {
     async fn post_in_channel(&self, notice: &Notice) -> Result<(), NotifyError> {
         say(&messages::notice(notice).text);
         Ok(())
+    }
+
+    async fn post_reach(
+        &self,
+        _thread: &ThreadRef,
+        incident: &Incident,
+        reach: &Reach,
+    ) -> Result<String, NotifyError> {
+        say(&messages::reach_reply(incident, reach).terminal_text());
+        Ok("console".into())
     }
 
     async fn post_step(

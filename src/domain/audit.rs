@@ -58,6 +58,8 @@ pub enum AuditAction {
     RestoreKeyIssued,
     InvestigationRequested,
     ReportRequested,
+    /// What the key could do, to be assessed once its user's snapshot is recorded.
+    ReachRequested,
     IncidentClose,
     JobAbandoned,
     RoleFenced,
@@ -70,7 +72,7 @@ pub enum AuditAction {
 }
 
 /// The actions with a fixed name, for naming and reading back.
-const NAMED: [(AuditAction, &str); 29] = [
+const NAMED: [(AuditAction, &str); 30] = [
     (AuditAction::AlertResolved, "github.alert_resolved"),
     (AuditAction::AlertNotResolved, "github.alert_not_resolved"),
     (AuditAction::CommandRefused, "command.refused"),
@@ -100,6 +102,7 @@ const NAMED: [(AuditAction, &str); 29] = [
         "investigation.requested",
     ),
     (AuditAction::ReportRequested, "report.requested"),
+    (AuditAction::ReachRequested, "reach.requested"),
     (AuditAction::IncidentClose, "incident.close"),
     (AuditAction::JobAbandoned, "job.abandoned"),
     (AuditAction::RoleFenced, "role.fenced"),
@@ -140,6 +143,7 @@ impl AuditAction {
             | Self::RestoreKeyIssued
             | Self::InvestigationRequested
             | Self::ReportRequested
+            | Self::ReachRequested
             | Self::IncidentClose
             | Self::JobAbandoned
             | Self::RoleFenced

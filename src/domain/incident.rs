@@ -393,6 +393,10 @@ pub struct Incident {
     pub signals_said: usize,
     /// The key's previous incident, closed before this one opened.
     pub follows: Option<IncidentId>,
+    /// What the key could do, once assessed.
+    pub reach: Option<super::reach::Reach>,
+    /// The thread reply that lists `reach` in full, once posted.
+    pub reach_ts: Option<String>,
 }
 
 /// The times that matter to a responder, read from the record: what told keyleak first, when

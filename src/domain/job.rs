@@ -36,6 +36,9 @@ pub enum Work {
     Restore(RestoreRequest),
     /// One CloudTrail poll after containment.
     Monitor,
+    /// What the key could do: the policy simulator over the snapshot's policies, and Access
+    /// Advisor, once the snapshot is recorded.
+    Assess,
     /// Says containment in Slack: the room or thread, the steps not yet said, the card, and
     /// (when `last`) the requester's answer. Apart from the playbook, so that containment
     /// never waits on Slack; retried while Slack does not answer.
@@ -74,6 +77,7 @@ impl Work {
             Self::Close { .. } => JobKind::Close,
             Self::Restore(_) => JobKind::Restore,
             Self::Monitor => JobKind::Monitor,
+            Self::Assess => JobKind::Assess,
             Self::Announce { .. } => JobKind::Announce,
         }
     }
@@ -91,11 +95,12 @@ pub enum JobKind {
     Close,
     Restore,
     Monitor,
+    Assess,
     Announce,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 9] = [
+    pub const ALL: [JobKind; 10] = [
         Self::Contain,
         Self::Propose,
         Self::Execute,
@@ -104,6 +109,7 @@ impl JobKind {
         Self::Close,
         Self::Restore,
         Self::Monitor,
+        Self::Assess,
         Self::Announce,
     ];
 
@@ -118,6 +124,7 @@ impl JobKind {
             Self::Close => "close",
             Self::Restore => "restore",
             Self::Monitor => "monitor",
+            Self::Assess => "assess",
             Self::Announce => "announce",
         }
     }
@@ -167,6 +174,7 @@ mod tests {
                 requested_by: "U1".into(),
             }),
             Work::Monitor,
+            Work::Assess,
             Work::Announce { last: true },
         ];
         for w in every {

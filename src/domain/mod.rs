@@ -12,6 +12,7 @@ pub mod incident;
 pub mod job;
 pub mod policy;
 pub mod ratelimit;
+pub mod reach;
 pub mod report;
 pub mod restore;
 pub mod room;

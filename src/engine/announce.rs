@@ -83,7 +83,7 @@ async fn thread(
 }
 
 /// Threaded replies for every signal not yet said, in arrival order, then for every recorded
-/// step not yet said, in playbook order.
+/// step not yet said, in playbook order, then what the key could do once it is assessed.
 async fn post_missing_replies(
     engine: &Engine,
     thread: &ThreadRef,
@@ -108,6 +108,10 @@ async fn post_missing_replies(
             .store
             .set_step_reply(&incident.id, s.kind, &ts)
             .await?;
+    }
+    if let (Some(reach), None) = (&incident.reach, &incident.reach_ts) {
+        let ts = engine.notifier.post_reach(thread, incident, reach).await?;
+        engine.store.set_reach_ts(&incident.id, &ts).await?;
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ mod jobs;
 mod monitor;
 mod plan;
 mod queries;
+mod reach;
 mod report;
 mod restore;
 mod room;

@@ -353,6 +353,7 @@ async fn execute(
             }
             Work::Restore(r) => super::restore::run_restore(engine, &job, r).await,
             Work::Monitor => super::monitor::run_monitor(engine, &job).await,
+            Work::Assess => super::reach::run_assess(engine, &job).await,
             Work::Announce { last } => super::announce::run_announce(engine, &job, *last).await,
         };
         let kind = job.kind().as_str();

@@ -18,6 +18,7 @@ use crate::domain::answer::Notice;
 use crate::domain::approval::{MessageRef, Proposal};
 use crate::domain::ids::SlackUserId;
 use crate::domain::incident::{Incident, StepRecord};
+use crate::domain::reach::Reach;
 use crate::domain::report::ReportInput;
 use crate::domain::signal::Signal;
 use crate::domain::trail::activity::hourly;
@@ -452,6 +453,18 @@ impl Notifier for SlackNotifier {
     ) -> Result<String, NotifyError> {
         let posted = self
             .post_reply(thread, messages::signal_reply(incident, signal, number))
+            .await?;
+        Ok(posted.ts)
+    }
+
+    async fn post_reach(
+        &self,
+        thread: &ThreadRef,
+        incident: &Incident,
+        reach: &Reach,
+    ) -> Result<String, NotifyError> {
+        let posted = self
+            .post_reply(thread, messages::reach_reply(incident, reach))
             .await?;
         Ok(posted.ts)
     }

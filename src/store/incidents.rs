@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use super::{AuditEntry, NewJob, StoreError};
 use crate::domain::ids::{AccessKeyId, AccountId, IncidentId};
 use crate::domain::incident::{Actor, Incident, IncidentState, StepKind, StepRecord, UserSnapshot};
+use crate::domain::reach::Reach;
 use crate::domain::signal::{Hold, Signal};
 
 /// What a request does to the key: what a new incident starts as, and what an open one in
@@ -149,6 +150,10 @@ pub trait Steps: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Records that the thread has a reply for the incident's first `said` signals.
     async fn set_signals_said(&self, id: &IncidentId, said: usize) -> Result<(), StoreError>;
+    /// Records what the key could do; the first assessment stays, as the snapshot does.
+    async fn save_reach(&self, id: &IncidentId, reach: &Reach) -> Result<(), StoreError>;
+    /// Records the thread reply that lists the reach.
+    async fn set_reach_ts(&self, id: &IncidentId, ts: &str) -> Result<(), StoreError>;
     /// The incident's steps, in the playbook's order.
     async fn steps(&self, id: &IncidentId) -> Result<Vec<StepRecord>, StoreError>;
 }

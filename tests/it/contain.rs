@@ -91,8 +91,8 @@ async fn contain_deactivates_only_the_leaked_key_and_denies_the_user() {
     assert!(top[0].updates >= 1);
     assert!(top[0].text.contains("contained"), "{}", top[0].text);
     let replies = app.slack.replies_to(&top[0].ts);
-    // One reply per step, and the forensics that follows containment.
-    assert_eq!(replies.len(), StepKind::ALL.len() + 1);
+    // One reply per step, what the key could do, and the forensics that follows containment.
+    assert_eq!(replies.len(), StepKind::ALL.len() + 2);
     let joined: String = replies.iter().map(|r| r.blocks.to_string()).collect();
     assert!(joined.contains("AWS request id"));
     assert!(joined.contains(&seeded.leaked.id));
@@ -267,8 +267,8 @@ async fn double_submit_reuses_the_incident_and_runs_each_step_once() {
     assert_eq!(app.slack.top_level().len(), 1);
     assert_eq!(
         app.slack.replies_to(&app.slack.top_level()[0].ts).len(),
-        StepKind::ALL.len() + 1,
-        "the steps and one forensics message"
+        StepKind::ALL.len() + 2,
+        "the steps, what the key could do, and one forensics message"
     );
     let audit = app.store.audit_log(None).await.unwrap();
     assert_eq!(

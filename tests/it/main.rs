@@ -19,6 +19,7 @@ mod intake;
 mod lookup;
 mod metrics;
 mod monitor;
+mod reach;
 mod replicas;
 mod report;
 mod restore;

@@ -123,8 +123,8 @@ async fn a_worker_killed_while_reporting_resumes_the_replies_only() {
     let replies = s.app.slack.replies_to(&top[0].ts);
     assert_eq!(
         replies.len(),
-        StepKind::ALL.len() + 1,
-        "each reply posted once, and the forensics message"
+        StepKind::ALL.len() + 2,
+        "each reply posted once, what the key could do, and the forensics message"
     );
 }
 

@@ -22,8 +22,8 @@ async fn a_429_from_slack_is_waited_out_and_nothing_is_lost() {
     assert_eq!(top.len(), 1);
     assert_eq!(
         app.slack.replies_to(&top[0].ts).len(),
-        StepKind::ALL.len() + 1,
-        "each step's reply, and the forensics message"
+        StepKind::ALL.len() + 2,
+        "each step's reply, what the key could do, and the forensics message"
     );
 }
 

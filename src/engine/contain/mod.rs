@@ -49,21 +49,41 @@ pub async fn run_contain(
         prior,
     };
     run.playbook(job.id, lease).await?;
+    let snapshot_taken = run.prior_fact(StepKind::Snapshot).is_none()
+        && store
+            .snapshot(id)
+            .await
+            .context("loading the snapshot")?
+            .is_some();
     if run.incident.state == IncidentState::Triage {
-        return end_triage(engine, job, investigate_days).await;
+        end_triage(engine, job, investigate_days).await?;
+    } else {
+        end_containment(engine, job, &run.incident).await?;
     }
+    // After the announcement is queued: what the key could do never delays the card.
+    if snapshot_taken {
+        engine.queue_reach(id, &run.incident.requested_by).await?;
+    }
+    Ok(())
+}
 
-    if run.incident.hold == Some(Hold::Pending) {
+/// Settles the incident, queues its announcement and, once it is contained, forensics.
+async fn end_containment(
+    engine: &Engine,
+    job: &ClaimedJob,
+    before: &Incident,
+) -> anyhow::Result<()> {
+    let id = &job.incident_id;
+    if before.hold == Some(Hold::Pending) {
         engine.store.set_hold(&job.incident_id, None, None).await?;
     }
-    let (incident, _) = settle_incident(engine, job, run.incident.key.kind()).await?;
+    let (incident, _) = settle_incident(engine, job, before.key.kind()).await?;
     engine
         .store
         .queue_announcement(id, true, job.response_url.as_deref(), engine.clock.now())
         .await?;
     engine.wake.notify_one();
-    if incident.state == IncidentState::Contained && run.incident.state != IncidentState::Contained
-    {
+    if incident.state == IncidentState::Contained && before.state != IncidentState::Contained {
         engine.resolve_alerts(&incident).await;
         // Forensics follows every containment: the sessions the key minted are only found
         // in CloudTrail, and their roles need fences of their own.

@@ -81,6 +81,9 @@ pub fn incident_card(i: &Incident, steps: &[StepRecord]) -> Reply {
             .any(|s| s.kind == StepKind::DenyAll && s.status == StepStatus::Done);
         blocks.push(section(&super::credentials::section(i, snap, deny_all_on)));
     }
+    if let Some(r) = &i.reach {
+        blocks.push(section(&super::reach::card_line(r)));
+    }
     blocks.push(context(if i.state == IncidentState::Triage {
         "Triage: the owner, last use and forensics are gathered, and nothing is changed until \
          someone presses Contain. Each step is detailed in this thread."

@@ -442,6 +442,7 @@ mod forensics;
 mod incident;
 mod notice;
 mod proposal;
+mod reach;
 mod report;
 mod restore;
 mod room;
@@ -464,6 +465,7 @@ pub use proposal::{
     APPROVE, REJECT, cleanup_already_pending, cleanup_not_proposed, cleanup_queued,
     cleanup_refused, click_result, proposal,
 };
+pub use reach::reach_reply;
 pub use report::{KEY_AGE_DAYS, report_markdown};
 pub use restore::{
     restore_at_key_limit, restore_busy, restore_done, restore_failed, restore_queued,

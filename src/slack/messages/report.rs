@@ -8,6 +8,7 @@ use super::*;
 use crate::domain::approval::{Outcome, Proposal, ProposalState};
 use crate::domain::audit::AuditAction;
 use crate::domain::incident::{Actor, milestones};
+use crate::domain::reach::{Decision, Known};
 use crate::domain::report::ReportInput;
 use crate::domain::signal::Strength;
 use crate::domain::trail::classify::{Category, classify};
@@ -25,6 +26,7 @@ pub fn report_markdown(r: &ReportInput, chart: &str) -> String {
     times(&mut md, r);
     signals(&mut md, r);
     credentials(&mut md, r);
+    reach(&mut md, r);
     attacker(&mut md, r);
     actions(&mut md, r);
     timeline(&mut md, r);
@@ -279,6 +281,48 @@ fn credentials(md: &mut String, r: &ReportInput) {
         };
         let _ = writeln!(md, "| {kind} | {id} | {state} | {} |", cell(&detail));
     }
+}
+
+/// What the key could do, by IAM's policy simulator, with every action a policy decides.
+fn reach(md: &mut String, r: &ReportInput) {
+    let Some(reach) = &r.incident.reach else {
+        return;
+    };
+    let _ = writeln!(md, "\n## What the key could do\n");
+    match &reach.actions {
+        Known::Known(verdicts) => {
+            if let Some(v) = super::reach::verdict_text(reach) {
+                let _ = writeln!(md, "Verdict: **{v}**.\n");
+            }
+            table_head(md, &["action", "what it allows", "decision", "decided by"]);
+            for [action, what, decision, by] in super::reach::report_rows(verdicts) {
+                let _ = writeln!(
+                    md,
+                    "| `{}` | {what} | {} | {} |",
+                    cell(&action),
+                    cell(&decision),
+                    cell(&by)
+                );
+            }
+            let rest = verdicts
+                .iter()
+                .filter(|v| v.decision == Decision::ImplicitDeny)
+                .count();
+            let _ = writeln!(
+                md,
+                "\n{rest} more of the {} high-risk actions are granted by no policy.",
+                verdicts.len()
+            );
+        }
+        Known::Unknown { why } => {
+            let _ = writeln!(
+                md,
+                "Unknown: IAM's policy simulator did not answer ({}).",
+                cell(why)
+            );
+        }
+    }
+    let _ = writeln!(md, "\n{}", super::reach::evaluated(reach));
 }
 
 fn attacker(md: &mut String, r: &ReportInput) {

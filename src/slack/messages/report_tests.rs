@@ -540,3 +540,102 @@ fn an_unreachable_account_is_escalated_with_what_to_do() {
     }
     insta::assert_snapshot!(shown.join("\n---\n"));
 }
+
+fn reach() -> crate::domain::reach::Reach {
+    use crate::domain::reach::*;
+    let verdict = |action: &str, decision: Decision, by: &[&str]| ActionVerdict {
+        action: action.into(),
+        decision,
+        decided_by: by.iter().map(|s| s.to_string()).collect(),
+    };
+    Reach {
+        assessed_at: t(0, 3),
+        policies: vec![
+            PolicySource::Inline {
+                name: "app-read".into(),
+            },
+            PolicySource::GroupManaged {
+                group: "deployers".into(),
+                name: "PowerUserAccess".into(),
+                arn: "arn:aws:iam::aws:policy/PowerUserAccess".into(),
+            },
+        ],
+        boundary: Some("arn:aws:iam::111111111111:policy/deploy-boundary".into()),
+        left_out: vec![
+            LeftOut {
+                policy: "AWSCompromisedKeyQuarantineV3".into(),
+                why: Omission::AwsQuarantine,
+            },
+            LeftOut {
+                policy: "old-inline".into(),
+                why: Omission::Gone,
+            },
+        ],
+        actions: Known::Known(vec![
+            verdict(
+                "iam:CreateAccessKey",
+                Decision::Conditional {
+                    keys: vec!["aws:MultiFactorAuthPresent".into()],
+                },
+                &[],
+            ),
+            verdict("iam:PassRole", Decision::ExplicitDeny, &["app-read"]),
+            verdict(
+                "s3:GetObject",
+                Decision::Allowed,
+                &["app-read", "group deployers: PowerUserAccess"],
+            ),
+            verdict(
+                "secretsmanager:GetSecretValue",
+                Decision::Allowed,
+                &["group deployers: PowerUserAccess"],
+            ),
+            verdict(
+                "ec2:RunInstances",
+                Decision::Allowed,
+                &["group deployers: PowerUserAccess"],
+            ),
+            verdict("iam:AttachUserPolicy", Decision::ImplicitDeny, &[]),
+        ]),
+        services: Known::Unknown {
+            why: "access denied: not authorized to perform: iam:GenerateServiceLastAccessedDetails"
+                .into(),
+        },
+    }
+}
+
+#[test]
+fn what_the_key_could_do_on_the_card_in_the_thread_and_in_the_report() {
+    let mut i = incident(IncidentState::Contained);
+    i.reach = Some(reach());
+    let card = incident_card(&i, &steps());
+    let reply = reach_reply(&i, i.reach.as_ref().unwrap());
+    assert_within_limits(&reply);
+    let md = report_before_forensics(&i, &[]);
+    let section = md
+        .split("\n## ")
+        .find(|s| s.starts_with("What the key could do"))
+        .unwrap();
+    let line = render(&card)
+        .lines()
+        .find(|l| l.starts_with("*What it could do:*"))
+        .unwrap()
+        .to_string();
+    insta::assert_snapshot!(format!(
+        "{line}\n\n--- thread ---\n{}\n--- report ---\n## {section}",
+        render(&reply)
+    ));
+}
+
+#[test]
+fn a_simulator_that_did_not_answer_is_unknown_on_the_card() {
+    let mut r = reach();
+    r.actions = crate::domain::reach::Known::Unknown {
+        why: "access denied: iam:SimulateCustomPolicy".into(),
+    };
+    assert_eq!(
+        super::reach::card_line(&r),
+        "*What it could do:* :grey_question: unknown — IAM's policy simulator did not answer \
+         (access denied: iam:SimulateCustomPolicy)"
+    );
+}

@@ -31,6 +31,8 @@ pub(super) fn incident(state: IncidentState) -> Incident {
         hold: None,
         signals: vec![],
         signals_said: 0,
+        reach: None,
+        reach_ts: None,
         follows: None,
     }
 }

@@ -94,6 +94,8 @@ fn fresh(new: &NewIncident, follows: Option<&IncidentId>) -> Incident {
         hold: new.hold.clone(),
         signals: new.signal.iter().cloned().collect(),
         signals_said: 0,
+        reach: None,
+        reach_ts: None,
         follows: follows.cloned(),
     }
 }

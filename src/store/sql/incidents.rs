@@ -10,6 +10,7 @@ use super::rows::*;
 use super::{SqlStore, begin_write, insert_audit, insert_job};
 use crate::domain::ids::{AccessKeyId, AccountId, IncidentId};
 use crate::domain::incident::{Incident, IncidentState, StepKind, StepRecord, UserSnapshot};
+use crate::domain::reach::Reach;
 use crate::domain::signal::Hold;
 use crate::store::{
     AuditEntry, IncidentFacts, Incidents, NewIncident, NewJob, Opened, Reports, Steps, StoreError,
@@ -296,6 +297,25 @@ impl Steps for SqlStore {
         // Never backwards: two announcements racing each record how far they got.
         sqlx::query("UPDATE incidents SET signals_said = $1 WHERE id = $2 AND signals_said < $1")
             .bind(i64::try_from(said).unwrap_or(i64::MAX))
+            .bind(id.as_str())
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn save_reach(&self, id: &IncidentId, reach: &Reach) -> Result<(), StoreError> {
+        let json = serde_json::to_string(reach).map_err(StoreError::corrupt)?;
+        sqlx::query("UPDATE incidents SET reach = $1 WHERE id = $2 AND reach IS NULL")
+            .bind(json)
+            .bind(id.as_str())
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_reach_ts(&self, id: &IncidentId, ts: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE incidents SET reach_ts = $1 WHERE id = $2")
+            .bind(ts)
             .bind(id.as_str())
             .execute(&self.write)
             .await?;

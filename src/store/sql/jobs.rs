@@ -67,7 +67,10 @@ impl JobQueue for SqlStore {
     ) -> Result<Option<ClaimedJob>, StoreError> {
         // One statement, so two workers can never claim the same job: SQLite runs it under
         // the database write lock; on PostgreSQL the chosen row is locked, and a row another
-        // replica is claiming is skipped rather than waited for. Among jobs of a kind, the
+        // replica is claiming is skipped rather than waited for. An incident's announcements
+        // run one at a time, in the order they were queued: while an earlier one is queued or
+        // running (its lease run out included) a later one waits, so two workers can never
+        // post the same reply, even when each claims while the other's claim is uncommitted. Among jobs of a kind, the
         // requester with the fewest jobs running or queued ahead goes first: one person's
         // flood of commands queues behind nobody else's.
         let sql = format!(
@@ -82,7 +85,7 @@ impl JobQueue for SqlStore {
                  AND (NOT $6 OR j.kind = 'contain') \
                  AND NOT (j.kind = 'announce' AND EXISTS (SELECT 1 FROM jobs r \
                      WHERE r.incident_id = j.incident_id AND r.kind = 'announce' \
-                     AND r.state = 'running' AND r.locked_until >= $3 AND r.id <> j.id)) \
+                     AND r.state IN ('queued', 'running') AND r.id < j.id)) \
                  ORDER BY j.kind <> 'contain', \
                      (SELECT COUNT(*) FROM jobs e JOIN incidents ei ON ei.id = e.incident_id \
                       WHERE e.kind = j.kind AND e.id <> j.id \

@@ -67,7 +67,7 @@ pub(super) fn work_from(kind: &str, payload: Option<&str>) -> Result<Work, Store
 
 pub(super) const INCIDENT_COLUMNS: &str = "id, access_key_id, state, reason, requested_by, opened_at, \
     fence_time, contained_at, account_id, user_name, slack_channel, slack_ts, late_activity, \
-    hold, signals, signals_said, follows";
+    hold, signals, signals_said, follows, reach, reach_ts";
 
 pub(super) fn incident_from_row(row: &AnyRow) -> Result<Incident, StoreError> {
     let id: String = row.try_get("id")?;
@@ -104,6 +104,8 @@ pub(super) fn incident_from_row(row: &AnyRow) -> Result<Incident, StoreError> {
             f.map(|f| IncidentId::parse(&f).map_err(|_| corrupt("incident id", &f)))
                 .transpose()?
         },
+        reach: json_column(row, "reach")?,
+        reach_ts: row.try_get("reach_ts")?,
     })
 }
 

@@ -7,6 +7,8 @@ pub mod fake_github;
 pub mod fake_slack;
 pub mod fake_socket;
 pub mod guardduty_emu;
+pub mod iam_emu;
+pub mod iam_eval;
 pub mod moto;
 pub mod proposals;
 pub mod proxy;
@@ -531,9 +533,17 @@ impl Proxied {
         Self::on(None).await
     }
 
+    /// With AWS's managed policies in moto.
+    pub async fn with_aws_policies() -> Self {
+        Self::with(Moto::with_aws_policies().await, None).await
+    }
+
     /// On `database` (a fresh one on the run's store when `None`).
     pub async fn on(database: Option<db::TestDb>) -> Self {
-        let moto = Moto::start().await;
+        Self::with(Moto::start().await, database).await
+    }
+
+    async fn with(moto: Moto, database: Option<db::TestDb>) -> Self {
         let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
         let seeded = seed::ci_user(&iam, "ci-deploy").await;
         let proxy = proxy::AwsProxy::start(&moto.url).await;

@@ -9,9 +9,12 @@ use aws_credential_types::Credentials;
 
 pub const OWN_ACCOUNT: &str = "123456789012";
 
+/// moto behind the IAM emulator: `url` is the emulator's, which answers what moto lacks and
+/// hands everything else to moto.
 pub struct Moto {
     child: Child,
     pub url: String,
+    pub iam: super::iam_emu::IamFront,
 }
 
 /// The moto server installed by `.ci/run` (or named by `KEYLEAK_MOTO_SERVER`). A missing
@@ -49,6 +52,16 @@ fn bound_port(stderr: std::process::ChildStderr) -> std::sync::mpsc::Receiver<u1
 
 impl Moto {
     pub async fn start() -> Self {
+        Self::launch(false).await
+    }
+
+    /// With AWS's managed policies (`AdministratorAccess`, …) loaded in every account: slower
+    /// to start an account, so only for the tests that attach them.
+    pub async fn with_aws_policies() -> Self {
+        Self::launch(true).await
+    }
+
+    async fn launch(aws_policies: bool) -> Self {
         let bin = moto_binary();
         assert!(
             bin.exists(),
@@ -57,6 +70,10 @@ impl Moto {
         );
         let mut child = Command::new(&bin)
             .args(["-H", "127.0.0.1", "-p", "0"])
+            .env(
+                "MOTO_IAM_LOAD_MANAGED_POLICIES",
+                if aws_policies { "true" } else { "false" },
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -66,8 +83,12 @@ impl Moto {
             .await
             .unwrap()
             .expect("moto said where it listens within 30 s");
-        let url = format!("http://127.0.0.1:{port}");
-        let moto = Self { child, url };
+        let iam = super::iam_emu::IamFront::start(&format!("http://127.0.0.1:{port}"));
+        let moto = Self {
+            child,
+            url: iam.url.clone(),
+            iam,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         let http = reqwest::Client::new();
         loop {
@@ -75,7 +96,7 @@ impl Moto {
                 .get(format!("{}/moto-api/", moto.url))
                 .send()
                 .await
-                .is_ok()
+                .is_ok_and(|r| r.status().is_success())
             {
                 break;
             }
@@ -148,6 +169,7 @@ impl Moto {
 
 impl Drop for Moto {
     fn drop(&mut self) {
+        self.iam.stop();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
