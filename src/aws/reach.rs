@@ -318,3 +318,63 @@ pub(super) async fn services_used(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// IAM's `GetUserPolicy`, `GetGroupPolicy` and `GetPolicyVersion` give the document
+    /// URL-encoded (RFC 3986: `%7B` for `{`, `%20` for a space); the simulator wants JSON.
+    #[test]
+    fn policy_documents_are_url_decoded_and_plain_ones_kept() {
+        let encoded = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%22s3%3AGet%2A%22%2C%22Resource%22%3A%22arn%3Aaws%3As3%3A%3A%3Aa%20b%2B%2A%22%7D%5D%7D";
+        let doc = decoded(encoded).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
+        assert_eq!(v["Statement"][0]["Resource"], "arn:aws:s3:::a b+*");
+        let plain = r#"{"Version":"2012-10-17","Statement":[]}"#;
+        assert_eq!(decoded(plain).unwrap(), plain);
+        assert!(
+            decoded("%FF%FE").is_err(),
+            "not UTF-8 is an error, not a guess"
+        );
+    }
+
+    #[test]
+    fn matched_statements_name_their_policy() {
+        let docs = PolicyDocuments {
+            policies: vec![
+                (
+                    PolicySource::Inline {
+                        name: "app-read".into(),
+                    },
+                    "{}".into(),
+                ),
+                (
+                    PolicySource::GroupManaged {
+                        group: "admins".into(),
+                        name: "AdministratorAccess".into(),
+                        arn: "arn:aws:iam::aws:policy/AdministratorAccess".into(),
+                    },
+                    "{}".into(),
+                ),
+            ],
+            boundary: Some(("arn:aws:iam::111122223333:policy/b".into(), "{}".into())),
+            gone: vec![],
+        };
+        assert_eq!(
+            label_of("PolicyInputList.1", &docs).as_deref(),
+            Some("app-read")
+        );
+        assert_eq!(
+            label_of("PolicyInputList.2", &docs).as_deref(),
+            Some("group admins: AdministratorAccess")
+        );
+        assert_eq!(
+            label_of("PermissionsBoundaryPolicyInputList.1", &docs).as_deref(),
+            Some("arn:aws:iam::111122223333:policy/b")
+        );
+        assert_eq!(label_of("PolicyInputList.0", &docs), None);
+        assert_eq!(label_of("PolicyInputList.3", &docs), None);
+        assert_eq!(label_of("ResourcePolicy", &docs), None);
+    }
+}

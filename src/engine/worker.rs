@@ -376,8 +376,18 @@ async fn execute(
         persist(lease, || async {
             let now = engine.clock.now();
             match (again, why.as_deref()) {
-                (Some(wait), Some(why)) => engine.store.retry_job(job.id, now + wait, why).await,
-                (_, why) => engine.store.finish_job(job.id, now, why).await,
+                (Some(wait), Some(why)) => {
+                    engine
+                        .store
+                        .retry_job(job.id, job.attempts, now + wait, why)
+                        .await
+                }
+                (_, why) => {
+                    engine
+                        .store
+                        .finish_job(job.id, job.attempts, now, why)
+                        .await
+                }
             }
         })
         .await

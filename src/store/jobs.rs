@@ -70,16 +70,22 @@ pub trait JobQueue: Send + Sync {
     /// store that cannot tell never resolves: the worker polls.
     async fn queued_elsewhere(&self);
     async fn extend_lease(&self, job: i64, until: DateTime<Utc>) -> Result<(), StoreError>;
-    /// Puts a running job back in the queue, to be claimed again from `not_before`.
+    /// Puts a running job back in the queue, to be claimed again from `not_before`. `attempt`
+    /// is the claim's (`ClaimedJob::attempts`): a run whose job was taken over since (its
+    /// worker stalled past the lease, then woke) changes nothing, so it cannot requeue or end
+    /// the run that took over.
     async fn retry_job(
         &self,
         job: i64,
+        attempt: i64,
         not_before: DateTime<Utc>,
         error: &str,
     ) -> Result<(), StoreError>;
+    /// Ends the job, under the same condition as `retry_job`.
     async fn finish_job(
         &self,
         job: i64,
+        attempt: i64,
         now: DateTime<Utc>,
         error: Option<&str>,
     ) -> Result<(), StoreError>;

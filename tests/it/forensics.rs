@@ -246,14 +246,14 @@ async fn containment_is_followed_by_forensics_that_finds_the_whole_path() {
             .map_or(0, |(_, n)| *n)
     };
     assert_eq!(cat(Category::DeniedProbing), 3);
-    assert_eq!(cat(Category::Reconnaissance), 3);
+    assert_eq!(cat(Category::Discovery), 3);
     assert_eq!(cat(Category::Persistence), 3);
     assert_eq!(
         cat(Category::CredentialAccess),
         3,
         "key, session token, role"
     );
-    assert_eq!(cat(Category::ResourceCreation), 1);
+    assert_eq!(cat(Category::Impact), 1);
     assert_eq!(cat(Category::DefenseEvasion), 1);
     assert_eq!(f.summary.regions.len(), 3);
 

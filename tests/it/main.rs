@@ -12,6 +12,7 @@ mod contain;
 mod credentials;
 mod eradication;
 mod faults;
+mod footprint;
 mod forensics;
 mod front_door;
 mod github;

@@ -73,6 +73,57 @@ async fn each_job_is_claimed_by_one_replica() {
     assert_eq!(distinct.len(), 40);
 }
 
+/// A worker that stalled past its lease and woke after another took its job over can neither
+/// end nor requeue that job: its claim's attempt number no longer matches, so the run that took
+/// over is the only one (two runs of an announcement would post its replies twice).
+#[tokio::test]
+async fn a_job_taken_over_is_not_ended_by_the_stalled_run() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    store.open_incident(new_incident(1)).await.unwrap();
+    let now = Utc::now();
+    let claim = |by: &'static str| Claim {
+        by: Some(by),
+        ..Claim::default()
+    };
+    let stalled = store
+        .claim_job(now, Duration::seconds(60), claim("stalled"))
+        .await
+        .unwrap()
+        .expect("the job is claimed");
+    let later = now + Duration::seconds(61);
+    let taken = store
+        .claim_job(later, Duration::seconds(60), claim("taker"))
+        .await
+        .unwrap()
+        .expect("its lease ran out: taken over");
+    assert_eq!(taken.id, stalled.id);
+    assert_eq!(taken.attempts, stalled.attempts + 1);
+
+    store
+        .retry_job(stalled.id, stalled.attempts, later, "woke late")
+        .await
+        .unwrap();
+    store
+        .finish_job(stalled.id, stalled.attempts, later, None)
+        .await
+        .unwrap();
+    assert_eq!(store.pending_jobs(None).await.unwrap(), 1, "still running");
+    assert!(
+        store
+            .claim_job(later, Duration::seconds(60), claim("third"))
+            .await
+            .unwrap()
+            .is_none(),
+        "not queued again behind the taker's back"
+    );
+    store
+        .finish_job(taken.id, taken.attempts, later, None)
+        .await
+        .unwrap();
+    assert_eq!(store.pending_jobs(None).await.unwrap(), 0);
+}
+
 /// LISTEN/NOTIFY: a replica waiting for work hears of a job another queued, without polling.
 /// Its listener connects in the background, so jobs are queued until it hears one.
 #[tokio::test]

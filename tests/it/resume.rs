@@ -121,10 +121,11 @@ async fn a_worker_killed_while_reporting_resumes_the_replies_only() {
     let top = s.app.slack.top_level();
     assert_eq!(top.len(), 1);
     let replies = s.app.slack.replies_to(&top[0].ts);
+    let texts: Vec<&str> = replies.iter().map(|r| r.text.as_str()).collect();
     assert_eq!(
         replies.len(),
         StepKind::ALL.len() + 2,
-        "each reply posted once, what the key could do, and the forensics message"
+        "each reply posted once, what the key could do, and the forensics message: {texts:#?}"
     );
 }
 

@@ -3,11 +3,17 @@
 //! event carries every category its name has; a denied call is denied probing only, since it
 //! changed nothing, and the timeline still names what was tried.
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use super::TrailEvent;
+use super::technique::techniques;
+use serde::{Deserialize, Serialize};
 
+/// MITRE ATT&CK's cloud tactics, in the order a responder weighs them (a count and the chart
+/// show them so), then what AWS refused and what no table names. Findings stored under the
+/// names used before the tactics (`reconnaissance`, `data_access`, `resource_creation`) read
+/// as the tactic each became.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
@@ -15,23 +21,34 @@ pub enum Category {
     PrivilegeEscalation,
     CredentialAccess,
     DefenseEvasion,
-    ResourceCreation,
-    DataAccess,
-    Reconnaissance,
+    Exfiltration,
+    #[serde(alias = "resource_creation")]
+    Impact,
+    Execution,
+    LateralMovement,
+    InitialAccess,
+    #[serde(alias = "data_access")]
+    Collection,
+    #[serde(alias = "reconnaissance")]
+    Discovery,
     DeniedProbing,
     /// A change that is in no table: shown, never guessed at.
     Other,
 }
 
 impl Category {
-    pub const ALL: [Category; 9] = [
+    pub const ALL: [Category; 13] = [
         Self::Persistence,
         Self::PrivilegeEscalation,
         Self::CredentialAccess,
         Self::DefenseEvasion,
-        Self::ResourceCreation,
-        Self::DataAccess,
-        Self::Reconnaissance,
+        Self::Exfiltration,
+        Self::Impact,
+        Self::Execution,
+        Self::LateralMovement,
+        Self::InitialAccess,
+        Self::Collection,
+        Self::Discovery,
         Self::DeniedProbing,
         Self::Other,
     ];
@@ -42,12 +59,34 @@ impl Category {
             Self::PrivilegeEscalation => "privilege escalation",
             Self::CredentialAccess => "credential access",
             Self::DefenseEvasion => "defense evasion",
-            Self::ResourceCreation => "resource creation",
-            Self::DataAccess => "data access",
-            Self::Reconnaissance => "reconnaissance",
+            Self::Exfiltration => "exfiltration",
+            Self::Impact => "impact",
+            Self::Execution => "execution",
+            Self::LateralMovement => "lateral movement",
+            Self::InitialAccess => "initial access",
+            Self::Collection => "collection",
+            Self::Discovery => "discovery",
             Self::DeniedProbing => "denied probing",
             Self::Other => "other",
         }
+    }
+
+    /// ATT&CK's id for the tactic; none for keyleak's own two.
+    pub fn attack_id(self) -> Option<&'static str> {
+        Some(match self {
+            Self::InitialAccess => "TA0001",
+            Self::Execution => "TA0002",
+            Self::Persistence => "TA0003",
+            Self::PrivilegeEscalation => "TA0004",
+            Self::DefenseEvasion => "TA0005",
+            Self::CredentialAccess => "TA0006",
+            Self::Discovery => "TA0007",
+            Self::LateralMovement => "TA0008",
+            Self::Collection => "TA0009",
+            Self::Exfiltration => "TA0010",
+            Self::Impact => "TA0040",
+            Self::DeniedProbing | Self::Other => return None,
+        })
     }
 }
 
@@ -140,32 +179,23 @@ const DEFENSE_EVASION: &[&str] = &[
     "PutBucketLogging",
 ];
 
-const RESOURCE_CREATION: &[&str] = &[
+/// What runs up the bill or destroys: resource hijacking and data destruction.
+const IMPACT: &[&str] = &[
     "RunInstances",
     "RequestSpotInstances",
     "RequestSpotFleet",
     "CreateFleet",
-    "StartInstances",
     "CreateStack",
     "CreateCluster",
-    "CreateBucket",
-    "PutBucketPolicy",
-    "PutBucketAcl",
-    "DeletePublicAccessBlock",
-    "PutPublicAccessBlock",
-    "ModifySnapshotAttribute",
-    "ModifyImageAttribute",
-    "ModifyDBSnapshotAttribute",
-    "CreateSecurityGroup",
-    "AuthorizeSecurityGroupIngress",
     "CreateDBInstance",
     "ScheduleKeyDeletion",
-    "CreateSnapshot",
-    "CreateImage",
+    "DeleteBucket",
+    "DeleteDBInstance",
+    "TerminateInstances",
 ];
 
-/// Reads of the data itself rather than of configuration.
-const DATA_ACCESS: &[&str] = &[
+/// Reads of the data itself rather than of configuration, and copies staged to take it.
+const COLLECTION: &[&str] = &[
     "GetObject",
     "CopyObject",
     "SelectObjectContent",
@@ -185,49 +215,56 @@ const DATA_ACCESS: &[&str] = &[
     "GetConsoleScreenshot",
     "CopySnapshot",
     "CopyDBSnapshot",
+    "CreateSnapshot",
+    "CreateImage",
+    "CreateDBSnapshot",
 ];
-
-/// Parameter reads are credential access only when they ask for decryption.
-const PARAMETER_READS: &[&str] = &["GetParameter", "GetParameters", "GetParametersByPath"];
 
 const READ_PREFIXES: &[&str] = &[
     "Get", "List", "Describe", "Head", "Lookup", "Search", "Batch",
 ];
 
-/// The categories of what the event did (or, denied, that it probed).
-pub fn classify(e: &TrailEvent) -> Vec<Category> {
-    if e.denied() {
-        return vec![Category::DeniedProbing];
-    }
-    let mut found: Vec<Category> = [
+/// The tables by event name, indexed once: a bit per category (`Category as u16`).
+static TABLES: LazyLock<HashMap<&'static str, u16>> = LazyLock::new(|| {
+    let mut index: HashMap<&'static str, u16> = HashMap::new();
+    for (category, names) in [
         (Category::Persistence, PERSISTENCE),
         (Category::PrivilegeEscalation, PRIVILEGE_ESCALATION),
         (Category::CredentialAccess, CREDENTIAL_ACCESS),
         (Category::DefenseEvasion, DEFENSE_EVASION),
-        (Category::ResourceCreation, RESOURCE_CREATION),
-        (Category::DataAccess, DATA_ACCESS),
-    ]
-    .into_iter()
-    .filter(|(_, names)| names.contains(&e.name.as_str()))
-    .map(|(c, _)| c)
-    .collect();
-    if PARAMETER_READS.contains(&e.name.as_str()) && decrypts(&e.request) {
-        found.push(Category::CredentialAccess);
+        (Category::Impact, IMPACT),
+        (Category::Collection, COLLECTION),
+    ] {
+        for name in names {
+            *index.entry(name).or_default() |= 1 << category as u16;
+        }
     }
-    if found.is_empty() {
-        found.push(if reads(e) {
-            Category::Reconnaissance
+    index
+});
+
+/// The categories of what the event did (or, denied, that it probed): the tactics of every
+/// technique it shows (`technique`), with those its name has in the tables, most weighty first.
+pub fn classify(e: &TrailEvent) -> Vec<Category> {
+    if e.denied() {
+        return vec![Category::DeniedProbing];
+    }
+    let mut bits = TABLES.get(e.name.as_str()).copied().unwrap_or(0);
+    for t in techniques(e) {
+        for c in t.tactics() {
+            bits |= 1 << *c as u16;
+        }
+    }
+    if bits == 0 {
+        return vec![if reads(e) {
+            Category::Discovery
         } else {
             Category::Other
-        });
+        }];
     }
-    found
-}
-
-fn decrypts(request: &Value) -> bool {
-    request
-        .get("withDecryption")
-        .is_some_and(|v| v == &Value::Bool(true) || v == "true")
+    Category::ALL
+        .into_iter()
+        .filter(|c| bits & (1 << *c as u16) != 0)
+        .collect()
 }
 
 /// CloudTrail's own flag when the record has it; the verb otherwise.
@@ -261,9 +298,9 @@ mod tests {
             (fixtures::ASSUME_ROLE, vec![CredentialAccess]),
             (fixtures::GET_SESSION_TOKEN, vec![CredentialAccess]),
             (fixtures::STOP_LOGGING, vec![DefenseEvasion]),
-            (fixtures::RUN_INSTANCES, vec![ResourceCreation]),
-            (fixtures::LIST_USERS, vec![Reconnaissance]),
-            (fixtures::GET_CALLER_IDENTITY, vec![Reconnaissance]),
+            (fixtures::RUN_INSTANCES, vec![Impact]),
+            (fixtures::LIST_USERS, vec![Discovery]),
+            (fixtures::GET_CALLER_IDENTITY, vec![Discovery]),
             (fixtures::LIST_ROLES_DENIED, vec![DeniedProbing]),
         ];
         for (text, want) in cases {
@@ -301,15 +338,13 @@ mod tests {
             "RequestSpotInstances",
             "CreateStack",
             "CreateCluster",
-            "CreateBucket",
-            "PutBucketPolicy",
-            "ModifySnapshotAttribute",
             "ScheduleKeyDeletion",
         ] {
-            assert_eq!(
-                classify(&named(name, Some(false))),
-                [Category::ResourceCreation]
-            );
+            assert_eq!(classify(&named(name, Some(false))), [Category::Impact]);
+        }
+        // Changes whose request decides: without a share or an opening, nothing to name.
+        for name in ["CreateBucket", "PutBucketPolicy", "ModifySnapshotAttribute"] {
+            assert_eq!(classify(&named(name, Some(false))), [Category::Other]);
         }
         assert_eq!(
             classify(&named("AttachUserPolicy", Some(false))),
@@ -328,7 +363,7 @@ mod tests {
     #[test]
     fn parameters_are_credential_access_only_when_decrypted() {
         let mut e = named("GetParameter", Some(true));
-        assert_eq!(classify(&e), [Category::Reconnaissance]);
+        assert_eq!(classify(&e), [Category::Discovery]);
         e.request = serde_json::json!({"name": "/prod/db", "withDecryption": true});
         assert_eq!(classify(&e), [Category::CredentialAccess]);
     }
@@ -337,11 +372,11 @@ mod tests {
     fn unknown_events_fall_by_their_read_only_flag_or_verb() {
         assert_eq!(
             classify(&named("DescribeWidgets", None)),
-            [Category::Reconnaissance]
+            [Category::Discovery]
         );
         assert_eq!(
             classify(&named("TweakWidgets", Some(true))),
-            [Category::Reconnaissance]
+            [Category::Discovery]
         );
         assert_eq!(classify(&named("TweakWidgets", None)), [Category::Other]);
         assert_eq!(

@@ -93,6 +93,9 @@ pub struct Findings {
     /// What was asked; absent from findings stored before a local copy could be read.
     #[serde(default)]
     pub scope: Scope,
+    /// Techniques, secrets to rotate and blinding; absent from findings stored before.
+    #[serde(default)]
+    pub footprint: super::footprint::Footprint,
 }
 
 /// Where the findings come from, and so what they can claim.

@@ -5,11 +5,13 @@
 pub mod activity;
 pub mod classify;
 pub mod findings;
+pub mod footprint;
 pub mod guardduty;
 pub mod inventory;
 pub mod origin;
 pub mod pivot;
 pub mod summary;
+pub mod technique;
 pub mod timeline;
 
 use chrono::{DateTime, Utc};

@@ -146,11 +146,11 @@ mod tests {
         );
         assert_eq!(s.errors, 0);
         let cat = |c| s.categories.iter().find(|(k, _)| *k == c).map(|(_, n)| *n);
-        assert_eq!(cat(Category::Reconnaissance), Some(2));
+        assert_eq!(cat(Category::Discovery), Some(2));
         assert_eq!(cat(Category::Persistence), Some(2));
         assert_eq!(cat(Category::CredentialAccess), Some(2));
         assert_eq!(cat(Category::DefenseEvasion), Some(1));
-        assert_eq!(cat(Category::ResourceCreation), Some(1));
+        assert_eq!(cat(Category::Impact), Some(1));
         assert_eq!(cat(Category::DeniedProbing), Some(1));
     }
 

@@ -6,9 +6,10 @@
 
 use serde::Serialize;
 
+use super::technique::{Technique, techniques};
 use super::{Category, TrailEvent, classify};
 
-const COLUMNS: [&str; 16] = [
+const COLUMNS: [&str; 17] = [
     "event_time",
     "event_id",
     "account",
@@ -16,6 +17,8 @@ const COLUMNS: [&str; 16] = [
     "event_source",
     "event_name",
     "categories",
+    // `name (ATT&CK id)` of each technique the event shows.
+    "techniques",
     "access_key_id",
     "principal_arn",
     "source_ip",
@@ -45,6 +48,14 @@ fn categories(e: &TrailEvent) -> String {
         .join("; ")
 }
 
+fn technique_names(e: &TrailEvent) -> String {
+    techniques(e)
+        .iter()
+        .map(|t| format!("{} ({})", t.name(), t.attack_id()))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn json_or_empty(v: &serde_json::Value) -> String {
     if v.is_null() {
         String::new()
@@ -53,7 +64,7 @@ fn json_or_empty(v: &serde_json::Value) -> String {
     }
 }
 
-fn row(e: &TrailEvent) -> [String; 16] {
+fn row(e: &TrailEvent) -> [String; 17] {
     let opt = |o: &Option<String>| o.clone().unwrap_or_default();
     [
         e.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -63,6 +74,7 @@ fn row(e: &TrailEvent) -> [String; 16] {
         e.source.clone(),
         e.name.clone(),
         categories(e),
+        technique_names(e),
         opt(&e.identity.access_key_id),
         opt(&e.identity.arn),
         opt(&e.source_ip),
@@ -90,6 +102,7 @@ struct Entry<'a> {
     #[serde(flatten)]
     event: &'a TrailEvent,
     categories: Vec<Category>,
+    techniques: Vec<Technique>,
 }
 
 #[derive(Serialize)]
@@ -110,6 +123,7 @@ pub fn to_json(incident: &str, key: &str, events: &[TrailEvent]) -> serde_json::
             .map(|event| Entry {
                 event,
                 categories: classify(event),
+                techniques: techniques(event),
             })
             .collect(),
     };
@@ -132,10 +146,11 @@ mod tests {
         let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
         assert_eq!(rows.len(), 2);
         assert_eq!(&rows[0][5], "ListUsers");
-        assert_eq!(&rows[0][6], "reconnaissance");
-        assert_eq!(&rows[0][10], "curl, \"quoted\"\nnext line");
+        assert_eq!(&rows[0][6], "discovery");
+        assert_eq!(&rows[0][11], "curl, \"quoted\"\nnext line");
         assert_eq!(&rows[1][6], "persistence");
-        assert_eq!(&rows[1][15], "LookupEvents");
+        assert_eq!(&rows[1][7], "IAM user created (T1136.003)");
+        assert_eq!(&rows[1][16], "LookupEvents");
     }
 
     #[test]
@@ -146,8 +161,8 @@ mod tests {
         let csv = String::from_utf8(to_csv(&[e]).unwrap()).unwrap();
         let mut r = csv::Reader::from_reader(csv.as_bytes());
         let row = r.records().next().unwrap().unwrap();
-        assert!(row[10].starts_with("'="), "{}", &row[10]);
-        assert!(row[12].starts_with("'+"), "{}", &row[12]);
+        assert!(row[11].starts_with("'="), "{}", &row[11]);
+        assert!(row[13].starts_with("'+"), "{}", &row[13]);
     }
 
     #[test]
@@ -164,6 +179,7 @@ mod tests {
         assert_eq!(doc["events"].as_array().unwrap().len(), 2);
         assert_eq!(doc["events"][0]["name"], "StopLogging");
         assert_eq!(doc["events"][0]["categories"][0], "defense_evasion");
-        assert_eq!(doc["events"][1]["categories"][0], "resource_creation");
+        assert_eq!(doc["events"][1]["categories"][0], "impact");
+        assert_eq!(doc["events"][0]["techniques"][0], "trail_stopped");
     }
 }

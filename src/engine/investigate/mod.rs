@@ -36,6 +36,7 @@ use crate::domain::trail::TrailEvent;
 use crate::domain::trail::findings::{
     ArchiveScanned, FenceOutcome, Findings, KeySearched, LookupFailure, RoleFence, Scope,
 };
+use crate::domain::trail::footprint::footprint;
 use crate::domain::trail::guardduty::GuardDutyReport;
 use crate::domain::trail::inventory::{cleanup_targets, created};
 use crate::domain::trail::pivot::{
@@ -323,6 +324,7 @@ impl Gathered {
             guardduty: Default::default(),
             quarantined: vec![],
             scope: Scope::Aws,
+            footprint: footprint(&self.events),
         };
         (findings, self.events)
     }

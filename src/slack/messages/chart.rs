@@ -24,12 +24,16 @@ fn fail(e: impl std::fmt::Display) -> ChartError {
 }
 
 /// One color per `Category::ALL` entry: the worst categories in the warmest colors.
-const COLORS: [RGBColor; 9] = [
+const COLORS: [RGBColor; 13] = [
     RGBColor(178, 24, 43),
     RGBColor(214, 96, 77),
     RGBColor(244, 165, 130),
     RGBColor(118, 42, 131),
+    RGBColor(197, 27, 125),
     RGBColor(230, 171, 2),
+    RGBColor(166, 97, 26),
+    RGBColor(84, 39, 143),
+    RGBColor(1, 102, 94),
     RGBColor(33, 102, 172),
     RGBColor(146, 197, 222),
     RGBColor(120, 120, 120),
@@ -151,11 +155,11 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     fn activity() -> Activity {
-        let mut counts = vec![[0u32; 9]; 30];
-        counts[2][6] = 40;
+        let mut counts = vec![[0u32; 13]; 30];
+        counts[2][10] = 40;
         counts[3][0] = 3;
-        counts[3][7] = 12;
-        counts[5][4] = 7;
+        counts[3][11] = 12;
+        counts[5][5] = 7;
         Activity {
             start: Utc.with_ymd_and_hms(2026, 11, 22, 8, 0, 0).unwrap(),
             counts,
@@ -184,7 +188,7 @@ mod tests {
         let has = |rgb: RGBColor| pixels.chunks(3).any(|p| p == [rgb.0, rgb.1, rgb.2]);
         assert!(has(RED), "the containment line is drawn");
         assert!(has(SIGNAL), "the signal is marked");
-        assert!(has(COLORS[6]), "the reconnaissance bar is drawn");
+        assert!(has(COLORS[10]), "the discovery bar is drawn");
         assert!(has(COLORS[0]), "the persistence bar is drawn");
         assert!(!has(COLORS[1]), "no bar for a category without calls");
     }

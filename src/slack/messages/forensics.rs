@@ -493,12 +493,13 @@ pub fn timeline_comment(incident: &Incident, events: usize) -> String {
 
 /// `about` names the investigation: its incident, or the archive at the CLI.
 pub fn investigation_summary(about: &str, f: &Findings) -> Reply {
-    let mut blocks = vec![
-        section(&headline(f)),
-        section(&categories(f)),
-        section(&origins(f)),
-        section(&keys(f)),
-    ];
+    let mut blocks = vec![section(&headline(f))];
+    blocks.extend(super::footprint::cannot_trust(f).map(|b| section(&b)));
+    blocks.push(section(&categories(f)));
+    blocks.extend(super::footprint::techniques(f).map(|t| section(&t)));
+    blocks.extend(super::footprint::rotate(f).map(|r| section(&r)));
+    blocks.push(section(&origins(f)));
+    blocks.push(section(&keys(f)));
     if let Some(r) = roles(f) {
         blocks.push(section(&r));
     }

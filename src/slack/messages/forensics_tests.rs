@@ -114,6 +114,7 @@ pub(super) fn findings() -> Findings {
             at: t(1, 30),
         }],
         scope: crate::domain::trail::findings::Scope::Aws,
+        footprint: crate::domain::trail::footprint::footprint(&events),
     }
 }
 

@@ -438,6 +438,7 @@ pub fn open_incidents(newest: &[Incident], total: i64) -> Reply {
 mod action;
 pub mod chart;
 mod credentials;
+mod footprint;
 mod forensics;
 mod incident;
 mod notice;

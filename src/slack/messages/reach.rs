@@ -10,7 +10,7 @@ use crate::domain::reach::{
 /// At most this many services are named; the rest are counted.
 const SERVICES_NAMED: usize = 15;
 
-pub(super) fn capability_label(c: Capability) -> &'static str {
+fn capability_label(c: Capability) -> &'static str {
     match c {
         Capability::Escalate => "admin-equivalent",
         Capability::Credentials => "can create credentials",
@@ -20,6 +20,11 @@ pub(super) fn capability_label(c: Capability) -> &'static str {
         Capability::Compute => "can run code and spend",
         Capability::Destroy => "can delete data",
     }
+}
+
+/// What the allowed actions let the key do, most severe first.
+fn labels(r: &Reach) -> Vec<&'static str> {
+    r.capabilities().into_iter().map(capability_label).collect()
 }
 
 fn capability_title(c: Capability) -> &'static str {
@@ -62,10 +67,7 @@ pub(super) fn card_line(r: &Reach) -> String {
     };
     let allowed = r.allowed().len();
     let head = match verdict {
-        Verdict::Can(_) => {
-            let labels: Vec<&str> = r.capabilities().into_iter().map(capability_label).collect();
-            labels.join(" · ")
-        }
+        Verdict::Can(_) => labels(r).join(" · "),
         Verdict::ReadOnly => "read-only for every high-risk action checked".into(),
     };
     let conditional = match r.conditional().len() {
@@ -259,7 +261,7 @@ fn left_out_text(l: &LeftOut) -> String {
 }
 
 /// What was evaluated, and what the simulator cannot see.
-pub(super) fn evaluated(r: &Reach) -> String {
+fn evaluated(r: &Reach) -> String {
     let policies: Vec<String> = r.policies.iter().map(source_text).collect();
     let mut parts = vec![format!(
         "Evaluated: {}",
@@ -287,42 +289,58 @@ pub(super) fn evaluated(r: &Reach) -> String {
     format!("{} · assessed {}", parts.join(" · "), when(r.assessed_at))
 }
 
-/// The verdict in words, for the report: `None` when the simulator did not answer.
-pub(super) fn verdict_text(r: &Reach) -> Option<String> {
-    Some(match r.verdict()? {
-        Verdict::Can(_) => r
-            .capabilities()
-            .into_iter()
-            .map(capability_label)
-            .collect::<Vec<_>>()
-            .join(", "),
-        Verdict::ReadOnly => "read-only for every high-risk action checked".into(),
-    })
-}
-
-/// The report's table: every action a policy decides (allowed, conditional or denied), as
-/// `[action, what it allows, decision, decided by]`.
-pub(super) fn report_rows(verdicts: &[ActionVerdict]) -> Vec<[String; 4]> {
-    verdicts
-        .iter()
-        .filter_map(|v| {
-            let decision = match &v.decision {
-                Decision::Allowed => "allowed".to_string(),
-                Decision::ExplicitDeny => "denied by a Deny statement".to_string(),
-                Decision::Conditional { keys } => {
-                    format!("if conditions on {} hold", keys.join(", "))
+/// The report's section: the verdict, every action a policy decides, and what was evaluated.
+pub(super) fn report(md: &mut String, r: &Reach) {
+    use super::report::{cell, table_head};
+    use std::fmt::Write as _;
+    let _ = writeln!(md, "\n## What the key could do\n");
+    match &r.actions {
+        Known::Known(verdicts) => {
+            let verdict = match r.verdict() {
+                Some(Verdict::Can(_)) => labels(r).join(", "),
+                Some(Verdict::ReadOnly) | None => {
+                    "read-only for every high-risk action checked".into()
                 }
-                Decision::ImplicitDeny => return None,
             };
-            let what = crate::domain::reach::capability_of(&v.action)
-                .map(capability_label)
-                .unwrap_or_default();
-            Some([
-                v.action.clone(),
-                what.to_string(),
-                decision,
-                v.decided_by.join(", "),
-            ])
-        })
-        .collect()
+            let _ = writeln!(md, "Verdict: **{verdict}**.\n");
+            table_head(md, &["action", "what it allows", "decision", "decided by"]);
+            for v in verdicts {
+                let decision = match &v.decision {
+                    Decision::Allowed => "allowed".to_string(),
+                    Decision::ExplicitDeny => "denied by a Deny statement".to_string(),
+                    Decision::Conditional { keys } => {
+                        format!("if conditions on {} hold", keys.join(", "))
+                    }
+                    Decision::ImplicitDeny => continue,
+                };
+                let what = crate::domain::reach::capability_of(&v.action)
+                    .map(capability_label)
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    md,
+                    "| `{}` | {what} | {} | {} |",
+                    cell(&v.action),
+                    cell(&decision),
+                    cell(&v.decided_by.join(", "))
+                );
+            }
+            let rest = verdicts
+                .iter()
+                .filter(|v| v.decision == Decision::ImplicitDeny)
+                .count();
+            let _ = writeln!(
+                md,
+                "\n{rest} more of the {} high-risk actions are granted by no policy.",
+                verdicts.len()
+            );
+        }
+        Known::Unknown { why } => {
+            let _ = writeln!(
+                md,
+                "Unknown: IAM's policy simulator did not answer ({}).",
+                cell(why)
+            );
+        }
+    }
+    let _ = writeln!(md, "\n{}", evaluated(r));
 }

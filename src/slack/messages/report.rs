@@ -8,7 +8,6 @@ use super::*;
 use crate::domain::approval::{Outcome, Proposal, ProposalState};
 use crate::domain::audit::AuditAction;
 use crate::domain::incident::{Actor, milestones};
-use crate::domain::reach::{Decision, Known};
 use crate::domain::report::ReportInput;
 use crate::domain::signal::Strength;
 use crate::domain::trail::classify::{Category, classify};
@@ -26,8 +25,13 @@ pub fn report_markdown(r: &ReportInput, chart: &str) -> String {
     times(&mut md, r);
     signals(&mut md, r);
     credentials(&mut md, r);
-    reach(&mut md, r);
+    if let Some(reach) = &r.incident.reach {
+        super::reach::report(&mut md, reach);
+    }
     attacker(&mut md, r);
+    if let Some(f) = r.findings {
+        super::footprint::report(&mut md, f);
+    }
     actions(&mut md, r);
     timeline(&mut md, r);
     follow_ups(&mut md, r);
@@ -41,7 +45,7 @@ pub fn report_markdown(r: &ReportInput, chart: &str) -> String {
 }
 
 /// Text from outside (reasons, user agents, AWS's words) cannot break out of a table cell.
-fn cell(s: &str) -> String {
+pub(super) fn cell(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -50,7 +54,7 @@ fn cell(s: &str) -> String {
 }
 
 /// A Markdown table's header row and its rule.
-fn table_head(md: &mut String, columns: &[&str]) {
+pub(super) fn table_head(md: &mut String, columns: &[&str]) {
     let cells: String = columns
         .iter()
         .map(|c| {
@@ -281,48 +285,6 @@ fn credentials(md: &mut String, r: &ReportInput) {
         };
         let _ = writeln!(md, "| {kind} | {id} | {state} | {} |", cell(&detail));
     }
-}
-
-/// What the key could do, by IAM's policy simulator, with every action a policy decides.
-fn reach(md: &mut String, r: &ReportInput) {
-    let Some(reach) = &r.incident.reach else {
-        return;
-    };
-    let _ = writeln!(md, "\n## What the key could do\n");
-    match &reach.actions {
-        Known::Known(verdicts) => {
-            if let Some(v) = super::reach::verdict_text(reach) {
-                let _ = writeln!(md, "Verdict: **{v}**.\n");
-            }
-            table_head(md, &["action", "what it allows", "decision", "decided by"]);
-            for [action, what, decision, by] in super::reach::report_rows(verdicts) {
-                let _ = writeln!(
-                    md,
-                    "| `{}` | {what} | {} | {} |",
-                    cell(&action),
-                    cell(&decision),
-                    cell(&by)
-                );
-            }
-            let rest = verdicts
-                .iter()
-                .filter(|v| v.decision == Decision::ImplicitDeny)
-                .count();
-            let _ = writeln!(
-                md,
-                "\n{rest} more of the {} high-risk actions are granted by no policy.",
-                verdicts.len()
-            );
-        }
-        Known::Unknown { why } => {
-            let _ = writeln!(
-                md,
-                "Unknown: IAM's policy simulator did not answer ({}).",
-                cell(why)
-            );
-        }
-    }
-    let _ = writeln!(md, "\n{}", super::reach::evaluated(reach));
 }
 
 fn attacker(md: &mut String, r: &ReportInput) {
@@ -563,6 +525,9 @@ fn follow_ups(md: &mut String, r: &ReportInput) {
             p.id,
             cell(&describe(&p.action))
         );
+    }
+    if let Some(f) = r.findings {
+        super::footprint::follow_ups(md, f);
     }
     if let Some(f) = r.findings
         && f.manual > 0

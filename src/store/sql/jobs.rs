@@ -177,16 +177,18 @@ impl JobQueue for SqlStore {
     async fn retry_job(
         &self,
         job: i64,
+        attempt: i64,
         not_before: DateTime<Utc>,
         error: &str,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE jobs SET state = 'queued', locked_until = NULL, not_before = $1, \
-             last_error = $2 WHERE id = $3",
+             last_error = $2 WHERE id = $3 AND attempts = $4",
         )
         .bind(ms(not_before))
         .bind(error)
         .bind(job)
+        .bind(attempt)
         .execute(&self.write)
         .await?;
         Ok(())
@@ -249,6 +251,7 @@ impl JobQueue for SqlStore {
     async fn finish_job(
         &self,
         job: i64,
+        attempt: i64,
         now: DateTime<Utc>,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
@@ -257,12 +260,13 @@ impl JobQueue for SqlStore {
         // the requester for 30 minutes) is not kept.
         sqlx::query(
             "UPDATE jobs SET state = $1, last_error = $2, finished_at = $3, locked_until = NULL, \
-             response_url = NULL WHERE id = $4",
+             response_url = NULL WHERE id = $4 AND attempts = $5",
         )
         .bind(state)
         .bind(error)
         .bind(ms(now))
         .bind(job)
+        .bind(attempt)
         .execute(&self.write)
         .await?;
         Ok(())

@@ -85,6 +85,21 @@ impl Record {
         Self(v)
     }
 
+    /// Every record of a technique family's log file (`techniques/{family}.json`), in order.
+    pub fn family(family: &str) -> Vec<Self> {
+        let file = fixture(&format!("techniques/{family}"));
+        file["Records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let mut v = r.clone();
+                v["eventID"] = json!(uuid::Uuid::new_v4().to_string());
+                Self(v)
+            })
+            .collect()
+    }
+
     /// The caller: an IAM user's long-term key or its GetSessionToken session.
     pub fn by_user(mut self, account: &str, user: &str, key: &str) -> Self {
         self.0["userIdentity"] = json!({

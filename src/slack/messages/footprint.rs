@@ -1,0 +1,223 @@
+//! The attacker's footprint in words: what can no longer be trusted, each technique seen
+//! (with MITRE ATT&CK's id), and the secrets to rotate, in the forensics summary and the report.
+
+use super::*;
+use crate::domain::trail::findings::Findings;
+use crate::domain::trail::footprint::{Blinded, Exposed, Seen, ToRotate};
+
+/// At most this many rows of one list in a Slack message; the report has them all.
+const SHOWN: usize = 12;
+/// Techniques are one short line each: more of them fit.
+const TECHNIQUES_SHOWN: usize = 20;
+
+fn exposed_label(e: Exposed) -> &'static str {
+    match e {
+        Exposed::Secret => "Secrets Manager secret",
+        Exposed::Parameter => "SSM parameter (decrypted)",
+        Exposed::ParameterPath => "every SSM parameter under a path (decrypted)",
+        Exposed::WindowsPassword => "Windows administrator password of instance",
+        Exposed::UserData => "user data of instance (scripts often hold credentials)",
+    }
+}
+
+/// The banner: what the attacker blinded and from when; `None` when nothing was.
+pub(super) fn cannot_trust(f: &Findings) -> Option<String> {
+    if f.footprint.blinded.is_empty() {
+        return None;
+    }
+    let lines: Vec<String> = f
+        .footprint
+        .blinded
+        .iter()
+        .take(SHOWN)
+        .map(|b| format!("• {}", blinded_line(b)))
+        .collect();
+    let more = more(f.footprint.blinded.len());
+    Some(format!(
+        ":rotating_light: *Cannot trust:* the key blinded the account's logging or detection. \
+         What these stopped recording from then on is missing here too, and their absence \
+         proves nothing:\n{}{more}",
+        lines.join("\n")
+    ))
+}
+
+fn blinded_line(b: &Blinded) -> String {
+    format!(
+        "{}: `{}` (account {}, `{}`) at {}",
+        b.technique.name(),
+        sanitize(&b.what),
+        sanitize(&b.account),
+        sanitize(&b.region),
+        when(b.at)
+    )
+}
+
+fn more(n: usize) -> String {
+    if n > SHOWN {
+        format!("\n• and {} more: see the report", n - SHOWN)
+    } else {
+        String::new()
+    }
+}
+
+fn seen_line(s: &Seen) -> String {
+    let targets: Vec<String> = s
+        .targets
+        .iter()
+        .map(|t| format!("`{}`", cut(&sanitize(t), 120)))
+        .collect();
+    let on = if targets.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", targets.join(", "))
+    };
+    format!(
+        "{} ({}) ×{}{on}",
+        s.technique.name(),
+        s.technique.attack_id(),
+        s.count
+    )
+}
+
+/// The techniques seen, most weighty tactic first.
+pub(super) fn techniques(f: &Findings) -> Option<String> {
+    if f.footprint.techniques.is_empty() {
+        return None;
+    }
+    let mut seen: Vec<&Seen> = f.footprint.techniques.iter().collect();
+    seen.sort_by_key(|s| (s.technique.tactics()[0], s.first));
+    let lines: Vec<String> = seen
+        .iter()
+        .take(TECHNIQUES_SHOWN)
+        .map(|s| format!("• *{}* {}", s.technique.tactics()[0].as_str(), seen_line(s)))
+        .collect();
+    let more = match seen.len().checked_sub(TECHNIQUES_SHOWN) {
+        Some(n) if n > 0 => format!("\n• and {n} more: see the report"),
+        _ => String::new(),
+    };
+    Some(format!(
+        "*Techniques* (MITRE ATT&CK):\n{}{more}",
+        lines.join("\n")
+    ))
+}
+
+fn rotate_line(r: &ToRotate) -> String {
+    format!(
+        "{} `{}` (account {}, `{}`), first read {}",
+        exposed_label(r.kind),
+        sanitize(&r.name),
+        sanitize(&r.account),
+        sanitize(&r.region),
+        when(r.first_read)
+    )
+}
+
+/// The rotate list: every secret and parameter the key read.
+pub(super) fn rotate(f: &Findings) -> Option<String> {
+    if f.footprint.rotate.is_empty() {
+        return None;
+    }
+    let lines: Vec<String> = f
+        .footprint
+        .rotate
+        .iter()
+        .take(SHOWN)
+        .map(|r| format!("• {}", rotate_line(r)))
+        .collect();
+    Some(format!(
+        ":key: *Rotate these:* the key read them, so the attacker has their values:\n{}{}",
+        lines.join("\n"),
+        more(f.footprint.rotate.len())
+    ))
+}
+
+/// The report's sections: what cannot be trusted, the techniques, the rotate list.
+pub(super) fn report(md: &mut String, f: &Findings) {
+    use super::report::{cell, table_head};
+    use std::fmt::Write as _;
+    let fp = &f.footprint;
+    if !fp.blinded.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Cannot trust\n\nThe key blinded the account's logging or detection. What \
+             these stopped recording from then on is missing from this report too, and its \
+             absence proves nothing.\n"
+        );
+        table_head(md, &["how", "what", "account", "region", "from"]);
+        for b in &fp.blinded {
+            let _ = writeln!(
+                md,
+                "| {} | `{}` | {} | {} | {} |",
+                b.technique.name(),
+                cell(&b.what),
+                cell(&b.account),
+                cell(&b.region),
+                when(b.at)
+            );
+        }
+    }
+    if !fp.techniques.is_empty() {
+        let _ = writeln!(md, "\n## Techniques (MITRE ATT&CK)\n");
+        table_head(md, &["tactics", "technique", "ATT&CK", "events", "on"]);
+        let mut seen: Vec<&Seen> = fp.techniques.iter().collect();
+        seen.sort_by_key(|s| (s.technique.tactics()[0], s.first));
+        for s in seen {
+            let tactics: Vec<&str> = s.technique.tactics().iter().map(|t| t.as_str()).collect();
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} |",
+                tactics.join(", "),
+                s.technique.name(),
+                s.technique.attack_id(),
+                s.count,
+                cell(&s.targets.join(", "))
+            );
+        }
+    }
+    if !fp.rotate.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Rotate these\n\nThe key read them: the attacker has their values.\n"
+        );
+        table_head(md, &["what", "name", "account", "region", "first read"]);
+        for r in &fp.rotate {
+            let _ = writeln!(
+                md,
+                "| {} | `{}` | {} | {} | {} |",
+                exposed_label(r.kind),
+                cell(&r.name),
+                cell(&r.account),
+                cell(&r.region),
+                when(r.first_read)
+            );
+        }
+    }
+}
+
+/// A follow-up for each secret to rotate and each blinded control to restore.
+pub(super) fn follow_ups(md: &mut String, f: &Findings) {
+    use super::report::cell;
+    use std::fmt::Write as _;
+    for r in &f.footprint.rotate {
+        let _ = writeln!(
+            md,
+            "- [ ] Rotate the {} `{}` ({}, {}): read by the key at {}",
+            exposed_label(r.kind),
+            cell(&r.name),
+            cell(&r.account),
+            cell(&r.region),
+            when(r.first_read)
+        );
+    }
+    for b in &f.footprint.blinded {
+        let _ = writeln!(
+            md,
+            "- [ ] Restore what was blinded: {} `{}` ({}, {}) at {}",
+            b.technique.name(),
+            cell(&b.what),
+            cell(&b.account),
+            cell(&b.region),
+            when(b.at)
+        );
+    }
+}
