@@ -1,4 +1,4 @@
-//! Classification throughput (issue 14's benchmark), run with
+//! Classification throughput, run with
 //! `cargo bench --bench classify [EVENTS]` (default 1,000,000).
 //!
 //! Builds a timeline of `EVENTS` events in the mix a busy leaked key leaves (mostly reads and

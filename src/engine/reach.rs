@@ -1,8 +1,8 @@
-//! What the key could do (issue 14's first answer): once the user's snapshot is recorded,
-//! IAM's policy simulator runs over the documents of the policies the snapshot lists, and
-//! Access Advisor reports the services the user called. Its own job, after the playbook: it
-//! never delays the cut-off, and it reads the snapshot's list, so the deny-all that follows
-//! does not hide what the key could do before.
+//! What the key could do: once the user's snapshot is recorded, IAM's policy simulator runs
+//! over the documents of the policies the snapshot lists, and Access Advisor reports the
+//! services the user called. Its own job, after the playbook: it never delays the cut-off, and
+//! it reads the snapshot's list, so the deny-all that follows does not hide what the key could
+//! do before.
 
 use anyhow::Context as _;
 use tracing::{info, warn};

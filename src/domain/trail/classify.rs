@@ -70,24 +70,6 @@ impl Category {
             Self::Other => "other",
         }
     }
-
-    /// ATT&CK's id for the tactic; none for keyleak's own two.
-    pub fn attack_id(self) -> Option<&'static str> {
-        Some(match self {
-            Self::InitialAccess => "TA0001",
-            Self::Execution => "TA0002",
-            Self::Persistence => "TA0003",
-            Self::PrivilegeEscalation => "TA0004",
-            Self::DefenseEvasion => "TA0005",
-            Self::CredentialAccess => "TA0006",
-            Self::Discovery => "TA0007",
-            Self::LateralMovement => "TA0008",
-            Self::Collection => "TA0009",
-            Self::Exfiltration => "TA0010",
-            Self::Impact => "TA0040",
-            Self::DeniedProbing | Self::Other => return None,
-        })
-    }
 }
 
 const PERSISTENCE: &[&str] = &[

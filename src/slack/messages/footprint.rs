@@ -20,115 +20,104 @@ fn exposed_label(e: Exposed) -> &'static str {
     }
 }
 
-/// The banner: what the attacker blinded and from when; `None` when nothing was.
-pub(super) fn cannot_trust(f: &Findings) -> Option<String> {
-    if f.footprint.blinded.is_empty() {
+/// A heading and its first `shown` items, one per line, the rest counted; `None` when there
+/// are none.
+fn bulleted<T>(
+    heading: &str,
+    items: &[T],
+    shown: usize,
+    line: impl Fn(&T) -> String,
+) -> Option<String> {
+    if items.is_empty() {
         return None;
     }
-    let lines: Vec<String> = f
-        .footprint
-        .blinded
+    let mut lines: Vec<String> = items
         .iter()
-        .take(SHOWN)
-        .map(|b| format!("• {}", blinded_line(b)))
+        .take(shown)
+        .map(|i| format!("• {}", line(i)))
         .collect();
-    let more = more(f.footprint.blinded.len());
-    Some(format!(
+    if items.len() > shown {
+        lines.push(format!(
+            "• and {} more: see the report",
+            items.len() - shown
+        ));
+    }
+    Some(format!("{heading}\n{}", lines.join("\n")))
+}
+
+/// The banner: what the attacker blinded and from when.
+pub(super) fn cannot_trust(f: &Findings) -> Option<String> {
+    bulleted(
         ":rotating_light: *Cannot trust:* the key blinded the account's logging or detection. \
          What these stopped recording from then on is missing here too, and their absence \
-         proves nothing:\n{}{more}",
-        lines.join("\n")
-    ))
-}
-
-fn blinded_line(b: &Blinded) -> String {
-    format!(
-        "{}: `{}` (account {}, `{}`) at {}",
-        b.technique.name(),
-        sanitize(&b.what),
-        sanitize(&b.account),
-        sanitize(&b.region),
-        when(b.at)
-    )
-}
-
-fn more(n: usize) -> String {
-    if n > SHOWN {
-        format!("\n• and {} more: see the report", n - SHOWN)
-    } else {
-        String::new()
-    }
-}
-
-fn seen_line(s: &Seen) -> String {
-    let targets: Vec<String> = s
-        .targets
-        .iter()
-        .map(|t| format!("`{}`", cut(&sanitize(t), 120)))
-        .collect();
-    let on = if targets.is_empty() {
-        String::new()
-    } else {
-        format!(": {}", targets.join(", "))
-    };
-    format!(
-        "{} ({}) ×{}{on}",
-        s.technique.name(),
-        s.technique.attack_id(),
-        s.count
+         proves nothing:",
+        &f.footprint.blinded,
+        SHOWN,
+        |b: &Blinded| {
+            format!(
+                "{}: `{}` (account {}, `{}`) at {}",
+                b.technique.name(),
+                sanitize(&b.what),
+                sanitize(&b.account),
+                sanitize(&b.region),
+                when(b.at)
+            )
+        },
     )
 }
 
 /// The techniques seen, most weighty tactic first.
 pub(super) fn techniques(f: &Findings) -> Option<String> {
-    if f.footprint.techniques.is_empty() {
-        return None;
-    }
-    let mut seen: Vec<&Seen> = f.footprint.techniques.iter().collect();
-    seen.sort_by_key(|s| (s.technique.tactics()[0], s.first));
-    let lines: Vec<String> = seen
-        .iter()
-        .take(TECHNIQUES_SHOWN)
-        .map(|s| format!("• *{}* {}", s.technique.tactics()[0].as_str(), seen_line(s)))
-        .collect();
-    let more = match seen.len().checked_sub(TECHNIQUES_SHOWN) {
-        Some(n) if n > 0 => format!("\n• and {n} more: see the report"),
-        _ => String::new(),
-    };
-    Some(format!(
-        "*Techniques* (MITRE ATT&CK):\n{}{more}",
-        lines.join("\n")
-    ))
+    bulleted(
+        "*Techniques* (MITRE ATT&CK):",
+        &by_tactic(f),
+        TECHNIQUES_SHOWN,
+        |s: &&Seen| {
+            let targets: Vec<String> = s
+                .targets
+                .iter()
+                .map(|t| format!("`{}`", cut(&sanitize(t), 120)))
+                .collect();
+            let on = if targets.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", targets.join(", "))
+            };
+            format!(
+                "*{}* {} ({}) ×{}{on}",
+                s.technique.tactics()[0].as_str(),
+                s.technique.name(),
+                s.technique.attack_id(),
+                s.count
+            )
+        },
+    )
 }
 
-fn rotate_line(r: &ToRotate) -> String {
-    format!(
-        "{} `{}` (account {}, `{}`), first read {}",
-        exposed_label(r.kind),
-        sanitize(&r.name),
-        sanitize(&r.account),
-        sanitize(&r.region),
-        when(r.first_read)
-    )
+/// The techniques ordered by their first tactic, then by when they were first seen.
+fn by_tactic(f: &Findings) -> Vec<&Seen> {
+    let mut seen: Vec<&Seen> = f.footprint.techniques.iter().collect();
+    seen.sort_by_key(|s| (s.technique.tactics()[0], s.first));
+    seen
 }
 
 /// The rotate list: every secret and parameter the key read.
 pub(super) fn rotate(f: &Findings) -> Option<String> {
-    if f.footprint.rotate.is_empty() {
-        return None;
-    }
-    let lines: Vec<String> = f
-        .footprint
-        .rotate
-        .iter()
-        .take(SHOWN)
-        .map(|r| format!("• {}", rotate_line(r)))
-        .collect();
-    Some(format!(
-        ":key: *Rotate these:* the key read them, so the attacker has their values:\n{}{}",
-        lines.join("\n"),
-        more(f.footprint.rotate.len())
-    ))
+    bulleted(
+        ":key: *Rotate these:* the key read them, so the attacker has their values:",
+        &f.footprint.rotate,
+        SHOWN,
+        |r: &ToRotate| {
+            format!(
+                "{} `{}` (account {}, `{}`), first read {}",
+                exposed_label(r.kind),
+                sanitize(&r.name),
+                sanitize(&r.account),
+                sanitize(&r.region),
+                when(r.first_read)
+            )
+        },
+    )
 }
 
 /// The report's sections: what cannot be trusted, the techniques, the rotate list.
@@ -159,9 +148,7 @@ pub(super) fn report(md: &mut String, f: &Findings) {
     if !fp.techniques.is_empty() {
         let _ = writeln!(md, "\n## Techniques (MITRE ATT&CK)\n");
         table_head(md, &["tactics", "technique", "ATT&CK", "events", "on"]);
-        let mut seen: Vec<&Seen> = fp.techniques.iter().collect();
-        seen.sort_by_key(|s| (s.technique.tactics()[0], s.first));
-        for s in seen {
+        for s in by_tactic(f) {
             let tactics: Vec<&str> = s.technique.tactics().iter().map(|t| t.as_str()).collect();
             let _ = writeln!(
                 md,
