@@ -2,7 +2,7 @@
 //! (with MITRE ATT&CK's id), and the secrets to rotate, in the forensics summary and the report.
 
 use super::*;
-use crate::domain::trail::findings::Findings;
+use crate::domain::trail::findings::{Findings, Scope};
 use crate::domain::trail::footprint::{Blinded, Exposed, Seen, ToRotate};
 
 /// At most this many rows of one list in a Slack message; the report has them all.
@@ -118,6 +118,40 @@ pub(super) fn rotate(f: &Findings) -> Option<String> {
             )
         },
     )
+}
+
+/// What the records cannot show, said so that silence is not read as innocence.
+pub(super) fn blind_spots(f: &Findings) -> String {
+    let mut lines = vec![format!(
+        "• anything before {}, where the search began",
+        when(f.since)
+    )];
+    lines.push(match (&f.archive, f.scope) {
+        (None, Scope::Aws) => "• data events (S3 object reads and writes, Lambda invocations, …): \
+            LookupEvents never returns them; `KEYLEAK_CLOUDTRAIL_ARCHIVE` reads the trail's files, \
+            where they are if the trail records them"
+            .to_string(),
+        (Some(_), _) | (None, Scope::LocalCopy) => "• data events the trail was not set to record \
+            (S3 object reads and writes, Lambda invocations, …)"
+            .to_string(),
+    });
+    lines.push(
+        "• Bedrock short-term API keys made from the key: they are signed where they are made, \
+         with no CloudTrail event (the model calls made with them are logged as the user's)"
+            .into(),
+    );
+    lines.push(
+        "• email sent through SES's SMTP interface: CloudTrail does not log it (SES's sending \
+         statistics count it)"
+            .into(),
+    );
+    if !f.failures.is_empty() {
+        lines.push(format!(
+            "• the {} region lookup(s) that could not be read, named above",
+            f.failures.len()
+        ));
+    }
+    format!("*What these records cannot show:*\n{}", lines.join("\n"))
 }
 
 /// The report's sections: what cannot be trusted, the techniques, the rotate list.

@@ -514,6 +514,7 @@ pub fn investigation_summary(about: &str, f: &Findings) -> Reply {
         )),
     }
     blocks.push(section(&created(f)));
+    blocks.push(section(&super::footprint::blind_spots(f)));
     let cleanup = cleanup(f);
     if !cleanup.is_empty() {
         blocks.push(section(&cleanup));
