@@ -461,23 +461,5 @@ async fn forward(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let path = uri.path_and_query().map(|x| x.as_str()).unwrap_or("/");
-    let mut req = front.http.request(method, format!("{}{path}", front.moto));
-    for (k, v) in headers.iter() {
-        if k != "content-length" {
-            req = req.header(k, v);
-        }
-    }
-    let Ok(resp) = req.body(body).send().await else {
-        return StatusCode::BAD_GATEWAY.into_response();
-    };
-    let status = resp.status();
-    let mut out = HeaderMap::new();
-    for (k, v) in resp.headers() {
-        if k != "transfer-encoding" && k != "content-length" && k != "connection" {
-            out.append(k, v.clone());
-        }
-    }
-    let bytes = resp.bytes().await.unwrap_or_default();
-    (status, out, bytes).into_response()
+    super::proxy::relay(&front.http, &front.moto, method, uri, headers, body).await
 }

@@ -171,10 +171,23 @@ async fn forward(
         )
             .into_response();
     }
+    relay(&p.client, &p.target, method, uri, headers, body).await
+}
+
+/// Sends the request on to `target` as it came, its `Host` kept so that a signature still
+/// verifies there, and hands back the answer.
+pub async fn relay(
+    client: &reqwest::Client,
+    target: &str,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path_and_query().map(|x| x.as_str()).unwrap_or("/");
-    let mut req = p.client.request(method, format!("{}{path}", p.target));
+    let mut req = client.request(method, format!("{target}{path}"));
     for (k, v) in headers.iter() {
-        if k != "host" && k != "content-length" {
+        if k != "content-length" {
             req = req.header(k, v);
         }
     }
