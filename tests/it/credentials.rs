@@ -113,16 +113,7 @@ async fn every_credential_of_the_user_is_on_the_card_and_in_the_report() {
         assert!(shown.contains(needle), "{needle} not in {shown}");
     }
 
-    let r = s.app.command(&format!("report {id}")).await;
-    assert_eq!(r.status(), 200);
-    let name = format!("{id}-report.md");
-    let slack = s.app.slack.clone();
-    let report = wait_until(std::time::Duration::from_secs(30), move || {
-        let md = slack.files().into_iter().find(|f| f.filename == name);
-        async move { md.map(|f| String::from_utf8(f.bytes).unwrap()) }
-    })
-    .await
-    .expect("the report is shared");
+    let report = s.app.shared_report(&id).await;
     for needle in [
         "## Every credential of `ci-deploy`",
         "| Bedrock API key | `ACCAJ7EXAMPLEBEDROCKKEY` | active | bedrock.amazonaws.com as",

@@ -76,16 +76,7 @@ async fn the_summary_and_the_report_name_techniques_blinding_and_what_to_rotate(
         assert!(summary.contains(needle), "{needle} not in {summary}");
     }
 
-    let r = app.command(&format!("report {id}")).await;
-    assert_eq!(r.status(), 200);
-    let name = format!("{id}-report.md");
-    let slack = app.slack.clone();
-    let report = wait_until(std::time::Duration::from_secs(30), move || {
-        let md = slack.files().into_iter().find(|f| f.filename == name);
-        async move { md.map(|f| String::from_utf8(f.bytes).unwrap()) }
-    })
-    .await
-    .expect("the report is shared");
+    let report = app.shared_report(&id).await;
     for needle in [
         "## Cannot trust",
         "## Techniques (MITRE ATT&CK)",

@@ -382,6 +382,20 @@ impl App {
         self.post_signed("/slack/interactions", body).await
     }
 
+    /// Asks for the incident's report and returns its Markdown once Slack holds the file.
+    pub async fn shared_report(&self, id: &IncidentId) -> String {
+        let r = self.command(&format!("report {id}")).await;
+        assert_eq!(r.status(), 200);
+        let name = format!("{id}-report.md");
+        let slack = self.slack.clone();
+        wait_until(Duration::from_secs(30), move || {
+            let md = slack.files().into_iter().find(|f| f.filename == name);
+            async move { md.map(|f| String::from_utf8(f.bytes).unwrap()) }
+        })
+        .await
+        .expect("the report is shared")
+    }
+
     /// The incident's findings once its investigation is recorded and every job (proposals
     /// too) has finished.
     pub async fn findings(&self, id: &IncidentId) -> keyleak::domain::trail::findings::Findings {
