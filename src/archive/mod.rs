@@ -53,6 +53,8 @@ pub struct ArchiveLog {
     pub reasons: Vec<String>,
     /// What the digests said of the files.
     pub integrity: ArchiveIntegrity,
+    /// Aggregated data-event records met (see `FileScan::aggregated`).
+    pub aggregated: usize,
 }
 
 impl ArchiveLog {
@@ -62,6 +64,7 @@ impl ArchiveLog {
         match scanned {
             Ok(f) => {
                 self.bytes += f.bytes;
+                self.aggregated += f.aggregated;
                 let provenance = match f.vouched {
                     Some(true) => {
                         self.integrity.verified += 1;
@@ -122,6 +125,7 @@ impl ArchiveLog {
         let room = MAX_REASONS.saturating_sub(self.reasons.len());
         self.reasons.extend(other.reasons.into_iter().take(room));
         self.integrity.merge(other.integrity);
+        self.aggregated += other.aggregated;
     }
 
     /// Oldest first, duplicates dropped.

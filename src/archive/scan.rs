@@ -66,7 +66,13 @@ pub struct FileScan {
     pub skipped: Vec<String>,
     /// Whether the content is what a verified digest lists; `None` where none covers it.
     pub vouched: Option<bool>,
+    /// Aggregated data-event records (`AwsAggregatedEvent`): five-minute summaries of calls
+    /// that are not listed one by one, so none of them can be told to be a key's.
+    pub aggregated: usize,
 }
+
+/// How CloudTrail marks an aggregated record (`"eventType":"AwsAggregatedEvent"`).
+const AGGREGATED: &[u8] = b"\"AwsAggregatedEvent\"";
 
 /// Reusable per worker: the decoder and its output buffer.
 pub struct Scanner {
@@ -136,17 +142,23 @@ impl Scanner {
             vouched: sha256.map(|want| super::digest::sha256(text) == *want),
             ..FileScan::default()
         };
-        if out.vouched == Some(false) || !needles.any_in(text) {
+        if out.vouched == Some(false) {
+            return Ok(out);
+        }
+        out.aggregated = memchr::memmem::find_iter(text, AGGREGATED).count();
+        if !needles.any_in(text) {
             return Ok(out);
         }
         let file: File<'_> =
             serde_json::from_slice(text).map_err(|e| FileError::NotTrail(e.to_string()))?;
         for raw in file.records {
-            if !needles.any_in(raw.get().as_bytes()) {
+            let raw = raw.get();
+            let bytes = raw.as_bytes();
+            if !needles.any_in(bytes) || memchr::memmem::find(bytes, AGGREGATED).is_some() {
                 continue;
             }
             out.parsed += 1;
-            match parse_record(raw.get()) {
+            match parse_record(raw) {
                 Ok(e) if needles.made_by_one(&e) => out.events.push(e),
                 Ok(_) => {}
                 Err(e) => out.skipped.push(e.to_string()),
@@ -217,6 +229,29 @@ pub(crate) mod tests {
         // RunInstances by the role session does not hold the key at all.
         assert_eq!(out.parsed, 2);
         assert!(out.skipped.is_empty());
+    }
+
+    #[test]
+    fn aggregated_records_are_counted_not_read_as_calls_nor_as_unreadable() {
+        // What an aggregated record names is a summary dimension, never a call's signer:
+        // one that happens to name the key is counted with the others, not parsed.
+        let naming_the_key = fixtures::AGGREGATED.replace("bucket-3", "AKIAIOSFODNN7EXAMPLE");
+        let gz = file(&[fixtures::AGGREGATED, &naming_the_key, fixtures::LIST_USERS]);
+        let out = Scanner::default()
+            .scan(&gz, &needles(&["AKIAIOSFODNN7EXAMPLE"]), MAX, None)
+            .unwrap();
+        assert_eq!(out.aggregated, 2);
+        assert_eq!(out.events.len(), 1);
+        assert!(out.skipped.is_empty(), "{:?}", out.skipped);
+        let none_of_the_keys = Scanner::default()
+            .scan(
+                &file(&[fixtures::AGGREGATED]),
+                &needles(&["AKIAEXAMPLEOTHERKEY1"]),
+                MAX,
+                None,
+            )
+            .unwrap();
+        assert_eq!(none_of_the_keys.aggregated, 1, "counted in every file read");
     }
 
     #[test]

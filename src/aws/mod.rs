@@ -142,6 +142,10 @@ pub trait Aws: Send + Sync {
     /// that its credentials work.
     async fn identity(&self) -> Result<AccountId, AwsError>;
 
+    /// The ARN keyleak signs as in the account (`sts:GetCallerIdentity` with that account's
+    /// credentials), so that its own calls are never taken for the attacker's.
+    async fn own_principal(&self, account: &AccountId) -> Result<String, AwsError>;
+
     /// `sts:GetAccessKeyInfo`, and whether the account is reachable by the bot.
     async fn locate_key(&self, key: &AccessKeyId) -> Result<Located, AwsError>;
 

@@ -29,6 +29,8 @@ pub struct SdkAws {
     role_arn_template: Option<String>,
     own_account: OnceCell<AccountId>,
     by_account: Mutex<HashMap<AccountId, Clients>>,
+    /// Who keyleak signs as, by account.
+    principals: Mutex<HashMap<AccountId, String>>,
     pacer: trail::Pacer,
     /// S3 clients by archive bucket, each in its bucket's region.
     archives: Mutex<HashMap<String, aws_sdk_s3::Client>>,
@@ -206,6 +208,7 @@ impl SdkAws {
             role_arn_template,
             own_account: OnceCell::new(),
             by_account: Mutex::new(HashMap::new()),
+            principals: Mutex::new(HashMap::new()),
             pacer: trail::Pacer::default(),
             archives: Mutex::new(HashMap::new()),
             archive_budget: archive::Budget::new(ArchiveLimits::default()),
@@ -287,6 +290,29 @@ impl Aws for SdkAws {
         let acct = out.account().unwrap_or_default();
         AccountId::parse(acct)
             .map_err(|_| AwsError::Other(format!("caller account `{acct}` is not valid")))
+    }
+
+    async fn own_principal(&self, account: &AccountId) -> Result<String, AwsError> {
+        if let Some(p) = self.principals.lock().await.get(account) {
+            return Ok(p.clone());
+        }
+        let config = self.clients(account).await?.config;
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&config)
+                .interceptor(CountCalls)
+                .build(),
+        );
+        let out = sts.get_caller_identity().send().await.map_err(classify)?;
+        let arn = out
+            .arn()
+            .filter(|a| a.starts_with("arn:"))
+            .ok_or_else(|| AwsError::Other("GetCallerIdentity gave no ARN".into()))?
+            .to_string();
+        self.principals
+            .lock()
+            .await
+            .insert(account.clone(), arn.clone());
+        Ok(arn)
     }
 
     async fn locate_key(&self, key: &AccessKeyId) -> Result<Located, AwsError> {

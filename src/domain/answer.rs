@@ -224,10 +224,12 @@ pub enum Notice {
         users: Vec<SlackUserId>,
         slack_error: String,
     },
-    /// The key's user or sessions acted after containment.
+    /// The key's user or sessions acted after containment. `mention` names the responders
+    /// to call when a call among them opens a way back in or blinds the account.
     LateActivity {
         incident: Incident,
         events: Vec<TrailEvent>,
+        mention: Vec<SlackUserId>,
     },
     /// A signal said a key is exposed and keyleak could not act on it: no incident holds it,
     /// so the announcement channel hears. `about` names it (the alert's page, the user);

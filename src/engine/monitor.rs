@@ -1,6 +1,9 @@
 //! Monitoring after containment (DESIGN.md §3): for a while after containment, CloudTrail is
-//! polled for the key, the keys it minted and its user. Anything new is said in the thread,
-//! and the first call marks the incident "activity after containment".
+//! polled for the key, the keys it minted, its user, the users the attacker made, and anyone
+//! setting the key back to Active. Anything new is said in the thread, and the first call
+//! marks the incident "activity after containment". A way back in (the key reactivated, a
+//! federation token, a console sign-in, a trust policy changed) or a blinding calls the
+//! responders by name. keyleak's own calls are never news.
 
 use std::collections::HashSet;
 
@@ -10,9 +13,12 @@ use tracing::warn;
 use super::{Engine, thread_of};
 use crate::aws::{RegionLog, TrailAttribute, TrailQuery};
 use crate::domain::answer::Notice;
-use crate::domain::ids::{AccessKeyId, AccountId};
-use crate::domain::incident::{Incident, IncidentState};
-use crate::domain::trail::TrailEvent;
+use crate::domain::ids::{AccessKeyId, AccountId, SlackUserId};
+use crate::domain::incident::{Actor, Incident, IncidentState};
+use crate::domain::trail::findings::Findings;
+use crate::domain::trail::inventory::ResourceKind;
+use crate::domain::trail::technique::alarming;
+use crate::domain::trail::{GLOBAL_EVENTS_REGION, TrailEvent};
 use crate::store::{ClaimedJob, StoreError};
 
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +36,10 @@ impl Default for MonitorSettings {
         }
     }
 }
+
+/// Users the attacker made or gave a password to are followed by name (their console
+/// sign-ins carry no access key); each costs a lookup per region and poll, so only the first.
+const FOLLOWED_USERS: usize = 5;
 
 /// CloudTrail delivers events minutes after they happen: each poll reads again this far
 /// before where the last one stopped, and events already kept are not reported twice.
@@ -74,7 +84,9 @@ pub async fn run_monitor(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()
         .checked_to(&incident.id)
         .await?
         .map_or(contained_at, |t| (t - DELIVERY_LAG).max(contained_at));
-    let (events, failures) = poll(engine, &incident, &account, since, now).await?;
+    let findings = store.findings(&incident.id).await?;
+    let watch = Watch::of(&incident, &account, findings.as_ref());
+    let (events, failures) = poll(engine, &watch, since, now).await?;
     let new_key = store.handover(&incident.id).await?.map(|h| h.key_id);
     // Restore's new key belongs to the user now: its calls are the workload, not the attacker.
     let late: Vec<TrailEvent> = events
@@ -94,9 +106,15 @@ pub async fn run_monitor(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()
     let Some(thread) = thread_of(&incident) else {
         return Ok(());
     };
+    let mention = if alarming(&fresh).is_empty() {
+        vec![]
+    } else {
+        responders(engine, &incident).await?
+    };
     let note = Notice::LateActivity {
         incident: incident.clone(),
         events: fresh,
+        mention,
     };
     if let Err(e) = engine.notifier.post_in_thread(&thread, &note).await {
         warn!(error = %e, "could not report activity after containment");
@@ -108,30 +126,82 @@ pub async fn run_monitor(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()
     Ok(())
 }
 
-/// The key's, its offspring's and its user's calls in every searched region, deduplicated;
-/// and the lookups that failed, named.
+/// Who worked the incident: whoever asked for containment, and whoever asked for or
+/// approved a cleanup.
+async fn responders(engine: &Engine, incident: &Incident) -> Result<Vec<SlackUserId>, StoreError> {
+    let mut people: Vec<SlackUserId> = match &incident.requested_by {
+        Actor::Slack(u) => vec![u.clone()],
+        Actor::Cli(_) | Actor::Signal(_) => vec![],
+    };
+    for p in engine.store.proposals(&incident.id).await? {
+        for u in std::iter::once(p.requested_by).chain(p.approvals) {
+            if !people.contains(&u) {
+                people.push(u);
+            }
+        }
+    }
+    Ok(people)
+}
+
+/// What one poll looks for.
+struct Watch {
+    account: AccountId,
+    /// The key and the keys it minted, each in its account.
+    keys: Vec<(AccountId, AccessKeyId)>,
+    /// The key's user, then the users the attacker made or gave a password to.
+    users: Vec<String>,
+    key: AccessKeyId,
+}
+
+impl Watch {
+    fn of(incident: &Incident, account: &AccountId, findings: Option<&Findings>) -> Self {
+        let mut keys = vec![(account.clone(), incident.key.clone())];
+        let mut users: Vec<String> = incident.user_name.iter().cloned().collect();
+        if let Some(f) = findings {
+            keys.extend(f.minted.iter().map(|m| {
+                (
+                    m.account.clone().unwrap_or_else(|| account.clone()),
+                    m.key.clone(),
+                )
+            }));
+            let mut made: Vec<String> = vec![];
+            for c in &f.created {
+                let user = match c.kind {
+                    ResourceKind::User => Some(&c.id),
+                    ResourceKind::LoginProfile => c.owner.as_ref(),
+                    _ => None,
+                };
+                if let Some(u) = user.filter(|u| !users.contains(u) && !made.contains(u))
+                    && c.account.as_deref() == Some(account.as_str())
+                    && made.len() < FOLLOWED_USERS
+                {
+                    made.push(u.clone());
+                }
+            }
+            users.extend(made);
+        }
+        Self {
+            account: account.clone(),
+            keys,
+            users,
+            key: incident.key.clone(),
+        }
+    }
+}
+
+/// The watched calls in every searched region, deduplicated, keyleak's own left out; and
+/// the lookups that failed, named.
 async fn poll(
     engine: &Engine,
-    incident: &Incident,
-    account: &AccountId,
+    watch: &Watch,
     since: chrono::DateTime<chrono::Utc>,
     until: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<(Vec<TrailEvent>, Vec<String>)> {
-    let mut keys: Vec<(AccountId, AccessKeyId)> = vec![(account.clone(), incident.key.clone())];
-    if let Some(f) = engine.store.findings(&incident.id).await? {
-        keys.extend(
-            f.minted
-                .into_iter()
-                .map(|m| (m.account.unwrap_or_else(|| account.clone()), m.key)),
-        );
-    }
+    let account = &watch.account;
     let regions = engine.search_regions(account).await?;
-    let mut events = vec![];
-    let mut failures = vec![];
-    let mut seen = HashSet::new();
+    let mut logs: Vec<Result<RegionLog, String>> = vec![];
     for region in &regions {
-        let mut logs: Vec<Result<RegionLog, String>> = vec![];
-        for (acct, key) in &keys {
+        for (acct, key) in &watch.keys {
             let q = TrailQuery {
                 account: acct.clone(),
                 region: region.clone(),
@@ -147,7 +217,7 @@ async fn poll(
                     .map_err(|e| format!("{key} in {region}: {e}")),
             );
         }
-        if let Some(user) = &incident.user_name {
+        for user in &watch.users {
             let by_user = TrailAttribute::Username(user.clone());
             logs.push(
                 engine
@@ -157,15 +227,45 @@ async fn poll(
                     .map_err(|e| format!("user {user} in {region}: {e}")),
             );
         }
-        for log in logs {
-            match log {
-                Ok(l) => events.extend(
-                    l.events
-                        .into_iter()
-                        .filter(|e| seen.insert(e.event_id.clone())),
-                ),
-                Err(f) => failures.push(f),
-            }
+    }
+    let mut failures = vec![];
+    // Setting the key back to Active is made with some other credential: it is found by
+    // the event and the key it names, and told from keyleak's own rollback by who signed.
+    let own = match engine.aws.own_principal(account).await {
+        Ok(own) => {
+            let update = TrailAttribute::EventName("UpdateAccessKey");
+            logs.push(
+                engine
+                    .aws
+                    .events_with(account, GLOBAL_EVENTS_REGION, update, since, until)
+                    .await
+                    .map(|mut log| {
+                        log.events.retain(|e| {
+                            e.request.get("accessKeyId").and_then(|k| k.as_str())
+                                == Some(watch.key.as_str())
+                        });
+                        log
+                    })
+                    .map_err(|e| format!("UpdateAccessKey in {GLOBAL_EVENTS_REGION}: {e}")),
+            );
+            Some(own)
+        }
+        Err(e) => {
+            failures.push(format!("who keyleak signs as in {account}: {e}"));
+            None
+        }
+    };
+    let mut events = vec![];
+    let mut seen = HashSet::new();
+    for log in logs {
+        match log {
+            Ok(l) => events.extend(
+                l.events
+                    .into_iter()
+                    .filter(|e| !own.as_deref().is_some_and(|p| e.signed_as(p)))
+                    .filter(|e| seen.insert(e.event_id.clone())),
+            ),
+            Err(f) => failures.push(f),
         }
     }
     events.sort_by_key(|e| e.time);

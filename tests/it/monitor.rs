@@ -29,7 +29,9 @@ async fn a_call_after_containment_is_caught_once_and_raises_the_card() {
         rooms: true,
         monitoring: MonitorSettings {
             window: chrono::Duration::hours(48),
-            every: chrono::Duration::seconds(1),
+            // A poll takes three LookupEvents slots, half a second apart: polls must leave
+            // the queue idle between them for the harness to see the incident settled.
+            every: chrono::Duration::seconds(3),
         },
         ..Options::default()
     })
@@ -122,4 +124,106 @@ async fn a_call_after_containment_is_caught_once_and_raises_the_card() {
         .unwrap();
     assert_eq!(queued, 0, "no poll is ever due for a closed incident");
     assert_eq!(notes(&app, &thread).len(), 1);
+}
+
+/// A way back in after containment calls the responders by name: the user the attacker made
+/// signs in to the console (no access key: followed by its name), and someone sets the key
+/// back to Active. keyleak's own rollback of the same key is not news.
+#[tokio::test]
+async fn a_way_back_in_calls_the_responders_and_keyleaks_own_calls_are_not_news() {
+    let (moto, emulator, app) = start_with_trail(Options {
+        monitoring: MonitorSettings {
+            window: chrono::Duration::hours(48),
+            // A poll takes three LookupEvents slots, half a second apart: polls must leave
+            // the queue idle between them for the harness to see the incident settled.
+            every: chrono::Duration::seconds(3),
+        },
+        ..Options::default()
+    })
+    .await;
+    let config = moto.own_config().await;
+    let iam = aws_sdk_iam::Client::new(&config);
+    let seeded = seed::ci_user(&iam, "ci-deploy").await;
+    let key = seeded.leaked.id.clone();
+    let before = Utc::now() - chrono::Duration::hours(1);
+    emulator.log(
+        &Record::from("create_user")
+            .by_user(OWN_ACCOUNT, "ci-deploy", &key)
+            .at(before)
+            .value(),
+    );
+    let id = app.contain(&key, "").await;
+    let incident = app.wait_for_state(&id, IncidentState::Contained).await;
+    let thread = incident.slack_ts.clone().unwrap();
+    let made = app.findings(&id).await;
+    assert!(made.created.iter().any(|c| c.id == "backdoor-admin"));
+
+    let signed_in = Record::of_family("persistence", "ConsoleLogin")
+        .set("/userIdentity/accountId", OWN_ACCOUNT.into())
+        .set(
+            "/userIdentity/arn",
+            format!("arn:aws:iam::{OWN_ACCOUNT}:user/backdoor-admin").into(),
+        )
+        .set("/recipientAccountId", OWN_ACCOUNT.into())
+        .at(Utc::now());
+    emulator.log(&signed_in.value());
+    let reactivate = || {
+        Record::of_family("persistence", "UpdateAccessKey")
+            .set("/requestParameters/accessKeyId", key.clone().into())
+    };
+    emulator.log(
+        &reactivate()
+            .by_user(OWN_ACCOUNT, "admin-jane", "AKIAJANEEXAMPLE00001")
+            .at(Utc::now())
+            .value(),
+    );
+    let keyleak = aws_sdk_sts::Client::new(&config)
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
+    let own = reactivate()
+        .by_user(OWN_ACCOUNT, "keyleak", "AKIAKEYLEAKEXAMPLE01")
+        .set("/userIdentity/arn", keyleak.arn().unwrap().into())
+        .at(Utc::now());
+    emulator.log(&own.value());
+
+    let note = wait_until(Duration::from_secs(30), || {
+        let found = notes(&app, &thread);
+        async move { found.into_iter().find(|n| n.text.contains("Act now")) }
+    })
+    .await
+    .expect("the way back in was reported");
+    assert!(
+        note.text.contains(&format!("<@{RESPONDER}>")),
+        "{}",
+        note.text
+    );
+    assert!(
+        note.text.contains("*access key set back to Active*"),
+        "{}",
+        note.text
+    );
+    assert!(note.text.contains("*console sign-in*"), "{}", note.text);
+    assert!(note.text.contains("2 new call(s)"), "{}", note.text);
+    assert!(note.text.contains("AKIAJANEEXAMPLE00001"), "{}", note.text);
+    // Later polls read the same minutes again: keyleak's own call never becomes news.
+    let read_to = app.store.checked_to(&id).await.unwrap().unwrap();
+    let store = app.store.clone();
+    let polled = wait_until(Duration::from_secs(30), || {
+        let (store, id) = (store.clone(), id.clone());
+        async move {
+            let now = store.checked_to(&id).await.ok()??;
+            (now >= read_to + chrono::Duration::seconds(2)).then_some(())
+        }
+    })
+    .await;
+    assert!(polled.is_some(), "the polls went on");
+    let all = notes(&app, &thread);
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert!(
+        !all[0].text.contains("AKIAKEYLEAKEXAMPLE01"),
+        "{}",
+        all[0].text
+    );
 }

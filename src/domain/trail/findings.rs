@@ -148,6 +148,9 @@ pub struct ArchiveScanned {
     /// Absent from findings stored before digests were checked.
     #[serde(default)]
     pub integrity: ArchiveIntegrity,
+    /// Aggregated data-event records: summaries whose calls cannot be attributed.
+    #[serde(default)]
+    pub aggregated: usize,
 }
 
 /// What CloudTrail's signed digest files say of the archive files read.

@@ -20,6 +20,7 @@ fixture!(CREATE_LOGIN_PROFILE, "create_login_profile.json");
 fixture!(RUN_INSTANCES, "run_instances.json");
 fixture!(STOP_LOGGING, "stop_logging.json");
 fixture!(GET_CALLER_IDENTITY, "get_caller_identity.json");
+fixture!(AGGREGATED, "aggregated.json");
 
 fixture!(PERSISTENCE, "techniques/persistence.json");
 fixture!(EXFILTRATION, "techniques/exfiltration.json");

@@ -97,6 +97,58 @@ impl TrailEvent {
             .as_deref()
             .or(self.identity.account_id.as_deref())
     }
+
+    /// Whether the call was signed as `principal`, an ARN as `sts:GetCallerIdentity` gives
+    /// it. The service part is not compared (a user is `iam` in a record, and may be `sts`
+    /// elsewhere). A role's session name changes each time its credentials are renewed, so
+    /// any session of that role counts: only who can assume the role can sign as it.
+    pub fn signed_as(&self, principal: &str) -> bool {
+        let (Some(signer), Some(who)) = (
+            self.identity.arn.as_deref().and_then(arn_parts),
+            arn_parts(principal),
+        ) else {
+            return false;
+        };
+        if (signer.0, signer.1) != (who.0, who.1) {
+            return false;
+        }
+        match who
+            .2
+            .strip_prefix("assumed-role/")
+            .and_then(|r| r.split_once('/'))
+        {
+            Some((role, _)) => signer
+                .2
+                .strip_prefix("assumed-role/")
+                .and_then(|r| r.split_once('/'))
+                .is_some_and(|(r, _)| r == role),
+            None => signer.2 == who.2,
+        }
+    }
+}
+
+/// An ARN's partition, account and resource.
+fn arn_parts(arn: &str) -> Option<(&str, &str, &str)> {
+    let mut parts = arn.splitn(6, ':');
+    let (
+        Some("arn"),
+        Some(partition),
+        Some(_service),
+        Some(_region),
+        Some(account),
+        Some(resource),
+    ) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    )
+    else {
+        return None;
+    };
+    Some((partition, account, resource))
 }
 
 fn is_denial(code: &str) -> bool {
@@ -112,6 +164,9 @@ fn is_denial(code: &str) -> bool {
             | "Forbidden"
     )
 }
+
+/// Where CloudTrail logs the calls of global services (IAM among them).
+pub const GLOBAL_EVENTS_REGION: &str = "us-east-1";
 
 /// Why a record was skipped. Counted and reported, never silently dropped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -243,6 +298,37 @@ pub mod fixtures;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyleaks_own_calls_are_told_by_who_signed_them() {
+        let mut e = parse_record(fixtures::LIST_USERS).unwrap();
+        let as_arn = |e: &mut TrailEvent, arn: &str| e.identity.arn = Some(arn.into());
+        let role = "arn:aws:sts::111122223333:assumed-role/keyleak-responder/keyleak";
+        as_arn(
+            &mut e,
+            "arn:aws:sts::111122223333:assumed-role/keyleak-responder/other",
+        );
+        assert!(e.signed_as(role), "another session of the same role");
+        as_arn(
+            &mut e,
+            "arn:aws:sts::111122223333:assumed-role/keyleak-responder-x/keyleak",
+        );
+        assert!(
+            !e.signed_as(role),
+            "a role whose name merely starts the same"
+        );
+        as_arn(
+            &mut e,
+            "arn:aws:sts::444455556666:assumed-role/keyleak-responder/keyleak",
+        );
+        assert!(!e.signed_as(role), "the same role name in another account");
+        as_arn(&mut e, "arn:aws:iam::111122223333:user/keyleak");
+        assert!(e.signed_as("arn:aws:iam::111122223333:user/keyleak"));
+        assert!(e.signed_as("arn:aws:sts::111122223333:user/keyleak"));
+        assert!(!e.signed_as("arn:aws:iam::111122223333:user/keyleak-bot"));
+        e.identity.arn = None;
+        assert!(!e.signed_as(role), "an unsigned record is nobody's");
+    }
 
     #[test]
     fn an_assume_role_record_parses_and_loses_its_session_token() {

@@ -197,6 +197,21 @@ impl Technique {
         }
     }
 
+    /// Whether, seen after containment, it must reach the responders at once: a way back in
+    /// that outlives the deny-all, or the account being blinded.
+    pub fn alarms(self) -> bool {
+        self.blinds()
+            || matches!(
+                self,
+                KeyReactivated
+                    | FederationToken
+                    | ConsoleSigninToken
+                    | ConsoleLogin
+                    | RoleTrustOpenedOutside
+                    | RoleTrustChanged
+            )
+    }
+
     /// Whether it blinds what keyleak and the account's defenders see from then on.
     pub fn blinds(self) -> bool {
         matches!(
@@ -409,6 +424,19 @@ pub fn techniques(e: &TrailEvent) -> Vec<Technique> {
         .copied()
         .into_iter()
         .chain(by_request(e))
+        .collect()
+}
+
+/// The events that alarm (see `Technique::alarms`), each with the first technique that does.
+pub fn alarming(events: &[TrailEvent]) -> Vec<(Technique, &TrailEvent)> {
+    events
+        .iter()
+        .filter_map(|e| {
+            techniques(e)
+                .into_iter()
+                .find(|t| t.alarms())
+                .map(|t| (t, e))
+        })
         .collect()
 }
 

@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use super::*;
 use crate::aws::TrailAttribute;
 use crate::domain::audit::AuditAction;
-use crate::domain::trail::Provenance;
 use crate::domain::trail::findings::{QuarantineAttached, quarantine_attached};
+use crate::domain::trail::{GLOBAL_EVENTS_REGION, Provenance};
 
 /// Fences the roles, queues cleanup proposals and completes the findings.
 pub(super) async fn conclude(
@@ -96,7 +96,7 @@ async fn quarantined(
     let attach = TrailAttribute::EventName("AttachUserPolicy");
     match engine
         .aws
-        .events_with(account, "us-east-1", attach, since, w.until)
+        .events_with(account, GLOBAL_EVENTS_REGION, attach, since, w.until)
         .await
     {
         Ok(log) => quarantine_attached(user, &log.events),

@@ -274,12 +274,14 @@ fn record(
         files: 0,
         bytes: 0,
         integrity: Default::default(),
+        aggregated: 0,
     });
     // The files, what the digests say of them and the unreadable ones count once.
     if out.archive_read.insert(place.scope) {
         stats.files += log.files;
         stats.bytes += log.bytes;
         stats.integrity.merge(log.integrity);
+        stats.aggregated += log.aggregated;
         out.skipped_more += log.skipped - log.reasons.len();
         out.skipped.extend(log.reasons);
     }

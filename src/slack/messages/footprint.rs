@@ -1,6 +1,7 @@
 //! The attacker's footprint in words: what can no longer be trusted, each technique seen
 //! (with MITRE ATT&CK's id), and the secrets to rotate, in the forensics summary and the report.
 
+use super::action::count;
 use super::*;
 use crate::domain::trail::findings::{Findings, Scope};
 use crate::domain::trail::footprint::{Blinded, Exposed, Seen, ToRotate};
@@ -145,6 +146,14 @@ pub(super) fn blind_spots(f: &Findings) -> String {
          statistics count it)"
             .into(),
     );
+    if let Some(a) = f.archive.as_ref().filter(|a| a.aggregated > 0) {
+        lines.push(format!(
+            "• the calls behind the archive's {}: CloudTrail summarised those data events \
+             in five-minute windows instead of recording each call, so none can be told to be \
+             the key's",
+            count(a.aggregated, "aggregated record", "aggregated records")
+        ));
+    }
     if !f.failures.is_empty() {
         lines.push(format!(
             "• the {} region lookup(s) that could not be read, named above",

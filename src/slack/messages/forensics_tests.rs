@@ -171,6 +171,7 @@ fn progress_then_summary_then_a_partial_one() {
                 why: "its content is not what CloudTrail delivered".into(),
             }],
         },
+        aggregated: 12,
     });
     partial.guardduty.failures = vec![(
         "444455556666/us-east-1".into(),

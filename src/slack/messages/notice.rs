@@ -107,7 +107,11 @@ pub fn notice(n: &Notice) -> Reply {
         Notice::ReportShared { incident } => report_shared(incident),
         Notice::RoomUnavailable { slack_error } => room_unavailable(slack_error),
         Notice::InviteFailed { users, slack_error } => invite_failed(users, slack_error),
-        Notice::LateActivity { incident, events } => late_activity(incident, events),
+        Notice::LateActivity {
+            incident,
+            events,
+            mention,
+        } => late_activity(incident, events, mention),
         Notice::JobAbandoned {
             incident,
             kind,

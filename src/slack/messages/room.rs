@@ -177,7 +177,8 @@ pub fn closed_note(
 const LATE_LISTED: usize = 15;
 
 /// Monitoring saw the key, its offspring or its user act after containment.
-pub fn late_activity(i: &Incident, events: &[TrailEvent]) -> Reply {
+pub fn late_activity(i: &Incident, events: &[TrailEvent], mention: &[SlackUserId]) -> Reply {
+    let mut lines = alarms(i, events, mention);
     let allowed = events.iter().filter(|e| !e.denied()).count();
     let head = if allowed > 0 {
         format!(
@@ -196,7 +197,7 @@ pub fn late_activity(i: &Incident, events: &[TrailEvent]) -> Reply {
             events.len()
         )
     };
-    let mut lines = vec![head];
+    lines.push(head);
     for e in events.iter().take(LATE_LISTED) {
         let outcome = match &e.error_code {
             Some(code) if e.denied() => format!("refused: `{}`", sanitize(code)),
@@ -208,7 +209,7 @@ pub fn late_activity(i: &Incident, events: &[TrailEvent]) -> Reply {
             when(e.time),
             sanitize(&e.name),
             sanitize(&e.region),
-            sanitize(e.identity.access_key_id.as_deref().unwrap_or("?")),
+            signer(e),
             sanitize(e.source_ip.as_deref().unwrap_or("?")),
         ));
     }
@@ -219,4 +220,42 @@ pub fn late_activity(i: &Incident, events: &[TrailEvent]) -> Reply {
         ));
     }
     Reply::plain(cut(&lines.join("\n"), SECTION_MAX))
+}
+
+/// The calls that open a way back in or blind the account, first and with the responders
+/// called by name: the rest of the note can wait for them, these cannot.
+fn alarms(i: &Incident, events: &[TrailEvent], mention: &[SlackUserId]) -> Vec<String> {
+    let found = crate::domain::trail::technique::alarming(events);
+    if found.is_empty() {
+        return vec![];
+    }
+    let who: String = mention.iter().map(|u| format!("<@{u}> ")).collect();
+    let mut lines = vec![format!(
+        ":rotating_light: {who}*Act now on {}*: a way back in, or the account blinded, \
+         after containment:",
+        i.id
+    )];
+    lines.extend(found.iter().take(LATE_LISTED).map(|(t, e)| {
+        format!(
+            "• *{}* ({}): `{}` {} in {} by `{}`",
+            t.name(),
+            t.attack_id(),
+            sanitize(&e.name),
+            when(e.time),
+            sanitize(&e.region),
+            signer(e)
+        )
+    }));
+    lines
+}
+
+/// Who made a call: its access key, else (a console sign-in has none) its principal.
+fn signer(e: &TrailEvent) -> String {
+    sanitize(
+        e.identity
+            .access_key_id
+            .as_deref()
+            .or(e.identity.arn.as_deref())
+            .unwrap_or("?"),
+    )
 }

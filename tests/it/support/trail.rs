@@ -100,6 +100,14 @@ impl Record {
             .collect()
     }
 
+    /// The first record of a technique family's log file with this event name.
+    pub fn of_family(family: &str, name: &str) -> Self {
+        Self::family(family)
+            .into_iter()
+            .find(|r| r.0["eventName"] == name)
+            .unwrap_or_else(|| panic!("no {name} in techniques/{family}"))
+    }
+
     /// The caller: an IAM user's long-term key or its GetSessionToken session.
     pub fn by_user(mut self, account: &str, user: &str, key: &str) -> Self {
         self.0["userIdentity"] = json!({
