@@ -5,6 +5,7 @@ mod actions;
 mod archive;
 pub(crate) mod calls;
 mod credentials;
+mod evidence;
 mod guardduty;
 mod handover;
 mod reach;
@@ -17,6 +18,7 @@ use chrono::{DateTime, Utc};
 use crate::archive::ArchiveLog;
 use crate::archive::layout::ArchiveLocation;
 use crate::domain::approval::{Action, Outcome, PolicyHoldings, RoleHoldings};
+use crate::domain::evidence::EvidenceCopy;
 use crate::domain::ids::{AccessKeyId, AccountId, IncidentId};
 use crate::domain::incident::{KeyUsage, UserSnapshot};
 use crate::domain::policy::DenyPolicy;
@@ -301,6 +303,19 @@ pub trait Aws: Send + Sync {
         secret_name: &str,
         incident: &IncidentId,
     ) -> Result<Handover, AwsError>;
+
+    /// What the action's targets are now, as AWS describes them: kept as evidence before the
+    /// action destroys them.
+    async fn describe_targets(&self, action: &Action) -> Result<serde_json::Value, AwsError>;
+
+    /// Writes a copy of evidence to `bucket` with the bot's own credentials, under the
+    /// bucket's object lock where it has one.
+    async fn copy_evidence(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+    ) -> Result<EvidenceCopy, AwsError>;
 
     /// Carries out an approved action; only a won execution right reaches it. Idempotent:
     /// what is already gone is reported so, and a target holding more than was approved is

@@ -17,7 +17,7 @@ const REPORT_WAIT: Duration = Duration::from_secs(60);
 
 /// IAM returns policy documents URL-encoded (RFC 3986); a peer that returns them plain is
 /// read as it is.
-fn decoded(document: &str) -> Result<String, AwsError> {
+pub(super) fn decoded(document: &str) -> Result<String, AwsError> {
     if document.trim_start().starts_with('{') {
         return Ok(document.to_string());
     }

@@ -15,6 +15,7 @@ use tokio::sync::{Mutex, OnceCell};
 
 use super::actions;
 use super::archive;
+use super::evidence;
 use super::guardduty;
 use super::handover;
 use super::reach;
@@ -32,8 +33,8 @@ pub struct SdkAws {
     /// Who keyleak signs as, by account.
     principals: Mutex<HashMap<AccountId, String>>,
     pacer: trail::Pacer,
-    /// S3 clients by archive bucket, each in its bucket's region.
-    archives: Mutex<HashMap<String, aws_sdk_s3::Client>>,
+    /// S3 clients by bucket (the archive's, the evidence's), each in its bucket's region.
+    buckets: Mutex<HashMap<String, aws_sdk_s3::Client>>,
     /// What archive scans may hold in memory, shared by every scan in the process.
     archive_budget: archive::Budget,
 }
@@ -210,7 +211,7 @@ impl SdkAws {
             by_account: Mutex::new(HashMap::new()),
             principals: Mutex::new(HashMap::new()),
             pacer: trail::Pacer::default(),
-            archives: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(HashMap::new()),
             archive_budget: archive::Budget::new(ArchiveLimits::default()),
         }
     }
@@ -223,6 +224,19 @@ impl SdkAws {
 
     async fn own_account(&self) -> Result<&AccountId, AwsError> {
         self.own_account.get_or_try_init(|| self.identity()).await
+    }
+
+    /// An S3 client in the bucket's own region, with the bot's own credentials; cached.
+    async fn bucket_client(&self, bucket: &str) -> aws_sdk_s3::Client {
+        let mut clients = self.buckets.lock().await;
+        match clients.get(bucket) {
+            Some(c) => c.clone(),
+            None => {
+                let c = archive::client(&self.base, bucket).await;
+                clients.insert(bucket.to_string(), c.clone());
+                c
+            }
+        }
     }
 
     async fn iam(&self, account: &AccountId) -> Result<aws_sdk_iam::Client, AwsError> {
@@ -496,17 +510,7 @@ impl Aws for SdkAws {
         at: &ArchiveLocation,
         query: &ArchiveQuery,
     ) -> Result<ArchiveLog, AwsError> {
-        let s3 = {
-            let mut clients = self.archives.lock().await;
-            match clients.get(&at.bucket) {
-                Some(c) => c.clone(),
-                None => {
-                    let c = archive::client(&self.base, &at.bucket).await;
-                    clients.insert(at.bucket.clone(), c.clone());
-                    c
-                }
-            }
-        };
+        let s3 = self.bucket_client(&at.bucket).await;
         archive::scan(&s3, &self.base, at, query, &self.archive_budget).await
     }
 
@@ -578,6 +582,21 @@ impl Aws for SdkAws {
             value: (),
             request_id: out.request_id().map(str::to_string),
         })
+    }
+
+    async fn describe_targets(&self, action: &Action) -> Result<serde_json::Value, AwsError> {
+        let account = AccountId::parse(action.account())
+            .map_err(|_| AwsError::Other(format!("`{}` is not an account", action.account())))?;
+        evidence::describe(&self.clients(&account).await?, action).await
+    }
+
+    async fn copy_evidence(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+    ) -> Result<EvidenceCopy, AwsError> {
+        evidence::put_copy(&self.bucket_client(bucket).await, bucket, key, body).await
     }
 
     async fn execute(&self, _right: &ExecutionRight, action: &Action) -> Outcome {

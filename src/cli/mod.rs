@@ -148,6 +148,7 @@ async fn serve() -> anyhow::Result<()> {
         .with_forensics(forensics(&core))
         .with_rooms(rooms(&slack))
         .with_contain_policy(slack.intake.policy.clone())
+        .with_evidence_copy(core.evidence.clone())
         .with_monitoring(MonitorSettings {
             window: chrono::Duration::hours(i64::from(core.monitor_hours)),
             every: chrono::Duration::minutes(i64::from(core.monitor_every_minutes)),

@@ -62,6 +62,9 @@ pub struct CoreConfig {
     pub archive: Option<ArchiveLocation>,
     /// What scanning the archive may cost in memory.
     pub archive_limits: crate::archive::ArchiveLimits,
+    /// `KEYLEAK_EVIDENCE_BUCKET`: where a copy of the evidence kept before each deletion
+    /// goes, besides the database.
+    pub evidence: Option<ArchiveLocation>,
     /// How long after containment CloudTrail is watched (0: not at all), and how often.
     pub monitor_hours: u32,
     pub monitor_every_minutes: u32,
@@ -311,6 +314,21 @@ impl CoreConfig {
             max_file_bytes: (max_file_mb as usize) << 20,
             memory_bytes: (memory_mb as usize) << 20,
         };
+        // A bucket's name alone, or `s3://bucket/prefix`.
+        let evidence = r.optional("KEYLEAK_EVIDENCE_BUCKET").and_then(|v| {
+            let address = if v.starts_with("s3://") {
+                v
+            } else {
+                format!("s3://{v}")
+            };
+            match ArchiveLocation::parse(&address) {
+                Ok(at) => Some(at),
+                Err(e) => {
+                    r.problem("KEYLEAK_EVIDENCE_BUCKET", e);
+                    None
+                }
+            }
+        });
         let monitor_hours = r.number("KEYLEAK_MONITOR_HOURS", 48, 0..=720);
         let monitor_every_minutes = r.number("KEYLEAK_MONITOR_EVERY_MINUTES", 5, 1..=60);
         r.finish(Self {
@@ -319,6 +337,7 @@ impl CoreConfig {
             regions,
             archive,
             archive_limits,
+            evidence,
             monitor_hours,
             monitor_every_minutes,
         })
@@ -525,9 +544,24 @@ mod tests {
             ("KEYLEAK_CLOUDTRAIL_ARCHIVE", "https://bucket/prefix"),
             ("KEYLEAK_MONITOR_HOURS", "forever"),
             ("KEYLEAK_MONITOR_EVERY_MINUTES", "0"),
+            ("KEYLEAK_EVIDENCE_BUCKET", "Evidence_Bucket"),
         ]))
         .unwrap_err();
-        assert_eq!(core.0.len(), 6);
+        assert_eq!(core.0.len(), 7);
+    }
+
+    #[test]
+    fn the_evidence_bucket_is_a_name_or_an_address() {
+        for (given, bucket, prefix) in [
+            ("ir-evidence", "ir-evidence", ""),
+            ("s3://ir-evidence/cases/", "ir-evidence", "cases"),
+        ] {
+            let core = CoreConfig::load(&env(&[("KEYLEAK_EVIDENCE_BUCKET", given)])).unwrap();
+            let at = core.evidence.unwrap();
+            assert_eq!((at.bucket.as_str(), at.prefix.as_str()), (bucket, prefix));
+        }
+        let none = CoreConfig::load(&env(&[])).unwrap();
+        assert!(none.evidence.is_none());
     }
 
     #[test]

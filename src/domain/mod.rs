@@ -7,6 +7,7 @@ pub mod audit;
 pub mod cleanup;
 pub mod command;
 pub mod credentials;
+pub mod evidence;
 pub mod ids;
 pub mod incident;
 pub mod job;

@@ -16,6 +16,8 @@ pub struct ReportInput<'a> {
     pub incident: &'a Incident,
     pub steps: &'a [StepRecord],
     pub proposals: &'a [Proposal],
+    /// What was kept before each deletion.
+    pub evidence: &'a [super::evidence::Evidence],
     pub findings: Option<&'a Findings>,
     pub events: &'a [TrailEvent],
     pub audit: &'a [AuditEntry],

@@ -291,9 +291,18 @@ pub async fn run_execute(
         return Ok(());
     };
     engine.redraw_proposal(id).await;
+    let run = async {
+        if let Err(why) = super::evidence::keep(engine, &p).await {
+            return Outcome::Failed {
+                error: format!("nothing was deleted: the evidence could not be kept: {why}"),
+                request_ids: vec![],
+            };
+        }
+        engine.aws.execute(&right, &p.action).await
+    };
     let outcome = if p.action.params_hash() == p.hash {
         tokio::select! {
-            outcome = engine.aws.execute(&right, &p.action) => outcome,
+            outcome = run => outcome,
             error = keep_lease(engine, job.id, lease) => Outcome::Failed {
                 error: format!("stopped: the job's lease could not be kept ({error})"),
                 request_ids: vec![],

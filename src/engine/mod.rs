@@ -7,6 +7,7 @@ mod cleanup;
 pub mod clock;
 mod close;
 mod contain;
+mod evidence;
 mod intake;
 mod investigate;
 mod jobs;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
+use crate::archive::layout::ArchiveLocation;
 use crate::aws::Aws;
 use crate::domain::answer::Cause;
 use crate::domain::audit::AuditAction;
@@ -86,6 +88,8 @@ pub struct Engine {
     policy: Arc<ContainPolicy>,
     /// GitHub's secret scanning alerts, read and resolved, when configured.
     alerts: Option<Arc<dyn crate::github::SecretAlerts>>,
+    /// `KEYLEAK_EVIDENCE_BUCKET`: where evidence is copied before a deletion.
+    evidence_copy: Option<ArchiveLocation>,
 }
 
 impl Engine {
@@ -109,7 +113,14 @@ impl Engine {
             peers: None,
             policy: Arc::default(),
             alerts: None,
+            evidence_copy: None,
         }
+    }
+
+    /// Evidence is copied to this bucket too, and a deletion waits for the copy.
+    pub fn with_evidence_copy(mut self, at: Option<ArchiveLocation>) -> Self {
+        self.evidence_copy = at;
+        self
     }
 
     pub fn with_alerts(mut self, alerts: Arc<dyn crate::github::SecretAlerts>) -> Self {

@@ -76,11 +76,13 @@ async fn report(engine: &Engine, job: &ClaimedJob) -> anyhow::Result<()> {
     let events = store.trail_events(id).await?;
     let audit = store.audit_log(Some(id)).await?;
     let snapshot = store.snapshot(id).await?;
+    let evidence = store.evidence(id).await?;
     let links = permalinks(engine, &incident, &steps, &proposals).await;
     let report = ReportInput {
         incident: &incident,
         steps: &steps,
         proposals: &proposals,
+        evidence: &evidence,
         findings: findings.as_ref(),
         events: &events,
         audit: &audit,

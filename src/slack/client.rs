@@ -600,6 +600,14 @@ impl Notifier for SlackNotifier {
             .map_err(|e| e.to_string())
             .and_then(|png| png.map_err(|e| e.to_string()));
         let mut files = vec![markdown];
+        if !report.evidence.is_empty() {
+            files.push(Attachment {
+                filename: messages::evidence_file_name(id),
+                title: format!("{id} evidence kept before deletion"),
+                content_type: "application/json",
+                bytes: serde_json::to_vec_pretty(report.evidence).unwrap_or_default(),
+            });
+        }
         // The report stands without its picture.
         match drawn {
             Ok(png) => files.push(Attachment {
@@ -610,7 +618,8 @@ impl Notifier for SlackNotifier {
             }),
             Err(e) => warn!(error = %e, "could not draw the activity chart"),
         }
-        let comment = messages::report_comment(report.incident, replacing);
+        let comment =
+            messages::report_comment(report.incident, replacing, !report.evidence.is_empty());
         self.upload_files(thread, &files, comment).await
     }
 

@@ -5,6 +5,7 @@
 //! implements and what the engine holds.
 
 mod audit;
+mod evidence;
 mod forensics;
 mod incidents;
 mod jobs;
@@ -22,6 +23,7 @@ use crate::domain::ids::IncidentId;
 pub use crate::domain::audit::AuditEntry;
 pub use crate::domain::job::{JobKind, Work};
 pub use audit::AuditLog;
+pub use evidence::EvidenceLog;
 pub use forensics::Forensics;
 pub use incidents::{IncidentFacts, Incidents, NewIncident, Opened, Opening, Reports, Steps};
 pub use jobs::{AbandonedJob, Claim, ClaimedJob, JobQueue, NewJob};
@@ -68,6 +70,7 @@ pub trait Store:
     + Forensics
     + Restores
     + Monitoring
+    + EvidenceLog
     + Send
     + Sync
 {

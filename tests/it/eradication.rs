@@ -17,6 +17,16 @@ const EMPTY_ZIP: &[u8] = &[
     0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 ];
 
+/// What was kept of the proposal's target before it was destroyed.
+async fn described(app: &App, p: &keyleak::domain::approval::Proposal) -> serde_json::Value {
+    app.store
+        .evidence_of(&p.id)
+        .await
+        .unwrap()
+        .expect("evidence kept before the action ran")
+        .described
+}
+
 #[tokio::test]
 async fn a_target_already_gone_or_grown_since_proposed_ends_cleanly_and_runs_once() {
     let moto = Moto::start().await;
@@ -31,6 +41,10 @@ async fn a_target_already_gone_or_grown_since_proposed_ends_cleanly_and_runs_onc
     let done = approve(&app, &p).await;
     assert_eq!(done.state, ProposalState::Done);
     assert!(matches!(done.outcome, Some(Outcome::AlreadyGone { .. })));
+    assert_eq!(
+        described(&app, &p).await,
+        serde_json::json!({"found": false})
+    );
     wait_message(&app, &done, "already gone").await;
 
     // Given a new access key after the approvers saw it: nothing is deleted.
@@ -182,6 +196,11 @@ async fn keys_passwords_roles_and_policies_are_deleted_as_proposed() {
     );
     let done = approve(&app, &p).await;
     assert_eq!(done.state, ProposalState::Done, "{:?}", done.outcome);
+    let role = described(&app, &p).await;
+    let json = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
+    assert_eq!(role["AssumeRolePolicyDocument"], json(TRUST));
+    assert_eq!(role["InlinePolicies"]["inline"], json(seed::APP_POLICY));
+    assert_eq!(role["Holdings"]["instance_profiles"][0], "backdoor-profile");
     assert!(
         iam.get_role()
             .role_name("backdoor-role")
@@ -212,6 +231,15 @@ async fn keys_passwords_roles_and_policies_are_deleted_as_proposed() {
     );
     let done = approve(&app, &p).await;
     assert_eq!(done.state, ProposalState::Done, "{:?}", done.outcome);
+    let policy = described(&app, &p).await;
+    let versions = policy["Versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2, "every version's document: {policy}");
+    assert!(
+        versions
+            .iter()
+            .any(|v| v["Document"] == json(seed::APP_POLICY))
+    );
+    assert_eq!(policy["AttachedTo"]["users"][0], "ci-deploy");
     assert!(
         iam.get_policy()
             .policy_arn(&policy_arn)
@@ -283,6 +311,16 @@ async fn instances_and_functions_are_removed_in_their_region() {
     );
     let done = approve(&app, &p).await;
     assert_eq!(done.state, ProposalState::Done, "{:?}", done.outcome);
+    let kept = described(&app, &p).await;
+    let described_ids: Vec<&str> = kept["Instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["InstanceId"].as_str().unwrap())
+        .collect();
+    assert_eq!(described_ids.len(), 3, "{kept}");
+    assert!(ids.iter().all(|i| described_ids.contains(&i.as_str())));
+    assert_eq!(kept["Instances"][0]["State"], "running");
     let states: Vec<String> = ec2
         .describe_instances()
         .set_instance_ids(Some(ids))
@@ -333,6 +371,9 @@ async fn instances_and_functions_are_removed_in_their_region() {
     let p = propose(&app, &id, "delete-function ap-southeast-2 miner").await;
     let done = approve(&app, &p).await;
     assert_eq!(done.state, ProposalState::Done, "{:?}", done.outcome);
+    let function = described(&app, &p).await;
+    assert_eq!(function["Runtime"], "python3.12");
+    assert_eq!(function["Handler"], "index.handler");
     assert!(
         lambda
             .get_function()

@@ -11,6 +11,7 @@ mod cleanup;
 mod contain;
 mod credentials;
 mod eradication;
+mod evidence;
 mod faults;
 mod footprint;
 mod forensics;

@@ -438,6 +438,7 @@ pub fn open_incidents(newest: &[Incident], total: i64) -> Reply {
 mod action;
 pub mod chart;
 mod credentials;
+mod evidence;
 mod footprint;
 mod forensics;
 mod incident;
@@ -452,6 +453,7 @@ mod temporary;
 mod terminal;
 
 pub use action::describe;
+pub use evidence::evidence_file_name;
 pub use forensics::{
     investigation_failed, investigation_progress, investigation_queued, investigation_refused,
     investigation_summary, timeline_comment,

@@ -33,6 +33,7 @@ pub fn report_markdown(r: &ReportInput, chart: &str) -> String {
         super::footprint::report(&mut md, f);
     }
     actions(&mut md, r);
+    super::evidence::report(&mut md, &r.incident.id, r.evidence);
     timeline(&mut md, r);
     follow_ups(&mut md, r);
     let _ = writeln!(

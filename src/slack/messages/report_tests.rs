@@ -140,6 +140,20 @@ fn the_report_in_full() {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     let (mut findings, mut events, proposals, audit) = (findings(), events(), proposals(), audit());
+    let mut kept = crate::domain::evidence::Evidence::new(
+        proposals[0].id.clone(),
+        t(9, 0),
+        proposals[0].action.clone(),
+        serde_json::json!({"UserName": "backdoor-admin", "Tags": {}}),
+    );
+    kept.copy = Some(crate::domain::evidence::EvidenceCopy {
+        bucket: "ir-evidence".into(),
+        key: format!("keyleak/{}/{}.json", i.id, proposals[0].id),
+        version_id: Some("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY".into()),
+        lock_mode: Some("COMPLIANCE".into()),
+        locked_until: Some(t(9, 0) + chrono::Duration::days(365)),
+    });
+    let evidence = vec![kept];
     findings.archive = Some(crate::domain::trail::findings::ArchiveScanned {
         location: "s3://org-trail-logs/ct".into(),
         files: 40,
@@ -160,6 +174,7 @@ fn the_report_in_full() {
             incident: &i,
             steps: &steps,
             proposals: &proposals,
+            evidence: &evidence,
             findings: Some(&findings),
             events: &events,
             audit: &audit,
@@ -179,6 +194,7 @@ fn report_before_forensics(i: &Incident, steps: &[StepRecord]) -> String {
             incident: i,
             steps,
             proposals: &[],
+            evidence: &[],
             findings: None,
             events: &[],
             audit: &[],
@@ -243,8 +259,8 @@ fn the_room_and_its_answers() {
     insta::assert_snapshot!(shown.join("\n---\n"));
     insta::assert_snapshot!(
         [
-            report_comment(&i, false),
-            report_comment(&i, true),
+            report_comment(&i, false, false),
+            report_comment(&i, true, true),
             room_topic(&i)
         ]
         .join("\n---\n")

@@ -89,15 +89,20 @@ pub fn report_refused(id: &IncidentId, r: &ReportRefusal) -> Reply {
 }
 
 /// The comment above the report's files in the thread.
-pub fn report_comment(i: &Incident, replacing: bool) -> String {
+pub fn report_comment(i: &Incident, replacing: bool, with_evidence: bool) -> String {
     let again = if replacing {
         " It replaces the earlier report, which was deleted."
     } else {
         ""
     };
+    let evidence = if with_evidence {
+        ", and what each deletion destroyed, as kept before it ran"
+    } else {
+        ""
+    };
     format!(
-        ":page_facing_up: Post-incident report for {}: the record in Markdown, and the key's calls per \
-         hour with the containment marked.{again}",
+        ":page_facing_up: Post-incident report for {}: the record in Markdown, the key's calls per \
+         hour with the containment marked{evidence}.{again}",
         i.id
     )
 }

@@ -93,6 +93,7 @@ pub(super) enum Dialect {
 
 mod audit;
 mod batch;
+mod evidence;
 mod forensics;
 mod incidents;
 mod jobs;

@@ -63,7 +63,7 @@ async fn two_serve_processes_on_one_database_execute_an_approval_once() {
         .fetch_all(&db.pool().await)
         .await
         .unwrap();
-    assert_eq!(applied, vec![1, 2, 3, 4], "each migration, applied once");
+    assert_eq!(applied, vec![1, 2, 3, 4, 5], "each migration, applied once");
     let store = db.store().await;
     let ack = command(&http, &urls[0], &format!("contain {}", seeded.leaked.id)).await;
     let id = incident_in(&ack);

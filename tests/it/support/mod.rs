@@ -84,6 +84,8 @@ pub struct Options {
     pub socket_mode: bool,
     /// `POST /aws/events` (on, with `AWS_EVENTS_SECRET`) and the containment policy (`off`).
     pub intake: IntakeConfig,
+    /// `KEYLEAK_EVIDENCE_BUCKET`, as `s3://bucket[/prefix]`.
+    pub evidence_copy: Option<&'static str>,
 }
 
 impl Default for Options {
@@ -119,6 +121,7 @@ impl Default for Options {
                 github: None,
                 policy: ContainPolicy::default(),
             },
+            evidence_copy: None,
         }
     }
 }
@@ -226,6 +229,9 @@ impl App {
             .with_approvals(opts.approvals)
             .with_forensics(opts.forensics)
             .with_monitoring(opts.monitoring)
+            .with_evidence_copy(opts.evidence_copy.map(|at| {
+                keyleak::archive::layout::ArchiveLocation::parse(at).expect("an s3:// address")
+            }))
             .with_contain_policy(opts.intake.policy.clone())
             .with_alerts(Arc::new(alerts))
             .with_rooms(RoomSettings {
