@@ -6,7 +6,9 @@ use aws_sdk_iam::operation::RequestId;
 
 use super::sdk::{Clients, classify, user_snapshot};
 use super::{AwsError, InstanceFacts};
-use crate::domain::approval::{Action, Outcome, PolicyHoldings, RoleHoldings, UserHoldings};
+use crate::domain::approval::{
+    Action, Outcome, PolicyHoldings, RoleHoldings, UserCredential, UserHoldings,
+};
 
 /// The request ids of the calls made so far, kept even when a later call fails so the
 /// outcome shows how far it got.
@@ -78,6 +80,12 @@ pub(super) async fn run(c: &Clients, action: &Action) -> Outcome {
                 .send()
                 .await;
             finish(&mut t, r.map_err(classify))
+        }
+        Action::DeleteUserCredential {
+            user, credential, ..
+        } => {
+            let removed = remove_credential(iam, user, credential, &mut t).await;
+            removed.map(|done| if done { t.done() } else { t.gone() })
         }
         Action::ReactivateKey { user, key, .. } => {
             let r = iam
@@ -157,17 +165,29 @@ async fn delete_user(
         let r = iam.delete_access_key().user_name(user).access_key_id(key);
         t.gone_ok(r.send().await.map_err(classify))?;
     }
-    for serial in &now.mfa_devices {
-        let r = iam
-            .deactivate_mfa_device()
-            .user_name(user)
-            .serial_number(serial);
-        t.gone_ok(r.send().await.map_err(classify))?;
-        // A virtual device is an IAM entity of its own; hardware ones are only detached.
-        if serial.contains(":mfa/") {
-            let r = iam.delete_virtual_mfa_device().serial_number(serial);
-            t.gone_ok(r.send().await.map_err(classify))?;
-        }
+    let others = now
+        .mfa_devices
+        .iter()
+        .map(|serial| UserCredential::MfaDevice {
+            serial: serial.clone(),
+        })
+        .chain(
+            now.ssh_keys
+                .iter()
+                .map(|id| UserCredential::SshKey { id: id.clone() }),
+        )
+        .chain(
+            now.certificates
+                .iter()
+                .map(|id| UserCredential::SigningCertificate { id: id.clone() }),
+        )
+        .chain(
+            now.service_credentials
+                .iter()
+                .map(|id| UserCredential::ServiceSpecific { id: id.clone() }),
+        );
+    for credential in others {
+        remove_credential(iam, user, &credential, t).await?;
     }
     for arn in &now.managed_policies {
         let r = iam.detach_user_policy().user_name(user).policy_arn(arn);
@@ -192,6 +212,51 @@ async fn delete_user(
             .await
             .map_err(classify),
     )
+}
+
+/// Removes one credential of the user; `Ok(false)` when it was already gone.
+async fn remove_credential(
+    iam: &aws_sdk_iam::Client,
+    user: &str,
+    credential: &UserCredential,
+    t: &mut Trail,
+) -> Result<bool, AwsError> {
+    match credential {
+        UserCredential::SshKey { id } => {
+            let r = iam
+                .delete_ssh_public_key()
+                .user_name(user)
+                .ssh_public_key_id(id);
+            t.gone_ok(r.send().await.map_err(classify))
+        }
+        UserCredential::SigningCertificate { id } => {
+            let r = iam
+                .delete_signing_certificate()
+                .user_name(user)
+                .certificate_id(id);
+            t.gone_ok(r.send().await.map_err(classify))
+        }
+        UserCredential::ServiceSpecific { id } => {
+            let r = iam
+                .delete_service_specific_credential()
+                .user_name(user)
+                .service_specific_credential_id(id);
+            t.gone_ok(r.send().await.map_err(classify))
+        }
+        UserCredential::MfaDevice { serial } => {
+            let r = iam
+                .deactivate_mfa_device()
+                .user_name(user)
+                .serial_number(serial);
+            let attached = t.gone_ok(r.send().await.map_err(classify))?;
+            // A virtual device is an IAM entity of its own; hardware ones are only detached.
+            if serial.contains(":mfa/") {
+                let r = iam.delete_virtual_mfa_device().serial_number(serial);
+                return Ok(t.gone_ok(r.send().await.map_err(classify))? || attached);
+            }
+            Ok(attached)
+        }
+    }
 }
 
 pub(super) async fn role_holdings(

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::AwsError;
 use super::sdk::{Clients, classify, to_chrono, user_snapshot};
-use crate::domain::approval::Action;
+use crate::domain::approval::{Action, UserCredential};
 use crate::domain::evidence::EvidenceCopy;
 
 /// What the action is about to destroy, as AWS describes it now. A target already gone is
@@ -24,6 +24,9 @@ pub(super) async fn describe(c: &Clients, action: &Action) -> Result<Value, AwsE
             ..
         } => instances(&c.ec2(region), instance_ids).await,
         Action::DeleteFunction { region, name, .. } => function(&c.lambda(region), name).await,
+        Action::DeleteUserCredential {
+            user, credential, ..
+        } => user_credential(&c.iam, user, credential).await,
         Action::ReactivateKey { .. } | Action::RemoveDenyAll { .. } => Ok(Value::Null),
     };
     match described {
@@ -99,6 +102,92 @@ async fn login_profile(iam: &aws_sdk_iam::Client, user: &str) -> Result<Value, A
         "CreateDate": time(p.map(|p| p.create_date())),
         "PasswordResetRequired": p.map(|p| p.password_reset_required()),
     }))
+}
+
+/// The credential as IAM lists it (an SSH key's public body and a certificate's body are
+/// public; a service-specific credential's password is never returned by a list).
+async fn user_credential(
+    iam: &aws_sdk_iam::Client,
+    user: &str,
+    credential: &UserCredential,
+) -> Result<Value, AwsError> {
+    let found = match credential {
+        UserCredential::SshKey { id } => iam
+            .get_ssh_public_key()
+            .user_name(user)
+            .ssh_public_key_id(id)
+            .encoding(aws_sdk_iam::types::EncodingType::Ssh)
+            .send()
+            .await
+            .map_err(classify)?
+            .ssh_public_key()
+            .map(|k| {
+                json!({
+                    "SSHPublicKeyId": k.ssh_public_key_id(),
+                    "Fingerprint": k.fingerprint(),
+                    "SSHPublicKeyBody": k.ssh_public_key_body(),
+                    "Status": k.status().as_str(),
+                    "UploadDate": time(k.upload_date()),
+                })
+            }),
+        UserCredential::SigningCertificate { id } => iam
+            .list_signing_certificates()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(classify)?
+            .certificates()
+            .iter()
+            .find(|c| c.certificate_id() == id)
+            .map(|c| {
+                json!({
+                    "CertificateId": c.certificate_id(),
+                    "CertificateBody": c.certificate_body(),
+                    "Status": c.status().as_str(),
+                    "UploadDate": time(c.upload_date()),
+                })
+            }),
+        UserCredential::ServiceSpecific { id } => iam
+            .list_service_specific_credentials()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(classify)?
+            .service_specific_credentials()
+            .iter()
+            .find(|c| c.service_specific_credential_id() == id)
+            .map(|c| {
+                json!({
+                    "ServiceSpecificCredentialId": id,
+                    "ServiceName": c.service_name(),
+                    "ServiceUserName": c.service_user_name(),
+                    "Status": c.status().as_str(),
+                    "CreateDate": time(Some(c.create_date())),
+                })
+            }),
+        UserCredential::MfaDevice { serial } => iam
+            .list_mfa_devices()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(classify)?
+            .mfa_devices()
+            .iter()
+            .find(|m| m.serial_number() == serial)
+            .map(|m| {
+                json!({
+                    "SerialNumber": serial,
+                    "EnableDate": time(Some(m.enable_date())),
+                })
+            }),
+    };
+    Ok(match found {
+        Some(mut v) => {
+            v["UserName"] = json!(user);
+            v
+        }
+        None => json!({ "found": false }),
+    })
 }
 
 async fn user_described(iam: &aws_sdk_iam::Client, user: &str) -> Result<Value, AwsError> {

@@ -48,6 +48,12 @@ pub enum Action {
         region: String,
         name: String,
     },
+    /// One of a user's credentials besides its keys and password.
+    DeleteUserCredential {
+        account: String,
+        user: String,
+        credential: UserCredential,
+    },
     /// Rollback: the key back to Active (the "we broke production" case).
     ReactivateKey {
         account: String,
@@ -62,6 +68,47 @@ pub enum Action {
     },
 }
 
+/// A user's credential other than an access key or its console password, by IAM's id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum UserCredential {
+    SshKey {
+        id: String,
+    },
+    SigningCertificate {
+        id: String,
+    },
+    /// HTTPS Git, Amazon Keyspaces, Bedrock or CloudWatch Logs API keys.
+    ServiceSpecific {
+        id: String,
+    },
+    /// Deactivated, and deleted when virtual.
+    MfaDevice {
+        serial: String,
+    },
+}
+
+impl UserCredential {
+    /// What it is, in words.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Self::SshKey { .. } => "SSH public key",
+            Self::SigningCertificate { .. } => "signing certificate",
+            Self::ServiceSpecific { .. } => "service-specific credential",
+            Self::MfaDevice { .. } => "MFA device",
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            Self::SshKey { id }
+            | Self::SigningCertificate { id }
+            | Self::ServiceSpecific { id } => id,
+            Self::MfaDevice { serial } => serial,
+        }
+    }
+}
+
 /// What an IAM user holds that must go before the user can be deleted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserHoldings {
@@ -71,6 +118,14 @@ pub struct UserHoldings {
     pub access_keys: Vec<String>,
     pub login_profile: bool,
     pub mfa_devices: Vec<String>,
+    // Left out of the JSON when empty, so that proposals made before these were listed keep
+    // the hash they were approved under.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ssh_keys: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_credentials: Vec<String>,
 }
 
 /// What an IAM role holds that must go before the role can be deleted.
@@ -142,6 +197,9 @@ impl From<&UserSnapshot> for UserHoldings {
             access_keys: s.access_keys.iter().map(|k| k.id.clone()).collect(),
             login_profile: s.has_login_profile,
             mfa_devices: s.mfa_devices.clone(),
+            ssh_keys: s.other.ssh_keys.iter().map(|c| c.id.clone()).collect(),
+            certificates: s.other.certificates.iter().map(|c| c.id.clone()).collect(),
+            service_credentials: s.other.service.iter().map(|c| c.id.clone()).collect(),
         }
     }
 }
@@ -159,6 +217,17 @@ impl UserHoldings {
             ("group", &self.groups, &approved.groups),
             ("access key", &self.access_keys, &approved.access_keys),
             ("MFA device", &self.mfa_devices, &approved.mfa_devices),
+            ("SSH public key", &self.ssh_keys, &approved.ssh_keys),
+            (
+                "signing certificate",
+                &self.certificates,
+                &approved.certificates,
+            ),
+            (
+                "service-specific credential",
+                &self.service_credentials,
+                &approved.service_credentials,
+            ),
         ]);
         if self.login_profile && !approved.login_profile {
             extra.push("a console password".into());
@@ -186,6 +255,7 @@ impl Action {
             | Self::DeletePolicy { account, .. }
             | Self::TerminateInstances { account, .. }
             | Self::DeleteFunction { account, .. }
+            | Self::DeleteUserCredential { account, .. }
             | Self::ReactivateKey { account, .. }
             | Self::RemoveDenyAll { account, .. } => account,
         }
@@ -260,6 +330,15 @@ mod tests {
             ]
         );
         assert!(approved.beyond(&now).is_empty(), "less is fine: it is gone");
+    }
+
+    #[test]
+    fn a_proposal_from_before_the_other_credentials_keeps_its_hash() {
+        // A DeleteUser action as stored before SSH keys, certificates and service-specific
+        // credentials were held: read and written back, it hashes as it was approved.
+        let stored = r#"{"action":"delete_user","account":"111111111111","user":"backdoor","holds":{"managed_policies":[],"inline_policies":[],"groups":[],"access_keys":["AKIAOLD"],"login_profile":false,"mfa_devices":[]}}"#;
+        let action: Action = serde_json::from_str(stored).unwrap();
+        assert_eq!(serde_json::to_string(&action).unwrap(), stored);
     }
 
     #[test]

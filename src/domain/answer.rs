@@ -85,6 +85,11 @@ pub enum PlanProblem {
     NoConsolePassword {
         user: String,
     },
+    /// The user has no such SSH key, certificate, service credential or MFA device.
+    NoSuchCredential {
+        user: String,
+        what: String,
+    },
     ServiceLinkedRole {
         role: String,
     },

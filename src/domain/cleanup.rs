@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::action::UserCredential;
 use super::ids::{AccessKeyId, KeyIdError, KeyKind, is_region_name};
 
 /// The most instances one proposal terminates: each is named in the message, which must stay
@@ -38,6 +39,11 @@ pub enum Target {
         region: String,
         name: String,
     },
+    /// An SSH key, signing certificate, service-specific credential or MFA device of a user.
+    Credential {
+        user: String,
+        credential: UserCredential,
+    },
     /// Rollback: the leaked key back to Active, and the incident's deny-all removed.
     Rollback,
     /// Restore: the incident's deny-all removed; the session fence stays.
@@ -57,6 +63,7 @@ impl Target {
             | Target::Policy { .. }
             | Target::Instances { .. }
             | Target::Function { .. }
+            | Target::Credential { .. }
             | Target::LiftDenyAll => true,
         }
     }
@@ -93,6 +100,8 @@ pub enum TargetError {
     TooManyInstances,
     #[error("`{0}` is not a Lambda function name")]
     BadFunction(String),
+    #[error("`{0}` is not an IAM credential id")]
+    BadCredentialId(String),
 }
 
 /// The cleanup kinds a responder can type, for help text and errors.
@@ -104,6 +113,10 @@ pub const KINDS: &[&str] = &[
     "delete-policy",
     "terminate",
     "delete-function",
+    "delete-ssh-key",
+    "delete-signing-certificate",
+    "delete-service-credential",
+    "remove-mfa",
 ];
 
 /// Parses the words after the incident id. Nothing means the default: the leaked key.
@@ -136,6 +149,16 @@ pub fn parse_target(args: &[&str]) -> Result<Target, TargetError> {
         }),
         "terminate" => instances(rest),
         "delete-function" => function(rest),
+        "delete-ssh-key" => credential(rest, "delete-ssh-key", |id| UserCredential::SshKey { id }),
+        "delete-signing-certificate" => credential(rest, "delete-signing-certificate", |id| {
+            UserCredential::SigningCertificate { id }
+        }),
+        "delete-service-credential" => credential(rest, "delete-service-credential", |id| {
+            UserCredential::ServiceSpecific { id }
+        }),
+        "remove-mfa" => credential(rest, "remove-mfa", |serial| UserCredential::MfaDevice {
+            serial,
+        }),
         _ => Err(TargetError::UnknownKind(clip(kind))),
     }
 }
@@ -230,6 +253,35 @@ fn instances(rest: &[&str]) -> Result<Target, TargetError> {
     Ok(Target::Instances { region, ids: out })
 }
 
+/// A user and one of its credentials: IAM's ids are word characters (an MFA device's serial
+/// is its ARN, or a hardware device's serial number).
+fn credential(
+    rest: &[&str],
+    kind: &'static str,
+    make: impl Fn(String) -> UserCredential,
+) -> Result<Target, TargetError> {
+    let [user, id] = rest else {
+        let needs = "a user name and the credential's id";
+        return Err(if rest.len() < 2 {
+            TargetError::Missing { kind, needs }
+        } else {
+            TargetError::TooMany { kind, takes: needs }
+        });
+    };
+    let user = iam_name(user)?;
+    let ok = (9..=256).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+=/:,.@-".contains(&b));
+    if !ok {
+        return Err(TargetError::BadCredentialId(clip(id)));
+    }
+    Ok(Target::Credential {
+        user,
+        credential: make(id.to_string()),
+    })
+}
+
 fn function(rest: &[&str]) -> Result<Target, TargetError> {
     let region = region(rest.first(), "delete-function")?;
     let name = match &rest[1..] {
@@ -304,6 +356,28 @@ mod tests {
             })
         );
         assert_eq!(
+            parse_target(&["delete-ssh-key", "backdoor", "APKAEIBAERJR2EXAMPLE"]),
+            Ok(Target::Credential {
+                user: "backdoor".into(),
+                credential: UserCredential::SshKey {
+                    id: "APKAEIBAERJR2EXAMPLE".into()
+                }
+            })
+        );
+        assert_eq!(
+            parse_target(&[
+                "remove-mfa",
+                "backdoor",
+                "arn:aws:iam::111122223333:mfa/backdoor"
+            ]),
+            Ok(Target::Credential {
+                user: "backdoor".into(),
+                credential: UserCredential::MfaDevice {
+                    serial: "arn:aws:iam::111122223333:mfa/backdoor".into()
+                }
+            })
+        );
+        assert_eq!(
             parse_target(&["delete-function", "eu-west-1", "miner_1"]),
             Ok(Target::Function {
                 region: "eu-west-1".into(),
@@ -354,6 +428,18 @@ mod tests {
         assert!(matches!(
             parse_target(&["delete-function", "us-east-1", "a:b"]),
             Err(BadFunction(_))
+        ));
+        assert!(matches!(
+            parse_target(&["delete-ssh-key", "backdoor"]),
+            Err(Missing { .. })
+        ));
+        assert!(matches!(
+            parse_target(&["delete-signing-certificate", "backdoor", "<script>"]),
+            Err(BadCredentialId(_))
+        ));
+        assert!(matches!(
+            parse_target(&["delete-service-credential", "backdoor", "ACCA1", "x"]),
+            Err(TooMany { .. })
         ));
     }
 }

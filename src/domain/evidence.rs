@@ -80,7 +80,8 @@ impl Action {
             | Action::DeleteRole { .. }
             | Action::DeletePolicy { .. }
             | Action::TerminateInstances { .. }
-            | Action::DeleteFunction { .. } => true,
+            | Action::DeleteFunction { .. }
+            | Action::DeleteUserCredential { .. } => true,
             Action::ReactivateKey { .. } | Action::RemoveDenyAll { .. } => false,
         }
     }

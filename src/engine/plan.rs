@@ -3,7 +3,7 @@
 
 use super::Engine;
 use crate::aws::AwsError;
-use crate::domain::approval::Action;
+use crate::domain::approval::{Action, UserCredential};
 use crate::domain::cleanup::Target;
 use crate::domain::ids::{AccessKeyId, AccountId};
 use crate::domain::incident::Incident;
@@ -41,6 +41,31 @@ pub(super) async fn plan(
             vec![Action::DeleteLoginProfile {
                 account: acct,
                 user: user.clone(),
+            }]
+        }
+        Target::Credential { user, credential } => {
+            let snapshot = aws.snapshot_user(account, user).await?;
+            let held = crate::domain::approval::UserHoldings::from(&snapshot);
+            let (UserCredential::SshKey { id: wanted }
+            | UserCredential::SigningCertificate { id: wanted }
+            | UserCredential::ServiceSpecific { id: wanted }
+            | UserCredential::MfaDevice { serial: wanted }) = credential;
+            let list = match credential {
+                UserCredential::SshKey { .. } => &held.ssh_keys,
+                UserCredential::SigningCertificate { .. } => &held.certificates,
+                UserCredential::ServiceSpecific { .. } => &held.service_credentials,
+                UserCredential::MfaDevice { .. } => &held.mfa_devices,
+            };
+            if !list.contains(wanted) {
+                return Err(PlanProblem::NoSuchCredential {
+                    user: user.clone(),
+                    what: format!("{} {wanted}", credential.kind_name()),
+                });
+            }
+            vec![Action::DeleteUserCredential {
+                account: acct,
+                user: user.clone(),
+                credential: credential.clone(),
             }]
         }
         Target::User { user } => {

@@ -4,6 +4,7 @@
 
 use crate::support;
 
+use keyleak::domain::approval::ProposalState;
 use keyleak::domain::incident::{IncidentState, StepFact};
 use keyleak::engine::WorkerSettings;
 use support::*;
@@ -139,4 +140,151 @@ async fn a_kind_iam_will_not_list_is_said_and_containment_goes_on() {
         shown.contains("Service-specific credentials: :warning: not listed by IAM (access denied"),
         "{shown}"
     );
+}
+
+/// Each credential the card lists can be proposed for removal on its own, behind the
+/// two-person rule; a user holding them is taken apart whole; an id the user does not have is
+/// refused before anything is proposed.
+#[tokio::test]
+async fn each_credential_is_removed_on_its_own_and_with_its_user() {
+    use support::proposals::*;
+    let mut s = Proxied::start().await;
+    seed_credentials(&s).await;
+    s.app.start_worker(WorkerSettings::default());
+    let id = s.app.contain(&s.seeded.leaked.id, "").await;
+    s.app.wait_for_state(&id, IncidentState::Contained).await;
+    let user = "ci-deploy";
+    let ssh = s
+        .iam
+        .list_ssh_public_keys()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap()
+        .ssh_public_keys()[0]
+        .ssh_public_key_id()
+        .to_string();
+    let certificate = s
+        .iam
+        .list_signing_certificates()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap()
+        .certificates()[0]
+        .certificate_id()
+        .to_string();
+    let mfa = s
+        .iam
+        .list_mfa_devices()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap()
+        .mfa_devices()[0]
+        .serial_number()
+        .to_string();
+
+    let p = propose(&s.app, &id, &format!("delete-ssh-key {user} {ssh}")).await;
+    assert!(
+        message_of(&s.app, &p)
+            .text
+            .contains(&format!("Delete SSH public key `{ssh}` of user `{user}`"))
+    );
+    let done = approve(&s.app, &p).await;
+    assert_eq!(done.state, ProposalState::Done, "{:?}", done.outcome);
+    let kept = s.app.store.evidence_of(&p.id).await.unwrap().unwrap();
+    assert!(
+        kept.described["SSHPublicKeyBody"]
+            .as_str()
+            .unwrap()
+            .starts_with("ssh-ed25519"),
+        "{}",
+        kept.described
+    );
+    let p = propose(
+        &s.app,
+        &id,
+        &format!("delete-signing-certificate {user} {certificate}"),
+    )
+    .await;
+    assert_eq!(approve(&s.app, &p).await.state, ProposalState::Done);
+    let p = propose(&s.app, &id, &format!("remove-mfa {user} {mfa}")).await;
+    assert_eq!(approve(&s.app, &p).await.state, ProposalState::Done);
+    let left = s
+        .iam
+        .list_ssh_public_keys()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap();
+    assert!(left.ssh_public_keys().is_empty());
+    let left = s
+        .iam
+        .list_signing_certificates()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap();
+    assert!(left.certificates().is_empty());
+    let left = s
+        .iam
+        .list_mfa_devices()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap();
+    assert!(left.mfa_devices().is_empty());
+    let virtual_devices = s.iam.list_virtual_mfa_devices().send().await.unwrap();
+    assert!(
+        virtual_devices.virtual_mfa_devices().is_empty(),
+        "a virtual device is deleted, not only detached"
+    );
+
+    // Gone already: refused before anything is proposed, with what was asked.
+    let before = s.app.store.proposals(&id).await.unwrap().len();
+    let said = ask(
+        &s.app,
+        RESPONDER,
+        &format!("cleanup {id} delete-ssh-key {user} {ssh}"),
+    )
+    .await;
+    assert!(said.contains("Checking AWS"), "{said}");
+    requester_told(
+        &s.app,
+        &format!("user `{user}` has no SSH public key {ssh}"),
+    )
+    .await;
+    assert_eq!(s.app.store.proposals(&id).await.unwrap().len(), before);
+
+    // A user holding an SSH key and a certificate is taken apart whole.
+    s.iam
+        .create_user()
+        .user_name("backdoor")
+        .send()
+        .await
+        .unwrap();
+    s.iam
+        .upload_ssh_public_key()
+        .user_name("backdoor")
+        .ssh_public_key_body(iam_fixture("ssh-public-key.pub").trim())
+        .send()
+        .await
+        .unwrap();
+    s.iam
+        .upload_signing_certificate()
+        .user_name("backdoor")
+        .certificate_body(iam_fixture("signing-certificate.pem"))
+        .send()
+        .await
+        .unwrap();
+    let p = propose(&s.app, &id, "delete-user backdoor").await;
+    let text = message_of(&s.app, &p).text;
+    assert!(
+        text.contains("delete 1 SSH public key, delete 1 signing certificate"),
+        "{text}"
+    );
+    let done = approve(&s.app, &p).await;
+    assert_eq!(done.state, ProposalState::Done, "{:?}", done.outcome);
+    assert!(!user_exists(&s.iam, "backdoor").await);
 }

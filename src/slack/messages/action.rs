@@ -1,7 +1,7 @@
 //! What each cleanup action will do, in words an approver can check.
 
 use super::*;
-use crate::domain::approval::{Action, PolicyHoldings, RoleHoldings, UserHoldings};
+use crate::domain::approval::{Action, PolicyHoldings, RoleHoldings, UserCredential, UserHoldings};
 
 pub(super) fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
@@ -36,6 +36,24 @@ fn user_parts(h: &UserHoldings) -> String {
             .then(|| "delete its login profile".to_string()),
         part(h.access_keys.len(), "delete", "access key", "access keys"),
         part(h.mfa_devices.len(), "remove", "MFA device", "MFA devices"),
+        part(
+            h.ssh_keys.len(),
+            "delete",
+            "SSH public key",
+            "SSH public keys",
+        ),
+        part(
+            h.certificates.len(),
+            "delete",
+            "signing certificate",
+            "signing certificates",
+        ),
+        part(
+            h.service_credentials.len(),
+            "delete",
+            "service-specific credential",
+            "service-specific credentials",
+        ),
     ])
 }
 
@@ -134,6 +152,24 @@ pub fn describe(a: &Action) -> String {
             "Delete Lambda function `{}` in {region} of account `{account}`",
             sanitize(name)
         ),
+        Action::DeleteUserCredential {
+            account,
+            user,
+            credential,
+        } => {
+            let verb = match credential {
+                UserCredential::MfaDevice { .. } => "Deactivate (and delete, if virtual)",
+                UserCredential::SshKey { .. }
+                | UserCredential::SigningCertificate { .. }
+                | UserCredential::ServiceSpecific { .. } => "Delete",
+            };
+            format!(
+                "{verb} {} `{}` of user `{}` in account `{account}`",
+                credential.kind_name(),
+                sanitize(credential.id()),
+                sanitize(user)
+            )
+        }
         Action::ReactivateKey { account, user, key } => format!(
             "*Rollback:* reactivate access key `{key}` of user `{}` in account `{account}` — \
              the leaked key will work again",
@@ -161,6 +197,9 @@ pub(super) fn details(a: &Action) -> Option<String> {
             ("Groups", &holds.groups),
             ("Access keys", &holds.access_keys),
             ("MFA devices", &holds.mfa_devices),
+            ("SSH public keys", &holds.ssh_keys),
+            ("Signing certificates", &holds.certificates),
+            ("Service-specific credentials", &holds.service_credentials),
         ],
         Action::DeleteRole { holds, .. } => vec![
             ("Policies", &holds.managed_policies),
@@ -177,6 +216,7 @@ pub(super) fn details(a: &Action) -> Option<String> {
         | Action::DeleteLoginProfile { .. }
         | Action::TerminateInstances { .. }
         | Action::DeleteFunction { .. }
+        | Action::DeleteUserCredential { .. }
         | Action::ReactivateKey { .. }
         | Action::RemoveDenyAll { .. } => vec![],
     };

@@ -46,6 +46,18 @@ pub(super) fn section(i: &Incident, snap: &UserSnapshot, deny_all_on: bool) -> S
         "• Signing certificates: {}",
         listed(OtherKind::Certificates, named(&o.certificates, credential))
     ));
+    let removable = !snap.mfa_devices.is_empty()
+        || !o.ssh_keys.is_empty()
+        || !o.certificates.is_empty()
+        || !o.service.is_empty();
+    if removable {
+        lines.push(format!(
+            "Remove one with `/keyleak cleanup {} delete-ssh-key | delete-signing-certificate | \
+             delete-service-credential | remove-mfa {} <id>` (the report gives each command).",
+            i.id,
+            sanitize(&snap.user_name)
+        ));
+    }
     lines.push(coverage(i, snap, deny_all_on));
     lines.join("\n")
 }
@@ -137,33 +149,43 @@ fn coverage(i: &Incident, snap: &UserSnapshot, deny_all_on: bool) -> String {
     }
 }
 
-/// One row per credential for the report: kind, id, state, and what else is known. Plain
-/// text: the report escapes it for its table.
-pub(super) fn rows(i: &Incident, snap: &UserSnapshot) -> Vec<[String; 4]> {
+/// One row per credential for the report: kind, id, state, what else is known, and the
+/// command that proposes removing it. Plain text: the report escapes it for its table.
+pub(super) fn rows(i: &Incident, snap: &UserSnapshot) -> Vec<[String; 5]> {
     let o = &snap.other;
-    let mut rows: Vec<[String; 4]> = snap
+    let user = &snap.user_name;
+    let remove = |how: &str, id: &str| format!("/keyleak cleanup {} {how} {user} {id}", i.id);
+    let mut rows: Vec<[String; 5]> = snap
         .access_keys
         .iter()
         .map(|k| {
-            let leaked = if k.id == i.key.as_str() {
-                "the leaked key"
+            let (detail, command) = if k.id == i.key.as_str() {
+                ("the leaked key", format!("/keyleak cleanup {}", i.id))
             } else {
-                ""
+                ("", format!("/keyleak cleanup {} delete-key {}", i.id, k.id))
             };
-            row("access key", &k.id, k.active, leaked.to_string())
+            row("access key", &k.id, k.active, detail.to_string(), command)
         })
         .collect();
     if snap.has_login_profile {
         let last = o.password_last_used.map_or("never used".to_string(), |t| {
             format!("last used {}", when(t))
         });
-        rows.push(row("console password", "", true, last));
+        let command = format!("/keyleak cleanup {} delete-login-profile {user}", i.id);
+        rows.push(row("console password", "", true, last, command));
     }
     for m in &snap.mfa_devices {
-        rows.push(row("MFA device", m, true, String::new()));
+        rows.push(row(
+            "MFA device",
+            m,
+            true,
+            String::new(),
+            remove("remove-mfa", m),
+        ));
     }
     for c in &o.ssh_keys {
-        rows.push(row("SSH public key", &c.id, c.active, uploaded(c)));
+        let command = remove("delete-ssh-key", &c.id);
+        rows.push(row("SSH public key", &c.id, c.active, uploaded(c), command));
     }
     for c in &o.service {
         let mut detail = format!("{} as {}", c.service, c.name);
@@ -175,10 +197,18 @@ pub(super) fn rows(i: &Incident, snap: &UserSnapshot) -> Vec<[String; 4]> {
         } else {
             "service-specific credential"
         };
-        rows.push(row(kind, &c.id, c.active, detail));
+        let command = remove("delete-service-credential", &c.id);
+        rows.push(row(kind, &c.id, c.active, detail, command));
     }
     for c in &o.certificates {
-        rows.push(row("signing certificate", &c.id, c.active, uploaded(c)));
+        let command = remove("delete-signing-certificate", &c.id);
+        rows.push(row(
+            "signing certificate",
+            &c.id,
+            c.active,
+            uploaded(c),
+            command,
+        ));
     }
     for u in &o.unlisted {
         let kind = match u.kind {
@@ -191,13 +221,20 @@ pub(super) fn rows(i: &Incident, snap: &UserSnapshot) -> Vec<[String; 4]> {
             String::new(),
             "not listed".into(),
             u.why.clone(),
+            String::new(),
         ]);
     }
     rows
 }
 
-fn row(kind: &str, id: &str, active: bool, detail: String) -> [String; 4] {
-    [kind.into(), id.into(), state(active).into(), detail]
+fn row(kind: &str, id: &str, active: bool, detail: String, command: String) -> [String; 5] {
+    [
+        kind.into(),
+        id.into(),
+        state(active).into(),
+        detail,
+        command,
+    ]
 }
 
 fn uploaded(c: &Credential) -> String {

@@ -281,7 +281,8 @@ pub fn cleanup_queued(i: &Incident, target: &Target) -> Reply {
         | Target::Role { .. }
         | Target::Policy { .. }
         | Target::Instances { .. }
-        | Target::Function { .. } => "a cleanup proposal",
+        | Target::Function { .. }
+        | Target::Credential { .. } => "a cleanup proposal",
     };
     Reply::plain(format!(
         ":mag: Checking AWS, then posting {what} for *{}* in its thread. A second person from \
@@ -317,6 +318,9 @@ fn plan_problem(p: &PlanProblem) -> String {
         PlanProblem::TemporaryKey => "the incident's key is temporary: it expires by itself".into(),
         PlanProblem::NoConsolePassword { user } => {
             format!("user {} has no console password", code(user))
+        }
+        PlanProblem::NoSuchCredential { user, what } => {
+            format!("user {} has no {}", code(user), sanitize(what))
         }
         PlanProblem::ServiceLinkedRole { role } => format!(
             "{} is a service-linked role; it is removed through its service",
@@ -396,6 +400,10 @@ pub fn target_error(e: &TargetError) -> String {
             format!("At most {MAX_INSTANCES} instances per proposal; split the list.")
         }
         TargetError::BadFunction(f) => format!("{} is not a Lambda function name.", q(f)),
+        TargetError::BadCredentialId(c) => format!(
+            "{} is not an IAM credential id (the card and the report list each credential's).",
+            q(c)
+        ),
     };
     format!("{what} {usage}")
 }

@@ -277,14 +277,22 @@ fn credentials(md: &mut String, r: &ReportInput) {
          roles the key assumed act as the role, and are fenced role by role.\n",
         cell(&snap.user_name)
     );
-    table_head(md, &["kind", "id", "state", ""]);
-    for [kind, id, state, detail] in super::credentials::rows(r.incident, snap) {
-        let id = if id.is_empty() {
-            "—".to_string()
-        } else {
-            format!("`{}`", cell(&id))
+    table_head(md, &["kind", "id", "state", "", "remove with"]);
+    for [kind, id, state, detail, command] in super::credentials::rows(r.incident, snap) {
+        let code = |s: &str| {
+            if s.is_empty() {
+                "—".to_string()
+            } else {
+                format!("`{}`", cell(s))
+            }
         };
-        let _ = writeln!(md, "| {kind} | {id} | {state} | {} |", cell(&detail));
+        let _ = writeln!(
+            md,
+            "| {kind} | {} | {state} | {} | {} |",
+            code(&id),
+            cell(&detail),
+            code(&command)
+        );
     }
 }
 

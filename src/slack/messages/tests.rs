@@ -377,6 +377,8 @@ mod proposals {
                 access_keys: vec!["AKIABACKDOOR00000001".into()],
                 login_profile: true,
                 mfa_devices: vec![],
+                ssh_keys: vec!["APKAEIBAERJR2EXAMPLE".into()],
+                ..UserHoldings::default()
             },
         }
     }
