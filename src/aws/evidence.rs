@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::AwsError;
 use super::sdk::{Clients, classify, to_chrono, user_snapshot};
-use crate::domain::approval::{Action, UserCredential};
+use crate::domain::approval::{Action, Shared, UserCredential};
 use crate::domain::evidence::EvidenceCopy;
 
 /// What the action is about to destroy, as AWS describes it now. A target already gone is
@@ -27,6 +27,7 @@ pub(super) async fn describe(c: &Clients, action: &Action) -> Result<Value, AwsE
         Action::DeleteUserCredential {
             user, credential, ..
         } => user_credential(&c.iam, user, credential).await,
+        Action::Unshare { region, shared, .. } => shared_out(&c.ec2(region), shared).await,
         Action::ReactivateKey { .. } | Action::RemoveDenyAll { .. } => Ok(Value::Null),
     };
     match described {
@@ -367,6 +368,62 @@ async fn instances(ec2: &aws_sdk_ec2::Client, ids: &[String]) -> Result<Value, A
         }));
     }
     Ok(json!({ "Instances": described }))
+}
+
+/// The snapshot or image and whom it is shared with now.
+async fn shared_out(ec2: &aws_sdk_ec2::Client, shared: &Shared) -> Result<Value, AwsError> {
+    let with = super::actions::shared_with(ec2, shared).await?;
+    let described = match shared {
+        Shared::Snapshot { id } => {
+            let out = ec2
+                .describe_snapshots()
+                .snapshot_ids(id)
+                .send()
+                .await
+                .map_err(classify)?;
+            out.snapshots().first().map(|s| {
+                json!({
+                    "SnapshotId": id,
+                    "VolumeId": s.volume_id(),
+                    "VolumeSize": s.volume_size(),
+                    "OwnerId": s.owner_id(),
+                    "StartTime": time(s.start_time()),
+                    "Encrypted": s.encrypted(),
+                    "KmsKeyId": s.kms_key_id(),
+                    "Description": s.description(),
+                    "Tags": tags(s.tags().iter().filter_map(|t| Some((t.key()?, t.value()?)))),
+                })
+            })
+        }
+        Shared::Image { id } => {
+            let out = ec2
+                .describe_images()
+                .image_ids(id)
+                .send()
+                .await
+                .map_err(classify)?;
+            out.images().first().map(|i| {
+                json!({
+                    "ImageId": id,
+                    "Name": i.name(),
+                    "OwnerId": i.owner_id(),
+                    "CreationDate": i.creation_date(),
+                    "Public": i.public(),
+                    "Snapshots": i.block_device_mappings().iter()
+                        .filter_map(|b| b.ebs().and_then(|e| e.snapshot_id()))
+                        .collect::<Vec<_>>(),
+                    "Tags": tags(i.tags().iter().filter_map(|t| Some((t.key()?, t.value()?)))),
+                })
+            })
+        }
+    };
+    Ok(match described {
+        Some(mut v) => {
+            v["SharedWith"] = json!(with);
+            v
+        }
+        None => json!({ "found": false }),
+    })
 }
 
 async fn function(lambda: &aws_sdk_lambda::Client, name: &str) -> Result<Value, AwsError> {

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 
 use crate::archive::ArchiveLog;
 use crate::archive::layout::ArchiveLocation;
-use crate::domain::approval::{Action, Outcome, PolicyHoldings, RoleHoldings};
+use crate::domain::approval::{Action, Outcome, PolicyHoldings, RoleHoldings, Shared};
 use crate::domain::evidence::EvidenceCopy;
 use crate::domain::ids::{AccessKeyId, AccountId, IncidentId};
 use crate::domain::incident::{KeyUsage, UserSnapshot};
@@ -227,6 +227,15 @@ pub trait Aws: Send + Sync {
         region: &str,
         ids: &[String],
     ) -> Result<Vec<InstanceFacts>, AwsError>;
+
+    /// The accounts (and `all`, for everyone) a snapshot or an image is shared with; an
+    /// organization or unit an image is shared with by its ARN.
+    async fn shared_with(
+        &self,
+        account: &AccountId,
+        region: &str,
+        shared: &Shared,
+    ) -> Result<Vec<String>, AwsError>;
 
     /// Whether a Lambda function exists.
     async fn function_exists(

@@ -121,7 +121,10 @@ where
         "NoSuchEntity"
         | "NoSuchEntityException"
         | "ResourceNotFoundException"
-        | "InvalidInstanceID.NotFound" => AwsError::NoSuchEntity(text),
+        | "InvalidInstanceID.NotFound"
+        | "InvalidSnapshot.NotFound"
+        | "InvalidAMIID.NotFound"
+        | "InvalidAMIID.Unavailable" => AwsError::NoSuchEntity(text),
         "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
             AwsError::AccessDenied(text)
         }
@@ -481,6 +484,15 @@ impl Aws for SdkAws {
         ids: &[String],
     ) -> Result<Vec<InstanceFacts>, AwsError> {
         actions::instances(&self.clients(account).await?.ec2(region), ids).await
+    }
+
+    async fn shared_with(
+        &self,
+        account: &AccountId,
+        region: &str,
+        shared: &Shared,
+    ) -> Result<Vec<String>, AwsError> {
+        actions::shared_with(&self.clients(account).await?.ec2(region), shared).await
     }
 
     async fn function_exists(

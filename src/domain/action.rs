@@ -48,6 +48,13 @@ pub enum Action {
         region: String,
         name: String,
     },
+    /// Stops sharing a snapshot or an image with the accounts (or `all`, everyone) listed.
+    Unshare {
+        account: String,
+        region: String,
+        shared: Shared,
+        with: Vec<String>,
+    },
     /// One of a user's credentials besides its keys and password.
     DeleteUserCredential {
         account: String,
@@ -66,6 +73,31 @@ pub enum Action {
         user: String,
         policy_name: String,
     },
+}
+
+/// Something that can be shared with other accounts or made public.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Shared {
+    /// An EBS snapshot, through its create-volume permission.
+    Snapshot { id: String },
+    /// An AMI, through its launch permission.
+    Image { id: String },
+}
+
+impl Shared {
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Snapshot { id } | Self::Image { id } => id,
+        }
+    }
+
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Self::Snapshot { .. } => "EBS snapshot",
+            Self::Image { .. } => "AMI",
+        }
+    }
 }
 
 /// A user's credential other than an access key or its console password, by IAM's id.
@@ -256,6 +288,7 @@ impl Action {
             | Self::TerminateInstances { account, .. }
             | Self::DeleteFunction { account, .. }
             | Self::DeleteUserCredential { account, .. }
+            | Self::Unshare { account, .. }
             | Self::ReactivateKey { account, .. }
             | Self::RemoveDenyAll { account, .. } => account,
         }

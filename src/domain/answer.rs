@@ -85,6 +85,11 @@ pub enum PlanProblem {
     NoConsolePassword {
         user: String,
     },
+    /// The snapshot or image is shared with no other account.
+    NotShared {
+        what: String,
+        region: String,
+    },
     /// The user has no such SSH key, certificate, service credential or MFA device.
     NoSuchCredential {
         user: String,

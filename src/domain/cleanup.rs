@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::action::UserCredential;
+use super::action::{Shared, UserCredential};
 use super::ids::{AccessKeyId, KeyIdError, KeyKind, is_region_name};
 
 /// The most instances one proposal terminates: each is named in the message, which must stay
@@ -39,6 +39,11 @@ pub enum Target {
         region: String,
         name: String,
     },
+    /// A snapshot or an image the attacker shared out: every account it is shared with now.
+    Unshare {
+        region: String,
+        shared: Shared,
+    },
     /// An SSH key, signing certificate, service-specific credential or MFA device of a user.
     Credential {
         user: String,
@@ -64,6 +69,7 @@ impl Target {
             | Target::Instances { .. }
             | Target::Function { .. }
             | Target::Credential { .. }
+            | Target::Unshare { .. }
             | Target::LiftDenyAll => true,
         }
     }
@@ -102,6 +108,8 @@ pub enum TargetError {
     BadFunction(String),
     #[error("`{0}` is not an IAM credential id")]
     BadCredentialId(String),
+    #[error("`{0}` is not an EBS snapshot or AMI id")]
+    BadShared(String),
 }
 
 /// The cleanup kinds a responder can type, for help text and errors.
@@ -117,6 +125,8 @@ pub const KINDS: &[&str] = &[
     "delete-signing-certificate",
     "delete-service-credential",
     "remove-mfa",
+    "unshare-snapshot",
+    "unshare-image",
 ];
 
 /// Parses the words after the incident id. Nothing means the default: the leaked key.
@@ -159,6 +169,10 @@ pub fn parse_target(args: &[&str]) -> Result<Target, TargetError> {
         "remove-mfa" => credential(rest, "remove-mfa", |serial| UserCredential::MfaDevice {
             serial,
         }),
+        "unshare-snapshot" => unshare(rest, "unshare-snapshot", "snap-", |id| Shared::Snapshot {
+            id,
+        }),
+        "unshare-image" => unshare(rest, "unshare-image", "ami-", |id| Shared::Image { id }),
         _ => Err(TargetError::UnknownKind(clip(kind))),
     }
 }
@@ -279,6 +293,39 @@ fn credential(
     Ok(Target::Credential {
         user,
         credential: make(id.to_string()),
+    })
+}
+
+/// A region and a snapshot or image id: the prefix, then 8 or 17 hex digits.
+fn unshare(
+    rest: &[&str],
+    kind: &'static str,
+    prefix: &str,
+    make: impl Fn(String) -> Shared,
+) -> Result<Target, TargetError> {
+    let region = region(rest.first(), kind)?;
+    let id = match &rest[1..] {
+        [id] => *id,
+        [] => {
+            return Err(TargetError::Missing {
+                kind,
+                needs: "a region and an id",
+            });
+        }
+        _ => {
+            return Err(TargetError::TooMany {
+                kind,
+                takes: "a region and one id",
+            });
+        }
+    };
+    let hex = id.strip_prefix(prefix).unwrap_or("");
+    if !(matches!(hex.len(), 8 | 17) && hex.bytes().all(|b| b.is_ascii_hexdigit())) {
+        return Err(TargetError::BadShared(clip(id)));
+    }
+    Ok(Target::Unshare {
+        region,
+        shared: make(id.to_string()),
     })
 }
 
@@ -433,6 +480,19 @@ mod tests {
             parse_target(&["delete-ssh-key", "backdoor"]),
             Err(Missing { .. })
         ));
+        assert!(matches!(
+            parse_target(&["unshare-snapshot", "us-east-1", "ami-0abcdef1234567890"]),
+            Err(BadShared(_))
+        ));
+        assert_eq!(
+            parse_target(&["unshare-image", "eu-west-1", "ami-0abcdef1234567890"]),
+            Ok(Target::Unshare {
+                region: "eu-west-1".into(),
+                shared: Shared::Image {
+                    id: "ami-0abcdef1234567890".into()
+                }
+            })
+        );
         assert!(matches!(
             parse_target(&["delete-signing-certificate", "backdoor", "<script>"]),
             Err(BadCredentialId(_))

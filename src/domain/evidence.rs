@@ -81,7 +81,8 @@ impl Action {
             | Action::DeletePolicy { .. }
             | Action::TerminateInstances { .. }
             | Action::DeleteFunction { .. }
-            | Action::DeleteUserCredential { .. } => true,
+            | Action::DeleteUserCredential { .. }
+            | Action::Unshare { .. } => true,
             Action::ReactivateKey { .. } | Action::RemoveDenyAll { .. } => false,
         }
     }

@@ -43,6 +43,21 @@ pub(super) async fn plan(
                 user: user.clone(),
             }]
         }
+        Target::Unshare { region, shared } => {
+            let with = aws.shared_with(account, region, shared).await?;
+            if with.is_empty() {
+                return Err(PlanProblem::NotShared {
+                    what: format!("{} {}", shared.kind_name(), shared.id()),
+                    region: region.clone(),
+                });
+            }
+            vec![Action::Unshare {
+                account: acct,
+                region: region.clone(),
+                shared: shared.clone(),
+                with,
+            }]
+        }
         Target::Credential { user, credential } => {
             let snapshot = aws.snapshot_user(account, user).await?;
             let held = crate::domain::approval::UserHoldings::from(&snapshot);

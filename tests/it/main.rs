@@ -12,6 +12,7 @@ mod contain;
 mod credentials;
 mod eradication;
 mod evidence;
+mod exposure;
 mod faults;
 mod footprint;
 mod forensics;

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Provenance, TrailEvent};
+use crate::domain::approval::Shared;
 use crate::domain::cleanup::{MAX_INSTANCES, Target};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -19,6 +20,7 @@ pub enum ResourceKind {
     Function,
     Bucket,
     SnapshotShared,
+    ImageShared,
     KeyPair,
     SecurityGroup,
     Stack,
@@ -38,6 +40,7 @@ impl ResourceKind {
             Self::Function => "Lambda function",
             Self::Bucket => "S3 bucket",
             Self::SnapshotShared => "snapshot shared out",
+            Self::ImageShared => "AMI shared out",
             Self::KeyPair => "EC2 key pair",
             Self::SecurityGroup => "security group",
             Self::Stack => "CloudFormation stack",
@@ -120,7 +123,20 @@ pub fn created(e: &TrailEvent) -> Vec<Created> {
             None,
         ),
         "CreateBucket" => one(ResourceKind::Bucket, at(req, "/bucketName"), None),
-        "ModifySnapshotAttribute" => shared_snapshot(e, one),
+        "ModifySnapshotAttribute" => shared_out(
+            e,
+            ResourceKind::SnapshotShared,
+            "/snapshotId",
+            "/createVolumePermission/add/items",
+            one,
+        ),
+        "ModifyImageAttribute" => shared_out(
+            e,
+            ResourceKind::ImageShared,
+            "/imageId",
+            "/launchPermission/add/items",
+            one,
+        ),
         "CreateKeyPair" | "ImportKeyPair" => one(ResourceKind::KeyPair, at(req, "/keyName"), None),
         "CreateSecurityGroup" => one(ResourceKind::SecurityGroup, at(resp, "/groupId"), None),
         "CreateStack" => one(ResourceKind::Stack, at(resp, "/stackId"), None),
@@ -141,14 +157,17 @@ pub fn created(e: &TrailEvent) -> Vec<Created> {
     }
 }
 
-/// A snapshot whose volume permission was opened to another account or to everyone.
-fn shared_snapshot(
+/// A snapshot or image whose permission was opened to another account or to everyone.
+fn shared_out(
     e: &TrailEvent,
+    kind: ResourceKind,
+    id: &str,
+    items: &str,
     one: impl Fn(ResourceKind, Option<&str>, Option<&str>) -> Vec<Created>,
 ) -> Vec<Created> {
     let added: Vec<&str> = e
         .request
-        .pointer("/createVolumePermission/add/items")
+        .pointer(items)
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -157,11 +176,7 @@ fn shared_snapshot(
     if added.is_empty() {
         return vec![];
     }
-    let mut out = one(
-        ResourceKind::SnapshotShared,
-        at(&e.request, "/snapshotId"),
-        None,
-    );
+    let mut out = one(kind, at(&e.request, id), None);
     for c in &mut out {
         c.detail = Some(format!("shared with {}", added.join(", ")));
     }
@@ -199,6 +214,14 @@ pub fn cleanup_targets<'a>(
             ResourceKind::Function => Target::Function {
                 region: c.region.clone(),
                 name: c.id.clone(),
+            },
+            ResourceKind::SnapshotShared => Target::Unshare {
+                region: c.region.clone(),
+                shared: Shared::Snapshot { id: c.id.clone() },
+            },
+            ResourceKind::ImageShared => Target::Unshare {
+                region: c.region.clone(),
+                shared: Shared::Image { id: c.id.clone() },
             },
             ResourceKind::Instance => {
                 match instances
@@ -303,6 +326,40 @@ mod tests {
         assert_eq!(
             c[0].detail.as_deref(),
             Some("shared with all, 999988887777")
+        );
+    }
+
+    #[test]
+    fn what_was_shared_out_becomes_a_proposal_to_unshare_it() {
+        let shared: Vec<Created> = fixtures::log(fixtures::EXFILTRATION)
+            .iter()
+            .filter(|e| e.name == "ModifyImageAttribute" || e.name == "ModifySnapshotAttribute")
+            .flat_map(created)
+            .collect();
+        let image = shared
+            .iter()
+            .find(|c| c.kind == ResourceKind::ImageShared)
+            .expect("the AMI shared with the attacker's account");
+        assert_eq!(image.id, "ami-0abcdef1234567890");
+        assert_eq!(image.detail.as_deref(), Some("shared with 444455556666"));
+        let account = image.account.clone().unwrap();
+        let (targets, manual) = cleanup_targets(&shared, &account);
+        assert!(manual.is_empty(), "{manual:?}");
+        assert!(targets.contains(&Target::Unshare {
+            region: image.region.clone(),
+            shared: Shared::Image {
+                id: "ami-0abcdef1234567890".into()
+            }
+        }));
+        assert!(
+            targets.iter().any(|t| matches!(
+                t,
+                Target::Unshare {
+                    shared: Shared::Snapshot { .. },
+                    ..
+                }
+            )),
+            "{targets:?}"
         );
     }
 

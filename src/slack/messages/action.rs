@@ -3,6 +3,20 @@
 use super::*;
 use crate::domain::approval::{Action, PolicyHoldings, RoleHoldings, UserCredential, UserHoldings};
 
+/// Whom something is shared with, `all` said as what it means.
+fn shared_with(with: &[String]) -> String {
+    with.iter()
+        .map(|w| {
+            if w == "all" {
+                "`all` (everyone)".to_string()
+            } else {
+                format!("`{}`", sanitize(w))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(super) fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -152,6 +166,17 @@ pub fn describe(a: &Action) -> String {
             "Delete Lambda function `{}` in {region} of account `{account}`",
             sanitize(name)
         ),
+        Action::Unshare {
+            account,
+            region,
+            shared,
+            with,
+        } => format!(
+            "Stop sharing {} `{}` in {region} of account `{account}` with {}",
+            shared.kind_name(),
+            sanitize(shared.id()),
+            shared_with(with)
+        ),
         Action::DeleteUserCredential {
             account,
             user,
@@ -217,6 +242,7 @@ pub(super) fn details(a: &Action) -> Option<String> {
         | Action::TerminateInstances { .. }
         | Action::DeleteFunction { .. }
         | Action::DeleteUserCredential { .. }
+        | Action::Unshare { .. }
         | Action::ReactivateKey { .. }
         | Action::RemoveDenyAll { .. } => vec![],
     };

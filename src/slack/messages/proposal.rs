@@ -282,7 +282,8 @@ pub fn cleanup_queued(i: &Incident, target: &Target) -> Reply {
         | Target::Policy { .. }
         | Target::Instances { .. }
         | Target::Function { .. }
-        | Target::Credential { .. } => "a cleanup proposal",
+        | Target::Credential { .. }
+        | Target::Unshare { .. } => "a cleanup proposal",
     };
     Reply::plain(format!(
         ":mag: Checking AWS, then posting {what} for *{}* in its thread. A second person from \
@@ -319,6 +320,11 @@ fn plan_problem(p: &PlanProblem) -> String {
         PlanProblem::NoConsolePassword { user } => {
             format!("user {} has no console password", code(user))
         }
+        PlanProblem::NotShared { what, region } => format!(
+            "{} in {} is shared with no other account",
+            sanitize(what),
+            sanitize(region)
+        ),
         PlanProblem::NoSuchCredential { user, what } => {
             format!("user {} has no {}", code(user), sanitize(what))
         }
@@ -400,6 +406,11 @@ pub fn target_error(e: &TargetError) -> String {
             format!("At most {MAX_INSTANCES} instances per proposal; split the list.")
         }
         TargetError::BadFunction(f) => format!("{} is not a Lambda function name.", q(f)),
+        TargetError::BadShared(s) => format!(
+            "{} is not an id such as `snap-0123456789abcdef0` (for `unshare-snapshot`) or \
+             `ami-0123456789abcdef0` (for `unshare-image`).",
+            q(s)
+        ),
         TargetError::BadCredentialId(c) => format!(
             "{} is not an IAM credential id (the card and the report list each credential's).",
             q(c)

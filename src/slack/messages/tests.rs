@@ -430,6 +430,18 @@ mod proposals {
                 }),
             ),
             proposal(backdoor(), ProposalState::Expired, Some(Outcome::Expired)),
+            proposal(
+                Action::Unshare {
+                    account: "111111111111".into(),
+                    region: "us-east-1".into(),
+                    shared: crate::domain::approval::Shared::Snapshot {
+                        id: "snap-0123456789abcdef0".into(),
+                    },
+                    with: vec!["444455556666".into(), "all".into()],
+                },
+                ProposalState::Pending,
+                None,
+            ),
         ];
         let out: Vec<String> = cases
             .iter()

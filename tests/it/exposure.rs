@@ -1,0 +1,144 @@
+//! What the attacker shared out, against moto: an EBS snapshot and an AMI shared with another
+//! account and with everyone are unshared behind the two-person rule, with the evidence of
+//! what they were; something shared with nobody is refused before anything is proposed.
+
+use crate::support;
+
+use aws_sdk_ec2::types::{
+    ImageAttributeName, LaunchPermission, LaunchPermissionModifications, OperationType,
+    SnapshotAttributeName,
+};
+use keyleak::domain::approval::ProposalState;
+use support::proposals::*;
+use support::*;
+
+const ATTACKER: &str = "444455556666";
+
+#[tokio::test]
+async fn a_snapshot_and_an_image_shared_out_are_unshared_once_approved() {
+    let moto = Moto::start().await;
+    let config = moto.own_config().await;
+    let iam = aws_sdk_iam::Client::new(&config);
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let app = App::start(config.clone(), Options::default()).await;
+    let (id, _) = contained(&app, &iam, "ci-deploy").await;
+
+    let volume = ec2
+        .create_volume()
+        .availability_zone("us-east-1a")
+        .size(8)
+        .send()
+        .await
+        .unwrap();
+    let snapshot = ec2
+        .create_snapshot()
+        .volume_id(volume.volume_id().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .snapshot_id()
+        .unwrap()
+        .to_string();
+    // With OperationType and UserId.N, which AWS takes as well as the Add/Remove lists and moto
+    // reads alone.
+    ec2.modify_snapshot_attribute()
+        .snapshot_id(&snapshot)
+        .attribute(SnapshotAttributeName::CreateVolumePermission)
+        .operation_type(OperationType::Add)
+        .user_ids(ATTACKER)
+        .group_names("all")
+        .send()
+        .await
+        .unwrap();
+
+    let p = propose(&app, &id, &format!("unshare-snapshot us-east-1 {snapshot}")).await;
+    let text = message_of(&app, &p).text;
+    assert!(
+        text.contains(&format!(
+            "Stop sharing EBS snapshot `{snapshot}` in us-east-1"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("`{ATTACKER}`")) && text.contains("`all` (everyone)"),
+        "{text}"
+    );
+    let done = approve(&app, &p).await;
+    assert_eq!(done.state, ProposalState::Done, "{:?}", done.outcome);
+    let left = ec2
+        .describe_snapshot_attribute()
+        .snapshot_id(&snapshot)
+        .attribute(SnapshotAttributeName::CreateVolumePermission)
+        .send()
+        .await
+        .unwrap();
+    assert!(left.create_volume_permissions().is_empty(), "{left:?}");
+    let kept = app.store.evidence_of(&p.id).await.unwrap().unwrap();
+    assert_eq!(kept.described["SnapshotId"], snapshot.as_str());
+    assert_eq!(kept.described["SharedWith"].as_array().unwrap().len(), 2);
+
+    // Shared with nobody now: refused, nothing proposed.
+    let before = app.store.proposals(&id).await.unwrap().len();
+    ask(
+        &app,
+        RESPONDER,
+        &format!("cleanup {id} unshare-snapshot us-east-1 {snapshot}"),
+    )
+    .await;
+    requester_told(&app, "is shared with no other account").await;
+    assert_eq!(app.store.proposals(&id).await.unwrap().len(), before);
+
+    // An image made from an instance, shared with the attacker's account.
+    let image = ec2
+        .describe_images()
+        .send()
+        .await
+        .unwrap()
+        .images()
+        .first()
+        .and_then(|i| i.image_id().map(str::to_string))
+        .expect("moto has images");
+    let instance = ec2
+        .run_instances()
+        .image_id(image)
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await
+        .unwrap()
+        .instances()[0]
+        .instance_id()
+        .unwrap()
+        .to_string();
+    let ami = ec2
+        .create_image()
+        .instance_id(instance)
+        .name("exfil")
+        .send()
+        .await
+        .unwrap()
+        .image_id()
+        .unwrap()
+        .to_string();
+    ec2.modify_image_attribute()
+        .image_id(&ami)
+        .launch_permission(
+            LaunchPermissionModifications::builder()
+                .add(LaunchPermission::builder().user_id(ATTACKER).build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let p = propose(&app, &id, &format!("unshare-image us-east-1 {ami}")).await;
+    let done = approve(&app, &p).await;
+    assert_eq!(done.state, ProposalState::Done, "{:?}", done.outcome);
+    let left = ec2
+        .describe_image_attribute()
+        .image_id(&ami)
+        .attribute(ImageAttributeName::LaunchPermission)
+        .send()
+        .await
+        .unwrap();
+    assert!(left.launch_permissions().is_empty(), "{left:?}");
+}
