@@ -87,6 +87,21 @@ pub(super) async fn run(c: &Clients, action: &Action) -> Outcome {
             with,
             ..
         } => unshare(&c.ec2(region), shared, with, &mut t).await,
+        Action::RemoveFunctionPermission {
+            region,
+            function,
+            statement,
+            ..
+        } => {
+            let r = c
+                .lambda(region)
+                .remove_permission()
+                .function_name(function)
+                .statement_id(statement)
+                .send()
+                .await;
+            finish(&mut t, r.map_err(classify))
+        }
         Action::DeleteUserCredential {
             user, credential, ..
         } => {
@@ -598,6 +613,32 @@ async fn terminate(
         .map_err(classify)?;
     t.note(&out);
     Ok(t.done())
+}
+
+/// The statement of this id in the function's resource policy; `None` when the function, its
+/// policy or the statement is gone.
+pub(super) async fn function_statement(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    statement: &str,
+) -> Result<Option<serde_json::Value>, AwsError> {
+    let policy = match lambda.get_policy().function_name(function).send().await {
+        Ok(out) => out.policy().unwrap_or_default().to_string(),
+        Err(e) => match classify(e) {
+            AwsError::NoSuchEntity(_) => return Ok(None),
+            other => return Err(other),
+        },
+    };
+    let document: serde_json::Value = serde_json::from_str(&policy)
+        .map_err(|e| AwsError::Other(format!("the function's policy is not JSON: {e}")))?;
+    Ok(document
+        .get("Statement")
+        .and_then(|s| s.as_array())
+        .and_then(|all| {
+            all.iter()
+                .find(|s| s.get("Sid").and_then(|id| id.as_str()) == Some(statement))
+        })
+        .cloned())
 }
 
 pub(super) async fn function_exists(

@@ -28,6 +28,19 @@ pub(super) async fn describe(c: &Clients, action: &Action) -> Result<Value, AwsE
             user, credential, ..
         } => user_credential(&c.iam, user, credential).await,
         Action::Unshare { region, shared, .. } => shared_out(&c.ec2(region), shared).await,
+        Action::RemoveFunctionPermission {
+            region,
+            function,
+            statement,
+            ..
+        } => {
+            let found =
+                super::actions::function_statement(&c.lambda(region), function, statement).await?;
+            Ok(found.map_or_else(
+                || json!({ "found": false }),
+                |s| json!({ "FunctionName": function, "Statement": s }),
+            ))
+        }
         Action::ReactivateKey { .. } | Action::RemoveDenyAll { .. } => Ok(Value::Null),
     };
     match described {

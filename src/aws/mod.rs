@@ -237,6 +237,15 @@ pub trait Aws: Send + Sync {
         shared: &Shared,
     ) -> Result<Vec<String>, AwsError>;
 
+    /// The statement of this id in the function's resource policy, if it has one.
+    async fn function_statement(
+        &self,
+        account: &AccountId,
+        region: &str,
+        function: &str,
+        statement: &str,
+    ) -> Result<Option<serde_json::Value>, AwsError>;
+
     /// Whether a Lambda function exists.
     async fn function_exists(
         &self,

@@ -495,6 +495,17 @@ impl Aws for SdkAws {
         actions::shared_with(&self.clients(account).await?.ec2(region), shared).await
     }
 
+    async fn function_statement(
+        &self,
+        account: &AccountId,
+        region: &str,
+        function: &str,
+        statement: &str,
+    ) -> Result<Option<serde_json::Value>, AwsError> {
+        let lambda = self.clients(account).await?.lambda(region);
+        actions::function_statement(&lambda, function, statement).await
+    }
+
     async fn function_exists(
         &self,
         account: &AccountId,

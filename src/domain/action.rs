@@ -48,6 +48,13 @@ pub enum Action {
         region: String,
         name: String,
     },
+    /// Removes one statement from a Lambda function's resource policy.
+    RemoveFunctionPermission {
+        account: String,
+        region: String,
+        function: String,
+        statement: String,
+    },
     /// Stops sharing a snapshot or an image with the accounts (or `all`, everyone) listed.
     Unshare {
         account: String,
@@ -289,6 +296,7 @@ impl Action {
             | Self::DeleteFunction { account, .. }
             | Self::DeleteUserCredential { account, .. }
             | Self::Unshare { account, .. }
+            | Self::RemoveFunctionPermission { account, .. }
             | Self::ReactivateKey { account, .. }
             | Self::RemoveDenyAll { account, .. } => account,
         }

@@ -85,6 +85,12 @@ pub enum PlanProblem {
     NoConsolePassword {
         user: String,
     },
+    /// The function's resource policy has no statement of that id.
+    NoSuchStatement {
+        function: String,
+        statement: String,
+        region: String,
+    },
     /// The snapshot or image is shared with no other account.
     NotShared {
         what: String,

@@ -39,6 +39,12 @@ pub enum Target {
         region: String,
         name: String,
     },
+    /// A statement of a Lambda function's resource policy, by its id.
+    FunctionPermission {
+        region: String,
+        function: String,
+        statement: String,
+    },
     /// A snapshot or an image the attacker shared out: every account it is shared with now.
     Unshare {
         region: String,
@@ -70,6 +76,7 @@ impl Target {
             | Target::Function { .. }
             | Target::Credential { .. }
             | Target::Unshare { .. }
+            | Target::FunctionPermission { .. }
             | Target::LiftDenyAll => true,
         }
     }
@@ -110,6 +117,8 @@ pub enum TargetError {
     BadCredentialId(String),
     #[error("`{0}` is not an EBS snapshot or AMI id")]
     BadShared(String),
+    #[error("`{0}` is not a policy statement id")]
+    BadStatement(String),
 }
 
 /// The cleanup kinds a responder can type, for help text and errors.
@@ -127,6 +136,7 @@ pub const KINDS: &[&str] = &[
     "remove-mfa",
     "unshare-snapshot",
     "unshare-image",
+    "remove-permission",
 ];
 
 /// Parses the words after the incident id. Nothing means the default: the leaked key.
@@ -173,6 +183,7 @@ pub fn parse_target(args: &[&str]) -> Result<Target, TargetError> {
             id,
         }),
         "unshare-image" => unshare(rest, "unshare-image", "ami-", |id| Shared::Image { id }),
+        "remove-permission" => permission(rest),
         _ => Err(TargetError::UnknownKind(clip(kind))),
     }
 }
@@ -326,6 +337,35 @@ fn unshare(
     Ok(Target::Unshare {
         region,
         shared: make(id.to_string()),
+    })
+}
+
+/// A region, a function and a statement id (Lambda's `StatementId`: `[a-zA-Z0-9-_]{1,100}`).
+fn permission(rest: &[&str]) -> Result<Target, TargetError> {
+    let kind = "remove-permission";
+    let needs = "a region, a function name and a statement id";
+    let region = region(rest.first(), kind)?;
+    let [name, statement] = &rest[1..] else {
+        return Err(if rest.len() < 3 {
+            TargetError::Missing { kind, needs }
+        } else {
+            TargetError::TooMany { kind, takes: needs }
+        });
+    };
+    let Target::Function { name, .. } = function(&[&region, name])? else {
+        return Err(TargetError::BadFunction(clip(name)));
+    };
+    let ok = (1..=100).contains(&statement.len())
+        && statement
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !ok {
+        return Err(TargetError::BadStatement(clip(statement)));
+    }
+    Ok(Target::FunctionPermission {
+        region,
+        function: name,
+        statement: statement.to_string(),
     })
 }
 
@@ -483,6 +523,23 @@ mod tests {
         assert!(matches!(
             parse_target(&["unshare-snapshot", "us-east-1", "ami-0abcdef1234567890"]),
             Err(BadShared(_))
+        ));
+        assert_eq!(
+            parse_target(&[
+                "remove-permission",
+                "us-east-1",
+                "billing-export",
+                "x-account"
+            ]),
+            Ok(Target::FunctionPermission {
+                region: "us-east-1".into(),
+                function: "billing-export".into(),
+                statement: "x-account".into()
+            })
+        );
+        assert!(matches!(
+            parse_target(&["remove-permission", "us-east-1", "billing-export", "a b"]),
+            Err(BadStatement(_))
         ));
         assert_eq!(
             parse_target(&["unshare-image", "eu-west-1", "ami-0abcdef1234567890"]),

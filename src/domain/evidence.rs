@@ -82,7 +82,8 @@ impl Action {
             | Action::TerminateInstances { .. }
             | Action::DeleteFunction { .. }
             | Action::DeleteUserCredential { .. }
-            | Action::Unshare { .. } => true,
+            | Action::Unshare { .. }
+            | Action::RemoveFunctionPermission { .. } => true,
             Action::ReactivateKey { .. } | Action::RemoveDenyAll { .. } => false,
         }
     }

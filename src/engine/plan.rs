@@ -43,6 +43,29 @@ pub(super) async fn plan(
                 user: user.clone(),
             }]
         }
+        Target::FunctionPermission {
+            region,
+            function,
+            statement,
+        } => {
+            if aws
+                .function_statement(account, region, function, statement)
+                .await?
+                .is_none()
+            {
+                return Err(PlanProblem::NoSuchStatement {
+                    function: function.clone(),
+                    statement: statement.clone(),
+                    region: region.clone(),
+                });
+            }
+            vec![Action::RemoveFunctionPermission {
+                account: acct,
+                region: region.clone(),
+                function: function.clone(),
+                statement: statement.clone(),
+            }]
+        }
         Target::Unshare { region, shared } => {
             let with = aws.shared_with(account, region, shared).await?;
             if with.is_empty() {

@@ -142,3 +142,96 @@ async fn a_snapshot_and_an_image_shared_out_are_unshared_once_approved() {
         .unwrap();
     assert!(left.launch_permissions().is_empty(), "{left:?}");
 }
+
+const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+/// The smallest valid zip archive (no entries): enough for moto to accept a function.
+const EMPTY_ZIP: &[u8] = &[
+    0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+];
+
+#[tokio::test]
+async fn a_lambda_permission_for_another_account_is_removed_once_approved() {
+    let moto = Moto::start().await;
+    let config = moto.own_config().await;
+    let iam = aws_sdk_iam::Client::new(&config);
+    let app = App::start(config.clone(), Options::default()).await;
+    let (id, _) = contained(&app, &iam, "ci-deploy").await;
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    let role = iam
+        .create_role()
+        .role_name("fn-role")
+        .assume_role_policy_document(TRUST)
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap()
+        .arn;
+    lambda
+        .create_function()
+        .function_name("billing-export")
+        .runtime(aws_sdk_lambda::types::Runtime::Python312)
+        .role(role)
+        .handler("index.handler")
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_smithy_types::Blob::new(EMPTY_ZIP))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for (sid, principal) in [
+        ("x-account", ATTACKER),
+        ("own-events", "events.amazonaws.com"),
+    ] {
+        lambda
+            .add_permission()
+            .function_name("billing-export")
+            .statement_id(sid)
+            .action("lambda:InvokeFunction")
+            .principal(principal)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let p = propose(
+        &app,
+        &id,
+        "remove-permission us-east-1 billing-export x-account",
+    )
+    .await;
+    let text = message_of(&app, &p).text;
+    assert!(
+        text.contains("Remove statement `x-account` from the resource policy of Lambda function `billing-export`"),
+        "{text}"
+    );
+    let done = approve(&app, &p).await;
+    assert_eq!(done.state, ProposalState::Done, "{:?}", done.outcome);
+    let kept = app.store.evidence_of(&p.id).await.unwrap().unwrap();
+    assert_eq!(kept.described["Statement"]["Sid"], "x-account");
+    let policy = lambda
+        .get_policy()
+        .function_name("billing-export")
+        .send()
+        .await
+        .unwrap();
+    let policy = policy.policy().unwrap();
+    assert!(!policy.contains("x-account"), "{policy}");
+    assert!(
+        policy.contains("own-events"),
+        "only that statement goes: {policy}"
+    );
+
+    let before = app.store.proposals(&id).await.unwrap().len();
+    ask(
+        &app,
+        RESPONDER,
+        &format!("cleanup {id} remove-permission us-east-1 billing-export x-account"),
+    )
+    .await;
+    requester_told(&app, "has no permission statement `x-account`").await;
+    assert_eq!(app.store.proposals(&id).await.unwrap().len(), before);
+}

@@ -21,6 +21,7 @@ pub enum ResourceKind {
     Bucket,
     SnapshotShared,
     ImageShared,
+    FunctionPermission,
     KeyPair,
     SecurityGroup,
     Stack,
@@ -41,6 +42,7 @@ impl ResourceKind {
             Self::Bucket => "S3 bucket",
             Self::SnapshotShared => "snapshot shared out",
             Self::ImageShared => "AMI shared out",
+            Self::FunctionPermission => "Lambda permission for another account",
             Self::KeyPair => "EC2 key pair",
             Self::SecurityGroup => "security group",
             Self::Stack => "CloudFormation stack",
@@ -130,6 +132,20 @@ pub fn created(e: &TrailEvent) -> Vec<Created> {
             "/createVolumePermission/add/items",
             one,
         ),
+        "AddPermission" | "AddPermission20150331v2"
+            if super::technique::techniques(e)
+                .contains(&super::technique::Technique::FunctionSharedOutside) =>
+        {
+            let mut out = one(
+                ResourceKind::FunctionPermission,
+                at(req, "/statementId"),
+                at(req, "/functionName"),
+            );
+            for c in &mut out {
+                c.detail = at(req, "/principal").map(|p| format!("for {p}"));
+            }
+            out
+        }
         "ModifyImageAttribute" => shared_out(
             e,
             ResourceKind::ImageShared,
@@ -214,6 +230,17 @@ pub fn cleanup_targets<'a>(
             ResourceKind::Function => Target::Function {
                 region: c.region.clone(),
                 name: c.id.clone(),
+            },
+            ResourceKind::FunctionPermission => match &c.owner {
+                Some(function) => Target::FunctionPermission {
+                    region: c.region.clone(),
+                    function: function.clone(),
+                    statement: c.id.clone(),
+                },
+                None => {
+                    manual.push(c);
+                    continue;
+                }
             },
             ResourceKind::SnapshotShared => Target::Unshare {
                 region: c.region.clone(),
@@ -360,6 +387,26 @@ mod tests {
                 }
             )),
             "{targets:?}"
+        );
+    }
+
+    #[test]
+    fn a_lambda_permission_for_another_account_becomes_a_proposal_to_remove_it() {
+        let made: Vec<Created> = fixtures::log(fixtures::PERSISTENCE)
+            .iter()
+            .flat_map(created)
+            .filter(|c| c.kind == ResourceKind::FunctionPermission)
+            .collect();
+        assert_eq!(made.len(), 1, "{made:?}");
+        assert_eq!(made[0].detail.as_deref(), Some("for 444455556666"));
+        let (targets, _) = cleanup_targets(&made, "111122223333");
+        assert_eq!(
+            targets,
+            [Target::FunctionPermission {
+                region: "us-east-1".into(),
+                function: "billing-export".into(),
+                statement: "x-account".into()
+            }]
         );
     }
 

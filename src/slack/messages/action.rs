@@ -166,6 +166,17 @@ pub fn describe(a: &Action) -> String {
             "Delete Lambda function `{}` in {region} of account `{account}`",
             sanitize(name)
         ),
+        Action::RemoveFunctionPermission {
+            account,
+            region,
+            function,
+            statement,
+        } => format!(
+            "Remove statement `{}` from the resource policy of Lambda function `{}` in {region} \
+             of account `{account}`",
+            sanitize(statement),
+            sanitize(function)
+        ),
         Action::Unshare {
             account,
             region,
@@ -243,6 +254,7 @@ pub(super) fn details(a: &Action) -> Option<String> {
         | Action::DeleteFunction { .. }
         | Action::DeleteUserCredential { .. }
         | Action::Unshare { .. }
+        | Action::RemoveFunctionPermission { .. }
         | Action::ReactivateKey { .. }
         | Action::RemoveDenyAll { .. } => vec![],
     };

@@ -283,7 +283,8 @@ pub fn cleanup_queued(i: &Incident, target: &Target) -> Reply {
         | Target::Instances { .. }
         | Target::Function { .. }
         | Target::Credential { .. }
-        | Target::Unshare { .. } => "a cleanup proposal",
+        | Target::Unshare { .. }
+        | Target::FunctionPermission { .. } => "a cleanup proposal",
     };
     Reply::plain(format!(
         ":mag: Checking AWS, then posting {what} for *{}* in its thread. A second person from \
@@ -320,6 +321,16 @@ fn plan_problem(p: &PlanProblem) -> String {
         PlanProblem::NoConsolePassword { user } => {
             format!("user {} has no console password", code(user))
         }
+        PlanProblem::NoSuchStatement {
+            function,
+            statement,
+            region,
+        } => format!(
+            "Lambda function {} in {} has no permission statement {}",
+            code(function),
+            sanitize(region),
+            code(statement)
+        ),
         PlanProblem::NotShared { what, region } => format!(
             "{} in {} is shared with no other account",
             sanitize(what),
@@ -406,6 +417,10 @@ pub fn target_error(e: &TargetError) -> String {
             format!("At most {MAX_INSTANCES} instances per proposal; split the list.")
         }
         TargetError::BadFunction(f) => format!("{} is not a Lambda function name.", q(f)),
+        TargetError::BadStatement(s) => format!(
+            "{} is not a statement id (letters, digits, `-` and `_`, as Lambda's `Sid`).",
+            q(s)
+        ),
         TargetError::BadShared(s) => format!(
             "{} is not an id such as `snap-0123456789abcdef0` (for `unshare-snapshot`) or \
              `ami-0123456789abcdef0` (for `unshare-image`).",
