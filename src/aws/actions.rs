@@ -7,16 +7,16 @@ use aws_sdk_iam::operation::RequestId;
 use super::sdk::{Clients, classify, user_snapshot};
 use super::{AwsError, InstanceFacts};
 use crate::domain::approval::{
-    Action, Outcome, PolicyHoldings, RoleHoldings, Shared, UserCredential, UserHoldings,
+    Action, Outcome, PolicyHoldings, RoleHoldings, UserCredential, UserHoldings,
 };
 
 /// The request ids of the calls made so far, kept even when a later call fails so the
 /// outcome shows how far it got.
 #[derive(Default)]
-struct Trail(Vec<String>);
+pub(super) struct Trail(Vec<String>);
 
 impl Trail {
-    fn note<T: RequestId>(&mut self, out: &T) {
+    pub(super) fn note<T: RequestId>(&mut self, out: &T) {
         if let Some(r) = out.request_id() {
             self.0.push(r.to_string());
         }
@@ -34,13 +34,13 @@ impl Trail {
         }
     }
 
-    fn done(&mut self) -> Outcome {
+    pub(super) fn done(&mut self) -> Outcome {
         Outcome::Done {
             request_ids: std::mem::take(&mut self.0),
         }
     }
 
-    fn gone(&mut self) -> Outcome {
+    pub(super) fn gone(&mut self) -> Outcome {
         Outcome::AlreadyGone {
             request_ids: std::mem::take(&mut self.0),
         }
@@ -86,7 +86,7 @@ pub(super) async fn run(c: &Clients, action: &Action) -> Outcome {
             shared,
             with,
             ..
-        } => unshare(&c.ec2(region), shared, with, &mut t).await,
+        } => super::exposure::unshare(&c.ec2(region), shared, with, &mut t).await,
         Action::RemoveFunctionPermission {
             region,
             function,
@@ -233,116 +233,6 @@ async fn delete_user(
             .await
             .map_err(classify),
     )
-}
-
-/// Whom a snapshot's create-volume permission or an image's launch permission names.
-pub(super) async fn shared_with(
-    ec2: &aws_sdk_ec2::Client,
-    shared: &Shared,
-) -> Result<Vec<String>, AwsError> {
-    use aws_sdk_ec2::types::{ImageAttributeName, SnapshotAttributeName};
-    let group = |g: Option<&aws_sdk_ec2::types::PermissionGroup>| g.map(|g| g.as_str().to_string());
-    Ok(match shared {
-        Shared::Snapshot { id } => ec2
-            .describe_snapshot_attribute()
-            .snapshot_id(id)
-            .attribute(SnapshotAttributeName::CreateVolumePermission)
-            .send()
-            .await
-            .map_err(classify)?
-            .create_volume_permissions()
-            .iter()
-            .filter_map(|p| p.user_id().map(str::to_string).or_else(|| group(p.group())))
-            .collect(),
-        Shared::Image { id } => ec2
-            .describe_image_attribute()
-            .image_id(id)
-            .attribute(ImageAttributeName::LaunchPermission)
-            .send()
-            .await
-            .map_err(classify)?
-            .launch_permissions()
-            .iter()
-            .filter_map(|p| {
-                p.user_id()
-                    .or(p.organization_arn())
-                    .or(p.organizational_unit_arn())
-                    .map(str::to_string)
-                    .or_else(|| group(p.group()))
-            })
-            .collect(),
-    })
-}
-
-/// Removes the approved accounts from the permission; those shared since are left to a
-/// proposal of their own, which the approvers will see.
-async fn unshare(
-    ec2: &aws_sdk_ec2::Client,
-    shared: &Shared,
-    approved: &[String],
-    t: &mut Trail,
-) -> Result<Outcome, AwsError> {
-    use aws_sdk_ec2::types::{
-        LaunchPermission, LaunchPermissionModifications, OperationType, PermissionGroup,
-        SnapshotAttributeName,
-    };
-    let now = match shared_with(ec2, shared).await {
-        Ok(now) => now,
-        Err(AwsError::NoSuchEntity(_)) => return Ok(t.gone()),
-        Err(e) => return Err(e),
-    };
-    let still: Vec<&String> = approved.iter().filter(|w| now.contains(w)).collect();
-    if still.is_empty() {
-        return Ok(t.gone());
-    }
-    let everyone = |w: &str| w == PermissionGroup::All.as_str();
-    match shared {
-        Shared::Snapshot { id } => {
-            let (groups, accounts): (Vec<&String>, Vec<&String>) =
-                still.iter().partition(|w| everyone(w));
-            let out = ec2
-                .modify_snapshot_attribute()
-                .snapshot_id(id)
-                .attribute(SnapshotAttributeName::CreateVolumePermission)
-                .operation_type(OperationType::Remove)
-                .set_user_ids(Some(accounts.into_iter().cloned().collect()))
-                .set_group_names(Some(groups.into_iter().cloned().collect()))
-                .send()
-                .await
-                .map_err(classify)?;
-            t.note(&out);
-        }
-        Shared::Image { id } => {
-            let remove = still
-                .iter()
-                .map(|w| {
-                    let p = LaunchPermission::builder();
-                    if everyone(w) {
-                        p.group(PermissionGroup::All).build()
-                    } else if w.contains(":organizational-unit/") {
-                        p.organizational_unit_arn(w.as_str()).build()
-                    } else if w.starts_with("arn:") {
-                        p.organization_arn(w.as_str()).build()
-                    } else {
-                        p.user_id(w.as_str()).build()
-                    }
-                })
-                .collect();
-            let out = ec2
-                .modify_image_attribute()
-                .image_id(id)
-                .launch_permission(
-                    LaunchPermissionModifications::builder()
-                        .set_remove(Some(remove))
-                        .build(),
-                )
-                .send()
-                .await
-                .map_err(classify)?;
-            t.note(&out);
-        }
-    }
-    Ok(t.done())
 }
 
 /// Removes one credential of the user; `Ok(false)` when it was already gone.
@@ -613,32 +503,6 @@ async fn terminate(
         .map_err(classify)?;
     t.note(&out);
     Ok(t.done())
-}
-
-/// The statement of this id in the function's resource policy; `None` when the function, its
-/// policy or the statement is gone.
-pub(super) async fn function_statement(
-    lambda: &aws_sdk_lambda::Client,
-    function: &str,
-    statement: &str,
-) -> Result<Option<serde_json::Value>, AwsError> {
-    let policy = match lambda.get_policy().function_name(function).send().await {
-        Ok(out) => out.policy().unwrap_or_default().to_string(),
-        Err(e) => match classify(e) {
-            AwsError::NoSuchEntity(_) => return Ok(None),
-            other => return Err(other),
-        },
-    };
-    let document: serde_json::Value = serde_json::from_str(&policy)
-        .map_err(|e| AwsError::Other(format!("the function's policy is not JSON: {e}")))?;
-    Ok(document
-        .get("Statement")
-        .and_then(|s| s.as_array())
-        .and_then(|all| {
-            all.iter()
-                .find(|s| s.get("Sid").and_then(|id| id.as_str()) == Some(statement))
-        })
-        .cloned())
 }
 
 pub(super) async fn function_exists(

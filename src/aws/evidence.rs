@@ -35,7 +35,7 @@ pub(super) async fn describe(c: &Clients, action: &Action) -> Result<Value, AwsE
             ..
         } => {
             let found =
-                super::actions::function_statement(&c.lambda(region), function, statement).await?;
+                super::exposure::function_statement(&c.lambda(region), function, statement).await?;
             Ok(found.map_or_else(
                 || json!({ "found": false }),
                 |s| json!({ "FunctionName": function, "Statement": s }),
@@ -204,6 +204,19 @@ async fn user_credential(
     })
 }
 
+/// Each inline policy's document, by name, as `get` reads it.
+async fn inline_documents<'a, F, Fut>(names: &'a [String], get: F) -> Result<Value, AwsError>
+where
+    F: Fn(&'a str) -> Fut,
+    Fut: std::future::Future<Output = Result<String, AwsError>>,
+{
+    let mut documents = Map::new();
+    for name in names {
+        documents.insert(name.clone(), document(&get(name).await?));
+    }
+    Ok(Value::Object(documents))
+}
+
 async fn user_described(iam: &aws_sdk_iam::Client, user: &str) -> Result<Value, AwsError> {
     let got = iam
         .get_user()
@@ -213,17 +226,12 @@ async fn user_described(iam: &aws_sdk_iam::Client, user: &str) -> Result<Value, 
         .map_err(classify)?;
     let u = got.user();
     let held = user_snapshot(iam, user).await?;
-    let mut inline = Map::new();
-    for name in &held.inline_policies {
-        let out = iam
-            .get_user_policy()
-            .user_name(user)
-            .policy_name(name)
-            .send()
-            .await
-            .map_err(classify)?;
-        inline.insert(name.clone(), document(out.policy_document()));
-    }
+    let inline = inline_documents(&held.inline_policies, |name| async move {
+        let out = iam.get_user_policy().user_name(user).policy_name(name);
+        let out = out.send().await.map_err(classify)?;
+        Ok(out.policy_document().to_string())
+    })
+    .await?;
     let tagged = iam
         .list_user_tags()
         .user_name(user)
@@ -255,17 +263,12 @@ async fn role_described(iam: &aws_sdk_iam::Client, role: &str) -> Result<Value, 
         .map_err(classify)?;
     let r = got.role();
     let held = super::actions::role_holdings(iam, role).await?;
-    let mut inline = Map::new();
-    for name in &held.inline_policies {
-        let out = iam
-            .get_role_policy()
-            .role_name(role)
-            .policy_name(name)
-            .send()
-            .await
-            .map_err(classify)?;
-        inline.insert(name.clone(), document(out.policy_document()));
-    }
+    let inline = inline_documents(&held.inline_policies, |name| async move {
+        let out = iam.get_role_policy().role_name(role).policy_name(name);
+        let out = out.send().await.map_err(classify)?;
+        Ok(out.policy_document().to_string())
+    })
+    .await?;
     let tagged = iam
         .list_role_tags()
         .role_name(role)
@@ -385,7 +388,7 @@ async fn instances(ec2: &aws_sdk_ec2::Client, ids: &[String]) -> Result<Value, A
 
 /// The snapshot or image and whom it is shared with now.
 async fn shared_out(ec2: &aws_sdk_ec2::Client, shared: &Shared) -> Result<Value, AwsError> {
-    let with = super::actions::shared_with(ec2, shared).await?;
+    let with = super::exposure::shared_with(ec2, shared).await?;
     let described = match shared {
         Shared::Snapshot { id } => {
             let out = ec2

@@ -6,6 +6,7 @@ mod archive;
 pub(crate) mod calls;
 mod credentials;
 mod evidence;
+mod exposure;
 mod guardduty;
 mod handover;
 mod reach;

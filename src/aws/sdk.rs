@@ -16,6 +16,7 @@ use tokio::sync::{Mutex, OnceCell};
 use super::actions;
 use super::archive;
 use super::evidence;
+use super::exposure;
 use super::guardduty;
 use super::handover;
 use super::reach;
@@ -492,7 +493,7 @@ impl Aws for SdkAws {
         region: &str,
         shared: &Shared,
     ) -> Result<Vec<String>, AwsError> {
-        actions::shared_with(&self.clients(account).await?.ec2(region), shared).await
+        exposure::shared_with(&self.clients(account).await?.ec2(region), shared).await
     }
 
     async fn function_statement(
@@ -503,7 +504,7 @@ impl Aws for SdkAws {
         statement: &str,
     ) -> Result<Option<serde_json::Value>, AwsError> {
         let lambda = self.clients(account).await?.lambda(region);
-        actions::function_statement(&lambda, function, statement).await
+        exposure::function_statement(&lambda, function, statement).await
     }
 
     async fn function_exists(

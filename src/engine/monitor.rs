@@ -16,7 +16,7 @@ use crate::domain::answer::Notice;
 use crate::domain::ids::{AccessKeyId, AccountId, SlackUserId};
 use crate::domain::incident::{Actor, Incident, IncidentState};
 use crate::domain::trail::findings::Findings;
-use crate::domain::trail::inventory::ResourceKind;
+use crate::domain::trail::inventory::users_made;
 use crate::domain::trail::technique::alarming;
 use crate::domain::trail::{GLOBAL_EVENTS_REGION, TrailEvent};
 use crate::store::{ClaimedJob, StoreError};
@@ -37,9 +37,9 @@ impl Default for MonitorSettings {
     }
 }
 
-/// Users the attacker made or gave a password to are followed by name (their console
-/// sign-ins carry no access key); each costs a lookup per region and poll, so only the first.
-const FOLLOWED_USERS: usize = 5;
+/// Users the attacker made or gave a password to, followed by name: each costs a lookup per
+/// region and poll, so only the first.
+pub(super) const FOLLOWED_USERS: usize = 5;
 
 /// CloudTrail delivers events minutes after they happen: each poll reads again this far
 /// before where the last one stopped, and events already kept are not reported twice.
@@ -164,21 +164,11 @@ impl Watch {
                     m.key.clone(),
                 )
             }));
-            let mut made: Vec<String> = vec![];
-            for c in &f.created {
-                let user = match c.kind {
-                    ResourceKind::User => Some(&c.id),
-                    ResourceKind::LoginProfile => c.owner.as_ref(),
-                    _ => None,
-                };
-                if let Some(u) = user.filter(|u| !users.contains(u) && !made.contains(u))
-                    && c.account.as_deref() == Some(account.as_str())
-                    && made.len() < FOLLOWED_USERS
-                {
-                    made.push(u.clone());
+            for made in users_made(&f.created, account.as_str(), FOLLOWED_USERS) {
+                if !users.contains(&made) {
+                    users.push(made);
                 }
             }
-            users.extend(made);
         }
         Self {
             account: account.clone(),

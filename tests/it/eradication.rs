@@ -10,12 +10,7 @@ use keyleak::domain::policy;
 use support::proposals::*;
 use support::*;
 
-const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-
-/// The smallest valid zip archive (no entries): enough for moto to accept a function.
-const EMPTY_ZIP: &[u8] = &[
-    0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-];
+use support::seed::TRUST;
 
 /// What was kept of the proposal's target before it was destroyed.
 async fn described(app: &App, p: &keyleak::domain::approval::Proposal) -> serde_json::Value {
@@ -344,30 +339,7 @@ async fn instances_and_functions_are_removed_in_their_region() {
             .region(aws_config::Region::new("ap-southeast-2"))
             .build(),
     );
-    let role = iam
-        .create_role()
-        .role_name("fn-role")
-        .assume_role_policy_document(TRUST)
-        .send()
-        .await
-        .unwrap()
-        .role
-        .unwrap()
-        .arn;
-    lambda
-        .create_function()
-        .function_name("miner")
-        .runtime(aws_sdk_lambda::types::Runtime::Python312)
-        .role(role)
-        .handler("index.handler")
-        .code(
-            aws_sdk_lambda::types::FunctionCode::builder()
-                .zip_file(aws_smithy_types::Blob::new(EMPTY_ZIP))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    seed::function(&iam, &lambda, "miner").await;
     let p = propose(&app, &id, "delete-function ap-southeast-2 miner").await;
     let done = approve(&app, &p).await;
     assert_eq!(done.state, ProposalState::Done, "{:?}", done.outcome);

@@ -143,13 +143,6 @@ async fn a_snapshot_and_an_image_shared_out_are_unshared_once_approved() {
     assert!(left.launch_permissions().is_empty(), "{left:?}");
 }
 
-const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-
-/// The smallest valid zip archive (no entries): enough for moto to accept a function.
-const EMPTY_ZIP: &[u8] = &[
-    0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-];
-
 #[tokio::test]
 async fn a_lambda_permission_for_another_account_is_removed_once_approved() {
     let moto = Moto::start().await;
@@ -158,30 +151,7 @@ async fn a_lambda_permission_for_another_account_is_removed_once_approved() {
     let app = App::start(config.clone(), Options::default()).await;
     let (id, _) = contained(&app, &iam, "ci-deploy").await;
     let lambda = aws_sdk_lambda::Client::new(&config);
-    let role = iam
-        .create_role()
-        .role_name("fn-role")
-        .assume_role_policy_document(TRUST)
-        .send()
-        .await
-        .unwrap()
-        .role
-        .unwrap()
-        .arn;
-    lambda
-        .create_function()
-        .function_name("billing-export")
-        .runtime(aws_sdk_lambda::types::Runtime::Python312)
-        .role(role)
-        .handler("index.handler")
-        .code(
-            aws_sdk_lambda::types::FunctionCode::builder()
-                .zip_file(aws_smithy_types::Blob::new(EMPTY_ZIP))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    seed::function(&iam, &lambda, "billing-export").await;
     for (sid, principal) in [
         ("x-account", ATTACKER),
         ("own-events", "events.amazonaws.com"),

@@ -88,3 +88,41 @@ async fn the_summary_and_the_report_name_techniques_blinding_and_what_to_rotate(
         assert!(report.contains(needle), "{needle} not in the report");
     }
 }
+
+/// A user the key made signs in to the console and acts there: those calls carry no key of
+/// the attacker's, so the investigation follows the user by name and they join the timeline.
+#[tokio::test]
+async fn a_user_the_key_made_is_followed_into_the_console() {
+    let (moto, emulator, app) = start_with_trail(Options::default()).await;
+    let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
+    let seeded = seed::ci_user(&iam, "ci-deploy").await;
+    let key = seeded.leaked.id.clone();
+    let t0 = Utc::now() - chrono::Duration::hours(2);
+    emulator.log(
+        &Record::from("create_user")
+            .by_user(OWN_ACCOUNT, "ci-deploy", &key)
+            .at(t0)
+            .value(),
+    );
+    let signed_in =
+        Record::console_login(OWN_ACCOUNT, "backdoor-admin").at(t0 + chrono::Duration::minutes(5));
+    emulator.log(&signed_in.value());
+
+    let id = app.contain(&key, "").await;
+    app.wait_for_state(&id, IncidentState::Contained).await;
+    let findings = app.findings(&id).await;
+    let seen: Vec<Technique> = findings
+        .footprint
+        .techniques
+        .iter()
+        .map(|s| s.technique)
+        .collect();
+    assert!(seen.contains(&Technique::ConsoleLogin), "{seen:?}");
+    let timeline = app.store.trail_events(&id).await.unwrap();
+    assert!(
+        timeline.iter().any(|e| e.name == "ConsoleLogin"
+            && e.identity.user_name.as_deref() == Some("backdoor-admin")),
+        "the sign-in is on the timeline"
+    );
+    assert!(findings.failures.is_empty(), "{:?}", findings.failures);
+}

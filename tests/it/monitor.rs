@@ -15,6 +15,21 @@ use support::proposals::ask;
 use support::trail::{Record, start_with_trail};
 use support::*;
 
+/// Waits until monitoring has read CloudTrail two seconds further than it had.
+async fn polls_go_on(app: &App, id: &keyleak::domain::ids::IncidentId) {
+    let read_to = app.store.checked_to(id).await.unwrap().unwrap();
+    let store = app.store.clone();
+    let polled = wait_until(Duration::from_secs(30), || {
+        let (store, id) = (store.clone(), id.clone());
+        async move {
+            let now = store.checked_to(&id).await.ok()??;
+            (now >= read_to + chrono::Duration::seconds(2)).then_some(())
+        }
+    })
+    .await;
+    assert!(polled.is_some(), "the polls went on");
+}
+
 fn notes(app: &App, thread: &str) -> Vec<Posted> {
     app.slack
         .replies_to(thread)
@@ -95,17 +110,7 @@ async fn a_call_after_containment_is_caught_once_and_raises_the_card() {
     assert!(topic.is_some(), "the topic is raised");
 
     // Two more polls: the same calls are not news, and the old one never was.
-    let read_to = app.store.checked_to(&id).await.unwrap().unwrap();
-    let store = app.store.clone();
-    let polled = wait_until(Duration::from_secs(30), || {
-        let (store, id) = (store.clone(), id.clone());
-        async move {
-            let now = store.checked_to(&id).await.ok()??;
-            (now >= read_to + chrono::Duration::seconds(2)).then_some(())
-        }
-    })
-    .await;
-    assert!(polled.is_some(), "the polls went on");
+    polls_go_on(&app, &id).await;
     assert_eq!(notes(&app, &thread).len(), 1);
 
     // Closed: the polls stop.
@@ -158,14 +163,7 @@ async fn a_way_back_in_calls_the_responders_and_keyleaks_own_calls_are_not_news(
     let made = app.findings(&id).await;
     assert!(made.created.iter().any(|c| c.id == "backdoor-admin"));
 
-    let signed_in = Record::of_family("persistence", "ConsoleLogin")
-        .set("/userIdentity/accountId", OWN_ACCOUNT.into())
-        .set(
-            "/userIdentity/arn",
-            format!("arn:aws:iam::{OWN_ACCOUNT}:user/backdoor-admin").into(),
-        )
-        .set("/recipientAccountId", OWN_ACCOUNT.into())
-        .at(Utc::now());
+    let signed_in = Record::console_login(OWN_ACCOUNT, "backdoor-admin").at(Utc::now());
     emulator.log(&signed_in.value());
     let reactivate = || {
         Record::of_family("persistence", "UpdateAccessKey")
@@ -208,17 +206,7 @@ async fn a_way_back_in_calls_the_responders_and_keyleaks_own_calls_are_not_news(
     assert!(note.text.contains("2 new call(s)"), "{}", note.text);
     assert!(note.text.contains("AKIAJANEEXAMPLE00001"), "{}", note.text);
     // Later polls read the same minutes again: keyleak's own call never becomes news.
-    let read_to = app.store.checked_to(&id).await.unwrap().unwrap();
-    let store = app.store.clone();
-    let polled = wait_until(Duration::from_secs(30), || {
-        let (store, id) = (store.clone(), id.clone());
-        async move {
-            let now = store.checked_to(&id).await.ok()??;
-            (now >= read_to + chrono::Duration::seconds(2)).then_some(())
-        }
-    })
-    .await;
-    assert!(polled.is_some(), "the polls went on");
+    polls_go_on(&app, &id).await;
     let all = notes(&app, &thread);
     assert_eq!(all.len(), 1, "{all:?}");
     assert!(

@@ -199,6 +199,28 @@ fn shared_out(
     out
 }
 
+/// The users made in `account` or given a console password there, first `cap` of them:
+/// their console sign-ins carry no access key, so they are followed by name.
+pub fn users_made(created: &[Created], account: &str, cap: usize) -> Vec<String> {
+    let mut users: Vec<String> = vec![];
+    for c in created
+        .iter()
+        .filter(|c| c.account.as_deref() == Some(account))
+    {
+        let user = match c.kind {
+            ResourceKind::User => Some(&c.id),
+            ResourceKind::LoginProfile => c.owner.as_ref(),
+            _ => None,
+        };
+        if let Some(u) = user.filter(|u| !users.contains(u))
+            && users.len() < cap
+        {
+            users.push(u.clone());
+        }
+    }
+    users
+}
+
 /// The cleanup proposals the inventory supports in `account` (proposals act in the incident's
 /// account); the rest is left for people, listed in the summary. A user's own keys and
 /// password go with the user, so they are not proposed twice.

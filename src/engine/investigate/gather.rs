@@ -9,6 +9,7 @@ use crate::archive::layout::Delivered;
 use crate::archive::scan::Needles;
 use crate::archive::{ArchiveLog, ScanProgress, scan_dir};
 use crate::aws::{Aws, AwsError};
+use crate::domain::trail::inventory::users_made;
 /// Where a round's events are read.
 pub(super) struct Sources<'a> {
     /// LookupEvents in every region of the window; none offline.
@@ -41,6 +42,9 @@ pub(super) async fn gather(src: &Sources<'_>, w: &Window, progress: &Progress) -
             round.push((key, account.or_else(|| w.account.clone())));
         }
         if round.is_empty() {
+            if let Some(aws) = src.trail {
+                follow_users(aws, w, &mut out, &mut seen_events).await;
+            }
             return out;
         }
         progress.keys.fetch_add(round.len(), Ordering::Relaxed);
@@ -117,6 +121,60 @@ pub(super) async fn gather(src: &Sources<'_>, w: &Window, progress: &Progress) -
             out.minted.push(m);
         }
     }
+}
+
+/// The calls of the users the key made or gave a console password, by name in every
+/// region: a console sign-in and what follows it carry no key of the attacker's.
+async fn follow_users(
+    aws: &dyn Aws,
+    w: &Window,
+    out: &mut Gathered,
+    seen_events: &mut HashSet<String>,
+) {
+    let Some(account) = &w.account else { return };
+    let made: Vec<_> = out.events.iter().flat_map(created).collect();
+    let users = users_made(
+        &made,
+        account.as_str(),
+        crate::engine::monitor::FOLLOWED_USERS,
+    );
+    let since = w
+        .since
+        .max(w.until - Duration::days(i64::from(HISTORY_DAYS)));
+    let lookups = users.iter().flat_map(|user| {
+        w.regions.iter().map(move |region| async move {
+            let by_user = crate::aws::TrailAttribute::Username(user.clone());
+            let r = aws
+                .events_with(account, region, by_user, since, w.until)
+                .await;
+            (user, region, r)
+        })
+    });
+    for (user, region, r) in futures_util::future::join_all(lookups).await {
+        match r {
+            Ok(log) => {
+                out.pages += log.pages;
+                out.throttled += log.throttled;
+                out.skipped.extend(log.skipped);
+                out.events.extend(
+                    log.events
+                        .into_iter()
+                        .filter(|e| seen_events.insert(e.event_id.clone())),
+                );
+            }
+            Err(e) => out.failures.push(LookupFailure {
+                key: format!("user {user}"),
+                account: account.to_string(),
+                region: region.clone(),
+                error: e.to_string(),
+            }),
+        }
+    }
+    out.events.sort_by(|a, b| {
+        a.time
+            .cmp(&b.time)
+            .then_with(|| a.event_id.cmp(&b.event_id))
+    });
 }
 
 /// The longest a temporary key lives: GetSessionToken and GetFederationToken sessions last

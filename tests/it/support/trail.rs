@@ -108,6 +108,18 @@ impl Record {
             .unwrap_or_else(|| panic!("no {name} in techniques/{family}"))
     }
 
+    /// A console sign-in of `user`, as CloudTrail records one: with no access key.
+    pub fn console_login(account: &str, user: &str) -> Self {
+        Self::of_family("persistence", "ConsoleLogin")
+            .set("/userIdentity/accountId", account.into())
+            .set("/userIdentity/userName", user.into())
+            .set(
+                "/userIdentity/arn",
+                format!("arn:aws:iam::{account}:user/{user}").into(),
+            )
+            .set("/recipientAccountId", account.into())
+    }
+
     /// The caller: an IAM user's long-term key or its GetSessionToken session.
     pub fn by_user(mut self, account: &str, user: &str, key: &str) -> Self {
         self.0["userIdentity"] = json!({

@@ -1,0 +1,143 @@
+//! What the attacker opened to others: whom a snapshot or an image is shared with and
+//! taking that back, and the statements of a Lambda function's resource policy.
+
+use super::AwsError;
+use super::actions::Trail;
+use super::sdk::classify;
+use crate::domain::approval::{Outcome, Shared};
+
+/// Whom a snapshot's create-volume permission or an image's launch permission names.
+pub(super) async fn shared_with(
+    ec2: &aws_sdk_ec2::Client,
+    shared: &Shared,
+) -> Result<Vec<String>, AwsError> {
+    use aws_sdk_ec2::types::{ImageAttributeName, SnapshotAttributeName};
+    let group = |g: Option<&aws_sdk_ec2::types::PermissionGroup>| g.map(|g| g.as_str().to_string());
+    Ok(match shared {
+        Shared::Snapshot { id } => ec2
+            .describe_snapshot_attribute()
+            .snapshot_id(id)
+            .attribute(SnapshotAttributeName::CreateVolumePermission)
+            .send()
+            .await
+            .map_err(classify)?
+            .create_volume_permissions()
+            .iter()
+            .filter_map(|p| p.user_id().map(str::to_string).or_else(|| group(p.group())))
+            .collect(),
+        Shared::Image { id } => ec2
+            .describe_image_attribute()
+            .image_id(id)
+            .attribute(ImageAttributeName::LaunchPermission)
+            .send()
+            .await
+            .map_err(classify)?
+            .launch_permissions()
+            .iter()
+            .filter_map(|p| {
+                p.user_id()
+                    .or(p.organization_arn())
+                    .or(p.organizational_unit_arn())
+                    .map(str::to_string)
+                    .or_else(|| group(p.group()))
+            })
+            .collect(),
+    })
+}
+
+/// Removes the approved accounts from the permission; those shared since are left to a
+/// proposal of their own, which the approvers will see.
+pub(super) async fn unshare(
+    ec2: &aws_sdk_ec2::Client,
+    shared: &Shared,
+    approved: &[String],
+    t: &mut Trail,
+) -> Result<Outcome, AwsError> {
+    use aws_sdk_ec2::types::{
+        LaunchPermission, LaunchPermissionModifications, OperationType, PermissionGroup,
+        SnapshotAttributeName,
+    };
+    let now = match shared_with(ec2, shared).await {
+        Ok(now) => now,
+        Err(AwsError::NoSuchEntity(_)) => return Ok(t.gone()),
+        Err(e) => return Err(e),
+    };
+    let still: Vec<&String> = approved.iter().filter(|w| now.contains(w)).collect();
+    if still.is_empty() {
+        return Ok(t.gone());
+    }
+    let everyone = |w: &str| w == PermissionGroup::All.as_str();
+    match shared {
+        Shared::Snapshot { id } => {
+            let (groups, accounts): (Vec<&String>, Vec<&String>) =
+                still.iter().partition(|w| everyone(w));
+            let out = ec2
+                .modify_snapshot_attribute()
+                .snapshot_id(id)
+                .attribute(SnapshotAttributeName::CreateVolumePermission)
+                .operation_type(OperationType::Remove)
+                .set_user_ids(Some(accounts.into_iter().cloned().collect()))
+                .set_group_names(Some(groups.into_iter().cloned().collect()))
+                .send()
+                .await
+                .map_err(classify)?;
+            t.note(&out);
+        }
+        Shared::Image { id } => {
+            let remove = still
+                .iter()
+                .map(|w| {
+                    let p = LaunchPermission::builder();
+                    if everyone(w) {
+                        p.group(PermissionGroup::All).build()
+                    } else if w.contains(":organizational-unit/") {
+                        p.organizational_unit_arn(w.as_str()).build()
+                    } else if w.starts_with("arn:") {
+                        p.organization_arn(w.as_str()).build()
+                    } else {
+                        p.user_id(w.as_str()).build()
+                    }
+                })
+                .collect();
+            let out = ec2
+                .modify_image_attribute()
+                .image_id(id)
+                .launch_permission(
+                    LaunchPermissionModifications::builder()
+                        .set_remove(Some(remove))
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(classify)?;
+            t.note(&out);
+        }
+    }
+    Ok(t.done())
+}
+
+/// The statement of this id in the function's resource policy; `None` when the function, its
+/// policy or the statement is gone.
+pub(super) async fn function_statement(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    statement: &str,
+) -> Result<Option<serde_json::Value>, AwsError> {
+    let policy = match lambda.get_policy().function_name(function).send().await {
+        Ok(out) => out.policy().unwrap_or_default().to_string(),
+        Err(e) => match classify(e) {
+            AwsError::NoSuchEntity(_) => return Ok(None),
+            other => return Err(other),
+        },
+    };
+    let document: serde_json::Value = serde_json::from_str(&policy)
+        .map_err(|e| AwsError::Other(format!("the function's policy is not JSON: {e}")))?;
+    Ok(document
+        .get("Statement")
+        .and_then(|s| s.as_array())
+        .and_then(|all| {
+            all.iter()
+                .find(|s| s.get("Sid").and_then(|id| id.as_str()) == Some(statement))
+        })
+        .cloned())
+}
