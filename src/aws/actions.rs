@@ -87,6 +87,12 @@ pub(super) async fn run(c: &Clients, action: &Action) -> Outcome {
             with,
             ..
         } => super::exposure::unshare(&c.ec2(region), shared, with, &mut t).await,
+        Action::RevokeIngress {
+            region,
+            group,
+            rule,
+            ..
+        } => super::exposure::revoke_ingress(&c.ec2(region), group, rule, &mut t).await,
         Action::RemoveFunctionPermission {
             region,
             function,

@@ -28,6 +28,14 @@ pub(super) async fn describe(c: &Clients, action: &Action) -> Result<Value, AwsE
             user, credential, ..
         } => user_credential(&c.iam, user, credential).await,
         Action::Unshare { region, shared, .. } => shared_out(&c.ec2(region), shared).await,
+        Action::RevokeIngress {
+            region,
+            group,
+            rule,
+            ..
+        } => Ok(super::exposure::ingress_rule(&c.ec2(region), group, rule)
+            .await?
+            .unwrap_or_else(|| json!({ "found": false }))),
         Action::RemoveFunctionPermission {
             region,
             function,

@@ -141,3 +141,59 @@ pub(super) async fn function_statement(
         })
         .cloned())
 }
+
+/// The group's inbound rule of this id; `None` when the group or the rule is gone.
+pub(super) async fn ingress_rule(
+    ec2: &aws_sdk_ec2::Client,
+    group: &str,
+    rule: &str,
+) -> Result<Option<serde_json::Value>, AwsError> {
+    let out = match ec2
+        .describe_security_group_rules()
+        .security_group_rule_ids(rule)
+        .send()
+        .await
+        .map_err(classify)
+    {
+        Ok(out) => out,
+        Err(AwsError::NoSuchEntity(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(out
+        .security_group_rules()
+        .iter()
+        .find(|r| r.group_id() == Some(group) && r.is_egress() == Some(false))
+        .map(|r| {
+            serde_json::json!({
+                "GroupId": group,
+                "SecurityGroupRuleId": rule,
+                "IpProtocol": r.ip_protocol(),
+                "FromPort": r.from_port(),
+                "ToPort": r.to_port(),
+                "CidrIpv4": r.cidr_ipv4(),
+                "CidrIpv6": r.cidr_ipv6(),
+                "Description": r.description(),
+            })
+        }))
+}
+
+/// Revokes one inbound rule by its id; gone when the rule or its group is.
+pub(super) async fn revoke_ingress(
+    ec2: &aws_sdk_ec2::Client,
+    group: &str,
+    rule: &str,
+    t: &mut Trail,
+) -> Result<Outcome, AwsError> {
+    if ingress_rule(ec2, group, rule).await?.is_none() {
+        return Ok(t.gone());
+    }
+    let out = ec2
+        .revoke_security_group_ingress()
+        .group_id(group)
+        .security_group_rule_ids(rule)
+        .send()
+        .await
+        .map_err(classify)?;
+    t.note(&out);
+    Ok(t.done())
+}

@@ -238,6 +238,15 @@ pub trait Aws: Send + Sync {
         shared: &Shared,
     ) -> Result<Vec<String>, AwsError>;
 
+    /// The security group's inbound rule of this id, as EC2 describes it, if it has one.
+    async fn ingress_rule(
+        &self,
+        account: &AccountId,
+        region: &str,
+        group: &str,
+        rule: &str,
+    ) -> Result<Option<serde_json::Value>, AwsError>;
+
     /// The statement of this id in the function's resource policy, if it has one.
     async fn function_statement(
         &self,

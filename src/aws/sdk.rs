@@ -124,6 +124,8 @@ where
         | "ResourceNotFoundException"
         | "InvalidInstanceID.NotFound"
         | "InvalidSnapshot.NotFound"
+        | "InvalidSecurityGroupRuleId.NotFound"
+        | "InvalidGroup.NotFound"
         | "InvalidAMIID.NotFound"
         | "InvalidAMIID.Unavailable" => AwsError::NoSuchEntity(text),
         "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
@@ -494,6 +496,17 @@ impl Aws for SdkAws {
         shared: &Shared,
     ) -> Result<Vec<String>, AwsError> {
         exposure::shared_with(&self.clients(account).await?.ec2(region), shared).await
+    }
+
+    async fn ingress_rule(
+        &self,
+        account: &AccountId,
+        region: &str,
+        group: &str,
+        rule: &str,
+    ) -> Result<Option<serde_json::Value>, AwsError> {
+        let ec2 = self.clients(account).await?.ec2(region);
+        exposure::ingress_rule(&ec2, group, rule).await
     }
 
     async fn function_statement(

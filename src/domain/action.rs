@@ -48,6 +48,13 @@ pub enum Action {
         region: String,
         name: String,
     },
+    /// Revokes one inbound rule of a security group, by its rule id.
+    RevokeIngress {
+        account: String,
+        region: String,
+        group: String,
+        rule: String,
+    },
     /// Removes one statement from a Lambda function's resource policy.
     RemoveFunctionPermission {
         account: String,
@@ -297,6 +304,7 @@ impl Action {
             | Self::DeleteUserCredential { account, .. }
             | Self::Unshare { account, .. }
             | Self::RemoveFunctionPermission { account, .. }
+            | Self::RevokeIngress { account, .. }
             | Self::ReactivateKey { account, .. }
             | Self::RemoveDenyAll { account, .. } => account,
         }

@@ -85,6 +85,12 @@ pub enum PlanProblem {
     NoConsolePassword {
         user: String,
     },
+    /// The security group has no inbound rule of that id.
+    NoSuchRule {
+        group: String,
+        rule: String,
+        region: String,
+    },
     /// The function's resource policy has no statement of that id.
     NoSuchStatement {
         function: String,

@@ -39,6 +39,12 @@ pub enum Target {
         region: String,
         name: String,
     },
+    /// An inbound rule of a security group, by its rule id.
+    IngressRule {
+        region: String,
+        group: String,
+        rule: String,
+    },
     /// A statement of a Lambda function's resource policy, by its id.
     FunctionPermission {
         region: String,
@@ -77,6 +83,7 @@ impl Target {
             | Target::Credential { .. }
             | Target::Unshare { .. }
             | Target::FunctionPermission { .. }
+            | Target::IngressRule { .. }
             | Target::LiftDenyAll => true,
         }
     }
@@ -119,6 +126,8 @@ pub enum TargetError {
     BadShared(String),
     #[error("`{0}` is not a policy statement id")]
     BadStatement(String),
+    #[error("`{0}` is not a security group or rule id")]
+    BadRule(String),
 }
 
 /// The cleanup kinds a responder can type, for help text and errors.
@@ -137,6 +146,7 @@ pub const KINDS: &[&str] = &[
     "unshare-snapshot",
     "unshare-image",
     "remove-permission",
+    "revoke-rule",
 ];
 
 /// Parses the words after the incident id. Nothing means the default: the leaked key.
@@ -184,6 +194,7 @@ pub fn parse_target(args: &[&str]) -> Result<Target, TargetError> {
         }),
         "unshare-image" => unshare(rest, "unshare-image", "ami-", |id| Shared::Image { id }),
         "remove-permission" => permission(rest),
+        "revoke-rule" => rule(rest),
         _ => Err(TargetError::UnknownKind(clip(kind))),
     }
 }
@@ -337,6 +348,32 @@ fn unshare(
     Ok(Target::Unshare {
         region,
         shared: make(id.to_string()),
+    })
+}
+
+/// A region, a security group (`sg-`) and one of its rules (`sgr-`), each with 8 or 17 hex
+/// digits.
+fn rule(rest: &[&str]) -> Result<Target, TargetError> {
+    let kind = "revoke-rule";
+    let needs = "a region, a security group id and a rule id";
+    let region = region(rest.first(), kind)?;
+    let [group, rule] = &rest[1..] else {
+        return Err(if rest.len() < 3 {
+            TargetError::Missing { kind, needs }
+        } else {
+            TargetError::TooMany { kind, takes: needs }
+        });
+    };
+    for (id, prefix) in [(group, "sg-"), (rule, "sgr-")] {
+        let hex = id.strip_prefix(prefix).unwrap_or("");
+        if !(matches!(hex.len(), 8 | 17) && hex.bytes().all(|b| b.is_ascii_hexdigit())) {
+            return Err(TargetError::BadRule(clip(id)));
+        }
+    }
+    Ok(Target::IngressRule {
+        region,
+        group: group.to_string(),
+        rule: rule.to_string(),
     })
 }
 
@@ -540,6 +577,28 @@ mod tests {
         assert!(matches!(
             parse_target(&["remove-permission", "us-east-1", "billing-export", "a b"]),
             Err(BadStatement(_))
+        ));
+        assert_eq!(
+            parse_target(&[
+                "revoke-rule",
+                "us-east-1",
+                "sg-0123456789abcdef0",
+                "sgr-0a1b2c3d4e5f6a7b8"
+            ]),
+            Ok(Target::IngressRule {
+                region: "us-east-1".into(),
+                group: "sg-0123456789abcdef0".into(),
+                rule: "sgr-0a1b2c3d4e5f6a7b8".into()
+            })
+        );
+        assert!(matches!(
+            parse_target(&[
+                "revoke-rule",
+                "us-east-1",
+                "sgr-0a1b2c3d4e5f6a7b8",
+                "sg-01234567"
+            ]),
+            Err(BadRule(_))
         ));
         assert_eq!(
             parse_target(&["unshare-image", "eu-west-1", "ami-0abcdef1234567890"]),

@@ -83,7 +83,8 @@ impl Action {
             | Action::DeleteFunction { .. }
             | Action::DeleteUserCredential { .. }
             | Action::Unshare { .. }
-            | Action::RemoveFunctionPermission { .. } => true,
+            | Action::RemoveFunctionPermission { .. }
+            | Action::RevokeIngress { .. } => true,
             Action::ReactivateKey { .. } | Action::RemoveDenyAll { .. } => false,
         }
     }

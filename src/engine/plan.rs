@@ -43,6 +43,29 @@ pub(super) async fn plan(
                 user: user.clone(),
             }]
         }
+        Target::IngressRule {
+            region,
+            group,
+            rule,
+        } => {
+            if aws
+                .ingress_rule(account, region, group, rule)
+                .await?
+                .is_none()
+            {
+                return Err(PlanProblem::NoSuchRule {
+                    group: group.clone(),
+                    rule: rule.clone(),
+                    region: region.clone(),
+                });
+            }
+            vec![Action::RevokeIngress {
+                account: acct,
+                region: region.clone(),
+                group: group.clone(),
+                rule: rule.clone(),
+            }]
+        }
         Target::FunctionPermission {
             region,
             function,

@@ -205,3 +205,61 @@ async fn a_lambda_permission_for_another_account_is_removed_once_approved() {
     requester_told(&app, "has no permission statement `x-account`").await;
     assert_eq!(app.store.proposals(&id).await.unwrap().len(), before);
 }
+
+#[tokio::test]
+async fn an_inbound_rule_open_to_the_internet_is_revoked_once_approved() {
+    let moto = Moto::start().await;
+    let config = moto.own_config().await;
+    let iam = aws_sdk_iam::Client::new(&config);
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let app = App::start(config.clone(), Options::default()).await;
+    let (id, _) = contained(&app, &iam, "ci-deploy").await;
+    let group = ec2
+        .create_security_group()
+        .group_name("web")
+        .description("web")
+        .send()
+        .await
+        .unwrap()
+        .group_id()
+        .unwrap()
+        .to_string();
+    let opened = ec2
+        .authorize_security_group_ingress()
+        .group_id(&group)
+        .ip_protocol("tcp")
+        .from_port(22)
+        .to_port(22)
+        .cidr_ip("0.0.0.0/0")
+        .send()
+        .await
+        .unwrap();
+    let rule = opened.security_group_rules()[0]
+        .security_group_rule_id()
+        .unwrap()
+        .to_string();
+
+    let p = propose(&app, &id, &format!("revoke-rule us-east-1 {group} {rule}")).await;
+    let text = message_of(&app, &p).text;
+    assert!(
+        text.contains(&format!(
+            "Revoke inbound rule `{rule}` of security group `{group}`"
+        )),
+        "{text}"
+    );
+    let done = approve(&app, &p).await;
+    assert_eq!(done.state, ProposalState::Done, "{:?}", done.outcome);
+    let kept = app.store.evidence_of(&p.id).await.unwrap().unwrap();
+    assert_eq!(kept.described["CidrIpv4"], "0.0.0.0/0");
+    assert_eq!(kept.described["FromPort"], 22);
+    let left = ec2
+        .describe_security_group_rules()
+        .security_group_rule_ids(&rule)
+        .send()
+        .await;
+    assert!(
+        left.map(|l| l.security_group_rules().is_empty())
+            .unwrap_or(true),
+        "the rule is gone"
+    );
+}

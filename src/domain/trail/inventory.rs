@@ -22,6 +22,7 @@ pub enum ResourceKind {
     SnapshotShared,
     ImageShared,
     FunctionPermission,
+    IngressRule,
     KeyPair,
     SecurityGroup,
     Stack,
@@ -43,6 +44,7 @@ impl ResourceKind {
             Self::SnapshotShared => "snapshot shared out",
             Self::ImageShared => "AMI shared out",
             Self::FunctionPermission => "Lambda permission for another account",
+            Self::IngressRule => "inbound rule open to the internet",
             Self::KeyPair => "EC2 key pair",
             Self::SecurityGroup => "security group",
             Self::Stack => "CloudFormation stack",
@@ -146,6 +148,7 @@ pub fn created(e: &TrailEvent) -> Vec<Created> {
             }
             out
         }
+        "AuthorizeSecurityGroupIngress" => opened_to_internet(e, one),
         "ModifyImageAttribute" => shared_out(
             e,
             ResourceKind::ImageShared,
@@ -171,6 +174,44 @@ pub fn created(e: &TrailEvent) -> Vec<Created> {
         ),
         _ => vec![],
     }
+}
+
+/// The inbound rules an `AuthorizeSecurityGroupIngress` added that anyone on the internet
+/// can reach, by the rule ids EC2 answered with.
+fn opened_to_internet(
+    e: &TrailEvent,
+    one: impl Fn(ResourceKind, Option<&str>, Option<&str>) -> Vec<Created>,
+) -> Vec<Created> {
+    let rules = e
+        .response
+        .pointer("/securityGroupRuleSet/items")
+        .and_then(Value::as_array);
+    rules
+        .into_iter()
+        .flatten()
+        .filter(|r| r.get("isEgress") != Some(&Value::Bool(true)))
+        .filter(|r| at(r, "/cidrIpv4") == Some("0.0.0.0/0") || at(r, "/cidrIpv6") == Some("::/0"))
+        .flat_map(|r| {
+            let mut made = one(
+                ResourceKind::IngressRule,
+                at(r, "/securityGroupRuleId"),
+                at(r, "/groupId"),
+            );
+            for c in &mut made {
+                let ports = match (r.get("fromPort"), r.get("toPort")) {
+                    (Some(from), Some(to)) if from == to => format!(" port {from}"),
+                    (Some(from), Some(to)) => format!(" ports {from}-{to}"),
+                    _ => String::new(),
+                };
+                c.detail = Some(format!(
+                    "{}{ports} from {}",
+                    at(r, "/ipProtocol").unwrap_or("any"),
+                    at(r, "/cidrIpv4").or(at(r, "/cidrIpv6")).unwrap_or("?")
+                ));
+            }
+            made
+        })
+        .collect()
 }
 
 /// A snapshot or image whose permission was opened to another account or to everyone.
@@ -252,6 +293,17 @@ pub fn cleanup_targets<'a>(
             ResourceKind::Function => Target::Function {
                 region: c.region.clone(),
                 name: c.id.clone(),
+            },
+            ResourceKind::IngressRule => match &c.owner {
+                Some(group) => Target::IngressRule {
+                    region: c.region.clone(),
+                    group: group.clone(),
+                    rule: c.id.clone(),
+                },
+                None => {
+                    manual.push(c);
+                    continue;
+                }
             },
             ResourceKind::FunctionPermission => match &c.owner {
                 Some(function) => Target::FunctionPermission {
@@ -409,6 +461,29 @@ mod tests {
                 }
             )),
             "{targets:?}"
+        );
+    }
+
+    #[test]
+    fn a_rule_open_to_the_internet_becomes_a_proposal_to_revoke_it() {
+        let made: Vec<Created> = fixtures::log(fixtures::EXFILTRATION)
+            .iter()
+            .flat_map(created)
+            .filter(|c| c.kind == ResourceKind::IngressRule)
+            .collect();
+        assert_eq!(made.len(), 1, "{made:?}");
+        assert_eq!(
+            made[0].detail.as_deref(),
+            Some("tcp port 22 from 0.0.0.0/0")
+        );
+        let (targets, _) = cleanup_targets(&made, "111122223333");
+        assert_eq!(
+            targets,
+            [Target::IngressRule {
+                region: "us-east-1".into(),
+                group: "sg-0123456789abcdef0".into(),
+                rule: "sgr-0a1b2c3d4e5f6a7b8".into()
+            }]
         );
     }
 

@@ -166,6 +166,16 @@ pub fn describe(a: &Action) -> String {
             "Delete Lambda function `{}` in {region} of account `{account}`",
             sanitize(name)
         ),
+        Action::RevokeIngress {
+            account,
+            region,
+            group,
+            rule,
+        } => format!(
+            "Revoke inbound rule `{}` of security group `{}` in {region} of account `{account}`",
+            sanitize(rule),
+            sanitize(group)
+        ),
         Action::RemoveFunctionPermission {
             account,
             region,
@@ -255,6 +265,7 @@ pub(super) fn details(a: &Action) -> Option<String> {
         | Action::DeleteUserCredential { .. }
         | Action::Unshare { .. }
         | Action::RemoveFunctionPermission { .. }
+        | Action::RevokeIngress { .. }
         | Action::ReactivateKey { .. }
         | Action::RemoveDenyAll { .. } => vec![],
     };

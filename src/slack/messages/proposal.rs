@@ -284,7 +284,8 @@ pub fn cleanup_queued(i: &Incident, target: &Target) -> Reply {
         | Target::Function { .. }
         | Target::Credential { .. }
         | Target::Unshare { .. }
-        | Target::FunctionPermission { .. } => "a cleanup proposal",
+        | Target::FunctionPermission { .. }
+        | Target::IngressRule { .. } => "a cleanup proposal",
     };
     Reply::plain(format!(
         ":mag: Checking AWS, then posting {what} for *{}* in its thread. A second person from \
@@ -321,6 +322,16 @@ fn plan_problem(p: &PlanProblem) -> String {
         PlanProblem::NoConsolePassword { user } => {
             format!("user {} has no console password", code(user))
         }
+        PlanProblem::NoSuchRule {
+            group,
+            rule,
+            region,
+        } => format!(
+            "security group {} in {} has no inbound rule {}",
+            code(group),
+            sanitize(region),
+            code(rule)
+        ),
         PlanProblem::NoSuchStatement {
             function,
             statement,
@@ -417,6 +428,11 @@ pub fn target_error(e: &TargetError) -> String {
             format!("At most {MAX_INSTANCES} instances per proposal; split the list.")
         }
         TargetError::BadFunction(f) => format!("{} is not a Lambda function name.", q(f)),
+        TargetError::BadRule(r) => format!(
+            "{} is not an id such as `sg-0123456789abcdef0` (the group) followed by \
+             `sgr-0123456789abcdef0` (its rule).",
+            q(r)
+        ),
         TargetError::BadStatement(s) => format!(
             "{} is not a statement id (letters, digits, `-` and `_`, as Lambda's `Sid`).",
             q(s)
