@@ -263,6 +263,29 @@ fn region(s: Option<&&str>, kind: &'static str) -> Result<String, TargetError> {
     }
 }
 
+/// An EC2 id: its prefix, then 8 or 17 hex digits.
+fn ec2_id(id: &str, prefix: &str) -> bool {
+    let hex = id.strip_prefix(prefix).unwrap_or("");
+    matches!(hex.len(), 8 | 17) && hex.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A region, then exactly `N` more words.
+fn after_region<'a, const N: usize>(
+    rest: &[&'a str],
+    kind: &'static str,
+    needs: &'static str,
+) -> Result<(String, [&'a str; N]), TargetError> {
+    let region = region(rest.first(), kind)?;
+    let words: [&str; N] = rest[1..].try_into().map_err(|_| {
+        if rest.len() <= N {
+            TargetError::Missing { kind, needs }
+        } else {
+            TargetError::TooMany { kind, takes: needs }
+        }
+    })?;
+    Ok((region, words))
+}
+
 fn instances(rest: &[&str]) -> Result<Target, TargetError> {
     let region = region(rest.first(), "terminate")?;
     let ids: Vec<&str> = rest[1..].to_vec();
@@ -277,9 +300,7 @@ fn instances(rest: &[&str]) -> Result<Target, TargetError> {
     }
     let mut out: Vec<String> = vec![];
     for id in ids {
-        let hex = id.strip_prefix("i-").unwrap_or("");
-        let ok = matches!(hex.len(), 8 | 17) && hex.bytes().all(|b| b.is_ascii_hexdigit());
-        if !ok {
+        if !ec2_id(id, "i-") {
             return Err(TargetError::BadInstance(clip(id)));
         }
         if !out.iter().any(|o| o == id) {
@@ -325,24 +346,8 @@ fn unshare(
     prefix: &str,
     make: impl Fn(String) -> Shared,
 ) -> Result<Target, TargetError> {
-    let region = region(rest.first(), kind)?;
-    let id = match &rest[1..] {
-        [id] => *id,
-        [] => {
-            return Err(TargetError::Missing {
-                kind,
-                needs: "a region and an id",
-            });
-        }
-        _ => {
-            return Err(TargetError::TooMany {
-                kind,
-                takes: "a region and one id",
-            });
-        }
-    };
-    let hex = id.strip_prefix(prefix).unwrap_or("");
-    if !(matches!(hex.len(), 8 | 17) && hex.bytes().all(|b| b.is_ascii_hexdigit())) {
+    let (region, [id]) = after_region(rest, kind, "a region and one id")?;
+    if !ec2_id(id, prefix) {
         return Err(TargetError::BadShared(clip(id)));
     }
     Ok(Target::Unshare {
@@ -354,19 +359,10 @@ fn unshare(
 /// A region, a security group (`sg-`) and one of its rules (`sgr-`), each with 8 or 17 hex
 /// digits.
 fn rule(rest: &[&str]) -> Result<Target, TargetError> {
-    let kind = "revoke-rule";
     let needs = "a region, a security group id and a rule id";
-    let region = region(rest.first(), kind)?;
-    let [group, rule] = &rest[1..] else {
-        return Err(if rest.len() < 3 {
-            TargetError::Missing { kind, needs }
-        } else {
-            TargetError::TooMany { kind, takes: needs }
-        });
-    };
+    let (region, [group, rule]) = after_region(rest, "revoke-rule", needs)?;
     for (id, prefix) in [(group, "sg-"), (rule, "sgr-")] {
-        let hex = id.strip_prefix(prefix).unwrap_or("");
-        if !(matches!(hex.len(), 8 | 17) && hex.bytes().all(|b| b.is_ascii_hexdigit())) {
+        if !ec2_id(id, prefix) {
             return Err(TargetError::BadRule(clip(id)));
         }
     }
@@ -379,16 +375,8 @@ fn rule(rest: &[&str]) -> Result<Target, TargetError> {
 
 /// A region, a function and a statement id (Lambda's `StatementId`: `[a-zA-Z0-9-_]{1,100}`).
 fn permission(rest: &[&str]) -> Result<Target, TargetError> {
-    let kind = "remove-permission";
     let needs = "a region, a function name and a statement id";
-    let region = region(rest.first(), kind)?;
-    let [name, statement] = &rest[1..] else {
-        return Err(if rest.len() < 3 {
-            TargetError::Missing { kind, needs }
-        } else {
-            TargetError::TooMany { kind, takes: needs }
-        });
-    };
+    let (region, [name, statement]) = after_region(rest, "remove-permission", needs)?;
     let Target::Function { name, .. } = function(&[&region, name])? else {
         return Err(TargetError::BadFunction(clip(name)));
     };

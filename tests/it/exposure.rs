@@ -14,14 +14,24 @@ use support::*;
 
 const ATTACKER: &str = "444455556666";
 
-#[tokio::test]
-async fn a_snapshot_and_an_image_shared_out_are_unshared_once_approved() {
+/// A contained incident in moto's own account, and the settings to reach that account.
+async fn incident() -> (
+    Moto,
+    aws_config::SdkConfig,
+    App,
+    keyleak::domain::ids::IncidentId,
+) {
     let moto = Moto::start().await;
     let config = moto.own_config().await;
-    let iam = aws_sdk_iam::Client::new(&config);
-    let ec2 = aws_sdk_ec2::Client::new(&config);
     let app = App::start(config.clone(), Options::default()).await;
-    let (id, _) = contained(&app, &iam, "ci-deploy").await;
+    let (id, _) = contained(&app, &aws_sdk_iam::Client::new(&config), "ci-deploy").await;
+    (moto, config, app, id)
+}
+
+#[tokio::test]
+async fn a_snapshot_and_an_image_shared_out_are_unshared_once_approved() {
+    let (_moto, config, app, id) = incident().await;
+    let ec2 = aws_sdk_ec2::Client::new(&config);
 
     let volume = ec2
         .create_volume()
@@ -145,11 +155,8 @@ async fn a_snapshot_and_an_image_shared_out_are_unshared_once_approved() {
 
 #[tokio::test]
 async fn a_lambda_permission_for_another_account_is_removed_once_approved() {
-    let moto = Moto::start().await;
-    let config = moto.own_config().await;
+    let (_moto, config, app, id) = incident().await;
     let iam = aws_sdk_iam::Client::new(&config);
-    let app = App::start(config.clone(), Options::default()).await;
-    let (id, _) = contained(&app, &iam, "ci-deploy").await;
     let lambda = aws_sdk_lambda::Client::new(&config);
     seed::function(&iam, &lambda, "billing-export").await;
     for (sid, principal) in [
@@ -208,12 +215,8 @@ async fn a_lambda_permission_for_another_account_is_removed_once_approved() {
 
 #[tokio::test]
 async fn an_inbound_rule_open_to_the_internet_is_revoked_once_approved() {
-    let moto = Moto::start().await;
-    let config = moto.own_config().await;
-    let iam = aws_sdk_iam::Client::new(&config);
+    let (_moto, config, app, id) = incident().await;
     let ec2 = aws_sdk_ec2::Client::new(&config);
-    let app = App::start(config.clone(), Options::default()).await;
-    let (id, _) = contained(&app, &iam, "ci-deploy").await;
     let group = ec2
         .create_security_group()
         .group_name("web")
