@@ -146,11 +146,10 @@ async fn responders(engine: &Engine, incident: &Incident) -> Result<Vec<SlackUse
 /// What one poll looks for.
 struct Watch {
     account: AccountId,
-    /// The key and the keys it minted, each in its account.
+    /// The leaked key first, then the keys it minted, each in its account.
     keys: Vec<(AccountId, AccessKeyId)>,
     /// The key's user, then the users the attacker made or gave a password to.
     users: Vec<String>,
-    key: AccessKeyId,
 }
 
 impl Watch {
@@ -174,7 +173,6 @@ impl Watch {
             account: account.clone(),
             keys,
             users,
-            key: incident.key.clone(),
         }
     }
 }
@@ -232,7 +230,7 @@ async fn poll(
                     .map(|mut log| {
                         log.events.retain(|e| {
                             e.request.get("accessKeyId").and_then(|k| k.as_str())
-                                == Some(watch.key.as_str())
+                                == Some(watch.keys[0].1.as_str())
                         });
                         log
                     })

@@ -107,17 +107,14 @@ pub(super) async fn plan(
         Target::Credential { user, credential } => {
             let snapshot = aws.snapshot_user(account, user).await?;
             let held = crate::domain::approval::UserHoldings::from(&snapshot);
-            let (UserCredential::SshKey { id: wanted }
-            | UserCredential::SigningCertificate { id: wanted }
-            | UserCredential::ServiceSpecific { id: wanted }
-            | UserCredential::MfaDevice { serial: wanted }) = credential;
+            let wanted = credential.id();
             let list = match credential {
                 UserCredential::SshKey { .. } => &held.ssh_keys,
                 UserCredential::SigningCertificate { .. } => &held.certificates,
                 UserCredential::ServiceSpecific { .. } => &held.service_credentials,
                 UserCredential::MfaDevice { .. } => &held.mfa_devices,
             };
-            if !list.contains(wanted) {
+            if !list.iter().any(|held| held == wanted) {
                 return Err(PlanProblem::NoSuchCredential {
                     user: user.clone(),
                     what: format!("{} {wanted}", credential.kind_name()),

@@ -267,28 +267,7 @@ async fn instances_and_functions_are_removed_in_their_region() {
             .region(aws_config::Region::new("eu-west-1"))
             .build(),
     );
-    let image = ec2
-        .describe_images()
-        .send()
-        .await
-        .unwrap()
-        .images()
-        .first()
-        .and_then(|i| i.image_id().map(str::to_string))
-        .expect("moto has images");
-    let run = ec2
-        .run_instances()
-        .image_id(image)
-        .min_count(3)
-        .max_count(3)
-        .send()
-        .await
-        .unwrap();
-    let ids: Vec<String> = run
-        .instances()
-        .iter()
-        .map(|i| i.instance_id().unwrap().to_string())
-        .collect();
+    let ids = seed::instances(&ec2, 3).await;
     let p = propose(
         &app,
         &id,

@@ -99,27 +99,7 @@ async fn a_snapshot_and_an_image_shared_out_are_unshared_once_approved() {
     assert_eq!(app.store.proposals(&id).await.unwrap().len(), before);
 
     // An image made from an instance, shared with the attacker's account.
-    let image = ec2
-        .describe_images()
-        .send()
-        .await
-        .unwrap()
-        .images()
-        .first()
-        .and_then(|i| i.image_id().map(str::to_string))
-        .expect("moto has images");
-    let instance = ec2
-        .run_instances()
-        .image_id(image)
-        .min_count(1)
-        .max_count(1)
-        .send()
-        .await
-        .unwrap()
-        .instances()[0]
-        .instance_id()
-        .unwrap()
-        .to_string();
+    let instance = seed::instances(&ec2, 1).await.remove(0);
     let ami = ec2
         .create_image()
         .instance_id(instance)

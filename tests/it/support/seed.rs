@@ -14,6 +14,31 @@ pub struct Seeded {
     pub other: Key,
 }
 
+/// `n` running instances of the first image moto has; their ids.
+pub async fn instances(ec2: &aws_sdk_ec2::Client, n: i32) -> Vec<String> {
+    let image = ec2
+        .describe_images()
+        .send()
+        .await
+        .unwrap()
+        .images()
+        .first()
+        .and_then(|i| i.image_id().map(str::to_string))
+        .expect("moto has images");
+    let run = ec2
+        .run_instances()
+        .image_id(image)
+        .min_count(n)
+        .max_count(n)
+        .send()
+        .await
+        .unwrap();
+    run.instances()
+        .iter()
+        .map(|i| i.instance_id().unwrap().to_string())
+        .collect()
+}
+
 /// A role's trust policy for Lambda's service.
 pub const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 
