@@ -86,7 +86,13 @@ pub(super) async fn run(c: &Clients, action: &Action) -> Outcome {
             shared,
             with,
             ..
-        } => super::exposure::unshare(&c.ec2(region), shared, with, &mut t).await,
+        } => super::exposure::unshare(c, region, shared, with, &mut t).await,
+        Action::RemoveGrant {
+            on, before, after, ..
+        } => super::grants::remove(c, on, before, after.as_deref(), &mut t).await,
+        Action::BlockPublicAccess { bucket, .. } => {
+            super::grants::block_public_access(c, bucket, &mut t).await
+        }
         Action::RevokeIngress {
             region,
             group,

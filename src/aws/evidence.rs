@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::AwsError;
 use super::sdk::{Clients, classify, to_chrono, user_snapshot};
-use crate::domain::approval::{Action, Shared, UserCredential};
+use crate::domain::approval::{Action, UserCredential};
 use crate::domain::evidence::EvidenceCopy;
 
 /// What the action is about to destroy, as AWS describes it now. A target already gone is
@@ -27,7 +27,17 @@ pub(super) async fn describe(c: &Clients, action: &Action) -> Result<Value, AwsE
         Action::DeleteUserCredential {
             user, credential, ..
         } => user_credential(&c.iam, user, credential).await,
-        Action::Unshare { region, shared, .. } => shared_out(&c.ec2(region), shared).await,
+        Action::Unshare { region, shared, .. } => {
+            super::exposure::describe_shared(c, region, shared).await
+        }
+        Action::RemoveGrant { on, .. } => Ok(match super::grants::document(c, on).await? {
+            Some(doc) => json!({ "Grantor": on, "Policy": document(&doc) }),
+            None => json!({ "Grantor": on, "Policy": null }),
+        }),
+        Action::BlockPublicAccess { bucket, .. } => Ok(json!({
+            "Bucket": bucket,
+            "PublicAccessBlockConfiguration": super::grants::public_access_block(c, bucket).await?,
+        })),
         Action::RevokeIngress {
             region,
             group,
@@ -57,19 +67,19 @@ pub(super) async fn describe(c: &Clients, action: &Action) -> Result<Value, AwsE
     }
 }
 
-fn time(t: Option<&aws_smithy_types::DateTime>) -> Value {
+pub(super) fn time(t: Option<&aws_smithy_types::DateTime>) -> Value {
     t.and_then(to_chrono)
         .map_or(Value::Null, |t| Value::String(t.to_rfc3339()))
 }
 
 /// A policy document as JSON: IAM returns them URL-encoded; one that does not parse is kept
 /// as the text it is.
-fn document(raw: &str) -> Value {
+pub(super) fn document(raw: &str) -> Value {
     let text = super::reach::decoded(raw).unwrap_or_else(|_| raw.to_string());
     serde_json::from_str(&text).unwrap_or(Value::String(text))
 }
 
-fn tags<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Value {
+pub(super) fn tags<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Value {
     Value::Object(
         pairs
             .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
@@ -392,62 +402,6 @@ async fn instances(ec2: &aws_sdk_ec2::Client, ids: &[String]) -> Result<Value, A
         }));
     }
     Ok(json!({ "Instances": described }))
-}
-
-/// The snapshot or image and whom it is shared with now.
-async fn shared_out(ec2: &aws_sdk_ec2::Client, shared: &Shared) -> Result<Value, AwsError> {
-    let with = super::exposure::shared_with(ec2, shared).await?;
-    let described = match shared {
-        Shared::Snapshot { id } => {
-            let out = ec2
-                .describe_snapshots()
-                .snapshot_ids(id)
-                .send()
-                .await
-                .map_err(classify)?;
-            out.snapshots().first().map(|s| {
-                json!({
-                    "SnapshotId": id,
-                    "VolumeId": s.volume_id(),
-                    "VolumeSize": s.volume_size(),
-                    "OwnerId": s.owner_id(),
-                    "StartTime": time(s.start_time()),
-                    "Encrypted": s.encrypted(),
-                    "KmsKeyId": s.kms_key_id(),
-                    "Description": s.description(),
-                    "Tags": tags(s.tags().iter().filter_map(|t| Some((t.key()?, t.value()?)))),
-                })
-            })
-        }
-        Shared::Image { id } => {
-            let out = ec2
-                .describe_images()
-                .image_ids(id)
-                .send()
-                .await
-                .map_err(classify)?;
-            out.images().first().map(|i| {
-                json!({
-                    "ImageId": id,
-                    "Name": i.name(),
-                    "OwnerId": i.owner_id(),
-                    "CreationDate": i.creation_date(),
-                    "Public": i.public(),
-                    "Snapshots": i.block_device_mappings().iter()
-                        .filter_map(|b| b.ebs().and_then(|e| e.snapshot_id()))
-                        .collect::<Vec<_>>(),
-                    "Tags": tags(i.tags().iter().filter_map(|t| Some((t.key()?, t.value()?)))),
-                })
-            })
-        }
-    };
-    Ok(match described {
-        Some(mut v) => {
-            v["SharedWith"] = json!(with);
-            v
-        }
-        None => json!({ "found": false }),
-    })
 }
 
 async fn function(lambda: &aws_sdk_lambda::Client, name: &str) -> Result<Value, AwsError> {

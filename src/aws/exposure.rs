@@ -1,20 +1,36 @@
 //! What the attacker opened to others: whom a snapshot or an image is shared with and
 //! taking that back, and the statements of a Lambda function's resource policy.
 
+use serde_json::{Value, json};
+
 use super::AwsError;
 use super::actions::Trail;
-use super::sdk::classify;
+use super::evidence::{tags, time};
+use super::sdk::{Clients, classify};
 use crate::domain::approval::{Outcome, Shared};
 
-/// Whom a snapshot's create-volume permission or an image's launch permission names.
+/// RDS's attribute for the accounts that may restore a snapshot (`all`: everyone).
+const RESTORE: &str = "restore";
+
+/// Whom a snapshot's create-volume permission, an image's launch permission or an RDS
+/// snapshot's `restore` attribute names.
 pub(super) async fn shared_with(
-    ec2: &aws_sdk_ec2::Client,
+    c: &Clients,
+    region: &str,
     shared: &Shared,
 ) -> Result<Vec<String>, AwsError> {
     use aws_sdk_ec2::types::{ImageAttributeName, SnapshotAttributeName};
     let group = |g: Option<&aws_sdk_ec2::types::PermissionGroup>| g.map(|g| g.as_str().to_string());
+    let restore = |name: Option<&str>, values: &[String]| {
+        if name == Some(RESTORE) {
+            values.to_vec()
+        } else {
+            vec![]
+        }
+    };
     Ok(match shared {
-        Shared::Snapshot { id } => ec2
+        Shared::Snapshot { id } => c
+            .ec2(region)
             .describe_snapshot_attribute()
             .snapshot_id(id)
             .attribute(SnapshotAttributeName::CreateVolumePermission)
@@ -25,7 +41,8 @@ pub(super) async fn shared_with(
             .iter()
             .filter_map(|p| p.user_id().map(str::to_string).or_else(|| group(p.group())))
             .collect(),
-        Shared::Image { id } => ec2
+        Shared::Image { id } => c
+            .ec2(region)
             .describe_image_attribute()
             .image_id(id)
             .attribute(ImageAttributeName::LaunchPermission)
@@ -42,13 +59,40 @@ pub(super) async fn shared_with(
                     .or_else(|| group(p.group()))
             })
             .collect(),
+        Shared::DbSnapshot { id } => c
+            .rds(region)
+            .describe_db_snapshot_attributes()
+            .db_snapshot_identifier(id)
+            .send()
+            .await
+            .map_err(classify)?
+            .db_snapshot_attributes_result()
+            .map(|r| r.db_snapshot_attributes())
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|a| restore(a.attribute_name(), a.attribute_values()))
+            .collect(),
+        Shared::DbClusterSnapshot { id } => c
+            .rds(region)
+            .describe_db_cluster_snapshot_attributes()
+            .db_cluster_snapshot_identifier(id)
+            .send()
+            .await
+            .map_err(classify)?
+            .db_cluster_snapshot_attributes_result()
+            .map(|r| r.db_cluster_snapshot_attributes())
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|a| restore(a.attribute_name(), a.attribute_values()))
+            .collect(),
     })
 }
 
 /// Removes the approved accounts from the permission; those shared since are left to a
 /// proposal of their own, which the approvers will see.
 pub(super) async fn unshare(
-    ec2: &aws_sdk_ec2::Client,
+    c: &Clients,
+    region: &str,
     shared: &Shared,
     approved: &[String],
     t: &mut Trail,
@@ -57,27 +101,32 @@ pub(super) async fn unshare(
         LaunchPermission, LaunchPermissionModifications, OperationType, PermissionGroup,
         SnapshotAttributeName,
     };
-    let now = match shared_with(ec2, shared).await {
+    let now = match shared_with(c, region, shared).await {
         Ok(now) => now,
         Err(AwsError::NoSuchEntity(_)) => return Ok(t.gone()),
         Err(e) => return Err(e),
     };
-    let still: Vec<&String> = approved.iter().filter(|w| now.contains(w)).collect();
+    let still: Vec<String> = approved
+        .iter()
+        .filter(|w| now.contains(w))
+        .cloned()
+        .collect();
     if still.is_empty() {
         return Ok(t.gone());
     }
     let everyone = |w: &str| w == PermissionGroup::All.as_str();
     match shared {
         Shared::Snapshot { id } => {
-            let (groups, accounts): (Vec<&String>, Vec<&String>) =
-                still.iter().partition(|w| everyone(w));
-            let out = ec2
+            let (groups, accounts): (Vec<String>, Vec<String>) =
+                still.into_iter().partition(|w| everyone(w));
+            let out = c
+                .ec2(region)
                 .modify_snapshot_attribute()
                 .snapshot_id(id)
                 .attribute(SnapshotAttributeName::CreateVolumePermission)
                 .operation_type(OperationType::Remove)
-                .set_user_ids(Some(accounts.into_iter().cloned().collect()))
-                .set_group_names(Some(groups.into_iter().cloned().collect()))
+                .set_user_ids(Some(accounts))
+                .set_group_names(Some(groups))
                 .send()
                 .await
                 .map_err(classify)?;
@@ -99,7 +148,8 @@ pub(super) async fn unshare(
                     }
                 })
                 .collect();
-            let out = ec2
+            let out = c
+                .ec2(region)
                 .modify_image_attribute()
                 .image_id(id)
                 .launch_permission(
@@ -112,8 +162,136 @@ pub(super) async fn unshare(
                 .map_err(classify)?;
             t.note(&out);
         }
+        Shared::DbSnapshot { id } => {
+            let out = c
+                .rds(region)
+                .modify_db_snapshot_attribute()
+                .db_snapshot_identifier(id)
+                .attribute_name(RESTORE)
+                .set_values_to_remove(Some(still))
+                .send()
+                .await
+                .map_err(classify)?;
+            t.note(&out);
+        }
+        Shared::DbClusterSnapshot { id } => {
+            let out = c
+                .rds(region)
+                .modify_db_cluster_snapshot_attribute()
+                .db_cluster_snapshot_identifier(id)
+                .attribute_name(RESTORE)
+                .set_values_to_remove(Some(still))
+                .send()
+                .await
+                .map_err(classify)?;
+            t.note(&out);
+        }
     }
     Ok(t.done())
+}
+
+/// The snapshot or image and whom it is shared with now.
+pub(super) async fn describe_shared(
+    c: &Clients,
+    region: &str,
+    shared: &Shared,
+) -> Result<Value, AwsError> {
+    let with = shared_with(c, region, shared).await?;
+    let described = match shared {
+        Shared::Snapshot { id } => {
+            let out = c
+                .ec2(region)
+                .describe_snapshots()
+                .snapshot_ids(id)
+                .send()
+                .await
+                .map_err(classify)?;
+            out.snapshots().first().map(|s| {
+                json!({
+                    "SnapshotId": id,
+                    "VolumeId": s.volume_id(),
+                    "VolumeSize": s.volume_size(),
+                    "OwnerId": s.owner_id(),
+                    "StartTime": time(s.start_time()),
+                    "Encrypted": s.encrypted(),
+                    "KmsKeyId": s.kms_key_id(),
+                    "Description": s.description(),
+                    "Tags": tags(s.tags().iter().filter_map(|t| Some((t.key()?, t.value()?)))),
+                })
+            })
+        }
+        Shared::Image { id } => {
+            let out = c
+                .ec2(region)
+                .describe_images()
+                .image_ids(id)
+                .send()
+                .await
+                .map_err(classify)?;
+            out.images().first().map(|i| {
+                json!({
+                    "ImageId": id,
+                    "Name": i.name(),
+                    "OwnerId": i.owner_id(),
+                    "CreationDate": i.creation_date(),
+                    "Public": i.public(),
+                    "Snapshots": i.block_device_mappings().iter()
+                        .filter_map(|b| b.ebs().and_then(|e| e.snapshot_id()))
+                        .collect::<Vec<_>>(),
+                    "Tags": tags(i.tags().iter().filter_map(|t| Some((t.key()?, t.value()?)))),
+                })
+            })
+        }
+        Shared::DbSnapshot { id } => {
+            let out = c
+                .rds(region)
+                .describe_db_snapshots()
+                .db_snapshot_identifier(id)
+                .send()
+                .await
+                .map_err(classify)?;
+            out.db_snapshots().first().map(|s| {
+                json!({
+                    "DBSnapshotIdentifier": id,
+                    "DBInstanceIdentifier": s.db_instance_identifier(),
+                    "Engine": s.engine(),
+                    "AllocatedStorage": s.allocated_storage(),
+                    "SnapshotCreateTime": time(s.snapshot_create_time()),
+                    "Encrypted": s.encrypted(),
+                    "KmsKeyId": s.kms_key_id(),
+                    "DBSnapshotArn": s.db_snapshot_arn(),
+                })
+            })
+        }
+        Shared::DbClusterSnapshot { id } => {
+            let out = c
+                .rds(region)
+                .describe_db_cluster_snapshots()
+                .db_cluster_snapshot_identifier(id)
+                .send()
+                .await
+                .map_err(classify)?;
+            out.db_cluster_snapshots().first().map(|s| {
+                json!({
+                    "DBClusterSnapshotIdentifier": id,
+                    "DBClusterIdentifier": s.db_cluster_identifier(),
+                    "Engine": s.engine(),
+                    "AllocatedStorage": s.allocated_storage(),
+                    "SnapshotCreateTime": time(s.snapshot_create_time()),
+                    "StorageEncrypted": s.storage_encrypted(),
+                    "KmsKeyId": s.kms_key_id(),
+                    "DBClusterSnapshotArn": s.db_cluster_snapshot_arn(),
+                })
+            })
+        }
+    };
+    Ok(match described {
+        Some(mut v) => {
+            v["SharedWith"] = json!(with);
+            v
+        }
+        None => json!({ "found": false }),
+    })
 }
 
 /// The statement of this id in the function's resource policy; `None` when the function, its

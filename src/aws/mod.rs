@@ -7,6 +7,7 @@ pub(crate) mod calls;
 mod credentials;
 mod evidence;
 mod exposure;
+mod grants;
 mod guardduty;
 mod handover;
 mod reach;
@@ -18,7 +19,7 @@ use chrono::{DateTime, Utc};
 
 use crate::archive::ArchiveLog;
 use crate::archive::layout::ArchiveLocation;
-use crate::domain::approval::{Action, Outcome, PolicyHoldings, RoleHoldings, Shared};
+use crate::domain::approval::{Action, Grantor, Outcome, PolicyHoldings, RoleHoldings, Shared};
 use crate::domain::evidence::EvidenceCopy;
 use crate::domain::ids::{AccessKeyId, AccountId, IncidentId};
 use crate::domain::incident::{KeyUsage, UserSnapshot};
@@ -237,6 +238,21 @@ pub trait Aws: Send + Sync {
         region: &str,
         shared: &Shared,
     ) -> Result<Vec<String>, AwsError>;
+
+    /// The document of a role's trust policy or of a bucket's policy now; `None` when the
+    /// bucket has no policy.
+    async fn grant_policy(
+        &self,
+        account: &AccountId,
+        on: &Grantor,
+    ) -> Result<Option<String>, AwsError>;
+
+    /// Whether all four settings of the bucket's public access block are on.
+    async fn blocks_public_access(
+        &self,
+        account: &AccountId,
+        bucket: &str,
+    ) -> Result<bool, AwsError>;
 
     /// The security group's inbound rule of this id, as EC2 describes it, if it has one.
     async fn ingress_rule(

@@ -17,6 +17,7 @@ use super::actions;
 use super::archive;
 use super::evidence;
 use super::exposure;
+use super::grants;
 use super::guardduty;
 use super::handover;
 use super::reach;
@@ -95,6 +96,14 @@ impl Clients {
         aws_sdk_sts::Client::from_conf(conf)
     }
 
+    pub fn rds(&self, region: &str) -> aws_sdk_rds::Client {
+        let conf = aws_sdk_rds::config::Builder::from(&self.config)
+            .region(aws_config::Region::new(region.to_string()))
+            .interceptor(CountCalls)
+            .build();
+        aws_sdk_rds::Client::from_conf(conf)
+    }
+
     pub fn lambda(&self, region: &str) -> aws_sdk_lambda::Client {
         let conf = aws_sdk_lambda::config::Builder::from(&self.config)
             .region(aws_config::Region::new(region.to_string()))
@@ -127,7 +136,11 @@ where
         | "InvalidSecurityGroupRuleId.NotFound"
         | "InvalidGroup.NotFound"
         | "InvalidAMIID.NotFound"
-        | "InvalidAMIID.Unavailable" => AwsError::NoSuchEntity(text),
+        | "InvalidAMIID.Unavailable"
+        | "DBSnapshotNotFound"
+        | "DBSnapshotNotFoundFault"
+        | "DBClusterSnapshotNotFoundFault"
+        | "NoSuchBucket" => AwsError::NoSuchEntity(text),
         "AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" => {
             AwsError::AccessDenied(text)
         }
@@ -495,7 +508,24 @@ impl Aws for SdkAws {
         region: &str,
         shared: &Shared,
     ) -> Result<Vec<String>, AwsError> {
-        exposure::shared_with(&self.clients(account).await?.ec2(region), shared).await
+        exposure::shared_with(&self.clients(account).await?, region, shared).await
+    }
+
+    async fn grant_policy(
+        &self,
+        account: &AccountId,
+        on: &Grantor,
+    ) -> Result<Option<String>, AwsError> {
+        grants::document(&self.clients(account).await?, on).await
+    }
+
+    async fn blocks_public_access(
+        &self,
+        account: &AccountId,
+        bucket: &str,
+    ) -> Result<bool, AwsError> {
+        let config = grants::public_access_block(&self.clients(account).await?, bucket).await?;
+        Ok(grants::fully_blocked(&config))
     }
 
     async fn ingress_rule(

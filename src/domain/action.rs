@@ -69,6 +69,21 @@ pub enum Action {
         shared: Shared,
         with: Vec<String>,
     },
+    /// Rewrites a role's trust policy or a bucket's policy without the principals listed.
+    /// `before` is the document the approvers saw, `after` what replaces it (`None`: the
+    /// bucket's policy is deleted); any other document found stops it.
+    RemoveGrant {
+        account: String,
+        on: Grantor,
+        principals: Vec<String>,
+        before: String,
+        after: Option<String>,
+    },
+    /// Turns on all four settings of a bucket's public access block.
+    BlockPublicAccess {
+        account: String,
+        bucket: String,
+    },
     /// One of a user's credentials besides its keys and password.
     DeleteUserCredential {
         account: String,
@@ -97,12 +112,19 @@ pub enum Shared {
     Snapshot { id: String },
     /// An AMI, through its launch permission.
     Image { id: String },
+    /// An RDS DB snapshot, through its `restore` attribute.
+    DbSnapshot { id: String },
+    /// An Aurora DB cluster snapshot, through its `restore` attribute.
+    DbClusterSnapshot { id: String },
 }
 
 impl Shared {
     pub fn id(&self) -> &str {
         match self {
-            Self::Snapshot { id } | Self::Image { id } => id,
+            Self::Snapshot { id }
+            | Self::Image { id }
+            | Self::DbSnapshot { id }
+            | Self::DbClusterSnapshot { id } => id,
         }
     }
 
@@ -110,8 +132,18 @@ impl Shared {
         match self {
             Self::Snapshot { .. } => "EBS snapshot",
             Self::Image { .. } => "AMI",
+            Self::DbSnapshot { .. } => "RDS snapshot",
+            Self::DbClusterSnapshot { .. } => "RDS cluster snapshot",
         }
     }
+}
+
+/// A policy that grants others a way in: a role's trust policy or a bucket's policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Grantor {
+    RoleTrust { role: String },
+    BucketPolicy { bucket: String },
 }
 
 /// A user's credential other than an access key or its console password, by IAM's id.
@@ -305,6 +337,8 @@ impl Action {
             | Self::Unshare { account, .. }
             | Self::RemoveFunctionPermission { account, .. }
             | Self::RevokeIngress { account, .. }
+            | Self::RemoveGrant { account, .. }
+            | Self::BlockPublicAccess { account, .. }
             | Self::ReactivateKey { account, .. }
             | Self::RemoveDenyAll { account, .. } => account,
         }

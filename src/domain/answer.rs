@@ -2,7 +2,7 @@
 //! notices. The Slack text module and the console render them; the engine never writes a
 //! sentence.
 
-use crate::domain::approval::{Action, Proposal, Refusal};
+use crate::domain::approval::{Action, Grantor, Proposal, Refusal};
 use crate::domain::ids::{AccountId, IncidentId, ProposalId, SlackUserId};
 use crate::domain::incident::{Actor, Incident};
 use crate::domain::job::JobKind;
@@ -96,6 +96,15 @@ pub enum PlanProblem {
         function: String,
         statement: String,
         region: String,
+    },
+    /// The policy lets in none of the principals named (or there is no policy).
+    NotGranted {
+        on: Grantor,
+        principals: Vec<String>,
+    },
+    /// All four settings of the bucket's public access block are on already.
+    AlreadyBlocked {
+        bucket: String,
     },
     /// The snapshot or image is shared with no other account.
     NotShared {

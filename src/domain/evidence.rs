@@ -84,7 +84,9 @@ impl Action {
             | Action::DeleteUserCredential { .. }
             | Action::Unshare { .. }
             | Action::RemoveFunctionPermission { .. }
-            | Action::RevokeIngress { .. } => true,
+            | Action::RevokeIngress { .. }
+            | Action::RemoveGrant { .. }
+            | Action::BlockPublicAccess { .. } => true,
             Action::ReactivateKey { .. } | Action::RemoveDenyAll { .. } => false,
         }
     }

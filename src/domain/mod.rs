@@ -8,6 +8,7 @@ pub mod cleanup;
 pub mod command;
 pub mod credentials;
 pub mod evidence;
+pub mod grant;
 pub mod ids;
 pub mod incident;
 pub mod job;

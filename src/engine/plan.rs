@@ -3,8 +3,11 @@
 
 use super::Engine;
 use crate::aws::AwsError;
-use crate::domain::approval::{Action, UserCredential};
+use serde_json::Value;
+
+use crate::domain::approval::{Action, Grantor, UserCredential};
 use crate::domain::cleanup::Target;
+use crate::domain::grant;
 use crate::domain::ids::{AccessKeyId, AccountId};
 use crate::domain::incident::Incident;
 use crate::domain::policy;
@@ -102,6 +105,18 @@ pub(super) async fn plan(
                 region: region.clone(),
                 shared: shared.clone(),
                 with,
+            }]
+        }
+        Target::Grant { on, principals } => grant_action(engine, account, on, principals).await?,
+        Target::BlockPublicAccess { bucket } => {
+            if aws.blocks_public_access(account, bucket).await? {
+                return Err(PlanProblem::AlreadyBlocked {
+                    bucket: bucket.clone(),
+                });
+            }
+            vec![Action::BlockPublicAccess {
+                account: acct,
+                bucket: bucket.clone(),
             }]
         }
         Target::Credential { user, credential } => {
@@ -209,6 +224,46 @@ pub(super) async fn plan(
             ]
         }
     })
+}
+
+/// The policy as it is now, less the principals it still lets in of those named: the
+/// approvers see both documents, and the action puts the second only over the first.
+async fn grant_action(
+    engine: &Engine,
+    account: &AccountId,
+    on: &Grantor,
+    principals: &[String],
+) -> Result<Vec<Action>, PlanProblem> {
+    let not_granted = || PlanProblem::NotGranted {
+        on: on.clone(),
+        principals: principals.to_vec(),
+    };
+    let before = engine
+        .aws
+        .grant_policy(account, on)
+        .await?
+        .ok_or_else(not_granted)?;
+    let doc: Value = serde_json::from_str(&before)
+        .map_err(|e| PlanProblem::Aws(format!("the policy is not JSON: {e}")))?;
+    let granted: Vec<String> = grant::granted(&doc, principals)
+        .into_iter()
+        .cloned()
+        .collect();
+    if granted.is_empty() {
+        return Err(not_granted());
+    }
+    let after = match (grant::without(&doc, &granted), on) {
+        (Some(kept), _) => Some(kept),
+        (None, Grantor::RoleTrust { .. }) => Some(grant::trusts_no_one()),
+        (None, Grantor::BucketPolicy { .. }) => None,
+    };
+    Ok(vec![Action::RemoveGrant {
+        account: account.to_string(),
+        on: on.clone(),
+        principals: granted,
+        before,
+        after: after.map(|a| a.to_string()),
+    }])
 }
 
 /// Another access key to delete: its owner comes from IAM, in the incident's account.

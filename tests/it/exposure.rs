@@ -12,10 +12,10 @@ use keyleak::domain::approval::ProposalState;
 use support::proposals::*;
 use support::*;
 
-const ATTACKER: &str = "444455556666";
+pub(crate) const ATTACKER: &str = "444455556666";
 
 /// A contained incident in moto's own account, and the settings to reach that account.
-async fn incident() -> (
+pub(crate) async fn incident() -> (
     Moto,
     aws_config::SdkConfig,
     App,

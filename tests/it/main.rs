@@ -18,6 +18,7 @@ mod footprint;
 mod forensics;
 mod front_door;
 mod github;
+mod grants;
 mod intake;
 mod lookup;
 mod metrics;

@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::technique::{Technique, outside_principals, techniques};
 use super::{Provenance, TrailEvent};
-use crate::domain::approval::Shared;
+use crate::domain::approval::{Grantor, Shared};
 use crate::domain::cleanup::{MAX_INSTANCES, Target};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -23,6 +24,12 @@ pub enum ResourceKind {
     ImageShared,
     FunctionPermission,
     IngressRule,
+    TrustOpened,
+    BucketPolicyOpened,
+    BucketAclOpened,
+    PublicAccessBlockLifted,
+    DbSnapshotShared,
+    DbClusterSnapshotShared,
     KeyPair,
     SecurityGroup,
     Stack,
@@ -45,6 +52,12 @@ impl ResourceKind {
             Self::ImageShared => "AMI shared out",
             Self::FunctionPermission => "Lambda permission for another account",
             Self::IngressRule => "inbound rule open to the internet",
+            Self::TrustOpened => "role trust opened to another account",
+            Self::BucketPolicyOpened => "bucket policy opened",
+            Self::BucketAclOpened => "bucket ACL opened to everyone",
+            Self::PublicAccessBlockLifted => "bucket public access block lifted",
+            Self::DbSnapshotShared => "RDS snapshot shared out",
+            Self::DbClusterSnapshotShared => "RDS cluster snapshot shared out",
             Self::KeyPair => "EC2 key pair",
             Self::SecurityGroup => "security group",
             Self::Stack => "CloudFormation stack",
@@ -70,6 +83,9 @@ pub struct Created {
     /// Where the creating event was read. Absent from findings stored before it was kept.
     #[serde(default)]
     pub provenance: Provenance,
+    /// The outside principals a policy was opened to, to take back out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grantees: Vec<String>,
 }
 
 fn at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
@@ -93,6 +109,7 @@ pub fn created(e: &TrailEvent) -> Vec<Created> {
             account: e.account().map(str::to_string),
             event_id: e.event_id.clone(),
             provenance: e.provenance,
+            grantees: vec![],
         })
         .into_iter()
         .collect::<Vec<_>>()
@@ -135,8 +152,7 @@ pub fn created(e: &TrailEvent) -> Vec<Created> {
             one,
         ),
         "AddPermission" | "AddPermission20150331v2"
-            if super::technique::techniques(e)
-                .contains(&super::technique::Technique::FunctionSharedOutside) =>
+            if techniques(e).contains(&Technique::FunctionSharedOutside) =>
         {
             let mut out = one(
                 ResourceKind::FunctionPermission,
@@ -149,6 +165,56 @@ pub fn created(e: &TrailEvent) -> Vec<Created> {
             out
         }
         "AuthorizeSecurityGroupIngress" => opened_to_internet(e, one),
+        "UpdateAssumeRolePolicy" => opened_to_others(
+            e,
+            one(ResourceKind::TrustOpened, at(req, "/roleName"), None),
+            req.get("policyDocument"),
+            "trusts",
+        ),
+        "PutBucketPolicy" => opened_to_others(
+            e,
+            one(
+                ResourceKind::BucketPolicyOpened,
+                at(req, "/bucketName"),
+                None,
+            ),
+            req.get("bucketPolicy"),
+            "lets in",
+        ),
+        "PutBucketAcl" | "DeleteBucketPublicAccessBlock" | "PutBucketPublicAccessBlock"
+            if techniques(e).contains(&Technique::BucketOpened) =>
+        {
+            let kind = if e.name == "PutBucketAcl" {
+                ResourceKind::BucketAclOpened
+            } else {
+                ResourceKind::PublicAccessBlockLifted
+            };
+            one(kind, at(req, "/bucketName"), None)
+        }
+        "ModifyDBSnapshotAttribute" | "ModifyDBClusterSnapshotAttribute"
+            if techniques(e).contains(&Technique::DbSnapshotShared) =>
+        {
+            let (kind, id) = if e.name == "ModifyDBSnapshotAttribute" {
+                (ResourceKind::DbSnapshotShared, "/dBSnapshotIdentifier")
+            } else {
+                (
+                    ResourceKind::DbClusterSnapshotShared,
+                    "/dBClusterSnapshotIdentifier",
+                )
+            };
+            let added: Vec<&str> = req
+                .pointer("/valuesToAdd")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let mut out = one(kind, at(req, id), None);
+            for c in &mut out {
+                c.detail = Some(format!("shared with {}", added.join(", ")));
+            }
+            out
+        }
         "ModifyImageAttribute" => shared_out(
             e,
             ResourceKind::ImageShared,
@@ -214,6 +280,25 @@ fn opened_to_internet(
         .collect()
 }
 
+/// A role's trust policy or a bucket's policy written to let in principals from outside the
+/// account: those principals, to be taken back out.
+fn opened_to_others(
+    e: &TrailEvent,
+    mut made: Vec<Created>,
+    doc: Option<&Value>,
+    verb: &str,
+) -> Vec<Created> {
+    let outside = outside_principals(doc, e.account());
+    if outside.is_empty() {
+        return vec![];
+    }
+    for c in &mut made {
+        c.detail = Some(format!("{verb} {}", outside.join(", ")));
+        c.grantees.clone_from(&outside);
+    }
+    made
+}
+
 /// A snapshot or image whose permission was opened to another account or to everyone.
 fn shared_out(
     e: &TrailEvent,
@@ -274,6 +359,11 @@ pub fn cleanup_targets<'a>(
         .filter(|c| c.kind == ResourceKind::User && c.account.as_deref() == Some(account))
         .map(|c| c.id.as_str())
         .collect();
+    let roles: Vec<&str> = created
+        .iter()
+        .filter(|c| c.kind == ResourceKind::Role && c.account.as_deref() == Some(account))
+        .map(|c| c.id.as_str())
+        .collect();
     let mut targets: Vec<Target> = vec![];
     let mut manual = vec![];
     let mut instances: Vec<(String, Vec<String>)> = vec![];
@@ -315,6 +405,31 @@ pub fn cleanup_targets<'a>(
                     manual.push(c);
                     continue;
                 }
+            },
+            // A role the attacker made goes whole; its trust needs no edit.
+            ResourceKind::TrustOpened if roles.contains(&c.id.as_str()) => continue,
+            ResourceKind::TrustOpened if !c.grantees.is_empty() => Target::Grant {
+                on: Grantor::RoleTrust { role: c.id.clone() },
+                principals: c.grantees.clone(),
+            },
+            ResourceKind::BucketPolicyOpened if !c.grantees.is_empty() => Target::Grant {
+                on: Grantor::BucketPolicy {
+                    bucket: c.id.clone(),
+                },
+                principals: c.grantees.clone(),
+            },
+            ResourceKind::BucketAclOpened | ResourceKind::PublicAccessBlockLifted => {
+                Target::BlockPublicAccess {
+                    bucket: c.id.clone(),
+                }
+            }
+            ResourceKind::DbSnapshotShared => Target::Unshare {
+                region: c.region.clone(),
+                shared: Shared::DbSnapshot { id: c.id.clone() },
+            },
+            ResourceKind::DbClusterSnapshotShared => Target::Unshare {
+                region: c.region.clone(),
+                shared: Shared::DbClusterSnapshot { id: c.id.clone() },
             },
             ResourceKind::SnapshotShared => Target::Unshare {
                 region: c.region.clone(),
@@ -461,6 +576,79 @@ mod tests {
                 }
             )),
             "{targets:?}"
+        );
+    }
+
+    #[test]
+    fn a_trust_and_a_bucket_opened_to_others_become_proposals_to_close_them() {
+        let made: Vec<Created> = [fixtures::PERSISTENCE, fixtures::EXFILTRATION]
+            .into_iter()
+            .flat_map(fixtures::log)
+            .flat_map(|e| created(&e))
+            .filter(|c| {
+                matches!(
+                    c.kind,
+                    ResourceKind::TrustOpened
+                        | ResourceKind::BucketPolicyOpened
+                        | ResourceKind::BucketAclOpened
+                        | ResourceKind::PublicAccessBlockLifted
+                        | ResourceKind::DbSnapshotShared
+                )
+            })
+            .collect();
+        let details: Vec<(ResourceKind, &str, Option<&str>)> = made
+            .iter()
+            .map(|c| (c.kind, c.id.as_str(), c.detail.as_deref()))
+            .collect();
+        assert_eq!(
+            details,
+            [
+                (
+                    ResourceKind::TrustOpened,
+                    "deploy-role",
+                    Some("trusts arn:aws:iam::444455556666:root")
+                ),
+                (
+                    ResourceKind::DbSnapshotShared,
+                    "prod-db-2026-11-19",
+                    Some("shared with all")
+                ),
+                (
+                    ResourceKind::BucketPolicyOpened,
+                    "acme-exports",
+                    Some("lets in *")
+                ),
+                (ResourceKind::BucketAclOpened, "acme-exports", None),
+                (ResourceKind::PublicAccessBlockLifted, "acme-exports", None),
+            ]
+        );
+        let (targets, manual) = cleanup_targets(&made, "111122223333");
+        assert!(manual.is_empty(), "{manual:?}");
+        assert_eq!(
+            targets,
+            [
+                Target::Grant {
+                    on: Grantor::RoleTrust {
+                        role: "deploy-role".into()
+                    },
+                    principals: vec!["arn:aws:iam::444455556666:root".into()]
+                },
+                Target::Unshare {
+                    region: "us-east-1".into(),
+                    shared: Shared::DbSnapshot {
+                        id: "prod-db-2026-11-19".into()
+                    }
+                },
+                Target::Grant {
+                    on: Grantor::BucketPolicy {
+                        bucket: "acme-exports".into()
+                    },
+                    principals: vec!["*".into()]
+                },
+                Target::BlockPublicAccess {
+                    bucket: "acme-exports".into()
+                },
+            ]
         );
     }
 

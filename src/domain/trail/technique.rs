@@ -478,22 +478,36 @@ fn collect_strings(v: Option<&Value>, out: &mut Vec<String>) {
     }
 }
 
-/// Whether any principal is everyone or lies outside `own` (a 12-digit account, an ARN in
-/// another account). Service principals (`lambda.amazonaws.com`) are AWS's own.
 fn outside(principals: Vec<String>, own: Option<&str>) -> bool {
-    principals.iter().any(|p| {
-        if p == "*" {
-            return true;
+    principals.iter().any(|p| is_outside(p, own))
+}
+
+/// Whether a principal is everyone or lies outside `own` (a 12-digit account, an ARN in
+/// another account). Service principals (`lambda.amazonaws.com`) are AWS's own.
+fn is_outside(p: &str, own: Option<&str>) -> bool {
+    if p == "*" {
+        return true;
+    }
+    let account = if p.len() == 12 && p.chars().all(|c| c.is_ascii_digit()) {
+        Some(p)
+    } else if p.starts_with("arn:") {
+        p.split(':').nth(4).filter(|a| !a.is_empty())
+    } else {
+        None
+    };
+    matches!((account, own), (Some(a), Some(o)) if a != o)
+}
+
+/// The principals outside `own` that a policy document (an object, or its JSON text) lets in,
+/// each once.
+pub fn outside_principals(doc: Option<&Value>, own: Option<&str>) -> Vec<String> {
+    let mut out: Vec<String> = vec![];
+    for p in principals(doc) {
+        if is_outside(&p, own) && !out.contains(&p) {
+            out.push(p);
         }
-        let account = if p.len() == 12 && p.chars().all(|c| c.is_ascii_digit()) {
-            Some(p.as_str())
-        } else if p.starts_with("arn:") {
-            p.split(':').nth(4).filter(|a| !a.is_empty())
-        } else {
-            None
-        };
-        matches!((account, own), (Some(a), Some(o)) if a != o)
-    })
+    }
+    out
 }
 
 /// An EC2 permission change that adds an account or `all`.

@@ -1,20 +1,49 @@
 //! What each cleanup action will do, in words an approver can check.
 
 use super::*;
-use crate::domain::approval::{Action, PolicyHoldings, RoleHoldings, UserCredential, UserHoldings};
+use crate::domain::approval::{
+    Action, Grantor, PolicyHoldings, RoleHoldings, UserCredential, UserHoldings,
+};
 
-/// Whom something is shared with, `all` said as what it means.
+/// Whom something is shared with or a policy lets in, `all` and `*` said as what they mean.
 fn shared_with(with: &[String]) -> String {
     with.iter()
         .map(|w| {
-            if w == "all" {
-                "`all` (everyone)".to_string()
+            if w == "all" || w == "*" {
+                format!("`{w}` (everyone)")
             } else {
                 format!("`{}`", sanitize(w))
             }
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// "the trust policy of role `x`".
+pub(super) fn grantor(on: &Grantor) -> String {
+    match on {
+        Grantor::RoleTrust { role } => format!("the trust policy of role `{}`", sanitize(role)),
+        Grantor::BucketPolicy { bucket } => format!("the policy of bucket `{}`", sanitize(bucket)),
+    }
+}
+
+/// What is left of the policy once the principals are out.
+fn grant_left(on: &Grantor, after: Option<&str>) -> String {
+    let statements = after
+        .and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
+        .and_then(|d| d.get("Statement").and_then(|s| s.as_array()).map(Vec::len))
+        .unwrap_or(0);
+    match (on, after) {
+        (_, None) => "the policy is deleted: no statement is left".into(),
+        (Grantor::RoleTrust { .. }, Some(a)) if a.contains("KeyleakTrustsNoOne") => {
+            "no one else was trusted, so the role will trust no one (assuming it is denied to all)"
+                .into()
+        }
+        (_, Some(_)) => format!(
+            "{} kept unchanged",
+            count(statements, "statement", "statements")
+        ),
+    }
 }
 
 pub(super) fn count(n: usize, one: &str, many: &str) -> String {
@@ -198,6 +227,23 @@ pub fn describe(a: &Action) -> String {
             sanitize(shared.id()),
             shared_with(with)
         ),
+        Action::RemoveGrant {
+            account,
+            on,
+            principals,
+            after,
+            ..
+        } => format!(
+            "Take {} out of {} in account `{account}`; {}",
+            shared_with(principals),
+            grantor(on),
+            grant_left(on, after.as_deref())
+        ),
+        Action::BlockPublicAccess { account, bucket } => format!(
+            "Block all public access to bucket `{}` in account `{account}` (all four settings \
+             of its public access block on: public ACLs and policies refused and ignored)",
+            sanitize(bucket)
+        ),
         Action::DeleteUserCredential {
             account,
             user,
@@ -266,6 +312,8 @@ pub(super) fn details(a: &Action) -> Option<String> {
         | Action::Unshare { .. }
         | Action::RemoveFunctionPermission { .. }
         | Action::RevokeIngress { .. }
+        | Action::RemoveGrant { .. }
+        | Action::BlockPublicAccess { .. }
         | Action::ReactivateKey { .. }
         | Action::RemoveDenyAll { .. } => vec![],
     };

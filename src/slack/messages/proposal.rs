@@ -5,7 +5,7 @@ use super::action::{code_list, count, describe, details};
 use super::*;
 use crate::domain::answer::{CleanupRefusal, ClickResult, PlanProblem};
 use crate::domain::approval::{Action, Outcome, Proposal, ProposalState, Refusal};
-use crate::domain::cleanup::{KINDS, MAX_INSTANCES, Target, TargetError};
+use crate::domain::cleanup::{KINDS, MAX_INSTANCES, MAX_PRINCIPALS, Target, TargetError};
 use crate::domain::ids::ProposalId;
 use crate::domain::incident::Actor;
 
@@ -285,7 +285,9 @@ pub fn cleanup_queued(i: &Incident, target: &Target) -> Reply {
         | Target::Credential { .. }
         | Target::Unshare { .. }
         | Target::FunctionPermission { .. }
-        | Target::IngressRule { .. } => "a cleanup proposal",
+        | Target::IngressRule { .. }
+        | Target::Grant { .. }
+        | Target::BlockPublicAccess { .. } => "a cleanup proposal",
     };
     Reply::plain(format!(
         ":mag: Checking AWS, then posting {what} for *{}* in its thread. A second person from \
@@ -347,6 +349,18 @@ fn plan_problem(p: &PlanProblem) -> String {
             sanitize(what),
             sanitize(region)
         ),
+        PlanProblem::NotGranted { on, principals } => format!(
+            "{} lets in none of {}",
+            super::action::grantor(on),
+            principals
+                .iter()
+                .map(|p| code(p))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        PlanProblem::AlreadyBlocked { bucket } => {
+            format!("bucket {} already blocks all public access", code(bucket))
+        }
         PlanProblem::NoSuchCredential { user, what } => {
             format!("user {} has no {}", code(user), sanitize(what))
         }
@@ -438,9 +452,22 @@ pub fn target_error(e: &TargetError) -> String {
             q(s)
         ),
         TargetError::BadShared(s) => format!(
-            "{} is not an id such as `snap-0123456789abcdef0` (for `unshare-snapshot`) or \
-             `ami-0123456789abcdef0` (for `unshare-image`).",
+            "{} is not an id such as `snap-0123456789abcdef0` (for `unshare-snapshot`), \
+             `ami-0123456789abcdef0` (for `unshare-image`) or an RDS snapshot's name such as \
+             `prod-db-2026-11-19` (for `unshare-db-snapshot` and `unshare-db-cluster-snapshot`).",
             q(s)
+        ),
+        TargetError::BadPrincipal(p) => format!(
+            "{} is not a principal to take out: an account id such as `444455556666`, an ARN \
+             such as `arn:aws:iam::444455556666:root`, or `*` (everyone).",
+            q(p)
+        ),
+        TargetError::TooManyPrincipals => {
+            format!("At most {MAX_PRINCIPALS} principals per proposal; split the list.")
+        }
+        TargetError::BadBucket(b) => format!(
+            "{} is not an S3 bucket name (3 to 63 lowercase letters, digits, dots and hyphens).",
+            q(b)
         ),
         TargetError::BadCredentialId(c) => format!(
             "{} is not an IAM credential id (the card and the report list each credential's).",
