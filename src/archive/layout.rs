@@ -131,10 +131,14 @@ impl Delivered {
         until: None,
     };
 
+    /// The latest a file holding a call of the span can have been delivered, if bounded.
+    pub fn last_delivery(&self) -> Option<DateTime<Utc>> {
+        self.until.map(|u| u + Duration::days(1))
+    }
+
     pub fn holds(&self, path: &str) -> bool {
-        delivered_at(path).is_none_or(|at| {
-            at >= self.from && self.until.is_none_or(|u| at <= u + Duration::days(1))
-        })
+        delivered_at(path)
+            .is_none_or(|at| at >= self.from && self.last_delivery().is_none_or(|last| at <= last))
     }
 }
 

@@ -42,6 +42,10 @@ pub enum Action {
         account: String,
         region: String,
         instance_ids: Vec<String>,
+        /// Their EBS volumes are snapshotted with the evidence, before termination. Left out
+        /// of the JSON when off, so proposals made before keep their hash.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        snapshot: bool,
     },
     DeleteFunction {
         account: String,
@@ -344,6 +348,87 @@ impl Action {
         }
     }
 
+    /// The AWS operations carrying out the action may make, in IAM's names: shown to the
+    /// approvers, and each one must be allowed by the published policy.
+    pub fn calls(&self) -> Vec<&'static str> {
+        let when = |cond: bool, call: &'static str| cond.then_some(call);
+        let calls: Vec<Option<&'static str>> = match self {
+            Self::DeleteAccessKey { .. } => vec![Some("iam:DeleteAccessKey")],
+            Self::DeleteLoginProfile { .. } => vec![Some("iam:DeleteLoginProfile")],
+            Self::DeleteUser { holds, .. } => vec![
+                when(!holds.managed_policies.is_empty(), "iam:DetachUserPolicy"),
+                when(!holds.inline_policies.is_empty(), "iam:DeleteUserPolicy"),
+                when(!holds.groups.is_empty(), "iam:RemoveUserFromGroup"),
+                when(!holds.access_keys.is_empty(), "iam:DeleteAccessKey"),
+                when(holds.login_profile, "iam:DeleteLoginProfile"),
+                when(!holds.mfa_devices.is_empty(), "iam:DeactivateMFADevice"),
+                when(!holds.mfa_devices.is_empty(), "iam:DeleteVirtualMFADevice"),
+                when(!holds.ssh_keys.is_empty(), "iam:DeleteSSHPublicKey"),
+                when(
+                    !holds.certificates.is_empty(),
+                    "iam:DeleteSigningCertificate",
+                ),
+                when(
+                    !holds.service_credentials.is_empty(),
+                    "iam:DeleteServiceSpecificCredential",
+                ),
+                Some("iam:DeleteUser"),
+            ],
+            Self::DeleteRole { holds, .. } => vec![
+                when(
+                    !holds.instance_profiles.is_empty(),
+                    "iam:RemoveRoleFromInstanceProfile",
+                ),
+                when(!holds.managed_policies.is_empty(), "iam:DetachRolePolicy"),
+                when(!holds.inline_policies.is_empty(), "iam:DeleteRolePolicy"),
+                Some("iam:DeleteRole"),
+            ],
+            Self::DeletePolicy { holds, .. } => vec![
+                when(!holds.users.is_empty(), "iam:DetachUserPolicy"),
+                when(!holds.roles.is_empty(), "iam:DetachRolePolicy"),
+                when(!holds.groups.is_empty(), "iam:DetachGroupPolicy"),
+                when(!holds.other_versions.is_empty(), "iam:DeletePolicyVersion"),
+                Some("iam:DeletePolicy"),
+            ],
+            Self::TerminateInstances { snapshot, .. } => vec![
+                when(*snapshot, "ec2:CreateSnapshots"),
+                when(*snapshot, "ec2:CreateTags"),
+                Some("ec2:TerminateInstances"),
+            ],
+            Self::DeleteFunction { .. } => vec![Some("lambda:DeleteFunction")],
+            Self::RevokeIngress { .. } => vec![Some("ec2:RevokeSecurityGroupIngress")],
+            Self::RemoveFunctionPermission { .. } => vec![Some("lambda:RemovePermission")],
+            Self::Unshare { shared, .. } => vec![Some(match shared {
+                Shared::Snapshot { .. } => "ec2:ModifySnapshotAttribute",
+                Shared::Image { .. } => "ec2:ModifyImageAttribute",
+                Shared::DbSnapshot { .. } => "rds:ModifyDBSnapshotAttribute",
+                Shared::DbClusterSnapshot { .. } => "rds:ModifyDBClusterSnapshotAttribute",
+            })],
+            Self::RemoveGrant { on, after, .. } => vec![Some(match (on, after) {
+                (Grantor::RoleTrust { .. }, _) => "iam:UpdateAssumeRolePolicy",
+                (Grantor::BucketPolicy { .. }, Some(_)) => "s3:PutBucketPolicy",
+                (Grantor::BucketPolicy { .. }, None) => "s3:DeleteBucketPolicy",
+            })],
+            Self::BlockPublicAccess { .. } => vec![Some("s3:PutBucketPublicAccessBlock")],
+            Self::DeleteUserCredential { credential, .. } => match credential {
+                UserCredential::SshKey { .. } => vec![Some("iam:DeleteSSHPublicKey")],
+                UserCredential::SigningCertificate { .. } => {
+                    vec![Some("iam:DeleteSigningCertificate")]
+                }
+                UserCredential::ServiceSpecific { .. } => {
+                    vec![Some("iam:DeleteServiceSpecificCredential")]
+                }
+                UserCredential::MfaDevice { .. } => vec![
+                    Some("iam:DeactivateMFADevice"),
+                    Some("iam:DeleteVirtualMFADevice"),
+                ],
+            },
+            Self::ReactivateKey { .. } => vec![Some("iam:UpdateAccessKey")],
+            Self::RemoveDenyAll { .. } => vec![Some("iam:DeleteUserPolicy")],
+        };
+        calls.into_iter().flatten().collect()
+    }
+
     /// The hash an approval is bound to: SHA-256 over the action's canonical JSON
     /// (serde writes fields in declaration order, so equal actions hash equally).
     pub fn params_hash(&self) -> String {
@@ -393,6 +478,166 @@ impl Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One action of every kind, each holding something of every sort.
+    fn every_action() -> Vec<Action> {
+        let a = || "111122223333".to_string();
+        let s = |x: &str| x.to_string();
+        let user_holds = UserHoldings {
+            managed_policies: vec![s("p")],
+            inline_policies: vec![s("i")],
+            groups: vec![s("g")],
+            access_keys: vec![s("k")],
+            login_profile: true,
+            mfa_devices: vec![s("m")],
+            ssh_keys: vec![s("s")],
+            certificates: vec![s("c")],
+            service_credentials: vec![s("sc")],
+        };
+        let role_holds = RoleHoldings {
+            managed_policies: vec![s("p")],
+            inline_policies: vec![s("i")],
+            instance_profiles: vec![s("ip")],
+        };
+        let policy_holds = PolicyHoldings {
+            users: vec![s("u")],
+            roles: vec![s("r")],
+            groups: vec![s("g")],
+            other_versions: vec![s("v1")],
+        };
+        let shared = [
+            Shared::Snapshot { id: s("snap") },
+            Shared::Image { id: s("ami") },
+            Shared::DbSnapshot { id: s("db") },
+            Shared::DbClusterSnapshot { id: s("cl") },
+        ];
+        let credentials = [
+            UserCredential::SshKey { id: s("s") },
+            UserCredential::SigningCertificate { id: s("c") },
+            UserCredential::ServiceSpecific { id: s("sc") },
+            UserCredential::MfaDevice { serial: s("m") },
+        ];
+        let grants = [
+            (Grantor::RoleTrust { role: s("r") }, Some(s("{}"))),
+            (Grantor::BucketPolicy { bucket: s("b") }, Some(s("{}"))),
+            (Grantor::BucketPolicy { bucket: s("b") }, None),
+        ];
+        let mut all = vec![
+            Action::DeleteAccessKey {
+                account: a(),
+                user: s("u"),
+                key: s("k"),
+            },
+            Action::DeleteLoginProfile {
+                account: a(),
+                user: s("u"),
+            },
+            Action::DeleteUser {
+                account: a(),
+                user: s("u"),
+                holds: user_holds,
+            },
+            Action::DeleteRole {
+                account: a(),
+                role: s("r"),
+                holds: role_holds,
+            },
+            Action::DeletePolicy {
+                account: a(),
+                arn: s("arn"),
+                holds: policy_holds,
+            },
+            Action::TerminateInstances {
+                account: a(),
+                region: s("us-east-1"),
+                instance_ids: vec![s("i")],
+                snapshot: true,
+            },
+            Action::DeleteFunction {
+                account: a(),
+                region: s("us-east-1"),
+                name: s("f"),
+            },
+            Action::RevokeIngress {
+                account: a(),
+                region: s("us-east-1"),
+                group: s("sg"),
+                rule: s("sgr"),
+            },
+            Action::RemoveFunctionPermission {
+                account: a(),
+                region: s("us-east-1"),
+                function: s("f"),
+                statement: s("x"),
+            },
+            Action::BlockPublicAccess {
+                account: a(),
+                bucket: s("b"),
+            },
+            Action::ReactivateKey {
+                account: a(),
+                user: s("u"),
+                key: s("k"),
+            },
+            Action::RemoveDenyAll {
+                account: a(),
+                user: s("u"),
+                policy_name: s("d"),
+            },
+        ];
+        all.extend(shared.into_iter().map(|shared| Action::Unshare {
+            account: a(),
+            region: s("us-east-1"),
+            shared,
+            with: vec![s("all")],
+        }));
+        all.extend(
+            credentials
+                .into_iter()
+                .map(|credential| Action::DeleteUserCredential {
+                    account: a(),
+                    user: s("u"),
+                    credential,
+                }),
+        );
+        all.extend(grants.into_iter().map(|(on, after)| Action::RemoveGrant {
+            account: a(),
+            on,
+            principals: vec![s("*")],
+            before: s("{}"),
+            after,
+        }));
+        all
+    }
+
+    /// Every AWS operation an action may make is one the bot's published policy allows: a
+    /// cleanup that AWS refuses half-way is the worst way to learn a permission is missing.
+    #[test]
+    fn the_published_policy_allows_every_call_of_every_action() {
+        let policy: serde_json::Value =
+            serde_json::from_str(include_str!("../../manifests/iam-policy.json")).unwrap();
+        let allowed: Vec<&str> = policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["Effect"] == "Allow")
+            .flat_map(|s| match &s["Action"] {
+                serde_json::Value::String(a) => vec![a.as_str()],
+                serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str()).collect(),
+                _ => vec![],
+            })
+            .collect();
+        for action in every_action() {
+            let calls = action.calls();
+            assert!(!calls.is_empty(), "{action:?}");
+            for call in calls {
+                assert!(
+                    allowed.contains(&call),
+                    "{call} ({action:?}) is not allowed"
+                );
+            }
+        }
+    }
 
     #[test]
     fn holdings_beyond_the_approved_ones_are_named() {

@@ -152,6 +152,7 @@ mod tests {
                 target: Target::Instances {
                     region: "us-east-1".into(),
                     ids: vec!["i-0123456789abcdef0".into()],
+                    snapshot: false,
                 },
                 requested_by: "U1".into(),
                 origin: "o".into(),

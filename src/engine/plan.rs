@@ -169,7 +169,11 @@ pub(super) async fn plan(
                 holds: aws.policy_holdings(account, arn).await?,
             }]
         }
-        Target::Instances { region, ids } => {
+        Target::Instances {
+            region,
+            ids,
+            snapshot,
+        } => {
             let live: Vec<String> = aws
                 .instances(account, region, ids)
                 .await?
@@ -187,6 +191,7 @@ pub(super) async fn plan(
                 account: acct,
                 region: region.clone(),
                 instance_ids: live,
+                snapshot: *snapshot,
             }]
         }
         Target::Function { region, name } => {

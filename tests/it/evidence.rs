@@ -1,6 +1,7 @@
 //! Evidence before deletion, against moto: what a target was is kept before an approved
 //! action destroys it, copied to the evidence bucket under the bucket's object lock, listed in
-//! the report with its file; and without it, nothing is destroyed.
+//! the report with its file; and without it, nothing is destroyed. Instances asked to be
+//! snapshotted leave their volumes behind.
 
 use crate::support;
 
@@ -189,4 +190,86 @@ async fn without_its_evidence_nothing_is_destroyed_and_the_reason_is_said() {
         assert_eq!(done.state, ProposalState::Done, "{:?}", done.outcome);
         assert!(app.store.evidence_of(&p.id).await.unwrap().is_none());
     }
+}
+
+/// `terminate … --snapshot`: every EBS volume of the instances is snapshotted, tagged with the
+/// instance it came from, before they are terminated; the snapshots outlive the instances and
+/// the evidence names them.
+#[tokio::test]
+async fn instances_asked_to_be_snapshotted_leave_their_volumes_behind() {
+    let moto = Moto::start().await;
+    let config = moto.own_config().await;
+    let app = App::start(config.clone(), Options::default()).await;
+    let (id, _) = contained(&app, &aws_sdk_iam::Client::new(&config), "ci-deploy").await;
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let ids = seed::instances(&ec2, 2).await;
+
+    let p = propose(
+        &app,
+        &id,
+        &format!("terminate us-east-1 {} --snapshot {}", ids[0], ids[1]),
+    )
+    .await;
+    let posted = message_of(&app, &p);
+    assert!(
+        posted
+            .text
+            .contains("each once a snapshot of its EBS volumes is taken"),
+        "{}",
+        posted.text
+    );
+    let blocks = posted.blocks.to_string();
+    assert!(
+        blocks.contains(
+            "*AWS calls:* `ec2:CreateSnapshots`, `ec2:CreateTags`, `ec2:TerminateInstances`"
+        ),
+        "{blocks}"
+    );
+    let done = approve(&app, &p).await;
+    assert_eq!(done.state, ProposalState::Done, "{:?}", done.outcome);
+
+    let kept = app.store.evidence_of(&p.id).await.unwrap().unwrap();
+    let taken = kept.described["EvidenceSnapshots"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(taken.len(), 2, "{taken:?}");
+    for (instance, t) in ids.iter().zip(&taken) {
+        assert_eq!(t["InstanceId"], instance.as_str());
+        let snapshot = t["Snapshots"][0]["SnapshotId"].as_str().unwrap();
+        let found = ec2
+            .describe_snapshots()
+            .snapshot_ids(snapshot)
+            .send()
+            .await
+            .unwrap();
+        let tags = found.snapshots()[0].tags();
+        assert!(
+            tags.iter()
+                .any(|t| t.key() == Some("keyleak:evidence-of") && t.value() == Some(instance)),
+            "{tags:?}"
+        );
+    }
+    let states: Vec<String> = ec2
+        .describe_instances()
+        .instance_ids(&ids[0])
+        .instance_ids(&ids[1])
+        .send()
+        .await
+        .unwrap()
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| {
+            i.state()
+                .and_then(|s| s.name())
+                .map(|n| n.as_str().to_string())
+        })
+        .collect();
+    assert!(
+        states
+            .iter()
+            .all(|s| s == "terminated" || s == "shutting-down"),
+        "{states:?}"
+    );
 }

@@ -9,7 +9,6 @@ use crate::support;
 use aws_sdk_s3::types::PublicAccessBlockConfiguration;
 use keyleak::domain::approval::{Outcome, ProposalState};
 use support::proposals::*;
-use support::*;
 
 /// The owner's trust (EC2) with the attacker's account added beside it, as Stratus Red Team's
 /// `aws.persistence.iam-backdoor-role` leaves a role; or the attacker's statement alone.
@@ -63,15 +62,13 @@ async fn the_attackers_account_leaves_a_roles_trust_and_the_owners_stays() {
     assert!(kept.described["Policy"].to_string().contains(ATTACKER));
 
     // Nothing of the attacker's left: refused, nothing proposed.
-    let before = app.store.proposals(&id).await.unwrap().len();
-    ask(
+    refused(
         &app,
-        RESPONDER,
-        &format!("cleanup {id} remove-trust deploy-role {ATTACKER}"),
+        &id,
+        &format!("remove-trust deploy-role {ATTACKER}"),
+        "lets in none of",
     )
     .await;
-    requester_told(&app, "lets in none of").await;
-    assert_eq!(app.store.proposals(&id).await.unwrap().len(), before);
 
     // A role only the attacker may assume trusts no one after; one changed since it was
     // proposed is left alone.
@@ -188,15 +185,13 @@ async fn a_public_bucket_is_closed_and_a_shared_db_snapshot_unshared() {
         kept.described["PublicAccessBlockConfiguration"]["BlockPublicPolicy"],
         false
     );
-    let before = app.store.proposals(&id).await.unwrap().len();
-    ask(
+    refused(
         &app,
-        RESPONDER,
-        &format!("cleanup {id} block-public-access acme-exports"),
+        &id,
+        "block-public-access acme-exports",
+        "already blocks all public access",
     )
     .await;
-    requester_told(&app, "already blocks all public access").await;
-    assert_eq!(app.store.proposals(&id).await.unwrap().len(), before);
 
     // The RDS snapshot of the exfiltration fixture, restorable by everyone and the attacker.
     let rds = aws_sdk_rds::Client::new(&config);

@@ -37,6 +37,9 @@ pub enum Target {
     Instances {
         region: String,
         ids: Vec<String>,
+        /// `--snapshot`: their EBS volumes are snapshotted, as evidence, first.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        snapshot: bool,
     },
     Function {
         region: String,

@@ -24,11 +24,13 @@ fn each_kind_parses() {
             "terminate",
             "us-east-1",
             "i-0123456789abcdef0",
+            "--snapshot",
             "i-01234567"
         ]),
         Ok(Target::Instances {
             region: "us-east-1".into(),
-            ids: vec!["i-0123456789abcdef0".into(), "i-01234567".into()]
+            ids: vec!["i-0123456789abcdef0".into(), "i-01234567".into()],
+            snapshot: true,
         })
     );
     assert_eq!(

@@ -90,9 +90,17 @@ pub(super) fn after_region<'a, const N: usize>(
     Ok((region, words))
 }
 
+/// Asks for the instances' volumes to be snapshotted before they are terminated.
+const SNAPSHOT_FLAG: &str = "--snapshot";
+
 pub(super) fn instances(rest: &[&str]) -> Result<Target, TargetError> {
     let region = region(rest.first(), "terminate")?;
-    let ids: Vec<&str> = rest[1..].to_vec();
+    let snapshot = rest[1..].contains(&SNAPSHOT_FLAG);
+    let ids: Vec<&str> = rest[1..]
+        .iter()
+        .copied()
+        .filter(|w| *w != SNAPSHOT_FLAG)
+        .collect();
     if ids.is_empty() {
         return Err(TargetError::Missing {
             kind: "terminate",
@@ -111,7 +119,11 @@ pub(super) fn instances(rest: &[&str]) -> Result<Target, TargetError> {
             out.push(id.to_string());
         }
     }
-    Ok(Target::Instances { region, ids: out })
+    Ok(Target::Instances {
+        region,
+        ids: out,
+        snapshot,
+    })
 }
 
 /// A user and one of its credentials: IAM's ids are word characters (an MFA device's serial

@@ -461,7 +461,11 @@ pub fn cleanup_targets<'a>(
     targets.extend(
         instances
             .into_iter()
-            .map(|(region, ids)| Target::Instances { region, ids }),
+            .map(|(region, ids)| Target::Instances {
+                region,
+                ids,
+                snapshot: false,
+            }),
     );
     (targets, manual)
 }
@@ -725,7 +729,8 @@ mod tests {
             targets,
             [Target::Instances {
                 region: "eu-west-1".into(),
-                ids: vec!["i-0a1b2c3d4e5f60001".into(), "i-0a1b2c3d4e5f60002".into()]
+                ids: vec!["i-0a1b2c3d4e5f60001".into(), "i-0a1b2c3d4e5f60002".into()],
+                snapshot: false,
             }]
         );
     }

@@ -183,7 +183,7 @@ const LONGEST_SESSION_HOURS: i64 = 36;
 
 /// The log files that can hold the round's calls: from the window's start for the leaked
 /// key; for keys it minted, from the first minting to the longest a session lives after the
-/// last, so a later round does not read the whole copy again.
+/// last, so a later round does not read the whole archive again.
 fn files_for(
     round: &[(AccessKeyId, Option<AccountId>)],
     born: &HashMap<AccessKeyId, DateTime<Utc>>,
@@ -250,13 +250,7 @@ async fn scan_archive(
             accounts.sort();
             accounts.dedup();
             for account in accounts {
-                let query = ArchiveQuery {
-                    accounts: vec![account.clone()],
-                    regions: w.regions.clone(),
-                    keys: keys_in(round, Some(account)),
-                    since: w.since,
-                    until: w.until,
-                };
+                let query = s3_query(round, account, w, files);
                 let read = aws
                     .archive_events(at, &query)
                     .await
@@ -281,6 +275,23 @@ async fn scan_archive(
             };
             record(out, seen_events, place, &keys, read);
         }
+    }
+}
+
+/// The S3 archive's part of a round, for one account: a round of minted keys reads only the
+/// day folders their sessions could have been used in, not the whole window again.
+fn s3_query(
+    round: &[(AccessKeyId, Option<AccountId>)],
+    account: &AccountId,
+    w: &Window,
+    files: &Delivered,
+) -> ArchiveQuery {
+    ArchiveQuery {
+        accounts: vec![account.clone()],
+        regions: w.regions.clone(),
+        keys: keys_in(round, Some(account)),
+        since: files.from,
+        until: files.last_delivery().map_or(w.until, |u| u.min(w.until)),
     }
 }
 
@@ -410,4 +421,49 @@ fn fold_failures(
         return vec![failure("every region".into(), error)];
     }
     errors.into_iter().map(|(r, e)| failure(r, e)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_round_of_minted_keys_reads_the_archive_only_from_their_minting() {
+        let account = AccountId::parse("111122223333").unwrap();
+        let until = Utc::now();
+        let w = Window {
+            root: AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE").unwrap(),
+            account: Some(account.clone()),
+            regions: vec!["us-east-1".into()],
+            since: until - Duration::days(90),
+            until,
+        };
+        let leaked = [(w.root.clone(), Some(account.clone()))];
+        let first = s3_query(
+            &leaked,
+            &account,
+            &w,
+            &files_for(&leaked, &HashMap::new(), &w),
+        );
+        assert_eq!((first.since, first.until), (w.since, w.until));
+
+        let session = AccessKeyId::parse("ASIAJ7VT3PZVOFFLINE1").unwrap();
+        let minted_at = until - Duration::days(5);
+        let born = HashMap::from([(session.clone(), minted_at)]);
+        let round = [(session.clone(), Some(account.clone()))];
+        let next = s3_query(&round, &account, &w, &files_for(&round, &born, &w));
+        assert_eq!(next.keys, [session]);
+        assert_eq!(next.since, minted_at);
+        assert_eq!(
+            next.until,
+            minted_at + Duration::hours(LONGEST_SESSION_HOURS) + Duration::days(1),
+            "the longest session, and a day for delivery"
+        );
+        // Minted just now: never past the window's end.
+        let born = HashMap::from([(round[0].0.clone(), until - Duration::hours(1))]);
+        assert_eq!(
+            s3_query(&round, &account, &w, &files_for(&round, &born, &w)).until,
+            until
+        );
+    }
 }

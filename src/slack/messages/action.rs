@@ -182,9 +182,15 @@ pub fn describe(a: &Action) -> String {
             account,
             region,
             instance_ids,
+            snapshot,
         } => format!(
-            "Terminate {} in {region} of account `{account}`: {}",
+            "Terminate {} in {region} of account `{account}`{}: {}",
             count(instance_ids.len(), "instance", "instances"),
+            if *snapshot {
+                ", each once a snapshot of its EBS volumes is taken"
+            } else {
+                ""
+            },
             code_list(instance_ids)
         ),
         Action::DeleteFunction {
@@ -281,7 +287,7 @@ pub fn describe(a: &Action) -> String {
 }
 
 /// The names behind the counts, so approvers see exactly what goes.
-pub(super) fn details(a: &Action) -> Option<String> {
+pub(super) fn details(a: &Action) -> String {
     let lines: Vec<(&str, &Vec<String>)> = match a {
         Action::DeleteUser { holds, .. } => vec![
             ("Policies", &holds.managed_policies),
@@ -317,10 +323,12 @@ pub(super) fn details(a: &Action) -> Option<String> {
         | Action::ReactivateKey { .. }
         | Action::RemoveDenyAll { .. } => vec![],
     };
-    let text: Vec<String> = lines
+    let mut text: Vec<String> = lines
         .into_iter()
         .filter(|(_, v)| !v.is_empty())
         .map(|(label, v)| format!("*{label}:* {}", code_list(v)))
         .collect();
-    (!text.is_empty()).then(|| text.join("\n"))
+    let calls: Vec<String> = a.calls().into_iter().map(str::to_string).collect();
+    text.push(format!("*AWS calls:* {}", code_list(&calls)));
+    text.join("\n")
 }

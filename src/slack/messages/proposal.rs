@@ -149,9 +149,7 @@ pub fn proposal(i: &Incident, p: &Proposal) -> Reply {
     );
     let what = describe(&p.action);
     let mut blocks = vec![section(&header), section(&what)];
-    if let Some(d) = details(&p.action) {
-        blocks.push(section(&d));
-    }
+    blocks.push(section(&details(&p.action)));
     blocks.push(context(&format!(
         "Proposed by <@{}> at {}",
         p.requested_by,

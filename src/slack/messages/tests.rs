@@ -392,6 +392,7 @@ mod proposals {
                 "i-0123456789abcdef1".into(),
                 "i-0123456789abcdef2".into(),
             ],
+            snapshot: true,
         }
     }
 

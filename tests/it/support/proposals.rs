@@ -163,3 +163,12 @@ pub async fn requester_told(app: &App, needle: &str) -> String {
     .await
     .unwrap_or_else(|| panic!("the requester was never told {needle:?}"))
 }
+
+/// Asks for `cleanup <incident> <args>` and waits to be told privately why nothing can be
+/// proposed (`needle`); no proposal is made.
+pub async fn refused(app: &App, id: &IncidentId, args: &str, needle: &str) {
+    let before = app.store.proposals(id).await.unwrap().len();
+    ask(app, RESPONDER, &format!("cleanup {id} {args}")).await;
+    requester_told(app, needle).await;
+    assert_eq!(app.store.proposals(id).await.unwrap().len(), before);
+}
