@@ -120,19 +120,27 @@ async fn a_worker_killed_while_reporting_resumes_the_replies_only() {
     );
     let top = s.app.slack.top_level();
     assert_eq!(top.len(), 1);
-    // The investigation runs beside the announcement: under load its progress message can be
-    // the post the kill cut off, and its next attempt posts another. What this test pins is
-    // that the step replies are not posted again.
+    // A post already on the wire when the worker died may reach Slack and be posted again by
+    // the next attempt (chat.postMessage has no idempotency key): at most that one reply is
+    // doubled. The investigation's progress message runs beside the announcement and may be
+    // that post. What this test pins is that the step replies are not all posted again.
     let replies = s.app.slack.replies_to(&top[0].ts);
     let texts: Vec<&str> = replies
         .iter()
         .map(|r| r.text.as_str())
         .filter(|t| !t.starts_with(":mag: Investigating"))
         .collect();
+    let mut distinct = texts.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
     assert_eq!(
-        texts.len(),
+        distinct.len(),
         StepKind::ALL.len() + 2,
-        "each reply posted once, what the key could do, and the forensics message: {texts:#?}"
+        "each reply, what the key could do, and the forensics message: {texts:#?}"
+    );
+    assert!(
+        texts.len() <= distinct.len() + 1,
+        "only the post in flight at the kill may be doubled: {texts:#?}"
     );
 }
 

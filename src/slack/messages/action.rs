@@ -28,22 +28,23 @@ pub(super) fn grantor(on: &Grantor) -> String {
 }
 
 /// What is left of the policy once the principals are out.
-fn grant_left(on: &Grantor, after: Option<&str>) -> String {
-    let statements = after
-        .and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
-        .and_then(|d| d.get("Statement").and_then(|s| s.as_array()).map(Vec::len))
-        .unwrap_or(0);
-    match (on, after) {
-        (_, None) => "the policy is deleted: no statement is left".into(),
-        (Grantor::RoleTrust { .. }, Some(a)) if a.contains("KeyleakTrustsNoOne") => {
-            "no one else was trusted, so the role will trust no one (assuming it is denied to all)"
-                .into()
-        }
-        (_, Some(_)) => format!(
-            "{} kept unchanged",
-            count(statements, "statement", "statements")
-        ),
+fn grant_left(after: Option<&str>) -> String {
+    let Some(doc) = after.and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok()) else {
+        return "the policy is deleted: no statement is left".into();
+    };
+    if doc == crate::domain::grant::trusts_no_one() {
+        return "no one else was trusted, so the role will trust no one (assuming it is denied \
+                to all)"
+            .into();
     }
+    let statements = doc
+        .get("Statement")
+        .and_then(|s| s.as_array())
+        .map_or(0, Vec::len);
+    format!(
+        "{} kept unchanged",
+        count(statements, "statement", "statements")
+    )
 }
 
 pub(super) fn count(n: usize, one: &str, many: &str) -> String {
@@ -243,7 +244,7 @@ pub fn describe(a: &Action) -> String {
             "Take {} out of {} in account `{account}`; {}",
             shared_with(principals),
             grantor(on),
-            grant_left(on, after.as_deref())
+            grant_left(after.as_deref())
         ),
         Action::BlockPublicAccess { account, bucket } => format!(
             "Block all public access to bucket `{}` in account `{account}` (all four settings \
