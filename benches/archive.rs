@@ -1,4 +1,4 @@
-//! Archive scan benchmark (DESIGN.md §8), run with `cargo bench --bench archive [MB]`.
+//! Archive scan benchmark (docs/design.md §8), run with `cargo bench --bench archive [MB]`.
 //!
 //! Writes a CloudTrail archive of about `MB` (default 1100) megabytes of decompressed log in
 //! the organization layout, in files of realistic size (under 128 KiB compressed), with the

@@ -1,4 +1,4 @@
-//! Forensics benchmarks (DESIGN.md §8), run with `cargo bench --bench forensics`.
+//! Forensics benchmarks (docs/design.md §8), run with `cargo bench --bench forensics`.
 //!
 //! LookupEvents: the bot's investigation of a key with `PAGES` full pages in each of
 //! `REGIONS` regions, against the CloudTrail emulator (2 requests a second per region,

@@ -1,4 +1,4 @@
-//! Benchmarks (DESIGN.md §8), run with `cargo bench --bench keyleak`. Each figure is printed
+//! Benchmarks (docs/design.md §8), run with `cargo bench --bench keyleak`. Each figure is printed
 //! beside a baseline measured in the same run, because machines here are shared and noisy.
 //!
 //! (a) Ack latency of signed `/keyleak contain` commands under concurrent load, beside

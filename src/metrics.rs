@@ -1,4 +1,4 @@
-//! Prometheus metrics (`GET /metrics`, DESIGN.md §6): every family keyleak exposes is named,
+//! Prometheus metrics (`GET /metrics`, docs/design.md §6): every family keyleak exposes is named,
 //! described and recorded here, so the set is reviewed in one place and its labels stay
 //! bounded (verbs, states, steps, methods and operations, never ids or keys).
 //!

@@ -1,4 +1,4 @@
-//! Where CloudTrail puts its files (AWS-FACTS.md, "Archive in S3"):
+//! Where CloudTrail puts its files (docs/aws.md, CloudTrail):
 //! `<prefix>/AWSLogs/[<org-id>/]<account>/CloudTrail/<region>/<yyyy>/<mm>/<dd>/<file>.json.gz`,
 //! with digests under `CloudTrail-Digest/`, which are skipped.
 

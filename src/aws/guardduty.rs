@@ -1,4 +1,4 @@
-//! GuardDuty findings by access key (AWS-FACTS.md, GuardDuty): detectors are regional, so
+//! GuardDuty findings by access key (docs/aws.md, GuardDuty): detectors are regional, so
 //! each region is asked on its own; `ListFindings` pages by 50 and `GetFindings` takes at
 //! most 50 ids.
 

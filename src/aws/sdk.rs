@@ -30,6 +30,7 @@ pub struct SdkAws {
     base: SdkConfig,
     sts: aws_sdk_sts::Client,
     role_arn_template: Option<String>,
+    role_external_id: Option<String>,
     own_account: OnceCell<AccountId>,
     by_account: Mutex<HashMap<AccountId, Clients>>,
     /// Who keyleak signs as, by account.
@@ -226,6 +227,7 @@ impl SdkAws {
             ),
             base,
             role_arn_template,
+            role_external_id: None,
             own_account: OnceCell::new(),
             by_account: Mutex::new(HashMap::new()),
             principals: Mutex::new(HashMap::new()),
@@ -233,6 +235,12 @@ impl SdkAws {
             buckets: Mutex::new(HashMap::new()),
             archive_budget: archive::Budget::new(ArchiveLimits::default()),
         }
+    }
+
+    /// The external id the responder role's trust asks for (`KEYLEAK_ROLE_EXTERNAL_ID`).
+    pub fn with_role_external_id(mut self, id: Option<String>) -> Self {
+        self.role_external_id = id;
+        self
     }
 
     /// Archive scans held to `limits` (`KEYLEAK_ARCHIVE_MAX_FILE_MB`, `_MEMORY_MB`).
@@ -277,11 +285,12 @@ impl SdkAws {
                 .as_ref()
                 .ok_or_else(|| AwsError::NoRouteToAccount(account.clone()))?;
             let role = template.replace("{account}", account.as_str());
-            let provider = aws_config::sts::AssumeRoleProvider::builder(role)
-                .session_name("keyleak")
-                .configure(&self.base)
-                .build()
-                .await;
+            let mut provider =
+                aws_config::sts::AssumeRoleProvider::builder(role).session_name("keyleak");
+            if let Some(id) = &self.role_external_id {
+                provider = provider.external_id(id);
+            }
+            let provider = provider.configure(&self.base).build().await;
             // Fail here, with the account named, rather than on the first IAM call.
             use aws_credential_types::provider::ProvideCredentials;
             provider
@@ -684,7 +693,7 @@ impl Aws for SdkAws {
     }
 }
 
-/// The fallback when the user's 2,048-character inline budget is full (AWS-FACTS.md).
+/// The fallback when the user's 2,048-character inline budget is full (docs/aws.md).
 async fn attach_managed(
     iam: &aws_sdk_iam::Client,
     account: &AccountId,

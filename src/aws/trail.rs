@@ -1,5 +1,5 @@
 //! CloudTrail `LookupEvents` by access key, held to AWS's budget of 2 requests a second per
-//! account and region (AWS-FACTS.md). Every region is paced on its own, so the regions run
+//! account and region (docs/aws.md). Every region is paced on its own, so the regions run
 //! side by side at full budget; a throttled request backs off and is retried, and what could
 //! not be read is reported, never dropped.
 

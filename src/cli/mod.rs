@@ -128,6 +128,7 @@ async fn serve() -> anyhow::Result<()> {
     let aws = Arc::new(
         SdkAws::from_env(core.role_arn_template.clone())
             .await
+            .with_role_external_id(core.role_external_id.clone())
             .with_archive_limits(core.archive_limits),
     );
     let notifier = Arc::new(
@@ -306,6 +307,7 @@ async fn contain(
     let aws = Arc::new(
         SdkAws::from_env(core.role_arn_template.clone())
             .await
+            .with_role_external_id(core.role_external_id.clone())
             .with_archive_limits(core.archive_limits),
     );
     if dry_run {

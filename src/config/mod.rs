@@ -1,4 +1,4 @@
-//! Configuration from the environment (DESIGN.md §6), loaded and validated once at start-up.
+//! Configuration from the environment (docs/design.md §6), loaded and validated once at start-up.
 //! Every problem is reported at once, each naming its variable, so one restart fixes them all.
 
 use std::fmt;
@@ -57,6 +57,9 @@ impl Default for SlackTimeouts {
 pub struct CoreConfig {
     pub database_url: String,
     pub role_arn_template: Option<String>,
+    /// `KEYLEAK_ROLE_EXTERNAL_ID`: sent when assuming the responder role, whose trust policy
+    /// asks for it.
+    pub role_external_id: Option<String>,
     pub regions: Option<Vec<String>>,
     /// `KEYLEAK_CLOUDTRAIL_ARCHIVE`: the organization trail's bucket, scanned by forensics.
     pub archive: Option<ArchiveLocation>,
@@ -281,6 +284,19 @@ impl CoreConfig {
                 "must be a role ARN containing {account}, e.g. arn:aws:iam::{account}:role/KeyleakResponder",
             );
         }
+        let role_external_id = r.optional("KEYLEAK_ROLE_EXTERNAL_ID");
+        // STS's own rule for ExternalId.
+        if let Some(id) = &role_external_id
+            && !((2..=1224).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+=,.@:/-_".contains(&b)))
+        {
+            r.problem(
+                "KEYLEAK_ROLE_EXTERNAL_ID",
+                "must be 2 to 1224 letters, digits or +=,.@:/-_",
+            );
+        }
         let regions = r.optional("KEYLEAK_REGIONS").map(|v| {
             v.split(',')
                 .map(|s| s.trim().to_string())
@@ -334,6 +350,7 @@ impl CoreConfig {
         r.finish(Self {
             database_url,
             role_arn_template,
+            role_external_id,
             regions,
             archive,
             archive_limits,
@@ -545,9 +562,27 @@ mod tests {
             ("KEYLEAK_MONITOR_HOURS", "forever"),
             ("KEYLEAK_MONITOR_EVERY_MINUTES", "0"),
             ("KEYLEAK_EVIDENCE_BUCKET", "Evidence_Bucket"),
+            ("KEYLEAK_ROLE_EXTERNAL_ID", "not one; spaces"),
         ]))
         .unwrap_err();
-        assert_eq!(core.0.len(), 7);
+        assert_eq!(core.0.len(), 8);
+    }
+
+    #[test]
+    fn the_role_external_id_is_what_sts_accepts() {
+        let core = CoreConfig::load(&env(&[(
+            "KEYLEAK_ROLE_EXTERNAL_ID",
+            "keyleak:o-a1b2c3d4e5/prod",
+        )]))
+        .unwrap();
+        assert_eq!(
+            core.role_external_id.as_deref(),
+            Some("keyleak:o-a1b2c3d4e5/prod")
+        );
+        for bad in ["x", &"y".repeat(1225)] {
+            let errs = CoreConfig::load(&env(&[("KEYLEAK_ROLE_EXTERNAL_ID", bad)])).unwrap_err();
+            assert_eq!(errs.0[0].var, "KEYLEAK_ROLE_EXTERNAL_ID");
+        }
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The two-person rule (DESIGN.md §4) as pure decisions: a proposal binds to the exact
+//! The two-person rule (docs/design.md §4) as pure decisions: a proposal binds to the exact
 //! parameters it was made with, and an approval counts only from a different person on the
 //! approvers roster, while the proposal is pending, unexpired and unchanged.
 

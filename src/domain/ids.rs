@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// What kind of credential an access key id names (AWS-FACTS.md, "Key ids").
+/// What kind of credential an access key id names (docs/aws.md, "Access key ids").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {
     /// `AKIA…`: a long-term key of an IAM user or of the root user.

@@ -90,7 +90,7 @@ impl IncidentState {
     }
 }
 
-/// One step of a containment playbook (DESIGN.md §3), in order.
+/// One step of a containment playbook (docs/design.md §3), in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StepKind {
     LocateAccount,

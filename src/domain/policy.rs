@@ -1,4 +1,4 @@
-//! The IAM policy documents containment writes (AWS-FACTS.md, "What actually cuts an attacker off").
+//! The IAM policy documents containment writes (docs/aws.md, "What cuts an attacker off").
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};

@@ -1,4 +1,4 @@
-//! Cleanup (DESIGN.md §3): a request names targets; a worker asks AWS what each holds and
+//! Cleanup (docs/design.md §3): a request names targets; a worker asks AWS what each holds and
 //! posts one proposal per action; an approved proposal is executed by a worker holding the
 //! execution right the store handed out once.
 

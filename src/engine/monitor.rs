@@ -1,4 +1,4 @@
-//! Monitoring after containment (DESIGN.md §3): for a while after containment, CloudTrail is
+//! Monitoring after containment (docs/design.md §3): for a while after containment, CloudTrail is
 //! polled for the key, the keys it minted, its user, the users the attacker made, and anyone
 //! setting the key back to Active. Anything new is said in the thread, and the first call
 //! marks the incident "activity after containment". A way back in (the key reactivated, a

@@ -1,4 +1,4 @@
-//! Restore (DESIGN.md §3): a new key only when asked, handed over through Secrets Manager and
+//! Restore (docs/design.md §3): a new key only when asked, handed over through Secrets Manager and
 //! tried; the deny-all lifted behind approval; the session fence kept; and the list of places
 //! that used the old key, which need the new one.
 

@@ -94,7 +94,7 @@ where
     }
 }
 
-/// How long Slack takes a `response_url` (SLACK-FACTS.md).
+/// How long Slack takes a `response_url` (docs/slack.md).
 const RESPONSE_URL_MINUTES: i64 = 30;
 
 pub struct Worker {

@@ -26,7 +26,7 @@ pub enum Recognised {
 pub struct NotAnEvent(pub &'static str);
 
 /// The Health codes that say a key is exposed or compromised, and how sure AWS is
-/// (AWS-FACTS.md, "AWS's own reaction").
+/// (docs/aws.md, "AWS's own reaction to an exposed key").
 const HEALTH_CODES: [(&str, Strength); 5] = [
     ("AWS_RISK_CREDENTIALS_EXPOSED", Strength::Confirmed),
     ("AWS_RISK_CREDENTIALS_COMPROMISED", Strength::Confirmed),

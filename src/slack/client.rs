@@ -9,7 +9,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 use tokio::sync::Mutex;
-use tracing::warn;
+use tracing::{error, warn};
 
 use super::messages::{self, chart};
 use super::outbox::{Method, Outbox};
@@ -181,7 +181,19 @@ impl SlackNotifier {
                         );
                         self.outbox.pause(method, wait);
                     }
-                    answer => return answer.map(Some).map_err(classify),
+                    answer => {
+                        if let Err(SlackClientError::ApiError(api)) = &answer
+                            && api.code == "missing_scope"
+                        {
+                            error!(
+                                method = method.name(),
+                                needs = method.scope().unwrap_or("none"),
+                                "Slack refused the call for want of a scope: add it to the app \
+                                 (manifests/slack-app.yaml) and reinstall it"
+                            );
+                        }
+                        return answer.map(Some).map_err(classify);
+                    }
                 }
             }
         };

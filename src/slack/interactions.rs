@@ -23,7 +23,7 @@ struct InteractionForm {
     payload: String,
 }
 
-/// The parts of a `block_actions` payload keyleak reads (SLACK-FACTS.md). Over HTTP it is
+/// The parts of a `block_actions` payload keyleak reads (docs/slack.md). Over HTTP it is
 /// the form's `payload` field, over Socket Mode the envelope's payload.
 #[derive(Deserialize)]
 pub(super) struct BlockActions {

@@ -72,6 +72,22 @@ impl Method {
         }
     }
 
+    /// The bot scope Slack wants for the method; `None` for those any token may call.
+    /// Incident rooms are private channels, so the conversation methods want `groups:write`.
+    pub(super) fn scope(self) -> Option<&'static str> {
+        match self {
+            Self::PostMessage | Self::Update => Some("chat:write"),
+            Self::GetPermalink | Self::AuthTest => None,
+            Self::ConversationsCreate | Self::ConversationsInvite | Self::ConversationsSetTopic => {
+                Some("groups:write")
+            }
+            Self::PinsAdd => Some("pins:write"),
+            Self::GetUploadUrl | Self::CompleteUpload | Self::FilesDelete => Some("files:write"),
+            Self::FilesInfo => Some("files:read"),
+            Self::UserGroupsUsersList => Some("usergroups:read"),
+        }
+    }
+
     /// Calls a minute for the whole workspace. `chat.postMessage` is "special": about one a
     /// second per channel, and "several hundred a minute" across the workspace.
     fn per_minute(self) -> u32 {
@@ -175,7 +191,47 @@ impl Outbox {
 mod tests {
     use super::*;
 
-    /// SLACK-FACTS.md: about one `chat.postMessage` a second per channel, with short bursts;
+    /// The scopes a manifest's bot asks for: the items under `bot:`.
+    fn bot_scopes(manifest: &str) -> Vec<&str> {
+        manifest
+            .lines()
+            .skip_while(|l| l.trim() != "bot:")
+            .skip(1)
+            .map(str::trim)
+            .take_while(|l| l.starts_with("- "))
+            .map(|l| l.trim_start_matches("- "))
+            .collect()
+    }
+
+    /// Both Slack app manifests ask for exactly what the methods keyleak calls need, and the
+    /// slash command: a missing scope fails a call in the worst hour, an unused one widens
+    /// what a stolen bot token can do.
+    #[test]
+    fn the_manifests_ask_for_exactly_the_scopes_of_the_methods_called() {
+        let mut wanted: Vec<&str> = Method::ALL
+            .iter()
+            .filter_map(|m| m.scope())
+            .chain(["commands"])
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        for (name, manifest) in [
+            (
+                "slack-app.yaml",
+                include_str!("../../manifests/slack-app.yaml"),
+            ),
+            (
+                "slack-app-socket-mode.yaml",
+                include_str!("../../manifests/slack-app-socket-mode.yaml"),
+            ),
+        ] {
+            let mut asked = bot_scopes(manifest);
+            asked.sort_unstable();
+            assert_eq!(asked, wanted, "{name}");
+        }
+    }
+
+    /// docs/slack.md: about one `chat.postMessage` a second per channel, with short bursts;
     /// `conversations.create` is Tier 2 (about 20 a minute).
     #[test]
     fn the_paces_are_slacks() {

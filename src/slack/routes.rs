@@ -66,7 +66,7 @@ impl AppState {
     }
 }
 
-/// The slash-command fields keyleak uses (SLACK-FACTS.md); others are ignored. Over HTTP
+/// The slash-command fields keyleak uses (docs/slack.md); others are ignored. Over HTTP
 /// they come as a form, over Socket Mode as the envelope's JSON payload.
 #[derive(Deserialize)]
 pub(super) struct SlashCommand {
@@ -379,7 +379,7 @@ async fn investigate(
         StatusTarget::Incident(id) => id,
         StatusTarget::Key(k) => match state.engine.open_incident_for_key(&k).await? {
             Some(i) => i.id,
-            // DESIGN.md §2: forensics without containment. The triage run investigates once
+            // docs/design.md §2: forensics without containment. The triage run investigates once
             // it knows the key's account.
             None => {
                 let by = Actor::Slack(user);

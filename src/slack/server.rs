@@ -1,4 +1,4 @@
-//! The HTTP server: Slack's routes and the health probes (DESIGN.md §6).
+//! The HTTP server: Slack's routes and the health probes (docs/design.md §6).
 
 use std::time::Instant;
 

@@ -1,5 +1,5 @@
-//! Slack request signing (SLACK-FACTS.md, "Inbound"): HMAC-SHA256 over `v0:<ts>:<raw body>`,
-//! checked before anything in the body is parsed. The comparison is the MAC library's
+//! Slack request signing (docs/slack.md, "Requests into keyleak"): HMAC-SHA256 over
+//! `v0:<ts>:<raw body>`, checked before anything in the body is parsed. The comparison is the MAC library's
 //! constant-time `verify_slice`; our own expected value is never formatted, so it cannot leak.
 
 use hmac::{Hmac, KeyInit, Mac};

@@ -10,6 +10,7 @@ mod binary;
 mod cleanup;
 mod contain;
 mod credentials;
+mod deployment;
 mod eradication;
 mod evidence;
 mod exposure;

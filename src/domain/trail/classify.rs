@@ -1,4 +1,5 @@
-//! What an event means for the incident, by table (AWS-FACTS.md, "Event classification").
+//! What an event means for the incident, by table (docs/aws.md, CloudTrail; the techniques
+//! in `technique.rs`).
 //! A call can mean two things (attaching a policy persists access and escalates it), so an
 //! event carries every category its name has; a denied call is denied probing only, since it
 //! changed nothing, and the timeline still names what was tried.

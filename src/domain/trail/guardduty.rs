@@ -1,4 +1,4 @@
-//! GuardDuty findings about the leaked key and its offspring (AWS-FACTS.md, GuardDuty), read
+//! GuardDuty findings about the leaked key and its offspring (docs/aws.md, GuardDuty), read
 //! the way a responder reads them: by family (`UnauthorizedAccess:IAMUser/`, …), since type
 //! names change over time, and by severity.
 

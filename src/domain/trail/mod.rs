@@ -20,7 +20,7 @@ use serde_json::Value;
 
 pub use classify::{Category, classify};
 
-/// The fields of a CloudTrail record that forensics reads (AWS-FACTS.md, CloudTrail).
+/// The fields of a CloudTrail record that forensics reads (docs/aws.md, CloudTrail).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrailEvent {
     pub event_id: String,

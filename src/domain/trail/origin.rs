@@ -1,4 +1,4 @@
-//! Who issued a temporary key (AWS-FACTS.md, "What actually cuts an attacker off"): the
+//! Who issued a temporary key (docs/aws.md, "What cuts an attacker off"): the
 //! event whose response holds the key, or failing that the key's own calls, whose identity
 //! names the session's issuer. A cross-account AssumeRole is logged in both accounts with
 //! one `sharedEventID`; either copy names the same role and caller.

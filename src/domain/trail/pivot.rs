@@ -1,5 +1,5 @@
 //! Credentials an event minted: the temporary keys to look up next, and the roles whose
-//! sessions must be fenced (AWS-FACTS.md: deactivating a key ends none of its sessions).
+//! sessions must be fenced (docs/aws.md: deactivating a key ends none of its sessions).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -109,7 +109,7 @@ pub struct AssumedRole {
     pub kind: RoleKind,
 }
 
-/// Whether an inline fence can be put on the role (AWS-FACTS.md).
+/// Whether an inline fence can be put on the role (docs/aws.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RoleKind {

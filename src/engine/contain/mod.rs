@@ -1,4 +1,4 @@
-//! The containment playbooks (DESIGN.md §3): AKIA steps 1–8 here, ASIA in `temporary`.
+//! The containment playbooks (docs/design.md §3): AKIA steps 1–8 here, ASIA in `temporary`.
 //! Each step's outcome is recorded before it is reported, and a recorded step is never run
 //! again, so a worker that dies midway is taken over without repeating anything.
 

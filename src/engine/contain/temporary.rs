@@ -1,8 +1,8 @@
-//! The ASIA playbook (DESIGN.md §3, "For an ASIA key"; issue: `contain` for ASIA keys). A
-//! temporary key cannot be deactivated and lives until it expires, so: find the event that
-//! minted it, deny the issuer's sessions issued before the incident (a role's fence, or the
-//! user's for GetSessionToken/GetFederationToken sessions), and contain the key that minted
-//! it in an incident of its own, which follows the chain further if that key is temporary too.
+//! The ASIA playbook (docs/design.md §3, a temporary key). A temporary key cannot be deactivated
+//! and lives until it expires, so: find the event that minted it, deny the issuer's sessions issued
+//! before the incident (a role's fence, or the user's for GetSessionToken/GetFederationToken
+//! sessions), and contain the key that minted it in an incident of its own, which follows the chain
+//! further if that key is temporary too.
 
 use chrono::Duration;
 

@@ -1,4 +1,4 @@
-//! Forensics (DESIGN.md §3, investigate): every region's CloudTrail for the leaked key and,
+//! Forensics (docs/design.md §3, investigate): every region's CloudTrail for the leaked key and,
 //! breadth first, for every temporary key it or its offspring minted; the roles those came
 //! from are fenced; what the attacker created becomes cleanup proposals. Lookups are
 //! read-only, so a job taken over after a crash simply looks again.

@@ -605,8 +605,8 @@ fn unreachable_account(i: &Incident, account: &str, role_refused: Option<&str>) 
         ":sos: `{key}` belongs to account `{account}`, and keyleak *cannot act there*: {why}. \
          Nothing was changed; the key still works.\n*Do now*, as someone who can sign in to \
          `{account}`:\n{stop}\n*Then let keyleak finish* (deny policies, session fence, \
-         forensics): deploy the responder role in `{account}` (trust policy in \
-         `manifests/responder-role-trust.json`) and press *Contain* again, or run \
+         forensics): deploy the responder role in `{account}` (the CloudFormation template \
+         `manifests/responder-role.cfn.json`, as a StackSet) and press *Contain* again, or run \
          `/keyleak contain {key}`."
     )
 }
