@@ -1,5 +1,6 @@
-//! The deployment files hold together: the responder role's CloudFormation template carries the
-//! bot's policy less what only the bot's own account needs, trusts only the bot's role with an
+//! The deployment files hold together: the bot's IAM policy allows exactly the AWS operations
+//! the adapter's source calls; the responder role's CloudFormation template carries that policy
+//! less what only the bot's own account needs, trusts only the bot's role with an
 //! external id, and both policies fit IAM's size limits; the Dockerfile copies everything the
 //! build reads; the Kubernetes base lists every manifest and takes secrets only by reference.
 //! (`.ci/deployment` runs the validators: hadolint, cfn-lint, kustomize and kubernetes-validate.)
@@ -146,4 +147,176 @@ fn the_kubernetes_base_lists_every_manifest_and_takes_secrets_by_reference() {
     for never in ["SLACK_", "DATABASE_URL", "TOKEN"] {
         assert!(!configmap.contains(never), "{never} in the ConfigMap");
     }
+}
+
+/// The AWS clients the adapter builds, by the name the code calls them by, and the IAM
+/// service prefix of their actions.
+const CLIENTS: &[(&str, &str)] = &[
+    ("iam", "iam"),
+    ("sts", "sts"),
+    ("ec2", "ec2"),
+    ("s3", "s3"),
+    ("probe", "s3"),
+    ("lambda", "lambda"),
+    ("rds", "rds"),
+    ("secrets", "secretsmanager"),
+    ("cloudtrail", "cloudtrail"),
+    ("guardduty", "guardduty"),
+];
+
+/// Where an operation's IAM action is not its own name.
+const ACTION_OF: &[(&str, &str)] = &[
+    ("s3:HeadBucket", "s3:ListBucket"),
+    ("s3:ListObjectsV2", "s3:ListBucket"),
+    ("s3:HeadObject", "s3:GetObject"),
+    ("s3:GetPublicAccessBlock", "s3:GetBucketPublicAccessBlock"),
+    ("s3:PutPublicAccessBlock", "s3:PutBucketPublicAccessBlock"),
+];
+
+/// Actions the policy grants that no operation call names: AssumeRole is made by the SDK's
+/// role provider; a head of an evidence object reads its retention (GetObjectRetention); tags
+/// given at creation (an evidence snapshot's, a handover secret's) need the tagging action.
+const CALLED_OTHERWISE: &[&str] = &[
+    "sts:AssumeRole",
+    "s3:GetObjectRetention",
+    "ec2:CreateTags",
+    "secretsmanager:TagResource",
+];
+
+/// `list_ssh_public_keys` → `ListSSHPublicKeys`, with IAM's and RDS's capitals.
+fn pascal(op: &str) -> String {
+    op.split('_')
+        .map(|w| match w {
+            "mfa" => "MFA".to_string(),
+            "ssh" => "SSH".to_string(),
+            "db" => "DB".to_string(),
+            "v2" => "V2".to_string(),
+            _ => {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                    .unwrap_or_default()
+            }
+        })
+        .collect()
+}
+
+/// The name before `.op()`: an identifier (`iam.get_role()`), or the method whose call it is
+/// (`c.ec2(region).describe_instances()`, `Client::from_conf(conf).list_public_keys()`).
+fn receiver(before: &str) -> Option<&str> {
+    // `self.iam(account).await?.put_role_policy()`: the client is what was awaited.
+    let mut before = before.trim_end();
+    while let Some(b) = before
+        .strip_suffix('?')
+        .or_else(|| before.strip_suffix(".await"))
+    {
+        before = b.trim_end();
+    }
+    let before = match before.strip_suffix(')') {
+        Some(inner) => {
+            let mut depth = 1;
+            let mut at = inner.len();
+            for (i, ch) in inner.char_indices().rev() {
+                match ch {
+                    ')' => depth += 1,
+                    '(' => depth -= 1,
+                    _ => {}
+                }
+                if depth == 0 {
+                    at = i;
+                    break;
+                }
+            }
+            &inner[..at]
+        }
+        None => before,
+    };
+    let start = before
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .map_or(0, |i| i + 1);
+    Some(&before[start..]).filter(|s| !s.is_empty())
+}
+
+/// Every AWS operation the adapter calls, as `service:Operation`, from its source.
+fn operations_called() -> std::collections::BTreeSet<String> {
+    let mut ops = std::collections::BTreeSet::new();
+    let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/aws")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            // GuardDuty's and CloudTrail's clients are `client` in their own files.
+            let file = path.file_name().unwrap().to_string_lossy().into_owned();
+            for (at, _) in code.match_indices("()") {
+                let head = &code[..at];
+                let Some(dot) = head.rfind('.') else { continue };
+                let op = &head[dot + 1..];
+                // `config()` is the client's own settings, not a call to AWS.
+                if op.is_empty()
+                    || op == "config"
+                    || !op
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit())
+                {
+                    continue;
+                }
+                let Some(name) = receiver(&head[..dot]) else {
+                    continue;
+                };
+                let service = match (name, file.as_str()) {
+                    ("from_conf", _) if head[..dot].contains("aws_sdk_cloudtrail") => "cloudtrail",
+                    ("client", "guardduty.rs") => "guardduty",
+                    ("client", "trail.rs") => "cloudtrail",
+                    _ => match CLIENTS.iter().find(|(n, _)| *n == name) {
+                        Some((_, s)) => s,
+                        None => continue,
+                    },
+                };
+                ops.insert(format!("{service}:{}", pascal(op)));
+            }
+        }
+    }
+    ops
+}
+
+/// Every operation the code calls is allowed by the bot's policy, and the policy allows
+/// nothing the code does not call.
+#[test]
+fn the_bots_policy_allows_exactly_the_operations_the_code_calls() {
+    let called: std::collections::BTreeSet<String> = operations_called()
+        .into_iter()
+        .map(|op| {
+            ACTION_OF
+                .iter()
+                .find(|(o, _)| *o == op)
+                .map_or(op, |(_, a)| a.to_string())
+        })
+        .collect();
+    assert!(called.len() > 80, "the scan found too little: {called:?}");
+    let bot = json(BOT_POLICY);
+    let allowed: std::collections::BTreeSet<String> = bot["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| match &s["Action"] {
+            Value::String(a) => vec![a.clone()],
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect(),
+            _ => vec![],
+        })
+        .collect();
+    let missing: Vec<&String> = called.difference(&allowed).collect();
+    assert!(missing.is_empty(), "called but not allowed: {missing:?}");
+    let unused: Vec<&String> = allowed
+        .difference(&called)
+        .filter(|a| !CALLED_OTHERWISE.contains(&a.as_str()))
+        .collect();
+    assert!(unused.is_empty(), "allowed but never called: {unused:?}");
 }
