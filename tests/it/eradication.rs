@@ -295,23 +295,7 @@ async fn instances_and_functions_are_removed_in_their_region() {
     assert_eq!(described_ids.len(), 3, "{kept}");
     assert!(ids.iter().all(|i| described_ids.contains(&i.as_str())));
     assert_eq!(kept["Instances"][0]["State"], "running");
-    let states: Vec<String> = ec2
-        .describe_instances()
-        .set_instance_ids(Some(ids))
-        .send()
-        .await
-        .unwrap()
-        .reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .map(|i| i.state().unwrap().name().unwrap().as_str().to_string())
-        .collect();
-    assert!(
-        states
-            .iter()
-            .all(|s| s == "terminated" || s == "shutting-down"),
-        "{states:?}"
-    );
+    seed::assert_terminated(&ec2, &ids).await;
 
     let lambda = aws_sdk_lambda::Client::from_conf(
         aws_sdk_lambda::config::Builder::from(&config)

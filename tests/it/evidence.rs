@@ -250,26 +250,5 @@ async fn instances_asked_to_be_snapshotted_leave_their_volumes_behind() {
             "{tags:?}"
         );
     }
-    let states: Vec<String> = ec2
-        .describe_instances()
-        .instance_ids(&ids[0])
-        .instance_ids(&ids[1])
-        .send()
-        .await
-        .unwrap()
-        .reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .filter_map(|i| {
-            i.state()
-                .and_then(|s| s.name())
-                .map(|n| n.as_str().to_string())
-        })
-        .collect();
-    assert!(
-        states
-            .iter()
-            .all(|s| s == "terminated" || s == "shutting-down"),
-        "{states:?}"
-    );
+    seed::assert_terminated(&ec2, &ids).await;
 }

@@ -39,6 +39,28 @@ pub async fn instances(ec2: &aws_sdk_ec2::Client, n: i32) -> Vec<String> {
         .collect()
 }
 
+/// Asserts that every one of the instances is terminated or on its way there.
+pub async fn assert_terminated(ec2: &aws_sdk_ec2::Client, ids: &[String]) {
+    let states: Vec<String> = ec2
+        .describe_instances()
+        .set_instance_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .unwrap()
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .map(|i| i.state().unwrap().name().unwrap().as_str().to_string())
+        .collect();
+    assert_eq!(states.len(), ids.len(), "{states:?}");
+    assert!(
+        states
+            .iter()
+            .all(|s| s == "terminated" || s == "shutting-down"),
+        "{states:?}"
+    );
+}
+
 /// A role's trust policy for Lambda's service.
 pub const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 
