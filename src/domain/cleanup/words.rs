@@ -238,6 +238,7 @@ pub(super) fn grant(
             },
         });
     };
+    let on = on(name)?;
     if principals.len() > MAX_PRINCIPALS {
         return Err(TargetError::TooManyPrincipals);
     }
@@ -249,7 +250,7 @@ pub(super) fn grant(
         }
     }
     Ok(Target::Grant {
-        on: on(name)?,
+        on,
         principals: out,
     })
 }
