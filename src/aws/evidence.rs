@@ -42,10 +42,14 @@ pub(super) async fn describe(c: &Clients, action: &Action) -> Result<Value, AwsE
             Some(doc) => json!({ "Grantor": on, "Policy": document(&doc) }),
             None => json!({ "Grantor": on, "Policy": null }),
         }),
-        Action::BlockPublicAccess { bucket, .. } => Ok(json!({
-            "Bucket": bucket,
-            "PublicAccessBlockConfiguration": super::grants::public_access_block(c, bucket).await?,
-        })),
+        Action::BlockPublicAccess { bucket, .. } => {
+            let s3 = super::archive::client(&c.config, bucket).await;
+            Ok(json!({
+                "Bucket": bucket,
+                "PublicAccessBlockConfiguration":
+                    super::grants::public_access_block(&s3, bucket).await?,
+            }))
+        }
         Action::RevokeIngress {
             region,
             group,

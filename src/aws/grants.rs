@@ -29,13 +29,16 @@ pub(super) async fn document(c: &Clients, on: &Grantor) -> Result<Option<String>
             super::reach::decoded(encoded).map(Some)
         }
         Grantor::BucketPolicy { bucket } => {
-            let s3 = super::archive::client(&c.config, bucket).await;
-            match s3.get_bucket_policy().bucket(bucket).send().await {
-                Ok(out) => Ok(out.policy().map(str::to_string)),
-                Err(e) if e.code() == Some("NoSuchBucketPolicy") => Ok(None),
-                Err(e) => Err(classify(e)),
-            }
+            bucket_policy(&super::archive::client(&c.config, bucket).await, bucket).await
         }
+    }
+}
+
+async fn bucket_policy(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<Option<String>, AwsError> {
+    match s3.get_bucket_policy().bucket(bucket).send().await {
+        Ok(out) => Ok(out.policy().map(str::to_string)),
+        Err(e) if e.code() == Some("NoSuchBucketPolicy") => Ok(None),
+        Err(e) => Err(classify(e)),
     }
 }
 
@@ -52,22 +55,15 @@ pub(super) async fn remove(
     after: Option<&str>,
     t: &mut Trail,
 ) -> Result<Outcome, AwsError> {
-    let now = match document(c, on).await {
-        Ok(now) => now,
-        Err(AwsError::NoSuchEntity(_)) => return Ok(t.gone()),
-        Err(e) => return Err(e),
-    };
-    let now = now.as_deref().and_then(parse);
-    if now == after.and_then(parse) {
-        return Ok(t.gone());
-    }
-    if now != parse(before) {
-        return Ok(Outcome::Changed {
-            found: vec!["a policy document other than the one proposed".into()],
-        });
-    }
-    match (on, after) {
-        (Grantor::RoleTrust { role }, Some(doc)) => {
+    match on {
+        Grantor::RoleTrust { role } => {
+            let now = document(c, on).await;
+            if let Some(settled) = settled(now, before, after, t) {
+                return settled;
+            }
+            let doc = after.ok_or_else(|| {
+                AwsError::Other("a role cannot be left without a trust policy".into())
+            })?;
             let out = c
                 .iam
                 .update_assume_role_policy()
@@ -78,40 +74,64 @@ pub(super) async fn remove(
                 .map_err(classify)?;
             t.note(&out);
         }
-        (Grantor::BucketPolicy { bucket }, Some(doc)) => {
+        Grantor::BucketPolicy { bucket } => {
+            // One client, its region found once, for the read and the write.
             let s3 = super::archive::client(&c.config, bucket).await;
-            let out = s3
-                .put_bucket_policy()
-                .bucket(bucket)
-                .policy(doc)
-                .send()
-                .await
-                .map_err(classify)?;
-            t.note(&out);
-        }
-        (Grantor::BucketPolicy { bucket }, None) => {
-            let s3 = super::archive::client(&c.config, bucket).await;
-            let out = s3
-                .delete_bucket_policy()
-                .bucket(bucket)
-                .send()
-                .await
-                .map_err(classify)?;
-            t.note(&out);
-        }
-        (Grantor::RoleTrust { .. }, None) => {
-            return Err(AwsError::Other(
-                "a role cannot be left without a trust policy".into(),
-            ));
+            let now = bucket_policy(&s3, bucket).await;
+            if let Some(settled) = settled(now, before, after, t) {
+                return settled;
+            }
+            match after {
+                Some(doc) => t.note(
+                    &s3.put_bucket_policy()
+                        .bucket(bucket)
+                        .policy(doc)
+                        .send()
+                        .await
+                        .map_err(classify)?,
+                ),
+                None => t.note(
+                    &s3.delete_bucket_policy()
+                        .bucket(bucket)
+                        .send()
+                        .await
+                        .map_err(classify)?,
+                ),
+            }
         }
     }
     Ok(t.done())
 }
 
+/// The outcome when the policy read now leaves nothing to write: gone or already `after` is
+/// done, anything but `before` stops it; `None` when it is still what was approved.
+fn settled(
+    now: Result<Option<String>, AwsError>,
+    before: &str,
+    after: Option<&str>,
+    t: &mut Trail,
+) -> Option<Result<Outcome, AwsError>> {
+    let now = match now {
+        Ok(now) => now.as_deref().and_then(parse),
+        Err(AwsError::NoSuchEntity(_)) => return Some(Ok(t.gone())),
+        Err(e) => return Some(Err(e)),
+    };
+    if now == after.and_then(parse) {
+        return Some(Ok(t.gone()));
+    }
+    (now != parse(before)).then(|| {
+        Ok(Outcome::Changed {
+            found: vec!["a policy document other than the one proposed".into()],
+        })
+    })
+}
+
 /// The bucket's public access block now: its four settings in AWS's names, all off when the
 /// bucket has none.
-pub(super) async fn public_access_block(c: &Clients, bucket: &str) -> Result<Value, AwsError> {
-    let s3 = super::archive::client(&c.config, bucket).await;
+pub(super) async fn public_access_block(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+) -> Result<Value, AwsError> {
     let config = match s3.get_public_access_block().bucket(bucket).send().await {
         Ok(out) => out.public_access_block_configuration().cloned(),
         Err(e) if e.code() == Some("NoSuchPublicAccessBlockConfiguration") => None,
@@ -141,13 +161,13 @@ pub(super) async fn block_public_access(
     bucket: &str,
     t: &mut Trail,
 ) -> Result<Outcome, AwsError> {
-    match public_access_block(c, bucket).await {
+    let s3 = super::archive::client(&c.config, bucket).await;
+    match public_access_block(&s3, bucket).await {
         Ok(now) if fully_blocked(&now) => return Ok(t.gone()),
         Ok(_) => {}
         Err(AwsError::NoSuchEntity(_)) => return Ok(t.gone()),
         Err(e) => return Err(e),
     }
-    let s3 = super::archive::client(&c.config, bucket).await;
     let out = s3
         .put_public_access_block()
         .bucket(bucket)

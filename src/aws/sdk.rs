@@ -533,7 +533,9 @@ impl Aws for SdkAws {
         account: &AccountId,
         bucket: &str,
     ) -> Result<bool, AwsError> {
-        let config = grants::public_access_block(&self.clients(account).await?, bucket).await?;
+        let c = self.clients(account).await?;
+        let s3 = archive::client(&c.config, bucket).await;
+        let config = grants::public_access_block(&s3, bucket).await?;
         Ok(grants::fully_blocked(&config))
     }
 
