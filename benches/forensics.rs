@@ -31,7 +31,7 @@ fn log_pages(emulator: &TrailEmulator, key: &str) {
                 .by_user(OWN_ACCOUNT, "ci-deploy", key)
                 .region(region)
                 .at(start - chrono::Duration::seconds(i as i64));
-            emulator.log(&r.value());
+            emulator.log(&r.value()).unwrap();
         }
     }
 }
@@ -78,8 +78,8 @@ async fn unpaced_sdk(config: &aws_config::SdkConfig, key: &str) -> (Duration, us
 
 #[tokio::main]
 async fn main() {
-    let moto = Moto::start().await;
-    let emulator = TrailEmulator::start(&moto.url).await;
+    let moto = Moto::start().await.unwrap();
+    let emulator = crate::support::trail::emulator(&moto.url).await;
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
     log_pages(&emulator, &seeded.leaked.id);

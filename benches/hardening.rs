@@ -109,7 +109,7 @@ async fn flood_run(
 async fn junk_flood() {
     println!("(a) {JUNK} junk contains from one responder, then a real one from another: time to");
     println!("    the key cut off, {RUNS} runs each");
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let cfg = moto.own_config().await;
     let iam = aws_sdk_iam::Client::new(&cfg);
     for (tag, limit) in [("limited", 30), ("unlimited", 100_000)] {
@@ -222,7 +222,7 @@ async fn planted_archive() {
         "(c) {FILES} planted archive files, each decompressing to just under the {} MiB cap",
         limits.max_file_bytes >> 20
     );
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let cfg = moto.own_config().await;
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&cfg)

@@ -258,7 +258,7 @@ async fn contain_timed(app: &App, key: &str) -> Duration {
 
 async fn time_to_contain() {
     println!("(b) time to contain against moto, {CONTAIN_RUNS} runs each, interleaved");
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let cfg = moto.own_config().await;
     let iam = aws_sdk_iam::Client::new(&cfg);
     let sts = aws_sdk_sts::Client::new(&cfg);
@@ -351,7 +351,7 @@ async fn card_latency() {
     println!(
         "(d) key inactive -> card says so, {CARD_RUNS} incidents each with a room and forensics"
     );
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let cfg = moto.own_config().await;
     let iam = aws_sdk_iam::Client::new(&cfg);
     for slack_ms in [0, 150] {
@@ -430,7 +430,7 @@ where
 
 async fn approval() {
     println!("(c) approval, {APPROVE_RUNS} proposals, {CLICKS} simultaneous Approve clicks each");
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let cfg = moto.own_config().await;
     let iam = aws_sdk_iam::Client::new(&cfg);
     let app = Arc::new(App::start(cfg.clone(), Options::default()).await);

@@ -95,7 +95,7 @@ async fn socket_acks() {
         ..Options::default()
     };
     let app = Arc::new(App::start(no_aws().await, opts).await);
-    app.slack.socket.wait_connections(2).await;
+    app.slack.socket.wait_connections(2).await.unwrap();
     http_burst(&app, 1_000_000).await;
     socket_burst(&app, 1_100_000).await;
     let (mut http, mut socket) = (vec![], vec![]);
@@ -117,7 +117,7 @@ async fn socket_acks() {
 
 /// One replica's death mid-containment; the time from it to the incident contained.
 async fn takeover(settings: &WorkerSettings) -> Duration {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
     let proxy = support::proxy::AwsProxy::start(&moto.url).await;

@@ -117,7 +117,7 @@ fn ratio(a: &[Duration], b: &[Duration]) -> f64 {
 
 async fn health_to_contained() {
     println!("(a) signal to contained against moto, {RUNS} runs each, interleaved");
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let cfg = moto.own_config().await;
     let iam = aws_sdk_iam::Client::new(&cfg);
     let app = confirmed(cfg).await;
@@ -152,7 +152,7 @@ async fn with_latency() {
         IAM_DELAY.as_millis(),
         STS_DELAY.as_millis()
     );
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let seeding = aws_sdk_iam::Client::new(&moto.own_config().await);
     let proxy = proxy::AwsProxy::start(&moto.url).await;
     proxy.delay_service("iam", IAM_DELAY);
@@ -189,7 +189,7 @@ async fn with_latency() {
 async fn burst() {
     println!("(b) {BURST} distinct signals, one in ten sent twice, {IN_FLIGHT} in flight");
     // No AWS is reached before the answer; the triage runs that follow find nothing in moto.
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let app = Arc::new(App::start(moto.own_config().await, Options::default()).await);
     let mut events = vec![];
     for n in 0..BURST {

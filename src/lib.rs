@@ -17,6 +17,7 @@ pub mod intake;
 pub mod listener;
 pub mod metrics;
 pub mod notify;
+pub mod sandbox;
 pub mod slack;
 pub mod store;
 pub mod tls;

@@ -15,7 +15,7 @@ use support::*;
 
 #[tokio::test]
 async fn expired_rejected_and_changed_proposals_never_run() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let clock = Arc::new(ManualClock::new(Utc::now()));
     let opts = Options {
@@ -100,7 +100,7 @@ async fn expired_rejected_and_changed_proposals_never_run() {
 
 #[tokio::test]
 async fn bad_unknown_and_forged_clicks_are_refused_and_change_nothing() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let app = App::start(moto.own_config().await, Options::default()).await;
     let (a, _) = contained(&app, &iam, "ci-a").await;
@@ -108,7 +108,10 @@ async fn bad_unknown_and_forged_clicks_are_refused_and_change_nothing() {
     let pa = propose(&app, &a, "").await;
     let pb = propose(&app, &b, "").await;
     let ma = message_of(&app, &pa);
-    let good = app.slack.click_payload(APPROVER, &ma, "proposal.approve");
+    let good = app
+        .slack
+        .click_payload(APPROVER, &ma, "proposal.approve")
+        .unwrap();
 
     // Unsigned, not a form, not JSON, not block_actions: refused before anything is read.
     let unsigned = app

@@ -67,7 +67,7 @@ const PASSWORD: &str = "Sup3r-Secret-Passw0rd!";
 
 #[tokio::test]
 async fn a_backdoor_user_is_deleted_only_after_a_second_person_approves() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let app = App::start(moto.own_config().await, Options::default()).await;
     let (id, seeded) = contained(&app, &iam, "ci-deploy").await;
@@ -104,7 +104,8 @@ async fn a_backdoor_user_is_deleted_only_after_a_second_person_approves() {
     assert!(blocks.contains("Expires"), "says when it expires");
     let approve = app
         .slack
-        .click_payload(APPROVER, &m, keyleak::slack::messages::APPROVE);
+        .click_payload(APPROVER, &m, keyleak::slack::messages::APPROVE)
+        .unwrap();
     assert_eq!(
         approve["actions"][0]["value"],
         p.id.as_str(),
@@ -211,7 +212,7 @@ async fn a_backdoor_user_is_deleted_only_after_a_second_person_approves() {
 
 #[tokio::test]
 async fn twenty_simultaneous_approvals_delete_the_leaked_key_once_and_only_that_key() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let app = App::start(moto.own_config().await, Options::default()).await;
     let (id, seeded) = contained(&app, &iam, "ci-deploy").await;
@@ -286,7 +287,7 @@ fn two_approvals() -> Options {
 
 #[tokio::test]
 async fn with_two_approvals_required_one_is_not_enough() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let app = App::start(moto.own_config().await, two_approvals()).await;
     app.slack.add_group(APPROVERS_GROUP, &["U0SECOND01"]);
@@ -317,7 +318,7 @@ async fn with_two_approvals_required_one_is_not_enough() {
 /// ends showing that it ran, with no buttons left.
 #[tokio::test]
 async fn simultaneous_approvals_of_a_two_approval_proposal_run_it_once() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let app = App::start(moto.own_config().await, two_approvals()).await;
     let approvers: Vec<String> = (0..8).map(|n| format!("U0APPR{n:04}")).collect();

@@ -14,7 +14,7 @@ use support::*;
 
 #[tokio::test]
 async fn contain_deactivates_only_the_leaked_key_and_denies_the_user() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
     let app = App::start(moto.own_config().await, Options::default()).await;
@@ -119,7 +119,7 @@ async fn contain_deactivates_only_the_leaked_key_and_denies_the_user() {
 
 #[tokio::test]
 async fn with_iam_policies_enforced_the_leaked_key_is_denied() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let setup = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&setup, "ci-deploy").await;
     let bot = seed::admin(&setup).await;
@@ -131,7 +131,7 @@ async fn with_iam_policies_enforced_the_leaked_key_is_denied() {
             .config(&seeded.leaked.id, &seeded.leaked.secret, None)
             .await,
     );
-    moto.enforce_auth().await;
+    moto.enforce_auth().await.unwrap();
     attacker
         .get_caller_identity()
         .send()
@@ -166,9 +166,9 @@ async fn with_iam_policies_enforced_the_leaked_key_is_denied() {
 
 #[tokio::test]
 async fn a_key_in_another_account_is_contained_through_the_responder_role() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let other_account = "222222222222";
-    let iam_b = aws_sdk_iam::Client::new(&moto.config_in(other_account).await);
+    let iam_b = aws_sdk_iam::Client::new(&moto.config_in(other_account).await.unwrap());
     iam_b
         .create_role()
         .role_name("KeyleakResponder")
@@ -211,8 +211,8 @@ async fn a_key_in_another_account_is_contained_through_the_responder_role() {
 
 #[tokio::test]
 async fn another_account_without_a_role_template_fails_clearly_and_changes_nothing() {
-    let moto = Moto::start().await;
-    let iam_c = aws_sdk_iam::Client::new(&moto.config_in("333333333333").await);
+    let moto = Moto::start().await.unwrap();
+    let iam_c = aws_sdk_iam::Client::new(&moto.config_in("333333333333").await.unwrap());
     let seeded = seed::ci_user(&iam_c, "stranger").await;
     let app = App::start(moto.own_config().await, Options::default()).await;
 
@@ -238,7 +238,7 @@ async fn another_account_without_a_role_template_fails_clearly_and_changes_nothi
 
 #[tokio::test]
 async fn double_submit_reuses_the_incident_and_runs_each_step_once() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
     let app = App::start(moto.own_config().await, Options::default()).await;
@@ -291,10 +291,11 @@ async fn double_submit_reuses_the_incident_and_runs_each_step_once() {
 async fn a_temporary_key_whose_issuer_cannot_be_looked_up_fails_without_pretending() {
     // moto has no CloudTrail: the issuer of a temporary key cannot be found, and that is a
     // failure to retry, not a containment.
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let creds = moto
         .assume(&format!("arn:aws:iam::{OWN_ACCOUNT}:role/app"))
-        .await;
+        .await
+        .unwrap();
     let app = App::start(moto.own_config().await, Options::default()).await;
     let id = app.contain(&creds.access_key_id, "").await;
     app.wait_for_state(&id, IncidentState::Failed).await;
@@ -311,12 +312,12 @@ async fn a_temporary_key_whose_issuer_cannot_be_looked_up_fails_without_pretendi
 
 #[tokio::test]
 async fn a_response_url_off_slacks_hosts_is_never_called() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
     let app = App::start(moto.own_config().await, Options::default()).await;
     // A listener on another origin that counts what reaches it.
-    let elsewhere = FakeSlack::start().await;
+    let elsewhere = FakeSlack::start().await.unwrap();
     let r = app
         .command_with(
             RESPONDER,
@@ -336,7 +337,7 @@ async fn a_response_url_off_slacks_hosts_is_never_called() {
 /// incident settles, and once Slack answers again each incident gets its card and replies.
 #[tokio::test]
 async fn a_slack_that_never_answers_holds_no_key_active() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let mut keys = vec![];
     for n in 0..10 {
@@ -428,7 +429,7 @@ async fn a_slack_that_never_answers_holds_no_key_active() {
 /// once without a room, and its requester is told why.
 #[tokio::test]
 async fn junk_contains_end_at_once_and_a_real_one_does_not_queue_behind_them() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
     let mut app = App::start(
@@ -599,7 +600,7 @@ async fn slow_client(
 /// still answered and run, and every one of them is closed.
 #[tokio::test]
 async fn idle_and_slow_connections_do_not_keep_a_signed_contain_out() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
     let limits = keyleak::listener::ListenerLimits {

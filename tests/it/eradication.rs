@@ -24,7 +24,7 @@ async fn described(app: &App, p: &keyleak::domain::approval::Proposal) -> serde_
 
 #[tokio::test]
 async fn a_target_already_gone_or_grown_since_proposed_ends_cleanly_and_runs_once() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let app = App::start(moto.own_config().await, Options::default()).await;
     let (id, _) = contained(&app, &iam, "ci-deploy").await;
@@ -68,7 +68,7 @@ async fn a_target_already_gone_or_grown_since_proposed_ends_cleanly_and_runs_onc
 
 #[tokio::test]
 async fn rollback_reactivates_the_key_and_lifts_the_deny_all_but_keeps_the_fence() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let app = App::start(moto.own_config().await, Options::default()).await;
     let (id, seeded) = contained(&app, &iam, "ci-deploy").await;
@@ -118,7 +118,7 @@ async fn rollback_reactivates_the_key_and_lifts_the_deny_all_but_keeps_the_fence
 
 #[tokio::test]
 async fn keys_passwords_roles_and_policies_are_deleted_as_proposed() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let app = App::start(moto.own_config().await, Options::default()).await;
     let (id, seeded) = contained(&app, &iam, "ci-deploy").await;
@@ -256,7 +256,7 @@ async fn keys_passwords_roles_and_policies_are_deleted_as_proposed() {
 
 #[tokio::test]
 async fn instances_and_functions_are_removed_in_their_region() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let config = moto.own_config().await;
     let iam = aws_sdk_iam::Client::new(&config);
     let app = App::start(config.clone(), Options::default()).await;
@@ -322,7 +322,7 @@ async fn instances_and_functions_are_removed_in_their_region() {
 /// A contained incident and a backdoor user, with the bot running under `policy` and moto
 /// enforcing identity policies.
 async fn enforced(policy: &str) -> (Moto, App, keyleak::domain::ids::IncidentId) {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let setup = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&setup, "ci-deploy").await;
     setup
@@ -360,7 +360,7 @@ async fn enforced(policy: &str) -> (Moto, App, keyleak::domain::ids::IncidentId)
         Options::default(),
     )
     .await;
-    moto.enforce_auth().await;
+    moto.enforce_auth().await.unwrap();
     let id = app.contain(&seeded.leaked.id, "").await;
     app.wait_for_state(&id, keyleak::domain::incident::IncidentState::Contained)
         .await;
@@ -410,7 +410,7 @@ async fn an_access_denied_is_a_clear_failed_outcome() {
 /// action, and the second request is told which proposal already waits.
 #[tokio::test]
 async fn cleanup_and_rollback_asked_twice_propose_each_action_once() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let app = App::start(moto.own_config().await, Options::default()).await;
     let (id, _) = contained(&app, &iam, "ci-deploy").await;

@@ -77,7 +77,7 @@ async fn backdoor(iam: &aws_sdk_iam::Client) -> seed::Key {
 
 #[tokio::test]
 async fn what_a_deletion_destroys_is_kept_first_copied_under_lock_and_reported() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let config = moto.own_config().await;
     let iam = aws_sdk_iam::Client::new(&config);
     let s3 = aws_sdk_s3::Client::new(&config);
@@ -150,7 +150,7 @@ async fn what_a_deletion_destroys_is_kept_first_copied_under_lock_and_reported()
 
 #[tokio::test]
 async fn without_its_evidence_nothing_is_destroyed_and_the_reason_is_said() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let config = moto.own_config().await;
     let iam = aws_sdk_iam::Client::new(&config);
     let app = App::start(
@@ -197,7 +197,7 @@ async fn without_its_evidence_nothing_is_destroyed_and_the_reason_is_said() {
 /// the evidence names them.
 #[tokio::test]
 async fn instances_asked_to_be_snapshotted_leave_their_volumes_behind() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let config = moto.own_config().await;
     let app = App::start(config.clone(), Options::default()).await;
     let (id, _) = contained(&app, &aws_sdk_iam::Client::new(&config), "ci-deploy").await;

@@ -21,7 +21,7 @@ pub(crate) async fn incident() -> (
     App,
     keyleak::domain::ids::IncidentId,
 ) {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let config = moto.own_config().await;
     let app = App::start(config.clone(), Options::default()).await;
     let (id, _) = contained(&app, &aws_sdk_iam::Client::new(&config), "ci-deploy").await;

@@ -35,11 +35,13 @@ async fn the_summary_and_the_report_name_techniques_blinding_and_what_to_rotate(
     ] {
         for r in Record::family(family) {
             n += 1;
-            emulator.log(
-                &r.by_user(OWN_ACCOUNT, "ci-deploy", &key)
-                    .at(t0 + chrono::Duration::minutes(n))
-                    .value(),
-            );
+            emulator
+                .log(
+                    &r.by_user(OWN_ACCOUNT, "ci-deploy", &key)
+                        .at(t0 + chrono::Duration::minutes(n))
+                        .value(),
+                )
+                .unwrap();
         }
     }
 
@@ -98,15 +100,17 @@ async fn a_user_the_key_made_is_followed_into_the_console() {
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
     let key = seeded.leaked.id.clone();
     let t0 = Utc::now() - chrono::Duration::hours(2);
-    emulator.log(
-        &Record::from("create_user")
-            .by_user(OWN_ACCOUNT, "ci-deploy", &key)
-            .at(t0)
-            .value(),
-    );
+    emulator
+        .log(
+            &Record::from("create_user")
+                .by_user(OWN_ACCOUNT, "ci-deploy", &key)
+                .at(t0)
+                .value(),
+        )
+        .unwrap();
     let signed_in =
         Record::console_login(OWN_ACCOUNT, "backdoor-admin").at(t0 + chrono::Duration::minutes(5));
-    emulator.log(&signed_in.value());
+    emulator.log(&signed_in.value()).unwrap();
 
     let id = app.contain(&key, "").await;
     app.wait_for_state(&id, IncidentState::Contained).await;

@@ -41,8 +41,8 @@ struct Scene {
 }
 
 async fn start(regions: &[&str]) -> (Moto, TrailEmulator, App, aws_sdk_iam::Client) {
-    let moto = Moto::start().await;
-    let emulator = TrailEmulator::start(&moto.url).await;
+    let moto = Moto::start().await.unwrap();
+    let emulator = crate::support::trail::emulator(&moto.url).await;
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let app = App::start(
         bot_config(&moto, &emulator).await,
@@ -77,7 +77,7 @@ async fn attacked() -> Scene {
         .send()
         .await
         .unwrap();
-    let iam_b = aws_sdk_iam::Client::new(&moto.config_in(ROLE_ACCOUNT).await);
+    let iam_b = aws_sdk_iam::Client::new(&moto.config_in(ROLE_ACCOUNT).await.unwrap());
     for role in ["KeyleakResponder", "ops-admin"] {
         iam_b
             .create_role()
@@ -93,7 +93,7 @@ async fn attacked() -> Scene {
     let t0 = Utc::now() - chrono::Duration::hours(3);
     let min = |m: i64| t0 + chrono::Duration::minutes(m);
     let user = |f: &str, m: i64| Record::from(f).by_user(a, "ci-deploy", &key).at(min(m));
-    let log = |r: Record| emulator.log(&r.value());
+    let log = |r: Record| emulator.log(&r.value()).unwrap();
     log(user("get_caller_identity", 0).region("eu-central-1"));
     log(user("list_users", 1));
     for m in 2..5 {
@@ -492,16 +492,18 @@ async fn a_temporary_key_without_a_trace_is_escalated_and_nothing_changes() {
 async fn a_service_linked_roles_session_is_handed_to_a_person() {
     let (moto, emulator, app, _iam) = start(&["us-east-1"]).await;
     let key = "ASIAZZZZZZZSERVICE01";
-    emulator.log(
-        &Record::from("list_users")
-            .by_role(
-                OWN_ACCOUNT,
-                "aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS",
-                key,
-            )
-            .at(Utc::now() - chrono::Duration::minutes(5))
-            .value(),
-    );
+    emulator
+        .log(
+            &Record::from("list_users")
+                .by_role(
+                    OWN_ACCOUNT,
+                    "aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS",
+                    key,
+                )
+                .at(Utc::now() - chrono::Duration::minutes(5))
+                .value(),
+        )
+        .unwrap();
     let id = app.contain(key, "").await;
     app.wait_for_state(&id, IncidentState::Escalated).await;
     let steps = app.store.steps(&id).await.unwrap();

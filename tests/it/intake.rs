@@ -401,7 +401,7 @@ async fn the_quarantine_policy_joins_the_users_incident_or_finds_its_keys() {
 async fn a_signal_from_an_account_keyleak_cannot_reach_is_escalated() {
     let (moto, _trail, app) = start_with_trail(policy(AutoContain::Confirmed, &[])).await;
     let stranger = "333333333333";
-    let iam_c = aws_sdk_iam::Client::new(&moto.config_in(stranger).await);
+    let iam_c = aws_sdk_iam::Client::new(&moto.config_in(stranger).await.unwrap());
     let seeded = seed::ci_user(&iam_c, "stranger").await;
     let key = seeded.leaked.id.as_str();
     let mut event = health(key);

@@ -30,8 +30,8 @@ async fn start(role_template: bool, regions: &[&str]) -> Bench {
 }
 
 async fn start_with(role_template: bool, regions: &[&str], archive: Option<&str>) -> Bench {
-    let moto = Moto::start().await;
-    let emulator = TrailEmulator::start(&moto.url).await;
+    let moto = Moto::start().await.unwrap();
+    let emulator = crate::support::trail::emulator(&moto.url).await;
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
     let app = App::start(
@@ -95,7 +95,7 @@ impl Bench {
                 .by_user(OWN_ACCOUNT, "ci-deploy", &self.key)
                 .region(region)
                 .at(at - chrono::Duration::seconds(i as i64));
-            self.emulator.log(&r.value());
+            self.emulator.log(&r.value()).unwrap();
         }
     }
 
@@ -292,7 +292,7 @@ async fn an_account_out_of_reach_is_reported_not_skipped() {
         .by_user(OWN_ACCOUNT, "ci-deploy", &b.key)
         .at(Utc::now() - chrono::Duration::hours(1))
         .set("/requestParameters/roleArn", json!(role));
-    b.emulator.log(&r.value());
+    b.emulator.log(&r.value()).unwrap();
     let id = b.contain().await;
     let f = b.app.findings(&id).await;
     assert_eq!(f.failures.len(), 1, "{:?}", f.failures);
@@ -403,7 +403,7 @@ async fn the_archive_adds_what_lookup_events_lacks_and_reports_what_it_cannot_re
     };
     // In both sources: counted once.
     let both = call("ListUsers", 0);
-    b.emulator.log(&both);
+    b.emulator.log(&both).unwrap();
     // Only in the archive: a data event, which LookupEvents never returns.
     let data = Record::from("list_users")
         .named("GetObject")

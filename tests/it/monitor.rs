@@ -59,7 +59,9 @@ async fn a_call_after_containment_is_caught_once_and_raises_the_card() {
             .by_user(OWN_ACCOUNT, "ci-deploy", &key)
             .at(at)
     };
-    emulator.log(&by_key("list_users", Utc::now() - chrono::Duration::hours(2)).value());
+    emulator
+        .log(&by_key("list_users", Utc::now() - chrono::Duration::hours(2)).value())
+        .unwrap();
     let id = app.contain(&key, "").await;
     let incident = app.wait_for_state(&id, IncidentState::Contained).await;
     let thread = incident.slack_ts.clone().unwrap();
@@ -67,11 +69,13 @@ async fn a_call_after_containment_is_caught_once_and_raises_the_card() {
 
     // The attacker tries again: one call gets through (say, through a session), one is denied
     // to the user's other key.
-    emulator.log(&by_key("list_users", Utc::now()).value());
+    emulator
+        .log(&by_key("list_users", Utc::now()).value())
+        .unwrap();
     let denied = Record::from("list_roles_denied")
         .by_user(OWN_ACCOUNT, "ci-deploy", &seeded.other.id)
         .at(Utc::now());
-    emulator.log(&denied.value());
+    emulator.log(&denied.value()).unwrap();
 
     let note = wait_until(Duration::from_secs(30), || {
         let found = notes(&app, &thread);
@@ -116,7 +120,9 @@ async fn a_call_after_containment_is_caught_once_and_raises_the_card() {
     // Closed: the polls stop.
     ask(&app, RESPONDER, &format!("close {id}")).await;
     app.wait_for_state(&id, IncidentState::Closed).await;
-    emulator.log(&by_key("list_users", Utc::now()).value());
+    emulator
+        .log(&by_key("list_users", Utc::now()).value())
+        .unwrap();
     let later = Utc::now() + chrono::Duration::hours(1);
     let queued = app
         .store
@@ -151,12 +157,14 @@ async fn a_way_back_in_calls_the_responders_and_keyleaks_own_calls_are_not_news(
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
     let key = seeded.leaked.id.clone();
     let before = Utc::now() - chrono::Duration::hours(1);
-    emulator.log(
-        &Record::from("create_user")
-            .by_user(OWN_ACCOUNT, "ci-deploy", &key)
-            .at(before)
-            .value(),
-    );
+    emulator
+        .log(
+            &Record::from("create_user")
+                .by_user(OWN_ACCOUNT, "ci-deploy", &key)
+                .at(before)
+                .value(),
+        )
+        .unwrap();
     let id = app.contain(&key, "").await;
     let incident = app.wait_for_state(&id, IncidentState::Contained).await;
     let thread = incident.slack_ts.clone().unwrap();
@@ -164,17 +172,19 @@ async fn a_way_back_in_calls_the_responders_and_keyleaks_own_calls_are_not_news(
     assert!(made.created.iter().any(|c| c.id == "backdoor-admin"));
 
     let signed_in = Record::console_login(OWN_ACCOUNT, "backdoor-admin").at(Utc::now());
-    emulator.log(&signed_in.value());
+    emulator.log(&signed_in.value()).unwrap();
     let reactivate = || {
         Record::of_family("persistence", "UpdateAccessKey")
             .set("/requestParameters/accessKeyId", key.clone().into())
     };
-    emulator.log(
-        &reactivate()
-            .by_user(OWN_ACCOUNT, "admin-jane", "AKIAJANEEXAMPLE00001")
-            .at(Utc::now())
-            .value(),
-    );
+    emulator
+        .log(
+            &reactivate()
+                .by_user(OWN_ACCOUNT, "admin-jane", "AKIAJANEEXAMPLE00001")
+                .at(Utc::now())
+                .value(),
+        )
+        .unwrap();
     let keyleak = aws_sdk_sts::Client::new(&config)
         .get_caller_identity()
         .send()
@@ -184,7 +194,7 @@ async fn a_way_back_in_calls_the_responders_and_keyleaks_own_calls_are_not_news(
         .by_user(OWN_ACCOUNT, "keyleak", "AKIAKEYLEAKEXAMPLE01")
         .set("/userIdentity/arn", keyleak.arn().unwrap().into())
         .at(Utc::now());
-    emulator.log(&own.value());
+    emulator.log(&own.value()).unwrap();
 
     let note = wait_until(Duration::from_secs(30), || {
         let found = notes(&app, &thread);

@@ -80,7 +80,7 @@ async fn the_report_holds_every_action_and_approval_and_closing_links_it() {
         ("list_roles_denied", 1),
         ("create_user", 70),
     ] {
-        emulator.log(&by(f, m).value());
+        emulator.log(&by(f, m).value()).unwrap();
     }
 
     let id = app.contain(&key, "pushed to a public repo").await;

@@ -78,7 +78,7 @@ async fn restore_respects_the_key_limit_hands_the_new_key_over_once_and_lifts_on
     let used = Record::from("list_users")
         .by_user(OWN_ACCOUNT, "ci-deploy", &key)
         .at(Utc::now() - chrono::Duration::hours(1));
-    emulator.log(&used.value());
+    emulator.log(&used.value()).unwrap();
     let id = app.contain(&key, "").await;
     let incident = app.wait_for_state(&id, IncidentState::Contained).await;
 
@@ -245,8 +245,8 @@ async fn a_key_whose_secret_cannot_be_stored_is_deleted_again_and_a_retry_can_wo
 /// next restore issues a key that exists, in a secret with the policy and the value.
 #[tokio::test]
 async fn a_half_made_handover_is_never_handed_over() {
-    let moto = Moto::start().await;
-    let emulator = support::trail_emu::TrailEmulator::start(&moto.url).await;
+    let moto = Moto::start().await.unwrap();
+    let emulator = crate::support::trail::emulator(&moto.url).await;
     let proxy = support::proxy::AwsProxy::start(&moto.url).await;
     let app = App::start(
         support::trail::bot_config_at(&proxy.url, &emulator).await,

@@ -18,7 +18,7 @@ fn rooms() -> Options {
 
 #[tokio::test]
 async fn an_incident_gets_a_private_room_with_its_people_card_topic_and_announcement() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
     let app = App::start(moto.own_config().await, rooms()).await;
@@ -96,7 +96,7 @@ async fn an_incident_gets_a_private_room_with_its_people_card_topic_and_announce
 
 #[tokio::test]
 async fn a_taken_name_gets_a_new_suffix_and_a_refused_channel_falls_back_to_the_shared_one() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let first = seed::ci_user(&iam, "ci-deploy").await;
     let app = App::start(moto.own_config().await, rooms()).await;
@@ -137,7 +137,7 @@ async fn a_taken_name_gets_a_new_suffix_and_a_refused_channel_falls_back_to_the_
 
 #[tokio::test]
 async fn a_collision_with_an_existing_room_is_retried_and_throttling_is_waited_out() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
     let app = App::start(moto.own_config().await, rooms()).await;
@@ -156,7 +156,7 @@ async fn a_collision_with_an_existing_room_is_retried_and_throttling_is_waited_o
 
 #[tokio::test]
 async fn people_slack_cannot_invite_are_named_in_the_room_and_the_rest_are_in() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
     let app = App::start(moto.own_config().await, rooms()).await;
@@ -203,7 +203,7 @@ async fn a_key_whose_owner_is_unknown_gets_a_room_named_after_the_key() {
 /// reply that details it, and one busy room's replies hold back no other room's card.
 #[tokio::test]
 async fn the_card_says_the_key_is_inactive_before_its_reply_does() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let app = App::start(moto.own_config().await, rooms()).await;
     let mut cards = vec![];

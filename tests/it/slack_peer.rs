@@ -9,7 +9,7 @@ use support::*;
 
 #[tokio::test]
 async fn a_429_from_slack_is_waited_out_and_nothing_is_lost() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
     let app = App::start(moto.own_config().await, Options::default()).await;
@@ -29,7 +29,7 @@ async fn a_429_from_slack_is_waited_out_and_nothing_is_lost() {
 
 #[tokio::test]
 async fn with_slack_unreachable_the_key_is_still_contained() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
     let app = App::start(moto.own_config().await, Options::default()).await;

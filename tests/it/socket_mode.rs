@@ -19,7 +19,7 @@ async fn socket_app(moto: &Moto) -> App {
         ..Options::default()
     };
     let app = App::start(moto.own_config().await, opts).await;
-    app.slack.socket.wait_connections(2).await;
+    app.slack.socket.wait_connections(2).await.unwrap();
     app
 }
 
@@ -41,7 +41,7 @@ fn incident_named(ack: &Value) -> keyleak::domain::ids::IncidentId {
 
 #[tokio::test]
 async fn a_key_is_contained_and_its_cleanup_approved_over_socket_mode() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&iam, "socket-user").await;
     let app = socket_app(&moto).await;
@@ -83,18 +83,22 @@ async fn a_key_is_contained_and_its_cleanup_approved_over_socket_mode() {
     // again under a new one (a retry after a lost acknowledgement).
     let mut click = app
         .slack
-        .click_payload(APPROVER, &message_of(&app, &p), "proposal.approve");
+        .click_payload(APPROVER, &message_of(&app, &p), "proposal.approve")
+        .unwrap();
     click["trigger_id"] = json!("13345224609.738474920.8088930838d88f008e0");
     let socket = &app.slack.socket;
     let first = socket
         .deliver(&interactive_envelope("click-1", &click))
-        .await;
+        .await
+        .unwrap();
     let again = socket
         .deliver(&interactive_envelope("click-1", &click))
-        .await;
+        .await
+        .unwrap();
     let retried = socket
         .deliver(&interactive_envelope("click-2", &click))
-        .await;
+        .await
+        .unwrap();
     assert_eq!(first, json!({"envelope_id": "click-1"}));
     assert_eq!(again, first);
     assert_eq!(retried, json!({"envelope_id": "click-2"}));
@@ -122,7 +126,7 @@ async fn a_key_is_contained_and_its_cleanup_approved_over_socket_mode() {
 
 #[tokio::test]
 async fn a_command_delivered_again_runs_once_and_is_answered_the_same() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&iam, "redelivered").await;
     let app = socket_app(&moto).await;
@@ -131,15 +135,15 @@ async fn a_command_delivered_again_runs_once_and_is_answered_the_same() {
     let url = app.slack.response_url();
     let text = format!("contain {}", seeded.leaked.id);
     let envelope = command_envelope("cmd-1", RESPONDER, &text, &url);
-    let first = socket.deliver(&envelope).await;
+    let first = socket.deliver(&envelope).await.unwrap();
     let mut retry = envelope.clone();
     retry["retry_attempt"] = json!(1);
     retry["retry_reason"] = json!("timeout");
-    socket.send_raw(&retry.to_string());
+    assert!(socket.send_raw(&retry.to_string()));
     let again = socket.ack_for("cmd-1", 2).await.unwrap();
     let mut moved = envelope.clone();
     moved["envelope_id"] = json!("cmd-2");
-    let elsewhere = socket.deliver(&moved).await;
+    let elsewhere = socket.deliver(&moved).await.unwrap();
 
     assert_eq!(again, first);
     assert_eq!(elsewhere["payload"], first["payload"]);
@@ -162,7 +166,7 @@ async fn a_command_delivered_again_runs_once_and_is_answered_the_same() {
 
 #[tokio::test]
 async fn a_refresh_leaves_no_gap_and_every_connection_has_a_fresh_url() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let app = socket_app(&moto).await;
     let socket = &app.slack.socket;
 
@@ -184,7 +188,7 @@ async fn a_refresh_leaves_no_gap_and_every_connection_has_a_fresh_url() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert!(answered > 10, "{answered}");
-        socket.wait_connections(2).await;
+        socket.wait_connections(2).await.unwrap();
         assert_eq!(
             socket.connects(),
             (connects, 0),
@@ -202,13 +206,13 @@ async fn a_refresh_leaves_no_gap_and_every_connection_has_a_fresh_url() {
 
 #[tokio::test]
 async fn connections_lost_come_back_and_readyz_says_when_there_are_none() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let app = socket_app(&moto).await;
     let socket = &app.slack.socket;
 
     socket.refuse_open(Some("internal_error"));
     socket.drop_all();
-    socket.wait_connections(0).await;
+    socket.wait_connections(0).await.unwrap();
     let (status, body) = app.readyz().await;
     assert_eq!(status, 503);
     assert!(body.contains("Socket Mode"), "{body}");
@@ -224,7 +228,7 @@ async fn connections_lost_come_back_and_readyz_says_when_there_are_none() {
     assert!(asked() > before, "the bot keeps asking for a URL");
 
     socket.refuse_open(None);
-    socket.wait_connections(2).await;
+    socket.wait_connections(2).await.unwrap();
     assert_eq!(app.readyz().await.0, 200);
     let ack = app.socket_command(RESPONDER, "help").await;
     assert!(text(&ack).contains("/keyleak contain"), "{ack}");
@@ -232,19 +236,19 @@ async fn connections_lost_come_back_and_readyz_says_when_there_are_none() {
     // Socket Mode turned off for the app: keyleak closes the connections itself, without
     // waiting for Slack to, and opens others only after its backoff.
     socket.disconnect_all("link_disabled", Duration::from_secs(60));
-    socket.wait_connections(0).await;
-    socket.wait_connections(2).await;
+    socket.wait_connections(0).await.unwrap();
+    socket.wait_connections(2).await.unwrap();
 }
 
 #[tokio::test]
 async fn frames_keyleak_cannot_use_are_acknowledged_or_ignored_and_the_connection_stays() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let app = socket_app(&moto).await;
     let socket = &app.slack.socket;
     let url = app.slack.response_url();
 
-    socket.send_raw("this is not JSON");
-    socket.send_raw(r#"{"type":"events_api","payload":{}}"#);
+    assert!(socket.send_raw("this is not JSON"));
+    assert!(socket.send_raw(r#"{"type":"events_api","payload":{}}"#));
     // An Events API envelope, as python-slack-sdk's Socket Mode tests publish it.
     let event = json!({"envelope_id":"08cfc559-d933-402e-a5c1-79e135afaae4","payload":{"token":"xxx","team_id":"T111","api_app_id":"A111","event":{"client_msg_id":"c9b466b5-845c-49c6-a371-57ae44359bf1","type":"message","text":"<@W111>","user":"U111","ts":"1610197986.000300","team":"T111","channel":"C111","event_ts":"1610197986.000300","channel_type":"channel"},"type":"event_callback","event_id":"Ev111","event_time":1610197986},"type":"events_api","accepts_response_payload":false,"retry_attempt":1,"retry_reason":"timeout"});
     // A global shortcut: interactive, but not block_actions.
@@ -259,7 +263,7 @@ async fn frames_keyleak_cannot_use_are_acknowledged_or_ignored_and_the_connectio
     what["accepts_response_payload"] = json!(true);
     for envelope in [&event, &shortcut, &bad_user, &no_user, &what] {
         let id = envelope["envelope_id"].as_str().unwrap();
-        let ack = socket.deliver(envelope).await;
+        let ack = socket.deliver(envelope).await.unwrap();
         assert_eq!(ack, json!({"envelope_id": id}), "acknowledged bare");
     }
 
@@ -275,7 +279,7 @@ async fn frames_keyleak_cannot_use_are_acknowledged_or_ignored_and_the_connectio
 
 #[tokio::test]
 async fn a_slow_command_is_acknowledged_bare_and_answered_through_its_response_url() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&iam, "slow-store").await;
     let app = socket_app(&moto).await;

@@ -60,7 +60,7 @@ async fn every_message_of_an_incident_from_contain_to_close() {
     {
         let at = t0 + chrono::Duration::minutes(n as i64);
         let record = Record::from(fixture).by_user(OWN_ACCOUNT, "ci-deploy", &key);
-        emulator.log(&record.at(at).value());
+        emulator.log(&record.at(at).value()).unwrap();
     }
 
     let id = app.contain(&key, "found in a public repository").await;

@@ -113,11 +113,13 @@ async fn a_dismissed_triage_incident_is_closed_with_its_reason_and_a_new_one_lin
     // Only responders may dismiss: anyone else is refused and audited.
     let payload = app
         .slack
-        .choose_payload("U0STRANGER", &card, "incident.dismiss", "|honeytoken");
+        .choose_payload("U0STRANGER", &card, "incident.dismiss", "|honeytoken")
+        .unwrap();
     assert_eq!(app.interaction(&payload.to_string()).await.status(), 200);
     let payload = app
         .slack
-        .choose_payload(RESPONDER, &card, "incident.dismiss", "|honeytoken");
+        .choose_payload(RESPONDER, &card, "incident.dismiss", "|honeytoken")
+        .unwrap();
     assert_eq!(app.interaction(&payload.to_string()).await.status(), 200);
     app.wait_for_state(&incident.id, IncidentState::Closed)
         .await;

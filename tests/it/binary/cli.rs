@@ -9,7 +9,7 @@ use super::base_command;
 
 #[tokio::test]
 async fn the_cli_plans_then_contains_without_slack() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
     let db = support::db::TestDb::new().await;

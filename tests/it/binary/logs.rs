@@ -17,8 +17,8 @@ const PASTED: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 #[tokio::test]
 async fn serve_keeps_secrets_out_of_its_logs_and_stops_on_sigterm() {
     // Everything at trace level, the libraries' own logs included: still no secret.
-    let slack = FakeSlack::start().await;
-    let moto = Moto::start().await;
+    let slack = FakeSlack::start().await.unwrap();
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
     // One key left, so that restore may make a new one.
@@ -90,9 +90,9 @@ async fn serve_keeps_secrets_out_of_its_logs_and_stops_on_sigterm() {
     let ack = command(contain.clone(), SIGNING_SECRET).await;
     let incident = incident_in(&ack).to_string();
     // The same command over Socket Mode, pasted secret and all: the same incident.
-    slack.socket.wait_connections(2).await;
+    slack.socket.wait_connections(2).await.unwrap();
     let envelope = command_envelope("trace-1", RESPONDER, &contain, &slack.response_url());
-    let socket_ack = slack.socket.deliver(&envelope).await;
+    let socket_ack = slack.socket.deliver(&envelope).await.unwrap();
     assert!(socket_ack.to_string().contains(&incident), "{socket_ack}");
     // Restore hands a new key over: its secret passes through the bot, at trace level too.
     let restoring = wait_until(Duration::from_secs(60), || {
@@ -148,12 +148,12 @@ async fn serve_keeps_secrets_out_of_its_logs_and_stops_on_sigterm() {
             && told.last().is_none_or(|t| t.contains("press the button again"));
         if press {
             presses += 1;
-            let mut click = slack.click_payload("U0APPROVER", &proposal, "proposal.approve");
+            let mut click = slack.click_payload("U0APPROVER", &proposal, "proposal.approve").unwrap();
             click["trigger_id"] = serde_json::json!(format!("trace-approve-trigger-{presses}"));
             let id = format!("trace-approve-{presses}");
             let envelope = support::fake_socket::interactive_envelope(&id, &click);
             let socket = slack.socket.clone();
-            tokio::spawn(async move { socket.deliver(&envelope).await });
+            tokio::spawn(async move { socket.deliver(&envelope).await.unwrap() });
         }
         async move {
             let keys = iam

@@ -33,8 +33,8 @@ fn replica(slack: &FakeSlack, moto: &Moto, db_url: &str, port: u16, approvers: &
 /// execution.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_serve_processes_on_one_database_execute_an_approval_once() {
-    let slack = FakeSlack::start().await;
-    let moto = Moto::start().await;
+    let slack = FakeSlack::start().await.unwrap();
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
     let db = support::db::TestDb::postgres().await;
@@ -87,7 +87,9 @@ async fn two_serve_processes_on_one_database_execute_an_approval_once() {
         .iter()
         .enumerate()
         .map(|(n, who)| {
-            let payload = slack.click_payload(who, &message, "proposal.approve");
+            let payload = slack
+                .click_payload(who, &message, "proposal.approve")
+                .unwrap();
             let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
             post_signed(&http, &urls[n % 2], "/slack/interactions", body)
         })
@@ -144,8 +146,8 @@ async fn two_serve_processes_on_one_database_execute_an_approval_once() {
 /// doing again any step that was recorded (the AWS calls are counted at a proxy).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replica_killed_mid_containment_is_finished_by_another() {
-    let slack = FakeSlack::start().await;
-    let moto = Moto::start().await;
+    let slack = FakeSlack::start().await.unwrap();
+    let moto = Moto::start().await.unwrap();
     let iam = aws_sdk_iam::Client::new(&moto.own_config().await);
     let seeded = seed::ci_user(&iam, "ci-deploy").await;
     let proxy = support::proxy::AwsProxy::start(&moto.url).await;

@@ -36,8 +36,8 @@ fn serve_names_every_missing_or_malformed_setting_and_no_secret() {
 /// AWS credentials, is a start-up error that names the setting, and nothing is served.
 #[tokio::test]
 async fn serve_refuses_to_start_with_a_token_or_credentials_refused() {
-    let slack = FakeSlack::start().await;
-    let moto = Moto::start().await;
+    let slack = FakeSlack::start().await.unwrap();
+    let moto = Moto::start().await.unwrap();
     let db = support::db::TestDb::new().await;
     let start = |token: &str, aws_key: Option<&str>| {
         let mut c = serve(&slack, &moto, &db.url, free_port());
@@ -100,8 +100,8 @@ async fn serve_refuses_to_start_with_a_token_or_credentials_refused() {
 /// ready once a connection is open, commands answered over it, Slack's HTTP routes shut.
 #[tokio::test]
 async fn serve_over_socket_mode_alone_needs_no_signing_secret() {
-    let slack = FakeSlack::start().await;
-    let moto = Moto::start().await;
+    let slack = FakeSlack::start().await.unwrap();
+    let moto = Moto::start().await.unwrap();
     let db = support::db::TestDb::new().await;
     let port = free_port();
     let mut c = serve(&slack, &moto, &db.url, port);
@@ -118,10 +118,10 @@ async fn serve_over_socket_mode_alone_needs_no_signing_secret() {
     let url = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     wait_ready(&http, &url).await;
-    slack.socket.wait_connections(3).await;
+    slack.socket.wait_connections(3).await.unwrap();
 
     let envelope = command_envelope("alone-1", RESPONDER, "help", &slack.response_url());
-    let ack = slack.socket.deliver(&envelope).await;
+    let ack = slack.socket.deliver(&envelope).await.unwrap();
     assert!(
         ack["payload"]["text"]
             .as_str()

@@ -4,19 +4,18 @@
 
 pub mod db;
 pub mod fake_github;
-pub mod fake_slack;
-pub mod fake_socket;
-pub mod guardduty_emu;
-pub mod iam_emu;
-pub mod iam_eval;
-pub mod moto;
 pub mod proposals;
 pub mod proxy;
 pub mod runbook;
 pub mod seed;
 pub mod tcp_proxy;
 pub mod trail;
-pub mod trail_emu;
+
+// The peers live in the crate, where `keyleak sandbox` uses them too.
+#[allow(unused_imports)]
+pub use keyleak::sandbox::peers::{
+    iam as iam_emu, moto, slack as fake_slack, socket as fake_socket, trail as trail_emu,
+};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -195,7 +194,7 @@ impl App {
             None => db::TestDb::new().await,
         };
         let store = db.store().await;
-        let slack = FakeSlack::start().await;
+        let slack = FakeSlack::start().await.unwrap();
         slack.add_group(ONCALL_GROUP, &[ONCALLER]);
         slack.add_group(APPROVERS_GROUP, &[]);
         let github = fake_github::FakeGitHub::start().await;
@@ -368,7 +367,7 @@ impl App {
     pub async fn socket_command(&self, user: &str, text: &str) -> serde_json::Value {
         let id = uuid::Uuid::new_v4().to_string();
         let envelope = fake_socket::command_envelope(&id, user, text, &self.slack.response_url());
-        self.slack.socket.deliver(&envelope).await
+        self.slack.socket.deliver(&envelope).await.unwrap()
     }
 
     /// Presses a button on a posted message as `user`, with the payload Slack would send.
@@ -378,7 +377,10 @@ impl App {
         message: &fake_slack::Posted,
         action_id: &str,
     ) -> reqwest::Response {
-        let payload = self.slack.click_payload(user, message, action_id);
+        let payload = self
+            .slack
+            .click_payload(user, message, action_id)
+            .unwrap_or_else(|| panic!("no {action_id} on message {}", message.ts));
         self.interaction(&payload.to_string()).await
     }
 
@@ -555,12 +557,12 @@ impl Proxied {
 
     /// With AWS's managed policies in moto.
     pub async fn with_aws_policies() -> Self {
-        Self::with(Moto::with_aws_policies().await, None).await
+        Self::with(Moto::with_aws_policies().await.unwrap(), None).await
     }
 
     /// On `database` (a fresh one on the run's store when `None`).
     pub async fn on(database: Option<db::TestDb>) -> Self {
-        Self::with(Moto::start().await, database).await
+        Self::with(Moto::start().await.unwrap(), database).await
     }
 
     async fn with(moto: Moto, database: Option<db::TestDb>) -> Self {

@@ -171,36 +171,5 @@ async fn forward(
         )
             .into_response();
     }
-    relay(&p.client, &p.target, method, uri, headers, body).await
-}
-
-/// Sends the request on to `target` as it came, its `Host` kept so that a signature still
-/// verifies there, and hands back the answer.
-pub async fn relay(
-    client: &reqwest::Client,
-    target: &str,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let path = uri.path_and_query().map(|x| x.as_str()).unwrap_or("/");
-    let mut req = client.request(method, format!("{target}{path}"));
-    for (k, v) in headers.iter() {
-        if k != "content-length" {
-            req = req.header(k, v);
-        }
-    }
-    let Ok(resp) = req.body(body).send().await else {
-        return StatusCode::BAD_GATEWAY.into_response();
-    };
-    let status = resp.status();
-    let mut out = HeaderMap::new();
-    for (k, v) in resp.headers() {
-        if k != "transfer-encoding" && k != "content-length" && k != "connection" {
-            out.append(k, v.clone());
-        }
-    }
-    let bytes = resp.bytes().await.unwrap_or_default();
-    (status, out, bytes).into_response()
+    keyleak::sandbox::peers::relay(&p.client, &p.target, method, uri, headers, body).await
 }

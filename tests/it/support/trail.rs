@@ -57,10 +57,18 @@ pub async fn bot_config_at(aws: &str, emulator: &TrailEmulator) -> SdkConfig {
         .build()
 }
 
+/// The CloudTrail emulator in front of moto at `moto_url`, handing out the test digest key.
+pub async fn emulator(moto_url: &str) -> TrailEmulator {
+    TrailEmulator::start(moto_url)
+        .await
+        .unwrap()
+        .with_digest_key(DIGEST_KEY_FINGERPRINT, digest_public_key())
+}
+
 /// moto, the CloudTrail emulator, and the bot wired to both with `opts`.
 pub async fn start_with_trail(opts: Options) -> (Moto, TrailEmulator, App) {
-    let moto = Moto::start().await;
-    let emulator = TrailEmulator::start(&moto.url).await;
+    let moto = Moto::start().await.unwrap();
+    let emulator = emulator(&moto.url).await;
     let app = App::start(bot_config(&moto, &emulator).await, opts).await;
     (moto, emulator, app)
 }

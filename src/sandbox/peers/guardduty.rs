@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use super::trail_emu::Caller;
+use super::trail::Caller;
 
 const MAX: usize = 50;
 const KEY_FIELD: &str = "resource.accessKeyDetails.accessKeyId";
@@ -159,7 +159,7 @@ fn example_finding(
     })
 }
 
-pub fn routes<S: Clone + Send + Sync + 'static>(state: super::trail_emu::Emu) -> Router<S> {
+pub fn routes<S: Clone + Send + Sync + 'static>(state: super::trail::Emu) -> Router<S> {
     Router::new()
         .route("/detector", get(list_detectors))
         .route("/detector/{id}/findings", post(list_findings))
@@ -167,13 +167,13 @@ pub fn routes<S: Clone + Send + Sync + 'static>(state: super::trail_emu::Emu) ->
         .with_state(state)
 }
 
-async fn list_detectors(State(emu): State<super::trail_emu::Emu>, headers: HeaderMap) -> Response {
+async fn list_detectors(State(emu): State<super::trail::Emu>, headers: HeaderMap) -> Response {
     let caller = match emu.caller(&headers).await {
         Ok(c) => c,
         Err(r) => return r,
     };
     let gd = emu.guardduty();
-    let mut gd = gd.lock().unwrap();
+    let mut gd = super::lock(&gd);
     if let Err(r) = gd.admit(&caller) {
         return r;
     }
@@ -223,7 +223,7 @@ fn wanted_keys(req: &Value) -> Result<Vec<String>, Response> {
 /// The checks of a call on a detector: a known caller with permission, a JSON body, and
 /// a detector of the caller's own account and region.
 async fn detector_request(
-    emu: &super::trail_emu::Emu,
+    emu: &super::trail::Emu,
     headers: &HeaderMap,
     detector: &str,
     body: &Bytes,
@@ -231,7 +231,7 @@ async fn detector_request(
     let caller = emu.caller(headers).await?;
     let req = serde_json::from_slice::<Value>(body).map_err(|_| bad_request("body is not JSON"))?;
     let gd = emu.guardduty();
-    let mut gd = gd.lock().unwrap();
+    let mut gd = super::lock(&gd);
     gd.admit(&caller)?;
     if !gd.owns(&caller, detector) {
         return Err(bad_request(
@@ -242,7 +242,7 @@ async fn detector_request(
 }
 
 async fn list_findings(
-    State(emu): State<super::trail_emu::Emu>,
+    State(emu): State<super::trail::Emu>,
     headers: HeaderMap,
     Path(detector): Path<String>,
     body: Bytes,
@@ -252,7 +252,7 @@ async fn list_findings(
         Err(r) => return r,
     };
     let gd = emu.guardduty();
-    let gd = gd.lock().unwrap();
+    let gd = super::lock(&gd);
     let (size, offset) = match page_of(&req) {
         Ok(p) => p,
         Err(r) => return r,
@@ -286,7 +286,7 @@ async fn list_findings(
 }
 
 async fn get_findings(
-    State(emu): State<super::trail_emu::Emu>,
+    State(emu): State<super::trail::Emu>,
     headers: HeaderMap,
     Path(detector): Path<String>,
     body: Bytes,
@@ -296,7 +296,7 @@ async fn get_findings(
         Err(r) => return r,
     };
     let gd = emu.guardduty();
-    let gd = gd.lock().unwrap();
+    let gd = super::lock(&gd);
     let ids: Vec<&str> = req["findingIds"]
         .as_array()
         .into_iter()

@@ -69,12 +69,16 @@ pub struct IamFront {
 impl IamFront {
     /// Serves on a thread and runtime of its own, as moto runs in a process of its own: a test
     /// that blocks its runtime (waiting on the keyleak binary) must not stall the peer.
-    pub fn start(moto: &str) -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
+    pub fn start(moto: &str) -> std::io::Result<Self> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let front = Self {
-            url: format!("http://{}", listener.local_addr().unwrap()),
+            url: format!("http://{}", listener.local_addr()?),
             moto: moto.to_string(),
             http: reqwest::Client::new(),
             state: Arc::default(),
@@ -82,13 +86,10 @@ impl IamFront {
         };
         let app = Router::new().fallback(handle).with_state(front.clone());
         std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .unwrap();
             runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                    return;
+                };
                 let _ = axum::serve(listener, app)
                     .with_graceful_shutdown(async {
                         let _ = stopped.await;
@@ -96,20 +97,18 @@ impl IamFront {
                     .await;
             });
         });
-        front
+        Ok(front)
     }
 
     pub fn stop(&self) {
-        if let Some(stop) = self.stop.lock().unwrap().take() {
+        if let Some(stop) = super::lock(&self.stop).take() {
             let _ = stop.send(());
         }
     }
 
     /// Records that the user (by ARN) called these services, for Access Advisor.
     pub fn record_access(&self, user_arn: &str, services: &[Access]) {
-        self.state
-            .lock()
-            .unwrap()
+        super::lock(&self.state)
             .accesses
             .entry(user_arn.to_string())
             .or_default()
@@ -285,7 +284,7 @@ fn generate(front: &IamFront, p: &Params, caller: &str) -> Response {
         return invalid("Arn must be the ARN of an IAM user, group, role or policy");
     };
     let id = uuid::Uuid::new_v4().to_string();
-    let mut state = front.state.lock().unwrap();
+    let mut state = super::lock(&front.state);
     let services = state.accesses.get(arn).cloned().unwrap_or_default();
     state.jobs.insert(
         id.clone(),
@@ -328,7 +327,7 @@ fn report(front: &IamFront, p: &Params, caller: &str) -> Response {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let mut state = front.state.lock().unwrap();
+    let mut state = super::lock(&front.state);
     // A job id is good only for the caller that generated it.
     let Some(job) = param(p, "JobId")
         .and_then(|id| state.jobs.get_mut(id))
@@ -394,7 +393,7 @@ async fn handle(
         }
         if action == "GetUser" {
             let boundary = param(&p, "UserName")
-                .and_then(|u| front.state.lock().unwrap().boundaries.get(u).cloned());
+                .and_then(|u| super::lock(&front.state).boundaries.get(u).cloned());
             let answer = forward(&front, method, uri, headers, body).await;
             return match boundary {
                 Some(arn) => with_boundary(answer, &arn).await,
@@ -409,10 +408,7 @@ fn put_boundary(front: &IamFront, p: &Params) -> Response {
     let (Some(user), Some(arn)) = (param(p, "UserName"), param(p, "PermissionsBoundary")) else {
         return invalid("UserName and PermissionsBoundary are required");
     };
-    front
-        .state
-        .lock()
-        .unwrap()
+    super::lock(&front.state)
         .boundaries
         .insert(user.to_string(), arn.to_string());
     let body = format!(
@@ -447,5 +443,5 @@ async fn forward(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    super::proxy::relay(&front.http, &front.moto, method, uri, headers, body).await
+    super::relay(&front.http, &front.moto, method, uri, headers, body).await
 }

@@ -57,16 +57,16 @@ pub struct FakeSocket {
 }
 
 fn lock(f: &FakeSocket) -> std::sync::MutexGuard<'_, Inner> {
-    f.inner.lock().unwrap_or_else(|p| p.into_inner())
+    super::lock(&f.inner)
 }
 
 impl FakeSocket {
-    pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    pub async fn start() -> std::io::Result<Self> {
+        let (listener, addr) = super::loopback().await?;
         let fake = Self {
             inner: Arc::default(),
             acked: Arc::default(),
-            base: format!("ws://{}/link/", listener.local_addr().unwrap()),
+            base: format!("ws://{addr}/link/"),
         };
         let accepting = fake.clone();
         tokio::spawn(async move {
@@ -74,7 +74,7 @@ impl FakeSocket {
                 tokio::spawn(accepting.clone().connection(tcp));
             }
         });
-        fake
+        Ok(fake)
     }
 
     /// `apps.connections.open`, as Slack answers it: only for an app-level token.
@@ -191,29 +191,33 @@ impl FakeSocket {
         lock(self).refuse_open = error.map(String::from);
     }
 
-    pub async fn wait_connections(&self, n: usize) {
-        let reached = super::wait_until(Duration::from_secs(15), || async {
-            (self.open_connections() == n).then_some(())
-        })
-        .await;
-        assert!(
-            reached.is_some(),
-            "expected {n} Socket Mode connections, have {}",
-            self.open_connections()
-        );
+    /// Waits up to 15 s for exactly `n` connections to be open.
+    pub async fn wait_connections(&self, n: usize) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while self.open_connections() != n {
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!(
+                    "expected {n} Socket Mode connections, have {}",
+                    self.open_connections()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
     }
 
     /// Sends a frame, unparsed, on the open connections in turn, as Slack spreads envelopes.
-    pub fn send_raw(&self, text: &str) {
-        self.send(text, false);
+    /// False when no connection is open.
+    pub fn send_raw(&self, text: &str) -> bool {
+        self.send(text, false)
     }
 
     /// Sends a frame on the oldest open connection.
-    pub fn send_first(&self, text: &str) {
-        self.send(text, true);
+    pub fn send_first(&self, text: &str) -> bool {
+        self.send(text, true)
     }
 
-    fn send(&self, text: &str, first: bool) {
+    fn send(&self, text: &str, first: bool) -> bool {
         let mut s = lock(self);
         if let Some(id) = serde_json::from_str::<Value>(text)
             .ok()
@@ -223,23 +227,32 @@ impl FakeSocket {
         }
         let mut open: Vec<u64> = s.open.keys().copied().collect();
         open.sort();
-        assert!(!open.is_empty(), "no Socket Mode connection is open");
+        if open.is_empty() {
+            return false;
+        }
         s.turn += 1;
         let to = if first {
             open[0]
         } else {
             open[s.turn % open.len()]
         };
-        let _ = s.open[&to].send(Order::Send(text.to_string()));
+        s.open
+            .get(&to)
+            .is_some_and(|c| c.send(Order::Send(text.to_string())).is_ok())
     }
 
     /// Sends an envelope and waits for its acknowledgement, which must come within Slack's 3 s.
-    pub async fn deliver(&self, envelope: &Value) -> Value {
-        let id = envelope["envelope_id"].as_str().unwrap().to_string();
-        self.send_raw(&envelope.to_string());
+    pub async fn deliver(&self, envelope: &Value) -> Result<Value, String> {
+        let id = envelope["envelope_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if !self.send_raw(&envelope.to_string()) {
+            return Err("no Socket Mode connection is open".into());
+        }
         self.ack_for(&id, 1)
             .await
-            .unwrap_or_else(|| panic!("envelope {id} was not acknowledged within 3 s"))
+            .ok_or_else(|| format!("envelope {id} was not acknowledged within 3 s"))
     }
 
     /// The `nth` acknowledgement of an envelope, if it comes within 3 s of the envelope's

@@ -54,7 +54,7 @@ pub struct Counters {
 /// The emulator's state, shared by the CloudTrail and GuardDuty handlers.
 pub struct Inner {
     events: Mutex<Vec<Stored>>,
-    guardduty: super::guardduty_emu::Shared,
+    guardduty: super::guardduty::Shared,
     buckets: Mutex<HashMap<(String, String), (f64, Instant)>>,
     /// Requests to refuse with `ThrottlingException` whatever the bucket holds.
     forced_throttles: Mutex<usize>,
@@ -62,6 +62,8 @@ pub struct Inner {
     counters: Mutex<Counters>,
     moto_url: String,
     http: reqwest::Client,
+    /// The fingerprint and public key (DER, PKCS #1) `ListPublicKeys` gives, when set.
+    digest_key: Mutex<Option<(String, Vec<u8>)>>,
 }
 
 pub type Emu = Arc<Inner>;
@@ -98,31 +100,41 @@ fn credential_scope(headers: &HeaderMap) -> Option<(String, String)> {
 }
 
 impl TrailEmulator {
-    pub async fn start(moto_url: &str) -> Self {
+    pub async fn start(moto_url: &str) -> std::io::Result<Self> {
         let inner = Arc::new(Inner {
             events: Mutex::default(),
-            guardduty: super::guardduty_emu::Shared::default(),
+            guardduty: super::guardduty::Shared::default(),
             buckets: Mutex::default(),
             forced_throttles: Mutex::default(),
             accounts: Mutex::default(),
             counters: Mutex::default(),
             moto_url: moto_url.to_string(),
             http: reqwest::Client::new(),
+            digest_key: Mutex::default(),
         });
         let app = axum::Router::new()
             .route("/", axum::routing::post(handle))
             .with_state(inner.clone())
-            .merge(super::guardduty_emu::routes(inner.clone()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+            .merge(super::guardduty::routes(inner.clone()));
+        let (listener, addr) = super::loopback().await?;
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self { url, inner }
+        Ok(Self {
+            url: format!("http://{addr}"),
+            inner,
+        })
     }
 
-    /// Logs a record (CloudTrail's JSON) in the region and account it names.
-    pub fn log(&self, record: &Value) {
+    /// The key whose signatures `ListPublicKeys` hands out, for digest files signed with it.
+    pub fn with_digest_key(self, fingerprint: &str, public_der: Vec<u8>) -> Self {
+        *super::lock(&self.inner.digest_key) = Some((fingerprint.to_string(), public_der));
+        self
+    }
+
+    /// Logs a record (CloudTrail's JSON) in the region and account it names. A record
+    /// without its account, region, time or id is refused, with the field it lacks.
+    pub fn log(&self, record: &Value) -> Result<(), &'static str> {
         let s = |p: &str| {
             record
                 .pointer(p)
@@ -130,26 +142,27 @@ impl TrailEmulator {
                 .map(str::to_string)
         };
         let stored = Stored {
-            account: s("/recipientAccountId").expect("record names its account"),
-            region: s("/awsRegion").expect("record names its region"),
+            account: s("/recipientAccountId").ok_or("recipientAccountId")?,
+            region: s("/awsRegion").ok_or("awsRegion")?,
             time: s("/eventTime")
                 .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-                .expect("record has a time")
+                .ok_or("eventTime")?
                 .with_timezone(&Utc),
             key: s("/userIdentity/accessKeyId"),
-            id: s("/eventID").expect("record has an id"),
+            id: s("/eventID").ok_or("eventID")?,
             name: s("/eventName").unwrap_or_default(),
             source: s("/eventSource").unwrap_or_default(),
             read_only: record.get("readOnly").and_then(Value::as_bool),
             username: s("/userIdentity/userName"),
             record: record.to_string(),
         };
-        self.inner.events.lock().unwrap().push(stored);
+        super::lock(&self.inner.events).push(stored);
+        Ok(())
     }
 
     /// Logs a raw string as a record's text: for malformed-record tests.
     pub fn log_raw(&self, account: &str, region: &str, key: &str, text: &str) {
-        self.inner.events.lock().unwrap().push(Stored {
+        super::lock(&self.inner.events).push(Stored {
             account: account.into(),
             region: region.into(),
             time: Utc::now() - chrono::Duration::hours(1),
@@ -165,20 +178,20 @@ impl TrailEmulator {
 
     /// Throttles the next `n` requests, as AWS does when other callers share the budget.
     pub fn throttle_next(&self, n: usize) {
-        *self.inner.forced_throttles.lock().unwrap() = n;
+        *super::lock(&self.inner.forced_throttles) = n;
     }
 
     pub fn counters<T>(&self, f: impl FnOnce(&Counters) -> T) -> T {
-        f(&self.inner.counters.lock().unwrap())
+        f(&super::lock(&self.inner.counters))
     }
 
-    pub fn guardduty<T>(&self, f: impl FnOnce(&mut super::guardduty_emu::GuardDuty) -> T) -> T {
-        f(&mut self.inner.guardduty.lock().unwrap())
+    pub fn guardduty<T>(&self, f: impl FnOnce(&mut super::guardduty::GuardDuty) -> T) -> T {
+        f(&mut super::lock(&self.inner.guardduty))
     }
 }
 
 impl Inner {
-    pub fn guardduty(&self) -> super::guardduty_emu::Shared {
+    pub fn guardduty(&self) -> super::guardduty::Shared {
         self.guardduty.clone()
     }
 
@@ -203,7 +216,7 @@ impl Inner {
 
     /// The account of the calling key, as moto knows it.
     async fn account_of(&self, key: &str) -> Option<String> {
-        if let Some(a) = self.accounts.lock().unwrap().get(key) {
+        if let Some(a) = super::lock(&self.accounts).get(key) {
             return Some(a.clone());
         }
         let account = if key.starts_with("ASIA") {
@@ -245,30 +258,27 @@ impl Inner {
             let len = text[start..].find("</Account>")?;
             text[start..start + len].to_string()
         };
-        self.accounts
-            .lock()
-            .unwrap()
-            .insert(key.to_string(), account.clone());
+        super::lock(&self.accounts).insert(key.to_string(), account.clone());
         Some(account)
     }
 
     /// Takes a token from the account and region's bucket.
     fn admit(&self, account: &str, region: &str) -> bool {
-        let mut buckets = self.buckets.lock().unwrap();
+        let mut buckets = super::lock(&self.buckets);
         let now = Instant::now();
         let (tokens, at) = buckets
             .entry((account.to_string(), region.to_string()))
             .or_insert((BURST, now));
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * RATE).min(BURST);
         *at = now;
-        let mut counters = self.counters.lock().unwrap();
+        let mut counters = super::lock(&self.counters);
         counters.first.get_or_insert(now);
         counters.last = Some(now);
         *counters
             .requests
             .entry((account.to_string(), region.to_string()))
             .or_default() += 1;
-        let mut forced = self.forced_throttles.lock().unwrap();
+        let mut forced = super::lock(&self.forced_throttles);
         if *forced > 0 {
             *forced -= 1;
             counters.throttled += 1;
@@ -319,7 +329,7 @@ async fn handle(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes
         );
     };
     let answer = if operation == "ListPublicKeys" {
-        public_keys(&req)
+        public_keys(&inner, &req)
     } else {
         lookup(&inner, &account, &region, &req)
     };
@@ -342,7 +352,7 @@ fn epoch(v: &Value) -> Option<DateTime<Utc>> {
 type Failure = (&'static str, String);
 
 /// The signing key's public half, valid for a year either side of now.
-fn public_keys(req: &Value) -> Result<Value, Failure> {
+fn public_keys(inner: &Inner, req: &Value) -> Result<Value, Failure> {
     let now = Utc::now();
     let (from, to) = (
         now - chrono::Duration::days(365),
@@ -356,16 +366,19 @@ fn public_keys(req: &Value) -> Result<Value, Failure> {
             "Occurs if the timestamp values are not valid.".into(),
         ));
     }
-    let keys = if start <= to && end >= from {
-        vec![json!({
-            "Value": aws_smithy_types::base64::encode(super::trail::digest_public_key()),
-            "ValidityStartTime": from.timestamp(),
-            "ValidityEndTime": to.timestamp(),
-            "Fingerprint": super::trail::DIGEST_KEY_FINGERPRINT,
-        })]
-    } else {
-        vec![]
-    };
+    let key = super::lock(&inner.digest_key).clone();
+    let keys: Vec<Value> = key
+        .filter(|_| start <= to && end >= from)
+        .map(|(fingerprint, der)| {
+            json!({
+                "Value": aws_smithy_types::base64::encode(der),
+                "ValidityStartTime": from.timestamp(),
+                "ValidityEndTime": to.timestamp(),
+                "Fingerprint": fingerprint,
+            })
+        })
+        .into_iter()
+        .collect();
     Ok(json!({ "PublicKeyList": keys }))
 }
 
@@ -427,7 +440,7 @@ fn lookup(inner: &Inner, account: &str, region: &str, req: &Value) -> Result<Val
             )
         })
         .unwrap_or_default();
-    let events = inner.events.lock().unwrap();
+    let events = super::lock(&inner.events);
     let mut matching: Vec<&Stored> = events
         .iter()
         .filter(|e| e.account == account && e.region == region)
@@ -461,7 +474,7 @@ fn lookup(inner: &Inner, account: &str, region: &str, req: &Value) -> Result<Val
             })
         })
         .collect();
-    inner.counters.lock().unwrap().pages += 1;
+    super::lock(&inner.counters).pages += 1;
     let mut out = json!({ "Events": slice });
     if offset + page < matching.len() {
         out["NextToken"] = json!(format!(

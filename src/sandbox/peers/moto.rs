@@ -1,4 +1,4 @@
-//! A moto server on a free loopback port, one per test, stopped when dropped.
+//! A moto server on a free loopback port, stopped when dropped.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -14,21 +14,34 @@ pub const OWN_ACCOUNT: &str = "123456789012";
 pub struct Moto {
     child: Child,
     pub url: String,
-    pub iam: super::iam_emu::IamFront,
+    pub iam: super::iam::IamFront,
 }
 
-/// The moto server installed by `.ci/run` (or named by `KEYLEAK_MOTO_SERVER`). A missing
-/// moto fails the test: tests never skip silently.
-fn moto_binary() -> PathBuf {
-    if let Ok(p) = std::env::var("KEYLEAK_MOTO_SERVER") {
-        return PathBuf::from(p);
+/// Why moto could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum MotoError {
+    #[error("moto server not found at {0} (run .ci/setup, or set KEYLEAK_MOTO_SERVER)")]
+    Missing(PathBuf),
+    #[error("moto server did not start: {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("moto did not say where it listens within 30 s")]
+    NoPort,
+    #[error("moto did not answer within 30 s")]
+    NoAnswer,
+}
+
+/// The moto server `.ci/setup` (or `keyleak sandbox`) installs in `.venv`, or the one
+/// `KEYLEAK_MOTO_SERVER` names.
+pub fn binary() -> PathBuf {
+    match std::env::var_os("KEYLEAK_MOTO_SERVER") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(".venv/bin/moto_server"),
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server")
 }
 
 /// The port moto bound, from the line Werkzeug prints once it listens. moto picks it (port
-/// 0): a port chosen here and bound later could be taken meanwhile by another test's server,
-/// and two tests would share one moto.
+/// 0): a port chosen here and bound later could be taken meanwhile by another server, and
+/// two users would share one moto.
 fn bound_port(stderr: std::process::ChildStderr) -> std::sync::mpsc::Receiver<u16> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -51,23 +64,21 @@ fn bound_port(stderr: std::process::ChildStderr) -> std::sync::mpsc::Receiver<u1
 }
 
 impl Moto {
-    pub async fn start() -> Self {
+    pub async fn start() -> Result<Self, MotoError> {
         Self::launch(false).await
     }
 
     /// With AWS's managed policies (`AdministratorAccess`, …) loaded in every account: slower
-    /// to start an account, so only for the tests that attach them.
-    pub async fn with_aws_policies() -> Self {
+    /// to start an account, so only for those that attach them.
+    pub async fn with_aws_policies() -> Result<Self, MotoError> {
         Self::launch(true).await
     }
 
-    async fn launch(aws_policies: bool) -> Self {
-        let bin = moto_binary();
-        assert!(
-            bin.exists(),
-            "moto server not found at {} — run .ci/run (or set KEYLEAK_MOTO_SERVER)",
-            bin.display()
-        );
+    async fn launch(aws_policies: bool) -> Result<Self, MotoError> {
+        let bin = binary();
+        if !bin.exists() {
+            return Err(MotoError::Missing(bin));
+        }
         let mut child = Command::new(&bin)
             .args(["-H", "127.0.0.1", "-p", "0"])
             .env(
@@ -77,13 +88,30 @@ impl Moto {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("moto server starts");
-        let ports = bound_port(child.stderr.take().expect("moto's stderr"));
+            .map_err(MotoError::Spawn)?;
+        // Whatever fails from here, the child is killed with `Moto` or here.
+        let Some(stderr) = child.stderr.take() else {
+            let _ = child.kill();
+            return Err(MotoError::NoPort);
+        };
+        let ports = bound_port(stderr);
         let port = tokio::task::spawn_blocking(move || ports.recv_timeout(Duration::from_secs(30)))
             .await
-            .unwrap()
-            .expect("moto said where it listens within 30 s");
-        let iam = super::iam_emu::IamFront::start(&format!("http://127.0.0.1:{port}"));
+            .ok()
+            .and_then(Result::ok);
+        let front =
+            port.map(|port| super::iam::IamFront::start(&format!("http://127.0.0.1:{port}")));
+        let iam = match front {
+            Some(Ok(iam)) => iam,
+            Some(Err(e)) => {
+                let _ = child.kill();
+                return Err(MotoError::Spawn(e));
+            }
+            None => {
+                let _ = child.kill();
+                return Err(MotoError::NoPort);
+            }
+        };
         let moto = Self {
             child,
             url: iam.url.clone(),
@@ -98,12 +126,13 @@ impl Moto {
                 .await
                 .is_ok_and(|r| r.status().is_success())
             {
-                break;
+                return Ok(moto);
             }
-            assert!(Instant::now() < deadline, "moto did not start within 30 s");
+            if Instant::now() > deadline {
+                return Err(MotoError::NoAnswer);
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        moto
     }
 
     /// SDK configuration pointing at this moto with the given credentials.
@@ -124,29 +153,29 @@ impl Moto {
 
     /// Configuration acting inside `account`, through credentials moto binds to it (an
     /// assumed role there): how tests seed other accounts.
-    pub async fn config_in(&self, account: &str) -> SdkConfig {
+    pub async fn config_in(&self, account: &str) -> anyhow::Result<SdkConfig> {
         let c = self
             .assume(&format!("arn:aws:iam::{account}:role/Seed"))
-            .await;
-        self.config(
-            &c.access_key_id,
-            &c.secret_access_key,
-            Some(&c.session_token),
-        )
-        .await
+            .await?;
+        Ok(self
+            .config(
+                &c.access_key_id,
+                &c.secret_access_key,
+                Some(&c.session_token),
+            )
+            .await)
     }
 
     /// Temporary (`ASIA…`) credentials for the role, minted by the bot's own account.
-    pub async fn assume(&self, role_arn: &str) -> aws_sdk_sts::types::Credentials {
+    pub async fn assume(&self, role_arn: &str) -> anyhow::Result<aws_sdk_sts::types::Credentials> {
         aws_sdk_sts::Client::new(&self.own_config().await)
             .assume_role()
             .role_arn(role_arn)
             .role_session_name("seed")
             .send()
-            .await
-            .unwrap()
+            .await?
             .credentials
-            .unwrap()
+            .ok_or_else(|| anyhow::anyhow!("AssumeRole answered without credentials"))
     }
 
     /// Ambient credentials of the bot's own account (moto maps unknown keys to it).
@@ -156,14 +185,14 @@ impl Moto {
     }
 
     /// Turns on moto's signature and policy checks from the next request on.
-    pub async fn enforce_auth(&self) {
-        let r = reqwest::Client::new()
+    pub async fn enforce_auth(&self) -> reqwest::Result<()> {
+        reqwest::Client::new()
             .post(format!("{}/moto-api/reset-auth", self.url))
             .body("0")
             .send()
-            .await
-            .expect("reset-auth");
-        assert!(r.status().is_success());
+            .await?
+            .error_for_status()
+            .map(drop)
     }
 }
 

@@ -1,0 +1,3 @@
+//! `keyleak sandbox`: the product on one machine, with nothing to sign up for.
+
+pub mod peers;

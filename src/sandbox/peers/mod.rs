@@ -1,0 +1,61 @@
+//! The peers keyleak talks to, on loopback, for the sandbox and the tests alike: moto for
+//! AWS, with emulators in front of it for what moto lacks (IAM's policy simulator and Access
+//! Advisor, CloudTrail's LookupEvents, GuardDuty's findings), and a Slack that answers as
+//! Slack does. Each speaks its service's wire protocol and enforces its published limits.
+
+pub mod guardduty;
+pub mod iam;
+pub mod iam_eval;
+pub mod moto;
+pub mod slack;
+pub mod socket;
+pub mod trail;
+
+use std::sync::{Mutex, MutexGuard};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+/// A peer's state, even after a handler panicked holding it: a peer serves on.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A loopback listener on a port the system picks.
+async fn loopback() -> std::io::Result<(tokio::net::TcpListener, std::net::SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    Ok((listener, addr))
+}
+
+/// Sends the request on to `target` as it came, its `Host` kept so that a signature still
+/// verifies there, and hands back the answer.
+pub async fn relay(
+    client: &reqwest::Client,
+    target: &str,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path_and_query().map(|x| x.as_str()).unwrap_or("/");
+    let mut req = client.request(method, format!("{target}{path}"));
+    for (k, v) in headers.iter() {
+        if k != "content-length" {
+            req = req.header(k, v);
+        }
+    }
+    let Ok(resp) = req.body(body).send().await else {
+        return StatusCode::BAD_GATEWAY.into_response();
+    };
+    let status = resp.status();
+    let mut out = HeaderMap::new();
+    for (k, v) in resp.headers() {
+        if k != "transfer-encoding" && k != "content-length" && k != "connection" {
+            out.append(k, v.clone());
+        }
+    }
+    let bytes = resp.bytes().await.unwrap_or_default();
+    (status, out, bytes).into_response()
+}
