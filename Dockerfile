@@ -9,6 +9,8 @@ COPY src ./src
 COPY benches ./benches
 COPY migrations ./migrations
 COPY assets ./assets
+# The sandbox plays AWS's published examples, compiled in.
+COPY tests/fixtures ./tests/fixtures
 RUN cargo build --release --locked --bin keyleak \
     && mkdir -p /data \
     && cp target/release/keyleak /keyleak

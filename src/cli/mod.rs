@@ -38,6 +38,17 @@ pub struct Cli {
 pub enum Verb {
     /// Serve Slack's requests and run the workers.
     Serve,
+    /// Try keyleak on this machine, with no Slack app or AWS account: a page that plays
+    /// Slack, moto for AWS, and a leaked key's story played into them, all on 127.0.0.1.
+    Sandbox {
+        /// The page's port (0: any free one).
+        #[arg(long, default_value_t = 3030)]
+        port: u16,
+        /// Which story: a person contains the key (`leak`), or AWS Health reports it and
+        /// keyleak contains it on its own (`health`).
+        #[arg(long, value_enum, default_value = "leak")]
+        scenario: crate::sandbox::Scenario,
+    },
     /// Contain a key now, reporting to this terminal.
     Contain {
         /// The access key id (AKIA… or ASIA…).
@@ -95,6 +106,10 @@ fn days(v: &str) -> Result<u32, String> {
 pub async fn main(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Verb::Serve => serve().await,
+        Verb::Sandbox { port, scenario } => {
+            let opts = crate::sandbox::Options { port, scenario };
+            crate::sandbox::run(opts, shutdown_signal()).await
+        }
         Verb::Contain {
             key,
             reason,
@@ -124,13 +139,27 @@ fn load_all() -> Result<(CoreConfig, SlackConfig), ConfigErrors> {
 
 async fn serve() -> anyhow::Result<()> {
     let (core, slack) = load_all()?;
+    let aws = SdkAws::from_env(core.role_arn_template.clone())
+        .await
+        .with_role_external_id(core.role_external_id.clone())
+        .with_archive_limits(core.archive_limits);
+    let listener = tokio::net::TcpListener::bind(slack.listen)
+        .await
+        .with_context(|| format!("binding {}", slack.listen))?;
+    serve_with(core, slack, aws, listener, shutdown_signal()).await
+}
+
+/// `keyleak serve` with its settings made: Slack's requests on `listener` and the workers,
+/// until `stop` completes.
+pub(crate) async fn serve_with(
+    core: CoreConfig,
+    slack: SlackConfig,
+    aws: SdkAws,
+    listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let store = open_store(&core.database_url).await?;
-    let aws = Arc::new(
-        SdkAws::from_env(core.role_arn_template.clone())
-            .await
-            .with_role_external_id(core.role_external_id.clone())
-            .with_archive_limits(core.archive_limits),
-    );
+    let aws = Arc::new(aws);
     let notifier = Arc::new(
         SlackNotifier::new(
             &slack.api_url,
@@ -182,10 +211,7 @@ async fn serve() -> anyhow::Result<()> {
     let worker_task = tokio::spawn(worker.run(async move {
         let _ = worker_stop.changed().await;
     }));
-    let listener = tokio::net::TcpListener::bind(slack.listen)
-        .await
-        .with_context(|| format!("binding {}", slack.listen))?;
-    info!(addr = %slack.listen, "keyleak listening");
+    info!(addr = %listener.local_addr()?, "keyleak listening");
     let limits = slack.listener;
     let mut state = AppState::new(engine, Arc::new(slack), notifier);
     let socket_task = socket.map(|(socket, first)| {
@@ -195,7 +221,7 @@ async fn serve() -> anyhow::Result<()> {
     let app = crate::slack::server::router(state);
     let mut http_stop = stop_rx;
     tokio::spawn(async move {
-        shutdown_signal().await;
+        stop.await;
         let _ = stop_tx.send(true);
     });
     crate::listener::serve(listener, app, limits, async move {

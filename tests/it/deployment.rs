@@ -87,8 +87,9 @@ fn keyleak_writes_only_policies_its_iam_policy_lets_it_create() {
 
 #[test]
 fn the_image_is_built_from_everything_the_build_reads_and_runs_as_a_number() {
-    // Cargo.toml names the benches; the migrations and the chart's fonts are compiled in.
-    for dir in ["src", "benches", "migrations", "assets"] {
+    // Cargo.toml names the benches; the migrations, the chart's fonts, the sandbox's page and
+    // the published examples its story plays are compiled in.
+    for dir in ["src", "benches", "migrations", "assets", "tests/fixtures"] {
         assert!(
             DOCKERFILE.contains(&format!("COPY {dir} ./{dir}")),
             "the Dockerfile does not copy {dir}/"
@@ -240,45 +241,36 @@ fn receiver(before: &str) -> Option<&str> {
 /// Every AWS operation the adapter calls, as `service:Operation`, from its source.
 fn operations_called() -> std::collections::BTreeSet<String> {
     let mut ops = std::collections::BTreeSet::new();
-    let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/aws")];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                dirs.push(path);
+    for (path, text) in sources("src/aws") {
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        // GuardDuty's and CloudTrail's clients are `client` in their own files.
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        for (at, _) in code.match_indices("()") {
+            let head = &code[..at];
+            let Some(dot) = head.rfind('.') else { continue };
+            let op = &head[dot + 1..];
+            // `config()` is the client's own settings, not a call to AWS.
+            if op.is_empty()
+                || op == "config"
+                || !op
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit())
+            {
                 continue;
             }
-            let text = std::fs::read_to_string(&path).unwrap();
-            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
-            // GuardDuty's and CloudTrail's clients are `client` in their own files.
-            let file = path.file_name().unwrap().to_string_lossy().into_owned();
-            for (at, _) in code.match_indices("()") {
-                let head = &code[..at];
-                let Some(dot) = head.rfind('.') else { continue };
-                let op = &head[dot + 1..];
-                // `config()` is the client's own settings, not a call to AWS.
-                if op.is_empty()
-                    || op == "config"
-                    || !op
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit())
-                {
-                    continue;
-                }
-                let Some(name) = receiver(&head[..dot]) else {
-                    continue;
-                };
-                let service = match (name, file.as_str()) {
-                    ("from_conf", _) if head[..dot].contains("aws_sdk_cloudtrail") => "cloudtrail",
-                    ("client", "guardduty.rs") => "guardduty",
-                    ("client", "trail.rs") => "cloudtrail",
-                    _ => match CLIENTS.iter().find(|(n, _)| *n == name) {
-                        Some((_, s)) => s,
-                        None => continue,
-                    },
-                };
-                ops.insert(format!("{service}:{}", pascal(op)));
-            }
+            let Some(name) = receiver(&head[..dot]) else {
+                continue;
+            };
+            let service = match (name, file.as_str()) {
+                ("from_conf", _) if head[..dot].contains("aws_sdk_cloudtrail") => "cloudtrail",
+                ("client", "guardduty.rs") => "guardduty",
+                ("client", "trail.rs") => "cloudtrail",
+                _ => match CLIENTS.iter().find(|(n, _)| *n == name) {
+                    Some((_, s)) => s,
+                    None => continue,
+                },
+            };
+            ops.insert(format!("{service}:{}", pascal(op)));
         }
     }
     ops
@@ -319,4 +311,66 @@ fn the_bots_policy_allows_exactly_the_operations_the_code_calls() {
         .filter(|a| !CALLED_OTHERWISE.contains(&a.as_str()))
         .collect();
     assert!(unused.is_empty(), "allowed but never called: {unused:?}");
+}
+
+/// Every Rust file under `folder` of the repository, with its text.
+fn sources(folder: &str) -> Vec<(std::path::PathBuf, String)> {
+    let mut out = vec![];
+    let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(folder)];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                out.push((path, text));
+            }
+        }
+    }
+    out
+}
+
+/// `"KEYLEAK_…"` and `"SLACK_…"` as they are written in `text`.
+fn variables_named(text: &str) -> std::collections::BTreeSet<String> {
+    let mut found = std::collections::BTreeSet::new();
+    for prefix in ["\"KEYLEAK_", "\"SLACK_"] {
+        for (at, _) in text.match_indices(prefix) {
+            let name: String = text[at + 1..]
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            if text[at + 1 + name.len()..].starts_with('"') {
+                found.insert(name);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_readme_table_names_every_variable_the_code_reads_and_no_other() {
+    let read: std::collections::BTreeSet<String> = sources("src")
+        .iter()
+        .flat_map(|(_, text)| variables_named(text.split("#[cfg(test)]").next().unwrap_or("")))
+        .collect();
+    let readme = include_str!("../../README.md");
+    let table: std::collections::BTreeSet<String> = readme
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .filter(|name| name.starts_with("KEYLEAK_") || name.starts_with("SLACK_"))
+        .map(str::to_string)
+        .collect();
+    assert!(read.len() > 40, "{read:?}");
+    let missing: Vec<_> = read.difference(&table).collect();
+    let stale: Vec<_> = table.difference(&read).collect();
+    assert!(
+        missing.is_empty(),
+        "read but not in README's table: {missing:?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "in README's table but read nowhere: {stale:?}"
+    );
 }

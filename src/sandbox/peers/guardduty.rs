@@ -70,9 +70,14 @@ impl GuardDuty {
         id
     }
 
-    /// Records a finding about `key` (GuardDuty must be enabled there).
+    /// Records a finding about `key`, enabling GuardDuty there first if it is not.
     pub fn find(&mut self, account: &str, region: &str, kind: &str, severity: f64, key: &str) {
-        let detector = self.detectors[&(account.to_string(), region.to_string())][0].clone();
+        let enabled = self
+            .detectors
+            .get(&(account.to_string(), region.to_string()))
+            .and_then(|d| d.first())
+            .cloned();
+        let detector = enabled.unwrap_or_else(|| self.enable(account, region));
         let finding = example_finding(account, region, &detector, kind, severity, key);
         self.findings
             .push((account.into(), region.into(), detector, finding));

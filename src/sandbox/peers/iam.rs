@@ -80,7 +80,7 @@ impl IamFront {
         let front = Self {
             url: format!("http://{}", listener.local_addr()?),
             moto: moto.to_string(),
-            http: reqwest::Client::new(),
+            http: super::http()?,
             state: Arc::default(),
             stop: Arc::new(Mutex::new(Some(stop))),
         };

@@ -12,9 +12,19 @@ pub const OWN_ACCOUNT: &str = "123456789012";
 /// moto behind the IAM emulator: `url` is the emulator's, which answers what moto lacks and
 /// hands everything else to moto.
 pub struct Moto {
-    child: Child,
+    _child: Process,
     pub url: String,
     pub iam: super::iam::IamFront,
+}
+
+/// moto's process, killed and reaped when dropped, whichever way its owner ends.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Why moto could not be started.
@@ -79,7 +89,7 @@ impl Moto {
         if !bin.exists() {
             return Err(MotoError::Missing(bin));
         }
-        let mut child = Command::new(&bin)
+        let child = Command::new(&bin)
             .args(["-H", "127.0.0.1", "-p", "0"])
             .env(
                 "MOTO_IAM_LOAD_MANAGED_POLICIES",
@@ -89,36 +99,23 @@ impl Moto {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(MotoError::Spawn)?;
-        // Whatever fails from here, the child is killed with `Moto` or here.
-        let Some(stderr) = child.stderr.take() else {
-            let _ = child.kill();
-            return Err(MotoError::NoPort);
-        };
+        let mut child = Process(child);
+        let stderr = child.0.stderr.take().ok_or(MotoError::NoPort)?;
         let ports = bound_port(stderr);
         let port = tokio::task::spawn_blocking(move || ports.recv_timeout(Duration::from_secs(30)))
             .await
             .ok()
             .and_then(Result::ok);
-        let front =
-            port.map(|port| super::iam::IamFront::start(&format!("http://127.0.0.1:{port}")));
-        let iam = match front {
-            Some(Ok(iam)) => iam,
-            Some(Err(e)) => {
-                let _ = child.kill();
-                return Err(MotoError::Spawn(e));
-            }
-            None => {
-                let _ = child.kill();
-                return Err(MotoError::NoPort);
-            }
-        };
+        let port = port.ok_or(MotoError::NoPort)?;
+        let iam = super::iam::IamFront::start(&format!("http://127.0.0.1:{port}"))
+            .map_err(MotoError::Spawn)?;
         let moto = Self {
-            child,
+            _child: child,
             url: iam.url.clone(),
             iam,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
-        let http = reqwest::Client::new();
+        let http = super::http().map_err(MotoError::Spawn)?;
         loop {
             if http
                 .get(format!("{}/moto-api/", moto.url))
@@ -185,21 +182,19 @@ impl Moto {
     }
 
     /// Turns on moto's signature and policy checks from the next request on.
-    pub async fn enforce_auth(&self) -> reqwest::Result<()> {
-        reqwest::Client::new()
+    pub async fn enforce_auth(&self) -> anyhow::Result<()> {
+        super::http()?
             .post(format!("{}/moto-api/reset-auth", self.url))
             .body("0")
             .send()
             .await?
-            .error_for_status()
-            .map(drop)
+            .error_for_status()?;
+        Ok(())
     }
 }
 
 impl Drop for Moto {
     fn drop(&mut self) {
         self.iam.stop();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -89,6 +89,35 @@ fn error(status: StatusCode, kind: &str, message: &str) -> Response {
         .into_response()
 }
 
+/// The `userIdentity` CloudTrail writes for an IAM user's long-term key, or for a session it
+/// minted with GetSessionToken (CloudTrail user guide, "userIdentity element").
+pub fn user_identity(account: &str, user: &str, key: &str) -> Value {
+    json!({
+        "type": "IAMUser",
+        "principalId": "AIDACKCEVSQ6C2EXAMPLE",
+        "arn": format!("arn:aws:iam::{account}:user/{user}"),
+        "accountId": account,
+        "accessKeyId": key,
+        "userName": user,
+    })
+}
+
+/// The `userIdentity` of a session of `role`, named `attacker`.
+pub fn role_identity(account: &str, role: &str, key: &str) -> Value {
+    let role_arn = format!("arn:aws:iam::{account}:role/{role}");
+    json!({
+        "type": "AssumedRole",
+        "principalId": "AROAIDPPEZS35WEXAMPLE:attacker",
+        "arn": format!("arn:aws:sts::{account}:assumed-role/{role}/attacker"),
+        "accountId": account,
+        "accessKeyId": key,
+        "sessionContext": {
+            "sessionIssuer": {"type": "Role", "arn": role_arn, "accountId": account, "userName": role},
+            "attributes": {"creationDate": "2026-11-20T15:07:39Z", "mfaAuthenticated": "false"}
+        }
+    })
+}
+
 /// `Credential=AKID/20261122/eu-west-1/cloudtrail/aws4_request` → (key, region).
 fn credential_scope(headers: &HeaderMap) -> Option<(String, String)> {
     let auth = headers.get("authorization")?.to_str().ok()?;
@@ -101,6 +130,7 @@ fn credential_scope(headers: &HeaderMap) -> Option<(String, String)> {
 
 impl TrailEmulator {
     pub async fn start(moto_url: &str) -> std::io::Result<Self> {
+        let http = super::http()?;
         let inner = Arc::new(Inner {
             events: Mutex::default(),
             guardduty: super::guardduty::Shared::default(),
@@ -109,7 +139,7 @@ impl TrailEmulator {
             accounts: Mutex::default(),
             counters: Mutex::default(),
             moto_url: moto_url.to_string(),
-            http: reqwest::Client::new(),
+            http,
             digest_key: Mutex::default(),
         });
         let app = axum::Router::new()

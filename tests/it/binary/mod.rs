@@ -5,6 +5,7 @@
 mod cli;
 mod logs;
 mod replicas;
+mod sandbox;
 mod startup;
 
 use std::process::Command;

@@ -21,7 +21,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, KeyInit, Mac};
 use keyleak::aws::SdkAws;
 use keyleak::config::SlackTimeouts;
 use keyleak::config::{
@@ -41,7 +40,6 @@ use keyleak::slack::client::SlackNotifier;
 use keyleak::slack::routes::AppState;
 use keyleak::slack::socket::SocketMode;
 use keyleak::store::Store;
-use sha2::Sha256;
 
 #[allow(unused_imports)]
 pub use fake_slack::FakeSlack;
@@ -484,10 +482,7 @@ pub fn fixture(name: &str) -> serde_json::Value {
 }
 
 pub fn sign(secret: &str, ts: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("v0:{ts}:").as_bytes());
-    mac.update(body);
-    format!("v0={}", hex::encode(mac.finalize().into_bytes()))
+    fake_slack::signature(secret, ts, body)
 }
 
 pub async fn wait_until<T, F, Fut>(limit: Duration, mut probe: F) -> Option<T>

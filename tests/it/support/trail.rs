@@ -2,34 +2,13 @@
 //! everything else to moto (as `AWS_ENDPOINT_URL_CLOUDTRAIL` does in service), and records
 //! built from the published examples in `tests/fixtures/cloudtrail`.
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::Credentials;
-use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
+use aws_config::SdkConfig;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
-use super::trail_emu::TrailEmulator;
+use super::trail_emu::{self, TrailEmulator};
 use super::{App, Moto, Options};
-
-/// Per-service endpoints, as the SDK reads them from `AWS_ENDPOINT_URL_<SERVICE>`.
-#[derive(Debug)]
-struct Endpoints {
-    moto: String,
-    emulator: String,
-}
-
-impl LoadServiceConfig for Endpoints {
-    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
-        if key.env() != "AWS_ENDPOINT_URL" {
-            return None;
-        }
-        Some(match key.service_id() {
-            "CloudTrail" | "GuardDuty" => self.emulator.clone(),
-            _ => self.moto.clone(),
-        })
-    }
-}
 
 /// The bot's own credentials, with CloudTrail at the emulator.
 pub async fn bot_config(moto: &Moto, emulator: &TrailEmulator) -> SdkConfig {
@@ -38,23 +17,7 @@ pub async fn bot_config(moto: &Moto, emulator: &TrailEmulator) -> SdkConfig {
 
 /// The same, with everything but CloudTrail and GuardDuty at `aws` (moto, or a proxy to it).
 pub async fn bot_config_at(aws: &str, emulator: &TrailEmulator) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "AKIAKEYLEAKTESTADMIN",
-            "test-secret",
-            None,
-            None,
-            "test",
-        ))
-        .load()
-        .await
-        .to_builder()
-        .service_config(Endpoints {
-            moto: aws.to_string(),
-            emulator: emulator.url.clone(),
-        })
-        .build()
+    keyleak::sandbox::peers::bot_config(aws, &emulator.url).await
 }
 
 /// The CloudTrail emulator in front of moto at `moto_url`, handing out the test digest key.
@@ -130,32 +93,14 @@ impl Record {
 
     /// The caller: an IAM user's long-term key or its GetSessionToken session.
     pub fn by_user(mut self, account: &str, user: &str, key: &str) -> Self {
-        self.0["userIdentity"] = json!({
-            "type": "IAMUser",
-            "principalId": "AIDACKCEVSQ6C2EXAMPLE",
-            "arn": format!("arn:aws:iam::{account}:user/{user}"),
-            "accountId": account,
-            "accessKeyId": key,
-            "userName": user,
-        });
+        self.0["userIdentity"] = trail_emu::user_identity(account, user, key);
         self.0["recipientAccountId"] = json!(account);
         self
     }
 
     /// The caller: a session of `role` in `account`.
     pub fn by_role(mut self, account: &str, role: &str, key: &str) -> Self {
-        let role_arn = format!("arn:aws:iam::{account}:role/{role}");
-        self.0["userIdentity"] = json!({
-            "type": "AssumedRole",
-            "principalId": "AROAIDPPEZS35WEXAMPLE:attacker",
-            "arn": format!("arn:aws:sts::{account}:assumed-role/{role}/attacker"),
-            "accountId": account,
-            "accessKeyId": key,
-            "sessionContext": {
-                "sessionIssuer": {"type": "Role", "arn": role_arn, "accountId": account, "userName": role},
-                "attributes": {"creationDate": "2026-11-20T15:07:39Z", "mfaAuthenticated": "false"}
-            }
-        });
+        self.0["userIdentity"] = trail_emu::role_identity(account, role, key);
         self.0["recipientAccountId"] = json!(account);
         self
     }

@@ -27,7 +27,7 @@ pub const BOT_USER: &str = "U0KEYLEAKBOT";
 pub const WORKSPACE: &str = "https://keyleak-test.slack.com";
 
 /// A channel as Slack keeps it: who is in it, its topic (and how often it was set), its pins.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Channel {
     pub id: String,
     pub name: String,
@@ -38,7 +38,7 @@ pub struct Channel {
     pub pins: Vec<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Posted {
     pub channel: String,
     pub ts: String,
@@ -115,6 +115,19 @@ fn lock(f: &FakeSlack) -> std::sync::MutexGuard<'_, Inner> {
     super::lock(&f.inner)
 }
 
+/// How Slack signs what it sends an app: `v0=` and HMAC-SHA256 of `v0:<ts>:<body>` under
+/// the app's signing secret, in hex (docs/slack.md, "Requests into keyleak").
+pub fn signature(secret: &str, ts: &str, body: &[u8]) -> String {
+    use hmac::{KeyInit, Mac};
+    // HMAC takes a key of any length: this cannot fail.
+    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(format!("v0:{ts}:").as_bytes());
+    mac.update(body);
+    format!("v0={}", hex::encode(mac.finalize().into_bytes()))
+}
+
 fn slack_error(code: &str) -> Response {
     Json(json!({"ok": false, "error": code})).into_response()
 }
@@ -154,6 +167,16 @@ impl FakeSlack {
             .route("/respond/{id}", post(methods::respond))
             .route("/upload/v1/{id}", post(methods::upload_bytes))
             .with_state(self.clone())
+    }
+
+    /// What was said privately to `user`, as Slack sent it (text and blocks).
+    pub fn answers_to(&self, user: &str) -> Vec<Value> {
+        lock(self)
+            .responses
+            .iter()
+            .filter(|(to, _)| to == user)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     /// Keeps a private answer to `user`, as one through their response URL: what a slash
