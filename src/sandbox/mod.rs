@@ -15,6 +15,8 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, bail};
 use serde_json::json;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 pub use self::page::{PEOPLE, Person};
 use self::peers::moto::{self, Moto, OWN_ACCOUNT};
@@ -65,14 +67,16 @@ pub async fn run(opts: Options, stop: impl Future<Output = ()>) -> anyhow::Resul
         .context("playing the scenario into moto")?;
     let keyleak_listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
     let keyleak_url = format!("http://{}", keyleak_listener.local_addr()?);
-    let signing_secret = random_secret();
-    let events_secret = random_secret();
+    let (signing_secret, events_secret) = (random_secret(), random_secret());
     let dir = Scratch::new()?;
-    let core = core_config(&dir.0);
-    let settings = slack_config(&slack, &signing_secret, &events_secret, opts.scenario);
-    let aws = SdkAws::new(peers::bot_config(&moto.url, &trail.url).await, None);
-
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut keyleak = tokio::spawn(crate::cli::serve_with(
+        core_config(&dir.0),
+        slack_config(&slack, &signing_secret, &events_secret, opts.scenario),
+        SdkAws::new(peers::bot_config(&moto.url, &trail.url).await, None),
+        keyleak_listener,
+        stopped(stop_rx.clone()),
+    ));
     let page = page::Page::new(
         slack.clone(),
         keyleak_url.clone(),
@@ -81,38 +85,21 @@ pub async fn run(opts: Options, stop: impl Future<Output = ()>) -> anyhow::Resul
         story.told(),
     )?;
     let app = slack.router().merge(page.routes());
-    let mut page_stop = stop_rx.clone();
-    let page_task = tokio::spawn(async move {
+    let page_task = tokio::spawn(
         axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = page_stop.changed().await;
-            })
-            .await
-    });
-    let mut keyleak_stop = stop_rx;
-    let mut keyleak = tokio::spawn(crate::cli::serve_with(
-        core,
-        settings,
-        aws,
-        keyleak_listener,
-        async move {
-            let _ = keyleak_stop.changed().await;
-        },
-    ));
-    let started = tokio::select! {
-        ready = ready(&keyleak_url) => ready,
-        ended = &mut keyleak => Err(match ended {
-            Ok(Err(e)) => e,
-            Ok(Ok(())) => anyhow!("keyleak stopped as it started"),
-            Err(e) => e.into(),
-        }),
+            .with_graceful_shutdown(stopped(stop_rx))
+            .into_future(),
+    );
+    let up = async {
+        until_ready(&mut keyleak, &keyleak_url).await?;
+        if opts.scenario == Scenario::Health {
+            report_exposure(&keyleak_url, &events_secret, &story.leaked_key).await?;
+        }
+        anyhow::Ok(())
     };
-    if let Err(e) = started {
+    if let Err(e) = up.await {
         let _ = stop_tx.send(true);
         return Err(e);
-    }
-    if opts.scenario == Scenario::Health {
-        report_exposure(&keyleak_url, &events_secret, &story.leaked_key).await?;
     }
     eprintln!(
         "keyleak sandbox: AWS (moto) is at {0}, for a look with any credentials: \
@@ -133,6 +120,26 @@ pub async fn run(opts: Options, stop: impl Future<Output = ()>) -> anyhow::Resul
     drop(moto);
     eprintln!("keyleak sandbox: stopped");
     served?
+}
+
+/// Completes when the sandbox is told to stop.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.changed().await;
+}
+
+/// Waits for keyleak's `/readyz`, or its end if it stops first.
+async fn until_ready(
+    keyleak: &mut JoinHandle<anyhow::Result<()>>,
+    url: &str,
+) -> anyhow::Result<()> {
+    tokio::select! {
+        ready = ready(url) => ready,
+        ended = keyleak => Err(match ended {
+            Ok(Err(e)) => e,
+            Ok(Ok(())) => anyhow!("keyleak stopped as it started"),
+            Err(e) => e.into(),
+        }),
+    }
 }
 
 /// A secret made for this run, never shown: the page signs with it, keyleak checks it.
@@ -266,7 +273,7 @@ fn slack_config(
     }
 }
 
-/// Waits for keyleak's `/readyz`.
+/// Polls keyleak's `/readyz` for a minute.
 async fn ready(keyleak: &str) -> anyhow::Result<()> {
     let http = peers::http()?;
     for _ in 0..600 {

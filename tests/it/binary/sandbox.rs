@@ -237,6 +237,12 @@ async fn user_exists(moto: &str, user: &str) -> bool {
     iam.get_user().user_name(user).send().await.is_ok()
 }
 
+/// What the page shows, as its own script reads it.
+async fn state_of(page: &str) -> Option<serde_json::Value> {
+    let answer = reqwest::get(format!("{page}/sandbox/state")).await.ok()?;
+    answer.json().await.ok()
+}
+
 /// The children of `pid`, from /proc.
 fn children_of(pid: u32) -> Vec<u32> {
     let mut out = vec![];
@@ -273,12 +279,7 @@ async fn the_sandbox_page_runs_an_incident_in_a_browser_and_sigint_stops_everyth
     let c = browser(driver_port).await;
     c.goto(&format!("{}/", up.page)).await.unwrap();
     wait_for_text(&c, "Contain it:").await;
-    let state: serde_json::Value = reqwest::get(format!("{}/sandbox/state", up.page))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state = state_of(&up.page).await.unwrap();
     let scenario = state["scenario"].as_str().unwrap();
     let at = scenario.find("/keyleak contain ").unwrap();
     let command = scenario[at..].trim_end_matches('`').to_string();
@@ -392,16 +393,8 @@ async fn the_health_scenario_contains_the_key_with_no_one_typing() {
         .unwrap();
     let up = started(&mut sandbox);
     let mut sandbox = Sandbox(Some(sandbox));
-    let http = reqwest::Client::new();
     let contained = wait_until(Duration::from_secs(60), || async {
-        let state: serde_json::Value = http
-            .get(format!("{}/sandbox/state", up.page))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
+        let state = state_of(&up.page).await?;
         let said = state["messages"].to_string();
         let contained = said.contains("AWS Health") && deny_all_on(&up.moto, "ci-deploy").await;
         contained.then_some(())
