@@ -5,7 +5,7 @@
 
 mod page;
 pub mod peers;
-pub mod scenario;
+mod scenario;
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use self::page::{PEOPLE, Person};
+use self::page::{PEOPLE, Person};
 use self::peers::moto::{self, Moto, OWN_ACCOUNT};
 use self::peers::slack::{self as fake_slack, FakeSlack};
 use self::peers::trail::TrailEmulator;

@@ -179,6 +179,7 @@ async fn state(State(page): State<Page>, Query(who): Query<Who>) -> Response {
         })
         .collect();
     Json(json!({
+        "user": who.user,
         "scenario": page.0.scenario,
         "people": PEOPLE,
         "channels": slack.channels(),

@@ -184,12 +184,19 @@ async fn press(c: &Client, xpath: &str) {
     .await;
 }
 
+/// Switches the page to `user`, and waits until it shows what they see.
 async fn act_as(c: &Client, user: &str) {
     click(
         c,
         &format!("//select[@id='person']/option[@value='{user}']"),
     )
     .await;
+    let shown = wait_until(Duration::from_secs(30), || async {
+        let css = format!("body[data-person='{user}']");
+        c.find(Locator::Css(&css)).await.ok().map(drop)
+    })
+    .await;
+    assert!(shown.is_some(), "the page never showed {user}'s view");
 }
 
 /// The button `action` of the thread reply that says `says`.
@@ -213,7 +220,7 @@ async fn approve_as_both(c: &Client, says: &str) {
         act_as(c, who).await;
         let before = answers(c).await;
         press(c, &button_of(says, "proposal.approve")).await;
-        let answered = wait_until(Duration::from_secs(30), || async {
+        let answered = wait_until(Duration::from_secs(60), || async {
             (answers(c).await > before).then_some(())
         })
         .await;
