@@ -18,6 +18,7 @@ pub mod listener;
 pub mod metrics;
 pub mod notify;
 pub mod sandbox;
+pub mod serve;
 pub mod slack;
 pub mod store;
 pub mod tls;

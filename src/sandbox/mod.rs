@@ -70,7 +70,7 @@ pub async fn run(opts: Options, stop: impl Future<Output = ()>) -> anyhow::Resul
     let (signing_secret, events_secret) = (random_secret(), random_secret());
     let dir = Scratch::new()?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut keyleak = tokio::spawn(crate::cli::serve_with(
+    let mut keyleak = tokio::spawn(crate::serve::run(
         core_config(&dir.0),
         slack_config(&slack, &signing_secret, &events_secret, opts.scenario),
         SdkAws::new(peers::bot_config(&moto.url, &trail.url).await, None),
