@@ -171,3 +171,80 @@ async fn a_database_restart_mid_containment_delays_it_and_repeats_nothing() {
     assert_eq!(s.app.readyz().await.0, 200);
     assert_eq!(s.app.slack.top_level().len(), 1);
 }
+
+/// A write abandoned while PostgreSQL answers (a killed worker, a drain that ran out) leaves
+/// no transaction open on its pooled connection, wherever it stopped. One left open swallows
+/// the next borrower's statements: they hold their row locks and never commit, and the
+/// containment that takes over waits on them. sqlx 0.9.0 left one when the abort fell in
+/// `BEGIN`'s round trip (transact-rs/sqlx#4393); a CI run caught it as a stalled takeover.
+#[tokio::test]
+async fn a_write_abandoned_at_any_point_leaves_no_transaction_open() {
+    use keyleak::domain::incident::{StepFact, StepRecord, StepStatus};
+    use sqlx::Row as _;
+
+    let db = support::db::TestDb::postgres().await;
+    let store = db.store().await;
+    let id = keyleak::domain::ids::IncidentId::from_random(0xAB0);
+    store
+        .open_incident(keyleak::store::NewIncident {
+            investigate_days: None,
+            id: id.clone(),
+            key: keyleak::domain::ids::AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE").unwrap(),
+            reason: None,
+            requested_by: keyleak::domain::incident::Actor::Cli("test".into()),
+            now: chrono::Utc::now(),
+            origin: "test".into(),
+            response_url: None,
+            opening: keyleak::store::Opening::Contain,
+            hold: None,
+            signal: None,
+        })
+        .await
+        .unwrap();
+    let watcher = db.pool().await;
+    // A failed step is recorded again each time, so every try writes and commits.
+    let record = StepRecord {
+        kind: StepKind::DeactivateKey,
+        status: StepStatus::Failed,
+        fact: StepFact::Quarantine { policies: vec![] },
+        request_id: None,
+        finished_at: chrono::Utc::now(),
+        reply_ts: None,
+    };
+    for turns in 0..120 {
+        let audit = keyleak::store::AuditEntry {
+            at: chrono::Utc::now(),
+            actor: "keyleak".into(),
+            action: keyleak::domain::audit::AuditAction::from_name("contain.deactivate_key.failed"),
+            incident_id: Some(id.clone()),
+            detail: String::new(),
+            origin: "test".into(),
+        };
+        // Abandoned after `turns` passes of the scheduler: early ones fall in acquiring the
+        // connection and in BEGIN, later ones in the lock, the inserts and COMMIT.
+        tokio::select! {
+            biased;
+            _ = store.record_step(&id, &record, audit) => {}
+            _ = async { for _ in 0..turns { tokio::task::yield_now().await } } => {}
+        }
+        // The connection goes back to the pool, its rollback sent, on a task of its own.
+        let open = wait_until(std::time::Duration::from_secs(5), || {
+            let watcher = watcher.clone();
+            async move {
+                let row = sqlx::query(
+                    "SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = \
+                     current_database() AND state LIKE 'idle in transaction%'",
+                )
+                .fetch_one(&watcher)
+                .await
+                .ok()?;
+                (row.try_get::<i64, _>("n").ok()? == 0).then_some(())
+            }
+        })
+        .await;
+        assert!(
+            open.is_some(),
+            "a write abandoned after {turns} turns left a transaction open"
+        );
+    }
+}
