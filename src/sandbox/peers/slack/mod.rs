@@ -305,11 +305,9 @@ impl FakeSlack {
 
     /// What was said privately to one user through their response URL.
     pub fn responses_to(&self, user: &str) -> Vec<String> {
-        lock(self)
-            .responses
+        self.answers_to(user)
             .iter()
-            .filter(|(to, _)| to == user)
-            .map(|(_, v)| v["text"].as_str().unwrap_or_default().to_string())
+            .map(|v| v["text"].as_str().unwrap_or_default().to_string())
             .collect()
     }
 
