@@ -8,33 +8,17 @@ use keyleak::domain::approval::{
     self, Action, Click, Decision, MessageRef, Outcome, Proposal, ProposalState,
 };
 use keyleak::domain::audit::AuditAction;
-use keyleak::domain::ids::{AccessKeyId, AccountId, IncidentId, ProposalId, SlackUserId};
-use keyleak::domain::incident::Actor;
+use keyleak::domain::ids::{AccountId, ProposalId, SlackUserId};
 use keyleak::store::{AuditEntry, NewIncident, Store};
 
-use crate::support::db::TestDb;
+use crate::support::db::{TestDb, new_incident};
 
 async fn store_with_proposal(required: usize) -> (Arc<dyn Store>, Proposal, TestDb) {
     let db = TestDb::new().await;
     let store = db.store().await;
-    let incident = IncidentId::from_random(0xC0FFEE);
-    let key = AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE").unwrap();
-    store
-        .open_incident(NewIncident {
-            investigate_days: None,
-            id: incident.clone(),
-            key: key.clone(),
-            reason: None,
-            requested_by: Actor::Cli("test".into()),
-            now: Utc::now(),
-            origin: "test".into(),
-            response_url: None,
-            opening: keyleak::store::Opening::Contain,
-            hold: None,
-            signal: None,
-        })
-        .await
-        .unwrap();
+    let opened = new_incident(0xC0FFEE);
+    let (incident, key) = (opened.id.clone(), opened.key.clone());
+    store.open_incident(opened).await.unwrap();
     let action = Action::delete_access_key(&AccountId::parse("111111111111").unwrap(), "ci", &key);
     let now = Utc::now();
     let p = Proposal {
@@ -360,17 +344,9 @@ async fn response_urls_are_not_kept_past_their_thirty_minutes() {
     for (n, at) in [(1, now - Duration::minutes(31)), (2, now)] {
         store
             .open_incident(NewIncident {
-                investigate_days: None,
-                id: IncidentId::from_random(n),
-                key: AccessKeyId::parse(&format!("AKIAIOSFODNN7EXAMP{n:02}")).unwrap(),
-                reason: None,
-                requested_by: Actor::Cli("test".into()),
                 now: at,
-                origin: "test".into(),
                 response_url: Some(url(n)),
-                opening: keyleak::store::Opening::Contain,
-                hold: None,
-                signal: None,
+                ..new_incident(n)
             })
             .await
             .unwrap();

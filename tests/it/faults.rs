@@ -184,23 +184,9 @@ async fn a_write_abandoned_at_any_point_leaves_no_transaction_open() {
 
     let db = support::db::TestDb::postgres().await;
     let store = db.store().await;
-    let id = keyleak::domain::ids::IncidentId::from_random(0xAB0);
-    store
-        .open_incident(keyleak::store::NewIncident {
-            investigate_days: None,
-            id: id.clone(),
-            key: keyleak::domain::ids::AccessKeyId::parse("AKIAIOSFODNN7EXAMPLE").unwrap(),
-            reason: None,
-            requested_by: keyleak::domain::incident::Actor::Cli("test".into()),
-            now: chrono::Utc::now(),
-            origin: "test".into(),
-            response_url: None,
-            opening: keyleak::store::Opening::Contain,
-            hold: None,
-            signal: None,
-        })
-        .await
-        .unwrap();
+    let incident = support::db::new_incident(1);
+    let id = incident.id.clone();
+    store.open_incident(incident).await.unwrap();
     let watcher = db.pool().await;
     // A failed step is recorded again each time, so every try writes and commits.
     let record = StepRecord {

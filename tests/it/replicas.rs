@@ -7,27 +7,9 @@ use std::time::Duration as StdDuration;
 
 use chrono::{Duration, Utc};
 use keyleak::domain::audit::AuditAction;
-use keyleak::domain::ids::{AccessKeyId, IncidentId};
-use keyleak::domain::incident::Actor;
-use keyleak::store::{AuditEntry, Claim, NewIncident, NewJob, Work};
+use keyleak::store::{AuditEntry, Claim, NewJob, Work};
 
-use crate::support::db::TestDb;
-
-fn new_incident(n: u32) -> NewIncident {
-    NewIncident {
-        investigate_days: None,
-        id: IncidentId::from_random(n),
-        key: AccessKeyId::parse(&format!("AKIAREPLICAS{n:08}")).unwrap(),
-        reason: None,
-        requested_by: Actor::Cli("test".into()),
-        now: Utc::now(),
-        origin: "test".into(),
-        response_url: None,
-        opening: keyleak::store::Opening::Contain,
-        hold: None,
-        signal: None,
-    }
-}
+use crate::support::db::{TestDb, new_incident};
 
 /// Forty containment jobs, eight workers on two replicas claiming at once until none is
 /// left: every job is claimed, none twice.

@@ -42,23 +42,9 @@ async fn the_cli_plans_then_contains_without_slack() {
 
     // A server sharing the database has queued a job of its own: the CLI must leave it.
     let shared = db.store().await;
-    let theirs = keyleak::domain::ids::IncidentId::from_random(7);
-    shared
-        .open_incident(keyleak::store::NewIncident {
-            investigate_days: None,
-            id: theirs.clone(),
-            key: keyleak::domain::ids::AccessKeyId::parse("AKIASERVERSJOB000000").unwrap(),
-            reason: None,
-            requested_by: keyleak::domain::incident::Actor::Cli("server".into()),
-            now: chrono::Utc::now(),
-            origin: "test".into(),
-            response_url: None,
-            opening: keyleak::store::Opening::Contain,
-            hold: None,
-            signal: None,
-        })
-        .await
-        .unwrap();
+    let server_job = crate::support::db::new_incident(7);
+    let theirs = server_job.id.clone();
+    shared.open_incident(server_job).await.unwrap();
 
     let out = run(&["contain", &seeded.leaked.id, "leaked", "in", "CI"]);
     let text = String::from_utf8_lossy(&out.stdout);

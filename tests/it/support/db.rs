@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use keyleak::store::{SqlStore, Store};
+use keyleak::domain::ids::{AccessKeyId, IncidentId};
+use keyleak::domain::incident::Actor;
+use keyleak::store::{NewIncident, Opening, SqlStore, Store};
 
 const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432";
 
@@ -195,4 +197,22 @@ async fn admin(server: &str, sql: &str) {
         .execute(&mut conn)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// Incident number `n` as `keyleak contain` opens it, with a key of its own, for tests that
+/// write to a store directly.
+pub fn new_incident(n: u32) -> NewIncident {
+    NewIncident {
+        investigate_days: None,
+        id: IncidentId::from_random(n),
+        key: AccessKeyId::parse(&format!("AKIASTORETST{n:08}")).unwrap(),
+        reason: None,
+        requested_by: Actor::Cli("test".into()),
+        now: chrono::Utc::now(),
+        origin: "test".into(),
+        response_url: None,
+        opening: Opening::Contain,
+        hold: None,
+        signal: None,
+    }
 }
