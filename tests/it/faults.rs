@@ -1,4 +1,5 @@
-//! AWS failures moto cannot produce, injected at the wire as AWS sends them.
+//! Failures the peers do not produce on their own, injected at the wire: AWS's errors as AWS
+//! sends them, a database restarting or answering a write that was abandoned.
 
 use crate::support;
 
