@@ -142,7 +142,7 @@ async fn serve() -> anyhow::Result<()> {
     crate::serve::run(core, slack, aws, listener, shutdown_signal()).await
 }
 
-pub(crate) async fn shutdown_signal() {
+async fn shutdown_signal() {
     let term = async {
         match signal(SignalKind::terminate()) {
             Ok(mut s) => {
